@@ -1,0 +1,46 @@
+"""Semantic errors of the core. Adapters map them to their wire form (never HTTP codes here)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from iotpki.wire.errors import PKIError
+
+
+class RefusalReason(StrEnum):
+    """Why a request was refused; recorded in the audit log and mapped by each adapter."""
+
+    MALFORMED_REQUEST = "malformed-request"
+    BAD_SIGNATURE = "bad-signature"
+    UNSUPPORTED_KEY = "unsupported-key"
+    KEY_NOT_ALLOWED = "key-not-allowed"
+    SUBJECT_NOT_ALLOWED = "subject-not-allowed"
+    SAN_NOT_ALLOWED = "san-not-allowed"
+    WILDCARD = "wildcard"
+    VALIDITY_EXCEEDS_ISSUER = "validity-exceeds-issuer"
+    VALIDITY_EXCEEDS_PROFILE = "validity-exceeds-profile"
+    UNKNOWN_PROFILE = "unknown-profile"
+    UNKNOWN_AUTHORITY = "unknown-authority"
+    AUTHORITY_CANNOT_ISSUE = "authority-cannot-issue"
+    NAME_CONSTRAINTS = "name-constraints"
+
+
+class PolicyError(PKIError):
+    """A request the profile or the authority does not allow; nothing was issued."""
+
+    def __init__(self, reason: RefusalReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+class NotFoundError(PKIError):
+    """A named object (authority, certificate, profile) that does not exist."""
+
+
+class ConflictError(PKIError):
+    """An object that already exists, or a state change that is not allowed now."""
+
+
+class ConfigurationError(PKIError):
+    """A profile file or setting that is invalid; raised when it is loaded."""

@@ -1,0 +1,177 @@
+"""The single issuance path for every protocol: policy → build → sign → persist → audit → event.
+
+Protocol adapters (CLI, EST, CMP, REST) build an `IssuanceRequest` and map the
+returned outcome (`Issued` or `Rejected`) to their wire form. A refusal is
+audited and writes no certificate row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography import x509
+
+from iotpki.core.audit import AuditRecord, append_audit
+from iotpki.core.authority import Authority
+from iotpki.core.certificate import CertificateRecord
+from iotpki.core.clock import Clock
+from iotpki.core.errors import ConflictError, PolicyError, RefusalReason
+from iotpki.core.events import Event
+from iotpki.core.extensions import end_entity_extensions
+from iotpki.core.outcomes import Issued, Rejected
+from iotpki.core.policy import CertificateTemplate, decide
+from iotpki.core.ports import KeyRing, UnitOfWork, UnitOfWorkFactory
+from iotpki.core.profile import Profile
+from iotpki.core.serial import new_serial
+from iotpki.core.urls import PublicURLs
+from iotpki.wire.csr import BadSignatureError, decode_csr, requested_sans, verify_csr
+from iotpki.wire.errors import DecodeError
+from iotpki.wire.keys import signature_hash_for
+
+SERIAL_ATTEMPTS = 3  # a 127-bit collision is astronomically rare; retrying is still cheap
+
+
+@dataclass(frozen=True)
+class IssuanceRequest:
+    authority: str
+    profile: str
+    csr: bytes  # PEM or DER, exactly as received
+    requester: str
+    # Values an RA approved (a registration); they replace what the CSR asks for.
+    subject: x509.Name | None = None
+    sans: tuple[x509.GeneralName, ...] | None = None
+    not_after: datetime | None = None
+    method: str = "direct"
+
+
+class _Signing:
+    """An authority with its loaded key, cached: loading an encrypted key costs ~100 ms."""
+
+    def __init__(self, authority: Authority, key: Any) -> None:
+        self.authority = authority
+        self.key = key
+        self.hash = signature_hash_for(key)
+
+
+class IssuanceService:
+    def __init__(
+        self, uow: UnitOfWorkFactory, keys: KeyRing, profiles: Mapping[str, Profile],
+        urls: PublicURLs, clock: Clock,
+    ) -> None:
+        self._uow = uow
+        self._keys = keys
+        self._profiles = profiles
+        self._urls = urls
+        self._clock = clock
+        self._signing: dict[str, _Signing] = {}
+
+    def issue(self, request: IssuanceRequest) -> Issued | Rejected:
+        now = self._clock.now()
+        try:
+            signing, profile, template = self._decide(request, now)
+        except PolicyError as refusal:
+            self._refuse(request, refusal, now)
+            return Rejected(refusal.reason, refusal.detail)
+        return self._sign_and_store(request, signing, profile, template, now)
+
+    def _decide(
+        self, request: IssuanceRequest, now: datetime
+    ) -> tuple[_Signing, Profile, CertificateTemplate]:
+        profile = self._profiles.get(request.profile)
+        if profile is None:
+            raise PolicyError(RefusalReason.UNKNOWN_PROFILE, f"unknown profile {request.profile!r}")
+        signing = self._signing_for(request.authority)
+        try:
+            csr = decode_csr(request.csr)
+            verify_csr(csr)
+            sans = request.sans if request.sans is not None else requested_sans(csr)
+        except DecodeError as exc:
+            raise PolicyError(RefusalReason.MALFORMED_REQUEST, str(exc)) from exc
+        except BadSignatureError as exc:
+            raise PolicyError(RefusalReason.BAD_SIGNATURE, str(exc)) from exc
+        template = decide(
+            profile=profile, issuer=signing.authority, public_key=csr.public_key(),
+            subject=request.subject if request.subject is not None else csr.subject,
+            sans=sans, now=now, not_after=request.not_after,
+        )
+        return signing, profile, template
+
+    def _signing_for(self, label: str) -> _Signing:
+        cached = self._signing.get(label)
+        if cached is not None:
+            return cached
+        with self._uow() as uow:
+            authority = uow.authorities.get(label)
+        if authority is None:
+            raise PolicyError(RefusalReason.UNKNOWN_AUTHORITY, f"unknown authority {label!r}")
+        if authority.key_ref is None or not authority.can_issue:
+            raise PolicyError(
+                RefusalReason.AUTHORITY_CANNOT_ISSUE, f"authority {label} holds no signing key"
+            )
+        signing = _Signing(authority, self._keys.load(authority.key_ref))
+        self._signing[label] = signing
+        return signing
+
+    def _sign_and_store(
+        self, request: IssuanceRequest, signing: _Signing, profile: Profile,
+        template: CertificateTemplate, now: datetime,
+    ) -> Issued:
+        for attempt in range(SERIAL_ATTEMPTS):
+            certificate = self._build(signing, profile, template)
+            record = CertificateRecord.from_certificate(
+                certificate, authority=signing.authority.label, profile=profile.name, issued_at=now
+            )
+            try:
+                with self._uow() as uow:
+                    uow.certificates.add(record)
+                    self._record_issue(uow, request, record, now)
+                    uow.commit()
+            except ConflictError:
+                if attempt == SERIAL_ATTEMPTS - 1:
+                    raise
+                continue
+            return Issued(record, certificate, signing.authority.full_chain)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _build(
+        self, signing: _Signing, profile: Profile, template: CertificateTemplate
+    ) -> x509.Certificate:
+        issuer = signing.authority.certificate
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(template.subject)
+            .issuer_name(issuer.subject)
+            .public_key(template.public_key)
+            .serial_number(new_serial())
+            .not_valid_before(template.not_before)
+            .not_valid_after(template.not_after)
+        )
+        for extension, critical in end_entity_extensions(
+            profile, template.public_key, template.subject, template.sans,
+            signing.authority.label, issuer, self._urls,
+        ):
+            builder = builder.add_extension(extension, critical)
+        return builder.sign(signing.key, signing.hash)
+
+    def _record_issue(
+        self, uow: UnitOfWork, request: IssuanceRequest, record: CertificateRecord, now: datetime
+    ) -> None:
+        target = f"{record.authority}:{record.serial_hex}"
+        details = {"profile": record.profile, "subject": record.subject,
+                   "fingerprint": record.fingerprint, "method": request.method}
+        append_audit(uow.audit, now, AuditRecord(
+            "certificate.issue", "success", request.requester, target, details))
+        uow.events.add(Event("certificate.issued", now, {"certificate": target, **details}))
+
+    def _refuse(self, request: IssuanceRequest, refusal: PolicyError, now: datetime) -> None:
+        details = {"reason": refusal.reason.value, "detail": refusal.detail,
+                   "profile": request.profile, "method": request.method}
+        with self._uow() as uow:
+            append_audit(uow.audit, now, AuditRecord(
+                "certificate.issue", "refused", request.requester, request.authority, details))
+            uow.events.add(Event("enrollment.refused", now,
+                                 {"authority": request.authority, **details}))
+            uow.commit()

@@ -1,0 +1,91 @@
+"""Revoking, holding and releasing certificates (RFC 5280 §5.3.1 reason codes).
+
+certificateHold is the only reversible reason: a held certificate can be
+released (it becomes good again, removeFromCRL in the next delta CRL) or
+revoked for good with another reason.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from cryptography import x509
+
+from iotpki.core.audit import AuditRecord, append_audit
+from iotpki.core.certificate import CertificateRecord, CertificateStatus
+from iotpki.core.clock import Clock
+from iotpki.core.errors import ConflictError, NotFoundError
+from iotpki.core.events import Event
+from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
+
+# Reasons a certificate may be revoked with (RFC 5280 §5.3.1); removeFromCRL only appears in
+# delta CRLs and is produced by `release`, never asked for.
+REASONS = tuple(r.value for r in x509.ReasonFlags if r is not x509.ReasonFlags.remove_from_crl)
+
+
+def parse_reason(text: str) -> x509.ReasonFlags:
+    aliases = {r.value.lower(): r for r in x509.ReasonFlags}
+    aliases.update({r.name.replace("_", "").lower(): r for r in x509.ReasonFlags})
+    reason = aliases.get(text.replace("_", "").replace("-", "").lower())
+    if reason is None or reason is x509.ReasonFlags.remove_from_crl:
+        raise ValueError(f"unknown revocation reason {text!r}; use one of {', '.join(REASONS)}")
+    return reason
+
+
+class RevocationService:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    def revoke(
+        self, authority: str, serial: int, reason: x509.ReasonFlags, actor: str
+    ) -> CertificateRecord:
+        now = self._clock.now()
+        with self._uow() as uow:
+            record = self._current(uow, authority, serial)
+            if record.status is CertificateStatus.REVOKED:
+                raise ConflictError(f"certificate {authority}:{serial:x} is already revoked")
+            hold = reason is x509.ReasonFlags.certificate_hold
+            if hold and record.status is CertificateStatus.HELD:
+                raise ConflictError(f"certificate {authority}:{serial:x} is already on hold")
+            status = CertificateStatus.HELD if hold else CertificateStatus.REVOKED
+            # A hold that becomes a revocation keeps the original revocation time (§5.3.2 intent).
+            at = record.revoked_at if record.revoked_at is not None else now
+            uow.certificates.set_status(authority, serial, status, at, reason.value)
+            self._record(uow, actor, "certificate.revoke" if not hold else "certificate.hold",
+                         record, now, {"reason": reason.value})
+            uow.commit()
+        return self._reload(authority, serial)
+
+    def release(self, authority: str, serial: int, actor: str) -> CertificateRecord:
+        now = self._clock.now()
+        with self._uow() as uow:
+            record = self._current(uow, authority, serial)
+            if record.status is not CertificateStatus.HELD:
+                raise ConflictError(
+                    f"certificate {authority}:{serial:x} is {record.status.value}, not on hold; "
+                    "only certificateHold can be released"
+                )
+            uow.certificates.set_status(authority, serial, CertificateStatus.GOOD, None, None)
+            self._record(uow, actor, "certificate.release", record, now, {})
+            uow.commit()
+        return self._reload(authority, serial)
+
+    def _current(self, uow: UnitOfWork, authority: str, serial: int) -> CertificateRecord:
+        record = uow.certificates.get(authority, serial)
+        if record is None:
+            raise NotFoundError(f"no certificate {serial:x} issued by {authority!r}")
+        return record
+
+    def _reload(self, authority: str, serial: int) -> CertificateRecord:
+        with self._uow() as uow:
+            return self._current(uow, authority, serial)
+
+    def _record(self, uow: UnitOfWork, actor: str, action: str, record: CertificateRecord,
+                now: datetime, details: dict[str, str]) -> None:
+        target = f"{record.authority}:{record.serial_hex}"
+        append_audit(uow.audit, now, AuditRecord(
+            action, "success", actor, target, {**details, "subject": record.subject}))
+        event_type = {"certificate.revoke": "certificate.revoked", "certificate.hold":
+                      "certificate.held", "certificate.release": "certificate.released"}[action]
+        uow.events.add(Event(event_type, now, {"certificate": target, **details}))

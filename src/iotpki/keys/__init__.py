@@ -1,0 +1,1 @@
+"""Key backends behind one interface (the core's `KeyRing`): software today, PKCS#11 next."""

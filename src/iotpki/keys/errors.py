@@ -1,0 +1,13 @@
+"""Key backend errors."""
+
+from __future__ import annotations
+
+from iotpki.wire.errors import PKIError
+
+
+class KeyProtectionError(PKIError):
+    """A CA key that would be, or is, stored without encryption, or a wrong passphrase."""
+
+
+class KeyNotFoundError(PKIError):
+    """A key reference that names no key."""

@@ -1,0 +1,48 @@
+"""Audit log repository: append-only rows plus a locked head row (see `iotpki.core.audit`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from sqlalchemy import Connection, select, update
+
+from iotpki.core.audit import AuditEntry, AuditHead, AuditRecord
+from iotpki.store.schema import audit_head, audit_log
+
+
+class SQLAuditRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def head_for_update(self) -> AuditHead:
+        # FOR UPDATE on PostgreSQL; SQLite already holds the write lock (BEGIN IMMEDIATE).
+        row = self._conn.execute(
+            select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+            .with_for_update()).one()
+        return AuditHead(row.seq, row.hash)
+
+    def head(self) -> AuditHead:
+        row = self._conn.execute(
+            select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).one()
+        return AuditHead(row.seq, row.hash)
+
+    def append(self, entry: AuditEntry) -> None:
+        record = entry.record
+        self._conn.execute(audit_log.insert(), {
+            "seq": entry.seq, "at": entry.at, "action": record.action,
+            "outcome": record.outcome, "actor": record.actor, "target": record.target,
+            "details": json.dumps(record.details, sort_keys=True, default=str),
+            "prev_hash": entry.prev_hash, "hash": entry.hash,
+        })
+        self._conn.execute(update(audit_head).where(audit_head.c.id == 1).values(
+            seq=entry.seq, hash=entry.hash))
+
+    def entries(self, after: int = 0, limit: int | None = None) -> Iterator[AuditEntry]:
+        stmt = select(audit_log).where(audit_log.c.seq > after).order_by(audit_log.c.seq)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        for row in self._conn.execute(stmt):
+            record = AuditRecord(row.action, row.outcome, row.actor, row.target,
+                                 json.loads(row.details))
+            yield AuditEntry(row.seq, row.at, record, row.prev_hash, row.hash)

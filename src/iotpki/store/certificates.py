@@ -1,0 +1,95 @@
+"""Certificate repository: DER plus indexed issuer, serial, fingerprint, subject, SANs,
+notAfter, status and revocation facts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Row, Select, select, update
+from sqlalchemy.exc import IntegrityError
+
+from iotpki.core.certificate import CertificateRecord, CertificateStatus
+from iotpki.core.errors import ConflictError
+from iotpki.core.ports import CertificateQuery
+from iotpki.core.serial import serial_hex
+from iotpki.store.ids import IdCache
+from iotpki.store.schema import authorities, certificates
+
+SAN_SEPARATOR = "\n"
+
+
+class SQLCertificateRepository:
+    def __init__(self, conn: Connection, ids: IdCache) -> None:
+        self._conn = conn
+        self._ids = ids
+
+    def add(self, record: CertificateRecord) -> None:
+        authority_id = self._ids.id_of(self._conn, authorities, record.authority)
+        try:
+            # The caller's transaction is lost on a collision; issuance retries in a new one.
+            self._conn.execute(certificates.insert(), _row(record, authority_id))
+        except IntegrityError as exc:
+            raise ConflictError(
+                f"serial {record.serial_hex} or fingerprint already present for "
+                f"{record.authority}") from exc
+
+    def get(self, authority: str, serial: int) -> CertificateRecord | None:
+        authority_id = self._ids.id_of(self._conn, authorities, authority)
+        row = self._conn.execute(select(certificates).where(
+            certificates.c.authority_id == authority_id,
+            certificates.c.serial == serial_hex(serial))).first()
+        return self._record(row) if row is not None else None
+
+    def get_by_fingerprint(self, fingerprint: str) -> CertificateRecord | None:
+        row = self._conn.execute(select(certificates).where(
+            certificates.c.fingerprint == fingerprint.lower().replace(":", ""))).first()
+        return self._record(row) if row is not None else None
+
+    def find(self, query: CertificateQuery) -> list[CertificateRecord]:
+        stmt = self._filtered(select(certificates), query)
+        stmt = stmt.order_by(certificates.c.id).limit(query.limit).offset(query.offset)
+        return [self._record(r) for r in self._conn.execute(stmt)]
+
+    def _filtered(self, stmt: Select[Any], query: CertificateQuery) -> Select[Any]:
+        c = certificates.c
+        if query.authority is not None:
+            stmt = stmt.where(c.authority_id == self._ids.id_of(
+                self._conn, authorities, query.authority))
+        if query.status is not None:
+            stmt = stmt.where(c.status == query.status.value)
+        if query.subject_contains:
+            stmt = stmt.where(c.subject.contains(query.subject_contains, autoescape=True))
+        if query.expires_before is not None:
+            stmt = stmt.where(c.not_after < query.expires_before)
+        if query.profile is not None:
+            stmt = stmt.where(c.profile == query.profile)
+        return stmt
+
+    def set_status(self, authority: str, serial: int, status: CertificateStatus,
+                   revoked_at: Any, reason: str | None) -> None:
+        authority_id = self._ids.id_of(self._conn, authorities, authority)
+        self._conn.execute(update(certificates).where(
+            certificates.c.authority_id == authority_id,
+            certificates.c.serial == serial_hex(serial),
+        ).values(status=status.value, revoked_at=revoked_at, revocation_reason=reason))
+
+    def _record(self, row: Row) -> CertificateRecord:  # type: ignore[type-arg]
+        return CertificateRecord(
+            authority=self._ids.label_of(self._conn, authorities, row.authority_id),
+            serial=int(row.serial, 16), fingerprint=row.fingerprint, subject=row.subject,
+            sans=tuple(row.sans.split(SAN_SEPARATOR)) if row.sans else (),
+            not_before=row.not_before, not_after=row.not_after, profile=row.profile,
+            der=row.der, issued_at=row.issued_at, status=CertificateStatus(row.status),
+            revoked_at=row.revoked_at, revocation_reason=row.revocation_reason,
+        )
+
+
+def _row(record: CertificateRecord, authority_id: int) -> dict[str, Any]:
+    return {
+        "authority_id": authority_id, "serial": record.serial_hex,
+        "fingerprint": record.fingerprint, "subject": record.subject,
+        "sans": SAN_SEPARATOR.join(record.sans), "not_before": record.not_before,
+        "not_after": record.not_after, "profile": record.profile, "status": record.status.value,
+        "revoked_at": record.revoked_at, "revocation_reason": record.revocation_reason,
+        "issued_at": record.issued_at, "der": record.der,
+    }

@@ -1,0 +1,45 @@
+"""One database transaction holding every repository (the core's `UnitOfWork`)."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy import Connection, Engine, RootTransaction
+
+from iotpki.store.audit import SQLAuditRepository
+from iotpki.store.authorities import SQLAuthorityRepository
+from iotpki.store.certificates import SQLCertificateRepository
+from iotpki.store.events import SQLEventOutbox
+from iotpki.store.ids import IdCache
+from iotpki.store.organizations import SQLOrganizationRepository
+
+
+class SQLUnitOfWork:
+    def __init__(self, engine: Engine, ids: IdCache) -> None:
+        self._engine = engine
+        self._ids = ids
+        self._conn: Connection | None = None
+        self._tx: RootTransaction | None = None
+
+    def __enter__(self) -> SQLUnitOfWork:
+        self._conn = self._engine.connect()
+        self._tx = self._conn.begin()
+        self.organizations = SQLOrganizationRepository(self._conn)
+        self.authorities = SQLAuthorityRepository(self._conn, self._ids)
+        self.certificates = SQLCertificateRepository(self._conn, self._ids)
+        self.audit = SQLAuditRepository(self._conn)
+        self.events = SQLEventOutbox(self._conn)
+        return self
+
+    def commit(self) -> None:
+        assert self._tx is not None, "commit() outside of 'with'"
+        self._tx.commit()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._conn is not None and self._tx is not None
+        if self._tx.is_active:
+            self._tx.rollback()  # not committed: nothing of this unit reaches the database
+        self._conn.close()

@@ -1,0 +1,1 @@
+"""Codecs only: no I/O, no server dependencies. Shared by the server and the device agent."""

@@ -1,0 +1,42 @@
+"""PKCS#10 certification requests (RFC 2986): decode and check the proof of possession."""
+
+from __future__ import annotations
+
+from cryptography import x509
+
+from iotpki.wire.errors import DecodeError, PKIError
+
+
+class BadSignatureError(PKIError):
+    """A self-signature (proof of possession) that does not verify."""
+
+
+def decode_csr(data: bytes) -> x509.CertificateSigningRequest:
+    """Decode a CSR given as PEM or DER; raise `DecodeError` with the reason."""
+    try:
+        if data.lstrip().startswith(b"-----BEGIN"):
+            return x509.load_pem_x509_csr(data)
+        return x509.load_der_x509_csr(data)
+    except ValueError as exc:
+        raise DecodeError(f"malformed certification request: {exc}") from exc
+
+
+def verify_csr(csr: x509.CertificateSigningRequest) -> None:
+    """RFC 2986 §3: the requester proves possession by signing the request."""
+    try:
+        valid = csr.is_signature_valid
+    except Exception as exc:  # unsupported algorithm inside the CSR
+        raise BadSignatureError(f"certification request signature cannot be checked: {exc}") from exc
+    if not valid:
+        raise BadSignatureError("certification request signature does not verify")
+
+
+def requested_sans(csr: x509.CertificateSigningRequest) -> tuple[x509.GeneralName, ...]:
+    """The subjectAltName entries a CSR asks for (RFC 2985 extensionRequest), if any."""
+    try:
+        ext = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return ()
+    except ValueError as exc:
+        raise DecodeError(f"malformed extension request in CSR: {exc}") from exc
+    return tuple(ext.value)
