@@ -5,10 +5,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from iotpki.core.audit import AuditEntry, AuditHead, AuditRecord
 from iotpki.store.schema import audit_head, audit_log
+
+
+# Built once: appends are on the issuance hot path, and building a statement costs more
+# than executing it on SQLite.
+_HEAD = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+_HEAD_FOR_UPDATE = _HEAD.with_for_update()
+_INSERT = audit_log.insert()
+_MOVE_HEAD = update(audit_head).where(audit_head.c.id == 1).values(
+    seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 
 
 class SQLAuditRepository:
@@ -17,26 +26,22 @@ class SQLAuditRepository:
 
     def head_for_update(self) -> AuditHead:
         # FOR UPDATE on PostgreSQL; SQLite already holds the write lock (BEGIN IMMEDIATE).
-        row = self._conn.execute(
-            select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
-            .with_for_update()).one()
+        row = self._conn.execute(_HEAD_FOR_UPDATE).one()
         return AuditHead(row.seq, row.hash)
 
     def head(self) -> AuditHead:
-        row = self._conn.execute(
-            select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)).one()
+        row = self._conn.execute(_HEAD).one()
         return AuditHead(row.seq, row.hash)
 
     def append(self, entry: AuditEntry) -> None:
         record = entry.record
-        self._conn.execute(audit_log.insert(), {
+        self._conn.execute(_INSERT, {
             "seq": entry.seq, "at": entry.at, "action": record.action,
             "outcome": record.outcome, "actor": record.actor, "target": record.target,
             "details": json.dumps(record.details, sort_keys=True, default=str),
             "prev_hash": entry.prev_hash, "hash": entry.hash,
         })
-        self._conn.execute(update(audit_head).where(audit_head.c.id == 1).values(
-            seq=entry.seq, hash=entry.hash))
+        self._conn.execute(_MOVE_HEAD, {"new_seq": entry.seq, "new_hash": entry.hash})
 
     def entries(self, after: int = 0, limit: int | None = None) -> Iterator[AuditEntry]:
         stmt = select(audit_log).where(audit_log.c.seq > after).order_by(audit_log.c.seq)

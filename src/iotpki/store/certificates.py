@@ -16,6 +16,7 @@ from iotpki.store.ids import IdCache
 from iotpki.store.schema import authorities, certificates
 
 SAN_SEPARATOR = "\n"
+_INSERT = certificates.insert()
 
 
 class SQLCertificateRepository:
@@ -27,7 +28,7 @@ class SQLCertificateRepository:
         authority_id = self._ids.id_of(self._conn, authorities, record.authority)
         try:
             # The caller's transaction is lost on a collision; issuance retries in a new one.
-            self._conn.execute(certificates.insert(), _row(record, authority_id))
+            self._conn.execute(_INSERT, _row(record, authority_id))
         except IntegrityError as exc:
             raise ConflictError(
                 f"serial {record.serial_hex} or fingerprint already present for "

@@ -10,12 +10,15 @@ from iotpki.core.events import Event
 from iotpki.store.schema import events
 
 
+_INSERT = events.insert()
+
+
 class SQLEventOutbox:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     def add(self, event: Event) -> None:
-        self._conn.execute(events.insert(), {
+        self._conn.execute(_INSERT, {
             "type": event.type, "at": event.at,
             "payload": json.dumps(event.payload, sort_keys=True, default=str),
         })

@@ -1,0 +1,143 @@
+"""`iotpki authority create|import|list|show|export`."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+
+import typer
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from iotpki.cli.context import state
+from iotpki.cli.output import JSON_OPTION, authority_fields, console, details, emit_json, table
+from iotpki.core.ca_certificate import CASpec
+from iotpki.core.profile import parse_duration
+from iotpki.keys.errors import KeyProtectionError
+from iotpki.wire.chain import decode_certificates, encode_pem_chain, encode_pkcs7_chain
+from iotpki.wire.keys import KEY_TYPES
+from iotpki.wire.names import parse_subject
+
+app = typer.Typer(no_args_is_help=True, help="Certificate authorities and trust anchors.")
+ACTOR = "cli"
+
+
+def _name_constraints(
+    permit_dns: list[str], exclude_dns: list[str], permit_ip: list[str]
+) -> x509.NameConstraints | None:
+    permitted: list[x509.GeneralName] = [x509.DNSName(d) for d in permit_dns]
+    permitted += [x509.IPAddress(ipaddress.ip_network(n)) for n in permit_ip]
+    excluded: list[x509.GeneralName] = [x509.DNSName(d) for d in exclude_dns]
+    if not permitted and not excluded:
+        return None
+    return x509.NameConstraints(permitted or None, excluded or None)
+
+
+@app.command()
+def create(
+    ctx: typer.Context,
+    label: str = typer.Argument(..., help="Label used in URLs, e.g. chipco-components."),
+    organization: str = typer.Option(..., "--org", help="Owning organization (created if new)."),
+    subject: str = typer.Option(..., "--subject", help="RFC 4514 subject, e.g. 'CN=X CA,O=X'."),
+    key_type: str = typer.Option("ec-p256", "--key-type", help=f"One of {', '.join(KEY_TYPES)}."),
+    validity: str = typer.Option("10y", "--validity", help="e.g. 20y, 3650d."),
+    parent: str = typer.Option(None, "--parent", help="Issuing authority; omit for a root."),
+    path_length: int = typer.Option(None, "--path-length", help="basicConstraints pathLen."),
+    permit_dns: list[str] = typer.Option([], "--permit-dns", help="Permitted DNS subtree."),
+    exclude_dns: list[str] = typer.Option([], "--exclude-dns", help="Excluded DNS subtree."),
+    permit_ip: list[str] = typer.Option([], "--permit-ip", help="Permitted IP network (CIDR)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Create a root CA, or an intermediate signed by --parent."""
+    pki = state(ctx).pki()
+    pki.authorities.ensure_organization(organization, organization, ACTOR)
+    spec = CASpec(parse_subject(subject), parse_duration(validity), path_length,
+                  _name_constraints(permit_dns, exclude_dns, permit_ip))
+    authority = pki.authorities.create(label, organization, key_type, spec, ACTOR, parent)
+    _show(authority_fields(authority), as_json, f"created authority {label}")
+
+
+def _read_key(path: Path, passphrase_file: Path | None, insecure: bool) -> object:
+    data = path.read_bytes()
+    passphrase = passphrase_file.read_bytes().strip() if passphrase_file else None
+    if passphrase is None and os.environ.get("IOTPKI_IMPORT_KEY_PASSPHRASE"):
+        passphrase = os.environ["IOTPKI_IMPORT_KEY_PASSPHRASE"].encode()
+    if passphrase is None and not insecure:
+        raise KeyProtectionError(
+            f"{path} is not encrypted (or no passphrase given): give --key-passphrase-file or "
+            "IOTPKI_IMPORT_KEY_PASSPHRASE, or --insecure-unencrypted-keys for development only")
+    try:
+        return serialization.load_pem_private_key(data, passphrase)
+    except (ValueError, TypeError) as exc:
+        raise KeyProtectionError(f"cannot read private key {path}: {exc}") from exc
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    label: str = typer.Argument(...),
+    organization: str = typer.Option(..., "--org", help="Owning organization (created if new)."),
+    cert_file: Path = typer.Option(..., "--cert", exists=True, dir_okay=False,
+                                   help="PEM: the CA certificate first, then its issuers."),
+    key_file: Path = typer.Option(None, "--key", exists=True, dir_okay=False,
+                                  help="PEM private key; omit to import a trust anchor."),
+    key_passphrase_file: Path = typer.Option(None, "--key-passphrase-file", exists=True),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Import an existing CA (with --key) or an external trust anchor (certificate only)."""
+    cli = state(ctx)
+    pki = cli.pki()
+    certs = decode_certificates(cert_file.read_bytes())
+    pki.authorities.ensure_organization(organization, organization, ACTOR)
+    if key_file is None:
+        authority = pki.authorities.import_trust_anchor(label, organization, certs[0], ACTOR)
+    else:
+        key = _read_key(key_file, key_passphrase_file, cli.settings.allow_unencrypted_keys)
+        authority = pki.authorities.import_authority(
+            label, organization, certs[0], certs[1:], key, ACTOR)
+    _show(authority_fields(authority), as_json, f"imported authority {label}")
+
+
+@app.command("list")
+def list_(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
+    """All authorities and trust anchors."""
+    rows = [authority_fields(a) for a in state(ctx).pki().authorities.list()]
+    if as_json:
+        emit_json(rows)
+        return
+    table("authorities", ["label", "organization", "kind", "subject", "not after"],
+          [(r["label"], r["organization"], r["kind"], r["subject"], r["not_after"]) for r in rows])
+
+
+@app.command()
+def show(ctx: typer.Context, label: str, as_json: bool = JSON_OPTION) -> None:
+    """One authority in detail."""
+    _show(authority_fields(state(ctx).pki().authorities.get(label)), as_json, f"authority {label}")
+
+
+@app.command()
+def export(
+    ctx: typer.Context, label: str,
+    fmt: str = typer.Option("pem", "--format", help="pem or pkcs7 (DER, certs-only)."),
+    out: Path = typer.Option(None, "--out", help="File to write; default stdout (PEM only)."),
+) -> None:
+    """The CA's chain, itself first, root last, as PEM or PKCS#7."""
+    chain = state(ctx).pki().authorities.get(label).full_chain
+    if fmt not in ("pem", "pkcs7"):
+        raise ValueError("--format must be pem or pkcs7")
+    data = encode_pem_chain(chain) if fmt == "pem" else encode_pkcs7_chain(chain)
+    if out is not None:
+        out.write_bytes(data)
+    elif fmt == "pem":
+        typer.echo(data.decode(), nl=False)
+    else:
+        raise ValueError("PKCS#7 is binary: give --out FILE")
+
+
+def _show(fields: dict[str, object], as_json: bool, title: str) -> None:
+    if as_json:
+        emit_json(fields)
+    else:
+        details(title, fields)
+        console.print()

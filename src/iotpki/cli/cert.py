@@ -1,0 +1,161 @@
+"""`iotpki cert issue|list|show|revoke|release`."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import typer
+from cryptography.hazmat.primitives import serialization
+
+from iotpki.cli.context import state
+from iotpki.cli.output import (
+    JSON_OPTION,
+    certificate_fields,
+    console,
+    details,
+    emit_json,
+    errors,
+    table,
+)
+from iotpki.core.certificate import CertificateStatus
+from iotpki.core.issuance import IssuanceRequest
+from iotpki.core.outcomes import Rejected
+from iotpki.core.ports import CertificateQuery
+from iotpki.core.revocation import REASONS, parse_reason
+from iotpki.wire.chain import encode_pem_chain
+from iotpki.wire.names import parse_san, parse_subject
+
+app = typer.Typer(no_args_is_help=True, help="Issue, find and revoke certificates.")
+ACTOR = "cli"
+
+
+def _aware(value: str) -> datetime:
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone; add Z or +00:00")
+    return moment
+
+
+def _serial(value: str) -> int:
+    return int(value.lower().removeprefix("0x").replace(":", ""), 16)
+
+
+@app.command()
+def issue(
+    ctx: typer.Context,
+    authority: str = typer.Option(..., "--ca", help="Issuing authority label."),
+    profile: str = typer.Option(..., "--profile"),
+    csr_file: Path = typer.Option(..., "--csr", exists=True, dir_okay=False, help="PEM or DER."),
+    subject: str = typer.Option(None, "--subject", help="Approved subject (replaces the CSR's)."),
+    sans: list[str] = typer.Option([], "--san", help="Approved SAN type:value (replaces CSR's)."),
+    not_after: str = typer.Option(None, "--not-after", help="ISO 8601, e.g. 2027-01-01T00:00Z."),
+    out: Path = typer.Option(None, "--out", help="Write the certificate (PEM) here."),
+    with_chain: bool = typer.Option(False, "--chain", help="Append the CA chain to the PEM."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Issue a certificate from a CSR; the profile decides everything the RA did not approve."""
+    pki = state(ctx).pki()
+    request = IssuanceRequest(
+        authority=authority, profile=profile, csr=csr_file.read_bytes(), requester=ACTOR,
+        subject=parse_subject(subject) if subject else None,
+        sans=tuple(parse_san(s) for s in sans) if sans else None,
+        not_after=_aware(not_after) if not_after else None, method="cli",
+    )
+    outcome = pki.issuance.issue(request)
+    if isinstance(outcome, Rejected):
+        if as_json:
+            emit_json({"refused": outcome.reason.value, "detail": outcome.detail})
+        errors.print(f"[bold red]refused ({outcome.reason.value}):[/] {outcome.detail}",
+                     highlight=False)
+        raise typer.Exit(3)
+    pem = outcome.certificate.public_bytes(serialization.Encoding.PEM)
+    if with_chain:
+        pem += encode_pem_chain(outcome.chain)
+    if out is not None:
+        out.write_bytes(pem)
+    if as_json:
+        emit_json({**certificate_fields(outcome.record), "pem": pem.decode()})
+    elif out is None:
+        sys.stdout.write(pem.decode())
+    else:
+        console.print(f"issued {outcome.record.authority}:{outcome.record.serial_hex} → {out}")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    authority: str = typer.Option(None, "--ca"),
+    status: CertificateStatus = typer.Option(None, "--status"),
+    profile: str = typer.Option(None, "--profile"),
+    subject: str = typer.Option(None, "--subject", help="Substring of the subject."),
+    expires_before: str = typer.Option(None, "--expires-before", help="ISO 8601 with zone."),
+    limit: int = typer.Option(100, "--limit", min=1, max=10000),
+    offset: int = typer.Option(0, "--offset", min=0),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Certificates matching the filters, oldest first, a page at a time."""
+    query = CertificateQuery(
+        authority=authority, status=status, profile=profile, subject_contains=subject,
+        expires_before=_aware(expires_before) if expires_before else None,
+        limit=limit, offset=offset)
+    rows = [certificate_fields(r) for r in state(ctx).pki().certificates.find(query)]
+    if as_json:
+        emit_json(rows)
+        return
+    table("certificates", ["authority", "serial", "subject", "profile", "status", "not after"],
+          [(r["authority"], r["serial"], r["subject"], r["profile"], r["status"], r["not_after"])
+           for r in rows])
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    authority: str = typer.Argument(None, help="Issuing authority label."),
+    serial: str = typer.Argument(None, help="Serial number in hex."),
+    fingerprint: str = typer.Option(None, "--fingerprint", help="SHA-256 fingerprint (hex)."),
+    pem: bool = typer.Option(False, "--pem", help="Print the certificate as PEM."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """One certificate, by authority and serial or by fingerprint."""
+    directory = state(ctx).pki().certificates
+    if fingerprint:
+        record = directory.get_by_fingerprint(fingerprint)
+    elif authority and serial:
+        record = directory.get(authority, _serial(serial))
+    else:
+        raise ValueError("give AUTHORITY SERIAL or --fingerprint")
+    if pem:
+        sys.stdout.write(record.certificate.public_bytes(serialization.Encoding.PEM).decode())
+    elif as_json:
+        emit_json(certificate_fields(record))
+    else:
+        details(f"certificate {record.authority}:{record.serial_hex}", certificate_fields(record))
+
+
+@app.command()
+def revoke(
+    ctx: typer.Context, authority: str, serial: str,
+    reason: str = typer.Option("unspecified", "--reason", help=f"One of {', '.join(REASONS)}."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Revoke (or, with --reason certificateHold, hold) a certificate."""
+    record = state(ctx).pki().revocation.revoke(
+        authority, _serial(serial), parse_reason(reason), ACTOR)
+    _report(certificate_fields(record), as_json)
+
+
+@app.command()
+def release(ctx: typer.Context, authority: str, serial: str, as_json: bool = JSON_OPTION) -> None:
+    """Release a certificate from hold; it is good again."""
+    record = state(ctx).pki().revocation.release(authority, _serial(serial), ACTOR)
+    _report(certificate_fields(record), as_json)
+
+
+def _report(fields: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        emit_json(fields)
+    else:
+        console.print(f"{fields['authority']}:{fields['serial']} is now {fields['status']}"
+                      + (f" ({fields['revocation_reason']})" if fields["revocation_reason"] else ""))
