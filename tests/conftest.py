@@ -1,0 +1,92 @@
+"""Shared fixtures. Every test that takes `pki` runs on SQLite and on PostgreSQL.
+
+PostgreSQL (127.0.0.1:5432, database `test`, or $IOTPKI_TEST_POSTGRES_URL) must be
+there in CI (CI=true): a missing server fails the run there and is skipped locally.
+Each test gets its own PostgreSQL schema, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from iotpki.app import PKI, build_pki
+from iotpki.cli.demo_setup import create_demo_hierarchy
+from iotpki.settings import Settings
+
+POSTGRES_URL = os.environ.get(
+    "IOTPKI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def postgres_available() -> str | None:
+    """None if reachable, else the reason."""
+    try:
+        engine = create_engine(POSTGRES_URL)
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # any driver or connection error means "not here"
+        return f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.__class__.__name__}: {exc}"
+
+
+def require_postgres() -> None:
+    reason = postgres_available()
+    if reason is None:
+        return
+    if IN_CI:
+        pytest.fail(f"{reason} (CI must run the PostgreSQL tests)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres_schema_url() -> Iterator[str]:
+    """A URL whose connections use a fresh, private schema."""
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+    """None means the embedded default (SQLite in the data directory)."""
+    if request.param == "sqlite":
+        return None
+    return str(request.getfixturevalue("postgres_schema_url"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("IOTPKI_CA_PASSPHRASE", "test passphrase, not a secret")
+    return Settings(data_dir=tmp_path / "data", database_url=database_url,
+                    public_url="http://pki.test:8080")
+
+
+@pytest.fixture
+def pki(settings: Settings) -> Iterator[PKI]:
+    instance = build_pki(settings)
+    try:
+        yield instance
+    finally:
+        instance.close()
+
+
+@pytest.fixture
+def demo_pki(pki: PKI) -> PKI:
+    """The story's three organizations, each with a root and an issuing CA."""
+    create_demo_hierarchy(pki)
+    return pki
