@@ -20,7 +20,8 @@ from iotpki.core.revocation import RevocationService
 from iotpki.core.urls import PublicURLs
 from iotpki.keys.passphrase import read_passphrase
 from iotpki.keys.ring import KeyRing
-from iotpki.keys.software import SCHEME as SOFTWARE, SoftwareKeyBackend
+from iotpki.keys.software import SCHEME as SOFTWARE
+from iotpki.keys.software import SoftwareKeyBackend
 from iotpki.settings import Settings
 from iotpki.store.database import Database, sqlite_url
 

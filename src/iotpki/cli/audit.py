@@ -44,4 +44,5 @@ def list_(
         return
     table("audit log", ["seq", "at", "action", "outcome", "actor", "target", "details"],
           [(r["seq"], r["at"], r["action"], r["outcome"], r["actor"], r["target"],
-            ", ".join(f"{k}={v}" for k, v in r["details"].items())) for r in rows])
+            ", ".join(f"{k}={v}" for k, v in e.record.details.items()))
+           for r, e in zip(rows, entries, strict=True)])

@@ -55,7 +55,7 @@ def build_ca_certificate(
         .add_extension(key_usage((), public_key, ca=True), True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), False)
     )
-    issuer_public = public_key if parent is None else parent.certificate.public_key()
+    issuer_public: Any = public_key if parent is None else parent.certificate.public_key()
     builder = builder.add_extension(
         x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public), False
     )

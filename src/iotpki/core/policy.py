@@ -154,9 +154,9 @@ def check_name_constraints(ca: x509.Certificate, sans: Sequence[x509.GeneralName
 
 def _matches_any(name: x509.GeneralName, subtrees: Sequence[x509.GeneralName]) -> bool:
     for tree in subtrees:
-        if isinstance(name, x509.DNSName) and isinstance(tree, x509.DNSName):
-            if _within_dns(name.value, tree.value):
-                return True
+        if (isinstance(name, x509.DNSName) and isinstance(tree, x509.DNSName)
+                and _within_dns(name.value, tree.value)):
+            return True
         if isinstance(name, x509.IPAddress) and isinstance(tree, x509.IPAddress):
             network = tree.value
             if isinstance(network, ipaddress.IPv4Network | ipaddress.IPv6Network) and (

@@ -96,11 +96,20 @@ class EventOutbox(Protocol):
 class UnitOfWork(Protocol):
     """One transaction. Nothing is written unless `commit()` is called inside the `with`."""
 
-    organizations: OrganizationRepository
-    authorities: AuthorityRepository
-    certificates: CertificateRepository
-    audit: AuditRepository
-    events: EventOutbox
+    @property
+    def organizations(self) -> OrganizationRepository: ...
+
+    @property
+    def authorities(self) -> AuthorityRepository: ...
+
+    @property
+    def certificates(self) -> CertificateRepository: ...
+
+    @property
+    def audit(self) -> AuditRepository: ...
+
+    @property
+    def events(self) -> EventOutbox: ...
 
     def __enter__(self) -> UnitOfWork: ...
 

@@ -10,7 +10,6 @@ from sqlalchemy import Connection, bindparam, select, update
 from iotpki.core.audit import AuditEntry, AuditHead, AuditRecord
 from iotpki.store.schema import audit_head, audit_log
 
-
 # Built once: appends are on the issuance hot path, and building a statement costs more
 # than executing it on SQLite.
 _HEAD = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)

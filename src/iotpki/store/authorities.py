@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, Select, select
 from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.authority import Authority, AuthorityKind
@@ -41,7 +43,7 @@ class SQLAuthorityRepository:
             self._select().order_by(authorities.c.id))]
 
     @staticmethod
-    def _select():  # type: ignore[no-untyped-def]
+    def _select() -> Select[Any]:
         return select(authorities, organizations.c.label.label("organization")).join(
             organizations, organizations.c.id == authorities.c.organization_id)
 

@@ -9,7 +9,6 @@ from sqlalchemy import Connection
 from iotpki.core.events import Event
 from iotpki.store.schema import events
 
-
 _INSERT = events.insert()
 
 

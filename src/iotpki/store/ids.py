@@ -20,9 +20,9 @@ class IdCache:
         row_id = conn.execute(select(table.c.id).where(table.c.label == label)).scalar()
         if row_id is None:
             raise NotFoundError(f"unknown {table.name[:-1].replace('ie', 'y')} {label!r}")
-        self._ids[key] = row_id
-        self._labels[(table.name, row_id)] = label
-        return row_id
+        self._ids[key] = int(row_id)
+        self._labels[(table.name, int(row_id))] = label
+        return int(row_id)
 
     def label_of(self, conn: Connection, table: Table, row_id: int) -> str:
         key = (table.name, row_id)
@@ -32,4 +32,4 @@ class IdCache:
         label = conn.execute(select(table.c.label).where(table.c.id == row_id)).scalar_one()
         self._labels[key] = label
         self._ids[(table.name, label)] = row_id
-        return label
+        return str(label)

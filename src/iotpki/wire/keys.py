@@ -76,7 +76,7 @@ def key_type_of(public_key: Any) -> str:
     raise UnsupportedKeyError(f"unsupported key algorithm {type(public_key).__name__}")
 
 
-def signature_hash_for(private_key: Any) -> hashes.HashAlgorithm | None:
+def signature_hash_for(private_key: Any) -> hashes.SHA256 | hashes.SHA384 | None:
     """The hash to pass to `sign()`: none for EdDSA and ML-DSA, else matched to the key size."""
     if isinstance(private_key, ec.EllipticCurvePrivateKey):
         return hashes.SHA384() if private_key.curve.key_size >= 384 else hashes.SHA256()

@@ -1,0 +1,1 @@
+"""Thin protocol adapters (EST, CMP, OCSP, CRL, REST): decode, call the core, encode."""
