@@ -126,7 +126,7 @@ def test_export_chain_as_pem_and_pkcs7(demo_pki: PKI, tmp_path: Path) -> None:
     path.write_bytes(der)
     shown = subprocess.run(["openssl", "pkcs7", "-inform", "DER", "-in", str(path),
                             "-print_certs", "-noout"], capture_output=True, text=True, check=True)
-    assert "CN=DeviceCo Device CA" in shown.stdout and "CN=DeviceCo Root CA" in shown.stdout
+    assert "CN = DeviceCo Device CA" in shown.stdout and "CN = DeviceCo Root CA" in shown.stdout
 
 
 def test_ca_keys_are_encrypted_pkcs8_files_readable_only_by_owner(demo_pki: PKI) -> None:
