@@ -83,8 +83,8 @@ def test_import_existing_ca_and_issue_from_it(org_pki: PKI) -> None:
     # An existing CA made outside iotpki (here with plain cryptography).
     key = generate_private_key("ec-p256")
     from iotpki.core.ca_certificate import build_ca_certificate
-    from iotpki.core.urls import PublicURLs
     from iotpki.core.clock import SystemClock
+    from iotpki.core.urls import PublicURLs
     cert = build_ca_certificate(SPEC, key.public_key(), key, SystemClock().now(), None,
                                 PublicURLs("http://x.example"))
     imported = org_pki.authorities.import_authority("legacy", "testorg", cert, [], key, "test")

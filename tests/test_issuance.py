@@ -166,3 +166,17 @@ def test_anonymous_authorization_certificate_has_critical_san(demo_pki: PKI) -> 
     assert len(outcome.certificate.subject) == 0
     assert outcome.certificate.extensions.get_extension_for_class(
         x509.SubjectAlternativeName).critical
+
+
+def test_batch_issuance_keeps_order_and_audits_every_decision(demo_pki: PKI) -> None:
+    good, _ = make_csr("sensor-1", [domain_uri(DOMAIN)])
+    wildcard, _ = make_csr("sensor-2", [x509.DNSName("*." + DOMAIN)])
+    requests = [IssuanceRequest(CA, "operational", csr, "factory-station-1")
+                for csr in (good, wildcard, good)]
+    before = len(demo_pki.audit.entries(limit=None))
+    outcomes = demo_pki.issuance.issue_many(requests)
+    assert [type(o) for o in outcomes] == [Issued, Rejected, Issued]
+    assert certificate_count(demo_pki) == 2
+    entries = demo_pki.audit.entries(limit=None)[before:]
+    assert [e.record.outcome for e in entries] == ["success", "refused", "success"]
+    assert demo_pki.audit.problems()[1] == []

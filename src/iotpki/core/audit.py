@@ -128,9 +128,26 @@ class _AuditAppender(Protocol):
 
     def append(self, entry: AuditEntry) -> None: ...
 
+    def append_many(self, entries: list[AuditEntry]) -> None: ...
+
 
 def append_audit(log: _AuditAppender, at: datetime, record: AuditRecord) -> AuditEntry:
     """Chain `record` onto the log inside the caller's transaction."""
     entry = chain_entry(log.head_for_update(), at, record)
     log.append(entry)
     return entry
+
+
+def append_audit_many(
+    log: _AuditAppender, at: datetime, records: Iterable[AuditRecord]
+) -> list[AuditEntry]:
+    """Chain several records in order with one head lock (batch issuance)."""
+    head = log.head_for_update()
+    entries = []
+    for record in records:
+        entry = chain_entry(head, at, record)
+        entries.append(entry)
+        head = AuditHead(entry.seq, entry.hash)
+    if entries:
+        log.append_many(entries)
+    return entries

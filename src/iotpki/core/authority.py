@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 
 from cryptography import x509
 
@@ -31,6 +32,18 @@ class Authority:
 
     def __post_init__(self) -> None:
         check_label(self.label, "authority")
+
+    # Parsed once: policy reads these for every request the authority serves.
+    @cached_property
+    def not_after(self) -> datetime:
+        return self.certificate.not_valid_after_utc
+
+    @cached_property
+    def name_constraints(self) -> x509.NameConstraints | None:
+        try:
+            return self.certificate.extensions.get_extension_for_class(x509.NameConstraints).value
+        except x509.ExtensionNotFound:
+            return None
 
     @property
     def can_issue(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -43,6 +44,20 @@ class CertificateRecord:
     @property
     def certificate(self) -> x509.Certificate:
         return x509.load_der_x509_certificate(self.der)
+
+    @classmethod
+    def issued(
+        cls, cert: x509.Certificate, subject: x509.Name, sans: Sequence[x509.GeneralName], *,
+        authority: str, profile: str, issued_at: datetime,
+    ) -> CertificateRecord:
+        """The record of a certificate we just built from these names (no re-parsing)."""
+        der = cert.public_bytes(serialization.Encoding.DER)
+        return cls(
+            authority=authority, serial=cert.serial_number,
+            fingerprint=hashlib.sha256(der).hexdigest(), subject=subject.rfc4514_string(),
+            sans=tuple(format_san(n) for n in sans), not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc, profile=profile, der=der, issued_at=issued_at,
+        )
 
     @classmethod
     def from_certificate(

@@ -66,10 +66,17 @@ def key_identifiers(
     return [(ski, False), (aki, False)]
 
 
-def end_entity_extensions(
-    profile: Profile, public_key: Any, subject: x509.Name, sans: Sequence[x509.GeneralName],
-    issuer_label: str, issuer: x509.Certificate, urls: PublicURLs,
+def issuer_extensions(
+    issuer_label: str, issuer: x509.Certificate, urls: PublicURLs
 ) -> list[tuple[x509.ExtensionType, bool]]:
+    """The part that depends on the issuer alone (AKI, CDP, AIA): computed once per authority."""
+    return [key_identifiers(issuer.public_key(), issuer)[1], *issuer_links(issuer_label, urls)]
+
+
+def subject_extensions(
+    profile: Profile, public_key: Any, subject: x509.Name, sans: Sequence[x509.GeneralName],
+) -> list[tuple[x509.ExtensionType, bool]]:
+    """The part decided by the profile and the request's key and names."""
     exts: list[tuple[x509.ExtensionType, bool]] = [
         (x509.BasicConstraints(ca=False, path_length=None), True),
         (key_usage(profile.key_usage, public_key), True),
@@ -80,8 +87,7 @@ def end_entity_extensions(
     if sans:
         # §4.2.1.6: critical when the subject is empty.
         exts.append((x509.SubjectAlternativeName(list(sans)), len(subject) == 0))
-    exts += key_identifiers(public_key, issuer)
-    exts += issuer_links(issuer_label, urls)
+    exts.append((x509.SubjectKeyIdentifier.from_public_key(public_key), False))
     if profile.ocsp_no_check:
         exts.append((x509.OCSPNoCheck(), False))  # RFC 6960 §4.2.2.2.1
     return exts

@@ -7,23 +7,23 @@ audited and writes no certificate row.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from cryptography import x509
 
-from iotpki.core.audit import AuditRecord, append_audit
+from iotpki.core.audit import AuditRecord, append_audit_many
 from iotpki.core.authority import Authority
 from iotpki.core.certificate import CertificateRecord
 from iotpki.core.clock import Clock
 from iotpki.core.errors import ConflictError, PolicyError, RefusalReason
 from iotpki.core.events import Event
-from iotpki.core.extensions import end_entity_extensions
+from iotpki.core.extensions import issuer_extensions, subject_extensions
 from iotpki.core.outcomes import Issued, Rejected
 from iotpki.core.policy import CertificateTemplate, decide
-from iotpki.core.ports import KeyRing, UnitOfWork, UnitOfWorkFactory
+from iotpki.core.ports import KeyRing, UnitOfWorkFactory
 from iotpki.core.profile import Profile
 from iotpki.core.serial import new_serial
 from iotpki.core.urls import PublicURLs
@@ -48,12 +48,14 @@ class IssuanceRequest:
 
 
 class _Signing:
-    """An authority with its loaded key, cached: loading an encrypted key costs ~100 ms."""
+    """An authority with its loaded key and issuer-only extensions, cached per process:
+    decrypting the key and building AKI/CDP/AIA for every certificate would be waste."""
 
-    def __init__(self, authority: Authority, key: Any) -> None:
+    def __init__(self, authority: Authority, key: Any, urls: PublicURLs) -> None:
         self.authority = authority
         self.key = key
         self.hash = signature_hash_for(key)
+        self.extensions = issuer_extensions(authority.label, authority.certificate, urls)
 
 
 class IssuanceService:
@@ -69,13 +71,36 @@ class IssuanceService:
         self._signing: dict[str, _Signing] = {}
 
     def issue(self, request: IssuanceRequest) -> Issued | Rejected:
+        return self.issue_many([request])[0]
+
+    def issue_many(self, requests: Sequence[IssuanceRequest]) -> list[Issued | Rejected]:
+        """Decide and sign each request, then store every outcome in one transaction.
+
+        The factory's provisioning station submits a tray of chips at once (DESIGN.md §1);
+        one commit for the tray instead of one per chip. Outcomes keep the request order.
+        """
         now = self._clock.now()
+        for attempt in range(SERIAL_ATTEMPTS):
+            outcomes = [self._outcome(request, now) for request in requests]
+            try:
+                self._store(requests, outcomes, now)
+            except ConflictError:
+                if attempt == SERIAL_ATTEMPTS - 1:
+                    raise
+                continue  # a serial collided: sign again with fresh serials
+            return outcomes
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _outcome(self, request: IssuanceRequest, now: datetime) -> Issued | Rejected:
         try:
             signing, profile, template = self._decide(request, now)
         except PolicyError as refusal:
-            self._refuse(request, refusal, now)
             return Rejected(refusal.reason, refusal.detail)
-        return self._sign_and_store(request, signing, profile, template, now)
+        certificate = self._build(signing, profile, template)
+        record = CertificateRecord.issued(
+            certificate, template.subject, template.sans, authority=signing.authority.label,
+            profile=profile.name, issued_at=now)
+        return Issued(record, certificate, signing.authority.full_chain)
 
     def _decide(
         self, request: IssuanceRequest, now: datetime
@@ -111,30 +136,9 @@ class IssuanceService:
             raise PolicyError(
                 RefusalReason.AUTHORITY_CANNOT_ISSUE, f"authority {label} holds no signing key"
             )
-        signing = _Signing(authority, self._keys.load(authority.key_ref))
+        signing = _Signing(authority, self._keys.load(authority.key_ref), self._urls)
         self._signing[label] = signing
         return signing
-
-    def _sign_and_store(
-        self, request: IssuanceRequest, signing: _Signing, profile: Profile,
-        template: CertificateTemplate, now: datetime,
-    ) -> Issued:
-        for attempt in range(SERIAL_ATTEMPTS):
-            certificate = self._build(signing, profile, template)
-            record = CertificateRecord.from_certificate(
-                certificate, authority=signing.authority.label, profile=profile.name, issued_at=now
-            )
-            try:
-                with self._uow() as uow:
-                    uow.certificates.add(record)
-                    self._record_issue(uow, request, record, now)
-                    uow.commit()
-            except ConflictError:
-                if attempt == SERIAL_ATTEMPTS - 1:
-                    raise
-                continue
-            return Issued(record, certificate, signing.authority.full_chain)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _build(
         self, signing: _Signing, profile: Profile, template: CertificateTemplate
@@ -149,29 +153,45 @@ class IssuanceService:
             .not_valid_before(template.not_before)
             .not_valid_after(template.not_after)
         )
-        for extension, critical in end_entity_extensions(
-            profile, template.public_key, template.subject, template.sans,
-            signing.authority.label, issuer, self._urls,
+        for extension, critical in (
+            *subject_extensions(profile, template.public_key, template.subject, template.sans),
+            *signing.extensions,
         ):
             builder = builder.add_extension(extension, critical)
         return builder.sign(signing.key, signing.hash)
 
-    def _record_issue(
-        self, uow: UnitOfWork, request: IssuanceRequest, record: CertificateRecord, now: datetime
+    def _store(
+        self, requests: Sequence[IssuanceRequest], outcomes: list[Issued | Rejected], now: datetime
     ) -> None:
-        target = f"{record.authority}:{record.serial_hex}"
-        details = {"profile": record.profile, "subject": record.subject,
-                   "fingerprint": record.fingerprint, "method": request.method}
-        append_audit(uow.audit, now, AuditRecord(
-            "certificate.issue", "success", request.requester, target, details))
-        uow.events.add(Event("certificate.issued", now, {"certificate": target, **details}))
-
-    def _refuse(self, request: IssuanceRequest, refusal: PolicyError, now: datetime) -> None:
-        details = {"reason": refusal.reason.value, "detail": refusal.detail,
-                   "profile": request.profile, "method": request.method}
+        """Certificates, audit entries and events of a batch: all or nothing."""
+        audit: list[AuditRecord] = []
+        events: list[Event] = []
+        for request, outcome in zip(requests, outcomes, strict=True):
+            record, event = _audit_and_event(request, outcome, now)
+            audit.append(record)
+            events.append(event)
+        issued = [o.record for o in outcomes if isinstance(o, Issued)]
         with self._uow() as uow:
-            append_audit(uow.audit, now, AuditRecord(
-                "certificate.issue", "refused", request.requester, request.authority, details))
-            uow.events.add(Event("enrollment.refused", now,
-                                 {"authority": request.authority, **details}))
+            if issued:
+                uow.certificates.add_many(issued)
+            append_audit_many(uow.audit, now, audit)
+            uow.events.add_many(events)
             uow.commit()
+
+
+def _audit_and_event(
+    request: IssuanceRequest, outcome: Issued | Rejected, now: datetime
+) -> tuple[AuditRecord, Event]:
+    """Every decision is audited: an issue with its certificate, a refusal with its reason."""
+    if isinstance(outcome, Rejected):
+        details = {"reason": outcome.reason.value, "detail": outcome.detail,
+                   "profile": request.profile, "method": request.method}
+        return (AuditRecord("certificate.issue", "refused", request.requester, request.authority,
+                            details),
+                Event("enrollment.refused", now, {"authority": request.authority, **details}))
+    record = outcome.record
+    target = f"{record.authority}:{record.serial_hex}"
+    details = {"profile": record.profile, "subject": record.subject,
+               "fingerprint": record.fingerprint, "method": request.method}
+    return (AuditRecord("certificate.issue", "success", request.requester, target, details),
+            Event("certificate.issued", now, {"certificate": target, **details}))

@@ -33,14 +33,12 @@ class SQLAuditRepository:
         return AuditHead(row.seq, row.hash)
 
     def append(self, entry: AuditEntry) -> None:
-        record = entry.record
-        self._conn.execute(_INSERT, {
-            "seq": entry.seq, "at": entry.at, "action": record.action,
-            "outcome": record.outcome, "actor": record.actor, "target": record.target,
-            "details": json.dumps(record.details, sort_keys=True, default=str),
-            "prev_hash": entry.prev_hash, "hash": entry.hash,
-        })
-        self._conn.execute(_MOVE_HEAD, {"new_seq": entry.seq, "new_hash": entry.hash})
+        self.append_many([entry])
+
+    def append_many(self, entries: list[AuditEntry]) -> None:
+        self._conn.execute(_INSERT, [_row(e) for e in entries])
+        last = entries[-1]
+        self._conn.execute(_MOVE_HEAD, {"new_seq": last.seq, "new_hash": last.hash})
 
     def entries(self, after: int = 0, limit: int | None = None) -> Iterator[AuditEntry]:
         stmt = select(audit_log).where(audit_log.c.seq > after).order_by(audit_log.c.seq)
@@ -50,3 +48,13 @@ class SQLAuditRepository:
             record = AuditRecord(row.action, row.outcome, row.actor, row.target,
                                  json.loads(row.details))
             yield AuditEntry(row.seq, row.at, record, row.prev_hash, row.hash)
+
+
+def _row(entry: AuditEntry) -> dict[str, object]:
+    record = entry.record
+    return {
+        "seq": entry.seq, "at": entry.at, "action": record.action,
+        "outcome": record.outcome, "actor": record.actor, "target": record.target,
+        "details": json.dumps(record.details, sort_keys=True, default=str),
+        "prev_hash": entry.prev_hash, "hash": entry.hash,
+    }

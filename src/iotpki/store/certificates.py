@@ -34,6 +34,13 @@ class SQLCertificateRepository:
                 f"serial {record.serial_hex} or fingerprint already present for "
                 f"{record.authority}") from exc
 
+    def add_many(self, records: list[CertificateRecord]) -> None:
+        rows = [_row(r, self._ids.id_of(self._conn, authorities, r.authority)) for r in records]
+        try:
+            self._conn.execute(_INSERT, rows)
+        except IntegrityError as exc:
+            raise ConflictError("a serial or fingerprint in the batch is already present") from exc
+
     def get(self, authority: str, serial: int) -> CertificateRecord | None:
         authority_id = self._ids.id_of(self._conn, authorities, authority)
         row = self._conn.execute(select(certificates).where(

@@ -17,7 +17,10 @@ class SQLEventOutbox:
         self._conn = conn
 
     def add(self, event: Event) -> None:
-        self._conn.execute(_INSERT, {
-            "type": event.type, "at": event.at,
-            "payload": json.dumps(event.payload, sort_keys=True, default=str),
-        })
+        self.add_many([event])
+
+    def add_many(self, events: list[Event]) -> None:
+        self._conn.execute(_INSERT, [{
+            "type": e.type, "at": e.at,
+            "payload": json.dumps(e.payload, sort_keys=True, default=str),
+        } for e in events])

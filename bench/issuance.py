@@ -1,0 +1,142 @@
+"""In-process issuance rate: CSR verify → policy → signed, stored, audited certificate.
+
+    python bench/issuance.py                       # SQLite in a temporary data directory
+    python bench/issuance.py --database-url postgresql+psycopg://postgres@127.0.0.1/test
+
+Runs in one process (one core). Reports the median of --repeat runs for: signing alone,
+CSR verification plus signing, the full single-request path (one transaction per
+certificate), and the batch path (`issue_many`, one transaction per --batch requests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from iotpki.app import PKI, build_pki
+from iotpki.cli.demo_setup import create_demo_hierarchy
+from iotpki.core.issuance import IssuanceRequest
+from iotpki.settings import Settings
+from iotpki.wire.csr import decode_csr, verify_csr
+from iotpki.wire.keys import generate_private_key
+
+CA = "operatorco-operations"
+DOMAIN = "urn:iotpki:domain:building-42.operator.example"
+
+
+def make_csrs(count: int) -> list[bytes]:
+    csrs = []
+    for i in range(count):
+        key = generate_private_key("ec-p256")
+        builder = x509.CertificateSigningRequestBuilder().subject_name(
+            x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, f"sensor-{i}")])
+        ).add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(DOMAIN)]), False)
+        csrs.append(builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
+    return csrs
+
+
+def rate(run: Callable[[], int], repeat: int) -> float:
+    rates = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        done = run()
+        rates.append(done / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def sign_only(pki: PKI, csrs: list[bytes]) -> Callable[[], int]:
+    """The floor: build and sign, no CSR check, no storage (the same extensions)."""
+    service = pki.issuance
+    signing = service._signing_for(CA)
+    profile = pki.profiles["operational"]
+    now = pki.authorities.get(CA).created_at
+    templates = [service._decide(IssuanceRequest(CA, "operational", c, "bench"), now)[2]
+                 for c in csrs[:200]]
+
+    def run() -> int:
+        for i in range(len(csrs)):
+            service._build(signing, profile, templates[i % len(templates)])
+        return len(csrs)
+    return run
+
+
+def verify_and_sign(pki: PKI, csrs: list[bytes]) -> Callable[[], int]:
+    base = sign_only(pki, csrs)
+
+    def run() -> int:
+        for csr in csrs:
+            verify_csr(decode_csr(csr))
+        return base()
+    return run
+
+
+def single(pki: PKI, csrs: list[bytes]) -> Callable[[], int]:
+    def run() -> int:
+        for csr in csrs:
+            pki.issuance.issue(IssuanceRequest(CA, "operational", csr, "bench"))
+        return len(csrs)
+    return run
+
+
+def batched(pki: PKI, csrs: list[bytes], size: int) -> Callable[[], int]:
+    requests = [IssuanceRequest(CA, "operational", c, "bench") for c in csrs]
+
+    def run() -> int:
+        for i in range(0, len(requests), size):
+            pki.issuance.issue_many(requests[i:i + size])
+        return len(requests)
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
+    parser.add_argument("--count", type=int, default=2000, help="certificates per run")
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    os.environ.setdefault("IOTPKI_CA_PASSPHRASE", "benchmark passphrase")
+    with tempfile.TemporaryDirectory() as tmp:
+        pki = build_pki(Settings(Path(tmp), args.database_url, "http://pki.example:8080"))
+        create_demo_hierarchy(pki)
+        csrs = make_csrs(args.count)
+        single(pki, csrs[:50])()  # warm caches (CA key, statements)
+        results = {
+            "database": pki.database.dialect,
+            "sign only": rate(sign_only(pki, csrs), args.repeat),
+            "CSR verify + sign": rate(verify_and_sign(pki, csrs), args.repeat),
+            "issue (1 per transaction)": rate(single(pki, csrs), args.repeat),
+            f"issue_many (batch {args.batch})": rate(batched(pki, csrs, args.batch), args.repeat),
+        }
+        pki.close()
+    report(results, args)
+
+
+def report(results: dict[str, object], args: argparse.Namespace) -> None:
+    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    print(f"# issuance, {results['database']}, {args.count} certs/run, median of {args.repeat}")
+    print(f"# {machine}")
+    baseline = float(results["CSR verify + sign"])  # type: ignore[arg-type]
+    for name, value in results.items():
+        if isinstance(value, float):
+            print(f"{name:32s} {value:9.0f} /s   {value / baseline:5.2f}x CSR verify + sign")
+    if args.json:
+        args.json.write_text(json.dumps({**results, "machine": machine}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
