@@ -30,13 +30,13 @@ CASES = {
                        "UPDATE audit_log SET seq = 3 WHERE seq = 4",
                        "UPDATE audit_log SET seq = 4 WHERE seq = -1"), 3, "reordered"),
     "tail deleted": (_sql("DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)"),
-                     9, "truncated"),
+                     12, "truncated"),
 }
 
 
 def test_intact_log_verifies(demo_pki: PKI) -> None:
     checked, problems = demo_pki.audit.problems()
-    assert checked == 9 and problems == []  # 3 organizations + 6 authorities
+    assert checked == 12 and problems == []  # 3 organizations, 6 authorities, 1 domain, 2 trusts
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

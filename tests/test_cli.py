@@ -60,7 +60,7 @@ def test_init_demo_then_issue_list_show_revoke_and_verify(cli: CLI, tmp_path: Pa
     revoked = cli.json("cert", "revoke", "operatorco-operations", serial, "--reason", "keyCompromise")
     assert revoked["status"] == "revoked"  # type: ignore[index]
     verified = cli.json("audit", "verify")
-    assert verified["ok"] is True and verified["entries"] == 11  # type: ignore[index]
+    assert verified["ok"] is True and verified["entries"] == 14  # type: ignore[index]
 
 
 def test_refusal_exit_code_and_message(cli: CLI, tmp_path: Path) -> None:

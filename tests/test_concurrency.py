@@ -46,4 +46,4 @@ def test_concurrent_processes_lose_nothing(demo_pki: PKI, tmp_path: Path) -> Non
     assert len(rows) == len({r[0] for r in rows}) == PROCESSES * PER_PROCESS
     assert issued_entries == PROCESSES * PER_PROCESS
     checked, problems = demo_pki.audit.problems()
-    assert problems == [] and checked == 9 + PROCESSES * PER_PROCESS
+    assert problems == [] and checked == 12 + PROCESSES * PER_PROCESS

@@ -15,7 +15,9 @@ from iotpki.core.clock import Clock, SystemClock
 from iotpki.core.directory import CertificateDirectory
 from iotpki.core.errors import ConfigurationError
 from iotpki.core.issuance import IssuanceService
+from iotpki.core.organizations import OrganizationService
 from iotpki.core.profile import Profile, parse_profiles
+from iotpki.core.registrations import RegistrationService
 from iotpki.core.revocation import RevocationService
 from iotpki.core.urls import PublicURLs
 from iotpki.keys.passphrase import read_passphrase
@@ -64,6 +66,8 @@ class PKI:
     revocation: RevocationService
     certificates: CertificateDirectory
     audit: AuditTrail
+    organizations: OrganizationService
+    registrations: RegistrationService
 
     def close(self) -> None:
         self.database.dispose()
@@ -85,6 +89,8 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         revocation=RevocationService(uow, clock),
         certificates=CertificateDirectory(uow),
         audit=AuditTrail(uow),
+        organizations=OrganizationService(uow, clock),
+        registrations=RegistrationService(uow, profiles, clock),
     )
 
 

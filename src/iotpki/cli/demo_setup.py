@@ -29,6 +29,10 @@ DEMO = (
                      "OperatorCo Operational CA"),
 )
 ACTOR = "cli:init --demo"
+DEMO_DOMAIN = "building-42.operator.example"
+# Who accepts identities from whom (DESIGN.md §1): DeviceCo takes ChipCo's chips,
+# OperatorCo takes DeviceCo's sensors.
+DEMO_TRUST = (("deviceco", "chipco", "chipco-root"), ("operatorco", "deviceco", "deviceco-root"))
 
 
 def create_demo_hierarchy(pki: PKI) -> list[Authority]:
@@ -48,7 +52,16 @@ def create_demo_hierarchy(pki: PKI) -> list[Authority]:
                 org.issuing, org.label, "ec-p256",
                 CASpec(_subject(org.issuing_name, org.name), timedelta(days=10 * 365), 0),
                 ACTOR, parent=root))
+    _demo_relations(pki)
     return created
+
+
+def _demo_relations(pki: PKI) -> None:
+    if not pki.organizations.domains("operatorco"):
+        pki.organizations.add_domain("operatorco", DEMO_DOMAIN, ACTOR)
+    for organization, supplier, anchor in DEMO_TRUST:
+        if (supplier, anchor) not in pki.organizations.suppliers(organization):
+            pki.organizations.trust_supplier(organization, supplier, anchor, ACTOR)
 
 
 def _subject(common_name: str, organization: str) -> x509.Name:

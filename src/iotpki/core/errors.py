@@ -23,6 +23,19 @@ class RefusalReason(StrEnum):
     UNKNOWN_AUTHORITY = "unknown-authority"
     AUTHORITY_CANNOT_ISSUE = "authority-cannot-issue"
     NAME_CONSTRAINTS = "name-constraints"
+    DOMAIN_NOT_OWNED = "domain-not-owned"
+    # Enrollment methods (who may ask), beyond what the profile allows:
+    NO_CLIENT_IDENTITY = "no-client-identity"
+    NOT_REGISTERED = "not-registered"
+    REGISTRATION_CONSUMED = "registration-consumed"
+    REGISTRATION_EXPIRED = "registration-expired"
+    UNTRUSTED_CHAIN = "untrusted-chain"
+    REVOKED = "revoked"
+    CERTIFICATE_EXPIRED = "certificate-expired"
+    POSSESSION_NOT_PROVEN = "possession-not-proven"
+    BAD_SECRET = "bad-secret"
+    IDENTITY_MISMATCH = "identity-mismatch"
+    METHOD_NOT_ALLOWED = "method-not-allowed"
 
 
 class PolicyError(PKIError):

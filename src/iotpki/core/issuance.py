@@ -18,6 +18,7 @@ from iotpki.core.audit import AuditRecord, append_audit_many
 from iotpki.core.authority import Authority
 from iotpki.core.certificate import CertificateRecord
 from iotpki.core.clock import Clock
+from iotpki.core.domain import domains_named
 from iotpki.core.errors import ConflictError, PolicyError, RefusalReason
 from iotpki.core.events import Event
 from iotpki.core.extensions import issuer_extensions, subject_extensions
@@ -45,6 +46,7 @@ class IssuanceRequest:
     sans: tuple[x509.GeneralName, ...] | None = None
     not_after: datetime | None = None
     method: str = "direct"
+    registration: str | None = None  # consumed in the issuing transaction (single use)
 
 
 class _Signing:
@@ -56,6 +58,11 @@ class _Signing:
         self.key = key
         self.hash = signature_hash_for(key)
         self.extensions = issuer_extensions(authority.label, authority.certificate, urls)
+
+
+class _RegistrationUsed(Exception):
+    def __init__(self, index: int) -> None:
+        self.index = index
 
 
 class IssuanceService:
@@ -82,13 +89,19 @@ class IssuanceService:
         now = self._clock.now()
         for attempt in range(SERIAL_ATTEMPTS):
             outcomes = [self._outcome(request, now) for request in requests]
-            try:
-                self._store(requests, outcomes, now)
-            except ConflictError:
-                if attempt == SERIAL_ATTEMPTS - 1:
-                    raise
-                continue  # a serial collided: sign again with fresh serials
-            return outcomes
+            while True:
+                try:
+                    self._store(requests, outcomes, now)
+                    return outcomes
+                except _RegistrationUsed as used:
+                    # Another request consumed it first: this one is refused, the rest stand.
+                    outcomes[used.index] = Rejected(
+                        RefusalReason.REGISTRATION_CONSUMED,
+                        f"registration {requests[used.index].registration} was already used")
+                except ConflictError:
+                    if attempt == SERIAL_ATTEMPTS - 1:
+                        raise
+                    break  # a serial collided: sign again with fresh serials
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _outcome(self, request: IssuanceRequest, now: datetime) -> Issued | Rejected:
@@ -122,7 +135,22 @@ class IssuanceService:
             subject=request.subject if request.subject is not None else csr.subject,
             sans=sans, now=now, not_after=request.not_after,
         )
+        self._check_domains(signing.authority, template.sans)
         return signing, profile, template
+
+    def _check_domains(self, authority: Authority, sans: Sequence[x509.GeneralName]) -> None:
+        """An organization issues only into the operational domains it owns."""
+        named = domains_named(sans)
+        if not named:
+            return
+        with self._uow() as uow:
+            owners = {name: uow.domains.owner(name) for name in named}
+        for name, owner in sorted(owners.items()):
+            if owner != authority.organization:
+                raise PolicyError(
+                    RefusalReason.DOMAIN_NOT_OWNED,
+                    f"domain {name} is not owned by {authority.organization}, the organization "
+                    f"of authority {authority.label}")
 
     def _signing_for(self, label: str) -> _Signing:
         cached = self._signing.get(label)
@@ -172,6 +200,11 @@ class IssuanceService:
             events.append(event)
         issued = [o.record for o in outcomes if isinstance(o, Issued)]
         with self._uow() as uow:
+            for index, (request, outcome) in enumerate(zip(requests, outcomes, strict=True)):
+                if request.registration is not None and isinstance(outcome, Issued) and not (
+                        uow.registrations.consume(request.registration, now,
+                                                  outcome.record.fingerprint)):
+                    raise _RegistrationUsed(index)
             if issued:
                 uow.certificates.add_many(issued)
             append_audit_many(uow.audit, now, audit)
@@ -185,13 +218,15 @@ def _audit_and_event(
     """Every decision is audited: an issue with its certificate, a refusal with its reason."""
     if isinstance(outcome, Rejected):
         details = {"reason": outcome.reason.value, "detail": outcome.detail,
-                   "profile": request.profile, "method": request.method}
+                   "profile": request.profile, "method": request.method,
+                   "registration": request.registration}
         return (AuditRecord("certificate.issue", "refused", request.requester, request.authority,
                             details),
                 Event("enrollment.refused", now, {"authority": request.authority, **details}))
     record = outcome.record
     target = f"{record.authority}:{record.serial_hex}"
     details = {"profile": record.profile, "subject": record.subject,
-               "fingerprint": record.fingerprint, "method": request.method}
+               "fingerprint": record.fingerprint, "method": request.method,
+               "registration": request.registration}
     return (AuditRecord("certificate.issue", "success", request.requester, target, details),
             Event("certificate.issued", now, {"certificate": target, **details}))

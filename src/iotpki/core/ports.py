@@ -11,8 +11,10 @@ from typing import Any, Protocol
 from iotpki.core.audit import AuditEntry, AuditHead
 from iotpki.core.authority import Authority
 from iotpki.core.certificate import CertificateRecord, CertificateStatus
+from iotpki.core.domain import Domain
 from iotpki.core.events import Event
 from iotpki.core.organization import Organization
+from iotpki.core.registration import Registration
 
 
 class KeyRing(Protocol):
@@ -97,6 +99,65 @@ class AuditRepository(Protocol):
     def head(self) -> AuditHead: ...
 
 
+class DomainRepository(Protocol):
+    def add(self, domain: Domain) -> None:
+        """Raise `ConflictError` if another organization owns the name already."""
+        ...
+
+    def owner(self, name: str) -> str | None: ...
+
+    def list(self, organization: str | None = None) -> list[Domain]: ...
+
+
+class TrustRepository(Protocol):
+    """Which suppliers an organization trusts, and with which anchors (authority labels)."""
+
+    def add(self, organization: str, supplier: str, anchor: str, at: datetime) -> None: ...
+
+    def anchors(self, organization: str, supplier: str | None = None) -> list[Authority]: ...
+
+    def suppliers(self, organization: str) -> list[tuple[str, str]]:
+        """(supplier, anchor) pairs."""
+        ...
+
+
+@dataclass(frozen=True)
+class IdentityKey:
+    """How a previous-stage identity is looked up: fingerprint, or issuer and serial."""
+
+    fingerprint: str
+    issuer: str
+    serial: str
+
+
+class RegistrationRepository(Protocol):
+    def add_many(self, registrations: list[Registration]) -> None: ...
+
+    def get(self, registration_id: str) -> Registration | None: ...
+
+    def for_identity(self, identity: IdentityKey) -> list[Registration]:
+        """Every registration naming this identity, newest first."""
+        ...
+
+    def consume(self, registration_id: str, at: datetime, certificate: str) -> bool:
+        """Mark used if still open; False if another request consumed it first."""
+        ...
+
+    def cancel(self, registration_id: str) -> bool: ...
+
+    def find(self, organization: str | None, status: str | None, limit: int,
+             offset: int) -> list[Registration]: ...
+
+
+class DeliveryRepository(Protocol):
+    """Manifests seen, so that a delivery is imported once (replay protection)."""
+
+    def add(self, sender: str, recipient: str, delivery_id: str, direction: str,
+            entries: int, at: datetime) -> bool:
+        """False if this delivery was recorded before."""
+        ...
+
+
 class EventOutbox(Protocol):
     def add(self, event: Event) -> None: ...
 
@@ -120,6 +181,18 @@ class UnitOfWork(Protocol):
 
     @property
     def events(self) -> EventOutbox: ...
+
+    @property
+    def domains(self) -> DomainRepository: ...
+
+    @property
+    def trust(self) -> TrustRepository: ...
+
+    @property
+    def registrations(self) -> RegistrationRepository: ...
+
+    @property
+    def deliveries(self) -> DeliveryRepository: ...
 
     def __enter__(self) -> UnitOfWork: ...
 

@@ -93,3 +93,62 @@ events = Table(
     Column("delivered_at", UTCDateTime),
     Index("ix_events_undelivered", "delivered_at", "id"),
 )
+
+# -- supply chain (migration 0003) ------------------------------------------------------------
+
+domains = Table(
+    "domains", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(253), nullable=False, unique=True),
+    Column("organization_id", Integer, ForeignKey("organizations.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+supplier_trust = Table(
+    "supplier_trust", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("organization_id", Integer, ForeignKey("organizations.id"), nullable=False),
+    Column("supplier_id", Integer, ForeignKey("organizations.id"), nullable=False),
+    Column("anchor_id", Integer, ForeignKey("authorities.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("organization_id", "supplier_id", "anchor_id", name="uq_supplier_trust"),
+)
+
+registrations = Table(
+    "registrations", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("organization_id", Integer, ForeignKey("organizations.id"), nullable=False),
+    Column("authority_id", Integer, ForeignKey("authorities.id"), nullable=False),
+    Column("profile", String(63), nullable=False),
+    Column("method", String(32), nullable=False),
+    Column("subject", String(1024)),
+    Column("sans", Text),
+    Column("identity_fingerprint", String(64)),
+    Column("identity_issuer", String(1024)),
+    Column("identity_serial", String(40)),
+    Column("secret_hash", String(255)),
+    Column("status", String(16), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("consumed_at", UTCDateTime),
+    Column("certificate", String(64)),
+    Column("manifest", String(128)),
+    Column("component_id", String(255)),
+    Column("attributes", Text, nullable=False),
+    Index("ix_registrations_fingerprint", "identity_fingerprint"),
+    Index("ix_registrations_issuer_serial", "identity_serial", "identity_issuer"),
+    Index("ix_registrations_org_status", "organization_id", "status"),
+)
+
+deliveries = Table(
+    "deliveries", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sender", String(63), nullable=False),
+    Column("recipient", String(63), nullable=False),
+    Column("delivery_id", String(128), nullable=False),
+    Column("direction", String(16), nullable=False),
+    Column("entries", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("sender", "recipient", "delivery_id", "direction", name="uq_deliveries"),
+)

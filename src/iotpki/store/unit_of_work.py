@@ -9,9 +9,11 @@ from sqlalchemy import Connection, Engine, RootTransaction
 from iotpki.store.audit import SQLAuditRepository
 from iotpki.store.authorities import SQLAuthorityRepository
 from iotpki.store.certificates import SQLCertificateRepository
+from iotpki.store.domains import SQLDomainRepository, SQLTrustRepository
 from iotpki.store.events import SQLEventOutbox
 from iotpki.store.ids import IdCache
 from iotpki.store.organizations import SQLOrganizationRepository
+from iotpki.store.registrations import SQLDeliveryRepository, SQLRegistrationRepository
 
 
 class SQLUnitOfWork:
@@ -29,6 +31,10 @@ class SQLUnitOfWork:
         self.certificates = SQLCertificateRepository(self._conn, self._ids)
         self.audit = SQLAuditRepository(self._conn)
         self.events = SQLEventOutbox(self._conn)
+        self.domains = SQLDomainRepository(self._conn, self._ids)
+        self.trust = SQLTrustRepository(self._conn, self._ids)
+        self.registrations = SQLRegistrationRepository(self._conn, self._ids)
+        self.deliveries = SQLDeliveryRepository(self._conn)
         return self
 
     def commit(self) -> None:

@@ -1,0 +1,84 @@
+"""Registrations (RA records): each authorizes exactly one next identity.
+
+A registration names the identity that may ask (a previous-stage certificate, by
+SHA-256 fingerprint or issuer + serial, or the holder of a one-time secret), and what it
+may get (authority, profile, subject, SANs). Single use and expiring.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from cryptography import x509
+
+
+class RegistrationMethod(StrEnum):
+    PREVIOUS_STAGE = "previous-stage"  # the device presents the identity of its previous stage
+    ONE_TIME_SECRET = "one-time-secret"  # first provisioning: a secret handed to the device
+    MANUAL = "manual"  # an operator approves each request
+
+
+class RegistrationStatus(StrEnum):
+    OPEN = "open"
+    CONSUMED = "consumed"
+    CANCELLED = "cancelled"
+
+
+# PBKDF2-HMAC-SHA256 (RFC 8018 §5.2). The secret is random (≥ 128 bits), so the hash only has
+# to keep a stolen database from yielding usable secrets; the iteration count bounds the cost
+# of checking one request.
+_SECRET_ITERATIONS = 10_000
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def hash_secret(secret: str, salt: bytes | None = None) -> str:
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha256", secret.encode(), salt, _SECRET_ITERATIONS)
+    return f"pbkdf2-sha256${_SECRET_ITERATIONS}${salt.hex()}${digest.hex()}"
+
+
+def secret_matches(secret: str, stored: str) -> bool:
+    try:
+        scheme, iterations, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "pbkdf2-sha256":
+        return False
+    candidate = hashlib.pbkdf2_hmac("sha256", secret.encode(), bytes.fromhex(salt), int(iterations))
+    return hmac.compare_digest(candidate.hex(), digest)
+
+
+@dataclass(frozen=True)
+class Registration:
+    id: str
+    organization: str
+    authority: str
+    profile: str
+    method: RegistrationMethod
+    expires_at: datetime
+    created_at: datetime
+    created_by: str
+    subject: x509.Name | None = None  # None: the CSR's subject, checked by the profile
+    sans: tuple[x509.GeneralName, ...] | None = None  # None: the CSR's SANs
+    identity_fingerprint: str | None = None  # previous-stage certificate, SHA-256 hex
+    identity_issuer: str | None = None  # or its issuer (RFC 4514) ...
+    identity_serial: str | None = None  # ... and serial (hex)
+    secret_hash: str | None = field(default=None, repr=False)
+    status: RegistrationStatus = RegistrationStatus.OPEN
+    consumed_at: datetime | None = None
+    certificate: str | None = None  # fingerprint of the certificate it produced
+    manifest: str | None = None  # delivery id of the manifest it came from
+    component_id: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    def is_expired(self, now: datetime) -> bool:
+        return now >= self.expires_at

@@ -1,0 +1,155 @@
+"""The RA: creating, listing and cancelling registrations (each audited)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any
+
+from cryptography import x509
+
+from iotpki.core.audit import AuditRecord, append_audit, append_audit_many
+from iotpki.core.clock import Clock
+from iotpki.core.domain import domain_uri, domains_named
+from iotpki.core.errors import ConfigurationError, ConflictError, NotFoundError
+from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
+from iotpki.core.profile import Profile
+from iotpki.core.registration import (
+    Registration,
+    RegistrationMethod,
+    RegistrationStatus,
+    hash_secret,
+    new_secret,
+)
+
+DEFAULT_LIFETIME = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class RegistrationSpec:
+    """What an RA principal asks for; `create` checks it against profiles and domains."""
+
+    organization: str
+    authority: str
+    profile: str
+    method: RegistrationMethod
+    subject: x509.Name | None = None
+    sans: tuple[x509.GeneralName, ...] | None = None
+    domain: str | None = None  # adds the SAN URI urn:iotpki:domain:<domain>
+    identity_fingerprint: str | None = None
+    identity_issuer: str | None = None
+    identity_serial: str | None = None
+    lifetime: timedelta = DEFAULT_LIFETIME
+    manifest: str | None = None
+    component_id: str | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CreatedRegistration:
+    registration: Registration
+    secret: str | None  # shown once; only its hash is stored
+
+
+class RegistrationService:
+    def __init__(self, uow: UnitOfWorkFactory, profiles: Mapping[str, Profile], clock: Clock) -> None:
+        self._uow = uow
+        self._profiles = profiles
+        self._clock = clock
+
+    def create(self, spec: RegistrationSpec, actor: str) -> CreatedRegistration:
+        return self.create_many([spec], actor)[0]
+
+    def create_many(self, specs: Sequence[RegistrationSpec], actor: str) -> list[CreatedRegistration]:
+        """All or none, in one transaction (bulk creation from a manifest or a CRM export)."""
+        with self._uow() as uow:
+            created = self.create_in(uow, specs, actor)
+            uow.commit()
+        return created
+
+    def create_in(self, uow: UnitOfWork, specs: Sequence[RegistrationSpec],
+                  actor: str) -> list[CreatedRegistration]:
+        now = self._clock.now()
+        checked: dict[tuple[str, str], None] = {}
+        created = []
+        for spec in specs:
+            if (spec.organization, spec.authority) not in checked:
+                self._check_owner(uow, spec)
+                checked[(spec.organization, spec.authority)] = None
+            created.append(self._build(uow, spec, now, actor))
+        uow.registrations.add_many([c.registration for c in created])
+        append_audit_many(uow.audit, now, [AuditRecord(
+            "registration.create", "success", actor, c.registration.id,
+            {"organization": c.registration.organization, "profile": c.registration.profile,
+             "method": c.registration.method.value, "authority": c.registration.authority,
+             "identity": c.registration.identity_fingerprint or c.registration.identity_serial,
+             "manifest": c.registration.manifest}) for c in created])
+        return created
+
+    def _check_owner(self, uow: UnitOfWork, spec: RegistrationSpec) -> None:
+        authority = uow.authorities.get(spec.authority)
+        if authority is None:
+            raise NotFoundError(f"unknown authority {spec.authority!r}")
+        if authority.organization != spec.organization:
+            raise ConfigurationError(
+                f"authority {spec.authority} belongs to {authority.organization}, "
+                f"not {spec.organization}")
+
+    def _build(self, uow: UnitOfWork, spec: RegistrationSpec, now: Any,
+               actor: str) -> CreatedRegistration:
+        if spec.profile not in self._profiles:
+            raise NotFoundError(f"unknown profile {spec.profile!r}")
+        sans = spec.sans
+        if spec.domain is not None:
+            sans = (*(sans or ()), domain_uri(spec.domain))
+        for name in domains_named(sans or ()):
+            if uow.domains.owner(name) != spec.organization:
+                raise ConfigurationError(f"organization {spec.organization} does not own domain {name}")
+        secret = None
+        registration = Registration(
+            id=str(uuid.uuid4()), organization=spec.organization, authority=spec.authority,
+            profile=spec.profile, method=spec.method, expires_at=now + spec.lifetime,
+            created_at=now, created_by=actor, subject=spec.subject, sans=sans,
+            manifest=spec.manifest, component_id=spec.component_id,
+            attributes=dict(spec.attributes))
+        if spec.method is RegistrationMethod.PREVIOUS_STAGE:
+            if not spec.identity_fingerprint and not (spec.identity_issuer and spec.identity_serial):
+                raise ConfigurationError(
+                    "a previous-stage registration names the identity: a SHA-256 fingerprint, "
+                    "or issuer and serial")
+            registration = replace(
+                registration,
+                identity_fingerprint=(spec.identity_fingerprint or "").lower().replace(":", "") or None,
+                identity_issuer=spec.identity_issuer,
+                identity_serial=(spec.identity_serial or "").lower().lstrip("0") or None)
+        elif spec.method is RegistrationMethod.ONE_TIME_SECRET:
+            secret = new_secret()
+            registration = replace(registration, secret_hash=hash_secret(secret))
+        return CreatedRegistration(registration, secret)
+
+    def get(self, registration_id: str) -> Registration:
+        with self._uow() as uow:
+            registration = uow.registrations.get(registration_id)
+        if registration is None:
+            raise NotFoundError(f"unknown registration {registration_id!r}")
+        return registration
+
+    def find(self, organization: str | None = None, status: RegistrationStatus | None = None,
+             limit: int = 100, offset: int = 0) -> list[Registration]:
+        with self._uow() as uow:
+            return uow.registrations.find(organization, status.value if status else None,
+                                          limit, offset)
+
+    def cancel(self, registration_id: str, actor: str) -> Registration:
+        with self._uow() as uow:
+            if not uow.registrations.cancel(registration_id):
+                current = uow.registrations.get(registration_id)
+                if current is None:
+                    raise NotFoundError(f"unknown registration {registration_id!r}")
+                raise ConflictError(f"registration {registration_id} is {current.status.value}")
+            append_audit(uow.audit, self._clock.now(), AuditRecord(
+                "registration.cancel", "success", actor, registration_id, {}))
+            uow.commit()
+        return self.get(registration_id)

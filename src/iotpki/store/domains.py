@@ -1,0 +1,77 @@
+"""Domain and supplier-trust repositories."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, select
+from sqlalchemy.exc import IntegrityError
+
+from iotpki.core.authority import Authority
+from iotpki.core.domain import Domain
+from iotpki.core.errors import ConflictError
+from iotpki.store.authorities import SQLAuthorityRepository
+from iotpki.store.ids import IdCache
+from iotpki.store.schema import authorities, domains, organizations, supplier_trust
+
+
+class SQLDomainRepository:
+    def __init__(self, conn: Connection, ids: IdCache) -> None:
+        self._conn = conn
+        self._ids = ids
+
+    def add(self, domain: Domain) -> None:
+        org_id = self._ids.id_of(self._conn, organizations, domain.organization)
+        try:
+            self._conn.execute(domains.insert().values(
+                name=domain.name, organization_id=org_id, created_at=domain.created_at))
+        except IntegrityError as exc:
+            raise ConflictError(f"domain {domain.name!r} is already owned") from exc
+
+    def owner(self, name: str) -> str | None:
+        org_id = self._conn.execute(
+            select(domains.c.organization_id).where(domains.c.name == name)).scalar()
+        return None if org_id is None else self._ids.label_of(self._conn, organizations, org_id)
+
+    def list(self, organization: str | None = None) -> list[Domain]:
+        stmt = select(domains).order_by(domains.c.name)
+        if organization is not None:
+            stmt = stmt.where(domains.c.organization_id == self._ids.id_of(
+                self._conn, organizations, organization))
+        return [Domain(r.name, self._ids.label_of(self._conn, organizations, r.organization_id),
+                       r.created_at) for r in self._conn.execute(stmt)]
+
+
+class SQLTrustRepository:
+    def __init__(self, conn: Connection, ids: IdCache) -> None:
+        self._conn = conn
+        self._ids = ids
+
+    def add(self, organization: str, supplier: str, anchor: str, at: datetime) -> None:
+        try:
+            self._conn.execute(supplier_trust.insert().values(
+                organization_id=self._ids.id_of(self._conn, organizations, organization),
+                supplier_id=self._ids.id_of(self._conn, organizations, supplier),
+                anchor_id=self._ids.id_of(self._conn, authorities, anchor), created_at=at))
+        except IntegrityError as exc:
+            raise ConflictError(f"{organization} already trusts {supplier} via {anchor}") from exc
+
+    def anchors(self, organization: str, supplier: str | None = None) -> list[Authority]:
+        stmt = select(authorities.c.label).join(
+            supplier_trust, supplier_trust.c.anchor_id == authorities.c.id
+        ).where(supplier_trust.c.organization_id == self._ids.id_of(
+            self._conn, organizations, organization))
+        if supplier is not None:
+            stmt = stmt.where(supplier_trust.c.supplier_id == self._ids.id_of(
+                self._conn, organizations, supplier))
+        repository = SQLAuthorityRepository(self._conn, self._ids)
+        labels = sorted(set(self._conn.execute(stmt).scalars()))
+        return [a for a in (repository.get(label) for label in labels) if a is not None]
+
+    def suppliers(self, organization: str) -> list[tuple[str, str]]:
+        stmt = select(supplier_trust.c.supplier_id, supplier_trust.c.anchor_id).where(
+            supplier_trust.c.organization_id == self._ids.id_of(
+                self._conn, organizations, organization))
+        return [(self._ids.label_of(self._conn, organizations, s),
+                 self._ids.label_of(self._conn, authorities, a))
+                for s, a in self._conn.execute(stmt)]

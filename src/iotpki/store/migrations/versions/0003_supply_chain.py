@@ -1,0 +1,83 @@
+"""Supply chain: domains, supplier trust, registrations, manifest deliveries.
+
+Revision ID: 0003
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from iotpki.store.types import UTCDateTime
+
+revision = "0003"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "domains",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("name", sa.String(253), nullable=False, unique=True),
+        sa.Column("organization_id", sa.Integer, sa.ForeignKey("organizations.id"), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+    )
+    op.create_table(
+        "supplier_trust",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("organization_id", sa.Integer, sa.ForeignKey("organizations.id"), nullable=False),
+        sa.Column("supplier_id", sa.Integer, sa.ForeignKey("organizations.id"), nullable=False),
+        sa.Column("anchor_id", sa.Integer, sa.ForeignKey("authorities.id"), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.UniqueConstraint("organization_id", "supplier_id", "anchor_id", name="uq_supplier_trust"),
+    )
+    _create_registrations()
+    op.create_table(
+        "deliveries",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("sender", sa.String(63), nullable=False),
+        sa.Column("recipient", sa.String(63), nullable=False),
+        sa.Column("delivery_id", sa.String(128), nullable=False),
+        sa.Column("direction", sa.String(16), nullable=False),
+        sa.Column("entries", sa.Integer, nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.UniqueConstraint("sender", "recipient", "delivery_id", "direction", name="uq_deliveries"),
+    )
+
+
+def _create_registrations() -> None:
+    op.create_table(
+        "registrations",
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("organization_id", sa.Integer, sa.ForeignKey("organizations.id"), nullable=False),
+        sa.Column("authority_id", sa.Integer, sa.ForeignKey("authorities.id"), nullable=False),
+        sa.Column("profile", sa.String(63), nullable=False),
+        sa.Column("method", sa.String(32), nullable=False),
+        sa.Column("subject", sa.String(1024)),
+        sa.Column("sans", sa.Text),
+        sa.Column("identity_fingerprint", sa.String(64)),
+        sa.Column("identity_issuer", sa.String(1024)),
+        sa.Column("identity_serial", sa.String(40)),
+        sa.Column("secret_hash", sa.String(255)),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("expires_at", UTCDateTime, nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("created_by", sa.String(255), nullable=False),
+        sa.Column("consumed_at", UTCDateTime),
+        sa.Column("certificate", sa.String(64)),
+        sa.Column("manifest", sa.String(128)),
+        sa.Column("component_id", sa.String(255)),
+        sa.Column("attributes", sa.Text, nullable=False),
+    )
+    op.create_index("ix_registrations_fingerprint", "registrations", ["identity_fingerprint"])
+    op.create_index("ix_registrations_issuer_serial", "registrations",
+                    ["identity_serial", "identity_issuer"])
+    op.create_index("ix_registrations_org_status", "registrations", ["organization_id", "status"])
+
+
+def downgrade() -> None:
+    for table in ("deliveries", "registrations", "supplier_trust", "domains"):
+        op.drop_table(table)

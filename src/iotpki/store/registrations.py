@@ -1,0 +1,121 @@
+"""Registration and delivery repositories."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from iotpki.core.errors import ConflictError
+from iotpki.core.ports import IdentityKey
+from iotpki.core.registration import Registration, RegistrationMethod, RegistrationStatus
+from iotpki.store.ids import IdCache
+from iotpki.store.schema import authorities, deliveries, organizations, registrations
+from iotpki.wire.names import format_san, parse_san, parse_subject
+
+_INSERT = registrations.insert()
+_SEPARATOR = "\n"
+
+
+class SQLRegistrationRepository:
+    def __init__(self, conn: Connection, ids: IdCache) -> None:
+        self._conn = conn
+        self._ids = ids
+
+    def add_many(self, items: list[Registration]) -> None:
+        if not items:
+            return
+        try:
+            self._conn.execute(_INSERT, [self._row(r) for r in items])
+        except IntegrityError as exc:
+            raise ConflictError("a registration with this id exists already") from exc
+
+    def get(self, registration_id: str) -> Registration | None:
+        row = self._conn.execute(
+            select(registrations).where(registrations.c.id == registration_id)).first()
+        return self._registration(row) if row is not None else None
+
+    def for_identity(self, identity: IdentityKey) -> list[Registration]:
+        c = registrations.c
+        stmt = select(registrations).where(or_(
+            c.identity_fingerprint == identity.fingerprint,
+            (c.identity_serial == identity.serial) & (c.identity_issuer == identity.issuer),
+        )).order_by(c.created_at.desc())
+        return [self._registration(r) for r in self._conn.execute(stmt)]
+
+    def consume(self, registration_id: str, at: datetime, certificate: str) -> bool:
+        # A conditional update: of two concurrent requests only one sees rowcount 1.
+        result = self._conn.execute(update(registrations).where(
+            registrations.c.id == registration_id,
+            registrations.c.status == RegistrationStatus.OPEN.value,
+        ).values(status=RegistrationStatus.CONSUMED.value, consumed_at=at, certificate=certificate))
+        return result.rowcount == 1
+
+    def cancel(self, registration_id: str) -> bool:
+        result = self._conn.execute(update(registrations).where(
+            registrations.c.id == registration_id,
+            registrations.c.status == RegistrationStatus.OPEN.value,
+        ).values(status=RegistrationStatus.CANCELLED.value))
+        return result.rowcount == 1
+
+    def find(self, organization: str | None, status: str | None, limit: int,
+             offset: int) -> list[Registration]:
+        stmt = select(registrations).order_by(registrations.c.created_at, registrations.c.id)
+        if organization is not None:
+            stmt = stmt.where(registrations.c.organization_id == self._ids.id_of(
+                self._conn, organizations, organization))
+        if status is not None:
+            stmt = stmt.where(registrations.c.status == status)
+        return [self._registration(r) for r in self._conn.execute(stmt.limit(limit).offset(offset))]
+
+    def _row(self, r: Registration) -> dict[str, Any]:
+        return {
+            "id": r.id, "organization_id": self._ids.id_of(self._conn, organizations, r.organization),
+            "authority_id": self._ids.id_of(self._conn, authorities, r.authority),
+            "profile": r.profile, "method": r.method.value,
+            "subject": r.subject.rfc4514_string() if r.subject is not None else None,
+            "sans": _SEPARATOR.join(format_san(n) for n in r.sans) if r.sans is not None else None,
+            "identity_fingerprint": r.identity_fingerprint, "identity_issuer": r.identity_issuer,
+            "identity_serial": r.identity_serial, "secret_hash": r.secret_hash,
+            "status": r.status.value, "expires_at": r.expires_at, "created_at": r.created_at,
+            "created_by": r.created_by, "consumed_at": r.consumed_at, "certificate": r.certificate,
+            "manifest": r.manifest, "component_id": r.component_id,
+            "attributes": json.dumps(r.attributes, sort_keys=True),
+        }
+
+    def _registration(self, row: Row) -> Registration:  # type: ignore[type-arg]
+        sans = None
+        if row.sans is not None:
+            sans = tuple(parse_san(s) for s in row.sans.split(_SEPARATOR) if s)
+        return Registration(
+            id=row.id, organization=self._ids.label_of(self._conn, organizations, row.organization_id),
+            authority=self._ids.label_of(self._conn, authorities, row.authority_id),
+            profile=row.profile, method=RegistrationMethod(row.method), expires_at=row.expires_at,
+            created_at=row.created_at, created_by=row.created_by,
+            subject=parse_subject(row.subject) if row.subject is not None else None, sans=sans,
+            identity_fingerprint=row.identity_fingerprint, identity_issuer=row.identity_issuer,
+            identity_serial=row.identity_serial, secret_hash=row.secret_hash,
+            status=RegistrationStatus(row.status), consumed_at=row.consumed_at,
+            certificate=row.certificate, manifest=row.manifest, component_id=row.component_id,
+            attributes=json.loads(row.attributes),
+        )
+
+
+class SQLDeliveryRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def add(self, sender: str, recipient: str, delivery_id: str, direction: str,
+            entries: int, at: datetime) -> bool:
+        seen = self._conn.execute(select(deliveries.c.id).where(
+            deliveries.c.sender == sender, deliveries.c.recipient == recipient,
+            deliveries.c.delivery_id == delivery_id, deliveries.c.direction == direction)).first()
+        if seen is not None:
+            return False
+        self._conn.execute(deliveries.insert().values(
+            sender=sender, recipient=recipient, delivery_id=delivery_id, direction=direction,
+            entries=entries, created_at=at))
+        return True
