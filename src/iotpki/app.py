@@ -13,8 +13,10 @@ from iotpki.core.audit_trail import AuditTrail
 from iotpki.core.authorities import AuthorityService
 from iotpki.core.clock import Clock, SystemClock
 from iotpki.core.directory import CertificateDirectory
+from iotpki.core.enrollment import EnrollmentService
 from iotpki.core.errors import ConfigurationError
 from iotpki.core.issuance import IssuanceService
+from iotpki.core.manifests import ManifestService
 from iotpki.core.organizations import OrganizationService
 from iotpki.core.profile import Profile, parse_profiles
 from iotpki.core.registrations import RegistrationService
@@ -68,6 +70,8 @@ class PKI:
     audit: AuditTrail
     organizations: OrganizationService
     registrations: RegistrationService
+    enrollment: EnrollmentService
+    manifests: ManifestService
 
     def close(self) -> None:
         self.database.dispose()
@@ -82,15 +86,19 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
     profiles = load_profiles(settings.profiles_file)
     urls = PublicURLs(settings.public_url)
     uow = database.unit_of_work
+    issuance = IssuanceService(uow, keys, profiles, urls, clock)
+    registrations = RegistrationService(uow, profiles, clock)
     return PKI(
         settings=settings, database=database, keys=keys, profiles=profiles,
         authorities=AuthorityService(uow, keys, urls, clock),
-        issuance=IssuanceService(uow, keys, profiles, urls, clock),
+        issuance=issuance,
         revocation=RevocationService(uow, clock),
         certificates=CertificateDirectory(uow),
         audit=AuditTrail(uow),
         organizations=OrganizationService(uow, clock),
-        registrations=RegistrationService(uow, profiles, clock),
+        registrations=registrations,
+        enrollment=EnrollmentService(uow, issuance, clock),
+        manifests=ManifestService(uow, keys, issuance, registrations, clock),
     )
 
 

@@ -8,6 +8,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol
 
+from cryptography import x509
+
 from iotpki.core.audit import AuditEntry, AuditHead
 from iotpki.core.authority import Authority
 from iotpki.core.certificate import CertificateRecord, CertificateStatus
@@ -158,6 +160,17 @@ class DeliveryRepository(Protocol):
         ...
 
 
+class OrganizationKeyRepository(Protocol):
+    """Keys an organization uses itself (e.g. "manifest-signer"): key ref and certificate."""
+
+    def add(self, organization: str, purpose: str, key_ref: str,
+            certificate: x509.Certificate, at: datetime) -> None: ...
+
+    def current(self, organization: str, purpose: str) -> tuple[str, x509.Certificate] | None:
+        """The newest (key ref, certificate) for this purpose."""
+        ...
+
+
 class EventOutbox(Protocol):
     def add(self, event: Event) -> None: ...
 
@@ -193,6 +206,9 @@ class UnitOfWork(Protocol):
 
     @property
     def deliveries(self) -> DeliveryRepository: ...
+
+    @property
+    def organization_keys(self) -> OrganizationKeyRepository: ...
 
     def __enter__(self) -> UnitOfWork: ...
 

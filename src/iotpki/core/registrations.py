@@ -70,7 +70,7 @@ class RegistrationService:
         return created
 
     def create_in(self, uow: UnitOfWork, specs: Sequence[RegistrationSpec],
-                  actor: str) -> list[CreatedRegistration]:
+                  actor: str, audit: bool = True) -> list[CreatedRegistration]:
         now = self._clock.now()
         checked: dict[tuple[str, str], None] = {}
         created = []
@@ -80,6 +80,8 @@ class RegistrationService:
                 checked[(spec.organization, spec.authority)] = None
             created.append(self._build(uow, spec, now, actor))
         uow.registrations.add_many([c.registration for c in created])
+        if not audit:
+            return created  # the caller audits the batch as one decision (a manifest import)
         append_audit_many(uow.audit, now, [AuditRecord(
             "registration.create", "success", actor, c.registration.id,
             {"organization": c.registration.organization, "profile": c.registration.profile,

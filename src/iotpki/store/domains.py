@@ -1,9 +1,11 @@
-"""Domain and supplier-trust repositories."""
+"""Repositories of what an organization owns: domains, supplier trust, its own keys."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
@@ -12,7 +14,13 @@ from iotpki.core.domain import Domain
 from iotpki.core.errors import ConflictError
 from iotpki.store.authorities import SQLAuthorityRepository
 from iotpki.store.ids import IdCache
-from iotpki.store.schema import authorities, domains, organizations, supplier_trust
+from iotpki.store.schema import (
+    authorities,
+    domains,
+    organization_keys,
+    organizations,
+    supplier_trust,
+)
 
 
 class SQLDomainRepository:
@@ -75,3 +83,26 @@ class SQLTrustRepository:
         return [(self._ids.label_of(self._conn, organizations, s),
                  self._ids.label_of(self._conn, authorities, a))
                 for s, a in self._conn.execute(stmt)]
+
+
+class SQLOrganizationKeyRepository:
+    def __init__(self, conn: Connection, ids: IdCache) -> None:
+        self._conn = conn
+        self._ids = ids
+
+    def add(self, organization: str, purpose: str, key_ref: str,
+            certificate: x509.Certificate, at: datetime) -> None:
+        self._conn.execute(organization_keys.insert().values(
+            organization_id=self._ids.id_of(self._conn, organizations, organization),
+            purpose=purpose, key_ref=key_ref,
+            certificate=certificate.public_bytes(Encoding.DER), created_at=at))
+
+    def current(self, organization: str, purpose: str) -> tuple[str, x509.Certificate] | None:
+        row = self._conn.execute(select(organization_keys).where(
+            organization_keys.c.organization_id == self._ids.id_of(
+                self._conn, organizations, organization),
+            organization_keys.c.purpose == purpose,
+        ).order_by(organization_keys.c.id.desc()).limit(1)).first()
+        if row is None:
+            return None
+        return row.key_ref, x509.load_der_x509_certificate(row.certificate)

@@ -152,3 +152,14 @@ deliveries = Table(
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("sender", "recipient", "delivery_id", "direction", name="uq_deliveries"),
 )
+
+# Keys an organization uses itself (its manifest signer), held in a key backend.
+organization_keys = Table(
+    "organization_keys", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("organization_id", Integer, ForeignKey("organizations.id"), nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("key_ref", String(1024), nullable=False),
+    Column("certificate", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)

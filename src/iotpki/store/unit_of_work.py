@@ -9,7 +9,11 @@ from sqlalchemy import Connection, Engine, RootTransaction
 from iotpki.store.audit import SQLAuditRepository
 from iotpki.store.authorities import SQLAuthorityRepository
 from iotpki.store.certificates import SQLCertificateRepository
-from iotpki.store.domains import SQLDomainRepository, SQLTrustRepository
+from iotpki.store.domains import (
+    SQLDomainRepository,
+    SQLOrganizationKeyRepository,
+    SQLTrustRepository,
+)
 from iotpki.store.events import SQLEventOutbox
 from iotpki.store.ids import IdCache
 from iotpki.store.organizations import SQLOrganizationRepository
@@ -35,6 +39,7 @@ class SQLUnitOfWork:
         self.trust = SQLTrustRepository(self._conn, self._ids)
         self.registrations = SQLRegistrationRepository(self._conn, self._ids)
         self.deliveries = SQLDeliveryRepository(self._conn)
+        self.organization_keys = SQLOrganizationKeyRepository(self._conn, self._ids)
         return self
 
     def commit(self) -> None:

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("organization_id", "supplier_id", "anchor_id", name="uq_supplier_trust"),
     )
     _create_registrations()
+    _create_organization_keys()
     op.create_table(
         "deliveries",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -45,6 +46,18 @@ def upgrade() -> None:
         sa.Column("entries", sa.Integer, nullable=False),
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.UniqueConstraint("sender", "recipient", "delivery_id", "direction", name="uq_deliveries"),
+    )
+
+
+def _create_organization_keys() -> None:
+    op.create_table(
+        "organization_keys",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("organization_id", sa.Integer, sa.ForeignKey("organizations.id"), nullable=False),
+        sa.Column("purpose", sa.String(32), nullable=False),
+        sa.Column("key_ref", sa.String(1024), nullable=False),
+        sa.Column("certificate", sa.LargeBinary, nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
     )
 
 
@@ -79,5 +92,5 @@ def _create_registrations() -> None:
 
 
 def downgrade() -> None:
-    for table in ("deliveries", "registrations", "supplier_trust", "domains"):
+    for table in ("organization_keys", "deliveries", "registrations", "supplier_trust", "domains"):
         op.drop_table(table)

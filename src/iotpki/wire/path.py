@@ -3,7 +3,8 @@
 Never a home-made chain walker: the verifier is tested against x509-limbo. Our end-entity
 extension policy accepts every profile (component certificates have no EKU, authorization
 ones an empty subject); CA certificates get the Web PKI CA checks. Revocation is not
-checked here: see `iotpki.core.enrollment`.
+checked here: the server checks its store (`iotpki.core.enrollment`), devices and services
+a revocation source (`iotpki.wire.peer`).
 """
 
 from __future__ import annotations
