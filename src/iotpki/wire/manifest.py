@@ -122,7 +122,7 @@ def is_enveloped(data: bytes) -> bool:
 
 def decrypt_manifest(enveloped: bytes, recipient: x509.Certificate, key: Any) -> bytes:
     try:
-        return pkcs7.pkcs7_decrypt_der(enveloped, recipient, key, [pkcs7.PKCS7Options.Binary])
+        return pkcs7.pkcs7_decrypt_der(enveloped, recipient, key, [])
     except ValueError as exc:
         raise DecodeError(f"cannot decrypt manifest: {exc}") from exc
 
