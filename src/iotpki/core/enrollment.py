@@ -31,7 +31,13 @@ from iotpki.core.events import Event
 from iotpki.core.issuance import IssuanceRequest, IssuanceService
 from iotpki.core.outcomes import Issued, Rejected
 from iotpki.core.ports import IdentityKey, UnitOfWork, UnitOfWorkFactory
-from iotpki.core.registration import Registration, RegistrationMethod, RegistrationStatus, secret_matches
+from iotpki.core.registration import (
+    Registration,
+    RegistrationMethod,
+    RegistrationStatus,
+    issuer_serial_key,
+    secret_matches,
+)
 from iotpki.core.serial import serial_hex
 from iotpki.wire.csr import decode_csr, requested_sans
 from iotpki.wire.errors import DecodeError
@@ -77,9 +83,9 @@ def fingerprint(certificate: x509.Certificate) -> str:
     return sha256(certificate.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
-def identity_key(certificate: x509.Certificate) -> IdentityKey:
-    return IdentityKey(fingerprint(certificate), certificate.issuer.rfc4514_string(),
-                       serial_hex(certificate.serial_number))
+def identity_keys(certificate: x509.Certificate) -> IdentityKey:
+    return IdentityKey(fingerprint(certificate), issuer_serial_key(
+        certificate.issuer.rfc4514_string(), serial_hex(certificate.serial_number)))
 
 
 def check_possession(request: EnrollmentRequest) -> None:
@@ -139,7 +145,7 @@ class PreviousStageCertificate:
 
     def authorize(self, request: EnrollmentRequest, uow: UnitOfWork, now: datetime) -> Authorization:
         presented = _presented(request)
-        candidates = [r for r in uow.registrations.for_identity(identity_key(presented))
+        candidates = [r for r in uow.registrations.for_identity(identity_keys(presented))
                       if r.method is RegistrationMethod.PREVIOUS_STAGE and _matching(request, r)]
         if not candidates:
             raise PolicyError(R.NOT_REGISTERED, "the presented identity is on no manifest or "

@@ -191,35 +191,29 @@ class ManifestService:
 
     def _register(self, recipient: str, manifest: Manifest, target: ImportTarget, actor: str,
                   now: datetime, progress: Progress | None) -> ImportResult:
-        specs = [RegistrationSpec(
+        template = RegistrationSpec(
             organization=recipient, authority=target.authority, profile=target.profile,
             method=RegistrationMethod.PREVIOUS_STAGE, domain=target.domain,
-            identity_fingerprint=e.fingerprint, identity_issuer=e.issuer, identity_serial=e.serial,
-            lifetime=target.lifetime, manifest=manifest.delivery_id, component_id=e.component_id,
-            attributes=dict(e.attributes)) for e in manifest.entries]
+            lifetime=target.lifetime, manifest=manifest.delivery_id)
         with self._uow() as uow:
             if not uow.deliveries.add(manifest.sender, recipient, manifest.delivery_id, "imported",
-                                      len(specs), now):
+                                      len(manifest.entries), now):
                 raise ManifestRefused("replayed", f"delivery {manifest.delivery_id} from "
                                       f"{manifest.sender} was imported before")
-            self._create_in_chunks(uow, specs, actor, progress)
+            try:
+                count = self._registrations.create_from_manifest(
+                    uow, template, manifest.entries, actor, progress)
+            except (ConfigurationError, NotFoundError) as exc:
+                raise ManifestRefused("bad-target", str(exc)) from exc
+            # One audit entry for the import as a whole: it is one decision.
             append_audit(uow.audit, now, AuditRecord(
                 "manifest.import", "success", actor, manifest.delivery_id,
-                {"sender": manifest.sender, "recipient": recipient, "entries": len(specs),
+                {"sender": manifest.sender, "recipient": recipient, "entries": count,
                  "authority": target.authority, "profile": target.profile}))
             uow.events.add(Event("manifest.imported", now, {
-                "delivery_id": manifest.delivery_id, "sender": manifest.sender,
-                "entries": len(specs)}))
+                "delivery_id": manifest.delivery_id, "sender": manifest.sender, "entries": count}))
             uow.commit()  # one transaction: all entries or none
-        return ImportResult(manifest.delivery_id, manifest.sender, len(specs))
-
-    def _create_in_chunks(self, uow: UnitOfWork, specs: list[RegistrationSpec], actor: str,
-                          progress: Progress | None, chunk: int = 5000) -> None:
-        for start in range(0, len(specs), chunk):
-            # One audit entry for the whole import (below), not one per registration.
-            self._registrations.create_in(uow, specs[start:start + chunk], actor, audit=False)
-            if progress is not None:
-                progress(min(start + chunk, len(specs)), len(specs))
+        return ImportResult(manifest.delivery_id, manifest.sender, count)
 
 
 def _issuing_authority(uow: UnitOfWork, organization: str) -> Authority:

@@ -125,15 +125,31 @@ class TrustRepository(Protocol):
 
 @dataclass(frozen=True)
 class IdentityKey:
-    """How a previous-stage identity is looked up: fingerprint, or issuer and serial."""
+    """The two keys a presented certificate is looked up under (see `registration.identity_key`)."""
 
+    fingerprint: str
+    issuer_serial: str
+
+
+@dataclass(frozen=True)
+class BulkIdentity:
+    """One manifest entry as a registration: id, lookup key and the identity's facts."""
+
+    id: str
+    key: str
     fingerprint: str
     issuer: str
     serial: str
+    component_id: str
+    attributes_json: str
 
 
 class RegistrationRepository(Protocol):
     def add_many(self, registrations: list[Registration]) -> None: ...
+
+    def add_bulk(self, template: Registration, identities: list[BulkIdentity]) -> None:
+        """Many previous-stage registrations that share everything but their identity."""
+        ...
 
     def get(self, registration_id: str) -> Registration | None: ...
 

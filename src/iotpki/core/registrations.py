@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from cryptography import x509
@@ -14,17 +15,29 @@ from iotpki.core.audit import AuditRecord, append_audit, append_audit_many
 from iotpki.core.clock import Clock
 from iotpki.core.domain import domain_uri, domains_named
 from iotpki.core.errors import ConfigurationError, ConflictError, NotFoundError
-from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
+from iotpki.core.ports import BulkIdentity, UnitOfWork, UnitOfWorkFactory
 from iotpki.core.profile import Profile
 from iotpki.core.registration import (
     Registration,
     RegistrationMethod,
     RegistrationStatus,
     hash_secret,
+    identity_key,
+    new_registration_id,
     new_secret,
 )
+from iotpki.wire.manifest import ManifestEntry
+from iotpki.wire.names import parse_subject
 
 DEFAULT_LIFETIME = timedelta(days=30)
+Progress = Callable[[int, int], None]
+
+
+@lru_cache(maxsize=1024)
+def normalized_name(text: str) -> str:
+    """RFC 4514 text as `cryptography` writes it; a manifest repeats a few issuers a million
+    times, hence the cache."""
+    return parse_subject(text).rfc4514_string()
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,15 @@ class RegistrationSpec:
     manifest: str | None = None
     component_id: str | None = None
     attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _bulk_identity(entry: ManifestEntry) -> BulkIdentity:
+    issuer = normalized_name(entry.issuer)
+    serial = entry.serial.lower().lstrip("0")
+    fingerprint = entry.fingerprint.lower()
+    return BulkIdentity(new_registration_id(), identity_key(fingerprint, issuer, serial),
+                        fingerprint, issuer, serial, entry.component_id,
+                        json.dumps(entry.attributes, sort_keys=True))
 
 
 @dataclass(frozen=True)
@@ -72,13 +94,14 @@ class RegistrationService:
     def create_in(self, uow: UnitOfWork, specs: Sequence[RegistrationSpec],
                   actor: str, audit: bool = True) -> list[CreatedRegistration]:
         now = self._clock.now()
-        checked: dict[tuple[str, str], None] = {}
+        checked: set[tuple[str, str]] = set()
+        owners: dict[str, str | None] = {}  # domain → owner, looked up once per batch
         created = []
         for spec in specs:
             if (spec.organization, spec.authority) not in checked:
                 self._check_owner(uow, spec)
-                checked[(spec.organization, spec.authority)] = None
-            created.append(self._build(uow, spec, now, actor))
+                checked.add((spec.organization, spec.authority))
+            created.append(self._build(uow, spec, now, actor, owners))
         uow.registrations.add_many([c.registration for c in created])
         if not audit:
             return created  # the caller audits the batch as one decision (a manifest import)
@@ -90,6 +113,23 @@ class RegistrationService:
              "manifest": c.registration.manifest}) for c in created])
         return created
 
+    def create_from_manifest(
+        self, uow: UnitOfWork, template: RegistrationSpec, entries: Sequence[ManifestEntry],
+        actor: str, progress: Progress | None = None, chunk: int = 20_000,
+    ) -> int:
+        """One previous-stage registration per manifest entry, inside the caller's transaction.
+
+        The template is checked once (authority owner, profile, domain); the entries then go
+        in as bulk inserts, since a manifest may list a million identities."""
+        self._check_owner(uow, template)
+        shared = self._build(uow, replace(template, identity_fingerprint="0" * 64),
+                             self._clock.now(), actor, {}).registration
+        for start in range(0, len(entries), chunk):
+            uow.registrations.add_bulk(shared, [_bulk_identity(e) for e in entries[start:start + chunk]])
+            if progress is not None:
+                progress(min(start + chunk, len(entries)), len(entries))
+        return len(entries)
+
     def _check_owner(self, uow: UnitOfWork, spec: RegistrationSpec) -> None:
         authority = uow.authorities.get(spec.authority)
         if authority is None:
@@ -99,37 +139,44 @@ class RegistrationService:
                 f"authority {spec.authority} belongs to {authority.organization}, "
                 f"not {spec.organization}")
 
-    def _build(self, uow: UnitOfWork, spec: RegistrationSpec, now: Any,
-               actor: str) -> CreatedRegistration:
+    def _build(self, uow: UnitOfWork, spec: RegistrationSpec, now: datetime, actor: str,
+               owners: dict[str, str | None]) -> CreatedRegistration:
         if spec.profile not in self._profiles:
             raise NotFoundError(f"unknown profile {spec.profile!r}")
         sans = spec.sans
         if spec.domain is not None:
             sans = (*(sans or ()), domain_uri(spec.domain))
-        for name in domains_named(sans or ()):
-            if uow.domains.owner(name) != spec.organization:
-                raise ConfigurationError(f"organization {spec.organization} does not own domain {name}")
-        secret = None
-        registration = Registration(
-            id=str(uuid.uuid4()), organization=spec.organization, authority=spec.authority,
-            profile=spec.profile, method=spec.method, expires_at=now + spec.lifetime,
-            created_at=now, created_by=actor, subject=spec.subject, sans=sans,
-            manifest=spec.manifest, component_id=spec.component_id,
-            attributes=dict(spec.attributes))
+        self._check_domains(uow, spec.organization, sans, owners)
+        secret = secret_hash = key = issuer = serial = fingerprint = None
         if spec.method is RegistrationMethod.PREVIOUS_STAGE:
-            if not spec.identity_fingerprint and not (spec.identity_issuer and spec.identity_serial):
-                raise ConfigurationError(
-                    "a previous-stage registration names the identity: a SHA-256 fingerprint, "
-                    "or issuer and serial")
-            registration = replace(
-                registration,
-                identity_fingerprint=(spec.identity_fingerprint or "").lower().replace(":", "") or None,
-                identity_issuer=spec.identity_issuer,
-                identity_serial=(spec.identity_serial or "").lower().lstrip("0") or None)
+            fingerprint = (spec.identity_fingerprint or "").lower().replace(":", "") or None
+            issuer = normalized_name(spec.identity_issuer) if spec.identity_issuer else None
+            serial = (spec.identity_serial or "").lower().lstrip("0") or None
+            try:
+                key = identity_key(fingerprint, issuer, serial)
+            except ValueError as exc:
+                raise ConfigurationError(f"a previous-stage registration: {exc}") from exc
         elif spec.method is RegistrationMethod.ONE_TIME_SECRET:
             secret = new_secret()
-            registration = replace(registration, secret_hash=hash_secret(secret))
+            secret_hash = hash_secret(secret)
+        registration = Registration(
+            id=new_registration_id(), organization=spec.organization, authority=spec.authority,
+            profile=spec.profile, method=spec.method, expires_at=now + spec.lifetime,
+            created_at=now, created_by=actor, subject=spec.subject, sans=sans,
+            identity_fingerprint=fingerprint, identity_issuer=issuer, identity_serial=serial,
+            identity_key=key, secret_hash=secret_hash, manifest=spec.manifest,
+            component_id=spec.component_id, attributes=dict(spec.attributes))
         return CreatedRegistration(registration, secret)
+
+    @staticmethod
+    def _check_domains(uow: UnitOfWork, organization: str,
+                       sans: tuple[x509.GeneralName, ...] | None,
+                       owners: dict[str, str | None]) -> None:
+        for name in domains_named(sans or ()):
+            if name not in owners:
+                owners[name] = uow.domains.owner(name)
+            if owners[name] != organization:
+                raise ConfigurationError(f"organization {organization} does not own domain {name}")
 
     def get(self, registration_id: str) -> Registration:
         with self._uow() as uow:

@@ -126,6 +126,7 @@ registrations = Table(
     Column("identity_fingerprint", String(64)),
     Column("identity_issuer", String(1024)),
     Column("identity_serial", String(40)),
+    Column("identity_key", String(64)),
     Column("secret_hash", String(255)),
     Column("status", String(16), nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
@@ -136,8 +137,7 @@ registrations = Table(
     Column("manifest", String(128)),
     Column("component_id", String(255)),
     Column("attributes", Text, nullable=False),
-    Index("ix_registrations_fingerprint", "identity_fingerprint"),
-    Index("ix_registrations_issuer_serial", "identity_serial", "identity_issuer"),
+    Index("ix_registrations_identity", "identity_key"),
     Index("ix_registrations_org_status", "organization_id", "status"),
 )
 

@@ -12,6 +12,7 @@ attributes); chain validation and revocation are the caller's.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -78,14 +79,28 @@ def decode_manifest(data: bytes) -> Manifest:
         doc = json.loads(data)
         if doc.get("version") != MANIFEST_VERSION:
             raise DecodeError(f"unsupported manifest version {doc.get('version')!r}")
-        entries = tuple(ManifestEntry(str(f), str(i), str(s), str(c), dict(a))
-                        for f, i, s, c, a in doc["entries"])
+        entries = tuple(_entry(*item) for item in doc["entries"])
         return Manifest(str(doc["delivery_id"]), str(doc["sender"]), str(doc["recipient"]),
                         _aware(doc["issued_at"]), _aware(doc["expires_at"]), entries)
     except DecodeError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DecodeError(f"malformed manifest document: {exc}") from exc
+
+
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+_HEX = re.compile(r"^[0-9a-fA-F]{1,40}$")
+
+
+def _entry(fingerprint: str, issuer: str, serial: str, component_id: str,
+           attributes: dict[str, Any]) -> ManifestEntry:
+    if not (isinstance(fingerprint, str) and _HEX64.match(fingerprint)):
+        raise DecodeError(f"entry fingerprint {fingerprint!r} is not a SHA-256 in hex")
+    if not (isinstance(serial, str) and _HEX.match(serial)):
+        raise DecodeError(f"entry serial {serial!r} is not hex")
+    if not isinstance(attributes, dict):
+        raise DecodeError("entry attributes must be an object")
+    return ManifestEntry(fingerprint, str(issuer), serial, str(component_id), attributes)
 
 
 def _aware(text: str) -> datetime:

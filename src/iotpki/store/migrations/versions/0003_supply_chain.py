@@ -74,6 +74,7 @@ def _create_registrations() -> None:
         sa.Column("identity_fingerprint", sa.String(64)),
         sa.Column("identity_issuer", sa.String(1024)),
         sa.Column("identity_serial", sa.String(40)),
+        sa.Column("identity_key", sa.String(64)),
         sa.Column("secret_hash", sa.String(255)),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("expires_at", UTCDateTime, nullable=False),
@@ -85,9 +86,7 @@ def _create_registrations() -> None:
         sa.Column("component_id", sa.String(255)),
         sa.Column("attributes", sa.Text, nullable=False),
     )
-    op.create_index("ix_registrations_fingerprint", "registrations", ["identity_fingerprint"])
-    op.create_index("ix_registrations_issuer_serial", "registrations",
-                    ["identity_serial", "identity_issuer"])
+    op.create_index("ix_registrations_identity", "registrations", ["identity_key"])
     op.create_index("ix_registrations_org_status", "registrations", ["organization_id", "status"])
 
 
