@@ -20,12 +20,15 @@ from iotpki.cli.output import (
     table,
 )
 from iotpki.core.certificate import CertificateStatus
+from iotpki.core.enrollment import EnrollmentRequest
 from iotpki.core.issuance import IssuanceRequest
-from iotpki.core.outcomes import Rejected
+from iotpki.core.outcomes import Issued, Rejected
 from iotpki.core.ports import CertificateQuery
 from iotpki.core.revocation import REASONS, parse_reason
-from iotpki.wire.chain import encode_pem_chain
+from iotpki.wire.chain import decode_certificates, encode_pem_chain
+from iotpki.wire.csr import decode_csr
 from iotpki.wire.names import parse_san, parse_subject
+from iotpki.wire.possession import sign_possession
 
 app = typer.Typer(no_args_is_help=True, help="Issue, find and revoke certificates.")
 ACTOR = "cli"
@@ -63,7 +66,41 @@ def issue(
         sans=tuple(parse_san(s) for s in sans) if sans else None,
         not_after=_aware(not_after) if not_after else None, method="cli",
     )
-    outcome = pki.issuance.issue(request)
+    _report_outcome(pki.issuance.issue(request), out, with_chain, as_json)
+
+
+@app.command()
+def enroll(
+    ctx: typer.Context,
+    method: str = typer.Option(..., "--method", help="previous-stage-certificate, "
+                               "current-certificate or one-time-secret."),
+    csr_file: Path = typer.Option(..., "--csr", exists=True, dir_okay=False),
+    client_cert: Path = typer.Option(None, "--client-cert", exists=True,
+                                     help="The identity presented: PEM chain, leaf first."),
+    client_key: Path = typer.Option(None, "--client-key", exists=True,
+                                    help="Its key (PEM), to sign the CSR as proof of possession."),
+    registration_id: str = typer.Option(None, "--registration"),
+    secret: str = typer.Option(None, "--secret", envvar="IOTPKI_ENROLLMENT_SECRET"),
+    authority: str = typer.Option(None, "--ca"),
+    out: Path = typer.Option(None, "--out"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Enroll as a device would, through an enrollment method (the RA decides)."""
+    csr = csr_file.read_bytes()
+    chain = tuple(decode_certificates(client_cert.read_bytes())) if client_cert else ()
+    proof = None
+    if client_key is not None:
+        key = serialization.load_pem_private_key(client_key.read_bytes(), None)
+        proof = sign_possession(key, decode_csr(csr).public_bytes(serialization.Encoding.DER))
+    outcome = state(ctx).pki().enrollment.enroll(EnrollmentRequest(
+        csr=decode_csr(csr).public_bytes(serialization.Encoding.DER), requester="cli:enroll",
+        client_chain=chain, possession_signature=proof, registration_id=registration_id,
+        secret=secret, authority=authority), method)
+    _report_outcome(outcome, out, True, as_json)
+
+
+def _report_outcome(outcome: Issued | Rejected, out: Path | None, with_chain: bool,
+                    as_json: bool) -> None:
     if isinstance(outcome, Rejected):
         if as_json:
             emit_json({"refused": outcome.reason.value, "detail": outcome.detail})

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 import os
+import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
