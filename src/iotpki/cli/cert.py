@@ -22,7 +22,7 @@ from iotpki.cli.output import (
 from iotpki.core.certificate import CertificateStatus
 from iotpki.core.enrollment import EnrollmentRequest
 from iotpki.core.issuance import IssuanceRequest
-from iotpki.core.outcomes import Issued, Rejected
+from iotpki.core.outcomes import Issued, Pending, Rejected
 from iotpki.core.ports import CertificateQuery
 from iotpki.core.revocation import REASONS, parse_reason
 from iotpki.wire.chain import decode_certificates, encode_pem_chain
@@ -82,10 +82,12 @@ def enroll(
     registration_id: str = typer.Option(None, "--registration"),
     secret: str = typer.Option(None, "--secret", envvar="IOTPKI_ENROLLMENT_SECRET"),
     authority: str = typer.Option(None, "--ca"),
+    profile: str = typer.Option(None, "--profile"),
     out: Path = typer.Option(None, "--out"),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Enroll as a device would, through an enrollment method (the RA decides)."""
+    """Enroll as a device would, through an enrollment method (the RA decides).
+    Exit 0 issued, 3 refused, 4 pending manual approval."""
     csr = csr_file.read_bytes()
     chain = tuple(decode_certificates(client_cert.read_bytes())) if client_cert else ()
     proof = None
@@ -95,12 +97,19 @@ def enroll(
     outcome = state(ctx).pki().enrollment.enroll(EnrollmentRequest(
         csr=decode_csr(csr).public_bytes(serialization.Encoding.DER), requester="cli:enroll",
         client_chain=chain, possession_signature=proof, registration_id=registration_id,
-        secret=secret, authority=authority), method)
+        secret=secret, authority=authority, profile=profile), method)
     _report_outcome(outcome, out, True, as_json)
 
 
-def _report_outcome(outcome: Issued | Rejected, out: Path | None, with_chain: bool,
+def _report_outcome(outcome: Issued | Pending | Rejected, out: Path | None, with_chain: bool,
                     as_json: bool) -> None:
+    if isinstance(outcome, Pending):
+        if as_json:
+            emit_json({"pending": outcome.request_id, "retry_after": outcome.retry_after_seconds})
+        else:
+            console.print(f"pending approval: request {outcome.request_id} "
+                          f"(iotpki request approve {outcome.request_id})")
+        raise typer.Exit(4)
     if isinstance(outcome, Rejected):
         if as_json:
             emit_json({"refused": outcome.reason.value, "detail": outcome.detail})

@@ -8,7 +8,16 @@ from pathlib import Path
 import typer
 
 from iotpki.app import install_default_profiles
-from iotpki.cli import audit, authority, cert, manifest, org, profile, registration
+from iotpki.cli import (
+    audit,
+    authority,
+    cert,
+    manifest,
+    org,
+    profile,
+    registration,
+    request,
+)
 from iotpki.cli.context import CLIState, state
 from iotpki.cli.demo_setup import create_demo_hierarchy
 from iotpki.cli.output import JSON_OPTION, console, emit_json, errors
@@ -26,6 +35,7 @@ app.add_typer(profile.app, name="profile")
 app.add_typer(org.app, name="org")
 app.add_typer(registration.app, name="registration")
 app.add_typer(manifest.app, name="manifest")
+app.add_typer(request.app, name="request")
 
 
 @app.callback()

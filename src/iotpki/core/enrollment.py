@@ -22,6 +22,7 @@ from typing import Protocol
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from iotpki.core.approval import ManualApproval
 from iotpki.core.audit import AuditRecord, append_audit
 from iotpki.core.certificate import CertificateStatus
 from iotpki.core.clock import Clock
@@ -29,7 +30,7 @@ from iotpki.core.errors import PolicyError
 from iotpki.core.errors import RefusalReason as R
 from iotpki.core.events import Event
 from iotpki.core.issuance import IssuanceRequest, IssuanceService
-from iotpki.core.outcomes import Issued, Rejected
+from iotpki.core.outcomes import Issued, Pending, Rejected
 from iotpki.core.ports import IdentityKey, UnitOfWork, UnitOfWorkFactory
 from iotpki.core.registration import (
     Registration,
@@ -226,6 +227,7 @@ class OneTimeSecret:
         return _authorization(registration)
 
 
+MANUAL_APPROVAL = "manual-approval"  # an operator decides; the client polls
 DEFAULT_METHODS: tuple[EnrollmentMethod, ...] = (
     PreviousStageCertificate(), CurrentCertificate(), OneTimeSecret())
 
@@ -237,14 +239,19 @@ class EnrollmentService:
         self._issuance = issuance
         self._clock = clock
         self._methods: Mapping[str, EnrollmentMethod] = {m.name: m for m in methods}
+        self.approval = ManualApproval(uow, issuance, clock)
 
     @property
     def methods(self) -> tuple[str, ...]:
-        return tuple(self._methods)
+        return (*self._methods, MANUAL_APPROVAL)
 
-    def enroll(self, request: EnrollmentRequest, method: str) -> Issued | Rejected:
+    def enroll(self, request: EnrollmentRequest, method: str) -> Issued | Pending | Rejected:
         now = self._clock.now()
         try:
+            if method == MANUAL_APPROVAL:
+                presented = fingerprint(request.client_chain[0]) if request.client_chain else None
+                return self.approval.submit(request.csr, request.authority, request.profile,
+                                            request.requester, presented)
             chosen = self._methods.get(method)
             if chosen is None:
                 raise PolicyError(R.METHOD_NOT_ALLOWED, f"unknown enrollment method {method!r}")

@@ -16,6 +16,7 @@ from iotpki.core.certificate import CertificateRecord, CertificateStatus
 from iotpki.core.domain import Domain
 from iotpki.core.events import Event
 from iotpki.core.organization import Organization
+from iotpki.core.pending import PendingRequest
 from iotpki.core.registration import Registration
 
 
@@ -187,6 +188,21 @@ class OrganizationKeyRepository(Protocol):
         ...
 
 
+class PendingRequestRepository(Protocol):
+    """Requests waiting on an operator (manual approval)."""
+
+    def add(self, pending: PendingRequest) -> None: ...
+
+    def get(self, request_id: str) -> PendingRequest | None: ...
+
+    def decide(self, request_id: str, status: str, at: datetime, by: str,
+               certificate: str | None, reason: str | None) -> bool:
+        """Record the decision if still pending; False if decided already."""
+        ...
+
+    def find(self, status: str | None, limit: int, offset: int) -> list[PendingRequest]: ...
+
+
 class EventOutbox(Protocol):
     def add(self, event: Event) -> None: ...
 
@@ -225,6 +241,9 @@ class UnitOfWork(Protocol):
 
     @property
     def organization_keys(self) -> OrganizationKeyRepository: ...
+
+    @property
+    def pending(self) -> PendingRequestRepository: ...
 
     def __enter__(self) -> UnitOfWork: ...
 

@@ -163,3 +163,20 @@ organization_keys = Table(
     Column("certificate", LargeBinary, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+pending_requests = Table(
+    "pending_requests", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("authority_id", Integer, ForeignKey("authorities.id"), nullable=False),
+    Column("profile", String(63), nullable=False),
+    Column("csr", LargeBinary, nullable=False),
+    Column("requester", String(255), nullable=False),
+    Column("presented", String(64)),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("decided_at", UTCDateTime),
+    Column("decided_by", String(255)),
+    Column("certificate", String(64)),
+    Column("reason", Text),
+    Index("ix_pending_requests_status", "status", "created_at"),
+)

@@ -17,6 +17,7 @@ from iotpki.store.domains import (
 from iotpki.store.events import SQLEventOutbox
 from iotpki.store.ids import IdCache
 from iotpki.store.organizations import SQLOrganizationRepository
+from iotpki.store.pending import SQLPendingRequestRepository
 from iotpki.store.registrations import SQLDeliveryRepository, SQLRegistrationRepository
 
 
@@ -40,6 +41,7 @@ class SQLUnitOfWork:
         self.registrations = SQLRegistrationRepository(self._conn, self._ids)
         self.deliveries = SQLDeliveryRepository(self._conn)
         self.organization_keys = SQLOrganizationKeyRepository(self._conn, self._ids)
+        self.pending = SQLPendingRequestRepository(self._conn, self._ids)
         return self
 
     def commit(self) -> None:

@@ -1,4 +1,5 @@
-"""Supply chain: domains, supplier trust, registrations, manifest deliveries.
+"""Supply chain: domains, supplier trust, registrations, manifest deliveries, keys of
+organizations, requests pending manual approval.
 
 Revision ID: 0003
 Revises: 0001
@@ -36,6 +37,7 @@ def upgrade() -> None:
     )
     _create_registrations()
     _create_organization_keys()
+    _create_pending_requests()
     op.create_table(
         "deliveries",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -59,6 +61,25 @@ def _create_organization_keys() -> None:
         sa.Column("certificate", sa.LargeBinary, nullable=False),
         sa.Column("created_at", UTCDateTime, nullable=False),
     )
+
+
+def _create_pending_requests() -> None:
+    op.create_table(
+        "pending_requests",
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("authority_id", sa.Integer, sa.ForeignKey("authorities.id"), nullable=False),
+        sa.Column("profile", sa.String(63), nullable=False),
+        sa.Column("csr", sa.LargeBinary, nullable=False),
+        sa.Column("requester", sa.String(255), nullable=False),
+        sa.Column("presented", sa.String(64)),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("decided_at", UTCDateTime),
+        sa.Column("decided_by", sa.String(255)),
+        sa.Column("certificate", sa.String(64)),
+        sa.Column("reason", sa.Text),
+    )
+    op.create_index("ix_pending_requests_status", "pending_requests", ["status", "created_at"])
 
 
 def _create_registrations() -> None:
@@ -91,5 +112,6 @@ def _create_registrations() -> None:
 
 
 def downgrade() -> None:
-    for table in ("organization_keys", "deliveries", "registrations", "supplier_trust", "domains"):
+    for table in ("pending_requests", "organization_keys", "deliveries", "registrations",
+                  "supplier_trust", "domains"):
         op.drop_table(table)

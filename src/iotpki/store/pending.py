@@ -1,0 +1,52 @@
+"""Pending-request repository (manual approval)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, Row, select, update
+
+from iotpki.core.pending import PendingRequest, PendingStatus
+from iotpki.store.ids import IdCache
+from iotpki.store.schema import authorities, pending_requests
+
+
+class SQLPendingRequestRepository:
+    def __init__(self, conn: Connection, ids: IdCache) -> None:
+        self._conn = conn
+        self._ids = ids
+
+    def add(self, pending: PendingRequest) -> None:
+        self._conn.execute(pending_requests.insert().values(
+            id=pending.id, authority_id=self._ids.id_of(self._conn, authorities, pending.authority),
+            profile=pending.profile, csr=pending.csr, requester=pending.requester,
+            presented=pending.presented, status=pending.status.value,
+            created_at=pending.created_at))
+
+    def get(self, request_id: str) -> PendingRequest | None:
+        row = self._conn.execute(
+            select(pending_requests).where(pending_requests.c.id == request_id)).first()
+        return self._pending(row) if row is not None else None
+
+    def decide(self, request_id: str, status: str, at: datetime, by: str,
+               certificate: str | None, reason: str | None) -> bool:
+        result = self._conn.execute(update(pending_requests).where(
+            pending_requests.c.id == request_id,
+            pending_requests.c.status == PendingStatus.PENDING.value,
+        ).values(status=status, decided_at=at, decided_by=by, certificate=certificate,
+                 reason=reason))
+        return result.rowcount == 1
+
+    def find(self, status: str | None, limit: int, offset: int) -> list[PendingRequest]:
+        stmt = select(pending_requests).order_by(pending_requests.c.created_at)
+        if status is not None:
+            stmt = stmt.where(pending_requests.c.status == status)
+        return [self._pending(r) for r in self._conn.execute(stmt.limit(limit).offset(offset))]
+
+    def _pending(self, row: Row) -> PendingRequest:  # type: ignore[type-arg]
+        return PendingRequest(
+            id=row.id, authority=self._ids.label_of(self._conn, authorities, row.authority_id),
+            profile=row.profile, csr=row.csr, requester=row.requester,
+            created_at=row.created_at, presented=row.presented,
+            status=PendingStatus(row.status), decided_at=row.decided_at,
+            decided_by=row.decided_by, certificate=row.certificate, reason=row.reason)
