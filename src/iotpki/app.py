@@ -12,6 +12,7 @@ import yaml
 from iotpki.core.audit_trail import AuditTrail
 from iotpki.core.authorities import AuthorityService
 from iotpki.core.clock import Clock, SystemClock
+from iotpki.core.crl import CRLPublisher
 from iotpki.core.directory import CertificateDirectory
 from iotpki.core.errors import ConfigurationError
 from iotpki.core.issuance import IssuanceService
@@ -63,6 +64,7 @@ class PKI:
     revocation: RevocationService
     certificates: CertificateDirectory
     audit: AuditTrail
+    crls: CRLPublisher
 
     def close(self) -> None:
         self.database.dispose()
@@ -84,6 +86,7 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         revocation=RevocationService(uow, clock),
         certificates=CertificateDirectory(uow),
         audit=AuditTrail(uow),
+        crls=CRLPublisher(uow, keys, urls, clock),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -13,6 +13,13 @@ from iotpki.core.authority import Authority
 from iotpki.core.certificate import CertificateRecord, CertificateStatus
 from iotpki.core.events import Event
 from iotpki.core.organization import Organization
+from iotpki.core.revocation_status import (
+    CRLInfo,
+    CRLKind,
+    PublishedCRL,
+    ResponderRecord,
+    StatusEntry,
+)
 
 
 class KeyRing(Protocol):
@@ -93,6 +100,59 @@ class EventOutbox(Protocol):
     def add(self, event: Event) -> None: ...
 
 
+class RevocationIndex(Protocol):
+    """Revocation facts by (authority, serial), and a per-authority change counter."""
+
+    def record_change(
+        self, authority: str, serial: int, at: datetime, *, released_at: datetime | None = None,
+        invalidity_date: datetime | None = None,
+    ) -> int:
+        """Bump the authority's counter in this transaction and stamp the certificate with it."""
+        ...
+
+    def counter(self, authority: str) -> int: ...
+
+    def counters(self) -> Mapping[str, int]:
+        """Every authority's counter: one cheap query that nodes poll to expire caches."""
+        ...
+
+    def lookup(self, authority: str, serial: int) -> StatusEntry | None:
+        """None if the authority never issued this serial."""
+        ...
+
+    def revoked(self, authority: str) -> Iterator[StatusEntry]:
+        """Every revoked or held certificate of the authority (for a full CRL)."""
+        ...
+
+    def changed_since(self, authority: str, seq: int) -> list[StatusEntry]:
+        """Certificates whose status changed after counter value `seq` (delta CRL, caches)."""
+        ...
+
+
+class CRLRepository(Protocol):
+    def lock_number(self, authority: str) -> int:
+        """The last CRL number used, locked until the transaction ends (one publisher)."""
+        ...
+
+    def set_number(self, authority: str, number: int) -> None: ...
+
+    def add(self, crl: PublishedCRL) -> None: ...
+
+    def latest(self, authority: str, kind: CRLKind) -> PublishedCRL | None: ...
+
+    def latest_info(self, authority: str, kind: CRLKind) -> CRLInfo | None:
+        """Cheap: the newest CRL of that kind, without its DER."""
+        ...
+
+
+class OCSPResponderRepository(Protocol):
+    def get(self, authority: str) -> ResponderRecord | None: ...
+
+    def put(self, record: ResponderRecord) -> None:
+        """Insert or replace the authority's current responder."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Nothing is written unless `commit()` is called inside the `with`."""
 
@@ -101,6 +161,9 @@ class UnitOfWork(Protocol):
     certificates: CertificateRepository
     audit: AuditRepository
     events: EventOutbox
+    revocation: RevocationIndex
+    crls: CRLRepository
+    ocsp_responders: OCSPResponderRepository
 
     def __enter__(self) -> UnitOfWork: ...
 

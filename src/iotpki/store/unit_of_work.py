@@ -12,6 +12,11 @@ from iotpki.store.certificates import SQLCertificateRepository
 from iotpki.store.events import SQLEventOutbox
 from iotpki.store.ids import IdCache
 from iotpki.store.organizations import SQLOrganizationRepository
+from iotpki.store.revocation import (
+    SQLCRLRepository,
+    SQLOCSPResponderRepository,
+    SQLRevocationIndex,
+)
 
 
 class SQLUnitOfWork:
@@ -29,6 +34,9 @@ class SQLUnitOfWork:
         self.certificates = SQLCertificateRepository(self._conn, self._ids)
         self.audit = SQLAuditRepository(self._conn)
         self.events = SQLEventOutbox(self._conn)
+        self.revocation = SQLRevocationIndex(self._conn, self._ids)
+        self.crls = SQLCRLRepository(self._conn, self._ids)
+        self.ocsp_responders = SQLOCSPResponderRepository(self._conn, self._ids)
         return self
 
     def commit(self) -> None:
