@@ -22,7 +22,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from iotpki.core.authority import Authority
+from iotpki.core.authority import Authority, AuthorityKind
 from iotpki.core.certificate import CertificateStatus
 from iotpki.core.clock import Clock
 from iotpki.core.errors import ConfigurationError, NotFoundError
@@ -74,7 +74,7 @@ class _Signer:
     def __init__(self, authority: Authority, key: Any) -> None:
         self.authority = authority
         self.key = key
-        self.hash = signature_hash_for(key)
+        self.hash: Any = signature_hash_for(key)  # a hash the key's algorithm accepts, or None
 
 
 class CRLPublisher:
@@ -151,10 +151,14 @@ class CRLPublisher:
         builder = (x509.CertificateRevocationListBuilder()
                    .issuer_name(ca.subject).last_update(now).next_update(next_update)
                    .add_extension(_authority_key_identifier(ca), False)
-                   .add_extension(x509.CRLNumber(number), False)
-                   # §5.2.5: the same IDP on full and delta CRLs (one scope); it names the
-                   # full CRL's URL, as every certificate's CDP does.
-                   .add_extension(_issuing_distribution_point(self._urls.crl(label)), True))
+                   .add_extension(x509.CRLNumber(number), False))
+        if signer.authority.kind is not AuthorityKind.ROOT:
+            # §5.2.5: the same IDP on full and delta CRLs (one scope); it names the full CRL's
+            # URL, as every certificate's CDP does. A root's CRL has none: the root itself has
+            # no CDP, and verifiers that check the anchor (OpenSSL -crl_check_all) would find
+            # it outside the CRL's scope.
+            builder = builder.add_extension(
+                _issuing_distribution_point(self._urls.crl(label)), True)
         if kind is CRLKind.DELTA:
             assert base_number is not None
             builder = builder.add_extension(x509.DeltaCRLIndicator(base_number), True)

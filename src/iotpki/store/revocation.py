@@ -9,7 +9,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from iotpki.core.certificate import CertificateStatus
 from iotpki.core.revocation_status import (
@@ -38,7 +38,7 @@ _ON_CRL = (CertificateStatus.REVOKED.value, CertificateStatus.HELD.value)
 _STREAM_ROWS = 20_000
 
 
-def _entry(row: Row[Any]) -> StatusEntry:
+def _entry(row: Any) -> StatusEntry:
     return StatusEntry(row[0], CertificateStatus(row[1]), row[2], row[3], row[4], row[5])
 
 
@@ -88,8 +88,8 @@ class SQLRevocationIndex:
     def revoked(self, authority: str) -> Iterator[StatusEntry]:
         stmt = select(*_STATUS_COLUMNS).where(
             certificates.c.authority_id == self._id(authority),
-            certificates.c.status.in_(_ON_CRL))
-        result = self._conn.execution_options(yield_per=_STREAM_ROWS).execute(stmt)
+            certificates.c.status.in_(_ON_CRL)).execution_options(yield_per=_STREAM_ROWS)
+        result = self._conn.execute(stmt)
         for row in result:
             yield _entry(row)
 
@@ -131,7 +131,7 @@ class SQLCRLRepository:
             this_update=info.this_update, next_update=info.next_update, entries=info.entries,
             der=crl.der))
 
-    def _newest(self, authority: str, kind: CRLKind, *columns: Any) -> Row[Any] | None:
+    def _newest(self, authority: str, kind: CRLKind, *columns: Any) -> Any:
         return self._conn.execute(select(*columns).where(
             crls.c.authority_id == self._id(authority), crls.c.kind == kind.value)
             .order_by(crls.c.number.desc()).limit(1)).first()
@@ -149,7 +149,7 @@ _INFO_COLUMNS = (crls.c.number, crls.c.base_number, crls.c.revocation_seq, crls.
                  crls.c.next_update, crls.c.entries)
 
 
-def _info(authority: str, kind: CRLKind, row: Row[Any]) -> CRLInfo:
+def _info(authority: str, kind: CRLKind, row: Any) -> CRLInfo:
     return CRLInfo(authority, kind, row.number, row.base_number, row.revocation_seq,
                    row.this_update, row.next_update, row.entries)
 
