@@ -16,6 +16,8 @@ from iotpki.core.crl import CRLPublisher
 from iotpki.core.directory import CertificateDirectory
 from iotpki.core.errors import ConfigurationError
 from iotpki.core.issuance import IssuanceService
+from iotpki.core.ocsp import OCSPResponder
+from iotpki.core.ocsp_delegation import DelegatedResponders
 from iotpki.core.profile import Profile, parse_profiles
 from iotpki.core.revocation import RevocationService
 from iotpki.core.urls import PublicURLs
@@ -65,6 +67,7 @@ class PKI:
     certificates: CertificateDirectory
     audit: AuditTrail
     crls: CRLPublisher
+    ocsp: OCSPResponder
 
     def close(self) -> None:
         self.database.dispose()
@@ -79,14 +82,17 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
     profiles = load_profiles(settings.profiles_file)
     urls = PublicURLs(settings.public_url)
     uow = database.unit_of_work
+    issuance = IssuanceService(uow, keys, profiles, urls, clock)
+    responders = DelegatedResponders(uow, keys, issuance, clock)
     return PKI(
         settings=settings, database=database, keys=keys, profiles=profiles,
         authorities=AuthorityService(uow, keys, urls, clock),
-        issuance=IssuanceService(uow, keys, profiles, urls, clock),
+        issuance=issuance,
         revocation=RevocationService(uow, clock),
         certificates=CertificateDirectory(uow),
         audit=AuditTrail(uow),
         crls=CRLPublisher(uow, keys, urls, clock),
+        ocsp=OCSPResponder(uow, responders, clock),
     )
 
 
