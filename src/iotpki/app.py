@@ -68,6 +68,7 @@ class PKI:
     audit: AuditTrail
     crls: CRLPublisher
     ocsp: OCSPResponder
+    clock: Clock
 
     def close(self) -> None:
         self.database.dispose()
@@ -93,6 +94,7 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         audit=AuditTrail(uow),
         crls=CRLPublisher(uow, keys, urls, clock),
         ocsp=OCSPResponder(uow, responders, clock),
+        clock=clock,
     )
 
 

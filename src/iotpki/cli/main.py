@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 
 from iotpki.app import install_default_profiles
-from iotpki.cli import audit, authority, cert, profile
+from iotpki.cli import audit, authority, cert, crl, profile
+from iotpki.cli.serve import serve
 from iotpki.cli.context import CLIState, state
 from iotpki.cli.demo_setup import create_demo_hierarchy
 from iotpki.cli.output import JSON_OPTION, console, emit_json, errors
@@ -23,6 +24,8 @@ app.add_typer(authority.app, name="authority")
 app.add_typer(cert.app, name="cert")
 app.add_typer(audit.app, name="audit")
 app.add_typer(profile.app, name="profile")
+app.add_typer(crl.app, name="crl")
+app.command()(serve)
 
 
 @app.callback()

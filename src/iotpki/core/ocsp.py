@@ -91,7 +91,7 @@ class OCSPResponder:
     def __init__(self, uow: UnitOfWorkFactory, responders: DelegatedResponders, clock: Clock,
                  policy: OCSPPolicy | None = None) -> None:
         self._uow = uow
-        self._responders = responders
+        self.responders = responders
         self._clock = clock
         self.policy = policy or OCSPPolicy()
         self._issuers: dict[str, _Issuer | datetime] = {}  # datetime: not served until then
@@ -132,7 +132,7 @@ class OCSPResponder:
         now = self._clock.now()
         answers = [self._sign(issuer, c, self._lookup(issuer.label, c.serial), now, nonce)
                    for c in cert_ids]
-        signer = self._responders.current(issuer.label)
+        signer = self.responders.current(issuer.label)
         der = merge_responses([a.der for a in answers], signer.key, signer.hash)
         return OCSPAnswer(der, Status.SUCCESSFUL, answers[0].this_update,
                           answers[0].next_update, cacheable=False)
@@ -143,7 +143,7 @@ class OCSPResponder:
 
     def _sign(self, issuer: _Issuer, cert_id: CertID, entry: StatusEntry | None, now: datetime,
               nonce: bytes | None) -> OCSPAnswer:
-        signer = self._responders.current(issuer.label)
+        signer = self.responders.current(issuer.label)
         this_update = now.replace(microsecond=0)
         next_update = this_update + self.policy.validity
         builder = _with_status(ocsp.OCSPResponseBuilder(), cert_id, entry, this_update,

@@ -1,0 +1,1 @@
+"""Thin protocol adapters: decode, call the core, encode (DESIGN.md §3)."""
