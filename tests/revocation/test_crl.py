@@ -51,8 +51,8 @@ def test_full_crl_lists_revoked_and_held_certificates_with_reasons(
     idp = ext.get_extension_for_class(x509.IssuingDistributionPoint)
     assert idp.critical
     freshest = ext.get_extension_for_class(x509.FreshestCRL).value
-    assert freshest[0].full_name == [
-        x509.UniformResourceIdentifier(f"http://pki.test:8080/crl/{CA}-delta.crl")]
+    assert freshest[0].full_name == [x509.UniformResourceIdentifier(
+        f"{demo_pki.settings.public_url}/crl/{CA}-delta.crl")]
 
 
 def test_release_leaves_the_next_full_crl_and_the_delta_says_remove_from_crl(

@@ -119,7 +119,8 @@ class OCSPResponder:
             return hit.answer
         generation = self._generation
         entry = self._lookup(issuer.label, cert_id.serial)
-        answer = self._sign(issuer, cert_id, entry, now, None)
+        signer = self.responders.current(issuer.label)
+        answer = self._sign(signer, cert_id, entry, now, None)
         if entry is not None and generation == self._generation:
             if len(self._cache) >= self.policy.cache_entries:
                 self._cache.pop(next(iter(self._cache)))
@@ -130,9 +131,9 @@ class OCSPResponder:
     def _fresh(self, issuer: _Issuer, cert_ids: tuple[CertID, ...],
                nonce: bytes | None) -> OCSPAnswer:
         now = self._clock.now()
-        answers = [self._sign(issuer, c, self._lookup(issuer.label, c.serial), now, nonce)
+        signer = self.responders.current(issuer.label)  # one signer for every part
+        answers = [self._sign(signer, c, self._lookup(issuer.label, c.serial), now, nonce)
                    for c in cert_ids]
-        signer = self.responders.current(issuer.label)
         der = merge_responses([a.der for a in answers], signer.key, signer.hash)
         return OCSPAnswer(der, Status.SUCCESSFUL, answers[0].this_update,
                           answers[0].next_update, cacheable=False)
@@ -141,9 +142,8 @@ class OCSPResponder:
         with self._uow() as uow:
             return uow.revocation.lookup(authority, serial)
 
-    def _sign(self, issuer: _Issuer, cert_id: CertID, entry: StatusEntry | None, now: datetime,
-              nonce: bytes | None) -> OCSPAnswer:
-        signer = self.responders.current(issuer.label)
+    def _sign(self, signer: ResponderSigner, cert_id: CertID, entry: StatusEntry | None,
+              now: datetime, nonce: bytes | None) -> OCSPAnswer:
         this_update = now.replace(microsecond=0)
         next_update = this_update + self.policy.validity
         builder = _with_status(ocsp.OCSPResponseBuilder(), cert_id, entry, this_update,

@@ -4,6 +4,7 @@ ordinary issuance path, and replaced automatically before it expires."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -47,13 +48,18 @@ class DelegatedResponders:
         self._key_type = key_type
         self._renew_fraction = renew_fraction
         self._signers: dict[str, ResponderSigner] = {}
+        self._lock = threading.Lock()  # request handling and the worker thread both ask
 
     def current(self, authority: str) -> ResponderSigner:
         """The authority's responder; a new one is issued once the old one nears its end."""
         signer = self._signers.get(authority)
-        if signer is None or self._clock.now() >= signer.renew_at(self._renew_fraction):
-            signer = self._stored_or_new(authority)
-            self._signers[authority] = signer
+        if signer is not None and self._clock.now() < signer.renew_at(self._renew_fraction):
+            return signer
+        with self._lock:
+            signer = self._signers.get(authority)
+            if signer is None or self._clock.now() >= signer.renew_at(self._renew_fraction):
+                signer = self._stored_or_new(authority)
+                self._signers[authority] = signer
         return signer
 
     def _stored_or_new(self, authority: str) -> ResponderSigner:
