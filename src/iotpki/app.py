@@ -13,6 +13,7 @@ from iotpki.core.audit_trail import AuditTrail
 from iotpki.core.authorities import AuthorityService
 from iotpki.core.clock import Clock, SystemClock
 from iotpki.core.crl import CRLPublisher
+from iotpki.core.crl_distribution import CRLDistribution
 from iotpki.core.directory import CertificateDirectory
 from iotpki.core.errors import ConfigurationError
 from iotpki.core.issuance import IssuanceService
@@ -23,7 +24,8 @@ from iotpki.core.revocation import RevocationService
 from iotpki.core.urls import PublicURLs
 from iotpki.keys.passphrase import read_passphrase
 from iotpki.keys.ring import KeyRing
-from iotpki.keys.software import SCHEME as SOFTWARE, SoftwareKeyBackend
+from iotpki.keys.software import SCHEME as SOFTWARE
+from iotpki.keys.software import SoftwareKeyBackend
 from iotpki.settings import Settings
 from iotpki.store.database import Database, sqlite_url
 
@@ -68,6 +70,7 @@ class PKI:
     audit: AuditTrail
     crls: CRLPublisher
     ocsp: OCSPResponder
+    crl_distribution: CRLDistribution
     clock: Clock
 
     def close(self) -> None:
@@ -85,6 +88,7 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
     uow = database.unit_of_work
     issuance = IssuanceService(uow, keys, profiles, urls, clock)
     responders = DelegatedResponders(uow, keys, issuance, clock)
+    crls = CRLPublisher(uow, keys, urls, clock)
     return PKI(
         settings=settings, database=database, keys=keys, profiles=profiles,
         authorities=AuthorityService(uow, keys, urls, clock),
@@ -92,8 +96,9 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         revocation=RevocationService(uow, clock),
         certificates=CertificateDirectory(uow),
         audit=AuditTrail(uow),
-        crls=CRLPublisher(uow, keys, urls, clock),
+        crls=crls,
         ocsp=OCSPResponder(uow, responders, clock),
+        crl_distribution=CRLDistribution(uow, crls, clock),
         clock=clock,
     )
 

@@ -67,7 +67,7 @@ class RevocationWorker:
 
 
 def create_app(pki: PKI, worker: bool = True) -> Starlette:
-    distribution = CRLDistribution(pki.database.unit_of_work, pki.crls, pki.clock)
+    distribution = pki.crl_distribution
     background = RevocationWorker(pki, distribution) if worker else None
 
     @contextlib.asynccontextmanager

@@ -16,9 +16,9 @@ import pytest
 from cryptography import x509
 
 from iotpki.app import PKI
-from iotpki.settings import Settings
 from iotpki.core.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued
+from iotpki.settings import Settings
 from tests.factories import domain_uri, make_csr
 
 CA = "operatorco-operations"

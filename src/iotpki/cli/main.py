@@ -9,10 +9,10 @@ import typer
 
 from iotpki.app import install_default_profiles
 from iotpki.cli import audit, authority, cert, crl, profile
-from iotpki.cli.serve import serve
 from iotpki.cli.context import CLIState, state
 from iotpki.cli.demo_setup import create_demo_hierarchy
 from iotpki.cli.output import JSON_OPTION, console, emit_json, errors
+from iotpki.cli.serve import serve
 from iotpki.keys.passphrase import create_passphrase_file, read_passphrase
 from iotpki.wire.errors import PKIError
 

@@ -77,7 +77,7 @@ def _subject_public_key(certificate: x509.Certificate) -> bytes:
     spki = certificate.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     _, start, end = read_tlv(spki, 0)
-    _, bits_start, bits_end = list(children(spki, start, end))[1]
+    _, bits_start, _ = list(children(spki, start, end))[1]
     _, value, value_end = read_tlv(spki, bits_start)
     return spki[value + 1:value_end]  # skip the unused-bits octet
 

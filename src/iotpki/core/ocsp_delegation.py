@@ -95,6 +95,6 @@ class DelegatedResponders:
 
 def _csr(key: Any, authority: str) -> bytes:
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"OCSP responder {authority}")])
-    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(
-        key, signature_hash_for(key))
+    hash_algorithm: Any = signature_hash_for(key)
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hash_algorithm)
     return csr.public_bytes(serialization.Encoding.DER)
