@@ -31,10 +31,11 @@ def frame(key: object) -> bytes:
 def entries(count: int, seed: int = 1) -> list[RevokedEntry]:
     rng = random.Random(seed)
     reasons = [None, *REASON_CODES]
+    start = int(NOW.timestamp())
     return [RevokedEntry(format(rng.getrandbits(rng.choice([8, 63, 64, 127])) or 1, "x"),
-                         NOW - timedelta(seconds=rng.randrange(10**8)),
+                         start - rng.randrange(10**9) + rng.choice([0, 10**9]),  # past 2050 too
                          rng.choice([r for r in reasons if r != "removeFromCRL"]),
-                         NOW - timedelta(days=3) if rng.random() < 0.2 else None)
+                         start - 3 * 86400 if rng.random() < 0.2 else None)
             for _ in range(count)]
 
 
@@ -52,7 +53,11 @@ def test_spliced_crl_reads_back_entry_for_entry(key: object) -> None:
     assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 7
     for expected, got in zip(wanted, crl, strict=True):
         assert got.serial_number == int(expected.serial_hex, 16)
-        assert got.revocation_date_utc == expected.revocation_date
+        assert got.revocation_date_utc == datetime.fromtimestamp(expected.revocation_date, UTC)
+        if expected.invalidity_date is not None:
+            assert got.extensions.get_extension_for_class(
+                x509.InvalidityDate).value.invalidity_date_utc == datetime.fromtimestamp(
+                    expected.invalidity_date, UTC)
         reasons = [e.value for e in got.extensions if isinstance(e.value, x509.CRLReason)]
         if expected.reason in (None, "unspecified"):
             assert reasons == []

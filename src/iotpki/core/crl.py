@@ -65,9 +65,15 @@ def crl_entry(entry: StatusEntry) -> RevokedEntry:
     """A CRL entry; a certificate back to good is a removeFromCRL entry (delta CRLs only)."""
     if entry.status is CertificateStatus.GOOD:
         assert entry.released_at is not None
-        return RevokedEntry(entry.serial_hex, entry.released_at, "removeFromCRL")
+        return RevokedEntry(entry.serial_hex, _seconds(entry.released_at), "removeFromCRL")
     assert entry.revoked_at is not None
-    return RevokedEntry(entry.serial_hex, entry.revoked_at, entry.reason, entry.invalidity_date)
+    invalidity = entry.invalidity_date
+    return RevokedEntry(entry.serial_hex, _seconds(entry.revoked_at), entry.reason,
+                        _seconds(invalidity) if invalidity is not None else None)
+
+
+def _seconds(moment: datetime) -> int:
+    return int(moment.timestamp())  # whole seconds: CRL times carry no fractions (§5.1.2.4)
 
 
 class _Signer:
@@ -120,24 +126,25 @@ class CRLPublisher:
         base = full
         for kind in (k for k in (CRLKind.FULL, CRLKind.DELTA) if k in kinds):
             if kind is CRLKind.FULL:
-                entries: Iterator[StatusEntry] = uow.revocation.revoked(signer.authority.label)
+                entries = uow.revocation.crl_entries(signer.authority.label)
                 crl = self._build(signer, kind, number, None, counter, entries, now)
                 base = base or crl.info  # the first full CRL is its own delta's base
             else:
                 assert base is not None
                 changes = uow.revocation.changed_since(signer.authority.label,
                                                        base.revocation_seq)
-                crl = self._build(signer, kind, number, base.number, counter, iter(changes), now)
+                crl = self._build(signer, kind, number, base.number, counter,
+                                  (crl_entry(c) for c in changes), now)
             uow.crls.add(crl)
             published.append(crl)
         return published
 
     def _build(self, signer: _Signer, kind: CRLKind, number: int, base_number: int | None,
-               counter: int, entries: Iterator[StatusEntry], now: datetime) -> PublishedCRL:
+               counter: int, entries: Iterator[RevokedEntry], now: datetime) -> PublishedCRL:
         validity = (self.policy.full_validity if kind is CRLKind.FULL
                     else self.policy.delta_validity)
         frame = self._frame(signer, kind, number, base_number, now, now + validity)
-        revoked, count = encode_revoked_certificates(crl_entry(e) for e in entries)
+        revoked, count = encode_revoked_certificates(entries)
         frame_der = frame.public_bytes(serialization.Encoding.DER)
         der = splice_revoked(frame_der, revoked, signer.key, signer.hash)
         info = CRLInfo(signer.authority.label, kind, number, base_number, counter, now,

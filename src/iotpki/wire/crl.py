@@ -9,7 +9,7 @@ keeps a CRL of a million entries to a few seconds.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives import hashes
@@ -23,10 +23,8 @@ from iotpki.wire.der import (
     UTC_TIME,
     children,
     generalized_time,
-    integer_from_hex,
     read_tlv,
     tlv,
-    x509_time,
 )
 from iotpki.wire.errors import DecodeError
 from iotpki.wire.signature import sign_data
@@ -43,10 +41,10 @@ _CRL_EXTENSIONS_TAG = 0xA0
 
 
 class RevokedEntry(NamedTuple):
-    serial_hex: str
-    revocation_date: datetime
+    serial_hex: str  # lowercase, no leading zeros
+    revocation_date: int  # POSIX seconds, UTC
     reason: str | None  # RFC 5280 §5.3.1 name; None or "unspecified" leaves the extension out
-    invalidity_date: datetime | None = None
+    invalidity_date: int | None = None  # POSIX seconds (§5.3.2)
 
 
 def _reason_extension(reason: str) -> bytes:
@@ -55,24 +53,59 @@ def _reason_extension(reason: str) -> bytes:
 
 
 _REASON_EXTENSIONS = {name: _reason_extension(name) for name in REASON_CODES}
+_REASON_EXTENSIONS["unspecified"] = b""  # §5.3.1: SHOULD be absent rather than written
+_DAY = 86_400
+_UTC_TIME_END = 2_524_608_000  # 2050-01-01T00:00:00Z: §5.1.2.4 switches to GeneralizedTime
+
+
+class _TimeEncoder:
+    """Encodes POSIX seconds as X.509 Time quickly: the date part is cached per day and the
+    time of day comes from a table, since CRLs hold up to millions of entries."""
+
+    def __init__(self) -> None:
+        self._days: dict[int, bytes] = {}
+        self._clock = [b"%02d%02d%02dZ" % (s // 3600, s // 60 % 60, s % 60) for s in range(_DAY)]
+
+    def utc_time(self, seconds: int) -> bytes:
+        day, second = divmod(seconds, _DAY)
+        prefix = self._days.get(day)
+        if prefix is None:
+            date = datetime.fromtimestamp(day * _DAY, UTC)
+            prefix = self._days[day] = b"\x17\x0d" + date.strftime("%y%m%d").encode()
+        return prefix + self._clock[second]
+
+    def x509_time(self, seconds: int) -> bytes:
+        if seconds < _UTC_TIME_END:
+            return self.utc_time(seconds)
+        return generalized_time(datetime.fromtimestamp(seconds, UTC))
+
+
+def _serial(serial_hex: str) -> bytes:
+    body = bytes.fromhex(serial_hex if len(serial_hex) % 2 == 0 else "0" + serial_hex)
+    if body[0] & 0x80:
+        body = b"\x00" + body
+    return bytes((0x02, len(body))) + body
+
+
+def _entry(serial: bytes, when: bytes, extensions: bytes) -> bytes:
+    if extensions:
+        extensions = tlv(SEQUENCE, extensions)
+    return tlv(SEQUENCE, serial + when + extensions)
 
 
 def encode_revoked_certificates(entries: Iterable[RevokedEntry]) -> tuple[bytes, int]:
     """(the DER revokedCertificates SEQUENCE, or b"" when empty; the number of entries)."""
     parts: list[bytes] = []
+    append = parts.append
     reasons = _REASON_EXTENSIONS
+    times = _TimeEncoder()
+    when = times.x509_time
     for serial_hex, revoked, reason, invalidity in entries:
-        body = integer_from_hex(serial_hex) + x509_time(revoked)
-        extensions = b""
-        # RFC 5280 §5.3.1: the reason code unspecified SHOULD be absent rather than written.
-        if reason is not None and reason != "unspecified":
-            extensions = reasons[reason]
+        extensions = reasons[reason] if reason is not None else b""
         if invalidity is not None:  # §5.3.2, always GeneralizedTime
-            extensions += tlv(SEQUENCE, _INVALIDITY_OID + tlv(
-                OCTET_STRING, generalized_time(invalidity)))
-        if extensions:
-            body += tlv(SEQUENCE, extensions)
-        parts.append(tlv(SEQUENCE, body))
+            extensions += tlv(SEQUENCE, _INVALIDITY_OID + tlv(OCTET_STRING, generalized_time(
+                datetime.fromtimestamp(invalidity, UTC))))
+        append(_entry(_serial(serial_hex), when(revoked), extensions))
     if not parts:
         return b"", 0  # §5.1.2.6: absent when no certificate is revoked
     return tlv(SEQUENCE, b"".join(parts)), len(parts)
