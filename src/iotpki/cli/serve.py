@@ -29,5 +29,6 @@ def serve(
         os.environ["IOTPKI_DATABASE_URL"] = settings.database_url
     if settings.allow_unencrypted_keys:
         os.environ["IOTPKI_INSECURE_UNENCRYPTED_KEYS"] = "1"
+    # httptools: with uvicorn's h11 fallback, small keep-alive answers stall on delayed ACKs.
     uvicorn.run(FACTORY, factory=True, host=host, port=http_port, workers=workers,
-                log_level=log_level, access_log=False, timeout_keep_alive=30)
+                log_level=log_level, access_log=False, timeout_keep_alive=30, http="httptools")
