@@ -8,6 +8,7 @@ Each test gets its own PostgreSQL schema, dropped afterwards.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,10 @@ from sqlalchemy import create_engine, text
 from iotpki.app import PKI, build_pki
 from iotpki.cli.demo_setup import create_demo_hierarchy
 from iotpki.settings import Settings
+
+# The peers installed as console scripts beside this interpreter (pkilint's lint_* commands,
+# iotpki itself) must be found even when the virtual environment is not activated.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 POSTGRES_URL = os.environ.get(
     "IOTPKI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -12,11 +12,15 @@ import yaml
 from iotpki.core.audit_trail import AuditTrail
 from iotpki.core.authorities import AuthorityService
 from iotpki.core.clock import Clock, SystemClock
+from iotpki.core.crl import CRLPublisher
+from iotpki.core.crl_distribution import CRLDistribution
 from iotpki.core.directory import CertificateDirectory
 from iotpki.core.enrollment import EnrollmentService
 from iotpki.core.errors import ConfigurationError
 from iotpki.core.issuance import IssuanceService
 from iotpki.core.manifests import ManifestService
+from iotpki.core.ocsp import OCSPResponder
+from iotpki.core.ocsp_delegation import DelegatedResponders
 from iotpki.core.organizations import OrganizationService
 from iotpki.core.profile import Profile, parse_profiles
 from iotpki.core.registrations import RegistrationService
@@ -72,6 +76,10 @@ class PKI:
     registrations: RegistrationService
     enrollment: EnrollmentService
     manifests: ManifestService
+    crls: CRLPublisher
+    ocsp: OCSPResponder
+    crl_distribution: CRLDistribution
+    clock: Clock
 
     def close(self) -> None:
         self.database.dispose()
@@ -88,6 +96,8 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
     uow = database.unit_of_work
     issuance = IssuanceService(uow, keys, profiles, urls, clock)
     registrations = RegistrationService(uow, profiles, clock)
+    responders = DelegatedResponders(uow, keys, issuance, clock)
+    crls = CRLPublisher(uow, keys, urls, clock)
     return PKI(
         settings=settings, database=database, keys=keys, profiles=profiles,
         authorities=AuthorityService(uow, keys, urls, clock),
@@ -99,6 +109,10 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         registrations=registrations,
         enrollment=EnrollmentService(uow, issuance, clock),
         manifests=ManifestService(uow, keys, issuance, registrations, clock),
+        crls=crls,
+        ocsp=OCSPResponder(uow, responders, clock),
+        crl_distribution=CRLDistribution(uow, crls, clock),
+        clock=clock,
     )
 
 

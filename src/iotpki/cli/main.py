@@ -12,6 +12,7 @@ from iotpki.cli import (
     audit,
     authority,
     cert,
+    crl,
     manifest,
     org,
     profile,
@@ -21,6 +22,7 @@ from iotpki.cli import (
 from iotpki.cli.context import CLIState, state
 from iotpki.cli.demo_setup import create_demo_hierarchy
 from iotpki.cli.output import JSON_OPTION, console, emit_json, errors
+from iotpki.cli.serve import serve
 from iotpki.keys.passphrase import create_passphrase_file, read_passphrase
 from iotpki.wire.errors import PKIError
 
@@ -36,6 +38,8 @@ app.add_typer(org.app, name="org")
 app.add_typer(registration.app, name="registration")
 app.add_typer(manifest.app, name="manifest")
 app.add_typer(request.app, name="request")
+app.add_typer(crl.app, name="crl")
+app.command()(serve)
 
 
 @app.callback()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -18,6 +18,14 @@ from iotpki.core.events import Event
 from iotpki.core.organization import Organization
 from iotpki.core.pending import PendingRequest
 from iotpki.core.registration import Registration
+from iotpki.core.revocation_status import (
+    CRLInfo,
+    CRLKind,
+    PublishedCRL,
+    ResponderRecord,
+    StatusEntry,
+)
+from iotpki.wire.crl import RevokedEntry
 
 
 class KeyRing(Protocol):
@@ -209,6 +217,63 @@ class EventOutbox(Protocol):
     def add_many(self, events: list[Event]) -> None: ...
 
 
+class RevocationIndex(Protocol):
+    """Revocation facts by (authority, serial), and a per-authority change counter."""
+
+    def record_change(
+        self, authority: str, serial: int, at: datetime, *, released_at: datetime | None = None,
+        invalidity_date: datetime | None = None,
+    ) -> int:
+        """Bump the authority's counter in this transaction and stamp the certificate with it."""
+        ...
+
+    def counter(self, authority: str) -> int: ...
+
+    def counters(self) -> Mapping[str, int]:
+        """Every authority's counter: one cheap query that nodes poll to expire caches."""
+        ...
+
+    def lookup(self, authority: str, serial: int) -> StatusEntry | None:
+        """None if the authority never issued this serial."""
+        ...
+
+    def revoked(self, authority: str) -> Iterator[StatusEntry]:
+        """Every revoked or held certificate of the authority."""
+        ...
+
+    def crl_entries(self, authority: str) -> Iterator[RevokedEntry]:
+        """The same as CRL entries, streamed: the fast path of a full CRL (RFC 5280 §5.1)."""
+        ...
+
+    def changed_since(self, authority: str, seq: int) -> list[StatusEntry]:
+        """Certificates whose status changed after counter value `seq` (delta CRL, caches)."""
+        ...
+
+
+class CRLRepository(Protocol):
+    def lock_number(self, authority: str) -> int:
+        """The last CRL number used, locked until the transaction ends (one publisher)."""
+        ...
+
+    def set_number(self, authority: str, number: int) -> None: ...
+
+    def add(self, crl: PublishedCRL) -> None: ...
+
+    def latest(self, authority: str, kind: CRLKind) -> PublishedCRL | None: ...
+
+    def latest_info(self, authority: str, kind: CRLKind) -> CRLInfo | None:
+        """Cheap: the newest CRL of that kind, without its DER."""
+        ...
+
+
+class OCSPResponderRepository(Protocol):
+    def get(self, authority: str) -> ResponderRecord | None: ...
+
+    def put(self, record: ResponderRecord) -> None:
+        """Insert or replace the authority's current responder."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Nothing is written unless `commit()` is called inside the `with`."""
 
@@ -244,6 +309,15 @@ class UnitOfWork(Protocol):
 
     @property
     def pending(self) -> PendingRequestRepository: ...
+
+    @property
+    def revocation(self) -> RevocationIndex: ...
+
+    @property
+    def crls(self) -> CRLRepository: ...
+
+    @property
+    def ocsp_responders(self) -> OCSPResponderRepository: ...
 
     def __enter__(self) -> UnitOfWork: ...
 

@@ -38,8 +38,11 @@ class RevocationService:
         self._clock = clock
 
     def revoke(
-        self, authority: str, serial: int, reason: x509.ReasonFlags, actor: str
+        self, authority: str, serial: int, reason: x509.ReasonFlags, actor: str,
+        invalidity_date: datetime | None = None,
     ) -> CertificateRecord:
+        """`invalidity_date`: when the key is known or suspected to have been compromised
+        (RFC 5280 §5.3.2); it goes into CRL entries."""
         now = self._clock.now()
         with self._uow() as uow:
             record = self._current(uow, authority, serial)
@@ -52,6 +55,7 @@ class RevocationService:
             # A hold that becomes a revocation keeps the original revocation time (§5.3.2 intent).
             at = record.revoked_at if record.revoked_at is not None else now
             uow.certificates.set_status(authority, serial, status, at, reason.value)
+            uow.revocation.record_change(authority, serial, now, invalidity_date=invalidity_date)
             self._record(uow, actor, "certificate.revoke" if not hold else "certificate.hold",
                          record, now, {"reason": reason.value})
             uow.commit()
@@ -67,6 +71,7 @@ class RevocationService:
                     "only certificateHold can be released"
                 )
             uow.certificates.set_status(authority, serial, CertificateStatus.GOOD, None, None)
+            uow.revocation.record_change(authority, serial, now, released_at=now)
             self._record(uow, actor, "certificate.release", record, now, {})
             uow.commit()
         return self._reload(authority, serial)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     ForeignKey,
     Index,
@@ -56,10 +57,15 @@ certificates = Table(
     Column("revocation_reason", String(32)),
     Column("issued_at", UTCDateTime, nullable=False),
     Column("der", LargeBinary, nullable=False),
+    # 0002: revocation publication (see revocation_counters below).
+    Column("status_seq", BigInteger),
+    Column("released_at", UTCDateTime),
+    Column("invalidity_date", UTCDateTime),
     UniqueConstraint("authority_id", "serial", name="uq_certificates_issuer_serial"),
     Index("ix_certificates_not_after", "not_after"),
     Index("ix_certificates_status", "authority_id", "status"),
     Index("ix_certificates_subject", "subject"),
+    Index("ix_certificates_status_seq", "authority_id", "status_seq"),
 )
 
 audit_log = Table(
@@ -179,4 +185,46 @@ pending_requests = Table(
     Column("certificate", String(64)),
     Column("reason", Text),
     Index("ix_pending_requests_status", "status", "created_at"),
+)
+# One row per authority: bumped in every revocation, hold and release transaction; the
+# certificate changed gets the new value in `status_seq`. Nodes poll it to drop stale caches.
+revocation_counters = Table(
+    "revocation_counters", metadata,
+    Column("authority_id", Integer, ForeignKey("authorities.id"), primary_key=True,
+           autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("changed_at", UTCDateTime, nullable=False),
+)
+
+# One row per authority, locked while a CRL is numbered and built (one publisher at a time).
+crl_numbers = Table(
+    "crl_numbers", metadata,
+    Column("authority_id", Integer, ForeignKey("authorities.id"), primary_key=True,
+           autoincrement=False),
+    Column("last_number", BigInteger, nullable=False),
+)
+
+crls = Table(
+    "crls", metadata,
+    Column("id", BigID, primary_key=True),
+    Column("authority_id", Integer, ForeignKey("authorities.id"), nullable=False),
+    Column("kind", String(8), nullable=False),  # "full" or "delta"
+    Column("number", BigInteger, nullable=False),
+    Column("base_number", BigInteger),
+    Column("revocation_seq", BigInteger, nullable=False),
+    Column("this_update", UTCDateTime, nullable=False),
+    Column("next_update", UTCDateTime, nullable=False),
+    Column("entries", Integer, nullable=False),
+    Column("der", LargeBinary, nullable=False),
+    UniqueConstraint("authority_id", "kind", "number", name="uq_crls_authority_kind_number"),
+)
+
+ocsp_responders = Table(
+    "ocsp_responders", metadata,
+    Column("authority_id", Integer, ForeignKey("authorities.id"), primary_key=True,
+           autoincrement=False),
+    Column("key_ref", String(1024), nullable=False),
+    Column("certificate", LargeBinary, nullable=False),
+    Column("not_after", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )

@@ -19,6 +19,11 @@ from iotpki.store.ids import IdCache
 from iotpki.store.organizations import SQLOrganizationRepository
 from iotpki.store.pending import SQLPendingRequestRepository
 from iotpki.store.registrations import SQLDeliveryRepository, SQLRegistrationRepository
+from iotpki.store.revocation import (
+    SQLCRLRepository,
+    SQLOCSPResponderRepository,
+    SQLRevocationIndex,
+)
 
 
 class SQLUnitOfWork:
@@ -42,6 +47,9 @@ class SQLUnitOfWork:
         self.deliveries = SQLDeliveryRepository(self._conn)
         self.organization_keys = SQLOrganizationKeyRepository(self._conn, self._ids)
         self.pending = SQLPendingRequestRepository(self._conn, self._ids)
+        self.revocation = SQLRevocationIndex(self._conn, self._ids)
+        self.crls = SQLCRLRepository(self._conn, self._ids)
+        self.ocsp_responders = SQLOCSPResponderRepository(self._conn, self._ids)
         return self
 
     def commit(self) -> None:

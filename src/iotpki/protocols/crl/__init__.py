@@ -1,0 +1,1 @@
+"""CRLs and CA certificates over HTTP (RFC 5280 §4.2.1.13, §4.2.2.1)."""

@@ -1,0 +1,1 @@
+"""OCSP over HTTP (RFC 6960 Appendix A, RFC 5019 §5)."""

@@ -1,0 +1,91 @@
+"""The plain-HTTP server (DESIGN.md §4): OCSP, CRLs and CA certificates, built from the
+adapters and the PKI of `app.py`, plus the node's revocation worker.
+
+Every node (process) runs a `RevocationWorker` thread: it polls the revocation counters
+(one cheap query) so that OCSP caches drop changed certificates within `poll` seconds of a
+revocation made on any node, publishes CRLs when due (delta CRLs soon after a change,
+debounced; the CRL-number lock keeps nodes from publishing twice), and replaces delegated
+OCSP responder certificates before they expire.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+
+from starlette.applications import Starlette
+
+from iotpki.app import PKI, build_pki
+from iotpki.core.crl_distribution import CRLDistribution
+from iotpki.protocols.crl.routes import routes as crl_routes
+from iotpki.protocols.ocsp.routes import routes as ocsp_routes
+from iotpki.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class RevocationWorker:
+    def __init__(self, pki: PKI, distribution: CRLDistribution, poll: float = 0.25,
+                 publish_every: float = 1.0) -> None:
+        self._pki = pki
+        self._distribution = distribution
+        self._poll = poll
+        self._publish_every = publish_every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="revocation-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        next_publish = 0.0
+        while not self._stop.is_set():
+            self._step(self._pki.ocsp.refresh_changes)
+            if time.monotonic() >= next_publish:
+                self._step(self._publish_due)
+                next_publish = time.monotonic() + self._publish_every
+            self._stop.wait(self._poll)
+
+    def _publish_due(self) -> None:
+        for label in sorted(self._distribution.issuing_authorities()):
+            self._pki.crls.publish(label)
+            self._pki.ocsp.responders.current(label)
+
+    @staticmethod
+    def _step(action: Callable[[], object]) -> None:
+        try:
+            action()
+        except Exception:  # keep the node serving; the next round tries again
+            log.exception("revocation worker step failed")
+
+
+def create_app(pki: PKI, worker: bool = True) -> Starlette:
+    distribution = pki.crl_distribution
+    background = RevocationWorker(pki, distribution) if worker else None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if background is not None:
+            background.start()
+        try:
+            yield
+        finally:
+            if background is not None:
+                background.stop()
+            pki.close()
+
+    routes = [*ocsp_routes(pki.ocsp, pki.clock), *crl_routes(distribution, pki.clock)]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def app_from_environment() -> Starlette:
+    """The uvicorn factory (`iotpki serve`): settings from IOTPKI_* variables."""
+    # `iotpki serve` migrated the schema before starting the workers.
+    return create_app(build_pki(Settings.from_environment(), migrate=False))

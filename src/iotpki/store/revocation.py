@@ -1,0 +1,198 @@
+"""Revocation publication tables: the change counter and status index (RFC 5280 §5.2.4 deltas,
+RFC 6960 answers), published CRLs, and delegated OCSP responders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy import BigInteger, Connection, cast, delete, func, insert, select, update
+
+from iotpki.core.certificate import CertificateStatus
+from iotpki.core.revocation_status import (
+    CRLInfo,
+    CRLKind,
+    PublishedCRL,
+    ResponderRecord,
+    StatusEntry,
+)
+from iotpki.core.serial import serial_hex
+from iotpki.store.ids import IdCache
+from iotpki.store.schema import (
+    authorities,
+    certificates,
+    crl_numbers,
+    crls,
+    ocsp_responders,
+    revocation_counters,
+)
+from iotpki.wire.crl import RevokedEntry
+
+_STATUS_COLUMNS = (
+    certificates.c.serial, certificates.c.status, certificates.c.revoked_at,
+    certificates.c.revocation_reason, certificates.c.invalidity_date, certificates.c.released_at,
+)
+_ON_CRL = (CertificateStatus.REVOKED.value, CertificateStatus.HELD.value)
+_STREAM_ROWS = 20_000
+
+
+def _epoch_seconds(dialect: str) -> Callable[[Any], Any]:
+    """POSIX seconds computed by the database: a million datetimes parsed in Python would
+    take longer than the whole CRL."""
+    if dialect == "sqlite":  # stored as naive UTC text
+        return lambda column: cast(func.strftime("%s", column), BigInteger)
+    return lambda column: cast(func.floor(func.extract("epoch", column)), BigInteger)
+
+
+def _entry(row: Any) -> StatusEntry:
+    return StatusEntry(row[0], CertificateStatus(row[1]), row[2], row[3], row[4], row[5])
+
+
+class SQLRevocationIndex:
+    def __init__(self, conn: Connection, ids: IdCache) -> None:
+        self._conn = conn
+        self._ids = ids
+
+    def _id(self, authority: str) -> int:
+        return self._ids.id_of(self._conn, authorities, authority)
+
+    def record_change(
+        self, authority: str, serial: int, at: datetime, *, released_at: datetime | None = None,
+        invalidity_date: datetime | None = None,
+    ) -> int:
+        authority_id = self._id(authority)
+        c = revocation_counters.c
+        seq = self._conn.execute(
+            update(revocation_counters).where(c.authority_id == authority_id)
+            .values(seq=c.seq + 1, changed_at=at).returning(c.seq)).scalar()
+        if seq is None:  # the authority's first change: the row lock starts here
+            seq = 1
+            self._conn.execute(insert(revocation_counters).values(
+                authority_id=authority_id, seq=seq, changed_at=at))
+        self._conn.execute(update(certificates).where(
+            certificates.c.authority_id == authority_id,
+            certificates.c.serial == serial_hex(serial),
+        ).values(status_seq=seq, released_at=released_at, invalidity_date=invalidity_date))
+        return int(seq)
+
+    def counter(self, authority: str) -> int:
+        seq = self._conn.execute(select(revocation_counters.c.seq).where(
+            revocation_counters.c.authority_id == self._id(authority))).scalar()
+        return int(seq or 0)
+
+    def counters(self) -> Mapping[str, int]:
+        rows = self._conn.execute(select(revocation_counters.c.authority_id,
+                                         revocation_counters.c.seq)).all()
+        return {self._ids.label_of(self._conn, authorities, a): int(s) for a, s in rows}
+
+    def lookup(self, authority: str, serial: int) -> StatusEntry | None:
+        row = self._conn.execute(select(*_STATUS_COLUMNS).where(
+            certificates.c.authority_id == self._id(authority),
+            certificates.c.serial == serial_hex(serial))).first()
+        return _entry(row) if row is not None else None
+
+    def revoked(self, authority: str) -> Iterator[StatusEntry]:
+        stmt = select(*_STATUS_COLUMNS).where(
+            certificates.c.authority_id == self._id(authority),
+            certificates.c.status.in_(_ON_CRL)).execution_options(yield_per=_STREAM_ROWS)
+        result = self._conn.execute(stmt)
+        for row in result:
+            yield _entry(row)
+
+    def crl_entries(self, authority: str) -> Iterator[RevokedEntry]:
+        c = certificates.c
+        epoch = _epoch_seconds(self._conn.dialect.name)
+        stmt = select(c.serial, epoch(c.revoked_at), c.revocation_reason,
+                      epoch(c.invalidity_date)).where(
+            c.authority_id == self._id(authority), c.status.in_(_ON_CRL),
+        ).execution_options(yield_per=_STREAM_ROWS)
+        for serial, revoked, reason, invalidity in self._conn.execute(stmt):
+            yield RevokedEntry(serial, revoked, reason, invalidity)
+
+    def changed_since(self, authority: str, seq: int) -> list[StatusEntry]:
+        rows = self._conn.execute(select(*_STATUS_COLUMNS).where(
+            certificates.c.authority_id == self._id(authority),
+            certificates.c.status_seq > seq).order_by(certificates.c.status_seq))
+        return [_entry(r) for r in rows]
+
+
+class SQLCRLRepository:
+    def __init__(self, conn: Connection, ids: IdCache) -> None:
+        self._conn = conn
+        self._ids = ids
+
+    def _id(self, authority: str) -> int:
+        return self._ids.id_of(self._conn, authorities, authority)
+
+    def lock_number(self, authority: str) -> int:
+        authority_id = self._id(authority)
+        number = self._conn.execute(
+            select(crl_numbers.c.last_number).where(crl_numbers.c.authority_id == authority_id)
+            .with_for_update()).scalar()
+        if number is None:
+            self._conn.execute(insert(crl_numbers).values(authority_id=authority_id,
+                                                          last_number=0))
+            return 0
+        return int(number)
+
+    def set_number(self, authority: str, number: int) -> None:
+        self._conn.execute(update(crl_numbers).where(
+            crl_numbers.c.authority_id == self._id(authority)).values(last_number=number))
+
+    def add(self, crl: PublishedCRL) -> None:
+        info = crl.info
+        self._conn.execute(insert(crls).values(
+            authority_id=self._id(info.authority), kind=info.kind.value, number=info.number,
+            base_number=info.base_number, revocation_seq=info.revocation_seq,
+            this_update=info.this_update, next_update=info.next_update, entries=info.entries,
+            der=crl.der))
+
+    def _newest(self, authority: str, kind: CRLKind, *columns: Any) -> Any:
+        return self._conn.execute(select(*columns).where(
+            crls.c.authority_id == self._id(authority), crls.c.kind == kind.value)
+            .order_by(crls.c.number.desc()).limit(1)).first()
+
+    def latest(self, authority: str, kind: CRLKind) -> PublishedCRL | None:
+        row = self._newest(authority, kind, *_INFO_COLUMNS, crls.c.der)
+        return PublishedCRL(_info(authority, kind, row), row.der) if row is not None else None
+
+    def latest_info(self, authority: str, kind: CRLKind) -> CRLInfo | None:
+        row = self._newest(authority, kind, *_INFO_COLUMNS)
+        return _info(authority, kind, row) if row is not None else None
+
+
+_INFO_COLUMNS = (crls.c.number, crls.c.base_number, crls.c.revocation_seq, crls.c.this_update,
+                 crls.c.next_update, crls.c.entries)
+
+
+def _info(authority: str, kind: CRLKind, row: Any) -> CRLInfo:
+    return CRLInfo(authority, kind, row.number, row.base_number, row.revocation_seq,
+                   row.this_update, row.next_update, row.entries)
+
+
+class SQLOCSPResponderRepository:
+    def __init__(self, conn: Connection, ids: IdCache) -> None:
+        self._conn = conn
+        self._ids = ids
+
+    def get(self, authority: str) -> ResponderRecord | None:
+        row = self._conn.execute(select(ocsp_responders).where(
+            ocsp_responders.c.authority_id == self._ids.id_of(
+                self._conn, authorities, authority))).first()
+        if row is None:
+            return None
+        return ResponderRecord(authority, row.key_ref,
+                               x509.load_der_x509_certificate(row.certificate),
+                               row.not_after, row.created_at)
+
+    def put(self, record: ResponderRecord) -> None:
+        authority_id = self._ids.id_of(self._conn, authorities, record.authority)
+        self._conn.execute(delete(ocsp_responders).where(
+            ocsp_responders.c.authority_id == authority_id))
+        self._conn.execute(insert(ocsp_responders).values(
+            authority_id=authority_id, key_ref=record.key_ref,
+            certificate=record.certificate.public_bytes(Encoding.DER),
+            not_after=record.not_after, created_at=record.created_at))

@@ -1,0 +1,79 @@
+"""Minimal DER (X.690 §8, §10) for the few structures iotpki encodes itself for speed.
+
+Only definite lengths and the universal types we write (INTEGER, ENUMERATED, UTCTime,
+GeneralizedTime, SEQUENCE, OCTET STRING, BIT STRING, OBJECT IDENTIFIER).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+from iotpki.wire.errors import DecodeError
+
+SEQUENCE = 0x30
+INTEGER = 0x02
+BIT_STRING = 0x03
+OCTET_STRING = 0x04
+ENUMERATED = 0x0A
+UTC_TIME = 0x17
+GENERALIZED_TIME = 0x18
+
+
+def encode_length(length: int) -> bytes:
+    if length < 0x80:
+        return bytes((length,))
+    body = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes((0x80 | len(body),)) + body
+
+
+def tlv(tag: int, value: bytes) -> bytes:
+    return bytes((tag,)) + encode_length(len(value)) + value
+
+
+def integer_from_hex(serial_hex: str) -> bytes:
+    """A positive INTEGER from lowercase hex without leading zeros (X.690 §8.3)."""
+    body = bytes.fromhex(serial_hex if len(serial_hex) % 2 == 0 else "0" + serial_hex)
+    if body[0] & 0x80:
+        body = b"\x00" + body
+    return tlv(INTEGER, body)
+
+
+def generalized_time(moment: datetime) -> bytes:
+    """GeneralizedTime in UTC without fractions (RFC 5280 §4.1.2.5.2)."""
+    return tlv(GENERALIZED_TIME, moment.strftime("%Y%m%d%H%M%SZ").encode())
+
+
+def x509_time(moment: datetime) -> bytes:
+    """RFC 5280 §5.1.2.4: UTCTime through 2049, GeneralizedTime from 2050."""
+    if moment.year < 2050:
+        return tlv(UTC_TIME, moment.strftime("%y%m%d%H%M%SZ").encode())
+    return generalized_time(moment)
+
+
+def read_tlv(data: bytes, offset: int) -> tuple[int, int, int]:
+    """(tag, start of value, end of value) of the element at `offset`."""
+    if offset + 2 > len(data):
+        raise DecodeError("truncated DER element")
+    tag, first = data[offset], data[offset + 1]
+    start = offset + 2
+    if first & 0x80:
+        count = first & 0x7F
+        if count == 0 or count > 4 or start + count > len(data):
+            raise DecodeError("unsupported DER length")
+        length = int.from_bytes(data[start:start + count], "big")
+        start += count
+    else:
+        length = first
+    if start + length > len(data):
+        raise DecodeError("truncated DER element")
+    return tag, start, start + length
+
+
+def children(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, int]]:
+    """(tag, element start, element end) of each element inside a constructed value."""
+    offset = start
+    while offset < end:
+        tag, _, value_end = read_tlv(data, offset)
+        yield tag, offset, value_end
+        offset = value_end
