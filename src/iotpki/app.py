@@ -15,6 +15,7 @@ from iotpki.core.clock import Clock, SystemClock
 from iotpki.core.crl import CRLPublisher
 from iotpki.core.crl_distribution import CRLDistribution
 from iotpki.core.directory import CertificateDirectory
+from iotpki.core.endpoints import Endpoints, parse_endpoints
 from iotpki.core.enrollment import EnrollmentService
 from iotpki.core.errors import ConfigurationError
 from iotpki.core.issuance import IssuanceService
@@ -46,6 +47,16 @@ def load_profiles(path: Path) -> dict[str, Profile]:
     except yaml.YAMLError as exc:
         raise ConfigurationError(f"{path}: not valid YAML: {exc}") from exc
     return parse_profiles(document)
+
+
+def load_endpoints(path: Path) -> Endpoints:
+    """The data directory's endpoint file, or the packaged defaults if there is none."""
+    text = path.read_text() if path.exists() else (
+        resources.files("iotpki").joinpath("data/endpoints.yaml").read_text())
+    try:
+        return parse_endpoints(yaml.safe_load(text))
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"{path}: not valid YAML: {exc}") from exc
 
 
 def open_database(settings: Settings) -> Database:
@@ -80,6 +91,7 @@ class PKI:
     ocsp: OCSPResponder
     crl_distribution: CRLDistribution
     clock: Clock
+    endpoints: Endpoints
 
     def close(self) -> None:
         self.database.dispose()
@@ -113,14 +125,17 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         ocsp=OCSPResponder(uow, responders, clock),
         crl_distribution=CRLDistribution(uow, crls, clock),
         clock=clock,
+        endpoints=load_endpoints(settings.data_dir / "endpoints.yaml"),
     )
 
 
 def install_default_profiles(settings: Settings) -> bool:
-    """Copy the packaged profile file into the data directory unless one is there."""
-    if settings.profiles_file.exists():
-        return False
+    """Copy the packaged profile and endpoint files into the data directory unless there."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with resources.as_file(resources.files("iotpki").joinpath("data/profiles.yaml")) as src:
-        shutil.copyfile(src, settings.profiles_file)
-    return True
+    installed = False
+    for name in ("profiles.yaml", "endpoints.yaml"):
+        if not (settings.data_dir / name).exists():
+            with resources.as_file(resources.files("iotpki").joinpath(f"data/{name}")) as src:
+                shutil.copyfile(src, settings.data_dir / name)
+            installed = installed or name == "profiles.yaml"
+    return installed

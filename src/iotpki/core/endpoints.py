@@ -1,0 +1,67 @@
+"""Protocol endpoints: a label in the URL (`/.well-known/est/<label>/`, `/.well-known/cmp/p/<label>`)
+selects the authority, the profile and the enrollment methods a request may use.
+
+Declared in `<data-dir>/endpoints.yaml` (the packaged default matches `init --demo`); the
+empty label is the endpoint without a label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from iotpki.core.errors import ConfigurationError, NotFoundError
+
+PROTOCOLS = ("est", "cmp")
+METHODS = ("previous-stage-certificate", "current-certificate", "one-time-secret",
+           "manual-approval")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    protocol: str
+    label: str
+    authority: str
+    profile: str
+    methods: tuple[str, ...]  # accepted for a first enrollment, in the order they are tried
+    renewal: str = "current-certificate"  # EST simplereenroll, CMP kur
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in (*self.methods, self.renewal) if m not in METHODS]
+        if unknown or not self.methods:
+            raise ConfigurationError(
+                f"{self.protocol} endpoint {self.label!r}: methods must be some of {METHODS}")
+
+
+class Endpoints:
+    def __init__(self, endpoints: Mapping[tuple[str, str], Endpoint]) -> None:
+        self._endpoints = dict(endpoints)
+
+    def get(self, protocol: str, label: str = "") -> Endpoint:
+        endpoint = self._endpoints.get((protocol, label))
+        if endpoint is None:
+            raise NotFoundError(f"no {protocol} endpoint labelled {label!r}")
+        return endpoint
+
+    def all(self, protocol: str | None = None) -> list[Endpoint]:
+        return [e for (p, _), e in sorted(self._endpoints.items()) if protocol in (None, p)]
+
+
+def parse_endpoints(document: Any) -> Endpoints:
+    if document is None:
+        return Endpoints({})
+    if not isinstance(document, Mapping):
+        raise ConfigurationError("endpoint file must be a mapping of protocol → label → endpoint")
+    endpoints = {}
+    for protocol, labels in document.items():
+        if protocol not in PROTOCOLS or not isinstance(labels, Mapping):
+            raise ConfigurationError(f"unknown protocol {protocol!r} in endpoint file")
+        for label, spec in labels.items():
+            try:
+                endpoints[(protocol, str(label))] = Endpoint(
+                    protocol, str(label), str(spec["authority"]), str(spec["profile"]),
+                    tuple(spec["methods"]), str(spec.get("renewal", "current-certificate")))
+            except (KeyError, TypeError) as exc:
+                raise ConfigurationError(f"{protocol} endpoint {label!r}: {exc}") from exc
+    return Endpoints(endpoints)

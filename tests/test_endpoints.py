@@ -1,0 +1,30 @@
+"""Protocol endpoint labels: parsed and validated when loaded."""
+
+from __future__ import annotations
+
+import pytest
+
+from iotpki.app import PKI
+from iotpki.core.endpoints import parse_endpoints
+from iotpki.core.errors import ConfigurationError, NotFoundError
+
+
+def test_default_endpoints_match_the_demo(demo_pki: PKI) -> None:
+    default = demo_pki.endpoints.get("est")
+    assert (default.authority, default.profile) == ("operatorco-operations", "operational")
+    assert demo_pki.endpoints.get("cmp", "devices").methods == ("previous-stage-certificate",)
+    labels = {e.authority for e in demo_pki.endpoints.all()}
+    assert labels <= {a.label for a in demo_pki.authorities.list()}
+    with pytest.raises(NotFoundError):
+        demo_pki.endpoints.get("est", "nope")
+
+
+@pytest.mark.parametrize("document", [
+    {"scep": {}},
+    {"est": {"x": {"authority": "a", "profile": "p", "methods": ["telepathy"]}}},
+    {"est": {"x": {"authority": "a", "methods": ["one-time-secret"]}}},
+    {"est": {"x": {"authority": "a", "profile": "p", "methods": []}}},
+])
+def test_bad_endpoint_files_are_refused(document: object) -> None:
+    with pytest.raises(ConfigurationError):
+        parse_endpoints(document)
