@@ -12,7 +12,8 @@ app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log.")
 
 @app.command()
 def verify(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
-    """Check every link of the chain; exit 1 naming each changed, deleted or reordered entry."""
+    """Check every link of the chain; exit 1 naming each changed, deleted, reordered entry
+    or truncated tail."""
     checked, problems = state(ctx).pki().audit.problems()
     if as_json:
         emit_json({"entries": checked, "ok": not problems,

@@ -50,10 +50,11 @@ def create(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Create a root CA, or an intermediate signed by --parent."""
-    pki = state(ctx).pki()
-    pki.authorities.ensure_organization(organization, organization, ACTOR)
+    # Check every argument before anything is written (no organization left behind).
     spec = CASpec(parse_subject(subject), parse_duration(validity), path_length,
                   _name_constraints(permit_dns, exclude_dns, permit_ip))
+    pki = state(ctx).pki()
+    pki.authorities.ensure_organization(organization, organization, ACTOR)
     authority = pki.authorities.create(label, organization, key_type, spec, ACTOR, parent)
     _show(authority_fields(authority), as_json, f"created authority {label}")
 

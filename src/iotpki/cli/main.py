@@ -24,7 +24,7 @@ from iotpki.cli.demo_setup import create_demo_hierarchy
 from iotpki.cli.output import JSON_OPTION, console, emit_json, errors
 from iotpki.cli.serve import serve
 from iotpki.keys.passphrase import create_passphrase_file, read_passphrase
-from iotpki.wire.errors import PKIError
+from iotpki.wire.errors import DecodeError, PKIError
 
 app = typer.Typer(
     name="iotpki", no_args_is_help=True, pretty_exceptions_enable=False,
@@ -97,6 +97,9 @@ def main() -> None:
     """Run the command; a PKI error or bad value ends it with a one-line message, no traceback."""
     try:
         app()
+    except DecodeError as exc:  # a malformed argument (subject, SAN, certificate file)
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
     except PKIError as exc:
         errors.print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(1)

@@ -18,6 +18,7 @@ from cryptography import x509
 from iotpki.core.authority import Authority
 from iotpki.core.errors import PolicyError
 from iotpki.core.errors import RefusalReason as R
+from iotpki.core.extensions import key_usage
 from iotpki.core.profile import SUBJECT_ATTRIBUTES, Profile
 from iotpki.wire.keys import UnsupportedKeyError, key_type_of
 from iotpki.wire.names import format_san, san_kind
@@ -59,6 +60,9 @@ def check_key(profile: Profile, public_key: Any) -> str:
         key_type = key_type_of(public_key)
     except UnsupportedKeyError as exc:
         raise PolicyError(R.UNSUPPORTED_KEY, str(exc)) from exc
+    if not usable_key_usage(profile, public_key):
+        raise PolicyError(R.KEY_NOT_ALLOWED, f"none of profile {profile.name}'s key usages "
+                                             f"({', '.join(profile.key_usage)}) fits a {key_type} key")
     if key_type not in profile.key_types:
         raise PolicyError(
             R.KEY_NOT_ALLOWED,
@@ -66,6 +70,13 @@ def check_key(profile: Profile, public_key: Any) -> str:
             f"(allowed: {', '.join(profile.key_types)})",
         )
     return key_type
+
+
+def usable_key_usage(profile: Profile, public_key: Any) -> bool:
+    """RFC 5280 §4.2.1.3: at least one bit must be set once bits the key cannot serve go."""
+    usage = key_usage(profile.key_usage, public_key)
+    return any((usage.digital_signature, usage.content_commitment, usage.key_encipherment,
+                usage.data_encipherment, usage.key_agreement))
 
 
 def check_subject(profile: Profile, subject: x509.Name) -> None:
@@ -189,5 +200,5 @@ def validity(
             f"validity of {profile.validity}",
         )
     if not_after <= now:
-        raise PolicyError(R.VALIDITY_EXCEEDS_PROFILE, "requested notAfter is in the past")
+        raise PolicyError(R.MALFORMED_REQUEST, "requested notAfter is in the past")
     return start, not_after

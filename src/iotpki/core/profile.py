@@ -63,7 +63,9 @@ _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "y": timedelta(days=3
 
 def parse_duration(text: str | int) -> timedelta:
     """`24h`, `90d`, `10y` (a year is 365 days); a bare integer counts days."""
-    if isinstance(text, int):
+    if isinstance(text, int) and not isinstance(text, bool):
+        if text <= 0:
+            raise ValueError(f"bad duration {text!r}: must be positive")
         return timedelta(days=text)
     match = _DURATION.match(str(text))
     if not match or int(match.group(1)) == 0:
@@ -138,6 +140,19 @@ def _strings(profile: str, spec: Mapping[str, Any], field: str, default: Any = (
     return tuple(value)
 
 
+def _flag(profile: str, spec: Mapping[str, Any], field: str) -> bool:
+    value = spec.get(field, False)
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"profile {profile}: {field} must be true or false")
+    return value
+
+
+def _count(profile: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 100:
+        raise ConfigurationError(f"profile {profile}: san.max_count must be 1..100")
+    return value
+
+
 def parse_profile(name: str, spec: Mapping[str, Any]) -> Profile:
     """One profile from its mapping in the profile file; raise `ConfigurationError`."""
     known = {"kind", "validity", "key_types", "key_usage", "extended_key_usage", "subject",
@@ -155,10 +170,10 @@ def parse_profile(name: str, spec: Mapping[str, Any]) -> Profile:
         )
         san = SANRules(
             allowed=_strings(name, san_spec, "allowed", SANRules.allowed),
-            required=bool(san_spec.get("required", False)),
+            required=_flag(name, san_spec, "required"),
             uri_prefixes=_strings(name, san_spec, "uri_prefixes"),
             dns_suffixes=_strings(name, san_spec, "dns_suffixes"),
-            max_count=int(san_spec.get("max_count", SANRules.max_count)),
+            max_count=_count(name, san_spec.get("max_count", SANRules.max_count)),
         )
         return Profile(
             name=name,
@@ -169,7 +184,7 @@ def parse_profile(name: str, spec: Mapping[str, Any]) -> Profile:
             extended_key_usage=_strings(name, spec, "extended_key_usage"),
             subject=subject,
             san=san,
-            ocsp_no_check=bool(spec.get("ocsp_no_check", False)),
+            ocsp_no_check=_flag(name, spec, "ocsp_no_check"),
             description=str(spec.get("description", "")),
         )
     except KeyError as exc:

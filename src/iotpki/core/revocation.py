@@ -52,7 +52,8 @@ class RevocationService:
             if hold and record.status is CertificateStatus.HELD:
                 raise ConflictError(f"certificate {authority}:{serial:x} is already on hold")
             status = CertificateStatus.HELD if hold else CertificateStatus.REVOKED
-            # A hold that becomes a revocation keeps the original revocation time (§5.3.2 intent).
+            # A hold that becomes a revocation keeps the original revocation time: the key was
+            # already suspect then (RFC 5280 §5.3.1, certificateHold).
             at = record.revoked_at if record.revoked_at is not None else now
             uow.certificates.set_status(authority, serial, status, at, reason.value)
             uow.revocation.record_change(authority, serial, now, invalidity_date=invalidity_date)
