@@ -14,6 +14,7 @@ from iotpki.core.authorities import AuthorityService
 from iotpki.core.clock import Clock, SystemClock
 from iotpki.core.crl import CRLPublisher
 from iotpki.core.crl_distribution import CRLDistribution
+from iotpki.core.devices import DeviceService
 from iotpki.core.directory import CertificateDirectory
 from iotpki.core.endpoints import Endpoints, parse_endpoints
 from iotpki.core.enrollment import EnrollmentService
@@ -92,6 +93,7 @@ class PKI:
     crl_distribution: CRLDistribution
     clock: Clock
     endpoints: Endpoints
+    devices: DeviceService
 
     def close(self) -> None:
         self.database.dispose()
@@ -126,6 +128,7 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         crl_distribution=CRLDistribution(uow, crls, clock),
         clock=clock,
         endpoints=load_endpoints(settings.data_dir / "endpoints.yaml"),
+        devices=DeviceService(uow, clock),
     )
 
 

@@ -4,20 +4,23 @@ becomes a DeviceCo device and then an OperatorCo operational identity in buildin
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from cryptography import x509
 
 from iotpki.app import PKI
 from iotpki.core.ca_certificate import CASpec
-from iotpki.core.errors import RefusalReason
+from iotpki.core.errors import ConfigurationError, RefusalReason
 from iotpki.core.issuance import IssuanceRequest
 from iotpki.core.manifests import ManifestRefused
 from iotpki.core.outcomes import Issued, Rejected
 from iotpki.core.registration import RegistrationMethod
 from iotpki.core.registrations import RegistrationSpec
+from iotpki.wire.binding import components_digest, decode_component_binding
 from iotpki.wire.names import parse_subject
 from tests.factories import domain_uri, make_csr
+from tests.interop.peers import pkilint_errors, write_pem
 from tests.supply_chain.story import (
     DEVICE_TARGET,
     DOMAIN,
@@ -131,3 +134,24 @@ def test_domain_not_owned_by_the_operator_is_refused(demo_pki: PKI) -> None:
     outcome = demo_pki.issuance.issue(IssuanceRequest("operatorco-operations", "operational",
                                                       csr, "t"))
     assert refused(outcome) is RefusalReason.DOMAIN_NOT_OWNED  # owned, but by someone else
+
+
+def test_device_certificate_commits_to_its_components(demo_pki: PKI, tmp_path: Path) -> None:
+    main_chip, radio_chip = make_chip(demo_pki, 1), make_chip(demo_pki, 2)
+    ship(demo_pki, "chipco", "deviceco", [main_chip, radio_chip], DEVICE_TARGET)
+    device = demo_pki.devices.build(
+        "deviceco", "sensor-0001", [main_chip.record.fingerprint, radio_chip.record.fingerprint],
+        "deviceco:assembly-line")
+    outcome, _ = enroll(demo_pki, main_chip, "sensor-0001")
+    assert isinstance(outcome, Issued)
+    committed = decode_component_binding(outcome.certificate)
+    assert committed == device.component_digest == components_digest(
+        [radio_chip.record.fingerprint, main_chip.record.fingerprint])
+    assert demo_pki.devices.get(device.id).components == tuple(sorted(
+        [main_chip.record.fingerprint, radio_chip.record.fingerprint]))
+    assert pkilint_errors(write_pem(tmp_path / "device.pem", [outcome.certificate])) == []
+
+
+def test_a_device_cannot_be_built_from_unknown_components(demo_pki: PKI) -> None:
+    with pytest.raises(ConfigurationError, match="on no manifest or registration"):
+        demo_pki.devices.build("deviceco", "sensor-x", ["ab" * 32], "deviceco:assembly-line")

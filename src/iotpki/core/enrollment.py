@@ -15,7 +15,7 @@ is revoked, or was already consumed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -69,6 +69,7 @@ class Authorization:
     subject: x509.Name | None
     sans: tuple[x509.GeneralName, ...] | None
     registration: str | None
+    component_digest: bytes | None = None
 
 
 class EnrollmentMethod(Protocol):
@@ -161,7 +162,9 @@ class PreviousStageCertificate:
             raise PolicyError(R.UNTRUSTED_CHAIN, f"{registration.organization} trusts no supplier "
                                                  f"anchor for this identity: {exc}") from exc
         _check_not_revoked(uow, presented)
-        return _authorization(registration)
+        device = uow.devices.containing(registration.organization, fingerprint(presented))
+        digest = device.component_digest if device is not None else None
+        return replace(_authorization(registration), component_digest=digest)
 
 
 class CurrentCertificate:
@@ -263,7 +266,8 @@ class EnrollmentService:
         return self._issuance.issue(IssuanceRequest(
             authority=authorization.authority, profile=authorization.profile, csr=request.csr,
             requester=request.requester, subject=authorization.subject, sans=authorization.sans,
-            method=method, registration=authorization.registration))
+            method=method, registration=authorization.registration,
+            component_digest=authorization.component_digest))
 
     def _refuse(self, request: EnrollmentRequest, method: str, refusal: PolicyError,
                 now: datetime) -> None:

@@ -28,6 +28,7 @@ from iotpki.core.ports import KeyRing, UnitOfWorkFactory
 from iotpki.core.profile import Profile
 from iotpki.core.serial import new_serial
 from iotpki.core.urls import PublicURLs
+from iotpki.wire.binding import encode_component_binding
 from iotpki.wire.csr import BadSignatureError, decode_csr, requested_sans, verify_csr
 from iotpki.wire.errors import DecodeError
 from iotpki.wire.keys import signature_hash_for
@@ -47,6 +48,7 @@ class IssuanceRequest:
     not_after: datetime | None = None
     method: str = "direct"
     registration: str | None = None  # consumed in the issuing transaction (single use)
+    component_digest: bytes | None = None  # the device's components (`wire.binding`)
 
 
 class _Signing:
@@ -130,13 +132,20 @@ class IssuanceService:
             raise PolicyError(RefusalReason.MALFORMED_REQUEST, str(exc)) from exc
         except BadSignatureError as exc:
             raise PolicyError(RefusalReason.BAD_SIGNATURE, str(exc)) from exc
+        self._check_binding(request, profile)
         template = decide(
             profile=profile, issuer=signing.authority, public_key=csr.public_key(),
             subject=request.subject if request.subject is not None else csr.subject,
             sans=sans, now=now, not_after=request.not_after,
         )
         self._check_domains(signing.authority, template.sans)
-        return signing, profile, template
+        return signing, profile, template.bound_to(request.component_digest)
+
+    @staticmethod
+    def _check_binding(request: IssuanceRequest, profile: Profile) -> None:
+        if request.component_digest is not None and profile.kind != "device":
+            raise PolicyError(RefusalReason.METHOD_NOT_ALLOWED,
+                              f"component binding belongs in device certificates, not {profile.kind}")
 
     def _check_domains(self, authority: Authority, sans: Sequence[x509.GeneralName]) -> None:
         """An organization issues only into the operational domains it owns."""
@@ -186,6 +195,8 @@ class IssuanceService:
             *signing.extensions,
         ):
             builder = builder.add_extension(extension, critical)
+        if template.component_digest is not None:
+            builder = builder.add_extension(encode_component_binding(template.component_digest), False)
         return builder.sign(signing.key, signing.hash)
 
     def _store(

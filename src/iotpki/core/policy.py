@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,6 +39,10 @@ class CertificateTemplate:
     key_type: str
     not_before: datetime
     not_after: datetime
+    component_digest: bytes | None = None
+
+    def bound_to(self, digest: bytes | None) -> CertificateTemplate:
+        return self if digest is None else replace(self, component_digest=digest)
 
 
 def decide(

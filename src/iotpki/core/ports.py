@@ -13,6 +13,7 @@ from cryptography import x509
 from iotpki.core.audit import AuditEntry, AuditHead
 from iotpki.core.authority import Authority
 from iotpki.core.certificate import CertificateRecord, CertificateStatus
+from iotpki.core.device import Device
 from iotpki.core.domain import Domain
 from iotpki.core.events import Event
 from iotpki.core.organization import Organization
@@ -211,6 +212,16 @@ class PendingRequestRepository(Protocol):
     def find(self, status: str | None, limit: int, offset: int) -> list[PendingRequest]: ...
 
 
+class DeviceRepository(Protocol):
+    def add(self, device: Device) -> None: ...
+
+    def get(self, device_id: str) -> Device | None: ...
+
+    def containing(self, organization: str, component: str) -> Device | None:
+        """The organization's device built with this component, if any."""
+        ...
+
+
 class EventOutbox(Protocol):
     def add(self, event: Event) -> None: ...
 
@@ -309,6 +320,9 @@ class UnitOfWork(Protocol):
 
     @property
     def pending(self) -> PendingRequestRepository: ...
+
+    @property
+    def devices(self) -> DeviceRepository: ...
 
     @property
     def revocation(self) -> RevocationIndex: ...

@@ -228,3 +228,21 @@ ocsp_responders = Table(
     Column("not_after", UTCDateTime, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+devices = Table(
+    "devices", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("organization_id", Integer, ForeignKey("organizations.id"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("component_digest", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("organization_id", "name", name="uq_devices_name"),
+)
+
+# One row per (device, component): finds the device a component went into.
+device_components = Table(
+    "device_components", metadata,
+    Column("device_id", String(36), ForeignKey("devices.id"), primary_key=True),
+    Column("component", String(64), primary_key=True),
+    Index("ix_device_components_component", "component"),
+)

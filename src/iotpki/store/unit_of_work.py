@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Engine, RootTransaction
 from iotpki.store.audit import SQLAuditRepository
 from iotpki.store.authorities import SQLAuthorityRepository
 from iotpki.store.certificates import SQLCertificateRepository
+from iotpki.store.devices import SQLDeviceRepository
 from iotpki.store.domains import (
     SQLDomainRepository,
     SQLOrganizationKeyRepository,
@@ -47,6 +48,7 @@ class SQLUnitOfWork:
         self.deliveries = SQLDeliveryRepository(self._conn)
         self.organization_keys = SQLOrganizationKeyRepository(self._conn, self._ids)
         self.pending = SQLPendingRequestRepository(self._conn, self._ids)
+        self.devices = SQLDeviceRepository(self._conn, self._ids)
         self.revocation = SQLRevocationIndex(self._conn, self._ids)
         self.crls = SQLCRLRepository(self._conn, self._ids)
         self.ocsp_responders = SQLOCSPResponderRepository(self._conn, self._ids)

@@ -38,6 +38,7 @@ def upgrade() -> None:
     _create_registrations()
     _create_organization_keys()
     _create_pending_requests()
+    _create_devices()
     op.create_table(
         "deliveries",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -82,6 +83,24 @@ def _create_pending_requests() -> None:
     op.create_index("ix_pending_requests_status", "pending_requests", ["status", "created_at"])
 
 
+def _create_devices() -> None:
+    op.create_table(
+        "devices",
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("organization_id", sa.Integer, sa.ForeignKey("organizations.id"), nullable=False),
+        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("component_digest", sa.String(64), nullable=False),
+        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.UniqueConstraint("organization_id", "name", name="uq_devices_name"),
+    )
+    op.create_table(
+        "device_components",
+        sa.Column("device_id", sa.String(36), sa.ForeignKey("devices.id"), primary_key=True),
+        sa.Column("component", sa.String(64), primary_key=True),
+    )
+    op.create_index("ix_device_components_component", "device_components", ["component"])
+
+
 def _create_registrations() -> None:
     op.create_table(
         "registrations",
@@ -112,6 +131,6 @@ def _create_registrations() -> None:
 
 
 def downgrade() -> None:
-    for table in ("pending_requests", "organization_keys", "deliveries", "registrations",
-                  "supplier_trust", "domains"):
+    for table in ("device_components", "devices", "pending_requests", "organization_keys",
+                  "deliveries", "registrations", "supplier_trust", "domains"):
         op.drop_table(table)
