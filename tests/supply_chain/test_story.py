@@ -3,6 +3,7 @@ becomes a DeviceCo device and then an OperatorCo operational identity in buildin
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from iotpki.core.manifests import ManifestRefused
 from iotpki.core.outcomes import Issued, Rejected
 from iotpki.core.registration import RegistrationMethod
 from iotpki.core.registrations import RegistrationSpec
-from iotpki.wire.binding import components_digest, decode_component_binding
+from iotpki.wire.binding import EXAMPLE_OID, components_digest, decode_component_binding
 from iotpki.wire.names import parse_subject
 from tests.factories import domain_uri, make_csr
 from tests.interop.peers import pkilint_errors, write_pem
@@ -137,6 +138,9 @@ def test_domain_not_owned_by_the_operator_is_refused(demo_pki: PKI) -> None:
 
 
 def test_device_certificate_commits_to_its_components(demo_pki: PKI, tmp_path: Path) -> None:
+    # As an operator would in profiles.yaml: bind device certificates to their components.
+    demo_pki.profiles["device"] = replace(demo_pki.profiles["device"],
+                                          component_binding_oid=EXAMPLE_OID)
     main_chip, radio_chip = make_chip(demo_pki, 1), make_chip(demo_pki, 2)
     ship(demo_pki, "chipco", "deviceco", [main_chip, radio_chip], DEVICE_TARGET)
     device = demo_pki.devices.build(
@@ -144,7 +148,7 @@ def test_device_certificate_commits_to_its_components(demo_pki: PKI, tmp_path: P
         "deviceco:assembly-line")
     outcome, _ = enroll(demo_pki, main_chip, "sensor-0001")
     assert isinstance(outcome, Issued)
-    committed = decode_component_binding(outcome.certificate)
+    committed = decode_component_binding(outcome.certificate, EXAMPLE_OID)
     assert committed == device.component_digest == components_digest(
         [radio_chip.record.fingerprint, main_chip.record.fingerprint])
     assert demo_pki.devices.get(device.id).components == tuple(sorted(

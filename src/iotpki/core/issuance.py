@@ -195,8 +195,9 @@ class IssuanceService:
             *signing.extensions,
         ):
             builder = builder.add_extension(extension, critical)
-        if template.component_digest is not None:
-            builder = builder.add_extension(encode_component_binding(template.component_digest), False)
+        if template.component_digest is not None and profile.component_binding_oid is not None:
+            builder = builder.add_extension(encode_component_binding(
+                profile.component_binding_oid, template.component_digest), False)
         return builder.sign(signing.key, signing.hash)
 
     def _store(

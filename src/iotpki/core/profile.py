@@ -57,6 +57,7 @@ SUBJECT_ATTRIBUTES = {
     "serialNumber": NameOID.SERIAL_NUMBER,
 }
 
+_OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]{0,8}))+$")
 _DURATION = re.compile(r"^\s*(\d+)\s*([hdy])\s*$")
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "y": timedelta(days=365)}
 
@@ -102,6 +103,8 @@ class Profile:
     san: SANRules = SANRules()
     ocsp_no_check: bool = False
     description: str = ""
+    component_binding_oid: str | None = None  # device profiles: commit to the components
+
 
     def __post_init__(self) -> None:
         _check_in(self.name, "kind", (self.kind,), PROFILE_KINDS)
@@ -121,6 +124,11 @@ class Profile:
                 f"profile {self.name}: a profile without required subject attributes "
                 "must require a subjectAltName (RFC 5280 §4.1.2.6)"
             )
+        if self.component_binding_oid is not None and (
+                self.kind != "device" or not _OID.match(self.component_binding_oid)):
+            raise ConfigurationError(
+                    f"profile {self.name}: component_binding_oid is a dotted OID with arcs below "
+                    "2^32, in device profiles only")
         if any("*" in s for s in self.san.dns_suffixes):
             raise ConfigurationError(f"profile {self.name}: wildcards are never issued")
 
@@ -156,7 +164,7 @@ def _count(profile: str, value: Any) -> int:
 def parse_profile(name: str, spec: Mapping[str, Any]) -> Profile:
     """One profile from its mapping in the profile file; raise `ConfigurationError`."""
     known = {"kind", "validity", "key_types", "key_usage", "extended_key_usage", "subject",
-             "san", "ocsp_no_check", "description"}
+             "san", "ocsp_no_check", "description", "component_binding_oid"}
     extra = set(spec) - known
     if extra:
         raise ConfigurationError(f"profile {name}: unknown field(s) {sorted(extra)}")
@@ -186,6 +194,8 @@ def parse_profile(name: str, spec: Mapping[str, Any]) -> Profile:
             san=san,
             ocsp_no_check=_flag(name, spec, "ocsp_no_check"),
             description=str(spec.get("description", "")),
+            component_binding_oid=str(spec["component_binding_oid"])
+            if spec.get("component_binding_oid") is not None else None,
         )
     except KeyError as exc:
         raise ConfigurationError(f"profile {name}: missing field {exc.args[0]}") from exc
