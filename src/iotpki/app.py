@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from iotpki.agent.revocation import CRLCache
 from iotpki.core.audit_trail import AuditTrail
 from iotpki.core.authorities import AuthorityService
 from iotpki.core.clock import Clock, SystemClock
@@ -17,7 +18,7 @@ from iotpki.core.crl_distribution import CRLDistribution
 from iotpki.core.devices import DeviceService
 from iotpki.core.directory import CertificateDirectory
 from iotpki.core.endpoints import Endpoints, parse_endpoints
-from iotpki.core.enrollment import EnrollmentService
+from iotpki.core.enrollment import EnrollmentService, ExternalRevocation, default_methods
 from iotpki.core.errors import ConfigurationError
 from iotpki.core.issuance import IssuanceService
 from iotpki.core.manifests import ManifestService
@@ -58,6 +59,12 @@ def load_endpoints(path: Path) -> Endpoints:
         return parse_endpoints(yaml.safe_load(text))
     except yaml.YAMLError as exc:
         raise ConfigurationError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def external_revocation(clock: Clock) -> ExternalRevocation:
+    """Suppliers' CRLs, fetched from their distribution points and cached until nextUpdate."""
+    cache = CRLCache(now=clock.now)
+    return lambda certificate, issuer: cache(certificate, issuer).value
 
 
 def open_database(settings: Settings) -> Database:
@@ -121,7 +128,8 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         audit=AuditTrail(uow),
         organizations=OrganizationService(uow, clock),
         registrations=registrations,
-        enrollment=EnrollmentService(uow, issuance, clock),
+        enrollment=EnrollmentService(uow, issuance, clock,
+                                     default_methods(external_revocation(clock))),
         manifests=ManifestService(uow, keys, issuance, registrations, clock),
         crls=crls,
         ocsp=OCSPResponder(uow, responders, clock),

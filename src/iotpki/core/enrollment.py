@@ -14,7 +14,7 @@ is revoked, or was already consumed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
@@ -109,13 +109,27 @@ def _presented(request: EnrollmentRequest) -> x509.Certificate:
     return request.client_chain[0]
 
 
-def _check_not_revoked(uow: UnitOfWork, certificate: x509.Certificate) -> None:
-    """Identities we issued are checked in our store. For external suppliers' identities
-    the status would come from their CRL/OCSP: not yet (see docs/supply-chain.md)."""
+# (certificate, issuer) → "good" | "revoked" | "unknown": a supplier's CRL or OCSP, cached.
+ExternalRevocation = Callable[[x509.Certificate, x509.Certificate], str]
+
+
+def _check_not_revoked(uow: UnitOfWork, path: list[x509.Certificate],
+                       external: ExternalRevocation | None) -> None:
+    """Identities we issued are checked in our store; those of a supplier that runs its own
+    PKI through its CRL (fail closed: an unknown status is refused)."""
+    certificate = path[0]
     record = uow.certificates.get_by_fingerprint(fingerprint(certificate))
-    if record is not None and record.status is not CertificateStatus.GOOD:
-        raise PolicyError(R.REVOKED, f"the presented certificate is {record.status.value} "
-                                     f"({record.revocation_reason})")
+    if record is not None:
+        if record.status is not CertificateStatus.GOOD:
+            raise PolicyError(R.REVOKED, f"the presented certificate is {record.status.value} "
+                                         f"({record.revocation_reason})")
+        return
+    status = external(certificate, path[1]) if external is not None else "unknown"
+    if status == "revoked":
+        raise PolicyError(R.REVOKED, "the supplier's CRL lists the presented certificate")
+    if status != "good":
+        raise PolicyError(R.REVOCATION_UNKNOWN, "the revocation status of the presented "
+                                                "certificate cannot be established")
 
 
 def _usable(registration: Registration, now: datetime) -> None:
@@ -145,6 +159,9 @@ class PreviousStageCertificate:
 
     name = "previous-stage-certificate"
 
+    def __init__(self, external: ExternalRevocation | None = None) -> None:
+        self._external = external
+
     def authorize(self, request: EnrollmentRequest, uow: UnitOfWork, now: datetime) -> Authorization:
         presented = _presented(request)
         candidates = [r for r in uow.registrations.for_identity(identity_keys(presented))
@@ -157,11 +174,11 @@ class PreviousStageCertificate:
         _usable(registration, now)
         anchors = [a.certificate for a in uow.trust.anchors(registration.organization)]
         try:
-            validate_chain(presented, request.client_chain[1:], anchors, now)
+            path = validate_chain(presented, request.client_chain[1:], anchors, now)
         except ChainError as exc:
             raise PolicyError(R.UNTRUSTED_CHAIN, f"{registration.organization} trusts no supplier "
                                                  f"anchor for this identity: {exc}") from exc
-        _check_not_revoked(uow, presented)
+        _check_not_revoked(uow, path, self._external)
         device = uow.devices.containing(registration.organization, fingerprint(presented))
         digest = device.component_digest if device is not None else None
         return replace(_authorization(registration), component_digest=digest)
@@ -231,17 +248,18 @@ class OneTimeSecret:
 
 
 MANUAL_APPROVAL = "manual-approval"  # an operator decides; the client polls
-DEFAULT_METHODS: tuple[EnrollmentMethod, ...] = (
-    PreviousStageCertificate(), CurrentCertificate(), OneTimeSecret())
+def default_methods(external: ExternalRevocation | None = None) -> tuple[EnrollmentMethod, ...]:
+    return (PreviousStageCertificate(external), CurrentCertificate(), OneTimeSecret())
 
 
 class EnrollmentService:
     def __init__(self, uow: UnitOfWorkFactory, issuance: IssuanceService, clock: Clock,
-                 methods: tuple[EnrollmentMethod, ...] = DEFAULT_METHODS) -> None:
+                 methods: tuple[EnrollmentMethod, ...] | None = None) -> None:
         self._uow = uow
         self._issuance = issuance
         self._clock = clock
-        self._methods: Mapping[str, EnrollmentMethod] = {m.name: m for m in methods}
+        chosen = methods if methods is not None else default_methods()
+        self._methods: Mapping[str, EnrollmentMethod] = {m.name: m for m in chosen}
         self.approval = ManualApproval(uow, issuance, clock)
 
     @property

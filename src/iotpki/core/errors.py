@@ -31,6 +31,7 @@ class RefusalReason(StrEnum):
     REGISTRATION_EXPIRED = "registration-expired"
     UNTRUSTED_CHAIN = "untrusted-chain"
     REVOKED = "revoked"
+    REVOCATION_UNKNOWN = "revocation-unknown"
     CERTIFICATE_EXPIRED = "certificate-expired"
     POSSESSION_NOT_PROVEN = "possession-not-proven"
     BAD_SECRET = "bad-secret"
