@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Quick start: install, create the story's three organizations and CAs in ./iotpki-data
-# (SQLite, software keys), issue a building-42 operational certificate and verify it.
+# (SQLite, software keys), issue a building-42 operational certificate, verify it, and
+# serve OCSP, CRLs and CA certificates on http://127.0.0.1:8080 until stopped (Ctrl-C).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -19,3 +20,5 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=s
 openssl verify -x509_strict -CAfile <(awk '/BEGIN/{n++} n==2' "$work/chain.pem") \
     -untrusted <(awk '/BEGIN/{n++} n==1' "$work/chain.pem") "$work/sensor-1.pem"
 "$iotpki" audit verify
+echo "serving on http://127.0.0.1:${IOTPKI_HTTP_PORT:-8080} (Ctrl-C to stop)"
+exec "$iotpki" serve --http-port "${IOTPKI_HTTP_PORT:-8080}"
