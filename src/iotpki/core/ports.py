@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from cryptography import x509
 
@@ -141,9 +141,9 @@ class IdentityKey:
     issuer_serial: str
 
 
-@dataclass(frozen=True)
-class BulkIdentity:
-    """One manifest entry as a registration: id, lookup key and the identity's facts."""
+class BulkIdentity(NamedTuple):
+    """One manifest entry as a registration: id, lookup key and the identity's facts.
+    (A tuple, not a dataclass: a manifest may carry a million of them.)"""
 
     id: str
     key: str

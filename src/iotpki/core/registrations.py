@@ -64,9 +64,25 @@ def _bulk_identity(entry: ManifestEntry) -> BulkIdentity:
     issuer = normalized_name(entry.issuer)
     serial = entry.serial.lower().lstrip("0")
     fingerprint = entry.fingerprint.lower()
-    return BulkIdentity(new_registration_id(), identity_key(fingerprint, issuer, serial),
-                        fingerprint, issuer, serial, entry.component_id,
-                        json.dumps(entry.attributes, sort_keys=True))
+    return BulkIdentity(new_registration_id(), fingerprint, fingerprint, issuer, serial,
+                        entry.component_id, _attributes_json(entry.attributes))
+
+
+_ATTRIBUTES: dict[Any, str] = {}
+
+
+def _attributes_json(attributes: Mapping[str, Any]) -> str:
+    """Canonical JSON; manifests repeat a few attribute sets (lot, product) many times."""
+    try:
+        key = frozenset(attributes.items())
+    except TypeError:  # nested values: not hashable, encode each time
+        return json.dumps(attributes, sort_keys=True)
+    cached = _ATTRIBUTES.get(key)
+    if cached is None:
+        if len(_ATTRIBUTES) > 4096:
+            _ATTRIBUTES.clear()
+        cached = _ATTRIBUTES[key] = json.dumps(attributes, sort_keys=True)
+    return cached
 
 
 @dataclass(frozen=True)

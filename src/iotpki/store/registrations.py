@@ -54,8 +54,7 @@ class SQLRegistrationRepository:
         sql = (f"INSERT INTO registrations ({', '.join(columns)}) "
                f"VALUES ({', '.join([marker] * len(columns))})")
         tail = tuple(processed.values())
-        rows = [(i.id, i.key, i.fingerprint, i.issuer, i.serial, i.component_id,
-                 i.attributes_json, *tail) for i in identities]
+        rows = [(*identity, *tail) for identity in identities]  # BulkIdentity order = _PER_IDENTITY
         try:
             self._conn.exec_driver_sql(sql, rows)
         except IntegrityError as exc:
