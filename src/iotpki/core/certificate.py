@@ -11,6 +11,7 @@ from enum import StrEnum
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from iotpki.core.domain import DOMAIN_URN_PREFIX
 from iotpki.core.serial import serial_hex
 from iotpki.wire.names import format_san
 
@@ -40,6 +41,12 @@ class CertificateRecord:
     @property
     def serial_hex(self) -> str:
         return serial_hex(self.serial)
+
+    @property
+    def domains(self) -> set[str]:
+        """The operational domains named by SAN URIs `urn:iotpki:domain:<domain>`."""
+        prefix = f"uri:{DOMAIN_URN_PREFIX}"
+        return {s[len(prefix):] for s in self.sans if s.startswith(prefix)}
 
     @property
     def certificate(self) -> x509.Certificate:

@@ -18,13 +18,12 @@ from iotpki.core.audit import AuditRecord, append_audit_many
 from iotpki.core.authority import Authority
 from iotpki.core.certificate import CertificateRecord
 from iotpki.core.clock import Clock
-from iotpki.core.domain import domains_named
 from iotpki.core.errors import ConflictError, PolicyError, RefusalReason
 from iotpki.core.events import Event
 from iotpki.core.extensions import issuer_extensions, subject_extensions
 from iotpki.core.outcomes import Issued, Rejected
 from iotpki.core.policy import CertificateTemplate, decide
-from iotpki.core.ports import KeyRing, UnitOfWorkFactory
+from iotpki.core.ports import KeyRing, UnitOfWork, UnitOfWorkFactory
 from iotpki.core.profile import Profile
 from iotpki.core.serial import new_serial
 from iotpki.core.urls import PublicURLs
@@ -62,9 +61,13 @@ class _Signing:
         self.extensions = issuer_extensions(authority.label, authority.certificate, urls)
 
 
-class _RegistrationUsed(Exception):
-    def __init__(self, index: int) -> None:
+class _LateRefusal(Exception):
+    """A check that needs the storing transaction refused request `index` (a registration
+    consumed meanwhile, a domain not owned): that request is refused, the rest stand."""
+
+    def __init__(self, index: int, reason: RefusalReason, detail: str) -> None:
         self.index = index
+        self.refusal = Rejected(reason, detail)
 
 
 class IssuanceService:
@@ -95,11 +98,8 @@ class IssuanceService:
                 try:
                     self._store(requests, outcomes, now)
                     return outcomes
-                except _RegistrationUsed as used:
-                    # Another request consumed it first: this one is refused, the rest stand.
-                    outcomes[used.index] = Rejected(
-                        RefusalReason.REGISTRATION_CONSUMED,
-                        f"registration {requests[used.index].registration} was already used")
+                except _LateRefusal as late:
+                    outcomes[late.index] = late.refusal
                 except ConflictError:
                     if attempt == SERIAL_ATTEMPTS - 1:
                         raise
@@ -138,7 +138,6 @@ class IssuanceService:
             subject=request.subject if request.subject is not None else csr.subject,
             sans=sans, now=now, not_after=request.not_after,
         )
-        self._check_domains(signing.authority, template.sans)
         return signing, profile, template.bound_to(request.component_digest)
 
     @staticmethod
@@ -146,20 +145,6 @@ class IssuanceService:
         if request.component_digest is not None and profile.kind != "device":
             raise PolicyError(RefusalReason.METHOD_NOT_ALLOWED,
                               f"component binding belongs in device certificates, not {profile.kind}")
-
-    def _check_domains(self, authority: Authority, sans: Sequence[x509.GeneralName]) -> None:
-        """An organization issues only into the operational domains it owns."""
-        named = domains_named(sans)
-        if not named:
-            return
-        with self._uow() as uow:
-            owners = {name: uow.domains.owner(name) for name in named}
-        for name, owner in sorted(owners.items()):
-            if owner != authority.organization:
-                raise PolicyError(
-                    RefusalReason.DOMAIN_NOT_OWNED,
-                    f"domain {name} is not owned by {authority.organization}, the organization "
-                    f"of authority {authority.label}")
 
     def _signing_for(self, label: str) -> _Signing:
         cached = self._signing.get(label)
@@ -213,15 +198,36 @@ class IssuanceService:
         issued = [o.record for o in outcomes if isinstance(o, Issued)]
         with self._uow() as uow:
             for index, (request, outcome) in enumerate(zip(requests, outcomes, strict=True)):
-                if request.registration is not None and isinstance(outcome, Issued) and not (
-                        uow.registrations.consume(request.registration, now,
-                                                  outcome.record.fingerprint)):
-                    raise _RegistrationUsed(index)
+                if isinstance(outcome, Issued):
+                    _check_in_transaction(uow, index, request, outcome, now)
             if issued:
                 uow.certificates.add_many(issued)
             append_audit_many(uow.audit, now, audit)
             uow.events.add_many(events)
             uow.commit()
+
+
+def _check_in_transaction(uow: UnitOfWork, index: int, request: IssuanceRequest,
+                          outcome: Issued, now: datetime) -> None:
+    """Checks whose answer must hold at commit: they run in the storing transaction."""
+    authority = outcome.record.authority
+    named = outcome.record.domains
+    organization = _organization_of(uow, authority) if named else None
+    for name in sorted(named):
+        if uow.domains.owner(name) != organization:
+            # An organization issues only into the operational domains it owns.
+            raise _LateRefusal(index, RefusalReason.DOMAIN_NOT_OWNED,
+                               f"domain {name} is not owned by {organization}, the organization "
+                               f"of authority {authority}")
+    if request.registration is not None and not uow.registrations.consume(
+            request.registration, now, outcome.record.fingerprint):
+        raise _LateRefusal(index, RefusalReason.REGISTRATION_CONSUMED,
+                           f"registration {request.registration} was already used")
+
+
+def _organization_of(uow: UnitOfWork, authority: str) -> str | None:
+    found = uow.authorities.get(authority)
+    return found.organization if found is not None else None
 
 
 def _audit_and_event(
