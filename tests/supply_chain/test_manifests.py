@@ -17,11 +17,15 @@ from iotpki.core.manifests import ImportTarget, ManifestRefused
 from iotpki.core.registration import RegistrationMethod
 from iotpki.wire.keys import generate_private_key
 from iotpki.wire.manifest import (
+    Manifest,
+    ManifestEntry,
     decode_manifest,
     decrypt_manifest,
+    encode_manifest,
     encrypt_manifest,
     is_enveloped,
     open_signed_manifest,
+    sign_manifest,
 )
 from iotpki.wire.names import parse_subject
 from tests.interop.peers import write_pem
@@ -115,3 +119,14 @@ def test_encrypted_manifest_round_trip(demo_pki: PKI) -> None:
     assert is_enveloped(enveloped) and not is_enveloped(signed)
     assert signed not in enveloped
     assert decrypt_manifest(enveloped, recipient.certificate, key) == signed  # type: ignore[union-attr]
+
+
+def test_a_chip_key_cannot_sign_a_manifest(demo_pki: PKI) -> None:
+    """A component certificate chains to the same anchor as ChipCo's manifest signer; its
+    key must still not be able to forge a delivery."""
+    chip = make_chip(demo_pki, 7)
+    forged = Manifest("forged-1", "chipco", "deviceco", chip.record.issued_at,
+                      chip.record.issued_at + timedelta(days=1),
+                      (ManifestEntry("ab" * 32, "CN=x", "1f", "chip-x"),))
+    signed = sign_manifest(encode_manifest(forged), chip.chain[0], chip.key, list(chip.chain[1:]))
+    assert _refusal(demo_pki, "deviceco", signed) == "not-a-signer"

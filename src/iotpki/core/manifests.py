@@ -187,6 +187,7 @@ class ManifestService:
             record = uow.certificates.get_by_fingerprint(fingerprint(signed.signer))
             if record is not None and record.status is not CertificateStatus.GOOD:
                 raise ManifestRefused("signer-revoked", f"manifest signer is {record.status.value}")
+        _check_signer_role(signed.signer, record)
         return manifest
 
     def _register(self, recipient: str, manifest: Manifest, target: ImportTarget, actor: str,
@@ -214,6 +215,25 @@ class ManifestService:
                 "delivery_id": manifest.delivery_id, "sender": manifest.sender, "entries": count}))
             uow.commit()  # one transaction: all entries or none
         return ImportResult(manifest.delivery_id, manifest.sender, count)
+
+
+def _check_signer_role(signer: x509.Certificate, record: CertificateRecord | None) -> None:
+    """Only a manifest signer may sign manifests: a chip's or device's own key, chaining to
+    the same supplier anchor, must not be able to forge one. Ours are issued from the
+    manifest-signer profile; an external supplier's must at least assert contentCommitment
+    (RFC 5280 §4.2.1.3: the signer commits to the content)."""
+    if record is not None:
+        if record.profile != SIGNER:
+            raise ManifestRefused("not-a-signer", f"the signer certificate was issued for "
+                                                  f"{record.profile}, not {SIGNER}")
+        return
+    try:
+        usage = signer.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        usage = None
+    if usage is None or not usage.content_commitment:
+        raise ManifestRefused("not-a-signer", "the signer certificate does not assert "
+                                              "contentCommitment")
 
 
 def _issuing_authority(uow: UnitOfWork, organization: str) -> Authority:
