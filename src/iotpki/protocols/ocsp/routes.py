@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import logging
 from datetime import datetime
@@ -51,15 +52,23 @@ def decode_get_path(encoded: str) -> bytes | None:
     return None
 
 
+@functools.lru_cache(maxsize=8192)
+def _validity_headers(der: bytes, this_update: datetime, next_update: datetime) -> dict[str, str]:
+    """Headers fixed for one pre-signed response (computed once, not per request)."""
+    return {
+        "Last-Modified": http_date(this_update),
+        "Expires": http_date(next_update),
+        "ETag": f'"{hashlib.sha1(der, usedforsecurity=False).hexdigest()}"',
+    }
+
+
 def _headers(answer: OCSPAnswer, now: datetime, get: bool) -> dict[str, str]:
     if not (get and answer.cacheable and answer.next_update and answer.this_update):
         return {"Cache-Control": "no-cache, no-store"} if get else {}
     max_age = max(0, int((answer.next_update - now).total_seconds()))
     return {
         "Cache-Control": f"max-age={max_age}, public, no-transform, must-revalidate",
-        "Last-Modified": http_date(answer.this_update),
-        "Expires": http_date(answer.next_update),
-        "ETag": f'"{hashlib.sha1(answer.der, usedforsecurity=False).hexdigest()}"',
+        **_validity_headers(answer.der, answer.this_update, answer.next_update),
     }
 
 
