@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import shutil
 from dataclasses import dataclass
 from importlib import resources
@@ -14,14 +12,14 @@ import yaml
 from iotpki.core.audit_trail import AuditTrail
 from iotpki.core.authorities import AuthorityService
 from iotpki.core.clock import Clock, SystemClock
-from iotpki.core.crl import CRLPolicy, CRLPublisher
+from iotpki.core.crl import CRLPublisher
 from iotpki.core.crl_distribution import CRLDistribution
 from iotpki.core.directory import CertificateDirectory
 from iotpki.core.errors import ConfigurationError
 from iotpki.core.issuance import IssuanceService
 from iotpki.core.ocsp import OCSPResponder
 from iotpki.core.ocsp_delegation import DelegatedResponders
-from iotpki.core.profile import Profile, parse_duration, parse_profiles
+from iotpki.core.profile import Profile, parse_profiles
 from iotpki.core.revocation import RevocationService
 from iotpki.core.urls import PublicURLs
 from iotpki.keys.passphrase import read_passphrase
@@ -57,20 +55,6 @@ def build_key_ring(settings: Settings) -> KeyRing:
     return KeyRing({SOFTWARE: software}, default=SOFTWARE)
 
 
-# CRL timing from the environment (durations as in profiles: 24h, 7d, ...).
-_CRL_SETTINGS = {
-    "IOTPKI_CRL_VALIDITY": "full_validity", "IOTPKI_CRL_INTERVAL": "full_interval",
-    "IOTPKI_DELTA_CRL_VALIDITY": "delta_validity", "IOTPKI_DELTA_CRL_INTERVAL": "delta_interval",
-}
-
-
-def crl_policy_from_environment() -> CRLPolicy:
-    """nextUpdate and re-issue intervals of CRLs; unset variables keep the defaults."""
-    chosen = {field: parse_duration(os.environ[name])
-              for name, field in _CRL_SETTINGS.items() if os.environ.get(name)}
-    return dataclasses.replace(CRLPolicy(), **chosen)
-
-
 @dataclass
 class PKI:
     """Everything a front end (CLI, servers, benchmarks) needs, wired together."""
@@ -104,7 +88,7 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
     uow = database.unit_of_work
     issuance = IssuanceService(uow, keys, profiles, urls, clock)
     responders = DelegatedResponders(uow, keys, issuance, clock)
-    crls = CRLPublisher(uow, keys, urls, clock, crl_policy_from_environment())
+    crls = CRLPublisher(uow, keys, urls, clock)
     return PKI(
         settings=settings, database=database, keys=keys, profiles=profiles,
         authorities=AuthorityService(uow, keys, urls, clock),

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography import x509
 
-from iotpki.app import PKI, crl_policy_from_environment
-from iotpki.core.crl import CRLPolicy, due_kinds
+from iotpki.app import PKI
+from iotpki.core.crl import CRLPolicy, crl_policy_from, due_kinds
 from iotpki.core.errors import ConfigurationError
 from iotpki.core.revocation_status import CRLInfo, CRLKind, PublishedCRL
 from tests.revocation.conftest import CA, IssueFn, revoke
@@ -147,16 +147,14 @@ def test_due_kinds_follow_the_policy() -> None:
     assert due_kinds(policy, NOW, old_full, fresh_delta, 5) == [CRLKind.FULL, CRLKind.DELTA]
 
 
-def test_crl_timing_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("IOTPKI_CRL_VALIDITY", "3d")
-    monkeypatch.setenv("IOTPKI_DELTA_CRL_INTERVAL", "2h")
-    policy = crl_policy_from_environment()
+def test_crl_timing_comes_from_the_environment() -> None:
+    variables = {"IOTPKI_CRL_VALIDITY": "3d", "IOTPKI_DELTA_CRL_INTERVAL": "2h"}
+    policy = crl_policy_from(variables)
     assert policy.full_validity == timedelta(days=3)
     assert policy.delta_interval == timedelta(hours=2)
     assert policy.full_interval == CRLPolicy().full_interval
-    monkeypatch.setenv("IOTPKI_CRL_INTERVAL", "3d")
     with pytest.raises(ConfigurationError):
-        crl_policy_from_environment()
+        crl_policy_from({**variables, "IOTPKI_CRL_INTERVAL": "3d"})
 
 
 def test_next_update_follows_the_policy(demo_pki: PKI) -> None:

@@ -14,7 +14,8 @@ two CRLs with one number; the entries are encoded in one pass (`iotpki.wire.crl`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import dataclasses
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from iotpki.core.certificate import CertificateStatus
 from iotpki.core.clock import Clock
 from iotpki.core.errors import ConfigurationError, NotFoundError
 from iotpki.core.ports import KeyRing, UnitOfWork, UnitOfWorkFactory
+from iotpki.core.profile import parse_duration
 from iotpki.core.revocation_status import CRLInfo, CRLKind, PublishedCRL, StatusEntry
 from iotpki.core.urls import PublicURLs
 from iotpki.wire.crl import RevokedEntry, encode_revoked_certificates, splice_revoked
@@ -46,6 +48,20 @@ class CRLPolicy:
     def __post_init__(self) -> None:
         if self.full_interval >= self.full_validity or self.delta_interval >= self.delta_validity:
             raise ConfigurationError("CRLs must be re-issued before their nextUpdate")
+
+
+# Environment variables that set CRL timing (durations as in profiles: 24h, 7d, ...).
+POLICY_VARIABLES = {
+    "IOTPKI_CRL_VALIDITY": "full_validity", "IOTPKI_CRL_INTERVAL": "full_interval",
+    "IOTPKI_DELTA_CRL_VALIDITY": "delta_validity", "IOTPKI_DELTA_CRL_INTERVAL": "delta_interval",
+}
+
+
+def crl_policy_from(variables: Mapping[str, str]) -> CRLPolicy:
+    """A policy from IOTPKI_*CRL* variables; those not set keep their defaults."""
+    chosen = {field: parse_duration(variables[name])
+              for name, field in POLICY_VARIABLES.items() if variables.get(name)}
+    return dataclasses.replace(CRLPolicy(), **chosen)
 
 
 def due_kinds(policy: CRLPolicy, now: datetime, full: CRLInfo | None, delta: CRLInfo | None,
