@@ -111,6 +111,22 @@ class OCSPResponder:
             return self._pre_signed(issuer, request.cert_ids[0])
         return self._fresh(issuer, request.cert_ids, request.nonce)
 
+    def answer_from_cache(self, authority: str, request_der: bytes) -> OCSPAnswer | None:
+        """The answer if it needs neither the database nor a signature (a fresh pre-signed
+        response, or malformedRequest), else None: then call `respond`, which may block."""
+        try:
+            request = decode_ocsp_request(request_der)
+        except DecodeError:
+            return failure(Status.MALFORMED_REQUEST)
+        issuer = self._issuers.get(authority)
+        if not isinstance(issuer, _Issuer) or len(request.cert_ids) != 1 or request.nonce:
+            return None
+        cert_id = request.cert_ids[0]
+        hit = self._cache.get((authority, cert_id.serial, cert_id.hash_algorithm))
+        if hit is None or not issuer.issued(cert_id) or self._clock.now() >= hit.refresh_at:
+            return None
+        return hit.answer
+
     def _pre_signed(self, issuer: _Issuer, cert_id: CertID) -> OCSPAnswer:
         key = (issuer.label, cert_id.serial, cert_id.hash_algorithm)
         now = self._clock.now()

@@ -21,6 +21,7 @@ from typing import Protocol
 from urllib.parse import unquote
 
 from cryptography.x509 import ocsp
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 
 
 class Responder(Protocol):
+    def answer_from_cache(self, authority: str, request_der: bytes) -> OCSPAnswer | None: ...
+
     def respond(self, authority: str, request_der: bytes) -> OCSPAnswer: ...
 
 
@@ -77,24 +80,32 @@ class OCSPEndpoint:
         self._responder = responder
         self._clock = clock
 
-    def answer(self, authority: str, der: bytes | None, get: bool) -> Response:
-        if der is None:
-            result = failure(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
-        else:
-            try:
-                result = self._responder.respond(authority, der)
-            except Exception:  # a fault of ours still gets an OCSP answer (RFC 6960 §2.3)
-                log.exception("OCSP request for %s failed", authority)
-                result = failure(ocsp.OCSPResponseStatus.INTERNAL_ERROR)
+    async def answer(self, authority: str, der: bytes | None, get: bool) -> Response:
+        try:
+            result = await self._result(authority, der)
+        except Exception:  # a fault of ours still gets an OCSP answer (RFC 6960 §2.3)
+            log.exception("OCSP request for %s failed", authority)
+            result = failure(ocsp.OCSPResponseStatus.INTERNAL_ERROR)
         return Response(result.der, media_type=MEDIA_TYPE,
                         headers=_headers(result, self._clock.now(), get))
 
+    async def _result(self, authority: str, der: bytes | None) -> OCSPAnswer:
+        if der is None:
+            return failure(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
+        # Pre-signed answers come straight from memory; anything that reads the database or
+        # signs runs in a worker thread so the event loop never waits on it.
+        cached = self._responder.answer_from_cache(authority, der)
+        if cached is not None:
+            return cached
+        return await run_in_threadpool(self._responder.respond, authority, der)
+
     async def get(self, request: Request) -> Response:
-        return self.answer(request.path_params["authority"],
-                           decode_get_path(request.path_params["encoded"]), get=True)
+        return await self.answer(request.path_params["authority"],
+                                 decode_get_path(request.path_params["encoded"]), get=True)
 
     async def post(self, request: Request) -> Response:
-        return self.answer(request.path_params["authority"], await _body(request), get=False)
+        return await self.answer(request.path_params["authority"], await _body(request),
+                                 get=False)
 
 
 async def _body(request: Request) -> bytes | None:
