@@ -56,8 +56,9 @@ class RevocationWorker:
             self._stop.wait(self._poll)
 
     def _publish_due(self) -> None:
+        counters = self._pki.ocsp.polled_counters()
         for label in sorted(self._distribution.issuing_authorities()):
-            self._pki.crls.publish(label)
+            self._pki.crls.publish_if_due(label, counters.get(label, 0))
             self._pki.ocsp.responders.current(label)
 
     @staticmethod

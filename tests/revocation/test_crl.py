@@ -165,3 +165,18 @@ def test_next_update_follows_the_policy(demo_pki: PKI) -> None:
         crl = load(full[kind])
         assert crl.next_update_utc is not None
         assert crl.next_update_utc - crl.last_update_utc == validity
+
+
+def test_the_scheduler_publishes_only_what_is_due(demo_pki: PKI, issue: IssueFn) -> None:
+    crls = demo_pki.crls
+    first = crls.publish_if_due(CA, 0)
+    assert [c.info.kind for c in first] == [CRLKind.FULL, CRLKind.DELTA]
+    assert crls.publish_if_due(CA, 0) == []
+    stolen = issue("stolen")
+    revoke(demo_pki, stolen, x509.ReasonFlags.key_compromise)
+    demo_pki.ocsp.refresh_changes()
+    assert demo_pki.ocsp.polled_counters()[CA] == 1
+    crls.policy = CRLPolicy(debounce=timedelta(0))
+    delta = crls.publish_if_due(CA, demo_pki.ocsp.polled_counters()[CA])
+    assert [c.info.kind for c in delta] == [CRLKind.DELTA]
+    assert stolen.record.serial in entries(delta[0])

@@ -108,6 +108,22 @@ class CRLPublisher:
         self._clock = clock
         self.policy = policy or CRLPolicy()
         self._signers: dict[str, _Signer] = {}
+        # Newest (full, delta) seen by this node, so that a scheduler round that finds
+        # nothing due takes no lock and writes nothing.
+        self._known: dict[str, tuple[CRLInfo | None, CRLInfo | None]] = {}
+
+    def publish_if_due(self, authority: str, counter: int) -> list[PublishedCRL]:
+        """Scheduler entry: `counter` is the authority's revocation counter as last polled.
+        When something looks due, `publish` decides again under the CRL-number lock (another
+        node may have published meanwhile)."""
+        known = self._known.get(authority)
+        if known is not None and not due_kinds(self.policy, self._clock.now(), *known, counter):
+            return []
+        published = self.publish(authority)
+        with self._uow() as uow:
+            self._known[authority] = (uow.crls.latest_info(authority, CRLKind.FULL),
+                                      uow.crls.latest_info(authority, CRLKind.DELTA))
+        return published
 
     def publish(self, authority: str, kinds: Iterable[CRLKind] | None = None) -> list[PublishedCRL]:
         """Publish the given kinds now, or (None) the kinds that are due; return them."""

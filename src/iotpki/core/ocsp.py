@@ -189,6 +189,10 @@ class OCSPResponder:
         self._issuers[label] = issuer
         return issuer
 
+    def polled_counters(self) -> dict[str, int]:
+        """The revocation counters as of the last `refresh_changes` (0 if never changed)."""
+        return dict(self._seen)
+
     def refresh_changes(self) -> int:
         """Drop cached responses of certificates whose status changed since the last call
         (on any node). Cheap when nothing changed: one query. Returns the number dropped."""
