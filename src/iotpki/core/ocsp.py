@@ -191,13 +191,15 @@ class OCSPResponder:
 
     def polled_counters(self) -> dict[str, int]:
         """The revocation counters as of the last `refresh_changes` (0 if never changed)."""
-        return dict(self._seen)
+        return {label: seq for label, seq in self._seen.items() if label}
 
     def refresh_changes(self) -> int:
         """Drop cached responses of certificates whose status changed since the last call
         (on any node). Cheap when nothing changed: one query. Returns the number dropped."""
         with self._uow() as uow:
             counters = dict(uow.revocation.counters())
+            if not self._seen:  # first poll: start from now rather than read every change
+                return self._start(counters)
             changed = {label: uow.revocation.changed_since(label, self._seen.get(label, 0))
                        for label, seq in counters.items() if seq > self._seen.get(label, 0)}
         if not changed:
@@ -210,6 +212,13 @@ class OCSPResponder:
                     key = (label, int(entry.serial_hex, 16), algorithm)
                     dropped += self._cache.pop(key, None) is not None
         self._seen.update(counters)
+        return dropped
+
+    def _start(self, counters: dict[str, int]) -> int:
+        self._generation += 1  # answers being signed now are not cached
+        dropped = len(self._cache)
+        self._cache.clear()
+        self._seen = {**counters, "": 0}  # never empty again
         return dropped
 
 
