@@ -23,6 +23,7 @@ from iotpki.wire.der import (
     UTC_TIME,
     children,
     generalized_time,
+    integer_from_hex,
     read_tlv,
     tlv,
 )
@@ -83,13 +84,6 @@ class _TimeEncoder:
 _SHORT = [bytes((SEQUENCE, n)) for n in range(128)]  # SEQUENCE header, short length form
 
 
-def _serial(serial_hex: str) -> bytes:
-    body = bytes.fromhex(serial_hex if len(serial_hex) % 2 == 0 else "0" + serial_hex)
-    if body[0] & 0x80:
-        body = b"\x00" + body
-    return bytes((0x02, len(body))) + body
-
-
 def _sequence(body: bytes) -> bytes:
     return _SHORT[len(body)] + body if len(body) < 128 else tlv(SEQUENCE, body)
 
@@ -113,7 +107,7 @@ def encode_revoked_certificates(entries: Iterable[RevokedEntry]) -> tuple[bytes,
         extensions = reasons[reason] if reason is not None else b""
         if invalidity is not None:
             extensions += _invalidity(invalidity)
-        body = _serial(serial_hex) + when(revoked)
+        body = integer_from_hex(serial_hex) + when(revoked)
         if extensions:
             body += _sequence(extensions)
         append(short[len(body)] + body if len(body) < 128 else tlv(SEQUENCE, body))
