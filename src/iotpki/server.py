@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -19,6 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from starlette.applications import Starlette
 
 from iotpki.app import PKI, build_pki
+from iotpki.core.crl import crl_policy_from
 from iotpki.core.crl_distribution import CRLDistribution
 from iotpki.protocols.crl.routes import routes as crl_routes
 from iotpki.protocols.ocsp.routes import routes as ocsp_routes
@@ -54,8 +56,9 @@ class RevocationWorker:
             self._stop.wait(self._poll)
 
     def _publish_due(self) -> None:
+        counters = self._pki.ocsp.polled_counters()
         for label in sorted(self._distribution.issuing_authorities()):
-            self._pki.crls.publish(label)
+            self._pki.crls.publish_if_due(label, counters.get(label, 0))
             self._pki.ocsp.responders.current(label)
 
     @staticmethod
@@ -67,6 +70,7 @@ class RevocationWorker:
 
 
 def create_app(pki: PKI, worker: bool = True) -> Starlette:
+    pki.crls.policy = crl_policy_from(os.environ)
     distribution = pki.crl_distribution
     background = RevocationWorker(pki, distribution) if worker else None
 

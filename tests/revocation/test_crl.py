@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from cryptography import x509
 
 from iotpki.app import PKI
-from iotpki.core.crl import CRLPolicy, due_kinds
+from iotpki.core.crl import CRLPolicy, crl_policy_from, due_kinds
+from iotpki.core.errors import ConfigurationError
 from iotpki.core.revocation_status import CRLInfo, CRLKind, PublishedCRL
 from tests.revocation.conftest import CA, IssueFn, revoke
 
@@ -143,3 +145,38 @@ def test_due_kinds_follow_the_policy() -> None:
     assert due_kinds(policy, NOW, fresh_full, old_delta, 5) == [CRLKind.DELTA]
     old_full = _info(CRLKind.FULL, 1, 5, timedelta(days=2))
     assert due_kinds(policy, NOW, old_full, fresh_delta, 5) == [CRLKind.FULL, CRLKind.DELTA]
+
+
+def test_crl_timing_comes_from_the_environment() -> None:
+    variables = {"IOTPKI_CRL_VALIDITY": "3d", "IOTPKI_DELTA_CRL_INTERVAL": "2h"}
+    policy = crl_policy_from(variables)
+    assert policy.full_validity == timedelta(days=3)
+    assert policy.delta_interval == timedelta(hours=2)
+    assert policy.full_interval == CRLPolicy().full_interval
+    with pytest.raises(ConfigurationError):
+        crl_policy_from({**variables, "IOTPKI_CRL_INTERVAL": "3d"})
+
+
+def test_next_update_follows_the_policy(demo_pki: PKI) -> None:
+    full = publish(demo_pki, CRLKind.FULL, CRLKind.DELTA)
+    policy = demo_pki.crls.policy
+    for kind, validity in ((CRLKind.FULL, policy.full_validity),
+                           (CRLKind.DELTA, policy.delta_validity)):
+        crl = load(full[kind])
+        assert crl.next_update_utc is not None
+        assert crl.next_update_utc - crl.last_update_utc == validity
+
+
+def test_the_scheduler_publishes_only_what_is_due(demo_pki: PKI, issue: IssueFn) -> None:
+    crls = demo_pki.crls
+    first = crls.publish_if_due(CA, 0)
+    assert [c.info.kind for c in first] == [CRLKind.FULL, CRLKind.DELTA]
+    assert crls.publish_if_due(CA, 0) == []
+    stolen = issue("stolen")
+    revoke(demo_pki, stolen, x509.ReasonFlags.key_compromise)
+    demo_pki.ocsp.refresh_changes()
+    assert demo_pki.ocsp.polled_counters()[CA] == 1
+    crls.policy = CRLPolicy(debounce=timedelta(0))
+    delta = crls.publish_if_due(CA, demo_pki.ocsp.polled_counters()[CA])
+    assert [c.info.kind for c in delta] == [CRLKind.DELTA]
+    assert stolen.record.serial in entries(delta[0])

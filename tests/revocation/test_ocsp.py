@@ -165,3 +165,17 @@ def test_the_responder_is_replaced_before_it_expires(demo_pki: PKI) -> None:
 @pytest.mark.parametrize("garbage", [b"\x00", b"\x30\x80", b"\x30\x82\xff\xff", bytes(range(64))])
 def test_garbage_never_raises(demo_pki: PKI, garbage: bytes) -> None:
     assert demo_pki.ocsp.respond(CA, garbage).status is Status.MALFORMED_REQUEST
+
+
+def test_only_fresh_pre_signed_answers_come_from_the_cache(demo_pki: PKI, issue: IssueFn) -> None:
+    good = issue("good")
+    request = request_for(good)
+    assert demo_pki.ocsp.answer_from_cache(CA, request) is None  # never answered yet
+    signed = demo_pki.ocsp.respond(CA, request)
+    assert demo_pki.ocsp.answer_from_cache(CA, request) == signed
+    assert demo_pki.ocsp.answer_from_cache(CA, request_for(good, nonce=b"x" * 16)) is None
+    malformed = demo_pki.ocsp.answer_from_cache(CA, b"junk")
+    assert malformed is not None and malformed.status is Status.MALFORMED_REQUEST
+    revoke(demo_pki, good, x509.ReasonFlags.superseded)
+    demo_pki.ocsp.refresh_changes()
+    assert demo_pki.ocsp.answer_from_cache(CA, request) is None

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from iotpki.wire.crl import REASON_CODES, RevokedEntry, encode_revoked_certificates, splice_revoked
-from iotpki.wire.der import integer_from_hex, x509_time
+from iotpki.wire.der import integer_from_hex
 from iotpki.wire.keys import signature_hash_for
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
@@ -85,9 +85,16 @@ def test_no_entries_means_no_revoked_certificates_field() -> None:
     assert len(x509.load_der_x509_crl(framed)) == 0
 
 
-def test_der_integers_and_times() -> None:
+def test_der_integers() -> None:
     assert integer_from_hex("1") == b"\x02\x01\x01"
     assert integer_from_hex("80") == b"\x02\x02\x00\x80"  # a leading zero keeps it positive
     assert integer_from_hex("abc") == b"\x02\x02\x0a\xbc"
-    assert x509_time(datetime(2049, 12, 31, 23, 59, 59, tzinfo=UTC))[0] == 0x17  # UTCTime
-    assert x509_time(datetime(2050, 1, 1, tzinfo=UTC))[0] == 0x18  # GeneralizedTime
+
+
+def test_times_switch_to_generalized_time_in_2050() -> None:
+    """RFC 5280 §5.1.2.6 / §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050."""
+    last_utc = int(datetime(2049, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp())
+    revoked, _ = encode_revoked_certificates([RevokedEntry("01", last_utc, None),
+                                              RevokedEntry("02", last_utc + 1, None)])
+    assert b"\x17\x0d491231235959Z" in revoked
+    assert b"\x18\x0f20500101000000Z" in revoked

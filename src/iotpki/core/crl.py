@@ -14,7 +14,8 @@ two CRLs with one number; the entries are encoded in one pass (`iotpki.wire.crl`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import dataclasses
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from iotpki.core.certificate import CertificateStatus
 from iotpki.core.clock import Clock
 from iotpki.core.errors import ConfigurationError, NotFoundError
 from iotpki.core.ports import KeyRing, UnitOfWork, UnitOfWorkFactory
+from iotpki.core.profile import parse_duration
 from iotpki.core.revocation_status import CRLInfo, CRLKind, PublishedCRL, StatusEntry
 from iotpki.core.urls import PublicURLs
 from iotpki.wire.crl import RevokedEntry, encode_revoked_certificates, splice_revoked
@@ -46,6 +48,20 @@ class CRLPolicy:
     def __post_init__(self) -> None:
         if self.full_interval >= self.full_validity or self.delta_interval >= self.delta_validity:
             raise ConfigurationError("CRLs must be re-issued before their nextUpdate")
+
+
+# Environment variables that set CRL timing (durations as in profiles: 24h, 7d, ...).
+POLICY_VARIABLES = {
+    "IOTPKI_CRL_VALIDITY": "full_validity", "IOTPKI_CRL_INTERVAL": "full_interval",
+    "IOTPKI_DELTA_CRL_VALIDITY": "delta_validity", "IOTPKI_DELTA_CRL_INTERVAL": "delta_interval",
+}
+
+
+def crl_policy_from(variables: Mapping[str, str]) -> CRLPolicy:
+    """A policy from IOTPKI_*CRL* variables; those not set keep their defaults."""
+    chosen = {field: parse_duration(variables[name])
+              for name, field in POLICY_VARIABLES.items() if variables.get(name)}
+    return dataclasses.replace(CRLPolicy(), **chosen)
 
 
 def due_kinds(policy: CRLPolicy, now: datetime, full: CRLInfo | None, delta: CRLInfo | None,
@@ -92,6 +108,22 @@ class CRLPublisher:
         self._clock = clock
         self.policy = policy or CRLPolicy()
         self._signers: dict[str, _Signer] = {}
+        # Newest (full, delta) seen by this node, so that a scheduler round that finds
+        # nothing due takes no lock and writes nothing.
+        self._known: dict[str, tuple[CRLInfo | None, CRLInfo | None]] = {}
+
+    def publish_if_due(self, authority: str, counter: int) -> list[PublishedCRL]:
+        """Scheduler entry: `counter` is the authority's revocation counter as last polled.
+        When something looks due, `publish` decides again under the CRL-number lock (another
+        node may have published meanwhile)."""
+        known = self._known.get(authority)
+        if known is not None and not due_kinds(self.policy, self._clock.now(), *known, counter):
+            return []
+        published = self.publish(authority)
+        with self._uow() as uow:
+            self._known[authority] = (uow.crls.latest_info(authority, CRLKind.FULL),
+                                      uow.crls.latest_info(authority, CRLKind.DELTA))
+        return published
 
     def publish(self, authority: str, kinds: Iterable[CRLKind] | None = None) -> list[PublishedCRL]:
         """Publish the given kinds now, or (None) the kinds that are due; return them."""

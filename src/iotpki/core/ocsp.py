@@ -111,6 +111,22 @@ class OCSPResponder:
             return self._pre_signed(issuer, request.cert_ids[0])
         return self._fresh(issuer, request.cert_ids, request.nonce)
 
+    def answer_from_cache(self, authority: str, request_der: bytes) -> OCSPAnswer | None:
+        """The answer if it needs neither the database nor a signature (a fresh pre-signed
+        response, or malformedRequest), else None: then call `respond`, which may block."""
+        try:
+            request = decode_ocsp_request(request_der)
+        except DecodeError:
+            return failure(Status.MALFORMED_REQUEST)
+        issuer = self._issuers.get(authority)
+        if not isinstance(issuer, _Issuer) or len(request.cert_ids) != 1 or request.nonce:
+            return None
+        cert_id = request.cert_ids[0]
+        hit = self._cache.get((authority, cert_id.serial, cert_id.hash_algorithm))
+        if hit is None or not issuer.issued(cert_id) or self._clock.now() >= hit.refresh_at:
+            return None
+        return hit.answer
+
     def _pre_signed(self, issuer: _Issuer, cert_id: CertID) -> OCSPAnswer:
         key = (issuer.label, cert_id.serial, cert_id.hash_algorithm)
         now = self._clock.now()
@@ -173,11 +189,17 @@ class OCSPResponder:
         self._issuers[label] = issuer
         return issuer
 
+    def polled_counters(self) -> dict[str, int]:
+        """The revocation counters as of the last `refresh_changes` (0 if never changed)."""
+        return {label: seq for label, seq in self._seen.items() if label}
+
     def refresh_changes(self) -> int:
         """Drop cached responses of certificates whose status changed since the last call
         (on any node). Cheap when nothing changed: one query. Returns the number dropped."""
         with self._uow() as uow:
             counters = dict(uow.revocation.counters())
+            if not self._seen:  # first poll: start from now rather than read every change
+                return self._start(counters)
             changed = {label: uow.revocation.changed_since(label, self._seen.get(label, 0))
                        for label, seq in counters.items() if seq > self._seen.get(label, 0)}
         if not changed:
@@ -190,6 +212,13 @@ class OCSPResponder:
                     key = (label, int(entry.serial_hex, 16), algorithm)
                     dropped += self._cache.pop(key, None) is not None
         self._seen.update(counters)
+        return dropped
+
+    def _start(self, counters: dict[str, int]) -> int:
+        self._generation += 1  # answers being signed now are not cached
+        dropped = len(self._cache)
+        self._cache.clear()
+        self._seen = {**counters, "": 0}  # never empty again
         return dropped
 
 

@@ -109,8 +109,8 @@ class SQLRevocationIndex:
                       epoch(c.invalidity_date)).where(
             c.authority_id == self._id(authority), c.status.in_(_ON_CRL),
         ).execution_options(yield_per=_STREAM_ROWS)
-        for serial, revoked, reason, invalidity in self._conn.execute(stmt):
-            yield RevokedEntry(serial, revoked, reason, invalidity)
+        for rows in self._conn.execute(stmt).partitions():
+            yield from (RevokedEntry(*row) for row in rows)
 
     def changed_since(self, authority: str, seq: int) -> list[StatusEntry]:
         rows = self._conn.execute(select(*_STATUS_COLUMNS).where(

@@ -36,19 +36,14 @@ def integer_from_hex(serial_hex: str) -> bytes:
     body = bytes.fromhex(serial_hex if len(serial_hex) % 2 == 0 else "0" + serial_hex)
     if body[0] & 0x80:
         body = b"\x00" + body
+    if len(body) < 0x80:  # serials (≤ 20 octets, RFC 5280 §4.1.2.2): the short form
+        return bytes((INTEGER, len(body))) + body
     return tlv(INTEGER, body)
 
 
 def generalized_time(moment: datetime) -> bytes:
     """GeneralizedTime in UTC without fractions (RFC 5280 §4.1.2.5.2)."""
     return tlv(GENERALIZED_TIME, moment.strftime("%Y%m%d%H%M%SZ").encode())
-
-
-def x509_time(moment: datetime) -> bytes:
-    """RFC 5280 §5.1.2.4: UTCTime through 2049, GeneralizedTime from 2050."""
-    if moment.year < 2050:
-        return tlv(UTC_TIME, moment.strftime("%y%m%d%H%M%SZ").encode())
-    return generalized_time(moment)
 
 
 def read_tlv(data: bytes, offset: int) -> tuple[int, int, int]:

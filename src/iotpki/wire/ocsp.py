@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509 import ocsp
 from pyasn1.codec.der import decoder as der_decoder
@@ -51,19 +52,17 @@ def decode_ocsp_request(der: bytes) -> OCSPRequestInfo:
     """The certificates asked about and the nonce; raise `DecodeError` if malformed."""
     try:
         request = ocsp.load_der_ocsp_request(der)
-    except NotImplementedError:  # several requests in one (or an unknown hash): pyasn1
+        name = request.hash_algorithm.name
+        nonce = next((e.value.nonce for e in request.extensions
+                      if isinstance(e.value, x509.OCSPNonce)), None)
+    except NotImplementedError:  # several requests in one: pyasn1
         return _decode_with_pyasn1(der)
-    except ValueError as exc:
+    except (ValueError, UnsupportedAlgorithm) as exc:
         raise DecodeError(f"malformed OCSP request: {exc}") from exc
-    name = request.hash_algorithm.name
     if name not in HASHES:
         raise DecodeError(f"unsupported CertID hash {name}")
     cert_id = CertID(name, request.issuer_name_hash, request.issuer_key_hash,
                      request.serial_number)
-    try:
-        nonce: bytes | None = request.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
-    except x509.ExtensionNotFound:
-        nonce = None
     return OCSPRequestInfo((cert_id,), _checked_nonce(nonce))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -51,8 +52,8 @@ class CRLEndpoint:
         self._max_age = max_age
 
     async def crl(self, request: Request) -> Response:
-        try:
-            crl = self._source.current(request.path_params["name"])
+        try:  # may read or publish in the database: off the event loop
+            crl = await run_in_threadpool(self._source.current, request.path_params["name"])
         except NotFoundError:
             return PlainTextResponse("no such CRL\n", status_code=404)
         headers = crl_headers(crl, self._clock.now(), self._max_age)
@@ -62,7 +63,8 @@ class CRLEndpoint:
 
     async def ca_certificate(self, request: Request) -> Response:
         try:
-            der = self._source.ca_certificate(request.path_params["label"])
+            der = await run_in_threadpool(self._source.ca_certificate,
+                                          request.path_params["label"])
         except NotFoundError:
             return PlainTextResponse("no such authority\n", status_code=404)
         return Response(der, media_type=CERT_MEDIA_TYPE,

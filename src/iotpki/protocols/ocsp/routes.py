@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import logging
 from datetime import datetime
@@ -20,6 +21,7 @@ from typing import Protocol
 from urllib.parse import unquote
 
 from cryptography.x509 import ocsp
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 
 
 class Responder(Protocol):
+    def answer_from_cache(self, authority: str, request_der: bytes) -> OCSPAnswer | None: ...
+
     def respond(self, authority: str, request_der: bytes) -> OCSPAnswer: ...
 
 
@@ -51,15 +55,23 @@ def decode_get_path(encoded: str) -> bytes | None:
     return None
 
 
+@functools.lru_cache(maxsize=8192)
+def _validity_headers(der: bytes, this_update: datetime, next_update: datetime) -> dict[str, str]:
+    """Headers fixed for one pre-signed response (computed once, not per request)."""
+    return {
+        "Last-Modified": http_date(this_update),
+        "Expires": http_date(next_update),
+        "ETag": f'"{hashlib.sha1(der, usedforsecurity=False).hexdigest()}"',
+    }
+
+
 def _headers(answer: OCSPAnswer, now: datetime, get: bool) -> dict[str, str]:
     if not (get and answer.cacheable and answer.next_update and answer.this_update):
         return {"Cache-Control": "no-cache, no-store"} if get else {}
     max_age = max(0, int((answer.next_update - now).total_seconds()))
     return {
         "Cache-Control": f"max-age={max_age}, public, no-transform, must-revalidate",
-        "Last-Modified": http_date(answer.this_update),
-        "Expires": http_date(answer.next_update),
-        "ETag": f'"{hashlib.sha1(answer.der, usedforsecurity=False).hexdigest()}"',
+        **_validity_headers(answer.der, answer.this_update, answer.next_update),
     }
 
 
@@ -68,24 +80,32 @@ class OCSPEndpoint:
         self._responder = responder
         self._clock = clock
 
-    def answer(self, authority: str, der: bytes | None, get: bool) -> Response:
-        if der is None:
-            result = failure(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
-        else:
-            try:
-                result = self._responder.respond(authority, der)
-            except Exception:  # a fault of ours still gets an OCSP answer (RFC 6960 §2.3)
-                log.exception("OCSP request for %s failed", authority)
-                result = failure(ocsp.OCSPResponseStatus.INTERNAL_ERROR)
+    async def answer(self, authority: str, der: bytes | None, get: bool) -> Response:
+        try:
+            result = await self._result(authority, der)
+        except Exception:  # a fault of ours still gets an OCSP answer (RFC 6960 §2.3)
+            log.exception("OCSP request for %s failed", authority)
+            result = failure(ocsp.OCSPResponseStatus.INTERNAL_ERROR)
         return Response(result.der, media_type=MEDIA_TYPE,
                         headers=_headers(result, self._clock.now(), get))
 
+    async def _result(self, authority: str, der: bytes | None) -> OCSPAnswer:
+        if der is None:
+            return failure(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
+        # Pre-signed answers come straight from memory; anything that reads the database or
+        # signs runs in a worker thread so the event loop never waits on it.
+        cached = self._responder.answer_from_cache(authority, der)
+        if cached is not None:
+            return cached
+        return await run_in_threadpool(self._responder.respond, authority, der)
+
     async def get(self, request: Request) -> Response:
-        return self.answer(request.path_params["authority"],
-                           decode_get_path(request.path_params["encoded"]), get=True)
+        return await self.answer(request.path_params["authority"],
+                                 decode_get_path(request.path_params["encoded"]), get=True)
 
     async def post(self, request: Request) -> Response:
-        return self.answer(request.path_params["authority"], await _body(request), get=False)
+        return await self.answer(request.path_params["authority"], await _body(request),
+                                 get=False)
 
 
 async def _body(request: Request) -> bytes | None:
