@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import typer
@@ -62,6 +65,17 @@ def serve(
             https.join(timeout=15)
 
 
+def _end_with_parent(parent: int) -> None:
+    """The HTTPS listener stops when `serve` is gone, even if `serve` was killed outright."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def run_http(host: str, port: int, workers: int, log_level: str) -> None:
     # httptools: with uvicorn's h11 fallback, small keep-alive answers stall on delayed ACKs.
     uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers,
@@ -69,6 +83,7 @@ def run_http(host: str, port: int, workers: int, log_level: str) -> None:
 
 
 def run_https(host: str, port: int, workers: int, log_level: str) -> None:
+    _end_with_parent(os.getppid())
     uvicorn.run(HTTPS_FACTORY, factory=True, host=host, port=port, workers=workers,
                 log_level=log_level, access_log=False, timeout_keep_alive=30,
                 http=PROTOCOL_CLASS, ssl_context_factory=tls_context)
