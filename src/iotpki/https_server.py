@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -52,7 +51,7 @@ PROTOCOL_CLASS = "iotpki.https_server:TLSHttpToolsProtocol"
 class TLSHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, plus the ASGI TLS extension in every request scope."""
 
-    _tls: dict[str, Any] | None = None
+    _tls: dict[object, object] | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -61,10 +60,10 @@ class TLSHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if self._tls is not None:
-            self.scope["extensions"] = {"tls": self._tls}  # type: ignore[typeddict-unknown-key]
+            self.scope["extensions"] = {"tls": self._tls}
 
 
-def tls_extension(ssl_object: ssl.SSLObject | None) -> dict[str, Any] | None:
+def tls_extension(ssl_object: ssl.SSLObject | None) -> dict[object, object] | None:
     """The ASGI TLS extension's fields for one connection (Python's ssl gives the leaf only)."""
     if ssl_object is None:
         return None
@@ -80,7 +79,7 @@ def tls_context(config: Config, default: Callable[[], ssl.SSLContext]) -> ssl.SS
     context.load_cert_chain(os.environ[ENV_CERT], os.environ[ENV_KEY])
     context.load_verify_locations(cafile=os.environ[ENV_CLIENT_CAS])
     context.verify_mode = ssl.CERT_OPTIONAL
-    context.verify_flags |= X509_V_FLAG_NO_CHECK_TIME  # type: ignore[assignment]
+    context.verify_flags |= X509_V_FLAG_NO_CHECK_TIME
     return context
 
 

@@ -32,9 +32,9 @@ from iotpki.wire.errors import DecodeError
 __all__ = [
     "CERTS_ONLY",
     "CSR_ATTRS",
-    "CsrAttribute",
-    "PKCS10",
     "PKCS8",
+    "PKCS10",
+    "CsrAttribute",
     "ServerKeygenParts",
     "csr_attributes_for_key_type",
     "decode_base64_body",

@@ -32,7 +32,7 @@ from iotpki.core.endpoints import Endpoint
 from iotpki.core.enrollment import EnrollmentRequest
 from iotpki.core.errors import NotFoundError
 from iotpki.core.errors import RefusalReason as R
-from iotpki.core.outcomes import Issued, Pending, Rejected
+from iotpki.core.outcomes import Issued, Pending
 from iotpki.protocols.est.identity import ClientIdentity, CredentialsError, client_identity
 from iotpki.wire.errors import DecodeError
 from iotpki.wire.est import (
