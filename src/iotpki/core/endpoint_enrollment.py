@@ -89,8 +89,8 @@ class EndpointEnrollment:
     def client_chain(self, leaf: x509.Certificate) -> tuple[x509.Certificate, ...]:
         """The presented certificate followed by the hosted CA certificates above it: TLS
         stacks hand over the leaf only, path validation needs the intermediates."""
-        if self._issuers is None:
-            with self._uow() as uow:
+        if self._issuers is None or leaf.issuer not in self._issuers:
+            with self._uow() as uow:  # read again: an authority may have been added
                 self._issuers = {a.certificate.subject: a.full_chain
                                  for a in uow.authorities.list()}
         above = self._issuers.get(leaf.issuer, ())
