@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -18,6 +19,9 @@ from iotpki.https_server import ENV_TRUSTED_PROXIES, PROTOCOL_CLASS, prepare_tls
 from iotpki.https_server import FACTORY as HTTPS_FACTORY
 
 FACTORY = "iotpki.server:app_from_environment"
+# uvicorn restarts a worker that has not answered its health check in time; on a loaded
+# machine importing and building the PKI takes longer than uvicorn's default 5 s.
+HEALTHCHECK_SECONDS = 60
 
 
 def serve(
@@ -79,11 +83,17 @@ def _end_with_parent(parent: int) -> None:
 def run_http(host: str, port: int, workers: int, log_level: str) -> None:
     # httptools: with uvicorn's h11 fallback, small keep-alive answers stall on delayed ACKs.
     uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, access_log=False, timeout_keep_alive=30, http="httptools")
+                log_level=log_level, access_log=False, timeout_keep_alive=30, http="httptools",
+                timeout_worker_healthcheck=HEALTHCHECK_SECONDS)
 
 
 def run_https(host: str, port: int, workers: int, log_level: str) -> None:
     _end_with_parent(os.getppid())
+    # multiprocessing gave this process a stdin on a descriptor its own children do not
+    # inherit; uvicorn's worker processes reopen the parent's stdin descriptor, so make it 0.
+    os.dup2(sys.stdin.fileno(), 0)
+    sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 - lives as long as we do
     uvicorn.run(HTTPS_FACTORY, factory=True, host=host, port=port, workers=workers,
                 log_level=log_level, access_log=False, timeout_keep_alive=30,
-                http=PROTOCOL_CLASS, ssl_context_factory=tls_context)
+                http=PROTOCOL_CLASS, ssl_context_factory=tls_context,
+                timeout_worker_healthcheck=HEALTHCHECK_SECONDS)
