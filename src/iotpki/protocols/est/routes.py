@@ -137,6 +137,11 @@ class ESTServer:
     def __init__(self, endpoints: EnrollmentEndpoints, trusted_proxies: Collection[str]) -> None:
         self._endpoints = endpoints
         self._trusted_proxies = frozenset(trusted_proxies)
+        self._handlers: dict[tuple[str, str], Handler] = {
+            ("GET", "cacerts"): self._cacerts, ("GET", "csrattrs"): self._csrattrs,
+            ("POST", "simpleenroll"): self._simpleenroll,
+            ("POST", "simplereenroll"): self._simplereenroll,
+            ("POST", "serverkeygen"): self._serverkeygen}
 
     async def handle(self, request: Request) -> Response:
         label = request.path_params.get("label", "")
@@ -145,7 +150,7 @@ class ESTServer:
             endpoint = self._endpoints.endpoint(PROTOCOL, label)
         except NotFoundError:
             return text(404, f"no EST endpoint labelled {label!r}")
-        handler = self._handlers().get((request.method, operation))
+        handler = self._handlers.get((request.method, operation))
         if handler is None:
             return self._unknown(request.method, operation)
         try:
@@ -157,12 +162,6 @@ class ESTServer:
                 401, R.NO_CLIENT_IDENTITY, str(exc)))
         except BadRequestError as exc:
             return await self._refused(request, label, operation, exc)
-
-    def _handlers(self) -> dict[tuple[str, str], Handler]:
-        return {("GET", "cacerts"): self._cacerts, ("GET", "csrattrs"): self._csrattrs,
-                ("POST", "simpleenroll"): self._simpleenroll,
-                ("POST", "simplereenroll"): self._simplereenroll,
-                ("POST", "serverkeygen"): self._serverkeygen}
 
     @staticmethod
     def _unknown(method: str, operation: str) -> Response:
