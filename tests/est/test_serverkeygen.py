@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.est.conftest import EST
 
@@ -44,3 +46,18 @@ def test_serverkeygen_returns_a_key_and_its_certificate(est: EST) -> None:
     assert request_key != key_public  # the server made the key
     assert "prime256v1" in est.openssl("pkey", "-inform", "DER", "-in", "key.der", "-noout",
                                        "-text")
+    _assert_not_kept((est.dir / "key.der").read_bytes(), est)
+
+
+def _assert_not_kept(key_der: bytes, est: EST) -> None:
+    """No archival (§4.4): the key is in no file of the data directory (the SQLite database
+    included) and in no audit entry."""
+    data_dir = est.pki.settings.data_dir
+    key = serialization.load_der_private_key(key_der, None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    secret_part = key.private_numbers().private_value.to_bytes(32, "big")
+    for path in data_dir.rglob("*"):
+        if path.is_file():
+            assert secret_part not in path.read_bytes(), path
+    assert all(secret_part.hex() not in str(e.record.details)
+               for e in est.pki.audit.entries(limit=None))
