@@ -152,7 +152,7 @@ def _parse_headers(text: str) -> tuple[int, dict[str, str]]:
 
 
 def start_server(pki: PKI, settings: Settings, ports: tuple[int, int], directory: Path,
-                 proxies: list[str] | None = None) -> EST:
+                 proxies: list[str] | None = None, extra: tuple[str, ...] = ()) -> EST:
     log = directory / "server.log"
     command = [sys.executable, "-m", "iotpki.cli.main", "--data-dir", str(settings.data_dir),
                "--public-url", settings.public_url]
@@ -161,6 +161,7 @@ def start_server(pki: PKI, settings: Settings, ports: tuple[int, int], directory
     command += ["serve", "--http-port", str(ports[0]), "--https-port", str(ports[1])]
     for proxy in proxies or ():
         command += ["--trusted-proxy", proxy]
+    command += extra
     with log.open("wb") as sink:
         process = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": _pythonpath()},
                                    stdout=subprocess.DEVNULL, stderr=sink)
