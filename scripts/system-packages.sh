@@ -4,6 +4,8 @@ set -euo pipefail
 needed=()
 command -v openssl >/dev/null || needed+=(openssl)
 command -v mosquitto >/dev/null || needed+=(mosquitto)
+command -v curl >/dev/null || needed+=(curl)  # EST interop tests (tests/est)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || needed+=(nginx-light)  # EST proxy mode
 if [ ${#needed[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "missing system packages: ${needed[*]} (run as root or install them)" >&2

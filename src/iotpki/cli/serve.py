@@ -1,34 +1,99 @@
-"""`iotpki serve`: the plain-HTTP listener for OCSP, CRLs and CA certificates (uvicorn)."""
+"""`iotpki serve`: the plain-HTTP listener for OCSP, CRLs and CA certificates, and with
+`--https-port` the HTTPS listener for EST (RFC 7030), each under uvicorn."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
 
 import typer
 import uvicorn
 
 from iotpki.cli.context import state
+from iotpki.https_server import ENV_TRUSTED_PROXIES, PROTOCOL_CLASS, prepare_tls, tls_context
+from iotpki.https_server import FACTORY as HTTPS_FACTORY
 
 FACTORY = "iotpki.server:app_from_environment"
+# uvicorn restarts a worker that has not answered its health check in time; on a loaded
+# machine importing and building the PKI takes longer than uvicorn's default 5 s.
+HEALTHCHECK_SECONDS = 60
 
 
 def serve(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     http_port: int = typer.Option(8080, "--http-port", help="Plain HTTP: OCSP, CRL, CA certs."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes."),
+    https_port: int = typer.Option(None, "--https-port",
+                                   help="HTTPS: EST (e.g. 8443); off when not given."),
+    tls_cert: Path = typer.Option(None, "--tls-cert", help="Server certificate chain (PEM); "
+                                  "default: issued from the 'service' profile."),
+    tls_key: Path = typer.Option(None, "--tls-key", help="Server private key (PEM)."),
+    trusted_proxy: list[str] = typer.Option(
+        [], "--trusted-proxy", help="Reverse-proxy address whose X-SSL-Client-Cert header is "
+                                    "believed (repeatable)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes per listener."),
     log_level: str = typer.Option("warning", "--log-level"),
 ) -> None:
-    """Serve OCSP (/ocsp/<ca>), CRLs (/crl/<ca>.crl, /crl/<ca>-delta.crl) and /ca/<ca>.crt."""
+    """Serve OCSP (/ocsp/<ca>), CRLs (/crl/<ca>.crl, /crl/<ca>-delta.crl), /ca/<ca>.crt and,
+    with --https-port, EST (/.well-known/est[/<label>]/...)."""
     cli = state(ctx)
     settings = cli.settings
-    cli.pki().close()  # creates or migrates the schema once, before the workers start
+    pki = cli.pki()  # creates or migrates the schema once, before the workers start
+    try:
+        tls = prepare_tls(pki, [host], tls_cert, tls_key) if https_port else None
+    finally:
+        pki.close()
     os.environ["IOTPKI_DATA_DIR"] = str(settings.data_dir)
     os.environ["IOTPKI_PUBLIC_URL"] = settings.public_url
+    os.environ[ENV_TRUSTED_PROXIES] = ",".join(trusted_proxy)
     if settings.database_url:
         os.environ["IOTPKI_DATABASE_URL"] = settings.database_url
     if settings.allow_unencrypted_keys:
         os.environ["IOTPKI_INSECURE_UNENCRYPTED_KEYS"] = "1"
+    https = None
+    if tls is not None:
+        tls.export()
+        https = multiprocessing.get_context("spawn").Process(
+            target=run_https, args=(host, https_port, workers, log_level), name="iotpki-https")
+        https.start()
+    try:
+        run_http(host, http_port, workers, log_level)
+    finally:
+        if https is not None:
+            https.terminate()
+            https.join(timeout=15)
+
+
+def _end_with_parent(parent: int) -> None:
+    """The HTTPS listener stops when `serve` is gone, even if `serve` was killed outright."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def run_http(host: str, port: int, workers: int, log_level: str) -> None:
     # httptools: with uvicorn's h11 fallback, small keep-alive answers stall on delayed ACKs.
-    uvicorn.run(FACTORY, factory=True, host=host, port=http_port, workers=workers,
-                log_level=log_level, access_log=False, timeout_keep_alive=30, http="httptools")
+    uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers,
+                log_level=log_level, access_log=False, timeout_keep_alive=30, http="httptools",
+                timeout_worker_healthcheck=HEALTHCHECK_SECONDS)
+
+
+def run_https(host: str, port: int, workers: int, log_level: str) -> None:
+    _end_with_parent(os.getppid())
+    # multiprocessing gave this process a stdin on a descriptor its own children do not
+    # inherit; uvicorn's worker processes reopen the parent's stdin descriptor, so make it 0.
+    os.dup2(sys.stdin.fileno(), 0)
+    sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 - lives as long as we do
+    uvicorn.run(HTTPS_FACTORY, factory=True, host=host, port=port, workers=workers,
+                log_level=log_level, access_log=False, timeout_keep_alive=30,
+                http=PROTOCOL_CLASS, ssl_context_factory=tls_context,
+                timeout_worker_healthcheck=HEALTHCHECK_SECONDS)

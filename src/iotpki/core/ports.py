@@ -211,6 +211,10 @@ class PendingRequestRepository(Protocol):
 
     def find(self, status: str | None, limit: int, offset: int) -> list[PendingRequest]: ...
 
+    def for_csr(self, csr: bytes) -> PendingRequest | None:
+        """The newest request with exactly this CSR (a client repeating it, RFC 7030 §4.2.3)."""
+        ...
+
 
 class DeviceRepository(Protocol):
     def add(self, device: Device) -> None: ...

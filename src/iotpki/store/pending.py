@@ -43,6 +43,11 @@ class SQLPendingRequestRepository:
             stmt = stmt.where(pending_requests.c.status == status)
         return [self._pending(r) for r in self._conn.execute(stmt.limit(limit).offset(offset))]
 
+    def for_csr(self, csr: bytes) -> PendingRequest | None:
+        row = self._conn.execute(select(pending_requests).where(pending_requests.c.csr == csr)
+                                 .order_by(pending_requests.c.created_at.desc()).limit(1)).first()
+        return self._pending(row) if row is not None else None
+
     def _pending(self, row: Row) -> PendingRequest:  # type: ignore[type-arg]
         return PendingRequest(
             id=row.id, authority=self._ids.label_of(self._conn, authorities, row.authority_id),
