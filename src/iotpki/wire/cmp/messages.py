@@ -1,0 +1,215 @@
+"""Decoding CMP messages (RFC 9810 §5.1, profiled by RFC 9483 §3).
+
+`decode_pki_message(der) -> PKIMessage` turns the DER of a request into protocol-neutral
+values: the header fields that the transaction and replay checks read (RFC 9483 §3.1),
+the protected part as it was signed or MACed (RFC 9810 §5.1.3), the extraCerts, and a
+typed body for the request kinds a Lightweight CMP server answers (§4). Anything else
+raises `DecodeError` (answered with badDataFormat).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography import x509
+from pyasn1.codec.der import decoder, encoder
+from pyasn1.error import PyAsn1Error
+from pyasn1_alt_modules import rfc9480
+
+from iotpki.wire.cmp.crmf import CRMFRequest
+from iotpki.wire.errors import DecodeError
+
+MAX_MESSAGE = 256 * 1024  # RFC 9483 messages are a few KiB; bound the decoder's work
+_IMPLICIT_CONFIRM = str(rfc9480.id_it_implicitConfirm)
+_REASON_CODE = "2.5.29.21"  # RFC 5280 §5.3.1 CRL entry extension in rr (RFC 9483 §4.2)
+
+
+@dataclass(frozen=True)
+class Header:
+    pvno: int
+    transaction_id: bytes | None
+    sender_nonce: bytes | None
+    recip_nonce: bytes | None
+    message_time: datetime | None
+    sender_kid: bytes | None
+    protection_algorithm: str | None  # OID
+    protection_parameters: bytes | None  # DER of the algorithm's parameters
+    implicit_confirm: bool
+    sender_der: bytes  # the GeneralName, echoed as the recipient of the answer
+
+
+@dataclass(frozen=True)
+class CertRequests:
+    """ir, cr, kur (RFC 9483 §4.1.1-§4.1.3)."""
+
+    requests: tuple[CRMFRequest, ...]
+
+
+@dataclass(frozen=True)
+class P10Request:
+    """p10cr (RFC 9483 §4.1.4)."""
+
+    csr: bytes
+
+
+@dataclass(frozen=True)
+class CertConfirmation:
+    """certConf (RFC 9483 §4.1.1): accepted or rejected per certificate."""
+
+    cert_hash: bytes
+    cert_req_id: int
+    accepted: bool
+    hash_algorithm: str | None  # OID, RFC 9810 §5.3.18 (hashAlg, cmp2021)
+
+
+@dataclass(frozen=True)
+class RevocationRequest:
+    """rr (RFC 9483 §4.2): issuer and serial of one certificate, with a reason code."""
+
+    issuer_der: bytes | None
+    serial: int | None
+    reason: int | None
+
+
+@dataclass(frozen=True)
+class GeneralMessage:
+    """genm (RFC 9483 §4.3): the info types asked for."""
+
+    info_types: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PollRequest:
+    """pollReq (RFC 9483 §4.4)."""
+
+    cert_req_id: int
+
+
+@dataclass(frozen=True)
+class ErrorReport:
+    """An error message from the client (RFC 9483 §3.6.4)."""
+
+    detail: str
+
+
+Body = (CertRequests | P10Request | tuple[CertConfirmation, ...] | RevocationRequest
+        | GeneralMessage | PollRequest | ErrorReport | None)
+
+
+@dataclass(frozen=True)
+class PKIMessage:
+    header: Header
+    body_type: str  # the PKIBody choice name: ir, cr, kur, p10cr, certConf, rr, genm, ...
+    body: Body
+    protected_part: bytes  # DER of ProtectedPart (RFC 9810 §5.1.3)
+    protection: bytes | None
+    extra_certs: tuple[x509.Certificate, ...]
+
+
+def decode_pki_message(der: bytes) -> PKIMessage:
+    """Raise `DecodeError` for anything that is not one well-formed PKIMessage."""
+    if not der or len(der) > MAX_MESSAGE:
+        raise DecodeError("empty or oversized CMP message")
+    try:
+        message, rest = decoder.decode(der, asn1Spec=rfc9480.PKIMessage())
+        if rest:
+            raise DecodeError("trailing bytes after the PKIMessage")
+        return _message(message)
+    except DecodeError:
+        raise
+    except (PyAsn1Error, ValueError, TypeError, KeyError, IndexError, AttributeError,
+            OverflowError, UnicodeError) as exc:
+        raise DecodeError(f"malformed PKIMessage: {exc.__class__.__name__}") from exc
+
+
+def _message(message: Any) -> PKIMessage:
+    header, body = message["header"], message["body"]
+    protected = rfc9480.ProtectedPart()
+    protected["header"] = header
+    protected["body"] = body
+    protection = message["protection"]
+    kind = body.getName()
+    return PKIMessage(
+        header=_header(header), body_type=kind, body=_body(kind, body[kind]),
+        protected_part=bytes(encoder.encode(protected)),
+        protection=protection.asOctets() if protection.isValue else None,
+        extra_certs=_extra_certs(message["extraCerts"]))
+
+
+def _octets(value: Any) -> bytes | None:
+    return bytes(value.asOctets()) if value.isValue else None
+
+
+def _header(header: Any) -> Header:
+    algorithm = header["protectionAlg"]
+    parameters = None
+    if algorithm.isValue and algorithm["parameters"].isValue:
+        parameters = bytes(algorithm["parameters"])
+    time = header["messageTime"]
+    info = header["generalInfo"]
+    implicit = info.isValue and any(str(i["infoType"]) == _IMPLICIT_CONFIRM for i in info)
+    return Header(
+        pvno=int(header["pvno"]), transaction_id=_octets(header["transactionID"]),
+        sender_nonce=_octets(header["senderNonce"]), recip_nonce=_octets(header["recipNonce"]),
+        message_time=time.asDateTime.astimezone(UTC) if time.isValue else None,
+        sender_kid=_octets(header["senderKID"]),
+        protection_algorithm=str(algorithm["algorithm"]) if algorithm.isValue else None,
+        protection_parameters=parameters, implicit_confirm=bool(implicit),
+        sender_der=bytes(encoder.encode(header["sender"])))
+
+
+def _extra_certs(extra: Any) -> tuple[x509.Certificate, ...]:
+    if not extra.isValue:
+        return ()
+    try:
+        return tuple(x509.load_der_x509_certificate(bytes(encoder.encode(c))) for c in extra)
+    except ValueError as exc:
+        raise DecodeError(f"malformed certificate in extraCerts: {exc}") from exc
+
+
+def _body(kind: str, content: Any) -> Body:
+    if kind in ("ir", "cr", "kur"):
+        return CertRequests(tuple(CRMFRequest(bytes(encoder.encode(m))) for m in content))
+    if kind == "p10cr":
+        return P10Request(bytes(encoder.encode(content)))
+    if kind == "certConf":
+        return tuple(_cert_status(s) for s in content)
+    if kind == "rr":
+        return _revocation(content)
+    if kind == "genm":
+        return GeneralMessage(tuple(str(i["infoType"]) for i in content))
+    if kind == "pollReq":
+        return PollRequest(int(content[0]["certReqId"]))
+    if kind == "error":
+        return ErrorReport(_free_text(content["pKIStatusInfo"]["statusString"]))
+    return None  # not a request a Lightweight CMP server serves; the core answers badRequest
+
+
+def _cert_status(status: Any) -> CertConfirmation:
+    info = status["statusInfo"]
+    accepted = not info.isValue or int(info["status"]) in (0, 1)
+    algorithm = status["hashAlg"]
+    return CertConfirmation(status["certHash"].asOctets(), int(status["certReqId"]), accepted,
+                            str(algorithm["algorithm"]) if algorithm.isValue else None)
+
+
+def _revocation(content: Any) -> RevocationRequest:
+    if len(content) != 1:
+        raise DecodeError("RFC 9483 §4.2: one certificate per revocation request")
+    details = content[0]
+    template = details["certDetails"]
+    issuer = bytes(encoder.encode(template["issuer"][0])) if template["issuer"].isValue else None
+    serial = int(template["serialNumber"]) if template["serialNumber"].isValue else None
+    reason = None
+    extensions = details["crlEntryDetails"]
+    for extension in extensions if extensions.isValue else ():
+        if str(extension["extnID"]) == _REASON_CODE:
+            code, _ = decoder.decode(extension["extnValue"].asOctets())
+            reason = int(code)
+    return RevocationRequest(issuer, serial, reason)
+
+
+def _free_text(text: Any) -> str:
+    return "; ".join(str(t) for t in text) if text.isValue else ""
