@@ -19,14 +19,18 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pyasn1.codec.der import decoder, encoder
 from pyasn1.error import PyAsn1Error
-from pyasn1.type import univ
-from pyasn1_alt_modules import rfc2986, rfc4211, rfc5280
+from pyasn1_alt_modules import rfc4211
 
 from iotpki.wire.cmp.algorithms import SignatureCheckError, verify_signature
+from iotpki.wire.der import SEQUENCE, tlv
 from iotpki.wire.errors import DecodeError
 
-# PKCS #9 extensionRequest (RFC 2985 §5.4.2)
-_EXTENSION_REQUEST = univ.ObjectIdentifier("1.2.840.113549.1.9.14")
+# PKCS #9 extensionRequest (RFC 2985 §5.4.2), DER
+_EXTENSION_REQUEST = bytes.fromhex("06092a864886f70d01090e")
+_VERSION_1 = bytes.fromhex("020100")
+SET, ATTRIBUTES = 0x31, 0xA0
+# ecdsa-with-SHA256 and an empty BIT STRING: never verified, see the module docstring.
+_UNUSED_SIGNATURE = bytes.fromhex("300a06082a8648ce3d040302") + bytes.fromhex("030100")
 
 
 class CRMFRequest:
@@ -84,50 +88,24 @@ class CRMFRequest:
 
 
 def _template_view(template: Any) -> x509.CertificateSigningRequest:
-    info = rfc2986.CertificationRequestInfo()
-    info["version"] = 0
-    info["subject"] = _name(template)
-    info["subjectPKInfo"] = _spki(template["publicKey"])
-    attributes = info["attributes"]
+    subject = (bytes(encoder.encode(template["subject"][0])) if template["subject"].isValue
+               else tlv(SEQUENCE, b""))
+    attributes = b""
     if template["extensions"].isValue:
-        extensions = rfc5280.Extensions()
-        for extension in template["extensions"]:
-            extensions.append(extension)
-        attribute = rfc2986.Attribute()
-        attribute["type"] = _EXTENSION_REQUEST
-        attribute["values"].append(extensions)
-        attributes.append(attribute)
-    request = rfc2986.CertificationRequest()
-    request["certificationRequestInfo"] = info
-    request["signatureAlgorithm"]["algorithm"] = univ.ObjectIdentifier("1.2.840.10045.4.3.2")
-    request["signature"] = univ.BitString(hexValue="00")
+        extensions = _untagged(bytes(encoder.encode(template["extensions"])))
+        attributes = tlv(SEQUENCE, _EXTENSION_REQUEST + tlv(SET, extensions))
+    info = tlv(SEQUENCE, _VERSION_1 + subject + _untagged(bytes(encoder.encode(
+        template["publicKey"]))) + tlv(ATTRIBUTES, attributes))
     try:
-        view = x509.load_der_x509_csr(encoder.encode(request))
+        view = x509.load_der_x509_csr(tlv(SEQUENCE, info + _UNUSED_SIGNATURE))
         view.public_key()
         view.subject.rfc4514_string()
         _ = list(view.extensions)
-    except (PyAsn1Error, ValueError, TypeError) as exc:
+    except (ValueError, TypeError) as exc:
         raise DecodeError(f"malformed certificate template: {exc}") from exc
     return view
 
 
-def _name(template: Any) -> Any:
-    name = rfc5280.Name()
-    if template["subject"].isValue:
-        rdns = rfc5280.RDNSequence()
-        for rdn in template["subject"][0]:
-            rdns.append(rdn)
-        name["rdnSequence"] = rdns
-    else:
-        name["rdnSequence"] = rfc5280.RDNSequence()
-    return name
-
-
-def _spki(public_key: Any) -> Any:
-    """The template's (implicitly tagged) key as a plain SubjectPublicKeyInfo."""
-    spki = rfc5280.SubjectPublicKeyInfo()
-    spki["algorithm"]["algorithm"] = public_key["algorithm"]["algorithm"]
-    if public_key["algorithm"]["parameters"].isValue:
-        spki["algorithm"]["parameters"] = public_key["algorithm"]["parameters"]
-    spki["subjectPublicKey"] = public_key["subjectPublicKey"]
-    return spki
+def _untagged(der: bytes) -> bytes:
+    """An IMPLICIT [n] SEQUENCE of the template as the plain SEQUENCE (X.690 §8.14)."""
+    return bytes((SEQUENCE,)) + der[1:]

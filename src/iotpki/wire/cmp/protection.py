@@ -143,13 +143,13 @@ class MACProtection:
         self._secret = secret
         self._parameters = parameters.fresh()
 
-    def algorithm(self) -> Any:
+    def algorithm(self) -> tuple[str, bytes | None]:
         parameters = rfc9480.PBMParameter()
         parameters["salt"] = self._parameters.salt
         parameters["owf"]["algorithm"] = univ.ObjectIdentifier(self._parameters.owf)
         parameters["iterationCount"] = self._parameters.iterations
         parameters["mac"]["algorithm"] = univ.ObjectIdentifier(self._parameters.mac)
-        return _algorithm(PASSWORD_BASED_MAC, bytes(encoder.encode(parameters)))
+        return PASSWORD_BASED_MAC, bytes(encoder.encode(parameters))
 
     def protect(self, data: bytes) -> bytes:
         return self._parameters.mac_over(self._secret, data)
@@ -177,8 +177,8 @@ class SignatureProtection:
         self._certificate = certificate
         self._chain = chain
 
-    def algorithm(self) -> Any:
-        return _algorithm(signature_algorithm_oid(self._key), None)
+    def algorithm(self) -> tuple[str, bytes | None]:
+        return signature_algorithm_oid(self._key), None
 
     def protect(self, data: bytes) -> bytes:
         return sign_data(self._key, data, signature_hash_for(self._key))
@@ -199,10 +199,3 @@ class SignatureProtection:
         except x509.ExtensionNotFound:
             return None
 
-
-def _algorithm(oid: str, parameters: bytes | None) -> Any:
-    algorithm = rfc9480.AlgorithmIdentifier()
-    algorithm["algorithm"] = univ.ObjectIdentifier(oid)
-    if parameters is not None:
-        algorithm["parameters"] = univ.Any(parameters)
-    return algorithm

@@ -36,7 +36,9 @@ ACCEPTED, REJECTION, WAITING = 0, 2, 3  # PKIStatus (RFC 9810 §5.2.3)
 
 
 class Protection(Protocol):
-    def algorithm(self) -> Any: ...
+    def algorithm(self) -> tuple[str, bytes | None]:
+        """(OID, DER of the parameters) of protectionAlg."""
+        ...
 
     def protect(self, data: bytes) -> bytes: ...
 
@@ -86,7 +88,10 @@ def encode_response(request: Header | None, answer: Answer, protection: Protecti
     body = message["body"]
     body[answer.kind] = answer.content
     if protection is not None:
-        header["protectionAlg"] = protection.algorithm()
+        oid, parameters = protection.algorithm()
+        header["protectionAlg"]["algorithm"] = univ.ObjectIdentifier(oid)
+        if parameters is not None:
+            header["protectionAlg"]["parameters"] = univ.Any(parameters)
         protected = rfc9480.ProtectedPart()
         protected["header"] = header
         protected["body"] = body
@@ -168,8 +173,10 @@ def cert_rep_body(kind: str, results: Sequence[CertResult],
         response["certReqId"] = result.cert_req_id
         response["status"] = _status_info(result.status)
         if result.certificate is not None:
-            response["certifiedKeyPair"]["certOrEncCert"]["certificate"] = _cmp_certificate(
-                result.certificate)
+            target = response["certifiedKeyPair"]["certOrEncCert"]["certificate"]
+            decoded = _cmp_certificate(result.certificate)
+            for field in ("tbsCertificate", "signatureAlgorithm", "signature"):
+                target[field] = decoded[field]  # the [0]-tagged CMPCertificate (§5.3.4)
         content["response"].append(response)
     return Answer(kind, content)
 
