@@ -40,7 +40,7 @@ class CRMFRequest:
         try:
             message, rest = decoder.decode(der, asn1Spec=rfc4211.CertReqMsg())
         except (PyAsn1Error, ValueError, TypeError) as exc:
-            raise DecodeError(f"malformed CRMF request: {exc}") from exc
+            raise DecodeError(f"malformed CRMF request ({exc.__class__.__name__})") from exc
         if rest:
             raise DecodeError("trailing bytes after the CRMF request")
         self.der = der

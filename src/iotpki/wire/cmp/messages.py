@@ -19,6 +19,7 @@ from pyasn1.error import PyAsn1Error
 from pyasn1_alt_modules import rfc9480
 
 from iotpki.wire.cmp.crmf import CRMFRequest
+from iotpki.wire.der import read_tlv
 from iotpki.wire.errors import DecodeError
 
 MAX_MESSAGE = 256 * 1024  # RFC 9483 messages are a few KiB; bound the decoder's work
@@ -173,7 +174,9 @@ def _body(kind: str, content: Any) -> Body:
     if kind in ("ir", "cr", "kur"):
         return CertRequests(tuple(CRMFRequest(bytes(encoder.encode(m))) for m in content))
     if kind == "p10cr":
-        return P10Request(bytes(encoder.encode(content)))
+        tagged = bytes(encoder.encode(content))  # [4] EXPLICIT (RFC 9810 Appendix F)
+        _, start, end = read_tlv(tagged, 0)
+        return P10Request(tagged[start:end])
     if kind == "certConf":
         return tuple(_cert_status(s) for s in content)
     if kind == "rr":

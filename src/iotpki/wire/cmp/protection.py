@@ -96,7 +96,7 @@ def decode_pbm_parameters(der: bytes | None) -> PBMParameters:
                              int(parameters["iterationCount"]),
                              str(parameters["mac"]["algorithm"]))
     except (PyAsn1Error, ValueError, TypeError) as exc:
-        raise ProtectionError("badDataFormat", f"malformed PBMParameter: {exc}") from exc
+        raise ProtectionError("badDataFormat", "malformed PBMParameter") from exc
 
 
 def is_mac_protected(message: PKIMessage) -> bool:
