@@ -127,7 +127,8 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
     revocation = RevocationService(uow, clock)
     endpoints = load_endpoints(settings.data_dir / "endpoints.yaml")
     cmp = CMPServer(uow, enrollment, revocation, GeneralMessages(crls),
-                    CMPProtection(uow, keys, issuance, clock), profiles, endpoints, sealer, clock)
+                    CMPProtection(uow, keys, issuance, clock), profiles, endpoints, sealer, clock,
+                    check_after=settings.cmp_check_after)
     return PKI(
         settings=settings, database=database, keys=keys, profiles=profiles,
         authorities=AuthorityService(uow, keys, urls, clock),
