@@ -112,3 +112,27 @@ def scene(demo_pki: PKI, server: Server, tmp_path: Path) -> Scene:
     write_pem(tmp_path / "root.pem", chain[-1])
     write_pem(tmp_path / "chain.pem", *chain[:-1])
     return Scene(demo_pki, server, tmp_path)
+
+
+def post_cmp(url: str, body: bytes, content_type: str = "application/pkixcmp") -> tuple[int, str, bytes]:
+    import urllib.error
+    import urllib.request
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.headers.get("Content-Type", ""), answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Content-Type", ""), error.read()
+
+
+def error_failures(der: bytes) -> tuple[str, set[str]]:
+    """(body type, PKIFailureInfo names) of an answer, read with pyasn1 alone (not our codec)."""
+    from pyasn1.codec.der import decoder
+    from pyasn1_alt_modules import rfc9480
+    message, _ = decoder.decode(der, asn1Spec=rfc9480.PKIMessage())
+    kind = message["body"].getName()
+    if kind != "error":
+        return kind, set()
+    bits = message["body"]["error"]["pKIStatusInfo"]["failInfo"]
+    names = rfc9480.PKIFailureInfo.namedValues
+    return kind, {name for name, bit in names.items() if len(bits) > bit and bits[bit]}
