@@ -22,6 +22,7 @@ from pyasn1.error import PyAsn1Error
 from pyasn1_alt_modules import rfc4211
 
 from iotpki.wire.cmp.algorithms import SignatureCheckError, verify_signature
+from iotpki.wire.cmp.tlv import check_tlv_tree
 from iotpki.wire.der import SEQUENCE, tlv
 from iotpki.wire.errors import DecodeError
 
@@ -37,6 +38,7 @@ class CRMFRequest:
     """One decoded `CertReqMsg`; `der` is exactly what the client sent."""
 
     def __init__(self, der: bytes) -> None:
+        check_tlv_tree(der)
         try:
             message, rest = decoder.decode(der, asn1Spec=rfc4211.CertReqMsg())
         except (PyAsn1Error, ValueError, TypeError) as exc:

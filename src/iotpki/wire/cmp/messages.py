@@ -19,7 +19,8 @@ from pyasn1.error import PyAsn1Error
 from pyasn1_alt_modules import rfc9480
 
 from iotpki.wire.cmp.crmf import CRMFRequest
-from iotpki.wire.der import read_tlv
+from iotpki.wire.cmp.tlv import check_tlv_tree
+from iotpki.wire.der import children, read_tlv
 from iotpki.wire.errors import DecodeError
 
 MAX_MESSAGE = 256 * 1024  # RFC 9483 messages are a few KiB; bound the decoder's work
@@ -113,6 +114,7 @@ def decode_pki_message(der: bytes) -> PKIMessage:
     """Raise `DecodeError` for anything that is not one well-formed PKIMessage."""
     if not der or len(der) > MAX_MESSAGE:
         raise DecodeError("empty or oversized CMP message")
+    check_der_structure(der)
     try:
         message, rest = decoder.decode(der, asn1Spec=rfc9480.PKIMessage())
         if rest:
@@ -123,6 +125,20 @@ def decode_pki_message(der: bytes) -> PKIMessage:
     except (PyAsn1Error, ValueError, TypeError, KeyError, IndexError, AttributeError,
             OverflowError, UnicodeError) as exc:
         raise DecodeError(f"malformed PKIMessage: {exc.__class__.__name__}") from exc
+
+
+def check_der_structure(der: bytes) -> None:
+    """A cheap walk over the TLV tree (X.690 §8.1, definite lengths only) before pyasn1 sees
+    the bytes: pyasn1 spends up to a third of a second formatting the error for garbage, so
+    garbage must not reach it. PKIMessage is a SEQUENCE of a header SEQUENCE and a
+    context-tagged body (RFC 9810 §5.1)."""
+    tag, start, end = read_tlv(der, 0)
+    if tag != 0x30 or end != len(der):
+        raise DecodeError("not a DER SEQUENCE")
+    elements = list(children(der, start, end))
+    if len(elements) < 2 or elements[0][0] != 0x30 or not 0xA0 <= elements[1][0] <= 0xBA:
+        raise DecodeError("not a PKIMessage (header SEQUENCE, then a tagged body)")
+    check_tlv_tree(der)
 
 
 def _message(message: Any) -> PKIMessage:
