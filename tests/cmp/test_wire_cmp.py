@@ -143,3 +143,19 @@ def test_mutated_messages_never_raise_anything_but_decode_error(data: st.DataObj
 def test_crmf_garbage_is_a_decode_error(data: bytes) -> None:
     with contextlib.suppress(DecodeError):
         CRMFRequest(data)
+
+
+def test_encoded_requests_decode_and_verify() -> None:
+    from iotpki.wire.cmp.messages import CertRequests
+    from iotpki.wire.cmp.requests import encode_cert_req_msg, encode_signed_request
+    key, cert = _self_signed()
+    new_key = generate_private_key("ec-p256")
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sensor-1")])
+    message = decode_pki_message(encode_signed_request(
+        "cr", encode_cert_req_msg(new_key, subject), key, (cert,), NOW))
+    assert message.body_type == "cr" and message.header.implicit_confirm
+    assert verify_signature_protection(message) == cert
+    assert isinstance(message.body, CertRequests)
+    request = message.body.requests[0]
+    assert request.is_signature_valid and request.subject == subject
+    assert request.public_key() == new_key.public_key()
