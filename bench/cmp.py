@@ -32,6 +32,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from pyasn1.codec.der import decoder
 from pyasn1_alt_modules import rfc9480
+from tests.factories import domain_uri, make_csr
 
 from iotpki.app import build_pki
 from iotpki.cli.demo_setup import create_demo_hierarchy
@@ -40,7 +41,6 @@ from iotpki.core.outcomes import Issued
 from iotpki.settings import Settings
 from iotpki.wire.cmp.requests import encode_cert_req_msg, encode_signed_request
 from iotpki.wire.keys import generate_private_key
-from tests.factories import domain_uri, make_csr
 
 CA = "operatorco-operations"
 DOMAIN = "building-42.operator.example"
