@@ -27,11 +27,17 @@ from iotpki.core.certificate import CertificateStatus
 from iotpki.core.clock import Clock
 from iotpki.core.cmp_general import GeneralMessages
 from iotpki.core.cmp_protection import CMPProtection
+from iotpki.core.cmp_refusals import (
+    CLOCK_SKEW,
+    FAILURE_FOR_REASON,
+    CMPFailure,
+    check_header,
+    revocation_reason,
+)
 from iotpki.core.cmp_state import CMPTransaction, TransactionState
 from iotpki.core.endpoints import Endpoint, Endpoints
 from iotpki.core.enrollment import EnrollmentRequest, EnrollmentService, fingerprint
 from iotpki.core.errors import ConflictError
-from iotpki.core.errors import RefusalReason as R
 from iotpki.core.outcomes import Issued, Pending, Rejected
 from iotpki.core.ports import SecretSealer, UnitOfWorkFactory
 from iotpki.core.profile import Profile
@@ -76,35 +82,7 @@ from iotpki.wire.cmp.responses import (
 from iotpki.wire.cmp.transactions import cert_hash
 from iotpki.wire.errors import PKIError
 
-CLOCK_SKEW = timedelta(minutes=5)
 _ANSWER_KIND = {"ir": "ip", "cr": "cp", "kur": "kup", "p10cr": "cp"}
-# How each refusal of the core is told on the wire (RFC 9810 §5.2.3 PKIFailureInfo).
-FAILURE_FOR_REASON: Mapping[R, str] = {
-    R.MALFORMED_REQUEST: "badDataFormat", R.BAD_SIGNATURE: "badPOP",
-    R.POSSESSION_NOT_PROVEN: "badPOP", R.UNSUPPORTED_KEY: "badAlg",
-    R.KEY_NOT_ALLOWED: "badCertTemplate", R.SUBJECT_NOT_ALLOWED: "badCertTemplate",
-    R.SAN_NOT_ALLOWED: "badCertTemplate", R.WILDCARD: "badCertTemplate",
-    R.VALIDITY_EXCEEDS_ISSUER: "badCertTemplate", R.VALIDITY_EXCEEDS_PROFILE: "badCertTemplate",
-    R.NAME_CONSTRAINTS: "badCertTemplate", R.DOMAIN_NOT_OWNED: "badCertTemplate",
-    R.IDENTITY_MISMATCH: "badCertTemplate", R.UNKNOWN_PROFILE: "badRequest",
-    R.UNKNOWN_AUTHORITY: "wrongAuthority", R.AUTHORITY_CANNOT_ISSUE: "wrongAuthority",
-    R.NO_CLIENT_IDENTITY: "signerNotTrusted", R.UNTRUSTED_CHAIN: "signerNotTrusted",
-    R.NOT_REGISTERED: "notAuthorized", R.REGISTRATION_CONSUMED: "notAuthorized",
-    R.REGISTRATION_EXPIRED: "notAuthorized", R.CERTIFICATE_EXPIRED: "notAuthorized",
-    R.METHOD_NOT_ALLOWED: "notAuthorized", R.REVOKED: "certRevoked",
-    R.BAD_SECRET: "badMessageCheck",
-}
-
-
-class CMPFailure(PKIError):
-    """A request answered with an error message carrying `failure` (a PKIFailureInfo bit)."""
-
-    def __init__(self, failure: str, detail: str) -> None:
-        super().__init__(detail)
-        self.failure = failure
-        self.detail = detail
-
-
 @dataclass(frozen=True)
 class Client:
     """Who protected the request: a registration (MAC) or a certificate holder (signature)."""
@@ -133,21 +111,6 @@ class _Exchange:
     @property
     def transaction_id(self) -> str:
         return (self.header.transaction_id or b"").hex()
-
-
-def check_header(header: Header, now: datetime, skew: timedelta) -> None:
-    """RFC 9483 §3.1 and §3.5."""
-    if header.pvno not in (2, 3):
-        raise CMPFailure("unsupportedVersion", f"pvno {header.pvno} is not cmp2000 or cmp2021")
-    if not header.transaction_id or len(header.transaction_id) > 64:
-        raise CMPFailure("badRequest", "a transactionID of 1 to 64 octets is required")
-    if not header.sender_nonce or not 16 <= len(header.sender_nonce) <= 64:
-        raise CMPFailure("badSenderNonce", "a senderNonce of at least 128 bits is required")
-    if header.message_time is not None and abs(header.message_time - now) > skew:
-        raise CMPFailure("badTime", f"messageTime {header.message_time.isoformat()} is more "
-                                    f"than {int(skew.total_seconds())} s from ours")
-    if header.protection_algorithm is None:
-        raise CMPFailure("badMessageCheck", "RFC 9483 §3.2: requests must be protected")
 
 
 class CMPServer:
@@ -422,7 +385,7 @@ class CMPServer:
             record = uow.certificates.get_by_fingerprint(fingerprint(signer))
         if record is None:
             raise CMPFailure("signerNotTrusted", "the certificate was not issued here")
-        reason = _reason(body.reason)
+        reason = revocation_reason(body.reason)
         try:
             self._revocation.revoke(record.authority, record.serial, reason, client.requester)
         except ConflictError as exc:
@@ -488,19 +451,3 @@ def _certification_request(message: PKIMessage) -> tuple[bytes, int]:
     if request.cert_req_id != 0:
         raise CMPFailure("badRequest", "RFC 9483 §4.1.1: certReqId must be 0")
     return request.der, 0
-
-
-_REASONS = {0: x509.ReasonFlags.unspecified, 1: x509.ReasonFlags.key_compromise,
-            2: x509.ReasonFlags.ca_compromise, 3: x509.ReasonFlags.affiliation_changed,
-            4: x509.ReasonFlags.superseded, 5: x509.ReasonFlags.cessation_of_operation,
-            6: x509.ReasonFlags.certificate_hold, 9: x509.ReasonFlags.privilege_withdrawn,
-            10: x509.ReasonFlags.aa_compromise}
-
-
-def _reason(code: int | None) -> x509.ReasonFlags:
-    """RFC 5280 §5.3.1 CRLReason; removeFromCRL (8) cannot be asked for."""
-    if code is None:
-        return x509.ReasonFlags.unspecified
-    if code not in _REASONS:
-        raise CMPFailure("badRequest", f"revocation reason {code} is not allowed")
-    return _REASONS[code]
