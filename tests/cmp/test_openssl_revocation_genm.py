@@ -69,7 +69,7 @@ def test_manual_approval_with_polling(scene: Scene) -> None:
     finally:
         client.kill()
     assert client.returncode == 0, output
-    assert "received POLLREP" in output
+    assert "received 'waiting' PKIStatus" in output and "sending POLLREQ" in output
     scene.verify("chip.pem", root="chip-root.pem", chain="chip-ca.pem")
 
 

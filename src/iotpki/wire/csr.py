@@ -3,6 +3,7 @@ decode and check the proof of possession."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Protocol
 
 from cryptography import x509
@@ -46,6 +47,12 @@ def decode_certification_request(data: bytes) -> CertificationRequest:
     except DecodeError:
         if data.lstrip().startswith(b"-----BEGIN"):
             raise
+    return _crmf_request(data)
+
+
+@lru_cache(maxsize=64)
+def _crmf_request(data: bytes) -> CertificationRequest:
+    """Cached: one CMP request is read by the adapter, the enrollment method and issuance."""
     from iotpki.wire.cmp.crmf import CRMFRequest  # CMP's requests are rarer than CSRs
     return CRMFRequest(data)
 

@@ -20,7 +20,7 @@ from pyasn1_alt_modules import rfc9480
 
 from iotpki.wire.cmp.crmf import CRMFRequest
 from iotpki.wire.cmp.tlv import check_tlv_tree
-from iotpki.wire.der import children, read_tlv
+from iotpki.wire.der import BIT_STRING, SEQUENCE, children, read_tlv, tlv
 from iotpki.wire.errors import DecodeError
 
 MAX_MESSAGE = 256 * 1024  # RFC 9483 messages are a few KiB; bound the decoder's work
@@ -111,15 +111,22 @@ class PKIMessage:
 
 
 def decode_pki_message(der: bytes) -> PKIMessage:
-    """Raise `DecodeError` for anything that is not one well-formed PKIMessage."""
+    """Raise `DecodeError` for anything that is not one well-formed PKIMessage.
+
+    The message is split with the DER walker; pyasn1 decodes only the header and the body,
+    and `cryptography` the extraCerts (pyasn1 takes milliseconds per certificate). The
+    protected part is the header and body exactly as received (RFC 9810 §5.1.3)."""
     if not der or len(der) > MAX_MESSAGE:
         raise DecodeError("empty or oversized CMP message")
-    check_der_structure(der)
+    header, body, protection, extra = split_message(der)
     try:
-        message, rest = decoder.decode(der, asn1Spec=rfc9480.PKIMessage())
-        if rest:
-            raise DecodeError("trailing bytes after the PKIMessage")
-        return _message(message)
+        header_value = _decode_exactly(header, rfc9480.PKIHeader())
+        body_value = _decode_exactly(body, rfc9480.PKIBody())
+        kind = body_value.getName()
+        return PKIMessage(
+            header=_header(header_value), body_type=kind, body=_body(kind, body_value[kind]),
+            protected_part=tlv(SEQUENCE, header + body), protection=protection,
+            extra_certs=_extra_certs(extra))
     except DecodeError:
         raise
     except (PyAsn1Error, ValueError, TypeError, KeyError, IndexError, AttributeError,
@@ -127,32 +134,47 @@ def decode_pki_message(der: bytes) -> PKIMessage:
         raise DecodeError(f"malformed PKIMessage: {exc.__class__.__name__}") from exc
 
 
-def check_der_structure(der: bytes) -> None:
-    """A cheap walk over the TLV tree (X.690 §8.1, definite lengths only) before pyasn1 sees
-    the bytes: pyasn1 spends up to a third of a second formatting the error for garbage, so
-    garbage must not reach it. PKIMessage is a SEQUENCE of a header SEQUENCE and a
-    context-tagged body (RFC 9810 §5.1)."""
+def split_message(der: bytes) -> tuple[bytes, bytes, bytes | None, bytes | None]:
+    """(header, body, protection bits, extraCerts content) of a PKIMessage (RFC 9810 §5.1),
+    after a cheap walk over the whole TLV tree: pyasn1 spends up to a third of a second
+    formatting its error for garbage, so garbage must not reach it."""
     tag, start, end = read_tlv(der, 0)
     if tag != 0x30 or end != len(der):
         raise DecodeError("not a DER SEQUENCE")
-    elements = list(children(der, start, end))
-    if len(elements) < 2 or elements[0][0] != 0x30 or not 0xA0 <= elements[1][0] <= 0xBA:
-        raise DecodeError("not a PKIMessage (header SEQUENCE, then a tagged body)")
     check_tlv_tree(der)
+    elements = [der[s:e] for _, s, e in children(der, start, end)]
+    if (len(elements) < 2 or elements[0][0] != 0x30 or not 0xA0 <= elements[1][0] <= 0xBA
+            or len(elements) > 4):
+        raise DecodeError("not a PKIMessage (header SEQUENCE, then a tagged body)")
+    optional = {e[0]: e for e in elements[2:]}
+    if len(optional) != len(elements) - 2 or not set(optional) <= {0xA0, 0xA1}:
+        raise DecodeError("unexpected element after the PKIMessage body")
+    protection = _bit_string(_inner(optional[0xA0])) if 0xA0 in optional else None
+    extra = _inner(optional[0xA1]) if 0xA1 in optional else None
+    return elements[0], elements[1], protection, extra
 
 
-def _message(message: Any) -> PKIMessage:
-    header, body = message["header"], message["body"]
-    protected = rfc9480.ProtectedPart()
-    protected["header"] = header
-    protected["body"] = body
-    protection = message["protection"]
-    kind = body.getName()
-    return PKIMessage(
-        header=_header(header), body_type=kind, body=_body(kind, body[kind]),
-        protected_part=bytes(encoder.encode(protected)),
-        protection=protection.asOctets() if protection.isValue else None,
-        extra_certs=_extra_certs(message["extraCerts"]))
+def _inner(element: bytes) -> bytes:
+    """The one element inside an EXPLICIT tag."""
+    _, start, end = read_tlv(element, 0)
+    inner = element[start:end]
+    if not inner or read_tlv(inner, 0)[2] != len(inner):
+        raise DecodeError("an explicit tag must hold exactly one element")
+    return inner
+
+
+def _bit_string(element: bytes) -> bytes:
+    tag, start, end = read_tlv(element, 0)
+    if tag != BIT_STRING or end == start or element[start] != 0:
+        raise DecodeError("protection is not a BIT STRING of whole octets")
+    return element[start + 1:end]
+
+
+def _decode_exactly(der: bytes, spec: Any) -> Any:
+    value, rest = decoder.decode(der, asn1Spec=spec)
+    if rest:
+        raise DecodeError("trailing bytes in the PKIMessage")
+    return value
 
 
 def _octets(value: Any) -> bytes | None:
@@ -177,13 +199,17 @@ def _header(header: Any) -> Header:
         sender_der=bytes(encoder.encode(header["sender"])))
 
 
-def _extra_certs(extra: Any) -> tuple[x509.Certificate, ...]:
-    if not extra.isValue:
+def _extra_certs(extra: bytes | None) -> tuple[x509.Certificate, ...]:
+    if extra is None:
         return ()
+    tag, start, end = read_tlv(extra, 0)
+    if tag != SEQUENCE:
+        raise DecodeError("extraCerts is not a SEQUENCE")
     try:
-        return tuple(x509.load_der_x509_certificate(bytes(encoder.encode(c))) for c in extra)
+        return tuple(x509.load_der_x509_certificate(extra[s:e])
+                     for _, s, e in children(extra, start, end))
     except ValueError as exc:
-        raise DecodeError(f"malformed certificate in extraCerts: {exc}") from exc
+        raise DecodeError("malformed certificate in extraCerts") from exc
 
 
 def _body(kind: str, content: Any) -> Body:

@@ -21,7 +21,7 @@ from pyasn1.type import univ
 from pyasn1_alt_modules import rfc5280, rfc9480
 
 from iotpki.wire.cmp.messages import Header
-from iotpki.wire.der import SEQUENCE, tlv
+from iotpki.wire.der import BIT_STRING, INTEGER, SEQUENCE, tlv
 
 _IMPLICIT_CONFIRM = rfc9480.id_it_implicitConfirm
 FAILURE_BITS = ("badAlg", "badMessageCheck", "badRequest", "badTime", "badCertId",
@@ -68,10 +68,15 @@ class CertResult:
 
 @dataclass(frozen=True)
 class Answer:
-    """A body ready to send: its PKIBody choice name and its pyasn1 content setter."""
+    """A body ready to send: its PKIBody choice name and the DER inside its explicit tag."""
 
     kind: str
-    content: Any
+    der: bytes
+
+
+# PKIBody choice numbers (RFC 9810 §5.1.2), EXPLICIT tags in the CMP module.
+_BODY_TAGS = {"ip": 1, "cp": 3, "kup": 8, "rp": 12, "pkiconf": 19, "genp": 22, "error": 23,
+              "pollRep": 26}
 
 
 def new_nonce() -> bytes:
@@ -82,24 +87,23 @@ def new_nonce() -> bytes:
 def encode_response(request: Header | None, answer: Answer, protection: Protection | None,
                     now: datetime, sender_nonce: bytes, implicit_confirm: bool = False,
                     extra_certs: Sequence[x509.Certificate] = ()) -> bytes:
-    message = rfc9480.PKIMessage()
-    header = message["header"]
+    """The answer's DER. Certificates are spliced in as DER (pyasn1 would take milliseconds
+    to re-encode each one)."""
+    header = rfc9480.PKIHeader()
     _fill_header(header, request, protection, now, sender_nonce, implicit_confirm)
-    body = message["body"]
-    body[answer.kind] = answer.content
     if protection is not None:
         oid, parameters = protection.algorithm()
         header["protectionAlg"]["algorithm"] = univ.ObjectIdentifier(oid)
         if parameters is not None:
             header["protectionAlg"]["parameters"] = univ.Any(parameters)
-        protected = rfc9480.ProtectedPart()
-        protected["header"] = header
-        protected["body"] = body
-        signature = protection.protect(bytes(encoder.encode(protected)))
-        message["protection"] = message["protection"].clone(hexValue=signature.hex())
-    for certificate in _unique((*(protection.extra_certs if protection else ()), *extra_certs)):
-        message["extraCerts"].append(_cmp_certificate(certificate))
-    return bytes(encoder.encode(message))
+    parts = bytes(encoder.encode(header)) + tlv(0xA0 | _BODY_TAGS[answer.kind], answer.der)
+    if protection is not None:
+        signature = protection.protect(tlv(SEQUENCE, parts))  # ProtectedPart, §5.1.3
+        parts += tlv(0xA0, tlv(BIT_STRING, b"\x00" + signature))
+    certificates = _unique((*(protection.extra_certs if protection else ()), *extra_certs))
+    if certificates:
+        parts += tlv(0xA1, tlv(SEQUENCE, b"".join(_der(c) for c in certificates)))
+    return tlv(SEQUENCE, parts)
 
 
 def _fill_header(header: Any, request: Header | None, protection: Protection | None,
@@ -146,9 +150,12 @@ def _name(name: x509.Name | None) -> Any:
     return decoder.decode(der, asn1Spec=rfc5280.Name())[0]
 
 
-def _cmp_certificate(certificate: x509.Certificate) -> Any:
-    der = certificate.public_bytes(serialization.Encoding.DER)
-    return decoder.decode(der, asn1Spec=rfc9480.CMPCertificate())[0]
+def _der(certificate: x509.Certificate) -> bytes:
+    return certificate.public_bytes(serialization.Encoding.DER)
+
+
+def _integer(value: int) -> bytes:
+    return tlv(INTEGER, value.to_bytes((value.bit_length() + 8) // 8 or 1, "big", signed=True))
 
 
 def _status_info(status: Status) -> Any:
@@ -164,61 +171,52 @@ def _status_info(status: Status) -> Any:
 
 def cert_rep_body(kind: str, results: Sequence[CertResult],
                   ca_pubs: Sequence[x509.Certificate] = ()) -> Answer:
-    """ip, cp or kup (RFC 9483 §4.1.1): each certificate with its status."""
-    content = rfc9480.PKIBody()[kind].clone()
-    for certificate in ca_pubs:
-        content["caPubs"].append(_cmp_certificate(certificate))
+    """ip, cp or kup (RFC 9483 §4.1.1): each certificate with its status; CertOrEncCert's
+    certificate is [0] EXPLICIT CMPCertificate, caPubs [1] EXPLICIT (RFC 9810 §5.3.4)."""
+    responses = b""
     for result in results:
-        response = rfc9480.CertResponse()
-        response["certReqId"] = result.cert_req_id
-        response["status"] = _status_info(result.status)
-        if result.certificate is not None:
-            target = response["certifiedKeyPair"]["certOrEncCert"]["certificate"]
-            decoded = _cmp_certificate(result.certificate)
-            for field in ("tbsCertificate", "signatureAlgorithm", "signature"):
-                target[field] = decoded[field]  # the [0]-tagged CMPCertificate (§5.3.4)
-        content["response"].append(response)
-    return Answer(kind, content)
+        status = bytes(encoder.encode(_status_info(result.status)))
+        pair = (tlv(SEQUENCE, tlv(0xA0, _der(result.certificate)))
+                if result.certificate is not None else b"")
+        responses += tlv(SEQUENCE, _integer(result.cert_req_id) + status + pair)
+    pubs = tlv(0xA1, tlv(SEQUENCE, b"".join(_der(c) for c in ca_pubs))) if ca_pubs else b""
+    return Answer(kind, tlv(SEQUENCE, pubs + tlv(SEQUENCE, responses)))
 
 
 def error_body(failure: str, detail: str) -> Answer:
     """RFC 9483 §3.6.4: a rejection with the failure bit and a readable reason."""
-    content = rfc9480.PKIBody()["error"].clone()
+    content = rfc9480.ErrorMsgContent()
     content["pKIStatusInfo"] = _status_info(Status(REJECTION, failure, detail))
-    return Answer("error", content)
+    return Answer("error", bytes(encoder.encode(content)))
 
 
 def pkiconf_body() -> Answer:
-    return Answer("pkiconf", rfc9480.PKIBody()["pkiconf"].clone(""))
+    return Answer("pkiconf", b"\x05\x00")  # PKIConfirmContent ::= NULL
 
 
 def rp_body(status: Status) -> Answer:
     """RFC 9483 §4.2: one status for the one certificate."""
-    content = rfc9480.PKIBody()["rp"].clone()
+    content = rfc9480.RevRepContent()
     content["status"].append(_status_info(status))
-    return Answer("rp", content)
+    return Answer("rp", bytes(encoder.encode(content)))
 
 
 def poll_rep_body(cert_req_id: int, check_after: int) -> Answer:
     """RFC 9483 §4.4: ask again after `check_after` seconds."""
-    content = rfc9480.PKIBody()["pollRep"].clone()
-    entry = content.componentType.clone()
-    entry["certReqId"] = cert_req_id
-    entry["checkAfter"] = check_after
-    content.append(entry)
-    return Answer("pollRep", content)
+    entry = tlv(SEQUENCE, _integer(cert_req_id) + _integer(check_after))
+    return Answer("pollRep", tlv(SEQUENCE, entry))
 
 
 def genp_body(infos: Sequence[tuple[str, bytes | None]]) -> Answer:
     """RFC 9483 §4.3: (info type OID, DER of the value or None for an empty answer)."""
-    content = rfc9480.PKIBody()["genp"].clone()
+    content = rfc9480.GenRepContent()
     for info_type, value in infos:
         info = rfc9480.InfoTypeAndValue()
         info["infoType"] = univ.ObjectIdentifier(info_type)
         if value is not None:
             info["infoValue"] = univ.Any(value)
         content.append(info)
-    return Answer("genp", content)
+    return Answer("genp", bytes(encoder.encode(content)))
 
 
 def ca_certs_value(certificates: Sequence[x509.Certificate]) -> bytes:
