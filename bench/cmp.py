@@ -79,8 +79,9 @@ def serve(settings: Settings, port: int, workers: int) -> subprocess.Popen[bytes
     if settings.database_url:
         command += ["--database-url", settings.database_url]
     command += ["serve", "--http-port", str(port), "--workers", str(workers)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
+    log = (settings.data_dir.parent / "server.log").open("wb")
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/ca/{CA}.crt", timeout=2).close()
@@ -88,7 +89,7 @@ def serve(settings: Settings, port: int, workers: int) -> subprocess.Popen[bytes
         except OSError:
             time.sleep(0.2)
     process.kill()
-    raise TimeoutError("server did not start")
+    raise TimeoutError(f"server did not start: {log.name}")
 
 
 def _client(port: int, requests: list[bytes], stop_at: float, answers: list[bytes]) -> None:
