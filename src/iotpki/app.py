@@ -13,6 +13,9 @@ from iotpki.agent.revocation import CRLCache
 from iotpki.core.audit_trail import AuditTrail
 from iotpki.core.authorities import AuthorityService
 from iotpki.core.clock import Clock, SystemClock
+from iotpki.core.cmp import CMPServer
+from iotpki.core.cmp_general import GeneralMessages
+from iotpki.core.cmp_protection import CMPProtection
 from iotpki.core.crl import CRLPublisher
 from iotpki.core.crl_distribution import CRLDistribution
 from iotpki.core.devices import DeviceService
@@ -25,12 +28,14 @@ from iotpki.core.manifests import ManifestService
 from iotpki.core.ocsp import OCSPResponder
 from iotpki.core.ocsp_delegation import DelegatedResponders
 from iotpki.core.organizations import OrganizationService
+from iotpki.core.ports import SecretSealer
 from iotpki.core.profile import Profile, parse_profiles
 from iotpki.core.registrations import RegistrationService
 from iotpki.core.revocation import RevocationService
 from iotpki.core.urls import PublicURLs
 from iotpki.keys.passphrase import read_passphrase
 from iotpki.keys.ring import KeyRing
+from iotpki.keys.sealing import PassphraseSealer
 from iotpki.keys.software import SCHEME as SOFTWARE
 from iotpki.keys.software import SoftwareKeyBackend
 from iotpki.settings import Settings
@@ -101,9 +106,16 @@ class PKI:
     clock: Clock
     endpoints: Endpoints
     devices: DeviceService
+    cmp: CMPServer
 
     def close(self) -> None:
         self.database.dispose()
+
+
+def build_sealer(settings: Settings) -> SecretSealer | None:
+    """Seals one-time secrets under the CA key passphrase; none without a passphrase."""
+    passphrase = read_passphrase(settings.data_dir)
+    return PassphraseSealer(passphrase) if passphrase is not None else None
 
 
 def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = True) -> PKI:
@@ -116,26 +128,34 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
     urls = PublicURLs(settings.public_url)
     uow = database.unit_of_work
     issuance = IssuanceService(uow, keys, profiles, urls, clock)
-    registrations = RegistrationService(uow, profiles, clock)
+    sealer = build_sealer(settings)
+    registrations = RegistrationService(uow, profiles, clock, sealer)
     responders = DelegatedResponders(uow, keys, issuance, clock)
     crls = CRLPublisher(uow, keys, urls, clock)
+    enrollment = EnrollmentService(uow, issuance, clock,
+                                   default_methods(external_revocation(clock)))
+    revocation = RevocationService(uow, clock)
+    endpoints = load_endpoints(settings.data_dir / "endpoints.yaml")
+    cmp = CMPServer(uow, enrollment, revocation, GeneralMessages(crls),
+                    CMPProtection(uow, keys, issuance, clock), profiles, endpoints, sealer, clock,
+                    check_after=settings.cmp_check_after)
     return PKI(
         settings=settings, database=database, keys=keys, profiles=profiles,
         authorities=AuthorityService(uow, keys, urls, clock),
         issuance=issuance,
-        revocation=RevocationService(uow, clock),
+        revocation=revocation,
         certificates=CertificateDirectory(uow),
         audit=AuditTrail(uow),
         organizations=OrganizationService(uow, clock),
         registrations=registrations,
-        enrollment=EnrollmentService(uow, issuance, clock,
-                                     default_methods(external_revocation(clock))),
+        enrollment=enrollment,
         manifests=ManifestService(uow, keys, issuance, registrations, clock),
         crls=crls,
         ocsp=OCSPResponder(uow, responders, clock),
         crl_distribution=CRLDistribution(uow, crls, clock),
         clock=clock,
-        endpoints=load_endpoints(settings.data_dir / "endpoints.yaml"),
+        endpoints=endpoints,
+        cmp=cmp,
         devices=DeviceService(uow, clock),
     )
 

@@ -1,4 +1,4 @@
-"""The plain-HTTP server (DESIGN.md §4): OCSP, CRLs and CA certificates, built from the
+"""The plain-HTTP server (DESIGN.md §4): OCSP, CRLs, CA certificates and CMP, built from the
 adapters and the PKI of `app.py`, plus the node's revocation worker.
 
 Every node (process) runs a `RevocationWorker` thread: it polls the revocation counters
@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 from iotpki.app import PKI, build_pki
 from iotpki.core.crl import crl_policy_from
 from iotpki.core.crl_distribution import CRLDistribution
+from iotpki.protocols.cmp.routes import routes as cmp_routes
 from iotpki.protocols.crl.routes import routes as crl_routes
 from iotpki.protocols.ocsp.routes import routes as ocsp_routes
 from iotpki.settings import Settings
@@ -85,7 +86,8 @@ def create_app(pki: PKI, worker: bool = True) -> Starlette:
                 background.stop()
             pki.close()
 
-    routes = [*ocsp_routes(pki.ocsp, pki.clock), *crl_routes(distribution, pki.clock)]
+    routes = [*ocsp_routes(pki.ocsp, pki.clock), *crl_routes(distribution, pki.clock),
+              *cmp_routes(pki.cmp)]
     return Starlette(routes=routes, lifespan=lifespan)
 
 

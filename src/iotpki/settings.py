@@ -16,6 +16,7 @@ class Settings:
     database_url: str | None = None  # None: SQLite in the data directory
     public_url: str = DEFAULT_PUBLIC_URL
     allow_unencrypted_keys: bool = False
+    cmp_check_after: int | None = None  # CMP pollRep checkAfter (s); None: the approval's own
 
     @property
     def profiles_file(self) -> Path:
@@ -37,4 +38,6 @@ class Settings:
             public_url=public_url or env.get("IOTPKI_PUBLIC_URL", DEFAULT_PUBLIC_URL),
             allow_unencrypted_keys=allow_unencrypted_keys
             or env.get("IOTPKI_INSECURE_UNENCRYPTED_KEYS") == "1",
+            cmp_check_after=int(env["IOTPKI_CMP_CHECK_AFTER"])
+            if env.get("IOTPKI_CMP_CHECK_AFTER") else None,
         )

@@ -28,6 +28,7 @@ CASES = {
     "ocsp-responder": ("operatorco-operations", "OCSP responder", [], "ec-p256"),
     "manifest-signer": ("chipco-components", "ChipCo manifests", [], "ec-p384"),
     "code-signing": ("deviceco-devices", "DeviceCo firmware", [], "ec-p256"),
+    "cmp-protection": ("operatorco-operations", "CMP operatorco-operations", [], "ec-p256"),
 }
 
 

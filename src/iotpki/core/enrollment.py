@@ -40,7 +40,7 @@ from iotpki.core.registration import (
     secret_matches,
 )
 from iotpki.core.serial import serial_hex
-from iotpki.wire.csr import decode_csr, requested_sans
+from iotpki.wire.csr import decode_certification_request, requested_sans
 from iotpki.wire.errors import DecodeError
 from iotpki.wire.path import ChainError, validate_chain
 from iotpki.wire.possession import PossessionError, verify_possession
@@ -219,7 +219,7 @@ def _sans_of(certificate: x509.Certificate) -> tuple[x509.GeneralName, ...]:
 def _check_same_identity(csr_bytes: bytes, subject: x509.Name,
                          sans: tuple[x509.GeneralName, ...]) -> None:
     try:
-        csr = decode_csr(csr_bytes)
+        csr = decode_certification_request(csr_bytes)
         asked = requested_sans(csr)
     except DecodeError as exc:
         raise PolicyError(R.MALFORMED_REQUEST, str(exc)) from exc

@@ -28,7 +28,12 @@ from iotpki.core.profile import Profile
 from iotpki.core.serial import new_serial
 from iotpki.core.urls import PublicURLs
 from iotpki.wire.binding import encode_component_binding
-from iotpki.wire.csr import BadSignatureError, decode_csr, requested_sans, verify_csr
+from iotpki.wire.csr import (
+    BadSignatureError,
+    decode_certification_request,
+    requested_sans,
+    verify_csr,
+)
 from iotpki.wire.errors import DecodeError
 from iotpki.wire.keys import signature_hash_for
 
@@ -125,7 +130,7 @@ class IssuanceService:
             raise PolicyError(RefusalReason.UNKNOWN_PROFILE, f"unknown profile {request.profile!r}")
         signing = self._signing_for(request.authority)
         try:
-            csr = decode_csr(request.csr)
+            csr = decode_certification_request(request.csr)
             verify_csr(csr)
             sans = request.sans if request.sans is not None else requested_sans(csr)
         except DecodeError as exc:

@@ -13,6 +13,7 @@ from cryptography import x509
 from iotpki.core.audit import AuditEntry, AuditHead
 from iotpki.core.authority import Authority
 from iotpki.core.certificate import CertificateRecord, CertificateStatus
+from iotpki.core.cmp_state import CMPTransaction, ProtectionRecord, TransactionState
 from iotpki.core.device import Device
 from iotpki.core.domain import Domain
 from iotpki.core.events import Event
@@ -337,6 +338,9 @@ class UnitOfWork(Protocol):
     @property
     def ocsp_responders(self) -> OCSPResponderRepository: ...
 
+    @property
+    def cmp(self) -> CMPRepository: ...
+
     def __enter__(self) -> UnitOfWork: ...
 
     def __exit__(
@@ -350,3 +354,36 @@ class UnitOfWork(Protocol):
 UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
+
+
+class SecretSealer(Protocol):
+    """Authenticated encryption of registration secrets at rest (a key backend provides it);
+    the CMP server unseals a one-time secret to recompute a PasswordBasedMac."""
+
+    def seal(self, secret: bytes) -> bytes: ...
+
+    def unseal(self, sealed: bytes) -> bytes:
+        """Raise `PKIError` if the sealed value was altered or sealed under another key."""
+        ...
+
+
+class CMPRepository(Protocol):
+    """CMP transactions, seen nonces and protection certificates (`core.cmp_state`)."""
+
+    def note_nonce(self, nonce: bytes, at: datetime) -> bool:
+        """Record a client's senderNonce; False if it was seen before (a replay)."""
+        ...
+
+    def add_transaction(self, transaction: CMPTransaction) -> bool:
+        """False if a transaction with this id exists already."""
+        ...
+
+    def get_transaction(self, transaction_id: str) -> CMPTransaction | None: ...
+
+    def update_transaction(self, transaction: CMPTransaction, expected: TransactionState) -> bool:
+        """Replace if still in state `expected`; False if another message moved it first."""
+        ...
+
+    def protection(self, authority: str) -> ProtectionRecord | None: ...
+
+    def put_protection(self, record: ProtectionRecord) -> None: ...

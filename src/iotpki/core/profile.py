@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from iotpki.core.errors import ConfigurationError
@@ -28,6 +29,7 @@ PROFILE_KINDS = (
     "ocsp-responder",
     "manifest-signer",
     "code-signing",
+    "cmp-protection",
 )
 
 KEY_USAGES = (
@@ -45,6 +47,7 @@ EXTENDED_KEY_USAGES = {
     "email_protection": ExtendedKeyUsageOID.EMAIL_PROTECTION,
     "ocsp_signing": ExtendedKeyUsageOID.OCSP_SIGNING,
     "time_stamping": ExtendedKeyUsageOID.TIME_STAMPING,
+    "cmc_ca": x509.ObjectIdentifier("1.3.6.1.5.5.7.3.27"),  # RFC 6402 §2.10, RFC 9483 §3.1
 }
 
 SUBJECT_ATTRIBUTES = {

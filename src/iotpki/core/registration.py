@@ -101,6 +101,7 @@ class Registration:
     identity_serial: str | None = None  # ... and serial (hex)
     identity_key: str | None = None  # what enrollment looks up; see `identity_key()`
     secret_hash: str | None = field(default=None, repr=False)
+    secret_sealed: bytes | None = field(default=None, repr=False)  # for CMP MAC protection
     status: RegistrationStatus = RegistrationStatus.OPEN
     consumed_at: datetime | None = None
     certificate: str | None = None  # fingerprint of the certificate it produced

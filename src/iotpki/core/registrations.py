@@ -15,7 +15,7 @@ from iotpki.core.audit import AuditRecord, append_audit, append_audit_many
 from iotpki.core.clock import Clock
 from iotpki.core.domain import domain_uri, domains_named
 from iotpki.core.errors import ConfigurationError, ConflictError, NotFoundError
-from iotpki.core.ports import BulkIdentity, UnitOfWork, UnitOfWorkFactory
+from iotpki.core.ports import BulkIdentity, SecretSealer, UnitOfWork, UnitOfWorkFactory
 from iotpki.core.profile import Profile
 from iotpki.core.registration import (
     Registration,
@@ -92,10 +92,12 @@ class CreatedRegistration:
 
 
 class RegistrationService:
-    def __init__(self, uow: UnitOfWorkFactory, profiles: Mapping[str, Profile], clock: Clock) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, profiles: Mapping[str, Profile], clock: Clock,
+                 sealer: SecretSealer | None = None) -> None:
         self._uow = uow
         self._profiles = profiles
         self._clock = clock
+        self._sealer = sealer  # None: secrets only hashed (no CMP MAC protection)
 
     def create(self, spec: RegistrationSpec, actor: str) -> CreatedRegistration:
         return self.create_many([spec], actor)[0]
@@ -164,6 +166,7 @@ class RegistrationService:
             sans = (*(sans or ()), domain_uri(spec.domain))
         self._check_domains(uow, spec.organization, sans, owners)
         secret = secret_hash = key = issuer = serial = fingerprint = None
+        sealed = None
         if spec.method is RegistrationMethod.PREVIOUS_STAGE:
             fingerprint = (spec.identity_fingerprint or "").lower().replace(":", "") or None
             issuer = normalized_name(spec.identity_issuer) if spec.identity_issuer else None
@@ -175,12 +178,13 @@ class RegistrationService:
         elif spec.method is RegistrationMethod.ONE_TIME_SECRET:
             secret = new_secret()
             secret_hash = hash_secret(secret)
+            sealed = self._sealer.seal(secret.encode()) if self._sealer is not None else None
         registration = Registration(
             id=new_registration_id(), organization=spec.organization, authority=spec.authority,
             profile=spec.profile, method=spec.method, expires_at=now + spec.lifetime,
             created_at=now, created_by=actor, subject=spec.subject, sans=sans,
             identity_fingerprint=fingerprint, identity_issuer=issuer, identity_serial=serial,
-            identity_key=key, secret_hash=secret_hash, manifest=spec.manifest,
+            identity_key=key, secret_hash=secret_hash, secret_sealed=sealed, manifest=spec.manifest,
             component_id=spec.component_id, attributes=dict(spec.attributes))
         return CreatedRegistration(registration, secret)
 

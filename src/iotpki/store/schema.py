@@ -134,6 +134,7 @@ registrations = Table(
     Column("identity_serial", String(40)),
     Column("identity_key", String(64)),
     Column("secret_hash", String(255)),
+    Column("secret_sealed", LargeBinary),  # 0004: AES-GCM, for CMP PasswordBasedMac
     Column("status", String(16), nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
@@ -245,4 +246,36 @@ device_components = Table(
     Column("device_id", String(36), ForeignKey("devices.id"), primary_key=True),
     Column("component", String(64), primary_key=True),
     Index("ix_device_components_component", "component"),
+)
+
+# 0004: CMP server state (core.cmp_state).
+cmp_transactions = Table(
+    "cmp_transactions", metadata,
+    Column("transaction_id", String(128), primary_key=True),
+    Column("state", String(24), nullable=False),
+    Column("body_type", String(8), nullable=False),
+    Column("our_nonce", LargeBinary, nullable=False),
+    Column("cert_req_id", BigInteger, nullable=False),
+    Column("authority_id", Integer, ForeignKey("authorities.id"), nullable=False),
+    Column("registration", String(36)),
+    Column("signer", LargeBinary),
+    Column("certificate", String(64)),
+    Column("pending_request", String(36)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+cmp_nonces = Table(
+    "cmp_nonces", metadata,
+    Column("nonce", String(128), primary_key=True),
+    Column("seen_at", UTCDateTime, nullable=False),
+)
+
+cmp_protection = Table(
+    "cmp_protection", metadata,
+    Column("authority_id", Integer, ForeignKey("authorities.id"), primary_key=True,
+           autoincrement=False),
+    Column("key_ref", String(1024), nullable=False),
+    Column("certificate", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Engine, RootTransaction
 from iotpki.store.audit import SQLAuditRepository
 from iotpki.store.authorities import SQLAuthorityRepository
 from iotpki.store.certificates import SQLCertificateRepository
+from iotpki.store.cmp import SQLCMPRepository
 from iotpki.store.devices import SQLDeviceRepository
 from iotpki.store.domains import (
     SQLDomainRepository,
@@ -52,6 +53,7 @@ class SQLUnitOfWork:
         self.revocation = SQLRevocationIndex(self._conn, self._ids)
         self.crls = SQLCRLRepository(self._conn, self._ids)
         self.ocsp_responders = SQLOCSPResponderRepository(self._conn, self._ids)
+        self.cmp = SQLCMPRepository(self._conn, self._ids)
         return self
 
     def commit(self) -> None:

@@ -1,10 +1,29 @@
-"""PKCS#10 certification requests (RFC 2986): decode and check the proof of possession."""
+"""Certification requests: PKCS#10 (RFC 2986), and CRMF (RFC 4211) as CMP carries them;
+decode and check the proof of possession."""
 
 from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Protocol
 
 from cryptography import x509
 
 from iotpki.wire.errors import DecodeError, PKIError
+
+
+class CertificationRequest(Protocol):
+    """What the issuance path reads from a request: a PKCS#10 CSR or a CRMF CertReqMsg."""
+
+    @property
+    def subject(self) -> x509.Name: ...
+
+    @property
+    def extensions(self) -> x509.Extensions: ...
+
+    @property
+    def is_signature_valid(self) -> bool: ...
+
+    def public_key(self) -> Any: ...
 
 
 class BadSignatureError(PKIError):
@@ -21,7 +40,24 @@ def decode_csr(data: bytes) -> x509.CertificateSigningRequest:
         raise DecodeError(f"malformed certification request: {exc}") from exc
 
 
-def verify_csr(csr: x509.CertificateSigningRequest) -> None:
+def decode_certification_request(data: bytes) -> CertificationRequest:
+    """A PKCS#10 CSR (PEM or DER), else the DER of a CRMF CertReqMsg (RFC 4211 §3)."""
+    try:
+        return decode_csr(data)
+    except DecodeError:
+        if data.lstrip().startswith(b"-----BEGIN"):
+            raise
+    return _crmf_request(data)
+
+
+@lru_cache(maxsize=64)
+def _crmf_request(data: bytes) -> CertificationRequest:
+    """Cached: one CMP request is read by the adapter, the enrollment method and issuance."""
+    from iotpki.wire.cmp.crmf import CRMFRequest  # CMP's requests are rarer than CSRs
+    return CRMFRequest(data)
+
+
+def verify_csr(csr: CertificationRequest) -> None:
     """RFC 2986 §3: the requester proves possession by signing the request."""
     try:
         valid = csr.is_signature_valid
@@ -31,7 +67,7 @@ def verify_csr(csr: x509.CertificateSigningRequest) -> None:
         raise BadSignatureError("certification request signature does not verify")
 
 
-def requested_sans(csr: x509.CertificateSigningRequest) -> tuple[x509.GeneralName, ...]:
+def requested_sans(csr: CertificationRequest) -> tuple[x509.GeneralName, ...]:
     """The subjectAltName entries a CSR asks for (RFC 2985 extensionRequest), if any."""
     try:
         ext = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName)

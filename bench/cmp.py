@@ -1,0 +1,177 @@
+"""Benchmark: CMP certificate requests per second (RFC 9483 §4.1.2 cr, signature-protected,
+implicitConfirm) against `iotpki serve --workers N`, load from separate processes.
+
+Method: the demo PKI; one operational certificate is the requester's current certificate;
+R cr messages are built before the clock starts (a new P-256 key and POP each, signed by the
+current certificate, `wire.cmp.requests`); L load processes, each with T threads on
+keep-alive `http.client` connections, post them for D seconds. Every answer is checked
+afterwards (body cp, PKIStatus accepted). Median of `--runs` runs.
+
+    python bench/cmp.py [--workers 2] [--loaders 2] [--threads 8] [--duration 10] [--runs 3]
+                        [--database-url postgresql+psycopg://...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import multiprocessing
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from pyasn1.codec.der import decoder
+from pyasn1_alt_modules import rfc9480
+from tests.factories import domain_uri, make_csr
+
+from iotpki.app import build_pki
+from iotpki.cli.demo_setup import create_demo_hierarchy
+from iotpki.core.issuance import IssuanceRequest
+from iotpki.core.outcomes import Issued
+from iotpki.settings import Settings
+from iotpki.wire.cmp.requests import encode_cert_req_msg, encode_signed_request
+from iotpki.wire.keys import generate_private_key
+
+CA = "operatorco-operations"
+DOMAIN = "building-42.operator.example"
+SUBJECT = "sensor-bench"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def prepare(settings: Settings) -> tuple[object, tuple[x509.Certificate, ...]]:
+    pki = build_pki(settings)
+    try:
+        create_demo_hierarchy(pki)
+        csr, key = make_csr(SUBJECT, [domain_uri(DOMAIN)])
+        outcome = pki.issuance.issue(IssuanceRequest(CA, "operational", csr, "bench"))
+        assert isinstance(outcome, Issued), outcome
+        return key, (outcome.certificate, *outcome.chain[:-1])
+    finally:
+        pki.close()
+
+
+def build_requests(key: object, chain: tuple[x509.Certificate, ...], count: int) -> list[bytes]:
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, SUBJECT)])
+    now = datetime.now(UTC)
+    return [encode_signed_request("cr", encode_cert_req_msg(generate_private_key("ec-p256"),
+                                                            subject), key, chain, now)
+            for _ in range(count)]
+
+
+def serve(settings: Settings, port: int, workers: int) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "iotpki.cli.main", "--data-dir", str(settings.data_dir),
+               "--public-url", settings.public_url]
+    if settings.database_url:
+        command += ["--database-url", settings.database_url]
+    command += ["serve", "--http-port", str(port), "--workers", str(workers)]
+    log = (settings.data_dir.parent / "server.log").open("wb")
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/ca/{CA}.crt", timeout=2).close()
+            return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise TimeoutError(f"server did not start: {log.name}")
+
+
+def _client(port: int, requests: list[bytes], stop_at: float, answers: list[bytes]) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for request in requests:
+        if time.monotonic() >= stop_at:
+            break
+        connection.request("POST", "/.well-known/cmp", request,
+                           {"Content-Type": "application/pkixcmp"})
+        answers.append(connection.getresponse().read())
+    connection.close()
+
+
+def load(port: int, requests: list[bytes], threads: int, duration: float,
+         queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    """One load process: `threads` keep-alive connections, each with its share of requests."""
+    stop_at = time.monotonic() + duration
+    answers: list[list[bytes]] = [[] for _ in range(threads)]
+    workers = [threading.Thread(target=_client, args=(port, requests[i::threads], stop_at,
+                                                      answers[i])) for i in range(threads)]
+    started = time.monotonic()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    elapsed = time.monotonic() - started
+    queue.put((elapsed, [a for per_thread in answers for a in per_thread]))
+
+
+def accepted(answer: bytes) -> bool:
+    message, _ = decoder.decode(answer, asn1Spec=rfc9480.PKIMessage())
+    body = message["body"]
+    return body.getName() == "cp" and int(body["cp"]["response"][0]["status"]["status"]) == 0
+
+
+def run(port: int, requests: list[bytes], loaders: int, threads: int,
+        duration: float) -> tuple[float, int, int]:
+    queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    processes = [multiprocessing.Process(target=load, args=(
+        port, requests[i::loaders], threads, duration, queue)) for i in range(loaders)]
+    for process in processes:
+        process.start()
+    results = [queue.get(timeout=duration + 120) for _ in processes]
+    for process in processes:
+        process.join()
+    elapsed = max(r[0] for r in results)
+    answers = [a for r in results for a in r[1]]
+    good = sum(1 for a in answers if accepted(a))
+    return good / elapsed, good, len(answers)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--loaders", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=20_000, help="pre-built per run")
+    parser.add_argument("--database-url")
+    args = parser.parse_args()
+    os.environ.setdefault("IOTPKI_CA_PASSPHRASE", "bench passphrase, not a secret")
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        settings = Settings(Path(tmp) / "data", args.database_url, f"http://127.0.0.1:{port}")
+        key, chain = prepare(settings)
+        server = serve(settings, port, args.workers)
+        try:
+            results = []
+            for number in range(args.runs):
+                requests = build_requests(key, chain, args.requests)
+                rate, good, total = run(port, requests, args.loaders, args.threads, args.duration)
+                print(f"run {number + 1}: {rate:.0f} certs/s ({good} accepted of {total})",
+                      flush=True)
+                results.append(rate)
+            print(f"median: {statistics.median(results):.0f} certs/s "
+                  f"(workers {args.workers}, loaders {args.loaders}x{args.threads}, "
+                  f"{'PostgreSQL' if args.database_url else 'SQLite'})")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

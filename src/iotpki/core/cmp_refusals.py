@@ -1,0 +1,71 @@
+"""How the CMP server refuses (RFC 9483 §3.6.4, RFC 9810 §5.2.3 PKIFailureInfo), the header
+checks of RFC 9483 §3.1 and §3.5, and the CRLReason codes an rr may ask for (§4.2)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from cryptography import x509
+
+from iotpki.core.errors import RefusalReason as R
+from iotpki.wire.cmp.messages import Header
+from iotpki.wire.errors import PKIError
+
+CLOCK_SKEW = timedelta(minutes=5)
+# How each refusal of the core is told on the wire (RFC 9810 §5.2.3 PKIFailureInfo).
+FAILURE_FOR_REASON: Mapping[R, str] = {
+    R.MALFORMED_REQUEST: "badDataFormat", R.BAD_SIGNATURE: "badPOP",
+    R.POSSESSION_NOT_PROVEN: "badPOP", R.UNSUPPORTED_KEY: "badAlg",
+    R.KEY_NOT_ALLOWED: "badCertTemplate", R.SUBJECT_NOT_ALLOWED: "badCertTemplate",
+    R.SAN_NOT_ALLOWED: "badCertTemplate", R.WILDCARD: "badCertTemplate",
+    R.VALIDITY_EXCEEDS_ISSUER: "badCertTemplate", R.VALIDITY_EXCEEDS_PROFILE: "badCertTemplate",
+    R.NAME_CONSTRAINTS: "badCertTemplate", R.DOMAIN_NOT_OWNED: "badCertTemplate",
+    R.IDENTITY_MISMATCH: "badCertTemplate", R.UNKNOWN_PROFILE: "badRequest",
+    R.UNKNOWN_AUTHORITY: "wrongAuthority", R.AUTHORITY_CANNOT_ISSUE: "wrongAuthority",
+    R.NO_CLIENT_IDENTITY: "signerNotTrusted", R.UNTRUSTED_CHAIN: "signerNotTrusted",
+    R.NOT_REGISTERED: "notAuthorized", R.REGISTRATION_CONSUMED: "notAuthorized",
+    R.REGISTRATION_EXPIRED: "notAuthorized", R.CERTIFICATE_EXPIRED: "notAuthorized",
+    R.METHOD_NOT_ALLOWED: "notAuthorized", R.REVOKED: "certRevoked",
+    R.BAD_SECRET: "badMessageCheck",
+}
+
+
+class CMPFailure(PKIError):
+    """A request answered with an error message carrying `failure` (a PKIFailureInfo bit)."""
+
+    def __init__(self, failure: str, detail: str) -> None:
+        super().__init__(detail)
+        self.failure = failure
+        self.detail = detail
+
+
+def check_header(header: Header, now: datetime, skew: timedelta) -> None:
+    """RFC 9483 §3.1 and §3.5."""
+    if header.pvno not in (2, 3):
+        raise CMPFailure("unsupportedVersion", f"pvno {header.pvno} is not cmp2000 or cmp2021")
+    if not header.transaction_id or len(header.transaction_id) > 64:
+        raise CMPFailure("badRequest", "a transactionID of 1 to 64 octets is required")
+    if not header.sender_nonce or not 16 <= len(header.sender_nonce) <= 64:
+        raise CMPFailure("badSenderNonce", "a senderNonce of at least 128 bits is required")
+    if header.message_time is not None and abs(header.message_time - now) > skew:
+        raise CMPFailure("badTime", f"messageTime {header.message_time.isoformat()} is more "
+                                    f"than {int(skew.total_seconds())} s from ours")
+    if header.protection_algorithm is None:
+        raise CMPFailure("badMessageCheck", "RFC 9483 §3.2: requests must be protected")
+
+
+_REASONS = {0: x509.ReasonFlags.unspecified, 1: x509.ReasonFlags.key_compromise,
+            2: x509.ReasonFlags.ca_compromise, 3: x509.ReasonFlags.affiliation_changed,
+            4: x509.ReasonFlags.superseded, 5: x509.ReasonFlags.cessation_of_operation,
+            6: x509.ReasonFlags.certificate_hold, 9: x509.ReasonFlags.privilege_withdrawn,
+            10: x509.ReasonFlags.aa_compromise}
+
+
+def revocation_reason(code: int | None) -> x509.ReasonFlags:
+    """RFC 5280 §5.3.1 CRLReason; removeFromCRL (8) cannot be asked for."""
+    if code is None:
+        return x509.ReasonFlags.unspecified
+    if code not in _REASONS:
+        raise CMPFailure("badRequest", f"revocation reason {code} is not allowed")
+    return _REASONS[code]

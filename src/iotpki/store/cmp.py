@@ -1,0 +1,92 @@
+"""CMP server state: transactions, seen nonces, protection certificates (`core.cmp_state`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from iotpki.core.cmp_state import CMPTransaction, ProtectionRecord, TransactionState
+from iotpki.store.ids import IdCache
+from iotpki.store.schema import authorities, cmp_nonces, cmp_protection, cmp_transactions
+
+
+class SQLCMPRepository:
+    def __init__(self, conn: Connection, ids: IdCache) -> None:
+        self._conn = conn
+        self._ids = ids
+
+    def note_nonce(self, nonce: bytes, at: datetime) -> bool:
+        key = nonce.hex()
+        if self._conn.execute(select(cmp_nonces.c.nonce).where(
+                cmp_nonces.c.nonce == key)).first() is not None:
+            return False
+        try:
+            with self._conn.begin_nested():
+                self._conn.execute(insert(cmp_nonces).values(nonce=key, seen_at=at))
+        except IntegrityError:
+            return False  # a concurrent request carried the same nonce
+        return True
+
+    def add_transaction(self, transaction: CMPTransaction) -> bool:
+        try:
+            with self._conn.begin_nested():
+                self._conn.execute(insert(cmp_transactions).values(**self._row(transaction)))
+        except IntegrityError:
+            return False
+        return True
+
+    def get_transaction(self, transaction_id: str) -> CMPTransaction | None:
+        row = self._conn.execute(select(cmp_transactions).where(
+            cmp_transactions.c.transaction_id == transaction_id)).first()
+        return self._transaction(row) if row is not None else None
+
+    def update_transaction(self, transaction: CMPTransaction, expected: TransactionState) -> bool:
+        result = self._conn.execute(update(cmp_transactions).where(
+            cmp_transactions.c.transaction_id == transaction.transaction_id,
+            cmp_transactions.c.state == expected.value).values(**self._row(transaction)))
+        return result.rowcount == 1
+
+    def protection(self, authority: str) -> ProtectionRecord | None:
+        row = self._conn.execute(select(cmp_protection).where(
+            cmp_protection.c.authority_id == self._authority_id(authority))).first()
+        if row is None:
+            return None
+        return ProtectionRecord(authority, row.key_ref,
+                                x509.load_der_x509_certificate(row.certificate), row.created_at)
+
+    def put_protection(self, record: ProtectionRecord) -> None:
+        authority_id = self._authority_id(record.authority)
+        self._conn.execute(delete(cmp_protection).where(
+            cmp_protection.c.authority_id == authority_id))
+        self._conn.execute(insert(cmp_protection).values(
+            authority_id=authority_id, key_ref=record.key_ref,
+            certificate=record.certificate.public_bytes(Encoding.DER),
+            created_at=record.created_at))
+
+    def _authority_id(self, authority: str) -> int:
+        return int(self._ids.id_of(self._conn, authorities, authority))
+
+    def _row(self, t: CMPTransaction) -> dict[str, Any]:
+        return {
+            "transaction_id": t.transaction_id, "state": t.state.value, "body_type": t.body_type,
+            "our_nonce": t.our_nonce, "cert_req_id": t.cert_req_id,
+            "authority_id": self._authority_id(t.authority), "registration": t.registration,
+            "signer": t.signer.public_bytes(Encoding.DER) if t.signer is not None else None,
+            "certificate": t.certificate, "pending_request": t.pending_request,
+            "created_at": t.created_at, "updated_at": t.updated_at,
+        }
+
+    def _transaction(self, row: Any) -> CMPTransaction:
+        return CMPTransaction(
+            transaction_id=row.transaction_id, state=TransactionState(row.state),
+            body_type=row.body_type, our_nonce=row.our_nonce, cert_req_id=row.cert_req_id,
+            authority=self._ids.label_of(self._conn, authorities, row.authority_id),
+            created_at=row.created_at, updated_at=row.updated_at,
+            registration=row.registration,
+            signer=x509.load_der_x509_certificate(row.signer) if row.signer is not None else None,
+            certificate=row.certificate, pending_request=row.pending_request)

@@ -1,0 +1,63 @@
+"""Signature and MAC algorithms of CMP messages and CRMF proofs of possession.
+
+RFC 9481 §3 (signatures: ECDSA with SHA-2, RSA PKCS #1 v1.5 with SHA-2, Ed25519) and
+§6.1 (MACs: PasswordBasedMac with HMAC-SHA1/SHA-2, RFC 4210 §5.1.3.1). The signature
+algorithm is chosen from the key as `cryptography`'s builders choose it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+
+from iotpki.wire.errors import PKIError
+from iotpki.wire.keys import signature_hash_for
+
+
+class SignatureCheckError(PKIError):
+    """A signature that does not verify, or an algorithm that is not supported."""
+
+
+_Hash = Callable[[], hashes.HashAlgorithm]
+_ECDSA: dict[str, _Hash] = {"1.2.840.10045.4.3.2": hashes.SHA256, "1.2.840.10045.4.3.3": hashes.SHA384,
+          "1.2.840.10045.4.3.4": hashes.SHA512}
+_RSA: dict[str, _Hash] = {"1.2.840.113549.1.1.11": hashes.SHA256, "1.2.840.113549.1.1.12": hashes.SHA384,
+        "1.2.840.113549.1.1.13": hashes.SHA512}
+ED25519 = "1.3.101.112"
+# RFC 9481 §6.1.1 / §6.2.1: the OWF and MAC of PasswordBasedMac.
+HASHES: dict[str, _Hash] = {"1.3.14.3.2.26": hashes.SHA1, "2.16.840.1.101.3.4.2.1": hashes.SHA256,
+          "2.16.840.1.101.3.4.2.2": hashes.SHA384, "2.16.840.1.101.3.4.2.3": hashes.SHA512}
+HMACS: dict[str, _Hash] = {"1.3.6.1.5.5.8.1.2": hashes.SHA1, "1.2.840.113549.2.7": hashes.SHA1,
+         "1.2.840.113549.2.9": hashes.SHA256, "1.2.840.113549.2.10": hashes.SHA384,
+         "1.2.840.113549.2.11": hashes.SHA512}
+
+
+def signature_algorithm_oid(key: Any) -> str:
+    """The signatureAlgorithm OID a signature by `key` carries (RFC 9481 §3)."""
+    hash_algorithm = signature_hash_for(key)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return next(o for o, h in _ECDSA.items() if h().name == getattr(hash_algorithm, "name", ""))
+    if isinstance(key, rsa.RSAPrivateKey):
+        return next(o for o, h in _RSA.items() if h().name == getattr(hash_algorithm, "name", ""))
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return ED25519
+    raise SignatureCheckError(f"no CMP signature algorithm for {type(key).__name__}")
+
+
+def verify_signature(public_key: Any, algorithm: str, signature: bytes, data: bytes) -> None:
+    """Raise `SignatureCheckError` unless `signature` over `data` verifies."""
+    try:
+        if algorithm in _ECDSA and isinstance(public_key, ec.EllipticCurvePublicKey):
+            public_key.verify(signature, data, ec.ECDSA(_ECDSA[algorithm]()))
+        elif algorithm in _RSA and isinstance(public_key, rsa.RSAPublicKey):
+            public_key.verify(signature, data, padding.PKCS1v15(), _RSA[algorithm]())
+        elif algorithm == ED25519 and isinstance(public_key, ed25519.Ed25519PublicKey):
+            public_key.verify(signature, data)
+        else:
+            raise SignatureCheckError(f"unsupported signature algorithm {algorithm} for this key")
+    except InvalidSignature as exc:
+        raise SignatureCheckError("the signature does not verify") from exc

@@ -1,0 +1,113 @@
+"""CRMF certificate requests (RFC 4211) as certification requests of the issuance path.
+
+A `CertReqMsg` carries a certificate template (§5) and a proof of possession (§4.1): a
+signature by the new key over the DER of `certReq` (RFC 9483 §4.1.1 requires the
+signature form, without `poposkInput`). `CRMFRequest` offers what the core reads from a
+PKCS #10 request (subject, public key, extensions, `is_signature_valid`), so an ir, cr or
+kur takes the same single issuance path as a CSR.
+
+`cryptography` parses names and extensions only inside certificates and CSRs: the
+template's subject, key and extensions are wrapped in a CertificationRequestInfo with an
+empty signature (never trusted: possession is checked here, on the CRMF signature).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from pyasn1.codec.der import decoder, encoder
+from pyasn1.error import PyAsn1Error
+from pyasn1_alt_modules import rfc4211
+
+from iotpki.wire.cmp.algorithms import SignatureCheckError, verify_signature
+from iotpki.wire.cmp.tlv import check_tlv_tree
+from iotpki.wire.der import SEQUENCE, tlv
+from iotpki.wire.errors import DecodeError
+
+# PKCS #9 extensionRequest (RFC 2985 §5.4.2), DER
+_EXTENSION_REQUEST = bytes.fromhex("06092a864886f70d01090e")
+_VERSION_1 = bytes.fromhex("020100")
+SET, ATTRIBUTES = 0x31, 0xA0
+# ecdsa-with-SHA256 and an empty BIT STRING: never verified, see the module docstring.
+_UNUSED_SIGNATURE = bytes.fromhex("300a06082a8648ce3d040302") + bytes.fromhex("030100")
+
+
+class CRMFRequest:
+    """One decoded `CertReqMsg`; `der` is exactly what the client sent."""
+
+    def __init__(self, der: bytes) -> None:
+        check_tlv_tree(der)
+        try:
+            message, rest = decoder.decode(der, asn1Spec=rfc4211.CertReqMsg())
+        except (PyAsn1Error, ValueError, TypeError) as exc:
+            raise DecodeError(f"malformed CRMF request ({exc.__class__.__name__})") from exc
+        if rest:
+            raise DecodeError("trailing bytes after the CRMF request")
+        self.der = der
+        self._message = message
+        template = message["certReq"]["certTemplate"]
+        if not template["publicKey"].isValue:
+            raise DecodeError("the certificate template names no public key (central key "
+                              "generation is not offered)")
+        self._view = _template_view(template)
+
+    @property
+    def cert_req_id(self) -> int:
+        return int(self._message["certReq"]["certReqId"])
+
+    @property
+    def subject(self) -> x509.Name:
+        return self._view.subject
+
+    @property
+    def extensions(self) -> x509.Extensions:
+        return self._view.extensions
+
+    def public_key(self) -> Any:
+        return self._view.public_key()
+
+    def public_bytes(self, encoding: serialization.Encoding) -> bytes:
+        return self.der
+
+    @property
+    def is_signature_valid(self) -> bool:
+        """RFC 4211 §4.1: the POPOSigningKey signature over DER(certReq) by the new key."""
+        popo = self._message["popo"]
+        if not popo.isValue or popo.getName() != "signature":
+            return False
+        signing = popo["signature"]
+        if signing["poposkInput"].isValue:
+            return False  # only allowed when the template lacks subject or key (§4.1 (3))
+        data = encoder.encode(self._message["certReq"])
+        try:
+            verify_signature(self.public_key(), str(signing["algorithmIdentifier"]["algorithm"]),
+                             signing["signature"].asOctets(), data)
+        except SignatureCheckError:
+            return False
+        return True
+
+
+def _template_view(template: Any) -> x509.CertificateSigningRequest:
+    subject = (bytes(encoder.encode(template["subject"][0])) if template["subject"].isValue
+               else tlv(SEQUENCE, b""))
+    attributes = b""
+    if template["extensions"].isValue:
+        extensions = _untagged(bytes(encoder.encode(template["extensions"])))
+        attributes = tlv(SEQUENCE, _EXTENSION_REQUEST + tlv(SET, extensions))
+    info = tlv(SEQUENCE, _VERSION_1 + subject + _untagged(bytes(encoder.encode(
+        template["publicKey"]))) + tlv(ATTRIBUTES, attributes))
+    try:
+        view = x509.load_der_x509_csr(tlv(SEQUENCE, info + _UNUSED_SIGNATURE))
+        view.public_key()
+        view.subject.rfc4514_string()
+        _ = list(view.extensions)
+    except (ValueError, TypeError) as exc:
+        raise DecodeError(f"malformed certificate template: {exc}") from exc
+    return view
+
+
+def _untagged(der: bytes) -> bytes:
+    """An IMPLICIT [n] SEQUENCE of the template as the plain SEQUENCE (X.690 §8.14)."""
+    return bytes((SEQUENCE,)) + der[1:]

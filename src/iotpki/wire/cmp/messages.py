@@ -1,0 +1,260 @@
+"""Decoding CMP messages (RFC 9810 §5.1, profiled by RFC 9483 §3).
+
+`decode_pki_message(der) -> PKIMessage` turns the DER of a request into protocol-neutral
+values: the header fields that the transaction and replay checks read (RFC 9483 §3.1),
+the protected part as it was signed or MACed (RFC 9810 §5.1.3), the extraCerts, and a
+typed body for the request kinds a Lightweight CMP server answers (§4). Anything else
+raises `DecodeError` (answered with badDataFormat).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography import x509
+from pyasn1.codec.der import decoder, encoder
+from pyasn1.error import PyAsn1Error
+from pyasn1_alt_modules import rfc9480
+
+from iotpki.wire.cmp.crmf import CRMFRequest
+from iotpki.wire.cmp.tlv import check_tlv_tree
+from iotpki.wire.der import BIT_STRING, SEQUENCE, children, read_tlv, tlv
+from iotpki.wire.errors import DecodeError
+
+MAX_MESSAGE = 256 * 1024  # RFC 9483 messages are a few KiB; bound the decoder's work
+_IMPLICIT_CONFIRM = str(rfc9480.id_it_implicitConfirm)
+_REASON_CODE = "2.5.29.21"  # RFC 5280 §5.3.1 CRL entry extension in rr (RFC 9483 §4.2)
+
+
+@dataclass(frozen=True)
+class Header:
+    pvno: int
+    transaction_id: bytes | None
+    sender_nonce: bytes | None
+    recip_nonce: bytes | None
+    message_time: datetime | None
+    sender_kid: bytes | None
+    protection_algorithm: str | None  # OID
+    protection_parameters: bytes | None  # DER of the algorithm's parameters
+    implicit_confirm: bool
+    sender_der: bytes  # the GeneralName, echoed as the recipient of the answer
+
+
+@dataclass(frozen=True)
+class CertRequests:
+    """ir, cr, kur (RFC 9483 §4.1.1-§4.1.3)."""
+
+    requests: tuple[CRMFRequest, ...]
+
+
+@dataclass(frozen=True)
+class P10Request:
+    """p10cr (RFC 9483 §4.1.4)."""
+
+    csr: bytes
+
+
+@dataclass(frozen=True)
+class CertConfirmation:
+    """certConf (RFC 9483 §4.1.1): accepted or rejected per certificate."""
+
+    cert_hash: bytes
+    cert_req_id: int
+    accepted: bool
+    hash_algorithm: str | None  # OID, RFC 9810 §5.3.18 (hashAlg, cmp2021)
+
+
+@dataclass(frozen=True)
+class RevocationRequest:
+    """rr (RFC 9483 §4.2): issuer and serial of one certificate, with a reason code."""
+
+    issuer_der: bytes | None
+    serial: int | None
+    reason: int | None
+
+
+@dataclass(frozen=True)
+class GeneralMessage:
+    """genm (RFC 9483 §4.3): the info types asked for."""
+
+    info_types: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PollRequest:
+    """pollReq (RFC 9483 §4.4)."""
+
+    cert_req_id: int
+
+
+@dataclass(frozen=True)
+class ErrorReport:
+    """An error message from the client (RFC 9483 §3.6.4)."""
+
+    detail: str
+
+
+Body = (CertRequests | P10Request | tuple[CertConfirmation, ...] | RevocationRequest
+        | GeneralMessage | PollRequest | ErrorReport | None)
+
+
+@dataclass(frozen=True)
+class PKIMessage:
+    header: Header
+    body_type: str  # the PKIBody choice name: ir, cr, kur, p10cr, certConf, rr, genm, ...
+    body: Body
+    protected_part: bytes  # DER of ProtectedPart (RFC 9810 §5.1.3)
+    protection: bytes | None
+    extra_certs: tuple[x509.Certificate, ...]
+
+
+def decode_pki_message(der: bytes) -> PKIMessage:
+    """Raise `DecodeError` for anything that is not one well-formed PKIMessage.
+
+    The message is split with the DER walker; pyasn1 decodes only the header and the body,
+    and `cryptography` the extraCerts (pyasn1 takes milliseconds per certificate). The
+    protected part is the header and body exactly as received (RFC 9810 §5.1.3)."""
+    if not der or len(der) > MAX_MESSAGE:
+        raise DecodeError("empty or oversized CMP message")
+    header, body, protection, extra = split_message(der)
+    try:
+        header_value = _decode_exactly(header, rfc9480.PKIHeader())
+        body_value = _decode_exactly(body, rfc9480.PKIBody())
+        kind = body_value.getName()
+        return PKIMessage(
+            header=_header(header_value), body_type=kind, body=_body(kind, body_value[kind]),
+            protected_part=tlv(SEQUENCE, header + body), protection=protection,
+            extra_certs=_extra_certs(extra))
+    except DecodeError:
+        raise
+    except (PyAsn1Error, ValueError, TypeError, KeyError, IndexError, AttributeError,
+            OverflowError, UnicodeError) as exc:
+        raise DecodeError(f"malformed PKIMessage: {exc.__class__.__name__}") from exc
+
+
+def split_message(der: bytes) -> tuple[bytes, bytes, bytes | None, bytes | None]:
+    """(header, body, protection bits, extraCerts content) of a PKIMessage (RFC 9810 §5.1),
+    after a cheap walk over the whole TLV tree: pyasn1 spends up to a third of a second
+    formatting its error for garbage, so garbage must not reach it."""
+    tag, start, end = read_tlv(der, 0)
+    if tag != 0x30 or end != len(der):
+        raise DecodeError("not a DER SEQUENCE")
+    check_tlv_tree(der)
+    elements = [der[s:e] for _, s, e in children(der, start, end)]
+    if (len(elements) < 2 or elements[0][0] != 0x30 or not 0xA0 <= elements[1][0] <= 0xBA
+            or len(elements) > 4):
+        raise DecodeError("not a PKIMessage (header SEQUENCE, then a tagged body)")
+    optional = {e[0]: e for e in elements[2:]}
+    if len(optional) != len(elements) - 2 or not set(optional) <= {0xA0, 0xA1}:
+        raise DecodeError("unexpected element after the PKIMessage body")
+    protection = _bit_string(_inner(optional[0xA0])) if 0xA0 in optional else None
+    extra = _inner(optional[0xA1]) if 0xA1 in optional else None
+    return elements[0], elements[1], protection, extra
+
+
+def _inner(element: bytes) -> bytes:
+    """The one element inside an EXPLICIT tag."""
+    _, start, end = read_tlv(element, 0)
+    inner = element[start:end]
+    if not inner or read_tlv(inner, 0)[2] != len(inner):
+        raise DecodeError("an explicit tag must hold exactly one element")
+    return inner
+
+
+def _bit_string(element: bytes) -> bytes:
+    tag, start, end = read_tlv(element, 0)
+    if tag != BIT_STRING or end == start or element[start] != 0:
+        raise DecodeError("protection is not a BIT STRING of whole octets")
+    return element[start + 1:end]
+
+
+def _decode_exactly(der: bytes, spec: Any) -> Any:
+    value, rest = decoder.decode(der, asn1Spec=spec)
+    if rest:
+        raise DecodeError("trailing bytes in the PKIMessage")
+    return value
+
+
+def _octets(value: Any) -> bytes | None:
+    return bytes(value.asOctets()) if value.isValue else None
+
+
+def _header(header: Any) -> Header:
+    algorithm = header["protectionAlg"]
+    parameters = None
+    if algorithm.isValue and algorithm["parameters"].isValue:
+        parameters = bytes(algorithm["parameters"])
+    time = header["messageTime"]
+    info = header["generalInfo"]
+    implicit = info.isValue and any(str(i["infoType"]) == _IMPLICIT_CONFIRM for i in info)
+    return Header(
+        pvno=int(header["pvno"]), transaction_id=_octets(header["transactionID"]),
+        sender_nonce=_octets(header["senderNonce"]), recip_nonce=_octets(header["recipNonce"]),
+        message_time=time.asDateTime.astimezone(UTC) if time.isValue else None,
+        sender_kid=_octets(header["senderKID"]),
+        protection_algorithm=str(algorithm["algorithm"]) if algorithm.isValue else None,
+        protection_parameters=parameters, implicit_confirm=bool(implicit),
+        sender_der=bytes(encoder.encode(header["sender"])))
+
+
+def _extra_certs(extra: bytes | None) -> tuple[x509.Certificate, ...]:
+    if extra is None:
+        return ()
+    tag, start, end = read_tlv(extra, 0)
+    if tag != SEQUENCE:
+        raise DecodeError("extraCerts is not a SEQUENCE")
+    try:
+        return tuple(x509.load_der_x509_certificate(extra[s:e])
+                     for _, s, e in children(extra, start, end))
+    except ValueError as exc:
+        raise DecodeError("malformed certificate in extraCerts") from exc
+
+
+def _body(kind: str, content: Any) -> Body:
+    if kind in ("ir", "cr", "kur"):
+        return CertRequests(tuple(CRMFRequest(bytes(encoder.encode(m))) for m in content))
+    if kind == "p10cr":
+        tagged = bytes(encoder.encode(content))  # [4] EXPLICIT (RFC 9810 Appendix F)
+        _, start, end = read_tlv(tagged, 0)
+        return P10Request(tagged[start:end])
+    if kind == "certConf":
+        return tuple(_cert_status(s) for s in content)
+    if kind == "rr":
+        return _revocation(content)
+    if kind == "genm":
+        return GeneralMessage(tuple(str(i["infoType"]) for i in content))
+    if kind == "pollReq":
+        return PollRequest(int(content[0]["certReqId"]))
+    if kind == "error":
+        return ErrorReport(_free_text(content["pKIStatusInfo"]["statusString"]))
+    return None  # not a request a Lightweight CMP server serves; the core answers badRequest
+
+
+def _cert_status(status: Any) -> CertConfirmation:
+    info = status["statusInfo"]
+    accepted = not info.isValue or int(info["status"]) in (0, 1)
+    algorithm = status["hashAlg"]
+    return CertConfirmation(status["certHash"].asOctets(), int(status["certReqId"]), accepted,
+                            str(algorithm["algorithm"]) if algorithm.isValue else None)
+
+
+def _revocation(content: Any) -> RevocationRequest:
+    if len(content) != 1:
+        raise DecodeError("RFC 9483 §4.2: one certificate per revocation request")
+    details = content[0]
+    template = details["certDetails"]
+    issuer = bytes(encoder.encode(template["issuer"][0])) if template["issuer"].isValue else None
+    serial = int(template["serialNumber"]) if template["serialNumber"].isValue else None
+    reason = None
+    extensions = details["crlEntryDetails"]
+    for extension in extensions if extensions.isValue else ():
+        if str(extension["extnID"]) == _REASON_CODE:
+            code, _ = decoder.decode(extension["extnValue"].asOctets())
+            reason = int(code)
+    return RevocationRequest(issuer, serial, reason)
+
+
+def _free_text(text: Any) -> str:
+    return "; ".join(str(t) for t in text) if text.isValue else ""

@@ -1,0 +1,138 @@
+"""Fixtures of the CMP tests: a real `iotpki serve` process and the `openssl cmp` client."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from iotpki.app import PKI
+from iotpki.core.registration import RegistrationMethod
+from iotpki.core.registrations import RegistrationSpec
+from iotpki.settings import Settings
+from iotpki.wire.names import parse_subject
+from tests.revocation.conftest import Server, free_port
+
+CA = "operatorco-operations"
+ROOT = "operatorco-root"
+DOMAIN = "building-42.operator.example"
+
+
+@pytest.fixture
+def http_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch,
+             http_port: int) -> Settings:
+    monkeypatch.setenv("IOTPKI_CA_PASSPHRASE", "test passphrase, not a secret")
+    monkeypatch.setenv("IOTPKI_CMP_CHECK_AFTER", "1")  # the polling test waits one second
+    return Settings(data_dir=tmp_path / "data", database_url=database_url,
+                    public_url=f"http://127.0.0.1:{http_port}")
+
+
+@pytest.fixture
+def server(demo_pki: PKI, settings: Settings, http_port: int) -> Iterator[Server]:
+    running = Server(settings, http_port)
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()
+
+
+def write_pem(path: Path, *certificates: x509.Certificate) -> Path:
+    path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certificates))
+    return path
+
+
+def write_key(path: Path, key: object) -> Path:
+    path.write_bytes(key.private_bytes(  # type: ignore[attr-defined]
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    return path
+
+
+@dataclass
+class Scene:
+    """The demo PKI behind a running server, and a directory for openssl's files."""
+
+    pki: PKI
+    server: Server
+    dir: Path
+
+    def url_args(self, label: str = "") -> list[str]:
+        path = ".well-known/cmp" + (f"/p/{label}" if label else "")
+        return ["-server", self.server.url.removeprefix("http://"), "-path", path]
+
+    def cmp(self, *args: str, label: str = "", check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(["openssl", "cmp", *self.url_args(label), *args], cwd=self.dir,
+                              capture_output=True, text=True, timeout=60, check=False)
+        if check:
+            assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    def verify(self, cert: str, root: str = "root.pem", chain: str = "chain.pem") -> None:
+        done = subprocess.run(["openssl", "verify", "-CAfile", root, "-untrusted", chain, cert],
+                              cwd=self.dir, capture_output=True, text=True, timeout=30,
+                              check=False)
+        assert done.returncode == 0 and ": OK" in done.stdout, done.stdout + done.stderr
+
+    def certificate(self, name: str) -> x509.Certificate:
+        return x509.load_pem_x509_certificate((self.dir / name).read_bytes())
+
+    def secret_registration(self, subject: str = "CN=sensor-7", **changes: object) -> tuple[str, str]:
+        spec = RegistrationSpec("operatorco", CA, "operational", RegistrationMethod.ONE_TIME_SECRET,
+                                subject=parse_subject(subject), domain=DOMAIN, **changes)  # type: ignore[arg-type]
+        created = self.pki.registrations.create(spec, "operatorco:crm")
+        assert created.secret is not None
+        return created.registration.id, created.secret
+
+    def new_key(self, name: str) -> str:
+        subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-out", name], cwd=self.dir, check=True,
+                       capture_output=True, timeout=30)
+        return name
+
+    def audit(self, action: str) -> list[dict[str, object]]:
+        return [{"outcome": e.record.outcome, "actor": e.record.actor, "target": e.record.target,
+                 **e.record.details}
+                for e in self.pki.audit.entries(limit=None) if e.record.action == action]
+
+
+@pytest.fixture
+def scene(demo_pki: PKI, server: Server, tmp_path: Path) -> Scene:
+    chain = demo_pki.authorities.get(CA).full_chain
+    write_pem(tmp_path / "root.pem", chain[-1])
+    write_pem(tmp_path / "chain.pem", *chain[:-1])
+    return Scene(demo_pki, server, tmp_path)
+
+
+def post_cmp(url: str, body: bytes, content_type: str = "application/pkixcmp") -> tuple[int, str, bytes]:
+    import urllib.error
+    import urllib.request
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.headers.get("Content-Type", ""), answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Content-Type", ""), error.read()
+
+
+def error_failures(der: bytes) -> tuple[str, set[str]]:
+    """(body type, PKIFailureInfo names) of an answer, read with pyasn1 alone (not our codec)."""
+    from pyasn1.codec.der import decoder
+    from pyasn1_alt_modules import rfc9480
+    message, _ = decoder.decode(der, asn1Spec=rfc9480.PKIMessage())
+    kind = message["body"].getName()
+    if kind != "error":
+        return kind, set()
+    bits = message["body"]["error"]["pKIStatusInfo"]["failInfo"]
+    names = rfc9480.PKIFailureInfo.namedValues
+    return kind, {name for name, bit in names.items() if len(bits) > bit and bits[bit]}
