@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Quick start: install, create the story's three organizations and CAs in ./iotpki-data
 # (SQLite, software keys), issue a building-42 operational certificate, verify it, and
-# serve OCSP, CRLs and CA certificates on http://127.0.0.1:8080 until stopped (Ctrl-C).
+# serve until stopped (Ctrl-C): OCSP, CRLs, CA certificates and CMP on
+# http://127.0.0.1:8080, EST on https://127.0.0.1:8443.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -20,5 +21,7 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=s
 openssl verify -x509_strict -CAfile <(awk '/BEGIN/{n++} n==2' "$work/chain.pem") \
     -untrusted <(awk '/BEGIN/{n++} n==1' "$work/chain.pem") "$work/sensor-1.pem"
 "$iotpki" audit verify
-echo "serving on http://127.0.0.1:${IOTPKI_HTTP_PORT:-8080} (Ctrl-C to stop)"
-exec "$iotpki" serve --http-port "${IOTPKI_HTTP_PORT:-8080}"
+http_port="${IOTPKI_HTTP_PORT:-8080}"
+https_port="${IOTPKI_HTTPS_PORT:-8443}"
+echo "serving http://127.0.0.1:$http_port (OCSP, CRL, CMP) and https://127.0.0.1:$https_port (EST); Ctrl-C stops"
+exec "$iotpki" serve --http-port "$http_port" --https-port "$https_port"
