@@ -204,7 +204,10 @@ class IssuanceService:
         with self._uow() as uow:
             for index, (request, outcome) in enumerate(zip(requests, outcomes, strict=True)):
                 if isinstance(outcome, Issued):
-                    _check_in_transaction(uow, index, request, outcome, now)
+                    # The issuing authority's organization, from the signing cache (issued
+                    # outcomes always went through it): no query per certificate.
+                    organization = self._signing[outcome.record.authority].authority.organization
+                    _check_in_transaction(uow, index, request, outcome, organization, now)
             if issued:
                 uow.certificates.add_many(issued)
             append_audit_many(uow.audit, now, audit)
@@ -213,12 +216,10 @@ class IssuanceService:
 
 
 def _check_in_transaction(uow: UnitOfWork, index: int, request: IssuanceRequest,
-                          outcome: Issued, now: datetime) -> None:
+                          outcome: Issued, organization: str, now: datetime) -> None:
     """Checks whose answer must hold at commit: they run in the storing transaction."""
     authority = outcome.record.authority
-    named = outcome.record.domains
-    organization = _organization_of(uow, authority) if named else None
-    for name in sorted(named):
+    for name in sorted(outcome.record.domains):
         if uow.domains.owner(name) != organization:
             # An organization issues only into the operational domains it owns.
             raise _LateRefusal(index, RefusalReason.DOMAIN_NOT_OWNED,
@@ -228,11 +229,6 @@ def _check_in_transaction(uow: UnitOfWork, index: int, request: IssuanceRequest,
             request.registration, now, outcome.record.fingerprint):
         raise _LateRefusal(index, RefusalReason.REGISTRATION_CONSUMED,
                            f"registration {request.registration} was already used")
-
-
-def _organization_of(uow: UnitOfWork, authority: str) -> str | None:
-    found = uow.authorities.get(authority)
-    return found.organization if found is not None else None
 
 
 def _audit_and_event(
