@@ -46,7 +46,8 @@ def create(
     lifetime: str = typer.Option("30d", "--lifetime"),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Authorize one next identity. A one-time secret is shown once, never stored."""
+    """Authorize one next identity. A one-time secret is shown once; only its hash (and, for
+    CMP MAC protection, a copy sealed under a key derived from the CA passphrase) is stored."""
     spec = RegistrationSpec(
         organization=organization, authority=authority, profile=profile, method=method,
         subject=parse_subject(subject) if subject else None,
