@@ -16,6 +16,13 @@ from iotpki.core.serial import serial_hex
 from iotpki.wire.names import format_san
 
 
+def renewal_time(certificate: x509.Certificate, fraction: float) -> datetime:
+    """When the last `fraction` of the certificate's lifetime begins: the moment a
+    delegated certificate (OCSP responder, CMP protection) is replaced."""
+    lifetime = certificate.not_valid_after_utc - certificate.not_valid_before_utc
+    return certificate.not_valid_after_utc - lifetime * fraction
+
+
 class CertificateStatus(StrEnum):
     GOOD = "good"
     REVOKED = "revoked"

@@ -10,13 +10,13 @@ delegated OCSP responders (`core.ocsp_delegation`).
 from __future__ import annotations
 
 import threading
-from datetime import datetime
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
+from iotpki.core.certificate import renewal_time
 from iotpki.core.clock import Clock
 from iotpki.core.cmp_state import ProtectionRecord
 from iotpki.core.errors import ConfigurationError
@@ -28,11 +28,6 @@ from iotpki.wire.keys import signature_hash_for
 
 PROFILE = "cmp-protection"
 REQUESTER = "cmp-protection"
-
-
-def _renew_at(certificate: x509.Certificate, fraction: float) -> datetime:
-    lifetime = certificate.not_valid_after_utc - certificate.not_valid_before_utc
-    return certificate.not_valid_after_utc - lifetime * fraction
 
 
 class CMPProtection:
@@ -61,7 +56,7 @@ class CMPProtection:
         return cached[1]
 
     def _fresh(self, record: ProtectionRecord) -> bool:
-        return self._clock.now() < _renew_at(record.certificate, self._renew_fraction)
+        return self._clock.now() < renewal_time(record.certificate, self._renew_fraction)
 
     def _stored_or_new(self, authority: str) -> ProtectionRecord:
         with self._uow() as uow:

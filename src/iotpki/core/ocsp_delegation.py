@@ -13,6 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
+from iotpki.core.certificate import renewal_time
 from iotpki.core.clock import Clock
 from iotpki.core.errors import ConfigurationError
 from iotpki.core.issuance import IssuanceRequest, IssuanceService
@@ -33,9 +34,7 @@ class ResponderSigner:
 
     def renew_at(self, fraction: float) -> datetime:
         """When the last `fraction` of the certificate's lifetime begins."""
-        cert = self.record.certificate
-        lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
-        return cert.not_valid_after_utc - lifetime * fraction
+        return renewal_time(self.record.certificate, fraction)
 
 
 class DelegatedResponders:
