@@ -24,6 +24,7 @@ from iotpki.core.endpoints import Endpoints, parse_endpoints
 from iotpki.core.enrollment import EnrollmentService, ExternalRevocation, default_methods
 from iotpki.core.errors import ConfigurationError
 from iotpki.core.issuance import IssuanceService
+from iotpki.core.lifecycle import LifecycleService
 from iotpki.core.manifests import ManifestService
 from iotpki.core.ocsp import OCSPResponder
 from iotpki.core.ocsp_delegation import DelegatedResponders
@@ -107,6 +108,7 @@ class PKI:
     endpoints: Endpoints
     devices: DeviceService
     cmp: CMPServer
+    lifecycle: LifecycleService
 
     def close(self) -> None:
         self.database.dispose()
@@ -157,6 +159,7 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         endpoints=endpoints,
         cmp=cmp,
         devices=DeviceService(uow, clock),
+        lifecycle=LifecycleService(uow, registrations, clock),
     )
 
 
