@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -166,27 +167,20 @@ class PKCS11KeyBackend:
         """The token that holds a key, as a URI (where keys that go with it are made)."""
         return encode_pkcs11_uri(_parse(key_ref).token_part)
 
-    def find(self, uri: str) -> str:
-        """The full reference of an existing private key the URI names by label and/or id."""
-        target = _parse(uri)
-        if not target.names_object:
-            raise KeyNotFoundError(f"{uri} names a token, not a key (add object= or id=)")
-        obj = self._call(target, lambda s: _private_key(s, target), "looking up a key")
-        return encode_pkcs11_uri(PKCS11URI(
-            token=target.token, manufacturer=target.manufacturer, serial=target.serial,
-            model=target.model, slot_id=target.slot_id, object=obj.label or None,
-            id=obj.id or None, type="private"))
-
     # -- signing -------------------------------------------------------------------------------
 
     def _make_key(self, key_ref: str) -> Any:
+        """The key object; its `key_ref` is the full reference (label and id) even when the
+        caller named the key by label or id alone."""
         uri = _parse(key_ref)
-        public = self._call(uri, lambda s: _public_key(s, uri), "reading a public key")
-        signer = functools.partial(self._sign, key_ref)
+        public, private = self._call(uri, lambda s: _public_key(s, uri), "reading a public key")
+        full = encode_pkcs11_uri(replace(uri, object=private.label or None,
+                                         id=private.id or None, type="private"))
+        signer = functools.partial(self._sign, full)
         key: TokenECKey | TokenRSAKey = (
             TokenECKey(public, signer) if isinstance(public, ec.EllipticCurvePublicKey)
             else TokenRSAKey(public, signer))
-        key.key_ref = key_ref
+        key.key_ref = full
         return key
 
     def _sign(self, key_ref: str, request: SignatureRequest) -> bytes:
@@ -269,8 +263,9 @@ def _private_key(session: Any, uri: PKCS11URI) -> Any:
     return session.get_key(object_class=ObjectClass.PRIVATE_KEY, label=uri.object, id=uri.id)
 
 
-def _public_key(session: Any, uri: PKCS11URI) -> Any:
-    """The cryptography public key of the pair: from the public object with the same id."""
+def _public_key(session: Any, uri: PKCS11URI) -> tuple[Any, Any]:
+    """The cryptography public key of the pair (from the public object with the same id),
+    and the private key object."""
     private = _private_key(session, uri)
     matches = list(session.get_objects({Attribute.CLASS: ObjectClass.PUBLIC_KEY,
                                         Attribute.ID: private.id}))
@@ -283,11 +278,11 @@ def _public_key(session: Any, uri: PKCS11URI) -> Any:
         if curve is None:
             raise UnsupportedKeyError(f"{uri.describe()} is on a curve other than P-256/P-384")
         point = _octet_string(bytes(public[Attribute.EC_POINT]))
-        return ec.EllipticCurvePublicKey.from_encoded_point(curve, point)
+        return ec.EllipticCurvePublicKey.from_encoded_point(curve, point), private
     if private.key_type == KeyType.RSA:
         return rsa.RSAPublicNumbers(
             int.from_bytes(public[Attribute.PUBLIC_EXPONENT], "big"),
-            int.from_bytes(public[Attribute.MODULUS], "big")).public_key()
+            int.from_bytes(public[Attribute.MODULUS], "big")).public_key(), private
     raise UnsupportedKeyError(f"{uri.describe()} is a {private.key_type.name} key; "
                               "iotpki signs with EC and RSA keys on tokens")
 
