@@ -92,8 +92,10 @@ def rotate_responder(
     key_uri: str = KEY_URI_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Issue the authority's delegated OCSP responder (RFC 6960 §4.2.2.2) a new key and
-    certificate now; the key goes where the options say, by default beside the CA's key."""
+    """Give the authority's OCSP responder a new key and certificate now.
+
+    The delegated responder (RFC 6960 §4.2.2.2) key goes where the options say, by default
+    beside the CA's own key (a CA on a token gets its responder key on the same token)."""
     location = key_location(key_backend, key_uri)
     pki = state(ctx).pki()
     pki.authorities.get(label)
