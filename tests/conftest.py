@@ -98,17 +98,21 @@ def softhsm(tmp_path_factory: pytest.TempPathFactory) -> SoftHSM:
     return hsm
 
 
+def key_settings(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The Settings fields that put the run's keys where IOTPKI_TEST_KEY_BACKEND says
+    (for every `settings` fixture, including the protocol suites' own)."""
+    if KEY_BACKEND != "pkcs11":
+        return {}
+    hsm: SoftHSM = request.getfixturevalue("softhsm")
+    return {"key_backend": "pkcs11", "pkcs11_token": hsm.uri}
+
+
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch,
              request: pytest.FixtureRequest) -> Settings:
     monkeypatch.setenv("IOTPKI_CA_PASSPHRASE", "test passphrase, not a secret")
-    if KEY_BACKEND == "pkcs11":
-        hsm: SoftHSM = request.getfixturevalue("softhsm")
-        return Settings(data_dir=tmp_path / "data", database_url=database_url,
-                        public_url="http://pki.test:8080", key_backend="pkcs11",
-                        pkcs11_token=hsm.uri)
     return Settings(data_dir=tmp_path / "data", database_url=database_url,
-                    public_url="http://pki.test:8080")
+                    public_url="http://pki.test:8080", **key_settings(request))
 
 
 @pytest.fixture
