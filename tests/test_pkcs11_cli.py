@@ -143,3 +143,10 @@ def test_a_pin_in_the_uri_is_refused(cli: CLI) -> None:
     result = cli.run(*ROOT, "--key-uri", f"pkcs11:token=iotpki-test?pin-value={cli.pin}",
                      expect=2)
     assert "IOTPKI_PKCS11_PIN" in result.stderr
+
+
+def test_serve_refuses_to_start_with_a_wrong_pin(cli: CLI) -> None:
+    cli.json(*ROOT, "--key-backend", "pkcs11")
+    line = cli.refused("serve", "--http-port", "1", "--https-port", "0",
+                       env={"IOTPKI_PKCS11_PIN": "not-the-pin"})
+    assert line == "error: wrong PIN for token 'iotpki-test'"
