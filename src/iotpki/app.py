@@ -35,12 +35,13 @@ from iotpki.core.registrations import RegistrationService
 from iotpki.core.revocation import RevocationService
 from iotpki.core.urls import PublicURLs
 from iotpki.keys.passphrase import read_passphrase
-from iotpki.keys.ring import KeyRing
+from iotpki.keys.ring import KeyBackend, KeyRing
 from iotpki.keys.sealing import PassphraseSealer
 from iotpki.keys.software import SCHEME as SOFTWARE
 from iotpki.keys.software import SoftwareKeyBackend
 from iotpki.settings import Settings
 from iotpki.store.database import Database, sqlite_url
+from iotpki.wire.errors import PKIError
 
 
 def default_profiles_text() -> str:
@@ -79,9 +80,28 @@ def open_database(settings: Settings) -> Database:
 
 
 def build_key_ring(settings: Settings) -> KeyRing:
-    software = SoftwareKeyBackend(
-        settings.key_dir, read_passphrase(settings.data_dir), settings.allow_unencrypted_keys)
-    return KeyRing({SOFTWARE: software}, default=SOFTWARE)
+    """Software keys always; a PKCS#11 backend when python-pkcs11 (the `hsm` extra) is there.
+    Tokens are opened on first use, so a node without one starts as before."""
+    backends: dict[str, KeyBackend] = {SOFTWARE: SoftwareKeyBackend(
+        settings.key_dir, read_passphrase(settings.data_dir), settings.allow_unencrypted_keys)}
+    pkcs11 = build_pkcs11_backend(settings)
+    if pkcs11 is not None:
+        backends["pkcs11"] = pkcs11
+    if settings.key_backend not in backends:
+        raise ConfigurationError(f"key backend {settings.key_backend} needs python-pkcs11: "
+                                 "install iotpki[hsm]")
+    return KeyRing(backends, default=settings.key_backend)
+
+
+def build_pkcs11_backend(settings: Settings) -> KeyBackend | None:
+    try:
+        from iotpki.keys.pkcs11 import PKCS11KeyBackend
+    except ImportError:  # python-pkcs11 is an optional extra
+        return None
+    try:
+        return PKCS11KeyBackend(settings.pkcs11_module, settings.pkcs11_token)
+    except PKIError as exc:
+        raise ConfigurationError(f"IOTPKI_PKCS11_TOKEN: {exc}") from exc
 
 
 @dataclass

@@ -34,17 +34,26 @@ class KeyRing(Protocol):
     """Key backends behind one face. A key reference names its backend (`software:…`, `pkcs11:…`).
 
     `load` returns an object with the `cryptography` private-key interface, so
-    `CertificateBuilder.sign()` works whatever holds the key.
+    `CertificateBuilder.sign()` works whatever holds the key. A *location* says where a new
+    key goes: None (the default backend), a backend name, or a backend URI (a token).
     """
 
-    def generate(self, key_type: str, label: str) -> str: ...
+    def check(self, key_type: str, location: str | None = None) -> None:
+        """Raise if a `key_type` key cannot be made at `location`; called before any write."""
+        ...
 
-    def import_private_key(self, key: Any, label: str) -> str: ...
+    def generate(self, key_type: str, label: str, location: str | None = None) -> str: ...
+
+    def import_private_key(self, key: Any, label: str, location: str | None = None) -> str: ...
 
     def load(self, key_ref: str) -> Any: ...
 
     def discard(self, key_ref: str) -> None:
         """Remove a key whose authority could not be created (no half-created authority)."""
+        ...
+
+    def location_of(self, key_ref: str) -> str:
+        """Where a key is held, as a location for keys that belong with it."""
         ...
 
 
