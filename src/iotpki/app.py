@@ -23,6 +23,7 @@ from iotpki.core.directory import CertificateDirectory
 from iotpki.core.endpoints import Endpoints, parse_endpoints
 from iotpki.core.enrollment import EnrollmentService, ExternalRevocation, default_methods
 from iotpki.core.errors import ConfigurationError
+from iotpki.core.expiry import ExpiryMonitor
 from iotpki.core.issuance import IssuanceService
 from iotpki.core.lifecycle import LifecycleService
 from iotpki.core.manifests import ManifestService
@@ -34,11 +35,13 @@ from iotpki.core.profile import Profile, parse_profiles
 from iotpki.core.registrations import RegistrationService
 from iotpki.core.revocation import RevocationService
 from iotpki.core.urls import PublicURLs
+from iotpki.core.webhooks import WebhookDispatcher, WebhookService
 from iotpki.keys.passphrase import read_passphrase
 from iotpki.keys.ring import KeyRing
 from iotpki.keys.sealing import PassphraseSealer
 from iotpki.keys.software import SCHEME as SOFTWARE
 from iotpki.keys.software import SoftwareKeyBackend
+from iotpki.protocols.webhook.sender import HTTPWebhookSender
 from iotpki.settings import Settings
 from iotpki.store.database import Database, sqlite_url
 
@@ -109,6 +112,9 @@ class PKI:
     devices: DeviceService
     cmp: CMPServer
     lifecycle: LifecycleService
+    webhooks: WebhookService
+    webhook_dispatcher: WebhookDispatcher
+    expiry: ExpiryMonitor
 
     def close(self) -> None:
         self.database.dispose()
@@ -160,6 +166,9 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         cmp=cmp,
         devices=DeviceService(uow, clock),
         lifecycle=LifecycleService(uow, registrations, clock),
+        webhooks=WebhookService(uow, sealer, clock),
+        webhook_dispatcher=WebhookDispatcher(uow, sealer, HTTPWebhookSender(), clock),
+        expiry=ExpiryMonitor(uow, profiles, clock),
     )
 
 

@@ -311,7 +311,8 @@ class EnrollmentService:
                 now: datetime) -> None:
         presented = fingerprint(request.client_chain[0]) if request.client_chain else None
         details = {"reason": refusal.reason.value, "detail": refusal.detail, "method": method,
-                   "presented": presented, "registration": request.registration_id}
+                   "presented": presented, "registration": request.registration_id,
+                   "authority": request.authority}
         with self._uow() as uow:
             append_audit(uow.audit, now, AuditRecord(
                 "enrollment.authorize", "refused", request.requester,
