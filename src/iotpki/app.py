@@ -30,7 +30,7 @@ from iotpki.core.manifests import ManifestService
 from iotpki.core.ocsp import OCSPResponder
 from iotpki.core.ocsp_delegation import DelegatedResponders
 from iotpki.core.organizations import OrganizationService
-from iotpki.core.ports import SecretSealer
+from iotpki.core.ports import SecretSealer, UnitOfWorkFactory
 from iotpki.core.profile import Profile, parse_profiles
 from iotpki.core.registrations import RegistrationService
 from iotpki.core.revocation import RevocationService
@@ -126,6 +126,14 @@ def build_sealer(settings: Settings) -> SecretSealer | None:
     return PassphraseSealer(passphrase) if passphrase is not None else None
 
 
+def build_lifecycle(settings: Settings, uow: UnitOfWorkFactory, registrations: RegistrationService,
+                    profiles: dict[str, Profile], clock: Clock) -> LifecycleService:
+    maintenance = settings.maintenance_profile
+    if maintenance is not None and maintenance not in profiles:
+        raise ConfigurationError(f"IOTPKI_MAINTENANCE_PROFILE names no profile: {maintenance!r}")
+    return LifecycleService(uow, registrations, clock, maintenance)
+
+
 def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = True) -> PKI:
     clock = clock or SystemClock()
     database = open_database(settings)
@@ -165,7 +173,7 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         endpoints=endpoints,
         cmp=cmp,
         devices=DeviceService(uow, clock),
-        lifecycle=LifecycleService(uow, registrations, clock),
+        lifecycle=build_lifecycle(settings, uow, registrations, profiles, clock),
         webhooks=WebhookService(uow, sealer, clock),
         webhook_dispatcher=WebhookDispatcher(uow, sealer, HTTPWebhookSender(), clock),
         expiry=ExpiryMonitor(uow, profiles, clock),

@@ -221,9 +221,11 @@ class CurrentCertificate:
 
 
 def _check_device(device: Device | None) -> None:
-    """Only an active device, or one registered for its next identity, enrolls: a lost,
-    stolen or retired device gets no new identity whatever it presents."""
-    if device is not None and device.state not in (DeviceState.ACTIVE, DeviceState.REGISTERED):
+    """Only an active device, one registered for its next identity, or one in maintenance
+    (for a maintenance identity; with hold-mode maintenance its certificates are on hold
+    anyway) enrolls: a lost, stolen or retired device gets none whatever it presents."""
+    if device is not None and device.state not in (DeviceState.ACTIVE, DeviceState.REGISTERED,
+                                                   DeviceState.MAINTENANCE):
         raise PolicyError(R.REVOKED, f"device {device.id} is {device.state.value}")
 
 
