@@ -23,22 +23,25 @@ from iotpki.core.directory import CertificateDirectory
 from iotpki.core.endpoints import Endpoints, parse_endpoints
 from iotpki.core.enrollment import EnrollmentService, ExternalRevocation, default_methods
 from iotpki.core.errors import ConfigurationError
+from iotpki.core.expiry import ExpiryMonitor
 from iotpki.core.issuance import IssuanceService
 from iotpki.core.lifecycle import LifecycleService
 from iotpki.core.manifests import ManifestService
 from iotpki.core.ocsp import OCSPResponder
 from iotpki.core.ocsp_delegation import DelegatedResponders
 from iotpki.core.organizations import OrganizationService
-from iotpki.core.ports import SecretSealer
+from iotpki.core.ports import SecretSealer, UnitOfWorkFactory
 from iotpki.core.profile import Profile, parse_profiles
 from iotpki.core.registrations import RegistrationService
 from iotpki.core.revocation import RevocationService
 from iotpki.core.urls import PublicURLs
+from iotpki.core.webhooks import WebhookDispatcher, WebhookService
 from iotpki.keys.passphrase import read_passphrase
 from iotpki.keys.ring import KeyBackend, KeyRing
 from iotpki.keys.sealing import PassphraseSealer
 from iotpki.keys.software import SCHEME as SOFTWARE
 from iotpki.keys.software import SoftwareKeyBackend
+from iotpki.protocols.webhook.sender import HTTPWebhookSender
 from iotpki.settings import Settings
 from iotpki.store.database import Database, sqlite_url
 from iotpki.wire.errors import PKIError
@@ -129,6 +132,9 @@ class PKI:
     devices: DeviceService
     cmp: CMPServer
     lifecycle: LifecycleService
+    webhooks: WebhookService
+    webhook_dispatcher: WebhookDispatcher
+    expiry: ExpiryMonitor
 
     def close(self) -> None:
         self.database.dispose()
@@ -138,6 +144,14 @@ def build_sealer(settings: Settings) -> SecretSealer | None:
     """Seals one-time secrets under the CA key passphrase; none without a passphrase."""
     passphrase = read_passphrase(settings.data_dir)
     return PassphraseSealer(passphrase) if passphrase is not None else None
+
+
+def build_lifecycle(settings: Settings, uow: UnitOfWorkFactory, registrations: RegistrationService,
+                    profiles: dict[str, Profile], clock: Clock) -> LifecycleService:
+    maintenance = settings.maintenance_profile
+    if maintenance is not None and maintenance not in profiles:
+        raise ConfigurationError(f"IOTPKI_MAINTENANCE_PROFILE names no profile: {maintenance!r}")
+    return LifecycleService(uow, registrations, clock, maintenance)
 
 
 def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = True) -> PKI:
@@ -179,7 +193,10 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         endpoints=endpoints,
         cmp=cmp,
         devices=DeviceService(uow, clock),
-        lifecycle=LifecycleService(uow, registrations, clock),
+        lifecycle=build_lifecycle(settings, uow, registrations, profiles, clock),
+        webhooks=WebhookService(uow, sealer, clock),
+        webhook_dispatcher=WebhookDispatcher(uow, sealer, HTTPWebhookSender(), clock),
+        expiry=ExpiryMonitor(uow, profiles, clock),
     )
 
 

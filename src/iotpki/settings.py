@@ -20,6 +20,7 @@ class Settings:
     public_url: str = DEFAULT_PUBLIC_URL
     allow_unencrypted_keys: bool = False
     cmp_check_after: int | None = None  # CMP pollRep checkAfter (s); None: the approval's own
+    maintenance_profile: str | None = None  # None: maintenance holds certificates (lifecycle.md)
     key_backend: str = "software"  # where new CA keys go: software or pkcs11
     pkcs11_module: Path = DEFAULT_PKCS11_MODULE
     pkcs11_token: str = DEFAULT_PKCS11_TOKEN  # RFC 7512 URI of the token new keys go to
@@ -54,4 +55,5 @@ class Settings:
             key_backend=env.get("IOTPKI_KEY_BACKEND") or "software",
             pkcs11_module=Path(env.get("IOTPKI_PKCS11_MODULE") or DEFAULT_PKCS11_MODULE),
             pkcs11_token=env.get("IOTPKI_PKCS11_TOKEN") or DEFAULT_PKCS11_TOKEN,
+            maintenance_profile=env.get("IOTPKI_MAINTENANCE_PROFILE") or None,
         )

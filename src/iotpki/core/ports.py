@@ -16,7 +16,7 @@ from iotpki.core.certificate import CertificateRecord, CertificateStatus
 from iotpki.core.cmp_state import CMPTransaction, ProtectionRecord, TransactionState
 from iotpki.core.device import Device, DeviceIdentity, DeviceState
 from iotpki.core.domain import Domain
-from iotpki.core.events import Event
+from iotpki.core.events import Event, StoredEvent
 from iotpki.core.organization import Organization
 from iotpki.core.pending import PendingRequest
 from iotpki.core.registration import Registration
@@ -27,6 +27,7 @@ from iotpki.core.revocation_status import (
     ResponderRecord,
     StatusEntry,
 )
+from iotpki.core.webhook import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from iotpki.wire.crl import RevokedEntry
 
 
@@ -264,6 +265,61 @@ class EventOutbox(Protocol):
 
     def add_many(self, events: list[Event]) -> None: ...
 
+    def undispatched(self, limit: int) -> list[StoredEvent]:
+        """The oldest events not yet fanned out to webhook deliveries, locked until the
+        transaction ends (other nodes skip them)."""
+        ...
+
+    def get(self, event_id: int) -> StoredEvent | None: ...
+
+    def mark_dispatched(self, event_ids: list[int], at: datetime) -> None: ...
+
+
+class WebhookRepository(Protocol):
+    def add(self, subscription: WebhookSubscription, secret_sealed: bytes) -> None: ...
+
+    def get(self, subscription_id: str) -> WebhookSubscription | None: ...
+
+    def sealed_secret(self, subscription_id: str) -> bytes: ...
+
+    def active(self) -> list[WebhookSubscription]: ...
+
+    def subscriptions(self, organization: str | None) -> list[WebhookSubscription]:
+        """Subscriptions not removed, oldest first."""
+        ...
+
+    def remove(self, subscription_id: str, at: datetime) -> bool: ...
+
+    def add_deliveries(self, deliveries: list[WebhookDelivery]) -> None:
+        """Raise `ConflictError` if one (subscription, event) exists already."""
+        ...
+
+    def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[WebhookDelivery]:
+        """Pending deliveries due at `now`, each moved to `lease_until` (compare-and-set, so
+        that one node only gets each); the caller commits at once, then sends."""
+        ...
+
+    def record_attempt(self, delivery: WebhookDelivery) -> None:
+        """Store status, attempts, next attempt, last error, delivered time."""
+        ...
+
+    def deliveries(self, organization: str | None, subscription: str | None,
+                   status: DeliveryStatus | None, limit: int, offset: int) -> list[WebhookDelivery]:
+        """Newest first."""
+        ...
+
+
+class ExpiryRepository(Protocol):
+    def candidates(self, profile: str, expires_before: datetime, now: datetime,
+                   limit: int) -> list[CertificateRecord]:
+        """Good certificates of the profile, unexpired, expiring before `expires_before`,
+        not yet announced; soonest first."""
+        ...
+
+    def note(self, fingerprint: str, at: datetime) -> bool:
+        """Remember the announcement; False if it was made before (by another node)."""
+        ...
+
 
 class RevocationIndex(Protocol):
     """Revocation facts by (authority, serial), and a per-authority change counter."""
@@ -372,6 +428,12 @@ class UnitOfWork(Protocol):
 
     @property
     def cmp(self) -> CMPRepository: ...
+
+    @property
+    def webhooks(self) -> WebhookRepository: ...
+
+    @property
+    def expiry(self) -> ExpiryRepository: ...
 
     def __enter__(self) -> UnitOfWork: ...
 

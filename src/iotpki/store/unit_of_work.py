@@ -17,6 +17,7 @@ from iotpki.store.domains import (
     SQLTrustRepository,
 )
 from iotpki.store.events import SQLEventOutbox
+from iotpki.store.expiry import SQLExpiryRepository
 from iotpki.store.ids import IdCache
 from iotpki.store.organizations import SQLOrganizationRepository
 from iotpki.store.pending import SQLPendingRequestRepository
@@ -26,6 +27,7 @@ from iotpki.store.revocation import (
     SQLOCSPResponderRepository,
     SQLRevocationIndex,
 )
+from iotpki.store.webhooks import SQLWebhookRepository
 
 
 class SQLUnitOfWork:
@@ -54,6 +56,8 @@ class SQLUnitOfWork:
         self.crls = SQLCRLRepository(self._conn, self._ids)
         self.ocsp_responders = SQLOCSPResponderRepository(self._conn, self._ids)
         self.cmp = SQLCMPRepository(self._conn, self._ids)
+        self.webhooks = SQLWebhookRepository(self._conn, self._ids)
+        self.expiry = SQLExpiryRepository(self._conn, self._ids)
         return self
 
     def commit(self) -> None:
