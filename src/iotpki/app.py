@@ -23,12 +23,14 @@ from iotpki.core.directory import CertificateDirectory
 from iotpki.core.endpoints import Endpoints, parse_endpoints
 from iotpki.core.enrollment import EnrollmentService, ExternalRevocation, default_methods
 from iotpki.core.errors import ConfigurationError
+from iotpki.core.idempotency import IdempotencyKeys
 from iotpki.core.issuance import IssuanceService
 from iotpki.core.manifests import ManifestService
 from iotpki.core.ocsp import OCSPResponder
 from iotpki.core.ocsp_delegation import DelegatedResponders
 from iotpki.core.organizations import OrganizationService
 from iotpki.core.ports import SecretSealer
+from iotpki.core.principals import PrincipalService
 from iotpki.core.profile import Profile, parse_profiles
 from iotpki.core.registrations import RegistrationService
 from iotpki.core.revocation import RevocationService
@@ -107,6 +109,8 @@ class PKI:
     endpoints: Endpoints
     devices: DeviceService
     cmp: CMPServer
+    principals: PrincipalService
+    idempotency: IdempotencyKeys
 
     def close(self) -> None:
         self.database.dispose()
@@ -157,6 +161,8 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         endpoints=endpoints,
         cmp=cmp,
         devices=DeviceService(uow, clock),
+        principals=PrincipalService(uow, clock),
+        idempotency=IdempotencyKeys(uow, clock),
     )
 
 

@@ -15,6 +15,7 @@ from iotpki.cli import (
     crl,
     manifest,
     org,
+    principal,
     profile,
     registration,
     request,
@@ -39,6 +40,7 @@ app.add_typer(registration.app, name="registration")
 app.add_typer(manifest.app, name="manifest")
 app.add_typer(request.app, name="request")
 app.add_typer(crl.app, name="crl")
+app.add_typer(principal.app, name="principal")
 app.command()(serve)
 
 

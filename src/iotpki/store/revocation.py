@@ -9,7 +9,18 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import BigInteger, Connection, cast, delete, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from iotpki.core.certificate import CertificateStatus
 from iotpki.core.revocation_status import (
@@ -76,6 +87,36 @@ class SQLRevocationIndex:
             certificates.c.authority_id == authority_id,
             certificates.c.serial == serial_hex(serial),
         ).values(status_seq=seq, released_at=released_at, invalidity_date=invalidity_date))
+        return int(seq)
+
+    def record_bulk_change(
+        self, authority: str, serials: list[str], status: CertificateStatus, at: datetime,
+        reason: str, invalidity_date: datetime | None,
+    ) -> int:
+        if not serials:
+            return self.counter(authority)
+        authority_id = self._id(authority)
+        seq = self._bump(authority_id, at)
+        c = certificates.c
+        # One statement executed for every serial (executemany): the unique (authority,
+        # serial) index finds each row; the values are shared.
+        stmt = update(certificates).where(
+            c.authority_id == authority_id, c.serial == bindparam("s")).values(
+            status=status.value, revocation_reason=reason, status_seq=seq, released_at=None,
+            invalidity_date=invalidity_date,
+            revoked_at=case((c.revoked_at.is_(None), at), else_=c.revoked_at))
+        self._conn.execute(stmt, [{"s": serial} for serial in serials])
+        return seq
+
+    def _bump(self, authority_id: int, at: datetime) -> int:
+        c = revocation_counters.c
+        seq = self._conn.execute(
+            update(revocation_counters).where(c.authority_id == authority_id)
+            .values(seq=c.seq + 1, changed_at=at).returning(c.seq)).scalar()
+        if seq is None:
+            seq = 1
+            self._conn.execute(insert(revocation_counters).values(
+                authority_id=authority_id, seq=seq, changed_at=at))
         return int(seq)
 
     def counter(self, authority: str) -> int:

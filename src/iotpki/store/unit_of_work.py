@@ -20,6 +20,7 @@ from iotpki.store.events import SQLEventOutbox
 from iotpki.store.ids import IdCache
 from iotpki.store.organizations import SQLOrganizationRepository
 from iotpki.store.pending import SQLPendingRequestRepository
+from iotpki.store.principals import SQLIdempotencyRepository, SQLPrincipalRepository
 from iotpki.store.registrations import SQLDeliveryRepository, SQLRegistrationRepository
 from iotpki.store.revocation import (
     SQLCRLRepository,
@@ -54,6 +55,8 @@ class SQLUnitOfWork:
         self.crls = SQLCRLRepository(self._conn, self._ids)
         self.ocsp_responders = SQLOCSPResponderRepository(self._conn, self._ids)
         self.cmp = SQLCMPRepository(self._conn, self._ids)
+        self.principals = SQLPrincipalRepository(self._conn, self._ids)
+        self.idempotency = SQLIdempotencyRepository(self._conn)
         return self
 
     def commit(self) -> None:
