@@ -92,7 +92,8 @@ class RevocationService:
             for authority, group in sorted(by_authority.items()):
                 uow.revocation.record_bulk_change(authority, [c.serial for c in group], status,
                                                   now, reason.value, invalidity_date)
-            self._record_many(uow, actor, hold, candidates, now, reason.value)
+            if candidates:
+                self._record_many(uow, actor, hold, candidates, now, reason.value)
             uow.commit()
         return BulkRevocation(len(candidates), reason.value, now)
 
