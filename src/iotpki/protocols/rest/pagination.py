@@ -46,8 +46,8 @@ def decode_cursor(cursor: str) -> int:
 
 def page_request(
     limit: int = Query(100, ge=1, le=MAX_LIMIT, description="Items per page"),
-    cursor: str | None = Query(None, max_length=64, description="next_cursor of the previous "
-                                                                "page"),
+    cursor: str | None = Query(None, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
+                               description="next_cursor of the previous page"),
 ) -> PageRequest:
     return PageRequest(limit=limit, position=decode_cursor(cursor) if cursor else 0)
 
