@@ -9,18 +9,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import (
-    BigInteger,
-    Connection,
-    bindparam,
-    case,
-    cast,
-    delete,
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import BigInteger, Connection, cast, delete, func, insert, select, update
 
 from iotpki.core.certificate import CertificateStatus
 from iotpki.core.revocation_status import (
@@ -31,6 +20,7 @@ from iotpki.core.revocation_status import (
     StatusEntry,
 )
 from iotpki.core.serial import serial_hex
+from iotpki.store.bulk import execute_many, process_rows
 from iotpki.store.ids import IdCache
 from iotpki.store.schema import (
     authorities,
@@ -48,6 +38,10 @@ _STATUS_COLUMNS = (
 )
 _ON_CRL = (CertificateStatus.REVOKED.value, CertificateStatus.HELD.value)
 _STREAM_ROWS = 20_000
+# A held certificate keeps its original revocation time (RFC 5280 §5.3.1, certificateHold).
+_BULK_UPDATE = ("UPDATE certificates SET status = ?, revocation_reason = ?, status_seq = ?, "
+                "released_at = NULL, invalidity_date = ?, revoked_at = COALESCE(revoked_at, ?) "
+                "WHERE authority_id = ? AND serial = ?")
 
 
 def _epoch_seconds(dialect: str) -> Callable[[Any], Any]:
@@ -98,14 +92,13 @@ class SQLRevocationIndex:
         authority_id = self._id(authority)
         seq = self._bump(authority_id, at)
         c = certificates.c
-        # One statement executed for every serial (executemany): the unique (authority,
-        # serial) index finds each row; the values are shared.
-        stmt = update(certificates).where(
-            c.authority_id == authority_id, c.serial == bindparam("s")).values(
-            status=status.value, revocation_reason=reason, status_seq=seq, released_at=None,
-            invalidity_date=invalidity_date,
-            revoked_at=case((c.revoked_at.is_(None), at), else_=c.revoked_at))
-        self._conn.execute(stmt, [{"s": serial} for serial in serials])
+        # One statement executed for every serial at the driver level: the unique
+        # (authority, serial) index finds each row; the values are shared.
+        shared = process_rows(self._conn, [c.status, c.revocation_reason, c.status_seq,
+                                           c.invalidity_date, c.revoked_at],
+                              [(status.value, reason, seq, invalidity_date, at)])[0]
+        execute_many(self._conn, _BULK_UPDATE,
+                     [(*shared, authority_id, serial) for serial in serials])
         return seq
 
     def _bump(self, authority_id: int, at: datetime) -> int:
