@@ -99,6 +99,7 @@ def list_certificates(
 @router.get("/certificates/{authority}/{serial}", responses=COMMON_PROBLEMS)
 def get_certificate(authority: AuthorityPath, serial: SerialPath, principal: CurrentPrincipal,
                     api: Services) -> CertificateDetail:
+    """One certificate of the organization, with its PEM."""
     record = _owned(api, principal, authority, serial)
     authorize(principal, Action.READ)
     return certificate_detail(record)

@@ -48,6 +48,7 @@ def list_organizations(principal: CurrentPrincipal, api: Services,
 @router.get("/organizations/{organization}", tags=["directory"])
 def get_organization(organization: LabelPath, principal: CurrentPrincipal,
                      api: Services) -> OrganizationOut:
+    """The principal's organization; any other is not found."""
     authorize(principal, Action.READ, organization, "organization")
     found = [o for o in api.authorities.organizations() if o.label == organization]
     if not found:
@@ -75,6 +76,7 @@ def list_authorities(principal: CurrentPrincipal, api: Services,
 @router.get("/authorities/{authority}", tags=["directory"])
 def get_authority(authority: LabelPath, principal: CurrentPrincipal,
                   api: Services) -> AuthorityOut:
+    """One of the organization's authorities, with its certificate chain (PEM)."""
     found = owned_authority(api, principal.organization, authority)
     authorize(principal, Action.READ, found.organization, "authority")
     return authority_out(found)
@@ -102,6 +104,7 @@ def list_profiles(principal: CurrentPrincipal, api: Services, page: Paging) -> P
 @router.get("/profiles/{profile}", tags=["directory"])
 def get_profile(profile: Annotated[str, Path(max_length=63)], principal: CurrentPrincipal,
                 api: Services) -> ProfileOut:
+    """One certificate profile."""
     authorize(principal, Action.READ)
     if profile not in api.profiles:
         raise NotFoundError("no such profile")

@@ -88,6 +88,7 @@ def list_registrations(
     page: Annotated[PageRequest, Depends(page_request)],
     status: Annotated[RegistrationStatus | None, Query()] = None,
 ) -> Page[RegistrationOut]:
+    """The organization's registrations, oldest first, optionally by status."""
     authorize(principal, Action.READ)
     found = api.registrations.find(principal.organization, status, page.limit + 1, page.position)
     return offset_page([RegistrationOut(**registration_out(r)) for r in found], page)
@@ -106,6 +107,7 @@ def _owned(api: APIServices, principal: Principal, registration_id: str) -> Regi
 @router.get("/registrations/{registration_id}", responses=COMMON_PROBLEMS)
 def get_registration(registration_id: RegistrationId, principal: CurrentPrincipal,
                      api: Services) -> RegistrationOut:
+    """One registration of the organization (never its secret)."""
     registration = _owned(api, principal, registration_id)
     authorize(principal, Action.READ, registration.organization, "registration")
     return RegistrationOut(**registration_out(registration))
