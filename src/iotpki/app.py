@@ -25,6 +25,7 @@ from iotpki.core.enrollment import EnrollmentService, ExternalRevocation, defaul
 from iotpki.core.errors import ConfigurationError
 from iotpki.core.idempotency import IdempotencyKeys
 from iotpki.core.issuance import IssuanceService
+from iotpki.core.lifecycle import LifecycleService
 from iotpki.core.manifests import ManifestService
 from iotpki.core.ocsp import OCSPResponder
 from iotpki.core.ocsp_delegation import DelegatedResponders
@@ -111,6 +112,7 @@ class PKI:
     cmp: CMPServer
     principals: PrincipalService
     idempotency: IdempotencyKeys
+    lifecycle: LifecycleService
 
     def close(self) -> None:
         self.database.dispose()
@@ -163,6 +165,7 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         devices=DeviceService(uow, clock),
         principals=PrincipalService(uow, clock),
         idempotency=IdempotencyKeys(uow, clock),
+        lifecycle=LifecycleService(uow, registrations, clock),
     )
 
 

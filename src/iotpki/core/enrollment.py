@@ -26,6 +26,7 @@ from iotpki.core.approval import ManualApproval
 from iotpki.core.audit import AuditRecord, append_audit
 from iotpki.core.certificate import CertificateStatus
 from iotpki.core.clock import Clock
+from iotpki.core.device import Device, DeviceState
 from iotpki.core.errors import PolicyError
 from iotpki.core.errors import RefusalReason as R
 from iotpki.core.events import Event
@@ -70,6 +71,8 @@ class Authorization:
     sans: tuple[x509.GeneralName, ...] | None
     registration: str | None
     component_digest: bytes | None = None
+    device: str | None = None  # the device the new identity is for (`core.devices`)
+    presented: str | None = None  # fingerprint of the identity presented
 
 
 class EnrollmentMethod(Protocol):
@@ -179,9 +182,14 @@ class PreviousStageCertificate:
             raise PolicyError(R.UNTRUSTED_CHAIN, f"{registration.organization} trusts no supplier "
                                                  f"anchor for this identity: {exc}") from exc
         _check_not_revoked(uow, path, self._external)
-        device = uow.devices.containing(registration.organization, fingerprint(presented))
-        digest = device.component_digest if device is not None else None
-        return replace(_authorization(registration), component_digest=digest)
+        presented_fingerprint = fingerprint(presented)
+        built = uow.devices.containing(registration.organization, presented_fingerprint)
+        device = built or uow.devices.with_identity(presented_fingerprint)
+        _check_device(device)
+        return replace(_authorization(registration),
+                       component_digest=built.component_digest if built is not None else None,
+                       device=device.id if device is not None else None,
+                       presented=presented_fingerprint)
 
 
 class CurrentCertificate:
@@ -205,7 +213,18 @@ class CurrentCertificate:
                                                    f"the issuer of the current certificate")
         sans = _sans_of(presented)
         _check_same_identity(request.csr, presented.subject, sans)
-        return Authorization(record.authority, record.profile, presented.subject, sans, None)
+        device = uow.devices.with_identity(record.fingerprint)
+        _check_device(device)
+        return Authorization(record.authority, record.profile, presented.subject, sans, None,
+                             device=device.id if device is not None else None,
+                             presented=record.fingerprint)
+
+
+def _check_device(device: Device | None) -> None:
+    """Only an active device, or one registered for its next identity, enrolls: a lost,
+    stolen or retired device gets no new identity whatever it presents."""
+    if device is not None and device.state not in (DeviceState.ACTIVE, DeviceState.REGISTERED):
+        raise PolicyError(R.REVOKED, f"device {device.id} is {device.state.value}")
 
 
 def _sans_of(certificate: x509.Certificate) -> tuple[x509.GeneralName, ...]:
@@ -285,7 +304,8 @@ class EnrollmentService:
             authority=authorization.authority, profile=authorization.profile, csr=request.csr,
             requester=request.requester, subject=authorization.subject, sans=authorization.sans,
             method=method, registration=authorization.registration,
-            component_digest=authorization.component_digest))
+            component_digest=authorization.component_digest, device=authorization.device,
+            presented=authorization.presented))
 
     def _refuse(self, request: EnrollmentRequest, method: str, refusal: PolicyError,
                 now: datetime) -> None:

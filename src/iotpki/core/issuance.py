@@ -18,6 +18,7 @@ from iotpki.core.audit import AuditRecord, append_audit_many
 from iotpki.core.authority import Authority
 from iotpki.core.certificate import CertificateRecord
 from iotpki.core.clock import Clock
+from iotpki.core.devices import IssuedIdentity, link_issued
 from iotpki.core.errors import ConflictError, PolicyError, RefusalReason
 from iotpki.core.events import Event
 from iotpki.core.extensions import issuer_extensions, subject_extensions
@@ -53,6 +54,11 @@ class IssuanceRequest:
     method: str = "direct"
     registration: str | None = None  # consumed in the issuing transaction (single use)
     component_digest: bytes | None = None  # the device's components (`wire.binding`)
+    # The device the new identity is issued for (linked in the issuing transaction), and the
+    # fingerprint of the identity the client presented (a device certificate issued from a
+    # component in no device yet records a new device built from that component).
+    device: str | None = None
+    presented: str | None = None
 
 
 class _Signing:
@@ -211,8 +217,19 @@ class IssuanceService:
             if issued:
                 uow.certificates.add_many(issued)
             append_audit_many(uow.audit, now, audit)
+            self._link_devices(uow, requests, outcomes, now)
             uow.events.add_many(events)
             uow.commit()
+
+    def _link_devices(self, uow: UnitOfWork, requests: Sequence[IssuanceRequest],
+                      outcomes: list[Issued | Rejected], now: datetime) -> None:
+        for request, outcome in zip(requests, outcomes, strict=True):
+            if isinstance(outcome, Issued) and (request.device or request.presented):
+                signing = self._signing[outcome.record.authority]
+                link_issued(uow, IssuedIdentity(
+                    request.device, request.presented, outcome.certificate, outcome.record,
+                    self._profiles[outcome.record.profile].kind, signing.authority.organization,
+                    request.registration is not None, request.requester), now)
 
 
 def _check_in_transaction(uow: UnitOfWork, index: int, request: IssuanceRequest,
@@ -248,4 +265,9 @@ def _audit_and_event(
                "fingerprint": record.fingerprint, "method": request.method,
                "registration": request.registration}
     return (AuditRecord("certificate.issue", "success", request.requester, target, details),
-            Event("certificate.issued", now, {"certificate": target, **details}))
+            Event(_issued_event(request), now, {"certificate": target, **details}))
+
+
+def _issued_event(request: IssuanceRequest) -> str:
+    # A renewal (RFC 7030 §4.2.2 simplereenroll, RFC 9483 §4.1.3 kur) is announced as such.
+    return "certificate.renewed" if request.method == "current-certificate" else "certificate.issued"

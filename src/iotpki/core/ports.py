@@ -14,7 +14,7 @@ from iotpki.core.audit import AuditEntry, AuditHead
 from iotpki.core.authority import Authority
 from iotpki.core.certificate import CertificateRecord, CertificateStatus
 from iotpki.core.cmp_state import CMPTransaction, ProtectionRecord, TransactionState
-from iotpki.core.device import Device
+from iotpki.core.device import Device, DeviceIdentity, DeviceState
 from iotpki.core.domain import Domain
 from iotpki.core.events import Event
 from iotpki.core.idempotency import StoredResponse
@@ -241,6 +241,29 @@ class DeviceRepository(Protocol):
     def containing(self, organization: str, component: str) -> Device | None:
         """The organization's device built with this component, if any."""
         ...
+
+    def with_identity(self, fingerprint: str) -> Device | None:
+        """The device an identity was issued for, or that a component went into."""
+        ...
+
+    def named(self, organization: str, name: str) -> Device | None: ...
+
+    def link(self, device_id: str, fingerprint: str, stage: str, at: datetime) -> None:
+        """Add an identity to the device's history (in the transaction that issued it)."""
+        ...
+
+    def move(self, device_id: str, expected: DeviceState, state: DeviceState, owner: str,
+             at: datetime) -> bool:
+        """Set state and owner if the device is still in state `expected`; False otherwise
+        (another event moved it first)."""
+        ...
+
+    def history(self, device_id: str) -> list[DeviceIdentity]:
+        """Component identities first, then the linked identities in the order issued."""
+        ...
+
+    def find(self, owner: str | None, state: DeviceState | None, limit: int,
+             offset: int) -> list[Device]: ...
 
 
 class PrincipalRepository(Protocol):

@@ -54,20 +54,7 @@ class RevocationService:
         (RFC 5280 §5.3.2); it goes into CRL entries."""
         now = self._clock.now()
         with self._uow() as uow:
-            record = self._current(uow, authority, serial)
-            if record.status is CertificateStatus.REVOKED:
-                raise ConflictError(f"certificate {authority}:{serial:x} is already revoked")
-            hold = reason is x509.ReasonFlags.certificate_hold
-            if hold and record.status is CertificateStatus.HELD:
-                raise ConflictError(f"certificate {authority}:{serial:x} is already on hold")
-            status = CertificateStatus.HELD if hold else CertificateStatus.REVOKED
-            # A hold that becomes a revocation keeps the original revocation time: the key was
-            # already suspect then (RFC 5280 §5.3.1, certificateHold).
-            at = record.revoked_at if record.revoked_at is not None else now
-            uow.certificates.set_status(authority, serial, status, at, reason.value)
-            uow.revocation.record_change(authority, serial, now, invalidity_date=invalidity_date)
-            self._record(uow, actor, "certificate.revoke" if not hold else "certificate.hold",
-                         record, now, {"reason": reason.value})
+            revoke_in(uow, _current(uow, authority, serial), reason, actor, now, invalidity_date)
             uow.commit()
         return self._reload(authority, serial)
 
@@ -113,33 +100,62 @@ class RevocationService:
     def release(self, authority: str, serial: int, actor: str) -> CertificateRecord:
         now = self._clock.now()
         with self._uow() as uow:
-            record = self._current(uow, authority, serial)
-            if record.status is not CertificateStatus.HELD:
-                raise ConflictError(
-                    f"certificate {authority}:{serial:x} is {record.status.value}, not on hold; "
-                    "only certificateHold can be released"
-                )
-            uow.certificates.set_status(authority, serial, CertificateStatus.GOOD, None, None)
-            uow.revocation.record_change(authority, serial, now, released_at=now)
-            self._record(uow, actor, "certificate.release", record, now, {})
+            release_in(uow, _current(uow, authority, serial), actor, now)
             uow.commit()
         return self._reload(authority, serial)
 
-    def _current(self, uow: UnitOfWork, authority: str, serial: int) -> CertificateRecord:
-        record = uow.certificates.get(authority, serial)
-        if record is None:
-            raise NotFoundError(f"no certificate {serial:x} issued by {authority!r}")
-        return record
-
     def _reload(self, authority: str, serial: int) -> CertificateRecord:
         with self._uow() as uow:
-            return self._current(uow, authority, serial)
+            return _current(uow, authority, serial)
 
-    def _record(self, uow: UnitOfWork, actor: str, action: str, record: CertificateRecord,
-                now: datetime, details: dict[str, str]) -> None:
-        target = f"{record.authority}:{record.serial_hex}"
-        append_audit(uow.audit, now, AuditRecord(
-            action, "success", actor, target, {**details, "subject": record.subject}))
-        event_type = {"certificate.revoke": "certificate.revoked", "certificate.hold":
-                      "certificate.held", "certificate.release": "certificate.released"}[action]
-        uow.events.add(Event(event_type, now, {"certificate": target, **details}))
+
+def revoke_in(uow: UnitOfWork, record: CertificateRecord, reason: x509.ReasonFlags, actor: str,
+              now: datetime, invalidity_date: datetime | None = None) -> None:
+    """Revoke or hold inside the caller's transaction (a lifecycle event revokes all of a
+    device's certificates in one), with its audit entry, event and revocation index change."""
+    authority, serial = record.authority, record.serial
+    if record.status is CertificateStatus.REVOKED:
+        raise ConflictError(f"certificate {authority}:{serial:x} is already revoked")
+    hold = reason is x509.ReasonFlags.certificate_hold
+    if hold and record.status is CertificateStatus.HELD:
+        raise ConflictError(f"certificate {authority}:{serial:x} is already on hold")
+    status = CertificateStatus.HELD if hold else CertificateStatus.REVOKED
+    # A hold that becomes a revocation keeps the original revocation time: the key was
+    # already suspect then (RFC 5280 §5.3.1, certificateHold).
+    at = record.revoked_at if record.revoked_at is not None else now
+    uow.certificates.set_status(authority, serial, status, at, reason.value)
+    uow.revocation.record_change(authority, serial, now, invalidity_date=invalidity_date)
+    _record(uow, actor, "certificate.revoke" if not hold else "certificate.hold", record, now,
+            {"reason": reason.value})
+
+
+def release_in(uow: UnitOfWork, record: CertificateRecord, actor: str, now: datetime) -> None:
+    """Release a held certificate inside the caller's transaction (removeFromCRL)."""
+    authority, serial = record.authority, record.serial
+    if record.status is not CertificateStatus.HELD:
+        raise ConflictError(
+            f"certificate {authority}:{serial:x} is {record.status.value}, not on hold; "
+            "only certificateHold can be released"
+        )
+    uow.certificates.set_status(authority, serial, CertificateStatus.GOOD, None, None)
+    uow.revocation.record_change(authority, serial, now, released_at=now)
+    _record(uow, actor, "certificate.release", record, now, {})
+
+
+def _current(uow: UnitOfWork, authority: str, serial: int) -> CertificateRecord:
+    record = uow.certificates.get(authority, serial)
+    if record is None:
+        raise NotFoundError(f"no certificate {serial:x} issued by {authority!r}")
+    return record
+
+
+_EVENTS = {"certificate.revoke": "certificate.revoked", "certificate.hold": "certificate.held",
+           "certificate.release": "certificate.released"}
+
+
+def _record(uow: UnitOfWork, actor: str, action: str, record: CertificateRecord,
+            now: datetime, details: dict[str, str]) -> None:
+    target = f"{record.authority}:{record.serial_hex}"
+    append_audit(uow.audit, now, AuditRecord(
+        action, "success", actor, target, {**details, "subject": record.subject}))
+    uow.events.add(Event(_EVENTS[action], now, {"certificate": target, **details}))

@@ -1,14 +1,19 @@
-"""Device repository: devices and the components they are built from."""
+"""Device repository: devices, the components they are built from, their lifecycle state,
+owner and the identities issued for them (history)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, select, update
 from sqlalchemy.exc import IntegrityError
 
-from iotpki.core.device import Device
+from iotpki.core.device import COMPONENT_STAGE, Device, DeviceIdentity, DeviceState
 from iotpki.core.errors import ConflictError
+from iotpki.store.certificates import SQLCertificateRepository
 from iotpki.store.ids import IdCache
-from iotpki.store.schema import device_components, devices, organizations
+from iotpki.store.schema import device_components, device_identities, devices, organizations
 
 
 class SQLDeviceRepository:
@@ -16,12 +21,16 @@ class SQLDeviceRepository:
         self._conn = conn
         self._ids = ids
 
+    def _org_id(self, label: str) -> int:
+        return self._ids.id_of(self._conn, organizations, label)
+
     def add(self, device: Device) -> None:
         try:
             self._conn.execute(devices.insert().values(
                 id=device.id, name=device.name, component_digest=device.component_digest.hex(),
-                organization_id=self._ids.id_of(self._conn, organizations, device.organization),
-                created_at=device.created_at))
+                organization_id=self._org_id(device.organization),
+                owner_id=self._org_id(device.current_owner), state=device.state.value,
+                state_changed_at=device.state_changed_at, created_at=device.created_at))
         except IntegrityError as exc:
             raise ConflictError(f"{device.organization} has a device named {device.name!r}") from exc
         self._conn.execute(device_components.insert(),
@@ -29,17 +38,74 @@ class SQLDeviceRepository:
 
     def get(self, device_id: str) -> Device | None:
         row = self._conn.execute(select(devices).where(devices.c.id == device_id)).first()
-        if row is None:
-            return None
+        return self._device(row) if row is not None else None
+
+    def _device(self, row: Row[Any]) -> Device:
         components = tuple(sorted(self._conn.execute(select(device_components.c.component).where(
-            device_components.c.device_id == device_id)).scalars()))
-        return Device(row.id, self._ids.label_of(self._conn, organizations, row.organization_id),
-                      row.name, components, bytes.fromhex(row.component_digest), row.created_at)
+            device_components.c.device_id == row.id)).scalars()))
+        organization = self._ids.label_of(self._conn, organizations, row.organization_id)
+        owner = (self._ids.label_of(self._conn, organizations, row.owner_id)
+                 if row.owner_id is not None else organization)
+        return Device(row.id, organization, row.name, components,
+                      bytes.fromhex(row.component_digest), row.created_at,
+                      DeviceState(row.state), owner, row.state_changed_at)
 
     def containing(self, organization: str, component: str) -> Device | None:
         device_id = self._conn.execute(
             select(devices.c.id).join(device_components, device_components.c.device_id == devices.c.id)
             .where(device_components.c.component == component,
-                   devices.c.organization_id == self._ids.id_of(self._conn, organizations, organization))
+                   devices.c.organization_id == self._org_id(organization))
         ).scalar()
         return self.get(device_id) if device_id is not None else None
+
+    def with_identity(self, fingerprint: str) -> Device | None:
+        device_id = self._conn.execute(select(device_identities.c.device_id).where(
+            device_identities.c.fingerprint == fingerprint)).scalar()
+        if device_id is None:
+            device_id = self._conn.execute(select(device_components.c.device_id).where(
+                device_components.c.component == fingerprint)).scalar()
+        return self.get(device_id) if device_id is not None else None
+
+    def named(self, organization: str, name: str) -> Device | None:
+        row = self._conn.execute(select(devices).where(
+            devices.c.organization_id == self._org_id(organization), devices.c.name == name)).first()
+        return self._device(row) if row is not None else None
+
+    def link(self, device_id: str, fingerprint: str, stage: str, at: datetime) -> None:
+        self._conn.execute(device_identities.insert().values(
+            device_id=device_id, fingerprint=fingerprint, stage=stage, linked_at=at))
+
+    def move(self, device_id: str, expected: DeviceState, state: DeviceState, owner: str,
+             at: datetime) -> bool:
+        result = self._conn.execute(update(devices).where(
+            devices.c.id == device_id, devices.c.state == expected.value,
+        ).values(state=state.value, owner_id=self._org_id(owner), state_changed_at=at))
+        return result.rowcount == 1
+
+    def history(self, device_id: str) -> list[DeviceIdentity]:
+        certificates = SQLCertificateRepository(self._conn, self._ids)
+        components = self._conn.execute(
+            select(device_components.c.component, devices.c.created_at)
+            .join(devices, devices.c.id == device_components.c.device_id)
+            .where(device_components.c.device_id == device_id)
+            .order_by(device_components.c.component)).all()
+        linked = self._conn.execute(select(device_identities).where(
+            device_identities.c.device_id == device_id).order_by(
+            device_identities.c.linked_at, device_identities.c.fingerprint)).all()
+        return [
+            *(DeviceIdentity(r.component, COMPONENT_STAGE, r.created_at,
+                             certificates.get_by_fingerprint(r.component)) for r in components),
+            *(DeviceIdentity(r.fingerprint, r.stage, r.linked_at,
+                             certificates.get_by_fingerprint(r.fingerprint)) for r in linked),
+        ]
+
+    def find(self, owner: str | None, state: DeviceState | None, limit: int,
+             offset: int) -> list[Device]:
+        stmt = select(devices)
+        if owner is not None:
+            stmt = stmt.where(devices.c.owner_id == self._org_id(owner))
+        if state is not None:
+            stmt = stmt.where(devices.c.state == state.value)
+        rows = self._conn.execute(stmt.order_by(devices.c.created_at, devices.c.id)
+                                  .limit(limit).offset(offset)).all()
+        return [self._device(r) for r in rows]

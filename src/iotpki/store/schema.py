@@ -237,7 +237,23 @@ devices = Table(
     Column("name", String(255), nullable=False),
     Column("component_digest", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # 0005: lifecycle state and current owner (NULL: the organization that built it).
+    Column("state", String(16), nullable=False, server_default="active"),
+    Column("owner_id", Integer, ForeignKey("organizations.id", name="fk_devices_owner_id")),
+    Column("state_changed_at", UTCDateTime),
     UniqueConstraint("organization_id", "name", name="uq_devices_name"),
+    Index("ix_devices_owner", "owner_id"),
+)
+
+# 0005: the identities issued for a device (device, operational, renewed certificates), linked
+# in the issuing transaction: the device's history.
+device_identities = Table(
+    "device_identities", metadata,
+    Column("device_id", String(36), ForeignKey("devices.id"), primary_key=True),
+    Column("fingerprint", String(64), primary_key=True),
+    Column("stage", String(32), nullable=False),
+    Column("linked_at", UTCDateTime, nullable=False),
+    Index("ix_device_identities_fingerprint", "fingerprint"),
 )
 
 # One row per (device, component): finds the device a component went into.
@@ -278,6 +294,50 @@ cmp_protection = Table(
     Column("key_ref", String(1024), nullable=False),
     Column("certificate", LargeBinary, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+# -- lifecycle (migration 0005) ---------------------------------------------------------------
+
+# The HMAC secret must be read to sign, so it is sealed (AES-GCM under the CA passphrase), not
+# hashed; it is shown once, when the subscription is created.
+webhook_subscriptions = Table(
+    "webhook_subscriptions", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("organization_id", Integer, ForeignKey("organizations.id"), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("event_types", Text, nullable=False),  # JSON list
+    Column("secret_sealed", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("removed_at", UTCDateTime),
+    Index("ix_webhook_subscriptions_org", "organization_id"),
+)
+
+# The per-subscription outbox: one row per (subscription, event), made by the dispatcher in
+# the transaction that marks the event dispatched (events.delivered_at). Its id is the
+# delivery id the receiver dedupes on; a row is claimed by moving next_attempt_at ahead.
+webhook_deliveries = Table(
+    "webhook_deliveries", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("subscription_id", String(36), ForeignKey("webhook_subscriptions.id"), nullable=False),
+    Column("event_id", BigInteger, nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+    UniqueConstraint("subscription_id", "event_id", name="uq_webhook_deliveries_event"),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+)
+
+# One row per certificate whose "expiring" event was emitted: the expiry monitor's memory,
+# so each certificate is announced once whatever the number of runs and nodes.
+expiry_notices = Table(
+    "expiry_notices", metadata,
+    Column("fingerprint", String(64), primary_key=True),
+    Column("noticed_at", UTCDateTime, nullable=False),
 )
 
 # 0006: API principals (core.principal) and idempotency keys (core.idempotency).
