@@ -173,7 +173,7 @@ def api_services(pki: PKI) -> APIServices:
         principals=pki.principals, idempotency=pki.idempotency, authorities=pki.authorities,
         organizations=pki.organizations, profiles=pki.profiles, registrations=pki.registrations,
         manifests=pki.manifests, certificates=pki.certificates, revocation=pki.revocation,
-        audit=pki.audit, devices=pki.devices)
+        audit=pki.audit, devices=pki.devices, lifecycle=pki.lifecycle)
 
 
 def create_app(pki: PKI, proxies: Sequence[str] = ()) -> Starlette:

@@ -2,7 +2,8 @@
 story's organizations, with one API key per (organization, role).
 
 `world` holds objects of OperatorCo (the organization whose isolation is tested): a good
-operational certificate, an open registration, and a manifest DeviceCo signed for it."""
+operational certificate, an open registration, a manifest DeviceCo signed for it, and a
+device (chip → device → operational certificate) it owns."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from iotpki.core.registrations import RegistrationSpec
 from iotpki.https_server import api_services
 from iotpki.protocols.rest.app import create_api
 from tests.factories import domain_uri, make_csr
+from tests.lifecycle.fleet import operational_device
 
 OWN, OTHER = "operatorco", "deviceco"
 DOMAIN = "building-42.operator.example"
@@ -68,6 +70,7 @@ class World:
     certificate: CertificateRecord  # OperatorCo's, good
     registration: str  # OperatorCo's, open
     manifest: str  # base64 CMS: DeviceCo → OperatorCo
+    device: str  # OperatorCo's, active, with a chip, device and operational identity
 
     def key(self, organization: str, role: Role) -> str:
         return self.keys[(organization, role)]
@@ -119,4 +122,4 @@ def build_world(demo_pki: PKI, client: APIClient) -> World:
         OWN, "operatorco-operations", "operational", RegistrationMethod.ONE_TIME_SECRET,
         domain=DOMAIN), "test").registration.id
     return World(demo_pki, client, keys, issue_operational(demo_pki), registration,
-                 _device_manifest(demo_pki))
+                 _device_manifest(demo_pki), operational_device(demo_pki).device_id)

@@ -19,9 +19,7 @@ import pytest
 
 from iotpki.app import build_pki
 from iotpki.cli.demo_setup import create_demo_hierarchy
-from iotpki.core.certificate import CertificateStatus
 from iotpki.core.principal import Role
-from iotpki.core.registration import RegistrationStatus
 from iotpki.https_server import api_services
 from iotpki.protocols.rest.app import create_api
 from iotpki.settings import Settings
@@ -120,6 +118,12 @@ OPERATIONS = [
     Operation("bulk revoke by profile", "POST", lambda w: "/api/v1/certificates/bulk-revoke",
               frozenset({ADMIN, OPERATOR}), 200,
               lambda w: {"filter": {"profile": "operational"}, "reason": "superseded"}),
+    Operation("list devices", "GET", lambda w: "/api/v1/devices", ALL, 200, lists=True),
+    Operation("list devices in a state", "GET", lambda w: "/api/v1/devices?state=active", ALL,
+              200, lists=True),
+    Operation("get device", "GET", lambda w: f"/api/v1/devices/{w.device}", ALL, 200),
+    Operation("report lifecycle event", "POST", lambda w: f"/api/v1/devices/{w.device}/events",
+              frozenset({ADMIN, OPERATOR}), 200, lambda w: {"event": "lost"}),
     Operation("read audit", "GET", lambda w: "/api/v1/audit", frozenset({ADMIN, AUDITOR}), 200,
               lists=True),
 ]
@@ -139,11 +143,12 @@ def _call(world: World, operation: Operation, organization: str, role: Role) -> 
                                 world.key(organization, role), json=body)
 
 
-def _operatorco_state(world: World) -> tuple[CertificateStatus, RegistrationStatus, int]:
+def _operatorco_state(world: World) -> tuple[object, ...]:
     pki = world.pki
     return (pki.certificates.get(world.certificate.authority, world.certificate.serial).status,
             pki.registrations.get(world.registration).status,
-            len(pki.registrations.find(OWN, limit=10_000)))
+            len(pki.registrations.find(OWN, limit=10_000)), pki.devices.get(world.device).state,
+            [i.status for i in pki.devices.history(world.device)])
 
 
 @pytest.mark.parametrize("role", list(Role), ids=str)

@@ -7,7 +7,14 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from iotpki.protocols.rest import audit, certificates, directory, manifests, registrations
+from iotpki.protocols.rest import (
+    audit,
+    certificates,
+    devices,
+    directory,
+    manifests,
+    registrations,
+)
 from iotpki.protocols.rest.context import APIServices
 from iotpki.protocols.rest.problems import install_problem_handlers
 
@@ -30,7 +37,7 @@ def create_api(api: APIServices) -> FastAPI:
                   redoc_url=None)
     app.state.services = api
     router = APIRouter(prefix=PREFIX)
-    for module in (directory, registrations, manifests, certificates, audit):
+    for module in (directory, registrations, manifests, certificates, devices, audit):
         router.include_router(module.router)
     app.include_router(router)
     install_problem_handlers(app)

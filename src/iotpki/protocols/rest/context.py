@@ -20,6 +20,7 @@ from iotpki.core.devices import DeviceService
 from iotpki.core.directory import CertificateDirectory
 from iotpki.core.errors import AuthenticationError
 from iotpki.core.idempotency import MAX_KEY_LENGTH, IdempotencyKeys
+from iotpki.core.lifecycle import LifecycleService
 from iotpki.core.manifests import ManifestService
 from iotpki.core.organizations import OrganizationService
 from iotpki.core.principal import Principal
@@ -44,6 +45,7 @@ class APIServices:
     revocation: RevocationService
     audit: AuditTrail
     devices: DeviceService
+    lifecycle: LifecycleService
 
 
 def services(request: Request) -> APIServices:
