@@ -42,6 +42,7 @@ _STREAM_ROWS = 20_000
 _BULK_UPDATE = ("UPDATE certificates SET status = ?, revocation_reason = ?, status_seq = ?, "
                 "released_at = NULL, invalidity_date = ?, revoked_at = COALESCE(revoked_at, ?) "
                 "WHERE authority_id = ? AND serial = ?")
+_BULK_UPDATE_ANY = _BULK_UPDATE.replace("serial = ?", "serial = ANY(?)").replace("?", "%s")
 
 
 def _epoch_seconds(dialect: str) -> Callable[[Any], Any]:
@@ -97,8 +98,11 @@ class SQLRevocationIndex:
         shared = process_rows(self._conn, [c.status, c.revocation_reason, c.status_seq,
                                            c.invalidity_date, c.revoked_at],
                               [(status.value, reason, seq, invalidity_date, at)])[0]
-        execute_many(self._conn, _BULK_UPDATE,
-                     [(*shared, authority_id, serial) for serial in serials])
+        if self._conn.dialect.name == "postgresql":  # one statement, the serials as an array
+            self._conn.exec_driver_sql(_BULK_UPDATE_ANY, (*shared, authority_id, list(serials)))
+        else:  # SQLite: one prepared statement stepped per serial (no round trips)
+            execute_many(self._conn, _BULK_UPDATE,
+                         [(*shared, authority_id, serial) for serial in serials])
         return seq
 
     def _bump(self, authority_id: int, at: datetime) -> int:

@@ -39,8 +39,13 @@ router = APIRouter(tags=["registrations"])
 RegistrationId = Annotated[str, Path(min_length=1, max_length=36)]
 
 
-def _spec(api: APIServices, organization: str, body: RegistrationCreate) -> RegistrationSpec:
-    owned_authority(api, organization, body.authority)
+def _spec(api: APIServices, organization: str, body: RegistrationCreate,
+          checked: set[str] | None = None) -> RegistrationSpec:
+    """The core's spec; the authority must be the organization's (checked once per batch)."""
+    if checked is None or body.authority not in checked:
+        owned_authority(api, organization, body.authority)
+        if checked is not None:
+            checked.add(body.authority)
     return RegistrationSpec(
         organization=organization, authority=body.authority, profile=body.profile,
         method=body.method, subject=parse_subject(body.subject) if body.subject else None,
@@ -72,7 +77,8 @@ def create_registrations(body: RegistrationBulkCreate, principal: CurrentPrincip
                          api: Services, key: IdempotencyKey = None) -> Response:
     """Up to 1,000 registrations in one transaction: all or none."""
     authorize(principal, Action.REGISTER)
-    specs = [_spec(api, principal.organization, r) for r in body.registrations]
+    checked: set[str] = set()
+    specs = [_spec(api, principal.organization, r, checked) for r in body.registrations]
 
     def create() -> RegistrationsCreated:
         created = api.registrations.create_many(specs, principal.actor)
