@@ -24,6 +24,7 @@ from iotpki.core.endpoints import Endpoints, parse_endpoints
 from iotpki.core.enrollment import EnrollmentService, ExternalRevocation, default_methods
 from iotpki.core.errors import ConfigurationError
 from iotpki.core.expiry import ExpiryMonitor
+from iotpki.core.idempotency import IdempotencyKeys
 from iotpki.core.issuance import IssuanceService
 from iotpki.core.lifecycle import LifecycleService
 from iotpki.core.manifests import ManifestService
@@ -31,6 +32,7 @@ from iotpki.core.ocsp import OCSPResponder
 from iotpki.core.ocsp_delegation import DelegatedResponders
 from iotpki.core.organizations import OrganizationService
 from iotpki.core.ports import SecretSealer, UnitOfWorkFactory
+from iotpki.core.principals import PrincipalService
 from iotpki.core.profile import Profile, parse_profiles
 from iotpki.core.registrations import RegistrationService
 from iotpki.core.revocation import RevocationService
@@ -131,6 +133,8 @@ class PKI:
     endpoints: Endpoints
     devices: DeviceService
     cmp: CMPServer
+    principals: PrincipalService
+    idempotency: IdempotencyKeys
     lifecycle: LifecycleService
     webhooks: WebhookService
     webhook_dispatcher: WebhookDispatcher
@@ -197,6 +201,8 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         webhooks=WebhookService(uow, sealer, clock),
         webhook_dispatcher=WebhookDispatcher(uow, sealer, HTTPWebhookSender(), clock),
         expiry=ExpiryMonitor(uow, profiles, clock),
+        principals=PrincipalService(uow, clock),
+        idempotency=IdempotencyKeys(uow, clock),
     )
 
 

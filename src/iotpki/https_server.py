@@ -1,4 +1,5 @@
-"""The HTTPS listener (DESIGN.md §4): EST (RFC 7030) with iotpki terminating TLS itself.
+"""The HTTPS listener (DESIGN.md §4): EST (RFC 7030) and the REST API (`/api/v1`, see
+`iotpki.protocols.rest`), with iotpki terminating TLS itself.
 
 - TLS 1.2 and 1.3 are offered (RFC 7030 §3.3.1 requires TLS 1.1 or later; some EST
   clients stop at 1.2).
@@ -28,6 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 from starlette.applications import Starlette
+from starlette.routing import Mount
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -36,6 +38,8 @@ from iotpki.core.endpoint_enrollment import EndpointEnrollment
 from iotpki.core.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued
 from iotpki.protocols.est.routes import routes as est_routes
+from iotpki.protocols.rest.app import create_api
+from iotpki.protocols.rest.context import APIServices
 from iotpki.settings import Settings
 from iotpki.wire.chain import encode_pem_chain
 from iotpki.wire.keys import generate_private_key, signature_hash_for
@@ -164,6 +168,14 @@ def trusted_proxies() -> list[str]:
     return [p for p in os.environ.get(ENV_TRUSTED_PROXIES, "").split(",") if p.strip()]
 
 
+def api_services(pki: PKI) -> APIServices:
+    return APIServices(
+        principals=pki.principals, idempotency=pki.idempotency, authorities=pki.authorities,
+        organizations=pki.organizations, profiles=pki.profiles, registrations=pki.registrations,
+        manifests=pki.manifests, certificates=pki.certificates, revocation=pki.revocation,
+        audit=pki.audit, devices=pki.devices, lifecycle=pki.lifecycle)
+
+
 def create_app(pki: PKI, proxies: Sequence[str] = ()) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -172,7 +184,10 @@ def create_app(pki: PKI, proxies: Sequence[str] = ()) -> Starlette:
         finally:
             pki.close()
 
-    return Starlette(routes=est_routes(endpoint_enrollment(pki), proxies), lifespan=lifespan)
+    # EST first; everything else goes to the REST API (`/api/v1/...`, its own 404 problems).
+    routes = [*est_routes(endpoint_enrollment(pki), proxies),
+              Mount("", app=create_api(api_services(pki)))]
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
 def app_from_environment() -> Starlette:

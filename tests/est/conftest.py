@@ -171,7 +171,8 @@ def start_server(pki: PKI, settings: Settings, ports: tuple[int, int], directory
     return server
 
 
-def _wait_listening(server: EST, ports: tuple[int, int], timeout: float = 40) -> None:
+def _wait_listening(server: EST, ports: tuple[int, int], timeout: float = 120) -> None:
+    # Generous: with other work on the machine, importing and starting two listeners is slow.
     deadline = time.monotonic() + timeout
     pending = set(ports)
     while pending and time.monotonic() < deadline:

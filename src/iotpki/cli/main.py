@@ -16,6 +16,7 @@ from iotpki.cli import (
     device,
     manifest,
     org,
+    principal,
     profile,
     registration,
     request,
@@ -44,6 +45,7 @@ app.add_typer(crl.app, name="crl")
 app.add_typer(device.app, name="device")
 app.add_typer(webhook.app, name="webhook")
 app.add_typer(webhook.expiry_app, name="expiry")
+app.add_typer(principal.app, name="principal")
 app.command()(serve)
 
 

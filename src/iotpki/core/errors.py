@@ -58,3 +58,11 @@ class ConflictError(PKIError):
 
 class ConfigurationError(PKIError):
     """A profile file or setting that is invalid; raised when it is loaded."""
+
+
+class AuthenticationError(PKIError):
+    """Credentials that identify no active principal."""
+
+
+class AccessDeniedError(PKIError):
+    """An authenticated principal whose role does not allow the action."""

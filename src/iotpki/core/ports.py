@@ -17,8 +17,10 @@ from iotpki.core.cmp_state import CMPTransaction, ProtectionRecord, TransactionS
 from iotpki.core.device import Device, DeviceIdentity, DeviceState
 from iotpki.core.domain import Domain
 from iotpki.core.events import Event, StoredEvent
+from iotpki.core.idempotency import StoredResponse
 from iotpki.core.organization import Organization
 from iotpki.core.pending import PendingRequest
+from iotpki.core.principal import Principal
 from iotpki.core.registration import Registration
 from iotpki.core.revocation_status import (
     CRLInfo,
@@ -81,8 +83,18 @@ class CertificateQuery:
     subject_contains: str | None = None
     expires_before: datetime | None = None
     profile: str | None = None
-    limit: int = 100
+    organization: str | None = None  # certificates of this organization's authorities
+    limit: int | None = 100  # None: all
     offset: int = 0
+
+
+class RevocationCandidate(NamedTuple):
+    """The few facts a bulk revocation needs about one certificate (not its DER)."""
+
+    authority: str
+    serial: str  # hex, as stored
+    subject: str
+    status: CertificateStatus
 
 
 class CertificateRepository(Protocol):
@@ -104,6 +116,10 @@ class CertificateRepository(Protocol):
         self, authority: str, serial: int, status: CertificateStatus,
         revoked_at: datetime | None, reason: str | None,
     ) -> None: ...
+
+    def revocation_candidates(self, query: CertificateQuery) -> list[RevocationCandidate]:
+        """Every certificate matching the query (limit and offset ignored), cheaply."""
+        ...
 
 
 class AuditRepository(Protocol):
@@ -260,6 +276,28 @@ class DeviceRepository(Protocol):
              offset: int) -> list[Device]: ...
 
 
+class PrincipalRepository(Protocol):
+    def add(self, principal: Principal) -> None: ...
+
+    def get(self, principal_id: str) -> Principal | None: ...
+
+    def for_certificate(self, fingerprint: str, subject: str) -> list[Principal]:
+        """Principals bound to this certificate's fingerprint or to its subject."""
+        ...
+
+    def list(self, organization: str | None) -> list[Principal]: ...
+
+    def revoke(self, principal_id: str, at: datetime) -> None: ...
+
+
+class IdempotencyRepository(Protocol):
+    def get(self, principal: str, key: str) -> StoredResponse | None: ...
+
+    def add(self, response: StoredResponse) -> bool:
+        """False (and nothing written) if (principal, key) is stored already."""
+        ...
+
+
 class EventOutbox(Protocol):
     def add(self, event: Event) -> None: ...
 
@@ -329,6 +367,14 @@ class RevocationIndex(Protocol):
         invalidity_date: datetime | None = None,
     ) -> int:
         """Bump the authority's counter in this transaction and stamp the certificate with it."""
+        ...
+
+    def record_bulk_change(
+        self, authority: str, serials: list[str], status: CertificateStatus, at: datetime,
+        reason: str, invalidity_date: datetime | None,
+    ) -> int:
+        """Revoke (or hold) many certificates of one authority: one counter bump, their new
+        status stamped with it; a held certificate keeps its original revocation time."""
         ...
 
     def counter(self, authority: str) -> int: ...
@@ -434,6 +480,12 @@ class UnitOfWork(Protocol):
 
     @property
     def expiry(self) -> ExpiryRepository: ...
+
+    @property
+    def principals(self) -> PrincipalRepository: ...
+
+    @property
+    def idempotency(self) -> IdempotencyRepository: ...
 
     def __enter__(self) -> UnitOfWork: ...
 

@@ -219,6 +219,12 @@ class RegistrationService:
                     raise NotFoundError(f"unknown registration {registration_id!r}")
                 raise ConflictError(f"registration {registration_id} is {current.status.value}")
             append_audit(uow.audit, self._clock.now(), AuditRecord(
-                "registration.cancel", "success", actor, registration_id, {}))
+                "registration.cancel", "success", actor, registration_id,
+                {"organization": _organization_of(uow, registration_id)}))
             uow.commit()
         return self.get(registration_id)
+
+
+def _organization_of(uow: UnitOfWork, registration_id: str) -> str | None:
+    registration = uow.registrations.get(registration_id)
+    return registration.organization if registration is not None else None

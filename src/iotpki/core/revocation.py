@@ -7,16 +7,18 @@ revoked for good with another reason.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from cryptography import x509
 
-from iotpki.core.audit import AuditRecord, append_audit
+from iotpki.core.audit import AuditRecord, append_audit, append_audit_many
 from iotpki.core.certificate import CertificateRecord, CertificateStatus
 from iotpki.core.clock import Clock
 from iotpki.core.errors import ConflictError, NotFoundError
 from iotpki.core.events import Event
-from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
+from iotpki.core.ports import CertificateQuery, RevocationCandidate, UnitOfWork, UnitOfWorkFactory
 
 # Reasons a certificate may be revoked with (RFC 5280 §5.3.1); removeFromCRL only appears in
 # delta CRLs and is produced by `release`, never asked for.
@@ -30,6 +32,13 @@ def parse_reason(text: str) -> x509.ReasonFlags:
     if reason is None or reason is x509.ReasonFlags.remove_from_crl:
         raise ValueError(f"unknown revocation reason {text!r}; use one of {', '.join(REASONS)}")
     return reason
+
+
+@dataclass(frozen=True)
+class BulkRevocation:
+    revoked: int  # certificates whose status changed
+    reason: str
+    at: datetime
 
 
 class RevocationService:
@@ -48,6 +57,45 @@ class RevocationService:
             revoke_in(uow, _current(uow, authority, serial), reason, actor, now, invalidity_date)
             uow.commit()
         return self._reload(authority, serial)
+
+    def revoke_matching(
+        self, query: CertificateQuery, reason: x509.ReasonFlags, actor: str,
+        invalidity_date: datetime | None = None,
+    ) -> BulkRevocation:
+        """Revoke (or hold) every certificate the query matches, in ONE transaction: all or
+        none. Already revoked certificates are left alone (and held ones, for a hold). Each
+        certificate gets its own audit entry and event, as if revoked one by one; the
+        revocation counter moves once per authority, so the next delta CRL lists them all."""
+        now = self._clock.now()
+        hold = reason is x509.ReasonFlags.certificate_hold
+        status = CertificateStatus.HELD if hold else CertificateStatus.REVOKED
+        skip = {CertificateStatus.REVOKED} | ({CertificateStatus.HELD} if hold else set())
+        with self._uow() as uow:
+            candidates = [c for c in uow.certificates.revocation_candidates(
+                replace(query, limit=None, offset=0)) if c.status not in skip]
+            by_authority: dict[str, list[RevocationCandidate]] = defaultdict(list)
+            for candidate in candidates:
+                by_authority[candidate.authority].append(candidate)
+            for authority, group in sorted(by_authority.items()):
+                uow.revocation.record_bulk_change(authority, [c.serial for c in group], status,
+                                                  now, reason.value, invalidity_date)
+            if candidates:
+                self._record_many(uow, actor, hold, candidates, now, reason.value)
+            uow.commit()
+        return BulkRevocation(len(candidates), reason.value, now)
+
+    @staticmethod
+    def _record_many(uow: UnitOfWork, actor: str, hold: bool,
+                     candidates: list[RevocationCandidate], now: datetime, reason: str) -> None:
+        action = "certificate.hold" if hold else "certificate.revoke"
+        event_type = "certificate.held" if hold else "certificate.revoked"
+        targets = [f"{c.authority}:{c.serial}" for c in candidates]
+        append_audit_many(uow.audit, now, (
+            AuditRecord(action, "success", actor, target,
+                        {"reason": reason, "subject": c.subject, "bulk": True})
+            for target, c in zip(targets, candidates, strict=True)))
+        uow.events.add_many([Event(event_type, now, {"certificate": t, "reason": reason})
+                             for t in targets])
 
     def release(self, authority: str, serial: int, actor: str) -> CertificateRecord:
         now = self._clock.now()

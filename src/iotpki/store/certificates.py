@@ -10,10 +10,10 @@ from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.certificate import CertificateRecord, CertificateStatus
 from iotpki.core.errors import ConflictError
-from iotpki.core.ports import CertificateQuery
+from iotpki.core.ports import CertificateQuery, RevocationCandidate
 from iotpki.core.serial import serial_hex
 from iotpki.store.ids import IdCache
-from iotpki.store.schema import authorities, certificates
+from iotpki.store.schema import authorities, certificates, organizations
 
 SAN_SEPARATOR = "\n"
 _INSERT = certificates.insert()
@@ -71,7 +71,25 @@ class SQLCertificateRepository:
             stmt = stmt.where(c.not_after < query.expires_before)
         if query.profile is not None:
             stmt = stmt.where(c.profile == query.profile)
+        if query.organization is not None:
+            organization_id = self._ids.id_of(self._conn, organizations, query.organization)
+            stmt = stmt.where(c.authority_id.in_(select(authorities.c.id).where(
+                authorities.c.organization_id == organization_id)))
         return stmt
+
+    def revocation_candidates(self, query: CertificateQuery) -> list[RevocationCandidate]:
+        c = certificates.c
+        stmt = self._filtered(select(c.authority_id, c.serial, c.subject, c.status), query)
+        labels: dict[int, str] = {}
+        statuses = {s.value: s for s in CertificateStatus}
+        found = []
+        for authority_id, serial, subject, status in self._conn.execute(stmt.order_by(c.id)):
+            label = labels.get(authority_id)
+            if label is None:
+                label = labels[authority_id] = self._ids.label_of(
+                    self._conn, authorities, authority_id)
+            found.append(RevocationCandidate(label, serial, subject, statuses[status]))
+        return found
 
     def set_status(self, authority: str, serial: int, status: CertificateStatus,
                    revoked_at: Any, reason: str | None) -> None:

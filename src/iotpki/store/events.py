@@ -10,9 +10,13 @@ from typing import Any
 from sqlalchemy import Connection, Row, select, update
 
 from iotpki.core.events import Event, StoredEvent
+from iotpki.store.bulk import insert_many
 from iotpki.store.schema import events
 
 _INSERT = events.insert()
+_COLUMNS = [events.c.type, events.c.at, events.c.payload]
+_DRIVER_LEVEL = 1000
+_JSON = json.JSONEncoder(sort_keys=True, default=str)  # built once: bulk revocations
 
 
 class SQLEventOutbox:
@@ -23,10 +27,13 @@ class SQLEventOutbox:
         self.add_many([event])
 
     def add_many(self, events: list[Event]) -> None:
-        self._conn.execute(_INSERT, [{
-            "type": e.type, "at": e.at,
-            "payload": json.dumps(e.payload, sort_keys=True, default=str),
-        } for e in events])
+        rows = [(e.type, e.at, _JSON.encode(e.payload))
+                for e in events]
+        if len(rows) < _DRIVER_LEVEL:
+            self._conn.execute(_INSERT, [dict(zip(("type", "at", "payload"), r, strict=True))
+                                         for r in rows])
+        else:  # a bulk revocation: skip SQLAlchemy's per-row parameter processing
+            insert_many(self._conn, _COLUMNS, rows)
 
     def undispatched(self, limit: int) -> list[StoredEvent]:
         # SKIP LOCKED (PostgreSQL): another node's fan-out takes the next batch instead of

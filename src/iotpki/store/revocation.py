@@ -20,6 +20,7 @@ from iotpki.core.revocation_status import (
     StatusEntry,
 )
 from iotpki.core.serial import serial_hex
+from iotpki.store.bulk import execute_many, process_rows
 from iotpki.store.ids import IdCache
 from iotpki.store.schema import (
     authorities,
@@ -37,6 +38,11 @@ _STATUS_COLUMNS = (
 )
 _ON_CRL = (CertificateStatus.REVOKED.value, CertificateStatus.HELD.value)
 _STREAM_ROWS = 20_000
+# A held certificate keeps its original revocation time (RFC 5280 §5.3.1, certificateHold).
+_BULK_UPDATE = ("UPDATE certificates SET status = ?, revocation_reason = ?, status_seq = ?, "
+                "released_at = NULL, invalidity_date = ?, revoked_at = COALESCE(revoked_at, ?) "
+                "WHERE authority_id = ? AND serial = ?")
+_BULK_UPDATE_ANY = _BULK_UPDATE.replace("serial = ?", "serial = ANY(?)").replace("?", "%s")
 
 
 def _epoch_seconds(dialect: str) -> Callable[[Any], Any]:
@@ -76,6 +82,38 @@ class SQLRevocationIndex:
             certificates.c.authority_id == authority_id,
             certificates.c.serial == serial_hex(serial),
         ).values(status_seq=seq, released_at=released_at, invalidity_date=invalidity_date))
+        return int(seq)
+
+    def record_bulk_change(
+        self, authority: str, serials: list[str], status: CertificateStatus, at: datetime,
+        reason: str, invalidity_date: datetime | None,
+    ) -> int:
+        if not serials:
+            return self.counter(authority)
+        authority_id = self._id(authority)
+        seq = self._bump(authority_id, at)
+        c = certificates.c
+        # One statement executed for every serial at the driver level: the unique
+        # (authority, serial) index finds each row; the values are shared.
+        shared = process_rows(self._conn, [c.status, c.revocation_reason, c.status_seq,
+                                           c.invalidity_date, c.revoked_at],
+                              [(status.value, reason, seq, invalidity_date, at)])[0]
+        if self._conn.dialect.name == "postgresql":  # one statement, the serials as an array
+            self._conn.exec_driver_sql(_BULK_UPDATE_ANY, (*shared, authority_id, list(serials)))
+        else:  # SQLite: one prepared statement stepped per serial (no round trips)
+            execute_many(self._conn, _BULK_UPDATE,
+                         [(*shared, authority_id, serial) for serial in serials])
+        return seq
+
+    def _bump(self, authority_id: int, at: datetime) -> int:
+        c = revocation_counters.c
+        seq = self._conn.execute(
+            update(revocation_counters).where(c.authority_id == authority_id)
+            .values(seq=c.seq + 1, changed_at=at).returning(c.seq)).scalar()
+        if seq is None:
+            seq = 1
+            self._conn.execute(insert(revocation_counters).values(
+                authority_id=authority_id, seq=seq, changed_at=at))
         return int(seq)
 
     def counter(self, authority: str) -> int:

@@ -339,3 +339,34 @@ expiry_notices = Table(
     Column("fingerprint", String(64), primary_key=True),
     Column("noticed_at", UTCDateTime, nullable=False),
 )
+
+# 0006: API principals (core.principal) and idempotency keys (core.idempotency).
+principals = Table(
+    "principals", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("organization_id", Integer, ForeignKey("organizations.id"), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("key_hash", String(64)),
+    Column("certificate_fingerprint", String(64)),
+    Column("certificate_subject", String(1024)),
+    Column("certificate_authority", String(63)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("revoked_at", UTCDateTime),
+    Index("ix_principals_fingerprint", "certificate_fingerprint"),
+    Index("ix_principals_subject", "certificate_subject"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    Column("principal", String(32), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("principal", "key", name="uq_idempotency_keys"),
+)
+

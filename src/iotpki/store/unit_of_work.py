@@ -21,6 +21,7 @@ from iotpki.store.expiry import SQLExpiryRepository
 from iotpki.store.ids import IdCache
 from iotpki.store.organizations import SQLOrganizationRepository
 from iotpki.store.pending import SQLPendingRequestRepository
+from iotpki.store.principals import SQLIdempotencyRepository, SQLPrincipalRepository
 from iotpki.store.registrations import SQLDeliveryRepository, SQLRegistrationRepository
 from iotpki.store.revocation import (
     SQLCRLRepository,
@@ -58,6 +59,8 @@ class SQLUnitOfWork:
         self.cmp = SQLCMPRepository(self._conn, self._ids)
         self.webhooks = SQLWebhookRepository(self._conn, self._ids)
         self.expiry = SQLExpiryRepository(self._conn, self._ids)
+        self.principals = SQLPrincipalRepository(self._conn, self._ids)
+        self.idempotency = SQLIdempotencyRepository(self._conn)
         return self
 
     def commit(self) -> None:

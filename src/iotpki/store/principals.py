@@ -1,0 +1,92 @@
+"""Principal and idempotency-key repositories (migration 0006)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, Row, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from iotpki.core.errors import ConflictError
+from iotpki.core.idempotency import StoredResponse
+from iotpki.core.principal import Principal, PrincipalKind, Role
+from iotpki.store.ids import IdCache
+from iotpki.store.schema import idempotency_keys, organizations, principals
+
+
+class SQLPrincipalRepository:
+    def __init__(self, conn: Connection, ids: IdCache) -> None:
+        self._conn = conn
+        self._ids = ids
+
+    def add(self, principal: Principal) -> None:
+        try:
+            self._conn.execute(principals.insert().values(
+                id=principal.id, role=principal.role.value, name=principal.name,
+                organization_id=self._ids.id_of(self._conn, organizations, principal.organization),
+                kind=principal.kind.value, key_hash=principal.key_hash,
+                certificate_fingerprint=principal.certificate_fingerprint,
+                certificate_subject=principal.certificate_subject,
+                certificate_authority=principal.certificate_authority,
+                created_at=principal.created_at, created_by=principal.created_by,
+                revoked_at=principal.revoked_at))
+        except IntegrityError as exc:
+            raise ConflictError(f"principal {principal.id} exists already") from exc
+
+    def get(self, principal_id: str) -> Principal | None:
+        row = self._conn.execute(select(principals).where(principals.c.id == principal_id)).first()
+        return self._principal(row) if row is not None else None
+
+    def for_certificate(self, fingerprint: str, subject: str) -> list[Principal]:
+        c = principals.c
+        rows = self._conn.execute(select(principals).where(
+            or_(c.certificate_fingerprint == fingerprint, c.certificate_subject == subject))
+            .order_by(c.created_at))
+        return [self._principal(r) for r in rows]
+
+    def list(self, organization: str | None) -> list[Principal]:
+        stmt = select(principals).order_by(principals.c.created_at, principals.c.id)
+        if organization is not None:
+            stmt = stmt.where(principals.c.organization_id == self._ids.id_of(
+                self._conn, organizations, organization))
+        return [self._principal(r) for r in self._conn.execute(stmt)]
+
+    def revoke(self, principal_id: str, at: datetime) -> None:
+        self._conn.execute(update(principals).where(principals.c.id == principal_id)
+                           .values(revoked_at=at))
+
+    def _principal(self, row: Row) -> Principal:  # type: ignore[type-arg]
+        return Principal(
+            id=row.id, organization=self._ids.label_of(self._conn, organizations,
+                                                       row.organization_id),
+            role=Role(row.role), name=row.name, kind=PrincipalKind(row.kind),
+            created_at=row.created_at, created_by=row.created_by, key_hash=row.key_hash,
+            certificate_fingerprint=row.certificate_fingerprint,
+            certificate_subject=row.certificate_subject,
+            certificate_authority=row.certificate_authority, revoked_at=row.revoked_at)
+
+
+class SQLIdempotencyRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def get(self, principal: str, key: str) -> StoredResponse | None:
+        c = idempotency_keys.c
+        row = self._conn.execute(select(idempotency_keys).where(
+            c.principal == principal, c.key == key)).first()
+        if row is None:
+            return None
+        return StoredResponse(row.principal, row.key, row.request_hash, row.status, row.body,
+                              row.created_at)
+
+    def add(self, response: StoredResponse) -> bool:
+        try:
+            # A savepoint: on PostgreSQL a failed INSERT would abort the whole transaction.
+            with self._conn.begin_nested():
+                self._conn.execute(idempotency_keys.insert().values(
+                    principal=response.principal, key=response.key,
+                    request_hash=response.request_hash, status=response.status,
+                    body=response.body, created_at=response.created_at))
+        except IntegrityError:
+            return False
+        return True
