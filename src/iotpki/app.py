@@ -24,6 +24,7 @@ from iotpki.core.endpoints import Endpoints, parse_endpoints
 from iotpki.core.enrollment import EnrollmentService, ExternalRevocation, default_methods
 from iotpki.core.errors import ConfigurationError
 from iotpki.core.issuance import IssuanceService
+from iotpki.core.key_delivery import KeyDelivery
 from iotpki.core.manifests import ManifestService
 from iotpki.core.ocsp import OCSPResponder
 from iotpki.core.ocsp_delegation import DelegatedResponders
@@ -107,6 +108,7 @@ class PKI:
     endpoints: Endpoints
     devices: DeviceService
     cmp: CMPServer
+    key_delivery: KeyDelivery
 
     def close(self) -> None:
         self.database.dispose()
@@ -136,9 +138,11 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
                                    default_methods(external_revocation(clock)))
     revocation = RevocationService(uow, clock)
     endpoints = load_endpoints(settings.data_dir / "endpoints.yaml")
-    cmp = CMPServer(uow, enrollment, revocation, GeneralMessages(crls),
-                    CMPProtection(uow, keys, issuance, clock), profiles, endpoints, sealer, clock,
-                    check_after=settings.cmp_check_after)
+    protection = CMPProtection(uow, keys, issuance, clock)
+    key_delivery = KeyDelivery(uow, profiles, protection, sealer, clock)
+    cmp = CMPServer(uow, enrollment, revocation, GeneralMessages(crls), protection, profiles,
+                    endpoints, sealer, clock, check_after=settings.cmp_check_after,
+                    key_delivery=key_delivery)
     return PKI(
         settings=settings, database=database, keys=keys, profiles=profiles,
         authorities=AuthorityService(uow, keys, urls, clock),
@@ -157,6 +161,7 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         endpoints=endpoints,
         cmp=cmp,
         devices=DeviceService(uow, clock),
+        key_delivery=key_delivery,
     )
 
 

@@ -26,6 +26,12 @@ from iotpki.core.audit import AuditRecord, append_audit
 from iotpki.core.certificate import CertificateStatus
 from iotpki.core.clock import Clock
 from iotpki.core.cmp_general import GeneralMessages
+from iotpki.core.cmp_keygen import (
+    CentralKey,
+    deliver_central_key,
+    prepare_central_key,
+    wants_central_key,
+)
 from iotpki.core.cmp_protection import CMPProtection
 from iotpki.core.cmp_refusals import (
     CLOCK_SKEW,
@@ -38,6 +44,7 @@ from iotpki.core.cmp_state import CMPTransaction, TransactionState
 from iotpki.core.endpoints import Endpoint, Endpoints
 from iotpki.core.enrollment import EnrollmentRequest, EnrollmentService, fingerprint
 from iotpki.core.errors import ConflictError
+from iotpki.core.key_delivery import KeyDelivery
 from iotpki.core.outcomes import Issued, Pending, Rejected
 from iotpki.core.ports import SecretSealer, UnitOfWorkFactory
 from iotpki.core.profile import Profile
@@ -118,7 +125,8 @@ class CMPServer:
                  revocation: RevocationService, general: GeneralMessages,
                  protection: CMPProtection, profiles: Mapping[str, Profile],
                  endpoints: Endpoints, sealer: SecretSealer | None, clock: Clock,
-                 skew: timedelta = CLOCK_SKEW, check_after: int | None = None) -> None:
+                 skew: timedelta = CLOCK_SKEW, check_after: int | None = None,
+                 key_delivery: KeyDelivery | None = None) -> None:
         self._uow = uow
         self._enrollment = enrollment
         self._revocation = revocation
@@ -130,6 +138,7 @@ class CMPServer:
         self._clock = clock
         self._skew = skew
         self._check_after = check_after  # polling interval; None: the approval's own
+        self._key_delivery = key_delivery  # central key generation (RFC 9483 §4.1.6)
 
     def handle(self, label: str, message: PKIMessage) -> bytes:
         """The DER answer to one request; `NotFoundError` for an unknown label."""
@@ -227,6 +236,12 @@ class CMPServer:
         client = _client(exchange)
         self._check_new_transaction(exchange)
         method = self._method(exchange, client)
+        central = None
+        if wants_central_key(exchange.message):
+            central = prepare_central_key(self._key_delivery, exchange.message,
+                                          exchange.endpoint.profile, method, client.secret,
+                                          client.signer)
+            request_der = central.csr
         outcome = self._enrollment.enroll(EnrollmentRequest(
             csr=request_der, requester=client.requester, client_chain=client.chain,
             possession="cmp-signature" if client.signer is not None else None,
@@ -235,7 +250,8 @@ class CMPServer:
             authority=exchange.endpoint.authority,
             profile=None if method == exchange.endpoint.renewal else exchange.endpoint.profile,
         ), method)
-        return self._certificate_answer(exchange, outcome, cert_req_id, exchange.message.body_type)
+        return self._certificate_answer(exchange, outcome, cert_req_id, exchange.message.body_type,
+                                        central)
 
     def _method(self, exchange: _Exchange, client: Client) -> str:
         """Which enrollment method this request uses, from the endpoint's list."""
@@ -267,7 +283,8 @@ class CMPServer:
             raise CMPFailure("transactionIdInUse", "this transactionID is in use")
 
     def _certificate_answer(self, exchange: _Exchange, outcome: Issued | Pending | Rejected,
-                            cert_req_id: int, body_type: str) -> bytes:
+                            cert_req_id: int, body_type: str,
+                            central: CentralKey | None = None) -> bytes:
         kind = _ANSWER_KIND[body_type]
         if isinstance(outcome, Rejected):
             status = Status(REJECTION, FAILURE_FOR_REASON.get(outcome.reason, "badRequest"),
@@ -285,8 +302,12 @@ class CMPServer:
                        body_type, certificate=outcome.record.fingerprint)
         client = _client(exchange)
         ca_pubs = (outcome.chain[-1],) if client.secret is not None else ()  # §4.1.1 caPubs
+        private_key = None
+        if central is not None and self._key_delivery is not None:  # RFC 9483 §4.1.6
+            private_key = deliver_central_key(self._key_delivery, central, outcome,
+                                              client.requester)
         answer = cert_rep_body(kind, [CertResult(cert_req_id, Status(ACCEPTED),
-                                                 outcome.certificate)], ca_pubs)
+                                                 outcome.certificate, private_key)], ca_pubs)
         return self._answer(exchange, answer, nonce, implicit, outcome.chain)
 
     def _open(self, exchange: _Exchange, state: TransactionState, nonce: bytes,

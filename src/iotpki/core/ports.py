@@ -333,6 +333,9 @@ class UnitOfWork(Protocol):
     def revocation(self) -> RevocationIndex: ...
 
     @property
+    def key_archive(self) -> KeyArchiveRepository: ...
+
+    @property
     def crls(self) -> CRLRepository: ...
 
     @property
@@ -354,6 +357,24 @@ class UnitOfWork(Protocol):
 UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
+
+
+@dataclass(frozen=True)
+class ArchivedKey:
+    """A server-generated private key kept for recovery (profile `key_archival: true`):
+    the PKCS #8 DER sealed by the `SecretSealer`, never stored in the clear."""
+
+    authority: str
+    serial_hex: str
+    fingerprint: str
+    sealed: bytes
+    archived_at: datetime
+
+
+class KeyArchiveRepository(Protocol):
+    def add(self, key: ArchivedKey) -> None: ...
+
+    def get(self, fingerprint: str) -> ArchivedKey | None: ...
 
 
 class SecretSealer(Protocol):

@@ -18,6 +18,7 @@ from iotpki.store.domains import (
 )
 from iotpki.store.events import SQLEventOutbox
 from iotpki.store.ids import IdCache
+from iotpki.store.key_archive import SQLKeyArchiveRepository
 from iotpki.store.organizations import SQLOrganizationRepository
 from iotpki.store.pending import SQLPendingRequestRepository
 from iotpki.store.registrations import SQLDeliveryRepository, SQLRegistrationRepository
@@ -54,6 +55,7 @@ class SQLUnitOfWork:
         self.crls = SQLCRLRepository(self._conn, self._ids)
         self.ocsp_responders = SQLOCSPResponderRepository(self._conn, self._ids)
         self.cmp = SQLCMPRepository(self._conn, self._ids)
+        self.key_archive = SQLKeyArchiveRepository(self._conn, self._ids)
         return self
 
     def commit(self) -> None:

@@ -180,6 +180,14 @@ class SignatureProtection:
     def algorithm(self) -> tuple[str, bytes | None]:
         return signature_algorithm_oid(self._key), None
 
+    @property
+    def key(self) -> Any:
+        return self._key
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return self._certificate
+
     def protect(self, data: bytes) -> bytes:
         return sign_data(self._key, data, signature_hash_for(self._key))
 
