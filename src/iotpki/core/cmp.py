@@ -61,10 +61,10 @@ from iotpki.wire.cmp.messages import (
     RevocationRequest,
 )
 from iotpki.wire.cmp.protection import (
+    MACParameters,
     MACProtection,
-    PBMParameters,
     ProtectionError,
-    decode_pbm_parameters,
+    decode_mac_parameters,
     is_mac_protected,
     verify_mac,
     verify_signature_protection,
@@ -97,7 +97,7 @@ class Client:
     requester: str
     registration: Registration | None = None
     secret: bytes | None = None
-    mac: PBMParameters | None = None
+    mac: MACParameters | None = None
     signer: x509.Certificate | None = None
     chain: tuple[x509.Certificate, ...] = ()
 
@@ -184,7 +184,7 @@ class CMPServer:
         if registration is None or registration.secret_sealed is None or self._sealer is None:
             raise CMPFailure("signerNotTrusted", f"no one-time secret registered as "
                                                  f"{registration_id!r}")
-        parameters = decode_pbm_parameters(message.header.protection_parameters)
+        parameters = decode_mac_parameters(message)
         try:
             secret = self._sealer.unseal(registration.secret_sealed)
         except PKIError as exc:
