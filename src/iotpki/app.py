@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from iotpki.core.audit_trail import AuditTrail
 from iotpki.core.authorities import AuthorityService
 from iotpki.core.clock import Clock, SystemClock
 from iotpki.core.cmp import CMPServer
+from iotpki.core.cmp_confirmation import ConfirmationTimeout
 from iotpki.core.cmp_general import GeneralMessages
 from iotpki.core.cmp_protection import CMPProtection
 from iotpki.core.crl import CRLPublisher
@@ -109,6 +111,7 @@ class PKI:
     devices: DeviceService
     cmp: CMPServer
     key_delivery: KeyDelivery
+    cmp_confirmations: ConfirmationTimeout
 
     def close(self) -> None:
         self.database.dispose()
@@ -162,6 +165,8 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         cmp=cmp,
         devices=DeviceService(uow, clock),
         key_delivery=key_delivery,
+        cmp_confirmations=ConfirmationTimeout(
+            uow, revocation, clock, timedelta(seconds=settings.cmp_confirm_timeout)),
     )
 
 

@@ -17,6 +17,7 @@ class Settings:
     public_url: str = DEFAULT_PUBLIC_URL
     allow_unencrypted_keys: bool = False
     cmp_check_after: int | None = None  # CMP pollRep checkAfter (s); None: the approval's own
+    cmp_confirm_timeout: int = 600  # s a certificate may await certConf before it is revoked
 
     @property
     def profiles_file(self) -> Path:
@@ -40,4 +41,5 @@ class Settings:
             or env.get("IOTPKI_INSECURE_UNENCRYPTED_KEYS") == "1",
             cmp_check_after=int(env["IOTPKI_CMP_CHECK_AFTER"])
             if env.get("IOTPKI_CMP_CHECK_AFTER") else None,
+            cmp_confirm_timeout=int(env.get("IOTPKI_CMP_CONFIRM_TIMEOUT") or 600),
         )
