@@ -16,6 +16,7 @@ the codec (`iotpki.wire.cmp`); `protocols.cmp` only carries bytes over HTTP.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -89,6 +90,7 @@ from iotpki.wire.cmp.responses import (
 from iotpki.wire.cmp.transactions import cert_hash
 from iotpki.wire.errors import PKIError
 
+log = logging.getLogger(__name__)
 _ANSWER_KIND = {"ir": "ip", "cr": "cp", "kur": "kup", "p10cr": "cp"}
 @dataclass(frozen=True)
 class Client:
@@ -158,9 +160,40 @@ class CMPServer:
         endpoint = self._endpoints.get("cmp", label)
         failure = CMPFailure("badDataFormat", detail)
         self._refuse(endpoint, None, failure, "-", "-")
-        return encode_response(None, error_body(failure.failure, detail),
-                               self._protection.signer(endpoint.authority), self._clock.now(),
-                               new_nonce())
+        return self._error_answer(endpoint, None, failure)
+
+    def fault(self, label: str, message: PKIMessage | None, detail: str) -> bytes:
+        """RFC 9483 §3.6.4: a fault of ours is still a CMP error message (systemFailure),
+        never an HTTP 500; audited if the database lets us."""
+        endpoint = self._endpoints.get("cmp", label)
+        failure = CMPFailure("systemFailure", detail)
+        body = message.body_type if message is not None else "-"
+        transaction = ((message.header.transaction_id or b"").hex() if message is not None
+                       else "-")
+        try:
+            self._refuse(endpoint, None, failure, body, transaction)
+        except Exception:  # the database may be what failed; the client still gets an answer
+            log.exception("CMP fault on endpoint %r could not be audited", label)
+        return self._error_answer(endpoint, message.header if message is not None else None,
+                                  failure)
+
+    def _error_answer(self, endpoint: Endpoint, header: Header | None,
+                      failure: CMPFailure) -> bytes:
+        """Signed if the CA's protection key can sign; otherwise unprotected, systemUnavail
+        (RFC 9483 §3.6.4 allows an unprotected error when protection is impossible)."""
+        try:
+            protection: Protection | None = self._protection.signer(endpoint.authority)
+        except Exception:
+            log.exception("no CMP protection for %s", endpoint.authority)
+            protection = None
+            failure = CMPFailure("systemUnavail", "the CMP protection certificate is "
+                                                  "unavailable; try again later")
+            try:
+                self._refuse(endpoint, None, failure, "-", "-")
+            except Exception:
+                log.exception("CMP fault on endpoint %r could not be audited", endpoint.label)
+        return encode_response(header, error_body(failure.failure, failure.detail), protection,
+                               self._clock.now(), new_nonce())
 
     # -- authentication and freshness -------------------------------------------------------
 
@@ -237,6 +270,9 @@ class CMPServer:
         self._check_new_transaction(exchange)
         method = self._method(exchange, client)
         central = None
+        if client.signer is not None or wants_central_key(exchange.message):
+            # Sign-able answer first: never issue a certificate we could not hand over.
+            self._protection.signer(exchange.endpoint.authority)
         if wants_central_key(exchange.message):
             central = prepare_central_key(self._key_delivery, exchange.message,
                                           exchange.endpoint.profile, method, client.secret,
