@@ -6,6 +6,9 @@ command -v openssl >/dev/null || needed+=(openssl)
 command -v mosquitto >/dev/null || needed+=(mosquitto)
 command -v curl >/dev/null || needed+=(curl)  # EST interop tests (tests/est)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || needed+=(nginx-light)  # EST proxy mode
+# BouncyCastle's EST client (tests/est/test_bouncycastle.py), compiled with the JDK's javac.
+[ -f /usr/share/java/bcpkix.jar ] || needed+=(libbcpkix-java libbcprov-java libbcutil-java)
+command -v javac >/dev/null || needed+=(default-jdk-headless)
 if [ ${#needed[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "missing system packages: ${needed[*]} (run as root or install them)" >&2
