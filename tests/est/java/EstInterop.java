@@ -12,6 +12,7 @@ import java.io.StringWriter;
 import java.security.KeyPair;
 import java.security.KeyPairGenerator;
 import java.security.KeyStore;
+import java.security.Security;
 import java.security.cert.CertificateFactory;
 import java.security.cert.TrustAnchor;
 import java.security.cert.X509Certificate;
@@ -34,6 +35,7 @@ import org.bouncycastle.est.EnrollmentResponse;
 import org.bouncycastle.est.jcajce.JcaHttpAuthBuilder;
 import org.bouncycastle.est.jcajce.JcaJceUtils;
 import org.bouncycastle.est.jcajce.JsseESTServiceBuilder;
+import org.bouncycastle.jce.provider.BouncyCastleProvider;
 import org.bouncycastle.openssl.jcajce.JcaPEMWriter;
 import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
 import org.bouncycastle.pkcs.PKCS10CertificationRequest;
@@ -41,6 +43,7 @@ import org.bouncycastle.pkcs.jcajce.JcaPKCS10CertificationRequestBuilder;
 
 public final class EstInterop {
     public static void main(String[] args) throws Exception {
+        Security.addProvider(new BouncyCastleProvider());  // BC's EST code asks for "BC"
         String server = args[0], trust = args[1], label = args[2], tls = args[3], op = args[4];
         String out = args[5];
         Map<String, String[]> options = new HashMap<>();
