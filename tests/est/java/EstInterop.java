@@ -17,6 +17,7 @@ import java.security.cert.CertificateFactory;
 import java.security.cert.TrustAnchor;
 import java.security.cert.X509Certificate;
 import java.security.spec.ECGenParameterSpec;
+import java.util.Base64;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.Map;
@@ -136,13 +137,12 @@ public final class EstInterop {
             System.exit(3);
         }
         writeCertificates(out, ESTService.storeToArray(response.getStore()));
-        Object key = op.equals("serverkeygen") ? response.getPrivateKeyInfo() : pair.getPrivate();
-        StringWriter text = new StringWriter();
-        try (JcaPEMWriter writer = new JcaPEMWriter(text)) {
-            writer.writeObject(key);
-        }
+        byte[] pkcs8 = op.equals("serverkeygen") ? response.getPrivateKeyInfo().getEncoded()
+                : pair.getPrivate().getEncoded();  // PKCS #8 PrivateKeyInfo DER either way
         try (FileWriter writer = new FileWriter(out + ".key.pem")) {
-            writer.write(text.toString());
+            writer.write("-----BEGIN PRIVATE KEY-----\n"
+                    + Base64.getMimeEncoder(64, new byte[] {'\n'}).encodeToString(pkcs8)
+                    + "\n-----END PRIVATE KEY-----\n");
         }
     }
 

@@ -139,6 +139,16 @@ def outcome_response(outcome: Outcome) -> Response:
 Handler = Callable[[Call, Request], Awaitable[Response]]
 
 
+def _challenge(request: Request, response: Response) -> Response:
+    """RFC 7030 §3.2.3 / RFC 7235 §3.1: the 401 that asks a client without credentials for
+    them carries no body. BouncyCastle's EST client closes that answer unread and fails
+    on a body it did not consume (its Basic authentication then never happens); the reason
+    is in the audit log. A 401 to wrong credentials keeps its explanation."""
+    if response.status_code != 401 or "authorization" in request.headers:
+        return response
+    return Response(b"", status_code=401, headers={"WWW-Authenticate": REALM})
+
+
 class ESTServer:
     def __init__(self, endpoints: EnrollmentEndpoints, trusted_proxies: Collection[str]) -> None:
         self._endpoints = endpoints
@@ -162,7 +172,7 @@ class ESTServer:
         try:
             call = Call(endpoint, operation,
                         client_identity(request, self._trusted_proxies))
-            return await handler(call, request)
+            return _challenge(request, await handler(call, request))
         except CredentialsError as exc:
             return await self._refused(request, label, operation, BadRequestError(
                 401, R.NO_CLIENT_IDENTITY, str(exc)))
