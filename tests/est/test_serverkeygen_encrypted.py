@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
+from pyasn1.codec.der import decoder
+from pyasn1_alt_modules import rfc5652
 
 from iotpki.wire.est_keygen import (
     ASYMMETRIC_DECRYPT_KEY_ID,
@@ -25,7 +27,7 @@ from iotpki.wire.est_keygen import (
 )
 from iotpki.wire.keys import generate_private_key
 from tests.cmp.keygen_peer import open_key_delivery, same_key
-from tests.est.conftest import EST
+from tests.est.conftest import EST, Answer
 from tests.supply_chain.story import DEVICE_TARGET, make_chip, ship
 
 pytestmark = pytest.mark.interop
@@ -55,7 +57,7 @@ def _ski(certificate: x509.Certificate) -> bytes:
     return certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
 
 
-def _serverkeygen(est: EST) -> object:
+def _serverkeygen(est: EST) -> Answer:
     return est.curl("serverkeygen", "--cert", "chip.pem", "--key", "chip.key",
                     label="devices", body=est.dir / "keygen.b64")
 
@@ -64,16 +66,14 @@ def test_key_encrypted_to_the_client_certificate(est: EST) -> None:
     chip = _chip(est)
     _csr_with(est, ASYMMETRIC_DECRYPT_KEY_ID, _ski(chip))
     answer = _serverkeygen(est)
-    assert answer.status == 200, answer.body  # type: ignore[attr-defined]
-    content_type = answer.headers["content-type"]  # type: ignore[attr-defined]
-    assert f"Content-Type: {SERVER_GENERATED_KEY}".encode() in answer.body  # type: ignore[attr-defined]
-    assert b"application/pkcs8" not in answer.body  # type: ignore[attr-defined]
-    enveloped_info, certificate = decode_encrypted_serverkeygen(content_type, answer.body)  # type: ignore[attr-defined]
+    assert answer.status == 200, answer.body
+    content_type = answer.headers["content-type"]
+    assert f"Content-Type: {SERVER_GENERATED_KEY}".encode() in answer.body
+    assert b"application/pkcs8" not in answer.body
+    enveloped_info, certificate = decode_encrypted_serverkeygen(content_type, answer.body)
     (est.dir / "ci.der").write_bytes(enveloped_info)
     est.openssl("cms", "-cmsout", "-inform", "DER", "-in", "ci.der", "-out", "checked.der",
                 "-outform", "DER")  # openssl reads the ContentInfo as it is
-    from pyasn1.codec.der import decoder
-    from pyasn1_alt_modules import rfc5652
     info, _ = decoder.decode(enveloped_info, asn1Spec=rfc5652.ContentInfo())
     assert str(info["contentType"]) == "1.2.840.113549.1.7.3"
     key = open_key_delivery(est.dir, bytes(info["content"]), ["-recip", "chip.pem", "-inkey",
@@ -98,7 +98,7 @@ def test_keys_that_cannot_be_encrypted_are_refused(est: EST, case: str) -> None:
         answer = est.curl("serverkeygen", "-u", f"{registration}:{secret}",
                           body=est.dir / "keygen.b64")
     else:
-        answer = _serverkeygen(est)  # type: ignore[assignment]
+        answer = _serverkeygen(est)
     assert answer.status == 400 and b"DecryptKeyIdentifier" in answer.body
     assert len(est.issued("deviceco-devices")) == before
     assert est.refusals()[-1]["reason"] == "key-encryption-unavailable"
