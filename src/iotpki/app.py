@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from iotpki.core.audit_trail import AuditTrail
 from iotpki.core.authorities import AuthorityService
 from iotpki.core.clock import Clock, SystemClock
 from iotpki.core.cmp import CMPServer
+from iotpki.core.cmp_confirmation import ConfirmationTimeout
 from iotpki.core.cmp_general import GeneralMessages
 from iotpki.core.cmp_protection import CMPProtection
 from iotpki.core.crl import CRLPublisher
@@ -26,6 +28,7 @@ from iotpki.core.errors import ConfigurationError
 from iotpki.core.expiry import ExpiryMonitor
 from iotpki.core.idempotency import IdempotencyKeys
 from iotpki.core.issuance import IssuanceService
+from iotpki.core.key_delivery import KeyDelivery
 from iotpki.core.lifecycle import LifecycleService
 from iotpki.core.manifests import ManifestService
 from iotpki.core.ocsp import OCSPResponder
@@ -139,6 +142,8 @@ class PKI:
     webhooks: WebhookService
     webhook_dispatcher: WebhookDispatcher
     expiry: ExpiryMonitor
+    key_delivery: KeyDelivery
+    cmp_confirmations: ConfirmationTimeout
 
     def close(self) -> None:
         self.database.dispose()
@@ -176,9 +181,11 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
                                    default_methods(external_revocation(clock)))
     revocation = RevocationService(uow, clock)
     endpoints = load_endpoints(settings.data_dir / "endpoints.yaml")
-    cmp = CMPServer(uow, enrollment, revocation, GeneralMessages(crls),
-                    CMPProtection(uow, keys, issuance, clock), profiles, endpoints, sealer, clock,
-                    check_after=settings.cmp_check_after)
+    protection = CMPProtection(uow, keys, issuance, clock)
+    key_delivery = KeyDelivery(uow, profiles, protection, sealer, clock)
+    cmp = CMPServer(uow, enrollment, revocation, GeneralMessages(crls), protection, profiles,
+                    endpoints, sealer, clock, check_after=settings.cmp_check_after,
+                    key_delivery=key_delivery)
     return PKI(
         settings=settings, database=database, keys=keys, profiles=profiles,
         authorities=AuthorityService(uow, keys, urls, clock),
@@ -203,6 +210,9 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         expiry=ExpiryMonitor(uow, profiles, clock),
         principals=PrincipalService(uow, clock),
         idempotency=IdempotencyKeys(uow, clock),
+        key_delivery=key_delivery,
+        cmp_confirmations=ConfirmationTimeout(
+            uow, revocation, clock, timedelta(seconds=settings.cmp_confirm_timeout)),
     )
 
 

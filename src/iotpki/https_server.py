@@ -161,7 +161,7 @@ def _san(name: str) -> x509.GeneralName:
 
 def endpoint_enrollment(pki: PKI) -> EndpointEnrollment:
     return EndpointEnrollment(pki.database.unit_of_work, pki.endpoints, pki.enrollment,
-                              pki.profiles, pki.clock)
+                              pki.profiles, pki.clock, pki.key_delivery)
 
 
 def trusted_proxies() -> list[str]:

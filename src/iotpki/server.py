@@ -6,7 +6,9 @@ Every node (process) runs a `RevocationWorker` thread: it polls the revocation c
 revocation made on any node, publishes CRLs when due (delta CRLs soon after a change,
 debounced; the CRL-number lock keeps nodes from publishing twice), and replaces delegated
 OCSP responder certificates before they expire. A `NotificationWorker` thread delivers
-webhooks and runs the expiry monitor (docs/webhooks.md, docs/lifecycle.md).
+webhooks and runs the expiry monitor (docs/webhooks.md, docs/lifecycle.md). The revocation
+worker also revokes CMP certificates whose certConf did not come in time
+(`core.cmp_confirmation`).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class RevocationWorker:
             self._step(self._pki.ocsp.refresh_changes)
             if time.monotonic() >= next_publish:
                 self._step(self._publish_due)
+                self._step(self._pki.cmp_confirmations.expire)  # RFC 9483 §4.1.1
                 next_publish = time.monotonic() + self._publish_every
             self._stop.wait(self._poll)
 

@@ -24,6 +24,7 @@ class Settings:
     key_backend: str = "software"  # where new CA keys go: software or pkcs11
     pkcs11_module: Path = DEFAULT_PKCS11_MODULE
     pkcs11_token: str = DEFAULT_PKCS11_TOKEN  # RFC 7512 URI of the token new keys go to
+    cmp_confirm_timeout: int = 600  # s a certificate may await certConf before it is revoked
 
     def __post_init__(self) -> None:
         if self.key_backend not in KEY_BACKENDS:
@@ -56,4 +57,5 @@ class Settings:
             pkcs11_module=Path(env.get("IOTPKI_PKCS11_MODULE") or DEFAULT_PKCS11_MODULE),
             pkcs11_token=env.get("IOTPKI_PKCS11_TOKEN") or DEFAULT_PKCS11_TOKEN,
             maintenance_profile=env.get("IOTPKI_MAINTENANCE_PROFILE") or None,
+            cmp_confirm_timeout=int(env.get("IOTPKI_CMP_CONFIRM_TIMEOUT") or 600),
         )

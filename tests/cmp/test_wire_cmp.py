@@ -63,7 +63,8 @@ def test_mac_protection_round_trip_and_tampering() -> None:
     assert wrong.value.failure == "badMessageCheck"
 
 
-@pytest.mark.parametrize(("iterations", "failure"), [(0, "badRequest"), (10**9, "badRequest")])
+@pytest.mark.parametrize(("iterations", "failure"), [(0, "badMessageCheck"), (99, "badMessageCheck"),
+                                                    (10**9, "badAlg")])
 def test_absurd_iteration_counts_are_refused_before_any_work(iterations: int, failure: str) -> None:
     parameters = PBMParameters(b"0123456789abcdef", SHA256, iterations, HMAC_SHA256)
     with pytest.raises(ProtectionError) as refused:
@@ -159,3 +160,24 @@ def test_encoded_requests_decode_and_verify() -> None:
     request = message.body.requests[0]
     assert request.is_signature_valid and request.subject == subject
     assert request.public_key() == new_key.public_key()
+
+
+def test_central_keygen_templates_name_the_key_type() -> None:
+    """RFC 9483 §4.1.6: no publicKey, or an algorithm with an empty key, asks for a key."""
+    from iotpki.wire.cmp.central_keygen import requested_key_types
+    from iotpki.wire.cmp.client_requests import encode_keygen_cert_req_msg
+    from iotpki.wire.cms_envelope import algorithm_id, oid
+    profile = ("ec-p256", "ec-p384", "rsa-2048")
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sensor")])
+    bare = CRMFRequest(encode_keygen_cert_req_msg(subject))
+    assert bare.central_keygen and requested_key_types(bare, profile) == profile
+    assert not bare.is_signature_valid
+    p384 = algorithm_id("1.2.840.10045.2.1", oid("1.3.132.0.34"))
+    assert requested_key_types(CRMFRequest(encode_keygen_cert_req_msg(subject, p384)),
+                               profile) == ("ec-p384",)
+    rsa = algorithm_id("1.2.840.113549.1.1.1", b"\x05\x00")
+    assert requested_key_types(CRMFRequest(encode_keygen_cert_req_msg(subject, rsa)),
+                               profile) == ("rsa-2048",)
+    ed448 = algorithm_id("1.3.101.113")
+    assert requested_key_types(CRMFRequest(encode_keygen_cert_req_msg(subject, ed448)),
+                               profile) == ()

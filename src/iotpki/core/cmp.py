@@ -16,6 +16,7 @@ the codec (`iotpki.wire.cmp`); `protocols.cmp` only carries bytes over HTTP.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -26,6 +27,12 @@ from iotpki.core.audit import AuditRecord, append_audit
 from iotpki.core.certificate import CertificateStatus
 from iotpki.core.clock import Clock
 from iotpki.core.cmp_general import GeneralMessages
+from iotpki.core.cmp_keygen import (
+    CentralKey,
+    deliver_central_key,
+    prepare_central_key,
+    wants_central_key,
+)
 from iotpki.core.cmp_protection import CMPProtection
 from iotpki.core.cmp_refusals import (
     CLOCK_SKEW,
@@ -38,6 +45,7 @@ from iotpki.core.cmp_state import CMPTransaction, TransactionState
 from iotpki.core.endpoints import Endpoint, Endpoints
 from iotpki.core.enrollment import EnrollmentRequest, EnrollmentService, fingerprint
 from iotpki.core.errors import ConflictError
+from iotpki.core.key_delivery import KeyDelivery
 from iotpki.core.outcomes import Issued, Pending, Rejected
 from iotpki.core.ports import SecretSealer, UnitOfWorkFactory
 from iotpki.core.profile import Profile
@@ -54,10 +62,10 @@ from iotpki.wire.cmp.messages import (
     RevocationRequest,
 )
 from iotpki.wire.cmp.protection import (
+    MACParameters,
     MACProtection,
-    PBMParameters,
     ProtectionError,
-    decode_pbm_parameters,
+    decode_mac_parameters,
     is_mac_protected,
     verify_mac,
     verify_signature_protection,
@@ -82,6 +90,7 @@ from iotpki.wire.cmp.responses import (
 from iotpki.wire.cmp.transactions import cert_hash
 from iotpki.wire.errors import PKIError
 
+log = logging.getLogger(__name__)
 _ANSWER_KIND = {"ir": "ip", "cr": "cp", "kur": "kup", "p10cr": "cp"}
 @dataclass(frozen=True)
 class Client:
@@ -90,7 +99,7 @@ class Client:
     requester: str
     registration: Registration | None = None
     secret: bytes | None = None
-    mac: PBMParameters | None = None
+    mac: MACParameters | None = None
     signer: x509.Certificate | None = None
     chain: tuple[x509.Certificate, ...] = ()
 
@@ -118,7 +127,8 @@ class CMPServer:
                  revocation: RevocationService, general: GeneralMessages,
                  protection: CMPProtection, profiles: Mapping[str, Profile],
                  endpoints: Endpoints, sealer: SecretSealer | None, clock: Clock,
-                 skew: timedelta = CLOCK_SKEW, check_after: int | None = None) -> None:
+                 skew: timedelta = CLOCK_SKEW, check_after: int | None = None,
+                 key_delivery: KeyDelivery | None = None) -> None:
         self._uow = uow
         self._enrollment = enrollment
         self._revocation = revocation
@@ -130,6 +140,7 @@ class CMPServer:
         self._clock = clock
         self._skew = skew
         self._check_after = check_after  # polling interval; None: the approval's own
+        self._key_delivery = key_delivery  # central key generation (RFC 9483 §4.1.6)
 
     def handle(self, label: str, message: PKIMessage) -> bytes:
         """The DER answer to one request; `NotFoundError` for an unknown label."""
@@ -149,9 +160,40 @@ class CMPServer:
         endpoint = self._endpoints.get("cmp", label)
         failure = CMPFailure("badDataFormat", detail)
         self._refuse(endpoint, None, failure, "-", "-")
-        return encode_response(None, error_body(failure.failure, detail),
-                               self._protection.signer(endpoint.authority), self._clock.now(),
-                               new_nonce())
+        return self._error_answer(endpoint, None, failure)
+
+    def fault(self, label: str, message: PKIMessage | None, detail: str) -> bytes:
+        """RFC 9483 §3.6.4: a fault of ours is still a CMP error message (systemFailure),
+        never an HTTP 500; audited if the database lets us."""
+        endpoint = self._endpoints.get("cmp", label)
+        failure = CMPFailure("systemFailure", detail)
+        body = message.body_type if message is not None else "-"
+        transaction = ((message.header.transaction_id or b"").hex() if message is not None
+                       else "-")
+        try:
+            self._refuse(endpoint, None, failure, body, transaction)
+        except Exception:  # the database may be what failed; the client still gets an answer
+            log.exception("CMP fault on endpoint %r could not be audited", label)
+        return self._error_answer(endpoint, message.header if message is not None else None,
+                                  failure)
+
+    def _error_answer(self, endpoint: Endpoint, header: Header | None,
+                      failure: CMPFailure) -> bytes:
+        """Signed if the CA's protection key can sign; otherwise unprotected, systemUnavail
+        (RFC 9483 §3.6.4 allows an unprotected error when protection is impossible)."""
+        try:
+            protection: Protection | None = self._protection.signer(endpoint.authority)
+        except Exception:
+            log.exception("no CMP protection for %s", endpoint.authority)
+            protection = None
+            failure = CMPFailure("systemUnavail", "the CMP protection certificate is "
+                                                  "unavailable; try again later")
+            try:
+                self._refuse(endpoint, None, failure, "-", "-")
+            except Exception:
+                log.exception("CMP fault on endpoint %r could not be audited", endpoint.label)
+        return encode_response(header, error_body(failure.failure, failure.detail), protection,
+                               self._clock.now(), new_nonce())
 
     # -- authentication and freshness -------------------------------------------------------
 
@@ -175,7 +217,7 @@ class CMPServer:
         if registration is None or registration.secret_sealed is None or self._sealer is None:
             raise CMPFailure("signerNotTrusted", f"no one-time secret registered as "
                                                  f"{registration_id!r}")
-        parameters = decode_pbm_parameters(message.header.protection_parameters)
+        parameters = decode_mac_parameters(message)
         try:
             secret = self._sealer.unseal(registration.secret_sealed)
         except PKIError as exc:
@@ -227,6 +269,15 @@ class CMPServer:
         client = _client(exchange)
         self._check_new_transaction(exchange)
         method = self._method(exchange, client)
+        central = None
+        if client.signer is not None or wants_central_key(exchange.message):
+            # Sign-able answer first: never issue a certificate we could not hand over.
+            self._protection.signer(exchange.endpoint.authority)
+        if wants_central_key(exchange.message):
+            central = prepare_central_key(self._key_delivery, exchange.message,
+                                          exchange.endpoint.profile, method, client.secret,
+                                          client.signer)
+            request_der = central.csr
         outcome = self._enrollment.enroll(EnrollmentRequest(
             csr=request_der, requester=client.requester, client_chain=client.chain,
             possession="cmp-signature" if client.signer is not None else None,
@@ -235,7 +286,8 @@ class CMPServer:
             authority=exchange.endpoint.authority,
             profile=None if method == exchange.endpoint.renewal else exchange.endpoint.profile,
         ), method)
-        return self._certificate_answer(exchange, outcome, cert_req_id, exchange.message.body_type)
+        return self._certificate_answer(exchange, outcome, cert_req_id, exchange.message.body_type,
+                                        central)
 
     def _method(self, exchange: _Exchange, client: Client) -> str:
         """Which enrollment method this request uses, from the endpoint's list."""
@@ -267,7 +319,8 @@ class CMPServer:
             raise CMPFailure("transactionIdInUse", "this transactionID is in use")
 
     def _certificate_answer(self, exchange: _Exchange, outcome: Issued | Pending | Rejected,
-                            cert_req_id: int, body_type: str) -> bytes:
+                            cert_req_id: int, body_type: str,
+                            central: CentralKey | None = None) -> bytes:
         kind = _ANSWER_KIND[body_type]
         if isinstance(outcome, Rejected):
             status = Status(REJECTION, FAILURE_FOR_REASON.get(outcome.reason, "badRequest"),
@@ -285,8 +338,12 @@ class CMPServer:
                        body_type, certificate=outcome.record.fingerprint)
         client = _client(exchange)
         ca_pubs = (outcome.chain[-1],) if client.secret is not None else ()  # §4.1.1 caPubs
+        private_key = None
+        if central is not None and self._key_delivery is not None:  # RFC 9483 §4.1.6
+            private_key = deliver_central_key(self._key_delivery, central, outcome,
+                                              client.requester)
         answer = cert_rep_body(kind, [CertResult(cert_req_id, Status(ACCEPTED),
-                                                 outcome.certificate)], ca_pubs)
+                                                 outcome.certificate, private_key)], ca_pubs)
         return self._answer(exchange, answer, nonce, implicit, outcome.chain)
 
     def _open(self, exchange: _Exchange, state: TransactionState, nonce: bytes,

@@ -24,6 +24,7 @@ class TransactionState(StrEnum):
     AWAITING_APPROVAL = "awaiting-approval"  # manual approval: the client polls
     CONFIRMED = "confirmed"
     REJECTED = "rejected"  # the client rejected the certificate in its certConf
+    EXPIRED = "expired"  # no certConf in time: revoked (core.cmp_confirmation)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ server-side key generation, and the audit of refusals made before the core was r
 
 RFC 7030 §4.1 (CA certificates), §4.2 (enroll / re-enroll with the endpoint's methods),
 §4.2.3 (a repeated request for a pending manual approval is recognized, not queued again),
-§4.4 (server-side key generation: the key is made here, returned once, never stored),
+§4.4 (server-side key generation: the key is made here and returned once, encrypted to the
+client certificate if asked (§4.4.2, `core.key_delivery`); kept only, sealed, when the
+profile archives keys),
 §4.5 (CSR attributes from the profile's key types).
 """
 
@@ -23,11 +25,14 @@ from iotpki.core.endpoints import Endpoint, Endpoints
 from iotpki.core.enrollment import MANUAL_APPROVAL, EnrollmentRequest, EnrollmentService
 from iotpki.core.errors import NotFoundError, RefusalReason
 from iotpki.core.events import Event
+from iotpki.core.key_delivery import GeneratedKey, KeyDelivery, KeyDeliveryError
 from iotpki.core.outcomes import Issued, Pending, Rejected
 from iotpki.core.ports import UnitOfWorkFactory
 from iotpki.core.profile import Profile
+from iotpki.wire.cms_envelope import CertificateRecipient
 from iotpki.wire.csr import decode_csr
 from iotpki.wire.errors import DecodeError
+from iotpki.wire.key_package import enveloped_content_info
 from iotpki.wire.keys import generate_private_key, signature_hash_for
 
 Outcome = Issued | Pending | Rejected
@@ -50,12 +55,15 @@ class Refusal:
 class GeneratedEnrollment:
     outcome: Outcome
     private_key_pkcs8: bytes | None  # DER PrivateKeyInfo, only when issued
+    encrypted_key: bytes | None = None  # ContentInfo(EnvelopedData) instead, RFC 7030 §4.4.2
 
 
 class EndpointEnrollment:
     def __init__(self, uow: UnitOfWorkFactory, endpoints: Endpoints, enrollment: EnrollmentService,
-                 profiles: Mapping[str, Profile], clock: Clock) -> None:
+                 profiles: Mapping[str, Profile], clock: Clock,
+                 key_delivery: KeyDelivery | None = None) -> None:
         self._uow = uow
+        self._key_delivery = key_delivery
         self._endpoints = endpoints
         self._enrollment = enrollment
         self._profiles = profiles
@@ -112,21 +120,36 @@ class EndpointEnrollment:
         return self._enrollment.enroll(request, endpoint.renewal)
 
     def enroll_with_server_key(self, endpoint: Endpoint, request: EnrollmentRequest,
-                               renewal: bool = False) -> GeneratedEnrollment:
+                               renewal: bool = False,
+                               recipient: x509.Certificate | None = None) -> GeneratedEnrollment:
         """RFC 7030 §4.4: a key of the profile's first key type is made here; the client's CSR
-        only names the subject and extensions. The key is returned once and never stored."""
-        key = generate_private_key(self.key_types(endpoint)[0])
+        only names the subject and extensions. With `recipient` (§4.4.2) the key goes back
+        enveloped for that certificate, else as plain PKCS #8 (the TLS channel protects it)."""
         try:
-            csr = _resigned(request.csr, key)
+            generated = self._generate(endpoint)
+            csr = _resigned(request.csr, generated.key)
         except DecodeError as exc:
             return GeneratedEnrollment(Rejected(RefusalReason.MALFORMED_REQUEST, str(exc)), None)
+        except KeyDeliveryError as exc:
+            return GeneratedEnrollment(Rejected(exc.reason, exc.detail), None)
         request = replace(request, csr=csr)
         outcome = self.renew(endpoint, request) if renewal else self.enroll(endpoint, request)
         if not isinstance(outcome, Issued):
             return GeneratedEnrollment(outcome, None)
-        return GeneratedEnrollment(outcome, key.private_bytes(
-            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()))
+        if self._key_delivery is None:
+            return GeneratedEnrollment(outcome, generated.pkcs8)
+        if recipient is None:
+            self._key_delivery.record_plain(generated, outcome, request.requester)
+            return GeneratedEnrollment(outcome, generated.pkcs8)
+        enveloped = self._key_delivery.deliver(generated, outcome,
+                                               CertificateRecipient(recipient), request.requester)
+        return GeneratedEnrollment(outcome, None, enveloped_content_info(enveloped))
+
+    def _generate(self, endpoint: Endpoint) -> GeneratedKey:
+        if self._key_delivery is not None:
+            return self._key_delivery.generate(endpoint.profile)
+        key_type = self.key_types(endpoint)[0]
+        return GeneratedKey(generate_private_key(key_type), key_type, None)
 
     def refuse(self, refusal: Refusal) -> None:
         """Audit a refusal that never reached the enrollment methods (nothing was issued)."""

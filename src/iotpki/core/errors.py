@@ -37,6 +37,7 @@ class RefusalReason(StrEnum):
     BAD_SECRET = "bad-secret"
     IDENTITY_MISMATCH = "identity-mismatch"
     METHOD_NOT_ALLOWED = "method-not-allowed"
+    KEY_ENCRYPTION_UNAVAILABLE = "key-encryption-unavailable"  # RFC 7030 §4.4.1: cannot encrypt
 
 
 class PolicyError(PKIError):

@@ -467,6 +467,9 @@ class UnitOfWork(Protocol):
     def revocation(self) -> RevocationIndex: ...
 
     @property
+    def key_archive(self) -> KeyArchiveRepository: ...
+
+    @property
     def crls(self) -> CRLRepository: ...
 
     @property
@@ -502,6 +505,24 @@ UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
 
+@dataclass(frozen=True)
+class ArchivedKey:
+    """A server-generated private key kept for recovery (profile `key_archival: true`):
+    the PKCS #8 DER sealed by the `SecretSealer`, never stored in the clear."""
+
+    authority: str
+    serial_hex: str
+    fingerprint: str
+    sealed: bytes
+    archived_at: datetime
+
+
+class KeyArchiveRepository(Protocol):
+    def add(self, key: ArchivedKey) -> None: ...
+
+    def get(self, fingerprint: str) -> ArchivedKey | None: ...
+
+
 class SecretSealer(Protocol):
     """Authenticated encryption of registration secrets at rest (a key backend provides it);
     the CMP server unseals a one-time secret to recompute a PasswordBasedMac."""
@@ -531,5 +552,9 @@ class CMPRepository(Protocol):
         ...
 
     def protection(self, authority: str) -> ProtectionRecord | None: ...
+
+    def awaiting_confirmation(self, before: datetime, limit: int) -> list[CMPTransaction]:
+        """Transactions still awaiting certConf whose last answer was before `before`."""
+        ...
 
     def put_protection(self, record: ProtectionRecord) -> None: ...

@@ -147,6 +147,7 @@ class Profile:
     description: str = ""
     component_binding_oid: str | None = None  # device profiles: commit to the components
     renewal_window: RenewalWindow = RenewalWindow()  # when the expiry monitor announces
+    key_archival: bool = False  # keep server-generated keys, sealed (core.key_delivery)
 
 
     def __post_init__(self) -> None:
@@ -207,7 +208,8 @@ def _count(profile: str, value: Any) -> int:
 def parse_profile(name: str, spec: Mapping[str, Any]) -> Profile:
     """One profile from its mapping in the profile file; raise `ConfigurationError`."""
     known = {"kind", "validity", "key_types", "key_usage", "extended_key_usage", "subject",
-             "san", "ocsp_no_check", "description", "component_binding_oid", "renewal_window"}
+             "san", "ocsp_no_check", "description", "component_binding_oid", "renewal_window",
+             "key_archival"}
     extra = set(spec) - known
     if extra:
         raise ConfigurationError(f"profile {name}: unknown field(s) {sorted(extra)}")
@@ -236,6 +238,7 @@ def parse_profile(name: str, spec: Mapping[str, Any]) -> Profile:
             subject=subject,
             san=san,
             ocsp_no_check=_flag(name, spec, "ocsp_no_check"),
+            key_archival=_flag(name, spec, "key_archival"),
             description=str(spec.get("description", "")),
             component_binding_oid=str(spec["component_binding_oid"])
             if spec.get("component_binding_oid") is not None else None,

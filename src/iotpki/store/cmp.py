@@ -68,6 +68,13 @@ class SQLCMPRepository:
             certificate=record.certificate.public_bytes(Encoding.DER),
             created_at=record.created_at))
 
+    def awaiting_confirmation(self, before: datetime, limit: int) -> list[CMPTransaction]:
+        rows = self._conn.execute(select(cmp_transactions).where(
+            cmp_transactions.c.state == TransactionState.AWAITING_CONFIRMATION.value,
+            cmp_transactions.c.updated_at < before).order_by(
+            cmp_transactions.c.updated_at).limit(limit)).all()
+        return [self._transaction(row) for row in rows]
+
     def _authority_id(self, authority: str) -> int:
         return int(self._ids.id_of(self._conn, authorities, authority))
 

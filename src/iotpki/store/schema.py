@@ -370,3 +370,12 @@ idempotency_keys = Table(
     UniqueConstraint("principal", "key", name="uq_idempotency_keys"),
 )
 
+# 0007: server-generated private keys kept for recovery, sealed (core.key_delivery).
+key_archive = Table(
+    "key_archive", metadata,
+    Column("fingerprint", String(64), primary_key=True),
+    Column("authority_id", Integer, ForeignKey("authorities.id"), nullable=False),
+    Column("serial_hex", String(64), nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("archived_at", UTCDateTime, nullable=False),
+)

@@ -19,6 +19,7 @@ from iotpki.store.domains import (
 from iotpki.store.events import SQLEventOutbox
 from iotpki.store.expiry import SQLExpiryRepository
 from iotpki.store.ids import IdCache
+from iotpki.store.key_archive import SQLKeyArchiveRepository
 from iotpki.store.organizations import SQLOrganizationRepository
 from iotpki.store.pending import SQLPendingRequestRepository
 from iotpki.store.principals import SQLIdempotencyRepository, SQLPrincipalRepository
@@ -61,6 +62,7 @@ class SQLUnitOfWork:
         self.expiry = SQLExpiryRepository(self._conn, self._ids)
         self.principals = SQLPrincipalRepository(self._conn, self._ids)
         self.idempotency = SQLIdempotencyRepository(self._conn)
+        self.key_archive = SQLKeyArchiveRepository(self._conn, self._ids)
         return self
 
     def commit(self) -> None:

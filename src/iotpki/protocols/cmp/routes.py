@@ -32,19 +32,27 @@ class Server(Protocol):
 
     def malformed(self, label: str, detail: str) -> bytes: ...
 
+    def fault(self, label: str, message: PKIMessage | None, detail: str) -> bytes: ...
+
 
 def answer_bytes(server: Server, label: str, body: bytes) -> bytes:
     try:
         message = decode_pki_message(body)
     except DecodeError as exc:
-        return server.malformed(label, str(exc))
+        try:
+            return server.malformed(label, str(exc))
+        except NotFoundError:
+            raise
+        except Exception:
+            log.exception("CMP answer to a malformed request on %r failed", label)
+            return server.fault(label, None, "internal error; the request was not served")
     try:
         return server.handle(label, message)
     except NotFoundError:
         raise
     except Exception:  # a fault of ours is still answered in CMP (never an HTTP 500)
         log.exception("CMP request on endpoint %r failed", label)
-        return server.malformed(label, "internal error; the request was not served")
+        return server.fault(label, message, "internal error; the request was not served")
 
 
 class CMPEndpoint:

@@ -4,7 +4,9 @@
 - §4.2.1 POST simpleenroll, §4.2.2 POST simplereenroll: body `application/pkcs10` (base64
   DER); 200 with the new certificate as certs-only PKCS#7; §4.2.3 202 + Retry-After while
   a manual approval is pending; 4xx with a text/plain explanation when refused.
-- §4.4 POST serverkeygen → 200 `multipart/mixed` (application/pkcs8 + certs-only).
+- §4.4 POST serverkeygen → 200 `multipart/mixed` (application/pkcs8 + certs-only); with an
+  AsymmetricDecryptKeyIdentifier (§4.4.1.2) the key part is `application/pkcs7-mime;
+  smime-type=server-generated-key` (EnvelopedData to the TLS client certificate, §4.4.2).
 - §4.5 GET csrattrs → 200 `application/csrattrs` (base64 DER CsrAttrs) from the profile.
 - §3.2.3 / §3.3: a request without usable credentials gets 401 with
   `WWW-Authenticate: Basic`; authenticated but not allowed gets 403.
@@ -34,6 +36,7 @@ from iotpki.core.errors import NotFoundError
 from iotpki.core.errors import RefusalReason as R
 from iotpki.core.outcomes import Issued, Pending
 from iotpki.protocols.est.identity import ClientIdentity, CredentialsError, client_identity
+from iotpki.protocols.est.keygen import KeyRecipientError, key_recipient
 from iotpki.wire.errors import DecodeError
 from iotpki.wire.est import (
     CERTS_ONLY,
@@ -46,6 +49,7 @@ from iotpki.wire.est import (
     encode_csr_attributes,
     encode_serverkeygen,
 )
+from iotpki.wire.est_keygen import encode_encrypted_serverkeygen
 
 PROTOCOL = "est"
 MAX_BODY = 64 * 1024
@@ -76,7 +80,9 @@ class EnrollmentEndpoints(Protocol):
     def renew(self, endpoint: Endpoint, request: EnrollmentRequest) -> Outcome: ...
 
     def enroll_with_server_key(self, endpoint: Endpoint, request: EnrollmentRequest,
-                               renewal: bool = False) -> GeneratedEnrollment: ...
+                               renewal: bool = False,
+                               recipient: x509.Certificate | None = None
+                               ) -> GeneratedEnrollment: ...
 
     def refuse(self, refusal: Refusal) -> None: ...
 
@@ -133,6 +139,16 @@ def outcome_response(outcome: Outcome) -> Response:
 Handler = Callable[[Call, Request], Awaitable[Response]]
 
 
+def _challenge(request: Request, response: Response) -> Response:
+    """RFC 7030 §3.2.3 / RFC 7235 §3.1: the 401 that asks a client without credentials for
+    them carries no body. BouncyCastle's EST client closes that answer unread and fails
+    on a body it did not consume (its Basic authentication then never happens); the reason
+    is in the audit log. A 401 to wrong credentials keeps its explanation."""
+    if response.status_code != 401 or "authorization" in request.headers:
+        return response
+    return Response(b"", status_code=401, headers={"WWW-Authenticate": REALM})
+
+
 class ESTServer:
     def __init__(self, endpoints: EnrollmentEndpoints, trusted_proxies: Collection[str]) -> None:
         self._endpoints = endpoints
@@ -156,7 +172,7 @@ class ESTServer:
         try:
             call = Call(endpoint, operation,
                         client_identity(request, self._trusted_proxies))
-            return await handler(call, request)
+            return _challenge(request, await handler(call, request))
         except CredentialsError as exc:
             return await self._refused(request, label, operation, BadRequestError(
                 401, R.NO_CLIENT_IDENTITY, str(exc)))
@@ -206,12 +222,22 @@ class ESTServer:
 
     async def _serverkeygen(self, call: Call, request: Request) -> Response:
         enrollment = await self._enrollment_request(call, request)
+        try:
+            recipient = key_recipient(enrollment.csr, call.identity.certificate)
+        except KeyRecipientError as exc:
+            raise BadRequestError(400, exc.reason, exc.detail) from exc
         generated = await run_in_threadpool(
-            self._endpoints.enroll_with_server_key, call.endpoint, enrollment)
-        if not isinstance(generated.outcome, Issued) or generated.private_key_pkcs8 is None:
+            self._endpoints.enroll_with_server_key, call.endpoint, enrollment, False, recipient)
+        if not isinstance(generated.outcome, Issued):
             return outcome_response(generated.outcome)
-        media, body = encode_serverkeygen(generated.private_key_pkcs8,
-                                          generated.outcome.certificate)
+        if generated.encrypted_key is not None:  # §4.4.2
+            media, body = encode_encrypted_serverkeygen(generated.encrypted_key,
+                                                        generated.outcome.certificate)
+        elif generated.private_key_pkcs8 is not None:
+            media, body = encode_serverkeygen(generated.private_key_pkcs8,
+                                              generated.outcome.certificate)
+        else:
+            return outcome_response(generated.outcome)
         return Response(body, media_type=media, headers={"Cache-Control": "no-store"})
 
     async def _enrollment_request(self, call: Call, request: Request) -> EnrollmentRequest:

@@ -48,25 +48,32 @@ class CRMFRequest:
         self.der = der
         self._message = message
         template = message["certReq"]["certTemplate"]
-        if not template["publicKey"].isValue:
-            raise DecodeError("the certificate template names no public key (central key "
-                              "generation is not offered)")
-        self._view = _template_view(template)
+        self.template = template
+        # RFC 9483 §4.1.6: no key, or an algorithm with an empty key, asks the server for one.
+        self.central_keygen = (not template["publicKey"].isValue
+                               or not len(template["publicKey"]["subjectPublicKey"]))
+        self._view = None if self.central_keygen else _template_view(template)
 
     @property
     def cert_req_id(self) -> int:
         return int(self._message["certReq"]["certReqId"])
 
     @property
+    def view(self) -> x509.CertificateSigningRequest:
+        if self._view is None:
+            raise DecodeError("the certificate template names no public key")
+        return self._view
+
+    @property
     def subject(self) -> x509.Name:
-        return self._view.subject
+        return self.view.subject
 
     @property
     def extensions(self) -> x509.Extensions:
-        return self._view.extensions
+        return self.view.extensions
 
     def public_key(self) -> Any:
-        return self._view.public_key()
+        return self.view.public_key()
 
     def public_bytes(self, encoding: serialization.Encoding) -> bytes:
         return self.der
@@ -75,7 +82,7 @@ class CRMFRequest:
     def is_signature_valid(self) -> bool:
         """RFC 4211 §4.1: the POPOSigningKey signature over DER(certReq) by the new key."""
         popo = self._message["popo"]
-        if not popo.isValue or popo.getName() != "signature":
+        if self.central_keygen or not popo.isValue or popo.getName() != "signature":
             return False
         signing = popo["signature"]
         if signing["poposkInput"].isValue:
@@ -89,15 +96,16 @@ class CRMFRequest:
         return True
 
 
-def _template_view(template: Any) -> x509.CertificateSigningRequest:
+def _template_view(template: Any, spki: bytes | None = None) -> x509.CertificateSigningRequest:
+    """The template as a CSR; `spki` (DER) stands for a key the template does not carry."""
     subject = (bytes(encoder.encode(template["subject"][0])) if template["subject"].isValue
                else tlv(SEQUENCE, b""))
     attributes = b""
     if template["extensions"].isValue:
         extensions = _untagged(bytes(encoder.encode(template["extensions"])))
         attributes = tlv(SEQUENCE, _EXTENSION_REQUEST + tlv(SET, extensions))
-    info = tlv(SEQUENCE, _VERSION_1 + subject + _untagged(bytes(encoder.encode(
-        template["publicKey"]))) + tlv(ATTRIBUTES, attributes))
+    key = spki if spki is not None else _untagged(bytes(encoder.encode(template["publicKey"])))
+    info = tlv(SEQUENCE, _VERSION_1 + subject + key + tlv(ATTRIBUTES, attributes))
     try:
         view = x509.load_der_x509_csr(tlv(SEQUENCE, info + _UNUSED_SIGNATURE))
         view.public_key()

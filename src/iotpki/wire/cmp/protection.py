@@ -2,8 +2,11 @@
 
 - MAC: PasswordBasedMac (RFC 9810 §5.1.3.1, RFC 9481 §6.1.1). The key is the OWF applied
   `iterationCount` times to secret || salt; the MAC is HMAC over DER(ProtectedPart).
-  Iteration counts are bounded (RFC 9481 §6.1.1 asks for ≥ 1000; a huge count would turn
-  one request into a denial of service).
+  Iteration counts are bounded: below `MIN_ITERATIONS` the MAC is too weak to count as
+  protection (badMessageCheck), above `MAX_ITERATIONS` the parameters are unsupported
+  (badAlg), refused before any hashing so that one request cannot pin a CPU.
+  PBMAC1 (RFC 9481 §6.1.1, RFC 8018 §7.1) in `wire.cmp.pbmac1`; an answer uses the
+  algorithm of the request.
 - Signature (RFC 9810 §5.1.3.3, RFC 9483 §3.2): the signer's certificate is the first of
   extraCerts; the signature is over DER(ProtectedPart).
 
@@ -33,6 +36,12 @@ from iotpki.wire.cmp.algorithms import (
     verify_signature,
 )
 from iotpki.wire.cmp.messages import PKIMessage
+from iotpki.wire.cmp.pbmac1 import (
+    PBMAC1,
+    PBMAC1Error,
+    PBMAC1Parameters,
+    decode_pbmac1_parameters,
+)
 from iotpki.wire.errors import PKIError
 from iotpki.wire.keys import signature_hash_for
 from iotpki.wire.signature import sign_data
@@ -61,12 +70,15 @@ class PBMParameters:
     def check(self) -> None:
         if self.owf not in HASHES or self.mac not in HMACS:
             raise ProtectionError("badAlg", "unsupported PasswordBasedMac OWF or MAC algorithm")
-        if not MIN_ITERATIONS <= self.iterations <= MAX_ITERATIONS:
-            raise ProtectionError("badRequest", f"PasswordBasedMac iteration count "
-                                                f"{self.iterations} is outside "
-                                                f"{MIN_ITERATIONS}..{MAX_ITERATIONS}")
+        if self.iterations < MIN_ITERATIONS:
+            raise ProtectionError("badMessageCheck", f"PasswordBasedMac iteration count "
+                                                     f"{self.iterations} is below "
+                                                     f"{MIN_ITERATIONS}")
+        if self.iterations > MAX_ITERATIONS:
+            raise ProtectionError("badAlg", f"PasswordBasedMac iteration count "
+                                            f"{self.iterations} is above {MAX_ITERATIONS}")
         if not 0 < len(self.salt) <= MAX_SALT:
-            raise ProtectionError("badRequest", "PasswordBasedMac salt length out of range")
+            raise ProtectionError("badMessageCheck", "PasswordBasedMac salt length out of range")
 
     def mac_over(self, secret: bytes, data: bytes) -> bytes:
         self.check()
@@ -84,6 +96,18 @@ class PBMParameters:
         """The same algorithms with a new salt, for the answer."""
         return PBMParameters(os.urandom(16), self.owf, self.iterations, self.mac)
 
+    def encode(self) -> tuple[str, bytes]:
+        """(id-PasswordBasedMac, DER of PBMParameter)."""
+        parameters = rfc9480.PBMParameter()
+        parameters["salt"] = self.salt
+        parameters["owf"]["algorithm"] = univ.ObjectIdentifier(self.owf)
+        parameters["iterationCount"] = self.iterations
+        parameters["mac"]["algorithm"] = univ.ObjectIdentifier(self.mac)
+        return PASSWORD_BASED_MAC, bytes(encoder.encode(parameters))
+
+
+MACParameters = PBMParameters | PBMAC1Parameters
+
 
 def decode_pbm_parameters(der: bytes | None) -> PBMParameters:
     if der is None:
@@ -100,12 +124,26 @@ def decode_pbm_parameters(der: bytes | None) -> PBMParameters:
 
 
 def is_mac_protected(message: PKIMessage) -> bool:
-    return message.header.protection_algorithm == PASSWORD_BASED_MAC
+    return message.header.protection_algorithm in (PASSWORD_BASED_MAC, PBMAC1)
+
+
+def decode_mac_parameters(message: PKIMessage) -> MACParameters:
+    """The PasswordBasedMac or PBMAC1 parameters of a MAC-protected message, checked."""
+    der = message.header.protection_parameters
+    try:
+        if message.header.protection_algorithm == PBMAC1:
+            parameters: MACParameters = decode_pbmac1_parameters(der)
+        else:
+            parameters = decode_pbm_parameters(der)
+        parameters.check()
+    except PBMAC1Error as exc:
+        raise ProtectionError(exc.failure, str(exc)) from exc
+    return parameters
 
 
 def verify_mac(message: PKIMessage, secret: bytes) -> None:
-    """RFC 9810 §5.1.3.1; raise `ProtectionError` unless the MAC is right."""
-    parameters = decode_pbm_parameters(message.header.protection_parameters)
+    """RFC 9810 §5.1.3.1, RFC 9481 §6.1.1; raise `ProtectionError` unless the MAC is right."""
+    parameters = decode_mac_parameters(message)
     if message.protection is None:
         raise ProtectionError("badMessageCheck", "the message carries no protection")
     expected = parameters.mac_over(secret, message.protected_part)
@@ -137,19 +175,15 @@ def verify_signature_protection(message: PKIMessage) -> x509.Certificate:
 
 
 class MACProtection:
-    """Protects an answer with PasswordBasedMac under the same shared secret."""
+    """Protects an answer with the request's MAC algorithm (PasswordBasedMac or PBMAC1)
+    under the same shared secret, with a fresh salt."""
 
-    def __init__(self, secret: bytes, parameters: PBMParameters) -> None:
+    def __init__(self, secret: bytes, parameters: MACParameters) -> None:
         self._secret = secret
         self._parameters = parameters.fresh()
 
     def algorithm(self) -> tuple[str, bytes | None]:
-        parameters = rfc9480.PBMParameter()
-        parameters["salt"] = self._parameters.salt
-        parameters["owf"]["algorithm"] = univ.ObjectIdentifier(self._parameters.owf)
-        parameters["iterationCount"] = self._parameters.iterations
-        parameters["mac"]["algorithm"] = univ.ObjectIdentifier(self._parameters.mac)
-        return PASSWORD_BASED_MAC, bytes(encoder.encode(parameters))
+        return self._parameters.encode()
 
     def protect(self, data: bytes) -> bytes:
         return self._parameters.mac_over(self._secret, data)
@@ -179,6 +213,14 @@ class SignatureProtection:
 
     def algorithm(self) -> tuple[str, bytes | None]:
         return signature_algorithm_oid(self._key), None
+
+    @property
+    def key(self) -> Any:
+        return self._key
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return self._certificate
 
     def protect(self, data: bytes) -> bytes:
         return sign_data(self._key, data, signature_hash_for(self._key))

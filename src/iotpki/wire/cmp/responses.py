@@ -64,6 +64,7 @@ class CertResult:
     cert_req_id: int
     status: Status
     certificate: x509.Certificate | None = None
+    private_key: bytes | None = None  # EncryptedKey DER (RFC 9483 §4.1.6 central keygen)
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,8 @@ def cert_rep_body(kind: str, results: Sequence[CertResult],
     responses = b""
     for result in results:
         status = bytes(encoder.encode(_status_info(result.status)))
-        pair = (tlv(SEQUENCE, tlv(0xA0, _der(result.certificate)))
+        key = tlv(0xA0, result.private_key) if result.private_key is not None else b""
+        pair = (tlv(SEQUENCE, tlv(0xA0, _der(result.certificate)) + key)
                 if result.certificate is not None else b"")
         responses += tlv(SEQUENCE, _integer(result.cert_req_id) + status + pair)
     pubs = tlv(0xA1, tlv(SEQUENCE, b"".join(_der(c) for c in ca_pubs))) if ca_pubs else b""

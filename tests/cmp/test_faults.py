@@ -1,0 +1,65 @@
+"""No HTTP 500 from the CMP endpoint (RFC 9483 §3.6.4, RFC 9811 §3.4): when the CA's CMP
+protection certificate cannot be issued (here: its profile is gone from the profile file),
+the client gets an unprotected error message with systemUnavail, HTTP 200, and the refusal
+is audited; nothing is issued. Against a real `iotpki serve`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import yaml
+from pyasn1.codec.der import decoder
+from pyasn1_alt_modules import rfc9480
+
+from iotpki.app import PKI, default_profiles_text
+from iotpki.core.registration import RegistrationMethod
+from iotpki.core.registrations import RegistrationSpec
+from iotpki.settings import Settings
+from iotpki.wire.cmp.messages import decode_pki_message
+from iotpki.wire.cmp.requests import encode_cert_req_msg, encode_signed_request
+from iotpki.wire.keys import generate_private_key
+from iotpki.wire.names import parse_subject
+from tests.cmp.conftest import CA, Scene, error_failures, post_cmp
+from tests.supply_chain.story import make_chip
+
+pytestmark = pytest.mark.interop
+
+
+@pytest.fixture
+def no_protection_profile(demo_pki: PKI, settings: Settings) -> None:
+    """The operator removed the cmp-protection profile: no protection certificate."""
+    document = yaml.safe_load(default_profiles_text())
+    del document["profiles"]["cmp-protection"]
+    settings.profiles_file.write_text(yaml.safe_dump(document))
+
+
+def test_unavailable_protection_certificate_is_an_unprotected_system_unavail(
+        no_protection_profile: None, scene: Scene) -> None:
+    demo_pki = scene.pki
+    chip = make_chip(demo_pki, 7)
+    demo_pki.registrations.create(RegistrationSpec(
+        "deviceco", "deviceco-devices", "device", RegistrationMethod.PREVIOUS_STAGE,
+        identity_fingerprint=chip.record.fingerprint), "deviceco:ra")
+    request = encode_cert_req_msg(generate_private_key("ec-p256"), parse_subject("CN=sensor-7"))
+    der = encode_signed_request("ir", request, chip.key, chip.chain, datetime.now(UTC))
+    issued_before = _issued(demo_pki)
+    for body in (der, b"\x30\x03abc"):  # a request, and garbage
+        status, content_type, answer = post_cmp(
+            f"{scene.server.url}/.well-known/cmp/p/devices", body)
+        assert status == 200 and content_type == "application/pkixcmp"
+        assert error_failures(answer) == ("error", {"systemUnavail"})
+        message, _ = decoder.decode(answer, asn1Spec=rfc9480.PKIMessage())
+        assert not message["protection"].isValue  # unprotected: nothing could sign it
+        assert decode_pki_message(answer).header.protection_algorithm is None
+    assert _issued(demo_pki) == issued_before
+    refusals = [e.record for e in demo_pki.audit.entries(limit=None)
+                if e.record.action == "cmp.request"]
+    assert "systemUnavail" in {r.details["failure"] for r in refusals}
+    assert all(r.target in (CA, "deviceco-devices") for r in refusals)
+
+
+def _issued(pki: PKI) -> int:
+    return sum(1 for e in pki.audit.entries(limit=None)
+               if e.record.action == "certificate.issue" and e.record.outcome == "success"
+               and e.record.details.get("method") != "internal")

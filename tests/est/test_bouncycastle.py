@@ -1,0 +1,113 @@
+"""BouncyCastle's EST client (Debian libbcpkix-java 1.72: `org.bouncycastle.est`,
+`JsseESTServiceBuilder`, `ESTService`) as an independent peer (DESIGN.md §6): cacerts over
+TLS 1.2 and 1.3, csrattrs, simpleenroll with HTTP Basic (one-time secret) and with a
+previous-stage TLS client certificate, refusal without credentials, simplereenroll with the
+current certificate, serverkeygen. `tests/est/java/EstInterop.java` is compiled with javac
+at test time; results are checked with openssl and in the store."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from iotpki.core.enrollment import fingerprint
+from tests.est.conftest import CA, EST
+from tests.supply_chain.story import DEVICE_TARGET, make_chip, ship
+
+pytestmark = pytest.mark.interop
+JARS = [Path("/usr/share/java") / f"{name}.jar" for name in ("bcpkix", "bcprov", "bcutil")]
+SOURCE = Path(__file__).parent / "java" / "EstInterop.java"
+
+
+@pytest.fixture(scope="module")
+def classes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    missing = [str(j) for j in JARS if not j.exists()]
+    assert not missing and shutil.which("javac"), (
+        f"BouncyCastle or the JDK is missing ({missing}): run scripts/system-packages.sh")
+    out = tmp_path_factory.mktemp("bc-classes")
+    subprocess.run(["javac", "-d", str(out), "-cp", ":".join(map(str, JARS)), str(SOURCE)],
+                   check=True, capture_output=True, timeout=300)
+    return out
+
+
+def bc(est: EST, classes: Path, op: str, out: str, *options: str, label: str = "-",
+       tls: str = "TLS") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["java", "-cp", ":".join([str(classes), *map(str, JARS)]), "EstInterop",
+         f"127.0.0.1:{est.https_port}", str(est.dir / "root.pem"), label, tls, op, out,
+         *options], cwd=est.dir, capture_output=True, text=True, timeout=120, check=False)
+
+
+def ok(done: subprocess.CompletedProcess[str]) -> None:
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _certificates(path: Path) -> list[x509.Certificate]:
+    return x509.load_pem_x509_certificates(path.read_bytes())
+
+
+@pytest.mark.parametrize("tls", ["TLSv1.2", "TLSv1.3"])
+def test_cacerts(est: EST, classes: Path, tls: str) -> None:
+    ok(bc(est, classes, "cacerts", "ca", tls=tls))
+    assert set(_certificates(est.dir / "ca.pem")) == set(est.pki.authorities.get(CA).full_chain)
+
+
+def test_csrattrs(est: EST, classes: Path) -> None:
+    ok(bc(est, classes, "csrattrs", "attrs", label="devices"))
+    oids = (est.dir / "attrs.txt").read_text().split()
+    assert "1.2.840.10045.4.3.2" in oids  # ecdsa-with-SHA256, the profile's first key type
+
+
+def test_simpleenroll_with_basic_auth_then_reenroll(est: EST, classes: Path) -> None:
+    registration, secret = est.secret_registration("CN=sensor-bc")
+    ok(bc(est, classes, "simpleenroll", "first", "--basic", f"{registration}:{secret}",
+          "--subject", "CN=sensor-bc", tls="TLSv1.2"))
+    first = _certificates(est.dir / "first.pem")[0]
+    est.verify("first")
+    assert est.pki.certificates.get_by_fingerprint(fingerprint(first)).authority == CA
+    est.openssl("pkcs12", "-export", "-in", "first.pem", "-inkey", "first.key.pem",
+                "-out", "first.p12", "-passout", "pass:bc-test")
+    ok(bc(est, classes, "simplereenroll", "second", "--p12", "first.p12", "bc-test",
+          "--subject", "CN=sensor-bc"))
+    second = _certificates(est.dir / "second.pem")[0]
+    assert second.subject == first.subject and second.public_key() != first.public_key()
+    est.verify("second")
+
+
+def test_simpleenroll_with_a_previous_stage_client_certificate(est: EST, classes: Path) -> None:
+    chip = make_chip(est.pki, 7)
+    ship(est.pki, "chipco", "deviceco", [chip], DEVICE_TARGET)
+    (est.dir / "chip.pem").write_bytes(chip.chain[0].public_bytes(Encoding.PEM))
+    (est.dir / "chip.key").write_bytes(chip.key.private_bytes(
+        Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    est.openssl("pkcs12", "-export", "-in", "chip.pem", "-inkey", "chip.key", "-out",
+                "chip.p12", "-passout", "pass:bc-test")
+    ok(bc(est, classes, "simpleenroll", "device", "--p12", "chip.p12", "bc-test",
+          "--subject", "CN=sensor-7", label="devices"))
+    device = _certificates(est.dir / "device.pem")[0]
+    assert est.pki.certificates.get_by_fingerprint(fingerprint(device)).authority == \
+        "deviceco-devices"
+
+
+def test_simpleenroll_without_credentials_is_refused(est: EST, classes: Path) -> None:
+    before = len(est.issued())
+    done = bc(est, classes, "simpleenroll", "nobody", "--subject", "CN=sensor-bc")
+    assert done.returncode == 2 and "EST error 401" in done.stderr, done.stderr
+    assert len(est.issued()) == before
+
+
+def test_serverkeygen(est: EST, classes: Path) -> None:
+    registration, secret = est.secret_registration("CN=sensor-bc")
+    ok(bc(est, classes, "serverkeygen", "made", "--basic", f"{registration}:{secret}",
+          "--subject", "CN=sensor-bc"))
+    certificate = _certificates(est.dir / "made.pem")[0]
+    key = serialization.load_pem_private_key((est.dir / "made.key.pem").read_bytes(), None)
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    assert key.public_key().public_bytes(Encoding.DER, public) == \
+        certificate.public_key().public_bytes(Encoding.DER, public)
