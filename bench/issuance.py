@@ -2,6 +2,7 @@
 
     python bench/issuance.py                       # SQLite in a temporary data directory
     python bench/issuance.py --database-url postgresql+psycopg://postgres@127.0.0.1/test
+    python bench/issuance.py --key-backend pkcs11   # CA keys on a fresh SoftHSM2 token
 
 Runs in one process (one core). Reports the median of --repeat runs for: signing alone,
 CSR verification plus signing, the full single-request path (one transaction per
@@ -25,6 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.hsm: the SoftHSM2 token
 
 from iotpki.app import PKI, build_pki
 from iotpki.cli.demo_setup import create_demo_hierarchy
@@ -108,15 +110,18 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--key-backend", choices=["software", "pkcs11"], default="software",
+                        help="pkcs11: the CA keys on a SoftHSM2 token made for the run")
     args = parser.parse_args()
     os.environ.setdefault("IOTPKI_CA_PASSPHRASE", "benchmark passphrase")
     with tempfile.TemporaryDirectory() as tmp:
-        pki = build_pki(Settings(Path(tmp), args.database_url, "http://pki.example:8080"))
+        pki = build_pki(settings_for(Path(tmp), args))
         create_demo_hierarchy(pki)
         csrs = make_csrs(args.count)
         single(pki, csrs[:50])()  # warm caches (CA key, statements)
         results = {
             "database": pki.database.dialect,
+            "key backend": args.key_backend,
             "sign only": rate(sign_only(pki, csrs), args.repeat),
             "CSR verify + sign": rate(verify_and_sign(pki, csrs), args.repeat),
             "issue (1 per transaction)": rate(single(pki, csrs), args.repeat),
@@ -126,9 +131,22 @@ def main() -> None:
     report(results, args)
 
 
+def settings_for(data_dir: Path, args: argparse.Namespace) -> Settings:
+    """Software keys in the data directory, or keys on a SoftHSM2 token made beside it."""
+    if args.key_backend == "software":
+        return Settings(data_dir, args.database_url, "http://pki.example:8080")
+    from tests.hsm import make_softhsm
+
+    hsm = make_softhsm(data_dir / "softhsm", ("iotpki-bench",))
+    os.environ.update(hsm.environment())
+    return Settings(data_dir / "data", args.database_url, "http://pki.example:8080",
+                    key_backend="pkcs11", pkcs11_token=hsm.uri)
+
+
 def report(results: dict[str, object], args: argparse.Namespace) -> None:
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
-    print(f"# issuance, {results['database']}, {args.count} certs/run, median of {args.repeat}")
+    print(f"# issuance, {results['database']}, CA keys: {results['key backend']}, "
+          f"{args.count} certs/run, median of {args.repeat}")
     print(f"# {machine}")
     baseline = float(results["CSR verify + sign"])  # type: ignore[arg-type]
     for name, value in results.items():

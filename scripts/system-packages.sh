@@ -6,6 +6,8 @@ command -v openssl >/dev/null || needed+=(openssl)
 command -v mosquitto >/dev/null || needed+=(mosquitto)
 command -v curl >/dev/null || needed+=(curl)  # EST interop tests (tests/est)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || needed+=(nginx-light)  # EST proxy mode
+command -v softhsm2-util >/dev/null || needed+=(softhsm2)  # PKCS#11 token for CA keys (tests)
+command -v pkcs11-tool >/dev/null || needed+=(opensc)  # independent PKCS#11 peer (tests)
 if [ ${#needed[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "missing system packages: ${needed[*]} (run as root or install them)" >&2

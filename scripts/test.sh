@@ -15,4 +15,13 @@ if [ "$status" = 5 ]; then
     echo "pytest collected no tests: failing" >&2
     exit 1
 fi
+if [ "$status" = 0 ] && [ "$#" = 0 ]; then
+    # The same foundation, EST, CMP and revocation tests with every CA key on a SoftHSM2
+    # token (tests/hsm.py), on SQLite: the PKCS#11 backend under the whole issuance path.
+    # (The pure codec tests, test_wire_*, touch no key and are not repeated.)
+    IOTPKI_TEST_KEY_BACKEND=pkcs11 .venv/bin/pytest -n 2 --durations=5 -m "not postgres" \
+        -k "not test_wire_" \
+        tests/test_issuance.py tests/test_authorities.py tests/est tests/cmp tests/revocation
+    status=$?
+fi
 exit "$status"

@@ -1,5 +1,9 @@
 """Shared fixtures. Every test that takes `pki` runs on SQLite and on PostgreSQL.
 
+With IOTPKI_TEST_KEY_BACKEND=pkcs11 the CA keys (and every key the PKI makes) go to a
+SoftHSM2 token made for the run (tests/hsm.py), in this process and in the servers and CLI
+processes the tests start.
+
 PostgreSQL (127.0.0.1:5432, database `test`, or $IOTPKI_TEST_POSTGRES_URL) must be
 there in CI (CI=true): a missing server fails the run there and is skipped locally.
 Each test gets its own PostgreSQL schema, dropped afterwards.
@@ -19,6 +23,7 @@ from sqlalchemy import create_engine, text
 from iotpki.app import PKI, build_pki
 from iotpki.cli.demo_setup import create_demo_hierarchy
 from iotpki.settings import Settings
+from tests.hsm import SoftHSM, make_softhsm, softhsm_available
 
 # The peers installed as console scripts beside this interpreter (pkilint's lint_* commands,
 # iotpki itself) must be found even when the virtual environment is not activated.
@@ -27,6 +32,8 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 POSTGRES_URL = os.environ.get(
     "IOTPKI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+KEY_BACKEND = os.environ.get("IOTPKI_TEST_KEY_BACKEND", "software")
+HSM_TOKENS = ("iotpki-test", "iotpki-second")  # made before the module is first initialized
 
 
 def postgres_available() -> str | None:
@@ -74,11 +81,38 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
     return str(request.getfixturevalue("postgres_schema_url"))
 
 
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> SoftHSM:
+    """The run's SoftHSM2 tokens (one set per xdist worker); the environment points at the
+    first, so child processes (servers, the CLI) find it too. Skipped without SoftHSM2
+    (a failure in CI)."""
+    reason = softhsm_available()
+    if reason is not None:
+        if IN_CI:
+            pytest.fail(f"{reason} (CI must run the PKCS#11 tests)")
+        pytest.skip(reason)
+    hsm = make_softhsm(tmp_path_factory.mktemp("softhsm"), HSM_TOKENS)
+    os.environ.update(hsm.environment())
+    if KEY_BACKEND == "pkcs11":
+        os.environ["IOTPKI_KEY_BACKEND"] = "pkcs11"
+    return hsm
+
+
+def key_settings(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The Settings fields that put the run's keys where IOTPKI_TEST_KEY_BACKEND says
+    (for every `settings` fixture, including the protocol suites' own)."""
+    if KEY_BACKEND != "pkcs11":
+        return {}
+    hsm: SoftHSM = request.getfixturevalue("softhsm")
+    return {"key_backend": "pkcs11", "pkcs11_token": hsm.uri}
+
+
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def settings(tmp_path: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch,
+             request: pytest.FixtureRequest) -> Settings:
     monkeypatch.setenv("IOTPKI_CA_PASSPHRASE", "test passphrase, not a secret")
     return Settings(data_dir=tmp_path / "data", database_url=database_url,
-                    public_url="http://pki.test:8080")
+                    public_url="http://pki.test:8080", **key_settings(request))
 
 
 @pytest.fixture

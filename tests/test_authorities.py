@@ -18,12 +18,16 @@ from iotpki.core.errors import ConfigurationError, ConflictError, NotFoundError,
 from iotpki.core.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued, Rejected
 from iotpki.wire.chain import encode_pem_chain, encode_pkcs7_chain
-from iotpki.wire.keys import KEY_TYPES, generate_private_key
+from iotpki.wire.keys import KEY_TYPES, UnsupportedKeyError, generate_private_key
 from iotpki.wire.names import parse_subject
+from tests.conftest import KEY_BACKEND
 from tests.factories import make_csr
 from tests.interop.peers import pkilint_errors, write_pem
 
 SPEC = CASpec(parse_subject("CN=Test Root,O=Test"), timedelta(days=3650), path_length=1)
+TOKEN_KEY_TYPES = ("ec-p256", "ec-p384", "rsa-2048", "rsa-3072", "rsa-4096")
+software_keys_only = pytest.mark.skipif(
+    KEY_BACKEND != "software", reason="checks the software backend's key files")
 
 
 @pytest.fixture
@@ -36,6 +40,11 @@ def org_pki(pki: PKI) -> PKI:
 def test_root_and_intermediate_for_every_key_type(
     org_pki: PKI, key_type: str, tmp_path: Path
 ) -> None:
+    if org_pki.settings.key_backend == "pkcs11" and key_type not in TOKEN_KEY_TYPES:
+        with pytest.raises(UnsupportedKeyError, match="cannot be kept on a PKCS#11 token"):
+            org_pki.authorities.create("root", "testorg", key_type, SPEC, "test")
+        assert org_pki.authorities.list() == []
+        return
     root = org_pki.authorities.create("root", "testorg", key_type, SPEC, "test")
     sub_spec = CASpec(parse_subject("CN=Test Issuing,O=Test"), timedelta(days=365), 0)
     sub = org_pki.authorities.create("issuing", "testorg", key_type, sub_spec, "test", "root")
@@ -64,6 +73,7 @@ def test_name_constraints_are_written_and_enforced(org_pki: PKI) -> None:
     assert isinstance(refused, Rejected) and refused.reason is RefusalReason.NAME_CONSTRAINTS
 
 
+@software_keys_only
 def test_duplicate_label_is_refused_and_leaves_no_key(org_pki: PKI) -> None:
     org_pki.authorities.create("root", "testorg", "ec-p256", SPEC, "test")
     keys_before = sorted(org_pki.settings.key_dir.iterdir())
@@ -129,6 +139,7 @@ def test_export_chain_as_pem_and_pkcs7(demo_pki: PKI, tmp_path: Path) -> None:
     assert "CN = DeviceCo Device CA" in shown.stdout and "CN = DeviceCo Root CA" in shown.stdout
 
 
+@software_keys_only
 def test_ca_keys_are_encrypted_pkcs8_files_readable_only_by_owner(demo_pki: PKI) -> None:
     files = list(demo_pki.settings.key_dir.iterdir())
     assert len(files) == 6

@@ -13,6 +13,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 @pytest.mark.parametrize("args", [
     ["issuance.py", "--count", "20", "--batch", "5", "--repeat", "1"],
+    ["issuance.py", "--count", "20", "--batch", "5", "--repeat", "1", "--key-backend", "pkcs11"],
     ["manifest_import.py", "--entries", "200"],
     ["bulk_revoke.py", "--count", "1500", "--runs", "1"],
     ["bulk_revoke.py", "--count", "300", "--runs", "1", "--api"],

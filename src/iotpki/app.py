@@ -23,6 +23,7 @@ from iotpki.core.directory import CertificateDirectory
 from iotpki.core.endpoints import Endpoints, parse_endpoints
 from iotpki.core.enrollment import EnrollmentService, ExternalRevocation, default_methods
 from iotpki.core.errors import ConfigurationError
+from iotpki.core.expiry import ExpiryMonitor
 from iotpki.core.idempotency import IdempotencyKeys
 from iotpki.core.issuance import IssuanceService
 from iotpki.core.lifecycle import LifecycleService
@@ -30,19 +31,22 @@ from iotpki.core.manifests import ManifestService
 from iotpki.core.ocsp import OCSPResponder
 from iotpki.core.ocsp_delegation import DelegatedResponders
 from iotpki.core.organizations import OrganizationService
-from iotpki.core.ports import SecretSealer
+from iotpki.core.ports import SecretSealer, UnitOfWorkFactory
 from iotpki.core.principals import PrincipalService
 from iotpki.core.profile import Profile, parse_profiles
 from iotpki.core.registrations import RegistrationService
 from iotpki.core.revocation import RevocationService
 from iotpki.core.urls import PublicURLs
+from iotpki.core.webhooks import WebhookDispatcher, WebhookService
 from iotpki.keys.passphrase import read_passphrase
-from iotpki.keys.ring import KeyRing
+from iotpki.keys.ring import KeyBackend, KeyRing
 from iotpki.keys.sealing import PassphraseSealer
 from iotpki.keys.software import SCHEME as SOFTWARE
 from iotpki.keys.software import SoftwareKeyBackend
+from iotpki.protocols.webhook.sender import HTTPWebhookSender
 from iotpki.settings import Settings
 from iotpki.store.database import Database, sqlite_url
+from iotpki.wire.errors import PKIError
 
 
 def default_profiles_text() -> str:
@@ -81,9 +85,28 @@ def open_database(settings: Settings) -> Database:
 
 
 def build_key_ring(settings: Settings) -> KeyRing:
-    software = SoftwareKeyBackend(
-        settings.key_dir, read_passphrase(settings.data_dir), settings.allow_unencrypted_keys)
-    return KeyRing({SOFTWARE: software}, default=SOFTWARE)
+    """Software keys always; a PKCS#11 backend when python-pkcs11 (the `hsm` extra) is there.
+    Tokens are opened on first use, so a node without one starts as before."""
+    backends: dict[str, KeyBackend] = {SOFTWARE: SoftwareKeyBackend(
+        settings.key_dir, read_passphrase(settings.data_dir), settings.allow_unencrypted_keys)}
+    pkcs11 = build_pkcs11_backend(settings)
+    if pkcs11 is not None:
+        backends["pkcs11"] = pkcs11
+    if settings.key_backend not in backends:
+        raise ConfigurationError(f"key backend {settings.key_backend} needs python-pkcs11: "
+                                 "install iotpki[hsm]")
+    return KeyRing(backends, default=settings.key_backend)
+
+
+def build_pkcs11_backend(settings: Settings) -> KeyBackend | None:
+    try:
+        from iotpki.keys.pkcs11 import PKCS11KeyBackend
+    except ImportError:  # python-pkcs11 is an optional extra
+        return None
+    try:
+        return PKCS11KeyBackend(settings.pkcs11_module, settings.pkcs11_token)
+    except PKIError as exc:
+        raise ConfigurationError(f"IOTPKI_PKCS11_TOKEN: {exc}") from exc
 
 
 @dataclass
@@ -113,6 +136,9 @@ class PKI:
     principals: PrincipalService
     idempotency: IdempotencyKeys
     lifecycle: LifecycleService
+    webhooks: WebhookService
+    webhook_dispatcher: WebhookDispatcher
+    expiry: ExpiryMonitor
 
     def close(self) -> None:
         self.database.dispose()
@@ -122,6 +148,14 @@ def build_sealer(settings: Settings) -> SecretSealer | None:
     """Seals one-time secrets under the CA key passphrase; none without a passphrase."""
     passphrase = read_passphrase(settings.data_dir)
     return PassphraseSealer(passphrase) if passphrase is not None else None
+
+
+def build_lifecycle(settings: Settings, uow: UnitOfWorkFactory, registrations: RegistrationService,
+                    profiles: dict[str, Profile], clock: Clock) -> LifecycleService:
+    maintenance = settings.maintenance_profile
+    if maintenance is not None and maintenance not in profiles:
+        raise ConfigurationError(f"IOTPKI_MAINTENANCE_PROFILE names no profile: {maintenance!r}")
+    return LifecycleService(uow, registrations, clock, maintenance)
 
 
 def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = True) -> PKI:
@@ -165,7 +199,10 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         devices=DeviceService(uow, clock),
         principals=PrincipalService(uow, clock),
         idempotency=IdempotencyKeys(uow, clock),
-        lifecycle=LifecycleService(uow, registrations, clock),
+        lifecycle=build_lifecycle(settings, uow, registrations, profiles, clock),
+        webhooks=WebhookService(uow, sealer, clock),
+        webhook_dispatcher=WebhookDispatcher(uow, sealer, HTTPWebhookSender(), clock),
+        expiry=ExpiryMonitor(uow, profiles, clock),
     )
 
 

@@ -5,7 +5,8 @@ Every node (process) runs a `RevocationWorker` thread: it polls the revocation c
 (one cheap query) so that OCSP caches drop changed certificates within `poll` seconds of a
 revocation made on any node, publishes CRLs when due (delta CRLs soon after a change,
 debounced; the CRL-number lock keeps nodes from publishing twice), and replaces delegated
-OCSP responder certificates before they expire.
+OCSP responder certificates before they expire. A `NotificationWorker` thread delivers
+webhooks and runs the expiry monitor (docs/webhooks.md, docs/lifecycle.md).
 """
 
 from __future__ import annotations
@@ -64,25 +65,63 @@ class RevocationWorker:
 
     @staticmethod
     def _step(action: Callable[[], object]) -> None:
-        try:
-            action()
-        except Exception:  # keep the node serving; the next round tries again
-            log.exception("revocation worker step failed")
+        run_step(action)
+
+
+def run_step(action: Callable[[], object]) -> None:
+    try:
+        action()
+    except Exception:  # keep the node serving; the next round tries again
+        log.exception("background step %s failed", getattr(action, "__qualname__", action))
+
+
+class NotificationWorker:
+    """Each node fans outbox events out to webhook deliveries and sends the due ones every
+    `poll` seconds, and runs the expiry monitor every `scan_every` seconds. Nodes share the
+    work through the database: locked event batches, claimed deliveries, noted expiries."""
+
+    def __init__(self, pki: PKI, poll: float = 1.0, scan_every: float = 3600.0) -> None:
+        self._pki = pki
+        self._poll = poll
+        self._scan_every = scan_every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="notification-worker",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        next_scan = 0.0
+        while not self._stop.is_set():
+            if time.monotonic() >= next_scan:
+                run_step(self._pki.expiry.scan)
+                next_scan = time.monotonic() + self._scan_every
+            run_step(self._pki.webhook_dispatcher.run_once)
+            self._stop.wait(self._poll)
 
 
 def create_app(pki: PKI, worker: bool = True) -> Starlette:
     pki.crls.policy = crl_policy_from(os.environ)
     distribution = pki.crl_distribution
-    background = RevocationWorker(pki, distribution) if worker else None
+    workers: list[RevocationWorker | NotificationWorker] = [
+        RevocationWorker(pki, distribution),
+        NotificationWorker(pki, scan_every=float(os.environ.get("IOTPKI_EXPIRY_SCAN_SECONDS",
+                                                                "3600"))),
+    ] if worker else []
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        if background is not None:
+        for background in workers:
             background.start()
         try:
             yield
         finally:
-            if background is not None:
+            for background in workers:
                 background.stop()
             pki.close()
 

@@ -8,6 +8,9 @@ from pathlib import Path
 
 DEFAULT_DATA_DIR = Path("iotpki-data")
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
+DEFAULT_PKCS11_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")  # Debian's softhsm2
+DEFAULT_PKCS11_TOKEN = "pkcs11:token=iotpki"
+KEY_BACKENDS = ("software", "pkcs11")
 
 
 @dataclass(frozen=True)
@@ -17,6 +20,15 @@ class Settings:
     public_url: str = DEFAULT_PUBLIC_URL
     allow_unencrypted_keys: bool = False
     cmp_check_after: int | None = None  # CMP pollRep checkAfter (s); None: the approval's own
+    maintenance_profile: str | None = None  # None: maintenance holds certificates (lifecycle.md)
+    key_backend: str = "software"  # where new CA keys go: software or pkcs11
+    pkcs11_module: Path = DEFAULT_PKCS11_MODULE
+    pkcs11_token: str = DEFAULT_PKCS11_TOKEN  # RFC 7512 URI of the token new keys go to
+
+    def __post_init__(self) -> None:
+        if self.key_backend not in KEY_BACKENDS:
+            raise ValueError(f"key backend must be one of {', '.join(KEY_BACKENDS)}, "
+                             f"not {self.key_backend!r}")
 
     @property
     def profiles_file(self) -> Path:
@@ -40,4 +52,8 @@ class Settings:
             or env.get("IOTPKI_INSECURE_UNENCRYPTED_KEYS") == "1",
             cmp_check_after=int(env["IOTPKI_CMP_CHECK_AFTER"])
             if env.get("IOTPKI_CMP_CHECK_AFTER") else None,
+            key_backend=env.get("IOTPKI_KEY_BACKEND") or "software",
+            pkcs11_module=Path(env.get("IOTPKI_PKCS11_MODULE") or DEFAULT_PKCS11_MODULE),
+            pkcs11_token=env.get("IOTPKI_PKCS11_TOKEN") or DEFAULT_PKCS11_TOKEN,
+            maintenance_profile=env.get("IOTPKI_MAINTENANCE_PROFILE") or None,
         )

@@ -16,6 +16,7 @@ from iotpki.core.registration import RegistrationMethod
 from iotpki.core.registrations import RegistrationSpec
 from iotpki.settings import Settings
 from iotpki.wire.names import parse_subject
+from tests.conftest import key_settings
 from tests.revocation.conftest import Server, free_port
 
 CA = "operatorco-operations"
@@ -30,11 +31,11 @@ def http_port() -> int:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch,
-             http_port: int) -> Settings:
+             http_port: int, request: pytest.FixtureRequest) -> Settings:
     monkeypatch.setenv("IOTPKI_CA_PASSPHRASE", "test passphrase, not a secret")
     monkeypatch.setenv("IOTPKI_CMP_CHECK_AFTER", "1")  # the polling test waits one second
     return Settings(data_dir=tmp_path / "data", database_url=database_url,
-                    public_url=f"http://127.0.0.1:{http_port}")
+                    public_url=f"http://127.0.0.1:{http_port}", **key_settings(request))
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from iotpki.core.registration import RegistrationMethod
 from iotpki.core.registrations import RegistrationSpec
 from iotpki.settings import Settings
 from iotpki.wire.names import parse_subject
+from tests.conftest import key_settings
 
 CA = "operatorco-operations"
 DOMAIN = "building-42.operator.example"
@@ -44,10 +45,10 @@ def ports() -> tuple[int, int]:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch,
-             ports: tuple[int, int]) -> Settings:
+             ports: tuple[int, int], request: pytest.FixtureRequest) -> Settings:
     monkeypatch.setenv("IOTPKI_CA_PASSPHRASE", "test passphrase, not a secret")
     return Settings(data_dir=tmp_path / "data", database_url=database_url,
-                    public_url=f"http://127.0.0.1:{ports[0]}")
+                    public_url=f"http://127.0.0.1:{ports[0]}", **key_settings(request))
 
 
 @dataclass

@@ -19,6 +19,7 @@ from iotpki.app import PKI
 from iotpki.core.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued
 from iotpki.settings import Settings
+from tests.conftest import key_settings
 from tests.factories import domain_uri, make_csr
 
 CA = "operatorco-operations"
@@ -59,11 +60,11 @@ def http_port() -> int:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch,
-             http_port: int) -> Settings:
+             http_port: int, request: pytest.FixtureRequest) -> Settings:
     """As the suite's, with the public URL of the server these tests start."""
     monkeypatch.setenv("IOTPKI_CA_PASSPHRASE", "test passphrase, not a secret")
     return Settings(data_dir=tmp_path / "data", database_url=database_url,
-                    public_url=f"http://127.0.0.1:{http_port}")
+                    public_url=f"http://127.0.0.1:{http_port}", **key_settings(request))
 
 
 class Server:

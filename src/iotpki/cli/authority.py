@@ -15,12 +15,19 @@ from iotpki.cli.output import JSON_OPTION, authority_fields, console, details, e
 from iotpki.core.ca_certificate import CASpec
 from iotpki.core.profile import parse_duration
 from iotpki.keys.errors import KeyProtectionError
+from iotpki.settings import KEY_BACKENDS
 from iotpki.wire.chain import decode_certificates, encode_pem_chain, encode_pkcs7_chain
 from iotpki.wire.keys import KEY_TYPES
 from iotpki.wire.names import parse_subject
+from iotpki.wire.pkcs11_uri import decode_pkcs11_uri
 
 app = typer.Typer(no_args_is_help=True, help="Certificate authorities and trust anchors.")
 ACTOR = "cli"
+KEY_BACKEND_OPTION = typer.Option(
+    None, "--key-backend", help="software or pkcs11; default IOTPKI_KEY_BACKEND (software).")
+KEY_URI_OPTION = typer.Option(
+    None, "--key-uri", help="PKCS#11 URI (RFC 7512) of the token for the new key, e.g. "
+    "'pkcs11:token=ca-hsm', optionally with object= for its label; no PIN in it.")
 
 
 def _name_constraints(
@@ -47,16 +54,58 @@ def create(
     permit_dns: list[str] = typer.Option([], "--permit-dns", help="Permitted DNS subtree."),
     exclude_dns: list[str] = typer.Option([], "--exclude-dns", help="Excluded DNS subtree."),
     permit_ip: list[str] = typer.Option([], "--permit-ip", help="Permitted IP network (CIDR)."),
+    key_backend: str = KEY_BACKEND_OPTION,
+    key_uri: str = KEY_URI_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Create a root CA, or an intermediate signed by --parent."""
     # Check every argument before anything is written (no organization left behind).
     spec = CASpec(parse_subject(subject), parse_duration(validity), path_length,
                   _name_constraints(permit_dns, exclude_dns, permit_ip))
+    location = key_location(key_backend, key_uri)
     pki = state(ctx).pki()
+    pki.keys.check(key_type, location)  # token there, PIN right, mechanisms present
     pki.authorities.ensure_organization(organization, organization, ACTOR)
-    authority = pki.authorities.create(label, organization, key_type, spec, ACTOR, parent)
+    authority = pki.authorities.create(label, organization, key_type, spec, ACTOR, parent,
+                                       key_location=location)
     _show(authority_fields(authority), as_json, f"created authority {label}")
+
+
+def key_location(backend: str | None, uri: str | None) -> str | None:
+    """The key ring location the two options name (None: the configured default)."""
+    if uri is not None:
+        if not uri.startswith("pkcs11:"):
+            raise ValueError("--key-uri must be a PKCS#11 URI (pkcs11:...)")
+        if backend not in (None, "pkcs11"):
+            raise ValueError("--key-uri names a token: it goes with --key-backend pkcs11")
+        decode_pkcs11_uri(uri)  # a malformed URI is refused before anything happens
+        return uri
+    if backend is not None and backend not in KEY_BACKENDS:
+        raise ValueError(f"--key-backend must be one of {', '.join(KEY_BACKENDS)}")
+    return backend
+
+
+@app.command("rotate-responder")
+def rotate_responder(
+    ctx: typer.Context, label: str,
+    key_backend: str = KEY_BACKEND_OPTION,
+    key_uri: str = KEY_URI_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Give the authority's OCSP responder a new key and certificate now.
+
+    The delegated responder (RFC 6960 §4.2.2.2) key goes where the options say, by default
+    beside the CA's own key (a CA on a token gets its responder key on the same token)."""
+    location = key_location(key_backend, key_uri)
+    pki = state(ctx).pki()
+    pki.authorities.get(label)
+    pki.keys.check("ec-p256", location)
+    record = pki.ocsp.responders.rotate(label, location)
+    fields: dict[str, object] = {
+        "authority": label, "serial": format(record.certificate.serial_number, "x"),
+        "not_after": record.not_after.isoformat(),
+        "key_location": pki.keys.location_of(record.key_ref)}
+    _show(fields, as_json, f"new OCSP responder for {label}")
 
 
 def _read_key(path: Path, passphrase_file: Path | None, insecure: bool) -> object:
@@ -84,19 +133,27 @@ def import_(
     key_file: Path = typer.Option(None, "--key", exists=True, dir_okay=False,
                                   help="PEM private key; omit to import a trust anchor."),
     key_passphrase_file: Path = typer.Option(None, "--key-passphrase-file", exists=True),
+    key_uri: str = typer.Option(
+        None, "--key-uri", help="PKCS#11 URI of the CA's key already on a token "
+        "(object= and/or id=); it stays there. Or, with --key, the token to copy it to."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Import an existing CA (with --key) or an external trust anchor (certificate only)."""
+    """Import an existing CA (with --key or --key-uri) or an external trust anchor."""
     cli = state(ctx)
     pki = cli.pki()
     certs = decode_certificates(cert_file.read_bytes())
+    location = key_location("pkcs11" if key_uri else None, key_uri)
+    key = None
+    if key_file is not None:
+        key = _read_key(key_file, key_passphrase_file, cli.settings.allow_unencrypted_keys)
+    elif key_uri is not None:
+        key, location = pki.keys.load(key_uri), None  # an existing token key, found now
     pki.authorities.ensure_organization(organization, organization, ACTOR)
-    if key_file is None:
+    if key is None:
         authority = pki.authorities.import_trust_anchor(label, organization, certs[0], ACTOR)
     else:
-        key = _read_key(key_file, key_passphrase_file, cli.settings.allow_unencrypted_keys)
         authority = pki.authorities.import_authority(
-            label, organization, certs[0], certs[1:], key, ACTOR)
+            label, organization, certs[0], certs[1:], key, ACTOR, key_location=location)
     _show(authority_fields(authority), as_json, f"imported authority {label}")
 
 

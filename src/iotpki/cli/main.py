@@ -13,12 +13,14 @@ from iotpki.cli import (
     authority,
     cert,
     crl,
+    device,
     manifest,
     org,
     principal,
     profile,
     registration,
     request,
+    webhook,
 )
 from iotpki.cli.context import CLIState, state
 from iotpki.cli.demo_setup import create_demo_hierarchy
@@ -41,6 +43,9 @@ app.add_typer(manifest.app, name="manifest")
 app.add_typer(request.app, name="request")
 app.add_typer(crl.app, name="crl")
 app.add_typer(principal.app, name="principal")
+app.add_typer(device.app, name="device")
+app.add_typer(webhook.app, name="webhook")
+app.add_typer(webhook.expiry_app, name="expiry")
 app.command()(serve)
 
 

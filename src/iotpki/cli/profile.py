@@ -21,6 +21,7 @@ def _fields(p: Profile) -> dict[str, object]:
         "san_allowed": list(p.san.allowed), "san_required": p.san.required,
         "uri_prefixes": list(p.san.uri_prefixes), "dns_suffixes": list(p.san.dns_suffixes),
         "ocsp_no_check": p.ocsp_no_check, "description": p.description,
+        "renewal_window": str(p.renewal_window),
     }
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import typer
 import uvicorn
 
+from iotpki.app import PKI
 from iotpki.cli.context import state
 from iotpki.https_server import ENV_TRUSTED_PROXIES, PROTOCOL_CLASS, prepare_tls, tls_context
 from iotpki.https_server import FACTORY as HTTPS_FACTORY
@@ -47,6 +48,7 @@ def serve(
     settings = cli.settings
     pki = cli.pki()  # creates or migrates the schema once, before the workers start
     try:
+        check_token_keys(pki)
         tls = prepare_tls(pki, [host], tls_cert, tls_key) if https_port else None
     finally:
         pki.close()
@@ -69,6 +71,14 @@ def serve(
         if https is not None:
             https.terminate()
             https.join(timeout=15)
+
+
+def check_token_keys(pki: PKI) -> None:
+    """Every authority key on a token is found now (module, token, PIN, key label): a problem
+    ends `serve` at startup with one line instead of failing requests later."""
+    for authority in pki.authorities.list():
+        if authority.key_ref is not None and authority.key_ref.startswith("pkcs11:"):
+            pki.keys.load(authority.key_ref)
 
 
 def _end_with_parent(parent: int) -> None:

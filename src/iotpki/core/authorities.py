@@ -69,13 +69,15 @@ class AuthorityService:
 
     def create(
         self, label: str, organization: str, key_type: str, spec: CASpec, actor: str,
-        parent: str | None = None,
+        parent: str | None = None, key_location: str | None = None,
     ) -> Authority:
-        """A root (parent None) or an intermediate; the key is made in the key backend."""
+        """A root (parent None) or an intermediate; the key is made in the key backend
+        (`key_location`: a backend name or a token URI; None: the default backend)."""
         check_label(label, "authority")
         self._check_new(label, organization)
+        self._keys.check(key_type, key_location)
         issuer = self._issuer(parent) if parent is not None else None
-        key_ref = self._keys.generate(key_type, label)
+        key_ref = self._keys.generate(key_type, label, key_location)
         try:
             key = self._keys.load(key_ref)
             now = self._clock.now()
@@ -84,7 +86,8 @@ class AuthorityService:
             chain = () if parent is None else self.get(parent).full_chain
             kind = AuthorityKind.ROOT if parent is None else AuthorityKind.INTERMEDIATE
             authority = Authority(label, organization, kind, cert, key_ref, chain, now, parent)
-            self._add(authority, actor, {"key_type": key_type, "parent": parent})
+            self._add(authority, actor, {"key_type": key_type, "parent": parent,
+                                         "key_location": self._keys.location_of(key_ref)})
         except BaseException:
             self._keys.discard(key_ref)  # never leave a key for an authority that does not exist
             raise
@@ -120,8 +123,10 @@ class AuthorityService:
     def import_authority(
         self, label: str, organization: str, certificate: x509.Certificate,
         chain: Sequence[x509.Certificate], private_key: Any, actor: str,
+        key_location: str | None = None,
     ) -> Authority:
-        """An existing CA (its certificate, the chain above it, and its key) becomes issuing here."""
+        """An existing CA (its certificate, the chain above it, and its key) becomes issuing here.
+        A key already held by a backend (a token key loaded from its URI) stays where it is."""
         check_label(label, "authority")
         self._check_new(label, organization)
         _check_importable(certificate, chain)
@@ -129,7 +134,7 @@ class AuthorityService:
             raise ConfigurationError("the private key does not match the CA certificate")
         key_type_of(certificate.public_key())
         kind = AuthorityKind.ROOT if not chain else AuthorityKind.INTERMEDIATE
-        key_ref = self._keys.import_private_key(private_key, label)
+        key_ref = self._keys.import_private_key(private_key, label, key_location)
         try:
             authority = Authority(label, organization, kind, certificate, key_ref, tuple(chain),
                                   self._clock.now())

@@ -21,6 +21,7 @@ from iotpki.core.clock import Clock
 from iotpki.core.cmp_state import ProtectionRecord
 from iotpki.core.errors import ConfigurationError
 from iotpki.core.issuance import IssuanceRequest, IssuanceService
+from iotpki.core.ocsp_delegation import key_location_of
 from iotpki.core.outcomes import Issued
 from iotpki.core.ports import KeyRing, UnitOfWorkFactory
 from iotpki.wire.cmp.protection import SignatureProtection
@@ -66,7 +67,8 @@ class CMPProtection:
         return self.rotate(authority)
 
     def rotate(self, authority: str) -> ProtectionRecord:
-        key_ref = self._keys.generate(self._key_type, f"{authority}-cmp")
+        location = key_location_of(self._uow, self._keys, authority)  # beside the CA's key
+        key_ref = self._keys.generate(self._key_type, f"{authority}-cmp", location)
         key = self._keys.load(key_ref)
         outcome = self._issuance.issue(IssuanceRequest(
             authority, PROFILE, _csr(key, authority), REQUESTER, method="internal"))

@@ -221,9 +221,11 @@ class CurrentCertificate:
 
 
 def _check_device(device: Device | None) -> None:
-    """Only an active device, or one registered for its next identity, enrolls: a lost,
-    stolen or retired device gets no new identity whatever it presents."""
-    if device is not None and device.state not in (DeviceState.ACTIVE, DeviceState.REGISTERED):
+    """Only an active device, one registered for its next identity, or one in maintenance
+    (for a maintenance identity; with hold-mode maintenance its certificates are on hold
+    anyway) enrolls: a lost, stolen or retired device gets none whatever it presents."""
+    if device is not None and device.state not in (DeviceState.ACTIVE, DeviceState.REGISTERED,
+                                                   DeviceState.MAINTENANCE):
         raise PolicyError(R.REVOKED, f"device {device.id} is {device.state.value}")
 
 
@@ -311,7 +313,8 @@ class EnrollmentService:
                 now: datetime) -> None:
         presented = fingerprint(request.client_chain[0]) if request.client_chain else None
         details = {"reason": refusal.reason.value, "detail": refusal.detail, "method": method,
-                   "presented": presented, "registration": request.registration_id}
+                   "presented": presented, "registration": request.registration_id,
+                   "authority": request.authority}
         with self._uow() as uow:
             append_audit(uow.audit, now, AuditRecord(
                 "enrollment.authorize", "refused", request.requester,

@@ -13,3 +13,14 @@ class Event:
     type: str  # e.g. "certificate.issued", "certificate.revoked", "enrollment.refused"
     at: datetime
     payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as the outbox keeps it: its row id orders events and names them in
+    webhook deliveries."""
+
+    id: int
+    type: str
+    at: datetime
+    payload: Mapping[str, Any]

@@ -26,7 +26,11 @@ from iotpki.core.device import COMPONENT_STAGE, Device, DeviceIdentity
 from iotpki.core.device import DeviceState as S
 from iotpki.core.errors import ConfigurationError, ConflictError, NotFoundError
 from iotpki.core.events import Event
-from iotpki.core.lifecycle_registration import Reregistration, open_next_registration
+from iotpki.core.lifecycle_registration import (
+    Reregistration,
+    cancel_open_registrations,
+    open_next_registration,
+)
 from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 from iotpki.core.registrations import CreatedRegistration, RegistrationService
 from iotpki.core.revocation import release_in, revoke_in
@@ -59,6 +63,7 @@ class CertificateAction(StrEnum):
 class Scope(StrEnum):
     ALL = "all"  # every current identity issued for the device
     ABOVE_DEVICE = "above-device"  # all but the device certificate(s): the re-registration anchor
+    MAINTENANCE = "maintenance-profile"  # only identities of the maintenance profile
 
 
 class FollowUp(StrEnum):
@@ -66,6 +71,8 @@ class FollowUp(StrEnum):
     TRANSFER = "transfer"  # the device moves to a new owner, registered for its next identity
     REREGISTER = "reregister"  # a new operational registration for the same owner
     NOTIFY = "notify"  # only an event, for the device-management system
+    MAINTENANCE_REGISTER = "maintenance-register"  # a registration for the maintenance profile
+    MAINTENANCE_CLOSE = "maintenance-close"  # the owner's open maintenance registrations end
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,25 @@ TRANSITIONS: tuple[Transition, ...] = (
 )
 
 
+# With a maintenance profile configured, maintenance keeps the device's identities good and
+# gives it a separate maintenance identity instead, revoked (superseded) when it ends.
+MAINTENANCE_BY_PROFILE: tuple[Transition, ...] = (
+    Transition(E.MAINTENANCE_START, frozenset({S.ACTIVE}), S.MAINTENANCE, A.NONE,
+               follow_up=FollowUp.MAINTENANCE_REGISTER),
+    Transition(E.MAINTENANCE_END, frozenset({S.MAINTENANCE}), S.ACTIVE, A.REVOKE, R.superseded,
+               Scope.MAINTENANCE, FollowUp.MAINTENANCE_CLOSE),
+)
+
+
+def transition_table(maintenance_profile: str | None = None) -> tuple[Transition, ...]:
+    """TRANSITIONS, with the maintenance rows of MAINTENANCE_BY_PROFILE when a maintenance
+    profile is configured."""
+    if maintenance_profile is None:
+        return TRANSITIONS
+    replaced = {t.event for t in MAINTENANCE_BY_PROFILE}
+    return (*(t for t in TRANSITIONS if t.event not in replaced), *MAINTENANCE_BY_PROFILE)
+
+
 class IllegalTransitionError(ConflictError):
     """An event the device's current state does not allow (e.g. found on a retired device);
     nothing was changed."""
@@ -122,8 +148,9 @@ def parse_event(text: str) -> LifecycleEvent:
                                  f"{', '.join(e.value for e in LifecycleEvent)}") from None
 
 
-def transition_for(device: Device, event: LifecycleEvent) -> Transition:
-    for transition in TRANSITIONS:
+def transition_for(device: Device, event: LifecycleEvent,
+                   table: tuple[Transition, ...] = TRANSITIONS) -> Transition:
+    for transition in table:
         if transition.event is event and device.state in transition.sources:
             return transition
     raise IllegalTransitionError(device.id, device.state, event)
@@ -144,14 +171,16 @@ class LifecycleService:
     """Applies lifecycle events reported by a CRM or device-management system."""
 
     def __init__(self, uow: UnitOfWorkFactory, registrations: RegistrationService,
-                 clock: Clock) -> None:
+                 clock: Clock, maintenance_profile: str | None = None) -> None:
         self._uow = uow
         self._registrations = registrations
         self._clock = clock
+        self._maintenance_profile = maintenance_profile
+        self._table = transition_table(maintenance_profile)
 
-    @staticmethod
-    def transitions() -> tuple[Transition, ...]:
-        return TRANSITIONS
+    def transitions(self) -> tuple[Transition, ...]:
+        """The transition table in force (docs/lifecycle.md)."""
+        return self._table
 
     def report(self, device_id: str, event: LifecycleEvent | str, actor: str,
                details: Mapping[str, Any] | None = None,
@@ -183,17 +212,12 @@ class LifecycleService:
         device = uow.devices.get(device_id)
         if device is None or organization not in (None, device.current_owner):
             raise NotFoundError(f"unknown device {device_id!r}")
-        transition = transition_for(device, event)
+        transition = transition_for(device, event, self._table)
         history = uow.devices.history(device.id)
         acted = [_act(uow, record, transition, actor, now)
-                 for record in _targets(history, transition, now)]
-        owner = device.current_owner
-        created: CreatedRegistration | None = None
-        cancelled: tuple[str, ...] = ()
-        if transition.follow_up in (FollowUp.TRANSFER, FollowUp.REREGISTER):
-            step = open_next_registration(uow, self._registrations, Reregistration(
-                device, history, details, transition.follow_up is FollowUp.TRANSFER, actor), now)
-            owner, created, cancelled = step.owner, step.created, step.cancelled
+                 for record in _targets(history, transition, now, self._maintenance_profile)]
+        owner, created, cancelled = self._follow_up(uow, device, history, transition, details,
+                                                    actor, now)
         if not uow.devices.move(device.id, device.state, transition.target, owner, now):
             raise ConflictError(f"device {device.id} changed meanwhile; report the event again")
         moved = uow.devices.get(device.id)
@@ -204,6 +228,24 @@ class LifecycleService:
         _record(uow, outcome, actor, details, now)
         return outcome
 
+    def _follow_up(self, uow: UnitOfWork, device: Device, history: list[DeviceIdentity],
+                   transition: Transition, details: dict[str, Any], actor: str, now: datetime
+                   ) -> tuple[str, CreatedRegistration | None, tuple[str, ...]]:
+        """Registrations the transition opens or cancels: (owner after, opened, cancelled)."""
+        follow_up, owner = transition.follow_up, device.current_owner
+        if follow_up is FollowUp.MAINTENANCE_CLOSE:
+            return owner, None, cancel_open_registrations(
+                uow, owner, device, history, actor, now, self._maintenance_profile,
+                "maintenance end")
+        if follow_up not in (FollowUp.TRANSFER, FollowUp.REREGISTER,
+                             FollowUp.MAINTENANCE_REGISTER):
+            return owner, None, ()
+        step = open_next_registration(uow, self._registrations, Reregistration(
+            device, history, details, follow_up is FollowUp.TRANSFER, actor,
+            self._maintenance_profile if follow_up is FollowUp.MAINTENANCE_REGISTER else None),
+            now)
+        return step.owner, step.created, step.cancelled
+
     def _refuse(self, device_id: str, event: str, actor: str, details: dict[str, Any],
                 refusal: PKIError, now: datetime) -> None:
         with self._uow() as uow:
@@ -213,8 +255,8 @@ class LifecycleService:
             uow.commit()
 
 
-def _targets(history: list[DeviceIdentity], transition: Transition,
-             now: datetime) -> list[CertificateRecord]:
+def _targets(history: list[DeviceIdentity], transition: Transition, now: datetime,
+             maintenance_profile: str | None = None) -> list[CertificateRecord]:
     """The device's current certificates the transition acts on (components excluded: they
     belong to their supplier's PKI and are consumed already)."""
     if transition.action is CertificateAction.NONE:
@@ -225,7 +267,14 @@ def _targets(history: list[DeviceIdentity], transition: Transition,
     return [i.certificate for i in history
             if i.certificate is not None and i.stage != COMPONENT_STAGE and i.is_current(now)
             and i.certificate.status in wanted[transition.action]
-            and (transition.scope is Scope.ALL or i.stage != "device")]
+            and _in_scope(i, transition.scope, maintenance_profile)]
+
+
+def _in_scope(identity: DeviceIdentity, scope: Scope, maintenance_profile: str | None) -> bool:
+    if scope is Scope.MAINTENANCE:
+        return identity.certificate is not None and \
+            identity.certificate.profile == maintenance_profile
+    return scope is Scope.ALL or identity.stage != "device"
 
 
 def _act(uow: UnitOfWork, record: CertificateRecord, transition: Transition, actor: str,

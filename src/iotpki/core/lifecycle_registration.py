@@ -10,7 +10,7 @@ owner must own the domain it names, `RegistrationService` checks it).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,8 +40,9 @@ class Reregistration:
     device: Device
     history: list[DeviceIdentity]
     details: Mapping[str, Any]
-    transfer: bool  # an owner change (else a context change)
+    transfer: bool  # an owner change (else a context change or maintenance)
     actor: str
+    profile: str | None = None  # the maintenance profile, when registering for maintenance
 
 
 @dataclass(frozen=True)
@@ -64,11 +65,14 @@ def open_next_registration(uow: UnitOfWork, registrations: RegistrationService,
             raise NotFoundError(f"unknown organization {new_owner!r}")
         if new_owner == owner:
             raise ConfigurationError(f"{owner} owns device {step.device.id} already")
-        cancelled = _cancel_open(uow, owner, step, now)
+        cancelled = cancel_open_registrations(uow, owner, step.device, step.history, step.actor,
+                                              now)
         owner, previous = new_owner, None  # nothing of the old owner's identities carries over
-    elif not (step.details.get("domain") or step.details.get("sans")):
+    elif step.profile is None and not (step.details.get("domain") or step.details.get("sans")):
         raise ConfigurationError("a context change names the new context: 'domain' or 'sans'")
     spec = _spec(uow, owner, anchor, previous, step.details)
+    if step.profile is not None:
+        spec = replace(spec, profile=step.profile, attributes={"lifecycle": "maintenance"})
     created = registrations.create_in(uow, [spec], step.actor)[0]
     return NextRegistration(owner, created, cancelled)
 
@@ -91,18 +95,23 @@ def _latest_above_device(history: list[DeviceIdentity]) -> CertificateRecord | N
     return None
 
 
-def _cancel_open(uow: UnitOfWork, owner: str, step: Reregistration,
-                 now: datetime) -> tuple[str, ...]:
+def cancel_open_registrations(uow: UnitOfWork, owner: str, device: Device,
+                              history: list[DeviceIdentity], actor: str, now: datetime,
+                              profile: str | None = None,
+                              why: str = "owner change") -> tuple[str, ...]:
+    """Cancel `owner`'s open registrations naming any of the device's identities (only those
+    for `profile`, if given), each audited."""
     cancelled = []
-    for identity in step.history:
+    for identity in history:
         for registration in uow.registrations.for_identity(_identity_key(identity)):
             if (registration.organization == owner
                     and registration.status is RegistrationStatus.OPEN
+                    and profile in (None, registration.profile)
                     and uow.registrations.cancel(registration.id)):
                 cancelled.append(registration.id)
                 append_audit(uow.audit, now, AuditRecord(
-                    "registration.cancel", "success", step.actor, registration.id,
-                    {"device": step.device.id, "why": "owner change"}))
+                    "registration.cancel", "success", actor, registration.id,
+                    {"device": device.id, "why": why}))
     return tuple(cancelled)
 
 

@@ -70,9 +70,12 @@ class DelegatedResponders:
                 return signer
         return self._load(self.rotate(authority))
 
-    def rotate(self, authority: str) -> ResponderRecord:
-        """Issue a new responder certificate with a new key and make it the current one."""
-        key_ref = self._keys.generate(self._key_type, f"{authority}-ocsp")
+    def rotate(self, authority: str, location: str | None = None) -> ResponderRecord:
+        """Issue a new responder certificate with a new key and make it the current one.
+        The key goes to `location`, by default where the authority's own key is held (a CA
+        on a token gets its responder key on the same token)."""
+        location = location or key_location_of(self._uow, self._keys, authority)
+        key_ref = self._keys.generate(self._key_type, f"{authority}-ocsp", location)
         key = self._keys.load(key_ref)
         outcome = self._issuance.issue(IssuanceRequest(
             authority, PROFILE, _csr(key, authority), REQUESTER, method="internal"))
@@ -90,6 +93,15 @@ class DelegatedResponders:
     def _load(self, record: ResponderRecord) -> ResponderSigner:
         key = self._keys.load(record.key_ref)
         return ResponderSigner(record, key, signature_hash_for(key))
+
+
+def key_location_of(uow: UnitOfWorkFactory, keys: KeyRing, authority: str) -> str | None:
+    """Where the authority's key is held; None (the default backend) if it holds none."""
+    with uow() as tx:
+        record = tx.authorities.get(authority)
+    if record is None or record.key_ref is None:
+        return None
+    return keys.location_of(record.key_ref)
 
 
 def _csr(key: Any, authority: str) -> bytes:

@@ -16,7 +16,7 @@ from iotpki.core.certificate import CertificateRecord, CertificateStatus
 from iotpki.core.cmp_state import CMPTransaction, ProtectionRecord, TransactionState
 from iotpki.core.device import Device, DeviceIdentity, DeviceState
 from iotpki.core.domain import Domain
-from iotpki.core.events import Event
+from iotpki.core.events import Event, StoredEvent
 from iotpki.core.idempotency import StoredResponse
 from iotpki.core.organization import Organization
 from iotpki.core.pending import PendingRequest
@@ -29,6 +29,7 @@ from iotpki.core.revocation_status import (
     ResponderRecord,
     StatusEntry,
 )
+from iotpki.core.webhook import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from iotpki.wire.crl import RevokedEntry
 
 
@@ -36,17 +37,26 @@ class KeyRing(Protocol):
     """Key backends behind one face. A key reference names its backend (`software:…`, `pkcs11:…`).
 
     `load` returns an object with the `cryptography` private-key interface, so
-    `CertificateBuilder.sign()` works whatever holds the key.
+    `CertificateBuilder.sign()` works whatever holds the key. A *location* says where a new
+    key goes: None (the default backend), a backend name, or a backend URI (a token).
     """
 
-    def generate(self, key_type: str, label: str) -> str: ...
+    def check(self, key_type: str, location: str | None = None) -> None:
+        """Raise if a `key_type` key cannot be made at `location`; called before any write."""
+        ...
 
-    def import_private_key(self, key: Any, label: str) -> str: ...
+    def generate(self, key_type: str, label: str, location: str | None = None) -> str: ...
+
+    def import_private_key(self, key: Any, label: str, location: str | None = None) -> str: ...
 
     def load(self, key_ref: str) -> Any: ...
 
     def discard(self, key_ref: str) -> None:
         """Remove a key whose authority could not be created (no half-created authority)."""
+        ...
+
+    def location_of(self, key_ref: str) -> str:
+        """Where a key is held, as a location for keys that belong with it."""
         ...
 
 
@@ -293,6 +303,61 @@ class EventOutbox(Protocol):
 
     def add_many(self, events: list[Event]) -> None: ...
 
+    def undispatched(self, limit: int) -> list[StoredEvent]:
+        """The oldest events not yet fanned out to webhook deliveries, locked until the
+        transaction ends (other nodes skip them)."""
+        ...
+
+    def get(self, event_id: int) -> StoredEvent | None: ...
+
+    def mark_dispatched(self, event_ids: list[int], at: datetime) -> None: ...
+
+
+class WebhookRepository(Protocol):
+    def add(self, subscription: WebhookSubscription, secret_sealed: bytes) -> None: ...
+
+    def get(self, subscription_id: str) -> WebhookSubscription | None: ...
+
+    def sealed_secret(self, subscription_id: str) -> bytes: ...
+
+    def active(self) -> list[WebhookSubscription]: ...
+
+    def subscriptions(self, organization: str | None) -> list[WebhookSubscription]:
+        """Subscriptions not removed, oldest first."""
+        ...
+
+    def remove(self, subscription_id: str, at: datetime) -> bool: ...
+
+    def add_deliveries(self, deliveries: list[WebhookDelivery]) -> None:
+        """Raise `ConflictError` if one (subscription, event) exists already."""
+        ...
+
+    def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[WebhookDelivery]:
+        """Pending deliveries due at `now`, each moved to `lease_until` (compare-and-set, so
+        that one node only gets each); the caller commits at once, then sends."""
+        ...
+
+    def record_attempt(self, delivery: WebhookDelivery) -> None:
+        """Store status, attempts, next attempt, last error, delivered time."""
+        ...
+
+    def deliveries(self, organization: str | None, subscription: str | None,
+                   status: DeliveryStatus | None, limit: int, offset: int) -> list[WebhookDelivery]:
+        """Newest first."""
+        ...
+
+
+class ExpiryRepository(Protocol):
+    def candidates(self, profile: str, expires_before: datetime, now: datetime,
+                   limit: int) -> list[CertificateRecord]:
+        """Good certificates of the profile, unexpired, expiring before `expires_before`,
+        not yet announced; soonest first."""
+        ...
+
+    def note(self, fingerprint: str, at: datetime) -> bool:
+        """Remember the announcement; False if it was made before (by another node)."""
+        ...
+
 
 class RevocationIndex(Protocol):
     """Revocation facts by (authority, serial), and a per-authority change counter."""
@@ -415,6 +480,12 @@ class UnitOfWork(Protocol):
 
     @property
     def idempotency(self) -> IdempotencyRepository: ...
+
+    @property
+    def webhooks(self) -> WebhookRepository: ...
+
+    @property
+    def expiry(self) -> ExpiryRepository: ...
 
     def __enter__(self) -> UnitOfWork: ...
 

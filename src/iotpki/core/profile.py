@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
@@ -95,6 +95,45 @@ class SubjectRules:
 
 
 @dataclass(frozen=True)
+class RenewalWindow:
+    """When a certificate enters its renewal window: the last `fraction` of its lifetime,
+    or the last `duration` before it expires. The expiry monitor announces it then."""
+
+    fraction: float | None = 1 / 3
+    duration: timedelta | None = None
+
+    def start(self, not_before: datetime, not_after: datetime) -> datetime:
+        if self.duration is not None:
+            return not_after - self.duration
+        assert self.fraction is not None
+        return not_after - (not_after - not_before) * self.fraction
+
+    def widest(self, validity: timedelta) -> timedelta:
+        """The longest window a certificate of at most `validity` can have."""
+        return self.duration if self.duration is not None else validity * (self.fraction or 0)
+
+    def __str__(self) -> str:
+        if self.duration is not None:
+            return f"{self.duration.days}d" if not self.duration.seconds else str(self.duration)
+        return f"{round((self.fraction or 0) * 100, 2):g}%"
+
+
+def parse_renewal_window(value: Any, validity: timedelta) -> RenewalWindow:
+    """`33%` (the last third of the lifetime) or a duration (`30d`, `72h`) shorter than the
+    validity."""
+    text = str(value).strip()
+    if text.endswith("%"):
+        fraction = float(text[:-1]) / 100
+        if not 0 < fraction < 1:
+            raise ValueError(f"renewal_window {text!r}: a percentage between 0 and 100")
+        return RenewalWindow(fraction=fraction)
+    duration = parse_duration(value)
+    if duration >= validity:
+        raise ValueError(f"renewal_window {text!r} is not shorter than the validity")
+    return RenewalWindow(fraction=None, duration=duration)
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     kind: str
@@ -107,6 +146,7 @@ class Profile:
     ocsp_no_check: bool = False
     description: str = ""
     component_binding_oid: str | None = None  # device profiles: commit to the components
+    renewal_window: RenewalWindow = RenewalWindow()  # when the expiry monitor announces
 
 
     def __post_init__(self) -> None:
@@ -167,7 +207,7 @@ def _count(profile: str, value: Any) -> int:
 def parse_profile(name: str, spec: Mapping[str, Any]) -> Profile:
     """One profile from its mapping in the profile file; raise `ConfigurationError`."""
     known = {"kind", "validity", "key_types", "key_usage", "extended_key_usage", "subject",
-             "san", "ocsp_no_check", "description", "component_binding_oid"}
+             "san", "ocsp_no_check", "description", "component_binding_oid", "renewal_window"}
     extra = set(spec) - known
     if extra:
         raise ConfigurationError(f"profile {name}: unknown field(s) {sorted(extra)}")
@@ -199,6 +239,8 @@ def parse_profile(name: str, spec: Mapping[str, Any]) -> Profile:
             description=str(spec.get("description", "")),
             component_binding_oid=str(spec["component_binding_oid"])
             if spec.get("component_binding_oid") is not None else None,
+            renewal_window=parse_renewal_window(spec["renewal_window"], validity)
+            if spec.get("renewal_window") is not None else RenewalWindow(),
         )
     except KeyError as exc:
         raise ConfigurationError(f"profile {name}: missing field {exc.args[0]}") from exc

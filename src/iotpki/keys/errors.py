@@ -11,3 +11,8 @@ class KeyProtectionError(PKIError):
 
 class KeyNotFoundError(PKIError):
     """A key reference that names no key."""
+
+
+class TokenError(PKIError):
+    """A PKCS#11 token that cannot be used: module or token missing, wrong or locked PIN.
+    Messages name the module, token and key label, never the PIN."""

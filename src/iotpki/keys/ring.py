@@ -1,4 +1,8 @@
-"""The key ring: dispatches a key reference to the backend its scheme names."""
+"""The key ring: dispatches a key reference to the backend its scheme names.
+
+A *location* says where a new key goes: None (the default backend), a backend name
+(`software`, `pkcs11`), or a backend URI (`pkcs11:token=ca-hsm`, RFC 7512).
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,22 @@ from iotpki.keys.errors import KeyNotFoundError
 
 
 class KeyBackend(Protocol):
-    def generate(self, key_type: str, label: str) -> str: ...
+    def check(self, key_type: str, location: str | None = None) -> None: ...
 
-    def import_private_key(self, key: Any, label: str) -> str: ...
+    def generate(self, key_type: str, label: str, location: str | None = None) -> str: ...
+
+    def import_private_key(self, key: Any, label: str, location: str | None = None) -> str: ...
 
     def load(self, key_ref: str) -> Any: ...
 
     def discard(self, key_ref: str) -> None: ...
 
+    def location_of(self, key_ref: str) -> str: ...
+
 
 class KeyRing:
-    """New keys go to the default backend; existing ones to the backend named in their ref."""
+    """New keys go to the default backend unless a location names another; existing ones to
+    the backend named in their ref."""
 
     def __init__(self, backends: dict[str, KeyBackend], default: str) -> None:
         if default not in backends:
@@ -26,17 +35,43 @@ class KeyRing:
         self._backends = backends
         self._default = default
 
-    def generate(self, key_type: str, label: str) -> str:
-        return self._backends[self._default].generate(key_type, label)
+    @property
+    def default(self) -> str:
+        return self._default
 
-    def import_private_key(self, key: Any, label: str) -> str:
-        return self._backends[self._default].import_private_key(key, label)
+    def check(self, key_type: str, location: str | None = None) -> None:
+        backend, where = self._where(location)
+        backend.check(key_type, where)
+
+    def generate(self, key_type: str, label: str, location: str | None = None) -> str:
+        backend, where = self._where(location)
+        return backend.generate(key_type, label, where)
+
+    def import_private_key(self, key: Any, label: str, location: str | None = None) -> str:
+        held = getattr(key, "key_ref", None)  # a key already in a backend stays where it is
+        if isinstance(held, str):
+            return self._backend(held).import_private_key(key, label, None)
+        backend, where = self._where(location)
+        return backend.import_private_key(key, label, where)
 
     def load(self, key_ref: str) -> Any:
         return self._backend(key_ref).load(key_ref)
 
     def discard(self, key_ref: str) -> None:
         self._backend(key_ref).discard(key_ref)
+
+    def location_of(self, key_ref: str) -> str:
+        return self._backend(key_ref).location_of(key_ref)
+
+    def _where(self, location: str | None) -> tuple[KeyBackend, str | None]:
+        if location is None:
+            return self._backends[self._default], None
+        scheme = location.partition(":")[0]
+        backend = self._backends.get(scheme)
+        if backend is None:
+            raise KeyNotFoundError(f"no key backend {scheme!r} configured "
+                                   f"(configured: {', '.join(self._backends)})")
+        return backend, location if ":" in location else None
 
     def _backend(self, key_ref: str) -> KeyBackend:
         scheme = key_ref.partition(":")[0]

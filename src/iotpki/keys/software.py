@@ -11,7 +11,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 
 from iotpki.keys.errors import KeyNotFoundError, KeyProtectionError
-from iotpki.wire.keys import generate_private_key
+from iotpki.wire.keys import KEY_TYPES, generate_private_key
 
 SCHEME = "software"
 UNENCRYPTED_HINT = (
@@ -27,10 +27,16 @@ class SoftwareKeyBackend:
         self._allow_unencrypted = allow_unencrypted
         self._loaded: dict[str, Any] = {}
 
-    def generate(self, key_type: str, label: str) -> str:
+    def check(self, key_type: str, location: str | None = None) -> None:
+        """Raise now if a key of this type could not be made and stored."""
+        if key_type not in KEY_TYPES:
+            generate_private_key(key_type)  # raises the specific UnsupportedKeyError
+        self._encryption()
+
+    def generate(self, key_type: str, label: str, location: str | None = None) -> str:
         return self.import_private_key(generate_private_key(key_type), label)
 
-    def import_private_key(self, key: Any, label: str) -> str:
+    def import_private_key(self, key: Any, label: str, location: str | None = None) -> str:
         self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         name = f"{label}-{secrets.token_hex(4)}.pem"
         _write_new(self._dir / name, key.private_bytes(
@@ -56,6 +62,9 @@ class SoftwareKeyBackend:
     def discard(self, key_ref: str) -> None:
         self._loaded.pop(key_ref, None)
         self._path(key_ref).unlink(missing_ok=True)
+
+    def location_of(self, key_ref: str) -> str:
+        return SCHEME
 
     def _encryption(self) -> serialization.KeySerializationEncryption:
         if self._passphrase is not None:

@@ -99,6 +99,10 @@ class SQLCertificateRepository:
             certificates.c.serial == serial_hex(serial),
         ).values(status=status.value, revoked_at=revoked_at, revocation_reason=reason))
 
+    def record(self, row: Row) -> CertificateRecord:  # type: ignore[type-arg]
+        """The record of a `certificates` row another repository selected."""
+        return self._record(row)
+
     def _record(self, row: Row) -> CertificateRecord:  # type: ignore[type-arg]
         return CertificateRecord(
             authority=self._ids.label_of(self._conn, authorities, row.authority_id),

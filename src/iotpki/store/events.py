@@ -1,12 +1,15 @@
-"""Event outbox: events are written in the transaction that caused them, delivered later."""
+"""Event outbox: events are written in the transaction that caused them, fanned out to
+webhook deliveries later (`delivered_at` marks an event dispatched)."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Row, select, update
 
-from iotpki.core.events import Event
+from iotpki.core.events import Event, StoredEvent
 from iotpki.store.bulk import insert_many
 from iotpki.store.schema import events
 
@@ -31,3 +34,23 @@ class SQLEventOutbox:
                                          for r in rows])
         else:  # a bulk revocation: skip SQLAlchemy's per-row parameter processing
             insert_many(self._conn, _COLUMNS, rows)
+
+    def undispatched(self, limit: int) -> list[StoredEvent]:
+        # SKIP LOCKED (PostgreSQL): another node's fan-out takes the next batch instead of
+        # waiting; SQLite serializes writers anyway and ignores the clause.
+        rows = self._conn.execute(
+            select(events).where(events.c.delivered_at.is_(None)).order_by(events.c.id)
+            .limit(limit).with_for_update(skip_locked=True)).all()
+        return [_stored(r) for r in rows]
+
+    def get(self, event_id: int) -> StoredEvent | None:
+        row = self._conn.execute(select(events).where(events.c.id == event_id)).first()
+        return _stored(row) if row is not None else None
+
+    def mark_dispatched(self, event_ids: list[int], at: datetime) -> None:
+        self._conn.execute(update(events).where(events.c.id.in_(event_ids)).values(
+            delivered_at=at))
+
+
+def _stored(row: Row[Any]) -> StoredEvent:
+    return StoredEvent(int(row.id), row.type, row.at, json.loads(row.payload))

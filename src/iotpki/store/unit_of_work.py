@@ -17,6 +17,7 @@ from iotpki.store.domains import (
     SQLTrustRepository,
 )
 from iotpki.store.events import SQLEventOutbox
+from iotpki.store.expiry import SQLExpiryRepository
 from iotpki.store.ids import IdCache
 from iotpki.store.organizations import SQLOrganizationRepository
 from iotpki.store.pending import SQLPendingRequestRepository
@@ -27,6 +28,7 @@ from iotpki.store.revocation import (
     SQLOCSPResponderRepository,
     SQLRevocationIndex,
 )
+from iotpki.store.webhooks import SQLWebhookRepository
 
 
 class SQLUnitOfWork:
@@ -57,6 +59,8 @@ class SQLUnitOfWork:
         self.cmp = SQLCMPRepository(self._conn, self._ids)
         self.principals = SQLPrincipalRepository(self._conn, self._ids)
         self.idempotency = SQLIdempotencyRepository(self._conn)
+        self.webhooks = SQLWebhookRepository(self._conn, self._ids)
+        self.expiry = SQLExpiryRepository(self._conn, self._ids)
         return self
 
     def commit(self) -> None:

@@ -1,0 +1,1 @@
+"""Outgoing webhooks: the HTTP sender behind `core.webhooks.WebhookSender`."""
