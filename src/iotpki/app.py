@@ -197,12 +197,12 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         endpoints=endpoints,
         cmp=cmp,
         devices=DeviceService(uow, clock),
-        principals=PrincipalService(uow, clock),
-        idempotency=IdempotencyKeys(uow, clock),
         lifecycle=build_lifecycle(settings, uow, registrations, profiles, clock),
         webhooks=WebhookService(uow, sealer, clock),
         webhook_dispatcher=WebhookDispatcher(uow, sealer, HTTPWebhookSender(), clock),
         expiry=ExpiryMonitor(uow, profiles, clock),
+        principals=PrincipalService(uow, clock),
+        idempotency=IdempotencyKeys(uow, clock),
     )
 
 

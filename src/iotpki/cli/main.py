@@ -42,10 +42,10 @@ app.add_typer(registration.app, name="registration")
 app.add_typer(manifest.app, name="manifest")
 app.add_typer(request.app, name="request")
 app.add_typer(crl.app, name="crl")
-app.add_typer(principal.app, name="principal")
 app.add_typer(device.app, name="device")
 app.add_typer(webhook.app, name="webhook")
 app.add_typer(webhook.expiry_app, name="expiry")
+app.add_typer(principal.app, name="principal")
 app.command()(serve)
 
 

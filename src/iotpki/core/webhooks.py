@@ -206,11 +206,14 @@ class WebhookDispatcher:
             return self._record(delivery, "the subscription was removed", final=True)
         if self._sealer is None:
             return self._record(delivery, "no passphrase to unseal the webhook secret")
+        try:
+            secret = self._sealer.unseal(sealed)
+        except PKIError as exc:  # sealed under another passphrase: counted as a failure
+            return self._record(delivery, f"cannot unseal the webhook secret: {exc}")
         body = encode_body(delivery, event)
         timestamp = int(self._clock.now().timestamp())
         headers = {"Content-Type": "application/json", "User-Agent": "iotpki-webhook",
-                   ID_HEADER: delivery.id,
-                   SIGNATURE_HEADER: sign_payload(self._sealer.unseal(sealed), timestamp, body)}
+                   ID_HEADER: delivery.id, SIGNATURE_HEADER: sign_payload(secret, timestamp, body)}
         try:
             status = self._sender.send(subscription.url, headers, body, self.policy.timeout)
         except WebhookSendError as exc:

@@ -57,10 +57,10 @@ class SQLUnitOfWork:
         self.crls = SQLCRLRepository(self._conn, self._ids)
         self.ocsp_responders = SQLOCSPResponderRepository(self._conn, self._ids)
         self.cmp = SQLCMPRepository(self._conn, self._ids)
-        self.principals = SQLPrincipalRepository(self._conn, self._ids)
-        self.idempotency = SQLIdempotencyRepository(self._conn)
         self.webhooks = SQLWebhookRepository(self._conn, self._ids)
         self.expiry = SQLExpiryRepository(self._conn, self._ids)
+        self.principals = SQLPrincipalRepository(self._conn, self._ids)
+        self.idempotency = SQLIdempotencyRepository(self._conn)
         return self
 
     def commit(self) -> None:
