@@ -1,5 +1,5 @@
 """`iotpki serve`: the plain-HTTP listener for OCSP, CRLs and CA certificates, and with
-`--https-port` the HTTPS listener for EST (RFC 7030), each under uvicorn."""
+`--https-port` the HTTPS listener for EST (RFC 7030) and the REST API, each under uvicorn."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     http_port: int = typer.Option(8080, "--http-port", help="Plain HTTP: OCSP, CRL, CA certs."),
     https_port: int = typer.Option(None, "--https-port",
-                                   help="HTTPS: EST (e.g. 8443); off when not given."),
+                                   help="HTTPS: EST and the REST API (e.g. 8443); off when "
+                                        "not given."),
     tls_cert: Path = typer.Option(None, "--tls-cert", help="Server certificate chain (PEM); "
                                   "default: issued from the 'service' profile."),
     tls_key: Path = typer.Option(None, "--tls-key", help="Server private key (PEM)."),
@@ -41,7 +42,8 @@ def serve(
     log_level: str = typer.Option("warning", "--log-level"),
 ) -> None:
     """Serve OCSP (/ocsp/<ca>), CRLs (/crl/<ca>.crl, /crl/<ca>-delta.crl), /ca/<ca>.crt and,
-    with --https-port, EST (/.well-known/est[/<label>]/...)."""
+    with --https-port, EST (/.well-known/est[/<label>]/...) and the REST API (/api/v1/...,
+    OpenAPI at /api/v1/openapi.json)."""
     cli = state(ctx)
     settings = cli.settings
     pki = cli.pki()  # creates or migrates the schema once, before the workers start
