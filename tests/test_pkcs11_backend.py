@@ -201,12 +201,17 @@ def test_software_key_imported_onto_the_token_signs_and_cannot_be_read_back(
         assert attributes[Attribute.EXTRACTABLE] is False and attributes[Attribute.SENSITIVE]
 
 
-def test_signing_from_many_threads_at_once(backend: PKCS11KeyBackend) -> None:
-    key = backend.load(backend.generate("ec-p256", "threads"))
+def test_loading_and_signing_from_many_threads_at_once(
+    backend: PKCS11KeyBackend, softhsm: SoftHSM
+) -> None:
+    """Each thread loads the key through a backend of its own (attribute reads) while the
+    others sign: every call into the module must be under the pool's lock."""
+    ref = backend.generate("ec-p256", "threads")
     failures: list[BaseException] = []
 
     def sign_some() -> None:
         try:
+            key = PKCS11KeyBackend(MODULE, softhsm.uri, lambda: softhsm.pin).load(ref)
             for i in range(15):
                 message = f"message {i}".encode()
                 key.public_key().verify(key.sign(message, ec.ECDSA(hashes.SHA256())), message,

@@ -173,9 +173,11 @@ class PKCS11KeyBackend:
         """The key object; its `key_ref` is the full reference (label and id) even when the
         caller named the key by label or id alone."""
         uri = _parse(key_ref)
-        public, private = self._call(uri, lambda s: _public_key(s, uri), "reading a public key")
-        full = encode_pkcs11_uri(replace(uri, object=private.label or None,
-                                         id=private.id or None, type="private"))
+        # Every attribute read is a call into the module: inside the pool's lock, never after.
+        public, label, key_id = self._call(uri, lambda s: _public_key(s, uri),
+                                           "reading a public key")
+        full = encode_pkcs11_uri(replace(uri, object=label or None, id=key_id or None,
+                                         type="private"))
         signer = functools.partial(self._sign, full)
         key: TokenECKey | TokenRSAKey = (
             TokenECKey(public, signer) if isinstance(public, ec.EllipticCurvePublicKey)
@@ -263,9 +265,9 @@ def _private_key(session: Any, uri: PKCS11URI) -> Any:
     return session.get_key(object_class=ObjectClass.PRIVATE_KEY, label=uri.object, id=uri.id)
 
 
-def _public_key(session: Any, uri: PKCS11URI) -> tuple[Any, Any]:
+def _public_key(session: Any, uri: PKCS11URI) -> tuple[Any, str, bytes]:
     """The cryptography public key of the pair (from the public object with the same id),
-    and the private key object."""
+    and the private key's label and id."""
     private = _private_key(session, uri)
     matches = list(session.get_objects({Attribute.CLASS: ObjectClass.PUBLIC_KEY,
                                         Attribute.ID: private.id}))
@@ -278,11 +280,13 @@ def _public_key(session: Any, uri: PKCS11URI) -> tuple[Any, Any]:
         if curve is None:
             raise UnsupportedKeyError(f"{uri.describe()} is on a curve other than P-256/P-384")
         point = _octet_string(bytes(public[Attribute.EC_POINT]))
-        return ec.EllipticCurvePublicKey.from_encoded_point(curve, point), private
+        return (ec.EllipticCurvePublicKey.from_encoded_point(curve, point), private.label,
+                private.id)
     if private.key_type == KeyType.RSA:
         return rsa.RSAPublicNumbers(
             int.from_bytes(public[Attribute.PUBLIC_EXPONENT], "big"),
-            int.from_bytes(public[Attribute.MODULUS], "big")).public_key(), private
+            int.from_bytes(public[Attribute.MODULUS], "big")).public_key(), private.label, \
+            private.id
     raise UnsupportedKeyError(f"{uri.describe()} is a {private.key_type.name} key; "
                               "iotpki signs with EC and RSA keys on tokens")
 
