@@ -10,7 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer.main
+from typer.testing import CliRunner
 
+from iotpki.cli.main import app
 from tests.factories import make_csr
 
 
@@ -130,3 +133,11 @@ def test_profiles_are_listed_from_the_data_directory(cli: CLI) -> None:
     cli.run("init")
     names = [p["name"] for p in cli.json("profile", "list")]  # type: ignore[union-attr]
     assert "operational" in names and "ocsp-responder" in names
+
+
+def test_every_command_has_a_help_page() -> None:
+    # Rich renders help text as markup: a bracket in a docstring once broke `iotpki --help`.
+    group = typer.main.get_command(app)
+    for name in [None, *getattr(group, "commands", {})]:
+        result = CliRunner().invoke(app, [name, "--help"] if name else ["--help"])
+        assert result.exit_code == 0, (name, result.output)

@@ -42,7 +42,7 @@ def serve(
     log_level: str = typer.Option("warning", "--log-level"),
 ) -> None:
     """Serve OCSP (/ocsp/<ca>), CRLs (/crl/<ca>.crl, /crl/<ca>-delta.crl), /ca/<ca>.crt and,
-    with --https-port, EST (/.well-known/est[/<label>]/...) and the REST API (/api/v1/...,
+    with --https-port, EST (/.well-known/est/... and /.well-known/est/<label>/...) and the REST API (/api/v1/...,
     OpenAPI at /api/v1/openapi.json)."""
     cli = state(ctx)
     settings = cli.settings
