@@ -16,7 +16,10 @@ from iotpki.agent.trust import Trust
 
 def build_agent(config: AgentConfig, clock: Clock = system_clock,
                 rng: random.Random | None = None, store: KeyStore | None = None,
-                transport: HTTPTransport | None = None) -> Agent:
+                transport: HTTPTransport | None = None,
+                schedule_clock: Clock | None = None) -> Agent:
+    """`clock` is the real time the protocols need (CMP messageTime, path validation);
+    `schedule_clock`, if given, is the scheduler's (the fleet simulator compresses time)."""
     transport = transport or HTTPTransport()
     files = FileKeyStore(config.directory)
     chosen = store or files
@@ -33,6 +36,6 @@ def build_agent(config: AgentConfig, clock: Clock = system_clock,
             return cmp.ca_certs(identity) if identity is not None else []
 
         client = cmp
-    scheduler = RenewalScheduler(config.policy, clock, rng)
+    scheduler = RenewalScheduler(config.policy, schedule_clock or clock, rng)
     return Agent(config, chosen, trust, client, scheduler, ca_source,
                  state_path=config.directory / STATE_FILE, close=transport.close)

@@ -200,3 +200,25 @@ def fsync_directory(directory: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+class MemoryKeyStore:
+    """Keys and chains in memory only: the virtual devices of the fleet simulator (CMP;
+    EST needs key files for TLS client authentication)."""
+
+    def __init__(self) -> None:
+        self._current: Identity | None = None
+        self._versions = 0
+
+    def current(self) -> Identity | None:
+        return self._current
+
+    def new_key(self, key_type: str) -> PendingKey:
+        self._versions += 1
+        return PendingKey(generate_private_key(key_type), f"{self._versions:04d}")
+
+    def install(self, pending: PendingKey, chain: Sequence[x509.Certificate]) -> Identity:
+        if not chain or not same_public_key(pending.key, chain[0]):
+            raise KeyStoreError("the certificate does not match the new key; not installed")
+        self._current = Identity(pending.key, tuple(chain), pending.version)
+        return self._current

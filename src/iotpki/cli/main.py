@@ -13,6 +13,7 @@ from iotpki.cli import (
     authority,
     cert,
     crl,
+    fleet,
     manifest,
     org,
     profile,
@@ -39,6 +40,7 @@ app.add_typer(registration.app, name="registration")
 app.add_typer(manifest.app, name="manifest")
 app.add_typer(request.app, name="request")
 app.add_typer(crl.app, name="crl")
+app.add_typer(fleet.app, name="fleet")
 app.command()(serve)
 
 
