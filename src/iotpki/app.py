@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -118,6 +119,11 @@ def build_sealer(settings: Settings) -> SecretSealer | None:
     return PassphraseSealer(passphrase) if passphrase is not None else None
 
 
+def _renewal_grace(profiles: dict[str, Profile], name: str) -> timedelta:
+    profile = profiles.get(name)
+    return profile.renewal_grace if profile is not None else timedelta(0)
+
+
 def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = True) -> PKI:
     clock = clock or SystemClock()
     database = open_database(settings)
@@ -132,8 +138,8 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
     registrations = RegistrationService(uow, profiles, clock, sealer)
     responders = DelegatedResponders(uow, keys, issuance, clock)
     crls = CRLPublisher(uow, keys, urls, clock)
-    enrollment = EnrollmentService(uow, issuance, clock,
-                                   default_methods(external_revocation(clock)))
+    enrollment = EnrollmentService(uow, issuance, clock, default_methods(
+        external_revocation(clock), grace=lambda name: _renewal_grace(profiles, name)))
     revocation = RevocationService(uow, clock)
     endpoints = load_endpoints(settings.data_dir / "endpoints.yaml")
     cmp = CMPServer(uow, enrollment, revocation, GeneralMessages(crls),

@@ -107,6 +107,9 @@ class Profile:
     ocsp_no_check: bool = False
     description: str = ""
     component_binding_oid: str | None = None  # device profiles: commit to the components
+    # Renewal with a certificate that expired less than this long ago (devices offline for
+    # months); zero: an expired certificate cannot renew, the device must enroll again.
+    renewal_grace: timedelta = timedelta(0)
 
 
     def __post_init__(self) -> None:
@@ -167,7 +170,7 @@ def _count(profile: str, value: Any) -> int:
 def parse_profile(name: str, spec: Mapping[str, Any]) -> Profile:
     """One profile from its mapping in the profile file; raise `ConfigurationError`."""
     known = {"kind", "validity", "key_types", "key_usage", "extended_key_usage", "subject",
-             "san", "ocsp_no_check", "description", "component_binding_oid"}
+             "san", "ocsp_no_check", "description", "component_binding_oid", "renewal_grace"}
     extra = set(spec) - known
     if extra:
         raise ConfigurationError(f"profile {name}: unknown field(s) {sorted(extra)}")
@@ -199,6 +202,8 @@ def parse_profile(name: str, spec: Mapping[str, Any]) -> Profile:
             description=str(spec.get("description", "")),
             component_binding_oid=str(spec["component_binding_oid"])
             if spec.get("component_binding_oid") is not None else None,
+            renewal_grace=parse_duration(spec["renewal_grace"]) if spec.get("renewal_grace")
+            else timedelta(0),
         )
     except KeyError as exc:
         raise ConfigurationError(f"profile {name}: missing field {exc.args[0]}") from exc
