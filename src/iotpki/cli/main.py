@@ -21,6 +21,7 @@ from iotpki.cli import (
     request,
 )
 from iotpki.cli.context import CLIState, state
+from iotpki.cli.demo import demo
 from iotpki.cli.demo_setup import create_demo_hierarchy
 from iotpki.cli.output import JSON_OPTION, console, emit_json, errors
 from iotpki.cli.serve import serve
@@ -42,6 +43,7 @@ app.add_typer(request.app, name="request")
 app.add_typer(crl.app, name="crl")
 app.add_typer(fleet.app, name="fleet")
 app.command()(serve)
+app.command()(demo)
 
 
 @app.callback()
