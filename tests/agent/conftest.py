@@ -3,6 +3,9 @@ configurations pointing at it."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +21,7 @@ from iotpki.core.registration import RegistrationMethod
 from iotpki.core.registrations import RegistrationSpec
 from iotpki.settings import Settings
 from iotpki.wire.names import parse_subject
-from tests.est.conftest import EST, free_port, start_server, write_trust_files
+from tests.est.conftest import EST, _wait_listening, free_port, write_trust_files
 
 CA = "operatorco-operations"
 ROOT = "operatorco-root"
@@ -66,6 +69,23 @@ class Servers:
             "trust_anchors": [certificate_fingerprint(self.root)], "subject": f"CN={name}",
             "enrollment": enrollment, **extra}
         return parse_config(document)
+
+
+def start_server(pki: PKI, settings: Settings, ports: tuple[int, int], directory: Path,
+                 *extra: str) -> EST:
+    """As tests/est's, with a patient wait: on a loaded machine a start takes minutes."""
+    log = directory / "server.log"
+    command = [sys.executable, "-m", "iotpki.cli.main", "--data-dir", str(settings.data_dir),
+               "--public-url", settings.public_url]
+    if settings.database_url:
+        command += ["--database-url", settings.database_url]
+    command += ["serve", "--http-port", str(ports[0]), "--https-port", str(ports[1]), *extra]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=sink, env={
+            **os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
+    server = EST(pki, directory, ports[1], process, log)
+    _wait_listening(server, ports, timeout=240)
+    return server
 
 
 @pytest.fixture
