@@ -127,10 +127,10 @@ def test_backoff_after_failures_then_success(tmp_path: Path) -> None:
     clock.moment = agent.state.next_attempt
     agent.step()
     assert agent.state.failures == 2
-    first_wait = agent.state.next_attempt - clock.moment  # type: ignore[operator]
+    first_wait = agent.state.next_attempt - clock.moment
     assert timedelta(minutes=1) <= first_wait <= timedelta(minutes=2)
     ca.failing = False
-    clock.moment = agent.state.next_attempt  # type: ignore[assignment]
+    clock.moment = agent.state.next_attempt
     assert agent.step().error is None
     assert agent.state.failures == 0 and agent.state.last_error is None
 
