@@ -38,6 +38,7 @@ from iotpki.wire.cmp.protection import (
     MACProtection,
     PBMParameters,
     ProtectionError,
+    is_mac_protected,
     verify_mac,
     verify_signature_protection,
 )
@@ -181,9 +182,11 @@ class CMPClient:
         if header.recip_nonce != signer.header.sender_nonce:
             raise UntrustedAnswerError("answer whose recipNonce is not our senderNonce")
         try:
-            if signer.secret is not None:
+            if signer.secret is not None and is_mac_protected(message):
                 verify_mac(message, signer.secret)
                 return
+            # signed: our requests' answers, and a refusal of a MAC request the server could
+            # not MAC (unknown registration), which must then chain to a pinned root
             protector = verify_signature_protection(message)
         except ProtectionError as exc:
             raise UntrustedAnswerError(f"answer protection: {exc}") from exc

@@ -133,6 +133,8 @@ class Agent:
             steps += 1
             if on_step is not None:
                 on_step(result)
+            if max_steps is not None and steps >= max_steps:
+                break
             wait = self.config.check_interval
             if result.decision.action is Action.WAIT:
                 until = (result.decision.at - self.scheduler.now()).total_seconds()
