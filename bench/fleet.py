@@ -20,9 +20,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from tests.est.conftest import free_port, start_server, write_trust_files
-
-from iotpki.app import build_pki
+from iotpki.app import build_pki, install_default_profiles
+from iotpki.cli.demo_broker import PKIServer, free_port
 from iotpki.cli.demo_setup import create_demo_hierarchy
 from iotpki.cli.fleet import FleetOptions, simulate
 from iotpki.settings import Settings
@@ -39,18 +38,16 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("IOTPKI_CA_PASSPHRASE", "bench passphrase, not a secret")
     with tempfile.TemporaryDirectory() as tmp:
-        ports = (free_port(), free_port())
-        settings = Settings(Path(tmp) / "data", args.database_url, f"http://127.0.0.1:{ports[0]}")
+        server = PKIServer(Path(tmp) / "data", free_port(), free_port(), args.database_url,
+                           args.workers)
+        settings = Settings(server.data_dir, args.database_url, server.http_url)
+        install_default_profiles(settings)
         pki = build_pki(settings)
         create_demo_hierarchy(pki)
-        client = Path(tmp) / "client"
-        client.mkdir()
-        write_trust_files(pki, client)
-        server = start_server(pki, settings, ports, client,
-                              extra=("--workers", str(args.workers)))
+        server.start()
         try:
-            url = (f"http://127.0.0.1:{ports[0]}/.well-known/cmp" if args.protocol == "cmp"
-                   else f"https://127.0.0.1:{ports[1]}")
+            url = (f"{server.http_url}/.well-known/cmp" if args.protocol == "cmp"
+                   else server.https_url)
             report = simulate(pki, FleetOptions(args.devices, url, args.protocol,
                                                 args.concurrency, seed=1),
                               show_progress=not args.quiet)
@@ -60,6 +57,8 @@ def main() -> None:
     print(json.dumps({**report.__dict__, "workers": args.workers,
                       "concurrency": args.concurrency,
                       "database": "postgresql" if args.database_url else "sqlite"}, indent=2))
+    print(f"{report.succeeded}/{report.devices} devices enrolled and renewed, {report.failed} "
+          f"failed: {report.devices_per_second} devices/s")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 @pytest.mark.parametrize("args", [
     ["issuance.py", "--count", "20", "--batch", "5", "--repeat", "1"],
     ["manifest_import.py", "--entries", "200"],
+    ["fleet.py", "--devices", "5", "--concurrency", "2", "--workers", "1", "--quiet"],
 ])
 def test_benchmark_script_runs(args: list[str]) -> None:
     run = subprocess.run([sys.executable, str(BENCH / args[0]), *args[1:]],

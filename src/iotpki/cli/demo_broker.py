@@ -36,7 +36,7 @@ def free_port() -> int:
 
 
 def wait_listening(port: int, process: subprocess.Popen[bytes], log: Path,
-                   timeout: float = 60) -> None:
+                   timeout: float = 240) -> None:  # minutes on a loaded machine
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -66,6 +66,8 @@ class PKIServer:
     data_dir: Path
     http_port: int
     https_port: int
+    database_url: str | None = None
+    workers: int = 1
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -79,8 +81,11 @@ class PKIServer:
     def start(self) -> None:
         log = self.data_dir / "server.log"
         command = [sys.executable, "-m", "iotpki.cli.main", "--data-dir", str(self.data_dir),
-                   "--public-url", self.http_url, "serve", "--http-port", str(self.http_port),
-                   "--https-port", str(self.https_port)]
+                   "--public-url", self.http_url]
+        if self.database_url:
+            command += ["--database-url", self.database_url]
+        command += ["serve", "--http-port", str(self.http_port), "--https-port",
+                    str(self.https_port), "--workers", str(self.workers)]
         environment = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         with log.open("wb") as sink:
             self.process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL,
