@@ -3,7 +3,8 @@
 set -euo pipefail
 needed=()
 command -v openssl >/dev/null || needed+=(openssl)
-command -v mosquitto >/dev/null || needed+=(mosquitto)
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || needed+=(mosquitto)
+command -v mosquitto_pub >/dev/null || needed+=(mosquitto-clients)  # iotpki demo (tests/demo)
 command -v curl >/dev/null || needed+=(curl)  # EST interop tests (tests/est)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || needed+=(nginx-light)  # EST proxy mode
 command -v softhsm2-util >/dev/null || needed+=(softhsm2)  # PKCS#11 token for CA keys (tests)

@@ -17,6 +17,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
     ["manifest_import.py", "--entries", "200"],
     ["bulk_revoke.py", "--count", "1500", "--runs", "1"],
     ["bulk_revoke.py", "--count", "300", "--runs", "1", "--api"],
+    ["fleet.py", "--devices", "5", "--concurrency", "2", "--workers", "1", "--quiet"],
 ])
 def test_benchmark_script_runs(args: list[str]) -> None:
     run = subprocess.run([sys.executable, str(BENCH / args[0]), *args[1:]],

@@ -163,6 +163,11 @@ def build_lifecycle(settings: Settings, uow: UnitOfWorkFactory, registrations: R
     return LifecycleService(uow, registrations, clock, maintenance)
 
 
+def _renewal_grace(profiles: dict[str, Profile], name: str) -> timedelta:
+    profile = profiles.get(name)
+    return profile.renewal_grace if profile is not None else timedelta(0)
+
+
 def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = True) -> PKI:
     clock = clock or SystemClock()
     database = open_database(settings)
@@ -177,8 +182,8 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
     registrations = RegistrationService(uow, profiles, clock, sealer)
     responders = DelegatedResponders(uow, keys, issuance, clock)
     crls = CRLPublisher(uow, keys, urls, clock)
-    enrollment = EnrollmentService(uow, issuance, clock,
-                                   default_methods(external_revocation(clock)))
+    enrollment = EnrollmentService(uow, issuance, clock, default_methods(
+        external_revocation(clock), grace=lambda name: _renewal_grace(profiles, name)))
     revocation = RevocationService(uow, clock)
     endpoints = load_endpoints(settings.data_dir / "endpoints.yaml")
     protection = CMPProtection(uow, keys, issuance, clock)

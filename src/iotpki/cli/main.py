@@ -14,6 +14,7 @@ from iotpki.cli import (
     cert,
     crl,
     device,
+    fleet,
     manifest,
     org,
     principal,
@@ -23,6 +24,7 @@ from iotpki.cli import (
     webhook,
 )
 from iotpki.cli.context import CLIState, state
+from iotpki.cli.demo import demo
 from iotpki.cli.demo_setup import create_demo_hierarchy
 from iotpki.cli.output import JSON_OPTION, console, emit_json, errors
 from iotpki.cli.serve import serve
@@ -46,7 +48,9 @@ app.add_typer(device.app, name="device")
 app.add_typer(webhook.app, name="webhook")
 app.add_typer(webhook.expiry_app, name="expiry")
 app.add_typer(principal.app, name="principal")
+app.add_typer(fleet.app, name="fleet")
 app.command()(serve)
+app.command()(demo)
 
 
 @app.callback()

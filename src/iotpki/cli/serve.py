@@ -42,8 +42,8 @@ def serve(
     log_level: str = typer.Option("warning", "--log-level"),
 ) -> None:
     """Serve OCSP (/ocsp/<ca>), CRLs (/crl/<ca>.crl, /crl/<ca>-delta.crl), /ca/<ca>.crt and,
-    with --https-port, EST (/.well-known/est/... and /.well-known/est/<label>/...) and the REST API (/api/v1/...,
-    OpenAPI at /api/v1/openapi.json)."""
+    with --https-port, EST (/.well-known/est/... and /.well-known/est/<label>/...) and the
+    REST API (/api/v1/..., OpenAPI at /api/v1/openapi.json)."""
     cli = state(ctx)
     settings = cli.settings
     pki = cli.pki()  # creates or migrates the schema once, before the workers start

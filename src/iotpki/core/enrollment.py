@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from cryptography import x509
@@ -194,9 +194,13 @@ class PreviousStageCertificate:
 
 class CurrentCertificate:
     """Renewal (RFC 7030 §4.2.2, RFC 9483 §4.1.3): the holder of a good certificate we issued
-    gets a new one with the same subject and SANs, from the same authority and profile."""
+    gets a new one with the same subject and SANs, from the same authority and profile.
+    A certificate that expired is still accepted within its profile's `renewal_grace`."""
 
     name = "current-certificate"
+
+    def __init__(self, grace: Callable[[str], timedelta] | None = None) -> None:
+        self._grace = grace or (lambda _profile: timedelta(0))
 
     def authorize(self, request: EnrollmentRequest, uow: UnitOfWork, now: datetime) -> Authorization:
         presented = _presented(request)
@@ -205,9 +209,11 @@ class CurrentCertificate:
             raise PolicyError(R.NOT_REGISTERED, "the presented certificate was not issued here")
         if record.status is not CertificateStatus.GOOD:
             raise PolicyError(R.REVOKED, f"the presented certificate is {record.status.value}")
-        if now >= record.not_after:
+        grace = self._grace(record.profile)
+        if now >= record.not_after + grace:
             raise PolicyError(R.CERTIFICATE_EXPIRED, f"the presented certificate expired "
-                                                     f"{record.not_after.isoformat()}")
+                                                     f"{record.not_after.isoformat()}"
+                                                     + (f" (grace {grace})" if grace else ""))
         if request.authority not in (None, record.authority):
             raise PolicyError(R.IDENTITY_MISMATCH, f"renewal goes to {record.authority}, "
                                                    f"the issuer of the current certificate")
@@ -269,8 +275,9 @@ class OneTimeSecret:
 
 
 MANUAL_APPROVAL = "manual-approval"  # an operator decides; the client polls
-def default_methods(external: ExternalRevocation | None = None) -> tuple[EnrollmentMethod, ...]:
-    return (PreviousStageCertificate(external), CurrentCertificate(), OneTimeSecret())
+def default_methods(external: ExternalRevocation | None = None,
+                    grace: Callable[[str], timedelta] | None = None) -> tuple[EnrollmentMethod, ...]:
+    return (PreviousStageCertificate(external), CurrentCertificate(grace), OneTimeSecret())
 
 
 class EnrollmentService:

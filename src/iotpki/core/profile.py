@@ -148,6 +148,9 @@ class Profile:
     component_binding_oid: str | None = None  # device profiles: commit to the components
     renewal_window: RenewalWindow = RenewalWindow()  # when the expiry monitor announces
     key_archival: bool = False  # keep server-generated keys, sealed (core.key_delivery)
+    # Renewal with a certificate that expired less than this long ago (devices offline for
+    # months); zero: an expired certificate cannot renew, the device must enroll again.
+    renewal_grace: timedelta = timedelta(0)
 
 
     def __post_init__(self) -> None:
@@ -209,7 +212,7 @@ def parse_profile(name: str, spec: Mapping[str, Any]) -> Profile:
     """One profile from its mapping in the profile file; raise `ConfigurationError`."""
     known = {"kind", "validity", "key_types", "key_usage", "extended_key_usage", "subject",
              "san", "ocsp_no_check", "description", "component_binding_oid", "renewal_window",
-             "key_archival"}
+             "key_archival", "renewal_grace"}
     extra = set(spec) - known
     if extra:
         raise ConfigurationError(f"profile {name}: unknown field(s) {sorted(extra)}")
@@ -244,6 +247,8 @@ def parse_profile(name: str, spec: Mapping[str, Any]) -> Profile:
             if spec.get("component_binding_oid") is not None else None,
             renewal_window=parse_renewal_window(spec["renewal_window"], validity)
             if spec.get("renewal_window") is not None else RenewalWindow(),
+            renewal_grace=parse_duration(spec["renewal_grace"]) if spec.get("renewal_grace")
+            else timedelta(0),
         )
     except KeyError as exc:
         raise ConfigurationError(f"profile {name}: missing field {exc.args[0]}") from exc

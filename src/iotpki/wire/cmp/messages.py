@@ -91,13 +91,40 @@ class PollRequest:
 
 @dataclass(frozen=True)
 class ErrorReport:
-    """An error message from the client (RFC 9483 §3.6.4)."""
+    """An error message (RFC 9483 §3.6.4), from a client or, read by a client, a server."""
 
     detail: str
+    failures: tuple[str, ...] = ()  # PKIFailureInfo bit names
+
+
+@dataclass(frozen=True)
+class CertResponse:
+    """One CertResponse of an ip, cp or kup (RFC 9810 §5.3.4), read by a client."""
+
+    cert_req_id: int
+    status: int  # PKIStatus: 0 accepted, 1 grantedWithMods, 2 rejection, 3 waiting
+    failures: tuple[str, ...]
+    detail: str
+    certificate: x509.Certificate | None
+
+
+@dataclass(frozen=True)
+class CertResponses:
+    """ip, cp, kup (RFC 9483 §4.1.1): the responses and the caPubs."""
+
+    responses: tuple[CertResponse, ...]
+    ca_pubs: tuple[x509.Certificate, ...]
+
+
+@dataclass(frozen=True)
+class GeneralResponse:
+    """genp (RFC 9483 §4.3): (info type OID, DER of the value or None) per answer."""
+
+    infos: tuple[tuple[str, bytes | None], ...]
 
 
 Body = (CertRequests | P10Request | tuple[CertConfirmation, ...] | RevocationRequest
-        | GeneralMessage | PollRequest | ErrorReport | None)
+        | GeneralMessage | PollRequest | ErrorReport | CertResponses | GeneralResponse | None)
 
 
 @dataclass(frozen=True)
@@ -228,7 +255,14 @@ def _body(kind: str, content: Any) -> Body:
     if kind == "pollReq":
         return PollRequest(int(content[0]["certReqId"]))
     if kind == "error":
-        return ErrorReport(_free_text(content["pKIStatusInfo"]["statusString"]))
+        info = content["pKIStatusInfo"]
+        return ErrorReport(_free_text(info["statusString"]), _failures(info))
+    if kind in ("ip", "cp", "kup"):
+        return _cert_responses(content)
+    if kind == "genp":
+        return GeneralResponse(tuple(
+            (str(i["infoType"]), bytes(i["infoValue"]) if i["infoValue"].isValue else None)
+            for i in content))
     return None  # not a request a Lightweight CMP server serves; the core answers badRequest
 
 
@@ -254,6 +288,44 @@ def _revocation(content: Any) -> RevocationRequest:
             code, _ = decoder.decode(extension["extnValue"].asOctets())
             reason = int(code)
     return RevocationRequest(issuer, serial, reason)
+
+
+_FAILURE_NAMES = {bit: name for name, bit in rfc9480.PKIFailureInfo.namedValues.items()}
+
+
+def _failures(info: Any) -> tuple[str, ...]:
+    bits = info["failInfo"]
+    if not bits.isValue:
+        return ()
+    return tuple(_FAILURE_NAMES.get(i, str(i)) for i, bit in enumerate(bits) if bit)
+
+
+def _cert_responses(content: Any) -> CertResponses:
+    """Client side of RFC 9810 §5.3.4: certificates as `cryptography` objects."""
+    responses = []
+    for response in content["response"]:
+        info = response["status"]
+        certificate = None
+        pair = response["certifiedKeyPair"]
+        if pair.isValue:
+            choice = pair["certOrEncCert"]
+            if choice.getName() != "certificate":
+                raise DecodeError("an encrypted certificate is not supported")
+            certificate = _certificate(choice["certificate"])
+        responses.append(CertResponse(int(response["certReqId"]), int(info["status"]),
+                                      _failures(info), _free_text(info["statusString"]),
+                                      certificate))
+    pubs = content["caPubs"]
+    ca_pubs = tuple(_certificate(c) for c in pubs) if pubs.isValue else ()
+    return CertResponses(tuple(responses), ca_pubs)
+
+
+def _certificate(value: Any) -> x509.Certificate:
+    der = bytes(encoder.encode(value))
+    if der[0] != SEQUENCE:  # an EXPLICIT tag around the certificate
+        _, start, end = read_tlv(der, 0)
+        der = der[start:end]
+    return x509.load_der_x509_certificate(der)
 
 
 def _free_text(text: Any) -> str:

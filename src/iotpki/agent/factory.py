@@ -1,0 +1,41 @@
+"""Build an agent from its configuration (the agent's own small composition root)."""
+
+from __future__ import annotations
+
+import random
+
+from iotpki.agent.cmp_client import CMPClient
+from iotpki.agent.config import AgentConfig
+from iotpki.agent.device import STATE_FILE, Agent, CASource, EnrollmentClient
+from iotpki.agent.est_client import ESTClient
+from iotpki.agent.keystore import FileKeyStore, Identity, KeyStore
+from iotpki.agent.renewal import Clock, RenewalScheduler, system_clock
+from iotpki.agent.transport import HTTPTransport
+from iotpki.agent.trust import Trust
+
+
+def build_agent(config: AgentConfig, clock: Clock = system_clock,
+                rng: random.Random | None = None, store: KeyStore | None = None,
+                transport: HTTPTransport | None = None,
+                schedule_clock: Clock | None = None) -> Agent:
+    """`clock` is the real time the protocols need (CMP messageTime, path validation);
+    `schedule_clock`, if given, is the scheduler's (the fleet simulator compresses time)."""
+    transport = transport or HTTPTransport()
+    files = FileKeyStore(config.directory)
+    chosen = store or files
+    trust = Trust(config.trust_anchors, files.anchors())
+    client: EnrollmentClient
+    ca_source: CASource
+    if config.protocol == "est":
+        est = ESTClient(config.url, trust, clock, config.label, transport)
+        client, ca_source = est, lambda _identity: est.ca_certs()
+    else:
+        cmp = CMPClient(config.url, trust, clock, transport)
+
+        def ca_source(identity: Identity | None) -> list:  # type: ignore[type-arg]
+            return cmp.ca_certs(identity) if identity is not None else []
+
+        client = cmp
+    scheduler = RenewalScheduler(config.policy, schedule_clock or clock, rng)
+    return Agent(config, chosen, trust, client, scheduler, ca_source,
+                 state_path=config.directory / STATE_FILE, close=transport.close)
