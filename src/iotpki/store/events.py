@@ -7,9 +7,10 @@ import json
 from sqlalchemy import Connection
 
 from iotpki.core.events import Event
+from iotpki.store.prepared import Prepared
 from iotpki.store.schema import events
 
-_INSERT = events.insert()
+_INSERT = Prepared(events.insert().inline(), ("type", "at", "payload"))
 
 
 class SQLEventOutbox:
@@ -20,7 +21,7 @@ class SQLEventOutbox:
         self.add_many([event])
 
     def add_many(self, events: list[Event]) -> None:
-        self._conn.execute(_INSERT, [{
+        _INSERT.execute_many(self._conn, [{
             "type": e.type, "at": e.at,
             "payload": json.dumps(e.payload, sort_keys=True, default=str),
         } for e in events])
