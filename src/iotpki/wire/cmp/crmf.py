@@ -13,17 +13,18 @@ empty signature (never trusted: possession is checked here, on the CRMF signatur
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from pyasn1.codec.der import decoder, encoder
+from pyasn1.codec.der import decoder
 from pyasn1.error import PyAsn1Error
 from pyasn1_alt_modules import rfc4211
 
 from iotpki.wire.cmp.algorithms import SignatureCheckError, verify_signature
 from iotpki.wire.cmp.tlv import check_tlv_tree
-from iotpki.wire.der import SEQUENCE, tlv
+from iotpki.wire.der import SEQUENCE, children, read_tlv, tlv
 from iotpki.wire.errors import DecodeError
 
 # PKCS #9 extensionRequest (RFC 2985 §5.4.2), DER
@@ -51,7 +52,10 @@ class CRMFRequest:
         if not template["publicKey"].isValue:
             raise DecodeError("the certificate template names no public key (central key "
                               "generation is not offered)")
-        self._view = _template_view(template)
+        # The DER as received, sliced (pyasn1 takes as long to re-encode as to decode; DER
+        # is canonical, so a slice of a well-formed request is its re-encoding).
+        self._cert_req = _first_child(der)
+        self._view = _template_view(template, _first_child(_first_child(der), 1))
 
     @property
     def cert_req_id(self) -> int:
@@ -80,7 +84,7 @@ class CRMFRequest:
         signing = popo["signature"]
         if signing["poposkInput"].isValue:
             return False  # only allowed when the template lacks subject or key (§4.1 (3))
-        data = encoder.encode(self._message["certReq"])
+        data = self._cert_req
         try:
             verify_signature(self.public_key(), str(signing["algorithmIdentifier"]["algorithm"]),
                              signing["signature"].asOctets(), data)
@@ -89,15 +93,16 @@ class CRMFRequest:
         return True
 
 
-def _template_view(template: Any) -> x509.CertificateSigningRequest:
-    subject = (bytes(encoder.encode(template["subject"][0])) if template["subject"].isValue
+def _template_view(template: Any, template_der: bytes) -> x509.CertificateSigningRequest:
+    fields = _fields(template_der)  # CertTemplate (§5): [5] subject, [6] key, [9] extensions
+    subject = (_first_child(fields[0xA5]) if template["subject"].isValue
                else tlv(SEQUENCE, b""))
     attributes = b""
     if template["extensions"].isValue:
-        extensions = _untagged(bytes(encoder.encode(template["extensions"])))
+        extensions = _untagged(fields[0xA9])
         attributes = tlv(SEQUENCE, _EXTENSION_REQUEST + tlv(SET, extensions))
-    info = tlv(SEQUENCE, _VERSION_1 + subject + _untagged(bytes(encoder.encode(
-        template["publicKey"]))) + tlv(ATTRIBUTES, attributes))
+    info = tlv(SEQUENCE, _VERSION_1 + subject + _untagged(fields[0xA6])
+               + tlv(ATTRIBUTES, attributes))
     try:
         view = x509.load_der_x509_csr(tlv(SEQUENCE, info + _UNUSED_SIGNATURE))
         view.public_key()
@@ -106,6 +111,25 @@ def _template_view(template: Any) -> x509.CertificateSigningRequest:
     except (ValueError, TypeError) as exc:
         raise DecodeError(f"malformed certificate template: {exc}") from exc
     return view
+
+
+def _first_child(der: bytes, index: int = 0) -> bytes:
+    """The `index`-th element inside the constructed element `der`."""
+    _, start, end = read_tlv(der, 0)
+    elements = [der[s:e] for _, s, e in children(der, start, end)]
+    return elements[index]
+
+
+def _fields(template: bytes) -> dict[int, bytes]:
+    """The CertTemplate's elements by tag (each tag occurs once: pyasn1 checked it)."""
+    _, start, end = read_tlv(template, 0)
+    return {tag: template[s:e] for tag, s, e in children(template, start, end)}
+
+
+@lru_cache(maxsize=64)
+def decode_crmf_request(der: bytes) -> CRMFRequest:
+    """Cached: one CMP request is read by the codec, the enrollment method and issuance."""
+    return CRMFRequest(der)
 
 
 def _untagged(der: bytes) -> bytes:
