@@ -153,11 +153,11 @@ def start_server(data_dir: Path, database_url: str | None, workers: int) -> tupl
                 "--workers", str(workers)]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 240  # a loaded machine starts 2 listeners × N workers slowly
     while time.monotonic() < deadline:
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", https_port)) == 0:
-                time.sleep(2.0)  # every worker up
+                time.sleep(10.0)  # every worker up (the first one listening is not all)
                 return process, https_port
         time.sleep(0.2)
     process.terminate()
