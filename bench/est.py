@@ -153,7 +153,7 @@ def start_server(data_dir: Path, database_url: str | None, workers: int) -> tupl
                 "--workers", str(workers)]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 240  # a loaded machine starts 2 listeners × N workers slowly
+    deadline = time.monotonic() + 240  # a loaded machine starts 2 listeners x N workers slowly
     while time.monotonic() < deadline:
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", https_port)) == 0:
