@@ -34,6 +34,8 @@ from pyasn1.codec.der import decoder
 from pyasn1_alt_modules import rfc9480
 from tests.factories import domain_uri, make_csr
 
+from bench.issuance import make_csrs as make_issuance_csrs
+from bench.issuance import rate, single
 from iotpki.app import build_pki
 from iotpki.cli.demo_setup import create_demo_hierarchy
 from iotpki.core.issuance import IssuanceRequest
@@ -110,13 +112,14 @@ def load(port: int, requests: list[bytes], threads: int, duration: float,
     answers: list[list[bytes]] = [[] for _ in range(threads)]
     workers = [threading.Thread(target=_client, args=(port, requests[i::threads], stop_at,
                                                       answers[i])) for i in range(threads)]
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
     elapsed = time.monotonic() - started
-    queue.put((elapsed, [a for per_thread in answers for a in per_thread]))
+    queue.put((elapsed, [a for per_thread in answers for a in per_thread],
+               time.process_time() - cpu))
 
 
 def accepted(answer: bytes) -> bool:
@@ -138,7 +141,17 @@ def run(port: int, requests: list[bytes], loaders: int, threads: int,
     elapsed = max(r[0] for r in results)
     answers = [a for r in results for a in r[1]]
     good = sum(1 for a in answers if accepted(a))
-    return good / elapsed, good, len(answers)
+    load_cpu = sum(r[2] for r in results) / elapsed  # cores the load processes used
+    return good / elapsed, good, len(answers), load_cpu
+
+
+def in_process_rate(settings: Settings) -> float:
+    """bench/issuance.py's single-transaction rate on this PKI, for the ratio."""
+    pki = build_pki(settings)
+    try:
+        return rate(single(pki, make_issuance_csrs(1000)), 3)
+    finally:
+        pki.close()
 
 
 def main() -> None:
@@ -156,18 +169,23 @@ def main() -> None:
         port = free_port()
         settings = Settings(Path(tmp) / "data", args.database_url, f"http://127.0.0.1:{port}")
         key, chain = prepare(settings)
+        in_process = in_process_rate(settings)
         server = serve(settings, port, args.workers)
         try:
             results = []
             for number in range(args.runs):
                 requests = build_requests(key, chain, args.requests)
-                rate, good, total = run(port, requests, args.loaders, args.threads, args.duration)
-                print(f"run {number + 1}: {rate:.0f} certs/s ({good} accepted of {total})",
-                      flush=True)
-                results.append(rate)
-            print(f"median: {statistics.median(results):.0f} certs/s "
+                per_s, good, total, load_cpu = run(port, requests, args.loaders, args.threads,
+                                                   args.duration)
+                print(f"run {number + 1}: {per_s:.0f} certs/s ({good} accepted of {total}); "
+                      f"load processes used {load_cpu:.2f} cores", flush=True)
+                results.append(per_s)
+            median = statistics.median(results)
+            print(f"median: {median:.0f} certs/s "
                   f"(workers {args.workers}, loaders {args.loaders}x{args.threads}, "
-                  f"{'PostgreSQL' if args.database_url else 'SQLite'})")
+                  f"{'PostgreSQL' if args.database_url else 'SQLite'}); in-process issuance "
+                  f"{in_process:.0f}/s; CMP/in-process = {median / in_process:.2f}; "
+                  f"load average {os.getloadavg()[0]:.1f}")
         finally:
             server.terminate()
             server.wait(timeout=30)

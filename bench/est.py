@@ -118,12 +118,13 @@ async def read_head(reader: asyncio.StreamReader) -> tuple[int, int]:
 
 
 def generate_load(args: tuple[int, str, str, str, list[bytes], int, float, float]) -> tuple[
-        list[float], dict[int, int]]:
+        list[float], dict[int, int], float]:
     port, cert, key, root, requests, connections, warmup, duration = args
     context = ssl.create_default_context(cafile=root)
     context.load_cert_chain(cert, key)
     latencies: list[float] = []
     statuses: dict[int, int] = {}
+    cpu = [0.0]  # CPU seconds this load generator used while measuring
 
     async def run() -> None:
         ignored: list[float] = []
@@ -132,10 +133,12 @@ def generate_load(args: tuple[int, str, str, str, list[bytes], int, float, float
         await asyncio.gather(*(connection(port, context, requests, i * 97, until, ignored,
                                           ignored_statuses) for i in range(connections)))
         until = time.monotonic() + duration
+        started = time.process_time()
         await asyncio.gather(*(connection(port, context, requests, i * 131, until, latencies,
                                           statuses) for i in range(connections)))
+        cpu[0] = time.process_time() - started
     asyncio.run(run())
-    return latencies, statuses
+    return latencies, statuses, cpu[0]
 
 
 # -- orchestration -------------------------------------------------------------------------------
@@ -150,11 +153,11 @@ def start_server(data_dir: Path, database_url: str | None, workers: int) -> tupl
                 "--workers", str(workers)]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 240  # a loaded machine starts 2 listeners x N workers slowly
     while time.monotonic() < deadline:
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", https_port)) == 0:
-                time.sleep(2.0)  # every worker up
+                time.sleep(10.0)  # every worker up (the first one listening is not all)
                 return process, https_port
         time.sleep(0.2)
     process.terminate()
@@ -162,7 +165,7 @@ def start_server(data_dir: Path, database_url: str | None, workers: int) -> tupl
 
 
 def one_run(args: argparse.Namespace, port: int, files: tuple[Path, Path, Path],
-            requests: list[bytes]) -> tuple[float, list[float], dict[int, int]]:
+            requests: list[bytes]) -> tuple[float, list[float], dict[int, int], float]:
     cert, key, root = (str(f) for f in files)
     jobs = [(port, cert, key, root, requests, args.connections, args.warmup, args.duration)
             for _ in range(args.clients)]
@@ -170,10 +173,11 @@ def one_run(args: argparse.Namespace, port: int, files: tuple[Path, Path, Path],
         results = pool.map(generate_load, jobs)
     latencies = [x for r in results for x in r[0]]
     statuses: dict[int, int] = {}
-    for _, counted in results:
+    for _, counted, _ in results:
         for status, count in counted.items():
             statuses[status] = statuses.get(status, 0) + count
-    return statuses.get(200, 0) / args.duration, latencies, statuses
+    load_cpu = sum(r[2] for r in results) / args.duration  # cores the load generators used
+    return statuses.get(200, 0) / args.duration, latencies, statuses, load_cpu
 
 
 def main() -> None:
@@ -206,7 +210,8 @@ def main() -> None:
     report(args, runs, in_process)
 
 
-def report(args: argparse.Namespace, runs: list[tuple[float, list[float], dict[int, int]]],
+def report(args: argparse.Namespace,
+           runs: list[tuple[float, list[float], dict[int, int], float]],
            in_process: float) -> None:
     rates = sorted(r[0] for r in runs)
     median = statistics.median(rates)
@@ -221,6 +226,8 @@ def report(args: argparse.Namespace, runs: list[tuple[float, list[float], dict[i
     print(f"latency p50 {1000 * latencies[len(latencies) // 2]:.1f} ms, "
           f"p99 {1000 * latencies[int(len(latencies) * 0.99)]:.1f} ms")
     print(f"statuses: {runs[-1][2]}")
+    print("load generator CPU (cores busy, per run): "
+          + ", ".join(f"{r[3]:.2f}" for r in runs))
     print(f"in-process issuance (1 per transaction): {in_process:.0f}/s; "
           f"EST/in-process = {median / in_process:.2f}")
 

@@ -47,7 +47,7 @@ from iotpki.core.enrollment import EnrollmentRequest, EnrollmentService, fingerp
 from iotpki.core.errors import ConflictError
 from iotpki.core.key_delivery import KeyDelivery
 from iotpki.core.outcomes import Issued, Pending, Rejected
-from iotpki.core.ports import SecretSealer, UnitOfWorkFactory
+from iotpki.core.ports import SecretSealer, UnitOfWork, UnitOfWorkFactory
 from iotpki.core.profile import Profile
 from iotpki.core.registration import Registration
 from iotpki.core.revocation import RevocationService
@@ -267,8 +267,9 @@ class CMPServer:
     def _enroll(self, exchange: _Exchange) -> bytes:
         request_der, cert_req_id = _certification_request(exchange.message)
         client = _client(exchange)
-        self._check_new_transaction(exchange)
-        method = self._method(exchange, client)
+        with self._uow() as uow:  # both lookups in one read
+            self._check_new_transaction(exchange, uow)
+            method = self._method(exchange, client, uow)
         central = None
         if client.signer is not None or wants_central_key(exchange.message):
             # Sign-able answer first: never issue a certificate we could not hand over.
@@ -289,7 +290,7 @@ class CMPServer:
         return self._certificate_answer(exchange, outcome, cert_req_id, exchange.message.body_type,
                                         central)
 
-    def _method(self, exchange: _Exchange, client: Client) -> str:
+    def _method(self, exchange: _Exchange, client: Client, uow: UnitOfWork) -> str:
         """Which enrollment method this request uses, from the endpoint's list."""
         endpoint, kind = exchange.endpoint, exchange.message.body_type
         if kind == "kur":  # RFC 9483 §4.1.3: signed with the certificate to be updated
@@ -298,8 +299,8 @@ class CMPServer:
             return endpoint.renewal
         allowed = ("one-time-secret",) if client.secret is not None else (
             "previous-stage-certificate",)
-        if kind in ("cr", "p10cr") and client.signer is not None and self._issued_by(
-                client.signer, endpoint.authority):
+        if kind in ("cr", "p10cr") and client.signer is not None and _issued_by(
+                uow, client.signer, endpoint.authority):
             return endpoint.renewal  # RFC 9483 §4.1.2: a cr by the current certificate
         for method in endpoint.methods:
             if method in (*allowed, "manual-approval"):
@@ -307,15 +308,9 @@ class CMPServer:
         raise CMPFailure("notAuthorized", f"CMP endpoint {endpoint.label!r} accepts "
                                           f"{', '.join(endpoint.methods)} only")
 
-    def _issued_by(self, certificate: x509.Certificate, authority: str) -> bool:
-        with self._uow() as uow:
-            record = uow.certificates.get_by_fingerprint(fingerprint(certificate))
-        return record is not None and record.authority == authority
-
-    def _check_new_transaction(self, exchange: _Exchange) -> None:
-        with self._uow() as uow:
-            taken = uow.cmp.get_transaction(exchange.transaction_id) is not None
-        if taken:
+    @staticmethod
+    def _check_new_transaction(exchange: _Exchange, uow: UnitOfWork) -> None:
+        if uow.cmp.get_transaction(exchange.transaction_id) is not None:
             raise CMPFailure("transactionIdInUse", "this transactionID is in use")
 
     def _certificate_answer(self, exchange: _Exchange, outcome: Issued | Pending | Rejected,
@@ -490,6 +485,11 @@ class CMPServer:
                                      "body": body_type, "transaction": transaction,
                                      "endpoint": endpoint.label}))
             uow.commit()
+
+
+def _issued_by(uow: UnitOfWork, certificate: x509.Certificate, authority: str) -> bool:
+    record = uow.certificates.get_by_fingerprint(fingerprint(certificate))
+    return record is not None and record.authority == authority
 
 
 def _client(exchange: _Exchange) -> Client:

@@ -9,19 +9,19 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from iotpki.core.audit import AuditEntry, AuditHead, AuditRecord
 from iotpki.store.bulk import insert_many
+from iotpki.store.prepared import Prepared
 from iotpki.store.schema import audit_head, audit_log
 
-# Built once: appends are on the issuance hot path, and building a statement costs more
-# than executing it on SQLite.
+# Prepared once: appends are on the issuance hot path (store.prepared).
 _HEAD = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
-_HEAD_FOR_UPDATE = _HEAD.with_for_update()
-_INSERT = audit_log.insert()
-_COLUMNS = [audit_log.c[name] for name in ("seq", "at", "action", "outcome", "actor", "target",
-                                          "details", "prev_hash", "hash")]
-_DRIVER_LEVEL = 1000  # rows from which a batch goes to the driver directly
+_HEAD_FOR_UPDATE = Prepared(_HEAD.with_for_update())
+_COLUMNS = ("seq", "at", "action", "outcome", "actor", "target", "details", "prev_hash", "hash")
+_INSERT = Prepared(audit_log.insert().inline(), _COLUMNS)
+_MOVE_HEAD = Prepared(update(audit_head).where(audit_head.c.id == 1).values(
+    seq=bindparam("new_seq"), hash=bindparam("new_hash")))
+_BULK_COLUMNS = [audit_log.c[name] for name in _COLUMNS]
+_DRIVER_LEVEL = 1000  # rows from which a batch goes to the driver directly (store.bulk)
 _JSON = json.JSONEncoder(sort_keys=True, default=str)
-_MOVE_HEAD = update(audit_head).where(audit_head.c.id == 1).values(
-    seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 
 
 class SQLAuditRepository:
@@ -30,8 +30,9 @@ class SQLAuditRepository:
 
     def head_for_update(self) -> AuditHead:
         # FOR UPDATE on PostgreSQL; SQLite already holds the write lock (BEGIN IMMEDIATE).
-        row = self._conn.execute(_HEAD_FOR_UPDATE).one()
-        return AuditHead(row.seq, row.hash)
+        row = _HEAD_FOR_UPDATE.first(self._conn)
+        assert row is not None, "the audit head row is created by the first migration"
+        return AuditHead(row[0], row[1])
 
     def head(self) -> AuditHead:
         row = self._conn.execute(_HEAD).one()
@@ -42,11 +43,11 @@ class SQLAuditRepository:
 
     def append_many(self, entries: list[AuditEntry]) -> None:
         if len(entries) < _DRIVER_LEVEL:
-            self._conn.execute(_INSERT, [_row(e) for e in entries])
-        else:  # a bulk revocation: skip SQLAlchemy's per-row parameter processing
-            insert_many(self._conn, _COLUMNS, [tuple(_row(e).values()) for e in entries])
+            _INSERT.execute_many(self._conn, [_row(e) for e in entries])
+        else:  # a bulk revocation: memoized bind processing (store.bulk)
+            insert_many(self._conn, _BULK_COLUMNS, [tuple(_row(e).values()) for e in entries])
         last = entries[-1]
-        self._conn.execute(_MOVE_HEAD, {"new_seq": last.seq, "new_hash": last.hash})
+        _MOVE_HEAD.execute(self._conn, {"new_seq": last.seq, "new_hash": last.hash})
 
     def entries(self, after: int = 0, limit: int | None = None) -> Iterator[AuditEntry]:
         stmt = select(audit_log).where(audit_log.c.seq > after).order_by(audit_log.c.seq)

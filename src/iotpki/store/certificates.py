@@ -3,9 +3,10 @@ notAfter, status and revocation facts."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.certificate import CertificateRecord, CertificateStatus
@@ -13,10 +14,17 @@ from iotpki.core.errors import ConflictError
 from iotpki.core.ports import CertificateQuery, RevocationCandidate
 from iotpki.core.serial import serial_hex
 from iotpki.store.ids import IdCache
+from iotpki.store.prepared import Prepared
 from iotpki.store.schema import authorities, certificates, organizations
 
 SAN_SEPARATOR = "\n"
-_INSERT = certificates.insert()
+_COLUMNS = ("authority_id", "serial", "fingerprint", "subject", "sans", "not_before",
+            "not_after", "profile", "status", "revoked_at", "revocation_reason", "issued_at",
+            "der")
+# Prepared (store.prepared): every issuance inserts, every renewal and CMP request looks up.
+_INSERT = Prepared(certificates.insert().inline(), _COLUMNS)
+_BY_FINGERPRINT = Prepared(select(*(certificates.c[name] for name in _COLUMNS)).where(
+    certificates.c.fingerprint == bindparam("fingerprint")).limit(1))
 
 
 class SQLCertificateRepository:
@@ -28,7 +36,7 @@ class SQLCertificateRepository:
         authority_id = self._ids.id_of(self._conn, authorities, record.authority)
         try:
             # The caller's transaction is lost on a collision; issuance retries in a new one.
-            self._conn.execute(_INSERT, _row(record, authority_id))
+            _INSERT.execute(self._conn, _row(record, authority_id))
         except IntegrityError as exc:
             raise ConflictError(
                 f"serial {record.serial_hex} or fingerprint already present for "
@@ -37,7 +45,7 @@ class SQLCertificateRepository:
     def add_many(self, records: list[CertificateRecord]) -> None:
         rows = [_row(r, self._ids.id_of(self._conn, authorities, r.authority)) for r in records]
         try:
-            self._conn.execute(_INSERT, rows)
+            _INSERT.execute_many(self._conn, rows)
         except IntegrityError as exc:
             raise ConflictError("a serial or fingerprint in the batch is already present") from exc
 
@@ -49,9 +57,9 @@ class SQLCertificateRepository:
         return self._record(row) if row is not None else None
 
     def get_by_fingerprint(self, fingerprint: str) -> CertificateRecord | None:
-        row = self._conn.execute(select(certificates).where(
-            certificates.c.fingerprint == fingerprint.lower().replace(":", ""))).first()
-        return self._record(row) if row is not None else None
+        row = _BY_FINGERPRINT.first(
+            self._conn, {"fingerprint": fingerprint.lower().replace(":", "")})
+        return self._record(dict(zip(_COLUMNS, row, strict=True))) if row is not None else None
 
     def find(self, query: CertificateQuery) -> list[CertificateRecord]:
         stmt = self._filtered(select(certificates), query)
@@ -103,14 +111,15 @@ class SQLCertificateRepository:
         """The record of a `certificates` row another repository selected."""
         return self._record(row)
 
-    def _record(self, row: Row) -> CertificateRecord:  # type: ignore[type-arg]
+    def _record(self, row: Row | Mapping[str, Any]) -> CertificateRecord:  # type: ignore[type-arg]
+        r = row if isinstance(row, Mapping) else row._mapping
         return CertificateRecord(
-            authority=self._ids.label_of(self._conn, authorities, row.authority_id),
-            serial=int(row.serial, 16), fingerprint=row.fingerprint, subject=row.subject,
-            sans=tuple(row.sans.split(SAN_SEPARATOR)) if row.sans else (),
-            not_before=row.not_before, not_after=row.not_after, profile=row.profile,
-            der=row.der, issued_at=row.issued_at, status=CertificateStatus(row.status),
-            revoked_at=row.revoked_at, revocation_reason=row.revocation_reason,
+            authority=self._ids.label_of(self._conn, authorities, r["authority_id"]),
+            serial=int(r["serial"], 16), fingerprint=r["fingerprint"], subject=r["subject"],
+            sans=tuple(r["sans"].split(SAN_SEPARATOR)) if r["sans"] else (),
+            not_before=r["not_before"], not_after=r["not_after"], profile=r["profile"],
+            der=bytes(r["der"]), issued_at=r["issued_at"], status=CertificateStatus(r["status"]),
+            revoked_at=r["revoked_at"], revocation_reason=r["revocation_reason"],
         )
 
 

@@ -7,12 +7,26 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.cmp_state import CMPTransaction, ProtectionRecord, TransactionState
 from iotpki.store.ids import IdCache
+from iotpki.store.prepared import Prepared
 from iotpki.store.schema import authorities, cmp_nonces, cmp_protection, cmp_transactions
+
+# Prepared (store.prepared): every CMP request checks its nonce and its transaction.
+_NONCE_SEEN = Prepared(select(cmp_nonces.c.nonce).where(cmp_nonces.c.nonce == bindparam("nonce")))
+_NOTE_NONCE = Prepared(cmp_nonces.insert().inline(), ("nonce", "seen_at"))
+_TRANSACTION = Prepared(select(*cmp_transactions.c).where(
+    cmp_transactions.c.transaction_id == bindparam("transaction_id")))
+
+
+class _Row(dict[str, Any]):
+    """A prepared statement's row read by column name, like SQLAlchemy's."""
+
+    def __getattr__(self, name: str) -> Any:
+        return self[name]
 
 
 class SQLCMPRepository:
@@ -22,12 +36,11 @@ class SQLCMPRepository:
 
     def note_nonce(self, nonce: bytes, at: datetime) -> bool:
         key = nonce.hex()
-        if self._conn.execute(select(cmp_nonces.c.nonce).where(
-                cmp_nonces.c.nonce == key)).first() is not None:
+        if _NONCE_SEEN.first(self._conn, {"nonce": key}) is not None:
             return False
         try:
             with self._conn.begin_nested():
-                self._conn.execute(insert(cmp_nonces).values(nonce=key, seen_at=at))
+                _NOTE_NONCE.execute(self._conn, {"nonce": key, "seen_at": at})
         except IntegrityError:
             return False  # a concurrent request carried the same nonce
         return True
@@ -41,9 +54,10 @@ class SQLCMPRepository:
         return True
 
     def get_transaction(self, transaction_id: str) -> CMPTransaction | None:
-        row = self._conn.execute(select(cmp_transactions).where(
-            cmp_transactions.c.transaction_id == transaction_id)).first()
-        return self._transaction(row) if row is not None else None
+        row = _TRANSACTION.first(self._conn, {"transaction_id": transaction_id})
+        if row is None:
+            return None
+        return self._transaction(_Row(zip(cmp_transactions.c.keys(), row, strict=True)))
 
     def update_transaction(self, transaction: CMPTransaction, expected: TransactionState) -> bool:
         result = self._conn.execute(update(cmp_transactions).where(

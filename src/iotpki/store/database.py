@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 
 from iotpki.store.ids import IdCache
 from iotpki.store.unit_of_work import SQLUnitOfWork
@@ -37,8 +39,14 @@ def _tune_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # Take the write lock up front: a deferred transaction that later upgrades can deadlock
-        # against another writer and fail with "database is locked".
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # against another writer and fail with "database is locked". On the DB-API connection:
+        # every unit of work begins here, and exec_driver_sql costs more than the BEGIN.
+        dbapi = conn.connection.dbapi_connection
+        try:
+            dbapi.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance("BEGIN IMMEDIATE", (), exc, sqlite3.Error,
+                                      dialect=conn.dialect) from exc
 
 
 class Database:

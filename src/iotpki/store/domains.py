@@ -6,7 +6,7 @@ from datetime import datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.authority import Authority
@@ -14,6 +14,7 @@ from iotpki.core.domain import Domain
 from iotpki.core.errors import ConflictError
 from iotpki.store.authorities import SQLAuthorityRepository
 from iotpki.store.ids import IdCache
+from iotpki.store.prepared import Prepared
 from iotpki.store.schema import (
     authorities,
     domains,
@@ -21,6 +22,8 @@ from iotpki.store.schema import (
     organizations,
     supplier_trust,
 )
+
+_OWNER = Prepared(select(domains.c.organization_id).where(domains.c.name == bindparam("name")))
 
 
 class SQLDomainRepository:
@@ -37,9 +40,8 @@ class SQLDomainRepository:
             raise ConflictError(f"domain {domain.name!r} is already owned") from exc
 
     def owner(self, name: str) -> str | None:
-        org_id = self._conn.execute(
-            select(domains.c.organization_id).where(domains.c.name == name)).scalar()
-        return None if org_id is None else self._ids.label_of(self._conn, organizations, org_id)
+        row = _OWNER.first(self._conn, {"name": name})  # checked for every issued domain
+        return None if row is None else self._ids.label_of(self._conn, organizations, row[0])
 
     def list(self, organization: str | None = None) -> list[Domain]:
         stmt = select(domains).order_by(domains.c.name)

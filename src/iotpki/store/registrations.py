@@ -6,13 +6,14 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.errors import ConflictError
 from iotpki.core.ports import BulkIdentity, IdentityKey
 from iotpki.core.registration import Registration, RegistrationMethod, RegistrationStatus
 from iotpki.store.ids import IdCache
+from iotpki.store.prepared import Prepared
 from iotpki.store.schema import authorities, deliveries, organizations, registrations
 from iotpki.wire.names import format_san, parse_san, parse_subject
 
@@ -20,6 +21,12 @@ _INSERT = registrations.insert()
 _PER_IDENTITY = ("id", "identity_key", "identity_fingerprint", "identity_issuer",
                  "identity_serial", "component_id", "attributes")
 _SEPARATOR = "\n"
+# A conditional update: of two concurrent requests only one sees rowcount 1.
+_CONSUME = Prepared(update(registrations).where(
+    registrations.c.id == bindparam("registration"),
+    registrations.c.status == RegistrationStatus.OPEN.value,
+).values(status=RegistrationStatus.CONSUMED.value, consumed_at=bindparam("at"),
+         certificate=bindparam("certificate")))
 
 
 class SQLRegistrationRepository:
@@ -73,12 +80,8 @@ class SQLRegistrationRepository:
         return [self._registration(r) for r in self._conn.execute(stmt)]
 
     def consume(self, registration_id: str, at: datetime, certificate: str) -> bool:
-        # A conditional update: of two concurrent requests only one sees rowcount 1.
-        result = self._conn.execute(update(registrations).where(
-            registrations.c.id == registration_id,
-            registrations.c.status == RegistrationStatus.OPEN.value,
-        ).values(status=RegistrationStatus.CONSUMED.value, consumed_at=at, certificate=certificate))
-        return result.rowcount == 1
+        return _CONSUME.execute(self._conn, {"registration": registration_id, "at": at,
+                                             "certificate": certificate}) == 1
 
     def cancel(self, registration_id: str) -> bool:
         result = self._conn.execute(update(registrations).where(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from types import TracebackType
 
 from sqlalchemy import Connection, Engine, RootTransaction
@@ -42,28 +43,99 @@ class SQLUnitOfWork:
     def __enter__(self) -> SQLUnitOfWork:
         self._conn = self._engine.connect()
         self._tx = self._conn.begin()
-        self.organizations = SQLOrganizationRepository(self._conn)
-        self.authorities = SQLAuthorityRepository(self._conn, self._ids)
-        self.certificates = SQLCertificateRepository(self._conn, self._ids)
-        self.audit = SQLAuditRepository(self._conn)
-        self.events = SQLEventOutbox(self._conn)
-        self.domains = SQLDomainRepository(self._conn, self._ids)
-        self.trust = SQLTrustRepository(self._conn, self._ids)
-        self.registrations = SQLRegistrationRepository(self._conn, self._ids)
-        self.deliveries = SQLDeliveryRepository(self._conn)
-        self.organization_keys = SQLOrganizationKeyRepository(self._conn, self._ids)
-        self.pending = SQLPendingRequestRepository(self._conn, self._ids)
-        self.devices = SQLDeviceRepository(self._conn, self._ids)
-        self.revocation = SQLRevocationIndex(self._conn, self._ids)
-        self.crls = SQLCRLRepository(self._conn, self._ids)
-        self.ocsp_responders = SQLOCSPResponderRepository(self._conn, self._ids)
-        self.cmp = SQLCMPRepository(self._conn, self._ids)
-        self.webhooks = SQLWebhookRepository(self._conn, self._ids)
-        self.expiry = SQLExpiryRepository(self._conn, self._ids)
-        self.principals = SQLPrincipalRepository(self._conn, self._ids)
-        self.idempotency = SQLIdempotencyRepository(self._conn)
-        self.key_archive = SQLKeyArchiveRepository(self._conn, self._ids)
         return self
+
+    # Repositories are made on first use: a unit touches two or three of sixteen, and making
+    # them all cost more than a statement on the issuance hot path.
+
+    @cached_property
+    def organizations(self) -> SQLOrganizationRepository:
+        return SQLOrganizationRepository(self._connection)
+
+    @cached_property
+    def authorities(self) -> SQLAuthorityRepository:
+        return SQLAuthorityRepository(self._connection, self._ids)
+
+    @cached_property
+    def certificates(self) -> SQLCertificateRepository:
+        return SQLCertificateRepository(self._connection, self._ids)
+
+    @cached_property
+    def audit(self) -> SQLAuditRepository:
+        return SQLAuditRepository(self._connection)
+
+    @cached_property
+    def events(self) -> SQLEventOutbox:
+        return SQLEventOutbox(self._connection)
+
+    @cached_property
+    def domains(self) -> SQLDomainRepository:
+        return SQLDomainRepository(self._connection, self._ids)
+
+    @cached_property
+    def trust(self) -> SQLTrustRepository:
+        return SQLTrustRepository(self._connection, self._ids)
+
+    @cached_property
+    def registrations(self) -> SQLRegistrationRepository:
+        return SQLRegistrationRepository(self._connection, self._ids)
+
+    @cached_property
+    def deliveries(self) -> SQLDeliveryRepository:
+        return SQLDeliveryRepository(self._connection)
+
+    @cached_property
+    def organization_keys(self) -> SQLOrganizationKeyRepository:
+        return SQLOrganizationKeyRepository(self._connection, self._ids)
+
+    @cached_property
+    def pending(self) -> SQLPendingRequestRepository:
+        return SQLPendingRequestRepository(self._connection, self._ids)
+
+    @cached_property
+    def devices(self) -> SQLDeviceRepository:
+        return SQLDeviceRepository(self._connection, self._ids)
+
+    @cached_property
+    def revocation(self) -> SQLRevocationIndex:
+        return SQLRevocationIndex(self._connection, self._ids)
+
+    @cached_property
+    def crls(self) -> SQLCRLRepository:
+        return SQLCRLRepository(self._connection, self._ids)
+
+    @cached_property
+    def ocsp_responders(self) -> SQLOCSPResponderRepository:
+        return SQLOCSPResponderRepository(self._connection, self._ids)
+
+    @cached_property
+    def cmp(self) -> SQLCMPRepository:
+        return SQLCMPRepository(self._connection, self._ids)
+
+    @cached_property
+    def webhooks(self) -> SQLWebhookRepository:
+        return SQLWebhookRepository(self._connection, self._ids)
+
+    @cached_property
+    def expiry(self) -> SQLExpiryRepository:
+        return SQLExpiryRepository(self._connection, self._ids)
+
+    @cached_property
+    def principals(self) -> SQLPrincipalRepository:
+        return SQLPrincipalRepository(self._connection, self._ids)
+
+    @cached_property
+    def idempotency(self) -> SQLIdempotencyRepository:
+        return SQLIdempotencyRepository(self._connection)
+
+    @cached_property
+    def key_archive(self) -> SQLKeyArchiveRepository:
+        return SQLKeyArchiveRepository(self._connection, self._ids)
+
+    @property
+    def _connection(self) -> Connection:
+        assert self._conn is not None, "repositories are used inside 'with'"
+        return self._conn
 
     def commit(self) -> None:
         assert self._tx is not None, "commit() outside of 'with'"

@@ -3,7 +3,6 @@ decode and check the proof of possession."""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any, Protocol
 
 from cryptography import x509
@@ -50,11 +49,9 @@ def decode_certification_request(data: bytes) -> CertificationRequest:
     return _crmf_request(data)
 
 
-@lru_cache(maxsize=64)
 def _crmf_request(data: bytes) -> CertificationRequest:
-    """Cached: one CMP request is read by the adapter, the enrollment method and issuance."""
-    from iotpki.wire.cmp.crmf import CRMFRequest  # CMP's requests are rarer than CSRs
-    return CRMFRequest(data)
+    from iotpki.wire.cmp.crmf import decode_crmf_request  # CMP's requests are rarer than CSRs
+    return decode_crmf_request(data)
 
 
 def verify_csr(csr: CertificationRequest) -> None:

@@ -31,6 +31,20 @@ def tlv(tag: int, value: bytes) -> bytes:
     return bytes((tag,)) + encode_length(len(value)) + value
 
 
+def object_identifier(dotted: str) -> bytes:
+    """An OBJECT IDENTIFIER (X.690 §8.19)."""
+    parts = [int(p) for p in dotted.split(".")]
+    body = bytearray([40 * parts[0] + parts[1]])
+    for part in parts[2:]:
+        chunk = [part & 0x7F]
+        part >>= 7
+        while part:
+            chunk.insert(0, 0x80 | (part & 0x7F))
+            part >>= 7
+        body.extend(chunk)
+    return tlv(0x06, bytes(body))
+
+
 def integer_from_hex(serial_hex: str) -> bytes:
     """A positive INTEGER from lowercase hex without leading zeros (X.690 §8.3)."""
     body = bytes.fromhex(serial_hex if len(serial_hex) % 2 == 0 else "0" + serial_hex)

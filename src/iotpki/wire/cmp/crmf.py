@@ -13,17 +13,18 @@ empty signature (never trusted: possession is checked here, on the CRMF signatur
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from pyasn1.codec.der import decoder, encoder
+from pyasn1.codec.der import decoder
 from pyasn1.error import PyAsn1Error
 from pyasn1_alt_modules import rfc4211
 
 from iotpki.wire.cmp.algorithms import SignatureCheckError, verify_signature
 from iotpki.wire.cmp.tlv import check_tlv_tree
-from iotpki.wire.der import SEQUENCE, tlv
+from iotpki.wire.der import SEQUENCE, children, read_tlv, tlv
 from iotpki.wire.errors import DecodeError
 
 # PKCS #9 extensionRequest (RFC 2985 §5.4.2), DER
@@ -52,7 +53,11 @@ class CRMFRequest:
         # RFC 9483 §4.1.6: no key, or an algorithm with an empty key, asks the server for one.
         self.central_keygen = (not template["publicKey"].isValue
                                or not len(template["publicKey"]["subjectPublicKey"]))
-        self._view = None if self.central_keygen else _template_view(template)
+        # The DER as received, sliced (pyasn1 takes as long to re-encode as to decode; DER
+        # is canonical, so a slice of a well-formed request is its re-encoding).
+        self._cert_req = _first_child(der)
+        self.template_der = _first_child(self._cert_req, 1)
+        self._view = None if self.central_keygen else _template_view(template, self.template_der)
 
     @property
     def cert_req_id(self) -> int:
@@ -87,7 +92,7 @@ class CRMFRequest:
         signing = popo["signature"]
         if signing["poposkInput"].isValue:
             return False  # only allowed when the template lacks subject or key (§4.1 (3))
-        data = encoder.encode(self._message["certReq"])
+        data = self._cert_req
         try:
             verify_signature(self.public_key(), str(signing["algorithmIdentifier"]["algorithm"]),
                              signing["signature"].asOctets(), data)
@@ -96,15 +101,17 @@ class CRMFRequest:
         return True
 
 
-def _template_view(template: Any, spki: bytes | None = None) -> x509.CertificateSigningRequest:
+def _template_view(template: Any, template_der: bytes,
+                   spki: bytes | None = None) -> x509.CertificateSigningRequest:
     """The template as a CSR; `spki` (DER) stands for a key the template does not carry."""
-    subject = (bytes(encoder.encode(template["subject"][0])) if template["subject"].isValue
+    fields = _fields(template_der)  # CertTemplate (§5): [5] subject, [6] key, [9] extensions
+    subject = (_first_child(fields[0xA5]) if template["subject"].isValue
                else tlv(SEQUENCE, b""))
     attributes = b""
     if template["extensions"].isValue:
-        extensions = _untagged(bytes(encoder.encode(template["extensions"])))
+        extensions = _untagged(fields[0xA9])
         attributes = tlv(SEQUENCE, _EXTENSION_REQUEST + tlv(SET, extensions))
-    key = spki if spki is not None else _untagged(bytes(encoder.encode(template["publicKey"])))
+    key = spki if spki is not None else _untagged(fields[0xA6])
     info = tlv(SEQUENCE, _VERSION_1 + subject + key + tlv(ATTRIBUTES, attributes))
     try:
         view = x509.load_der_x509_csr(tlv(SEQUENCE, info + _UNUSED_SIGNATURE))
@@ -114,6 +121,25 @@ def _template_view(template: Any, spki: bytes | None = None) -> x509.Certificate
     except (ValueError, TypeError) as exc:
         raise DecodeError(f"malformed certificate template: {exc}") from exc
     return view
+
+
+def _first_child(der: bytes, index: int = 0) -> bytes:
+    """The `index`-th element inside the constructed element `der`."""
+    _, start, end = read_tlv(der, 0)
+    elements = [der[s:e] for _, s, e in children(der, start, end)]
+    return elements[index]
+
+
+def _fields(template: bytes) -> dict[int, bytes]:
+    """The CertTemplate's elements by tag (each tag occurs once: pyasn1 checked it)."""
+    _, start, end = read_tlv(template, 0)
+    return {tag: template[s:e] for tag, s, e in children(template, start, end)}
+
+
+@lru_cache(maxsize=64)
+def decode_crmf_request(der: bytes) -> CRMFRequest:
+    """Cached: one CMP request is read by the codec, the enrollment method and issuance."""
+    return CRMFRequest(der)
 
 
 def _untagged(der: bytes) -> bytes:

@@ -18,7 +18,7 @@ from pyasn1.codec.der import decoder, encoder
 from pyasn1.error import PyAsn1Error
 from pyasn1_alt_modules import rfc9480
 
-from iotpki.wire.cmp.crmf import CRMFRequest
+from iotpki.wire.cmp.crmf import CRMFRequest, decode_crmf_request
 from iotpki.wire.cmp.tlv import check_tlv_tree
 from iotpki.wire.der import BIT_STRING, SEQUENCE, children, read_tlv, tlv
 from iotpki.wire.errors import DecodeError
@@ -26,6 +26,7 @@ from iotpki.wire.errors import DecodeError
 MAX_MESSAGE = 256 * 1024  # RFC 9483 messages are a few KiB; bound the decoder's work
 _IMPLICIT_CONFIRM = str(rfc9480.id_it_implicitConfirm)
 _REASON_CODE = "2.5.29.21"  # RFC 5280 §5.3.1 CRL entry extension in rr (RFC 9483 §4.2)
+_CERT_REQUESTS = {0xA0: "ir", 0xA2: "cr", 0xA7: "kur"}  # PKIBody choices (RFC 9810 §5.1.2)
 
 
 @dataclass(frozen=True)
@@ -148,10 +149,9 @@ def decode_pki_message(der: bytes) -> PKIMessage:
     header, body, protection, extra = split_message(der)
     try:
         header_value = _decode_exactly(header, rfc9480.PKIHeader())
-        body_value = _decode_exactly(body, rfc9480.PKIBody())
-        kind = body_value.getName()
+        kind, content = _cert_requests(body) if body[0] in _CERT_REQUESTS else _pkibody(body)
         return PKIMessage(
-            header=_header(header_value), body_type=kind, body=_body(kind, body_value[kind]),
+            header=_header(header_value), body_type=kind, body=content,
             protected_part=tlv(SEQUENCE, header + body), protection=protection,
             extra_certs=_extra_certs(extra))
     except DecodeError:
@@ -197,6 +197,30 @@ def _bit_string(element: bytes) -> bytes:
     return element[start + 1:end]
 
 
+def _pkibody(body: bytes) -> tuple[str, Body]:
+    value = _decode_exactly(body, rfc9480.PKIBody())
+    kind = value.getName()
+    return kind, _body(kind, value[kind])
+
+
+def _cert_requests(body: bytes) -> tuple[str, Body]:
+    """ir, cr, kur: [n] EXPLICIT CertReqMessages, SEQUENCE SIZE (1..MAX) OF CertReqMsg (RFC
+    9810 §5.1.2, RFC 4211 §3), split with the DER walker; each CertReqMsg is decoded once,
+    by `CRMFRequest` (pyasn1 would decode the body, re-encode each message, decode it again)."""
+    messages = _inner(body)
+    tag, start, end = read_tlv(messages, 0)
+    if tag != SEQUENCE or start == end:
+        raise DecodeError("malformed PKIMessage: CertReqMessages is no SEQUENCE of CertReqMsg")
+    try:
+        requests = tuple(decode_crmf_request(messages[s:e])
+                         for _, s, e in children(messages, start, end))
+    except DecodeError as exc:
+        if isinstance(exc.__cause__, PyAsn1Error | ValueError | TypeError):  # as for the body
+            raise DecodeError(f"malformed PKIMessage: {exc.__cause__.__class__.__name__}") from exc
+        raise
+    return _CERT_REQUESTS[body[0]], CertRequests(requests)
+
+
 def _decode_exactly(der: bytes, spec: Any) -> Any:
     value, rest = decoder.decode(der, asn1Spec=spec)
     if rest:
@@ -240,8 +264,6 @@ def _extra_certs(extra: bytes | None) -> tuple[x509.Certificate, ...]:
 
 
 def _body(kind: str, content: Any) -> Body:
-    if kind in ("ir", "cr", "kur"):
-        return CertRequests(tuple(CRMFRequest(bytes(encoder.encode(m))) for m in content))
     if kind == "p10cr":
         tagged = bytes(encoder.encode(content))  # [4] EXPLICIT (RFC 9810 Appendix F)
         _, start, end = read_tlv(tagged, 0)

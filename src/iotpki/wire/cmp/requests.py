@@ -19,26 +19,21 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from iotpki.wire.cmp.algorithms import signature_algorithm_oid
-from iotpki.wire.der import BIT_STRING, INTEGER, OCTET_STRING, SEQUENCE, generalized_time, tlv
+from iotpki.wire.der import (
+    BIT_STRING,
+    INTEGER,
+    OCTET_STRING,
+    SEQUENCE,
+    generalized_time,
+    tlv,
+)
+from iotpki.wire.der import object_identifier as _oid
 from iotpki.wire.keys import signature_hash_for
 from iotpki.wire.signature import sign_data
 
 # PKIBody choice numbers (RFC 9810 §5.1.2), EXPLICIT tags in the CMP module.
 _BODY_TAGS = {"ir": 0xA0, "cr": 0xA2, "kur": 0xA7, "genm": 0xB5, "certConf": 0xB8}
 _IMPLICIT_CONFIRM = tlv(SEQUENCE, tlv(SEQUENCE, bytes.fromhex("06082b0601050507040d") + b"\x05\x00"))
-
-
-def _oid(dotted: str) -> bytes:
-    parts = [int(p) for p in dotted.split(".")]
-    body = bytearray([40 * parts[0] + parts[1]])
-    for part in parts[2:]:
-        chunk = [part & 0x7F]
-        part >>= 7
-        while part:
-            chunk.insert(0, 0x80 | (part & 0x7F))
-            part >>= 7
-        body.extend(chunk)
-    return tlv(0x06, bytes(body))
 
 
 def _signature(key: Any, data: bytes) -> tuple[bytes, bytes]:

@@ -21,9 +21,22 @@ from pyasn1.type import univ
 from pyasn1_alt_modules import rfc5280, rfc9480
 
 from iotpki.wire.cmp.messages import Header
-from iotpki.wire.der import BIT_STRING, INTEGER, SEQUENCE, tlv
+from iotpki.wire.der import (
+    BIT_STRING,
+    INTEGER,
+    OCTET_STRING,
+    SEQUENCE,
+    generalized_time,
+    object_identifier,
+    read_tlv,
+    tlv,
+)
 
-_IMPLICIT_CONFIRM = rfc9480.id_it_implicitConfirm
+_DIRECTORY_NAME = 0xA4  # GeneralName [4] (RFC 5280 §4.2.1.6), explicit: Name is a CHOICE
+_NULL_DN = tlv(SEQUENCE, b"")
+# generalInfo: SEQUENCE OF InfoTypeAndValue { id-it-implicitConfirm, NULL } (RFC 9810 §5.1.1.1)
+_IMPLICIT_CONFIRM_INFO = tlv(SEQUENCE, tlv(SEQUENCE, object_identifier(
+    str(rfc9480.id_it_implicitConfirm)) + b"\x05\x00"))
 FAILURE_BITS = ("badAlg", "badMessageCheck", "badRequest", "badTime", "badCertId",
                 "badDataFormat", "wrongAuthority", "incorrectData", "missingTimeStamp",
                 "badPOP", "certRevoked", "certConfirmed", "wrongIntegrity",
@@ -88,16 +101,11 @@ def new_nonce() -> bytes:
 def encode_response(request: Header | None, answer: Answer, protection: Protection | None,
                     now: datetime, sender_nonce: bytes, implicit_confirm: bool = False,
                     extra_certs: Sequence[x509.Certificate] = ()) -> bytes:
-    """The answer's DER. Certificates are spliced in as DER (pyasn1 would take milliseconds
-    to re-encode each one)."""
-    header = rfc9480.PKIHeader()
-    _fill_header(header, request, protection, now, sender_nonce, implicit_confirm)
-    if protection is not None:
-        oid, parameters = protection.algorithm()
-        header["protectionAlg"]["algorithm"] = univ.ObjectIdentifier(oid)
-        if parameters is not None:
-            header["protectionAlg"]["parameters"] = univ.Any(parameters)
-    parts = bytes(encoder.encode(header)) + tlv(0xA0 | _BODY_TAGS[answer.kind], answer.der)
+    """The answer's DER, written with the DER helpers: header fields are a few fixed
+    elements, and certificates are spliced in as DER (pyasn1 took about a millisecond for
+    the header and milliseconds to re-encode each certificate)."""
+    parts = _header(request, protection, now, sender_nonce, implicit_confirm) + tlv(
+        0xA0 | _BODY_TAGS[answer.kind], answer.der)
     if protection is not None:
         signature = protection.protect(tlv(SEQUENCE, parts))  # ProtectedPart, §5.1.3
         parts += tlv(0xA0, tlv(BIT_STRING, b"\x00" + signature))
@@ -107,26 +115,29 @@ def encode_response(request: Header | None, answer: Answer, protection: Protecti
     return tlv(SEQUENCE, parts)
 
 
-def _fill_header(header: Any, request: Header | None, protection: Protection | None,
-                 now: datetime, sender_nonce: bytes, implicit_confirm: bool) -> None:
-    header["pvno"] = request.pvno if request is not None and request.pvno in (2, 3) else 2
+def _header(request: Header | None, protection: Protection | None, now: datetime,
+            sender_nonce: bytes, implicit_confirm: bool) -> bytes:
+    """PKIHeader (RFC 9810 §5.1.1; EXPLICIT tags in the CMP module), RFC 9483 §3.1 fields."""
+    pvno = request.pvno if request is not None and request.pvno in (2, 3) else 2
     sender = protection.sender if protection is not None else None
-    header["sender"]["directoryName"]["rdnSequence"] = _name(sender)["rdnSequence"]
-    recipient = _recipient(request)
-    header["recipient"]["directoryName"]["rdnSequence"] = recipient["rdnSequence"]
-    header["messageTime"] = now.strftime("%Y%m%d%H%M%SZ")
-    if protection is not None and protection.sender_kid is not None:
-        header["senderKID"] = protection.sender_kid
-    header["transactionID"] = (request.transaction_id if request is not None
-                               and request.transaction_id else os.urandom(16))
-    header["senderNonce"] = sender_nonce
+    fields = [tlv(INTEGER, bytes((pvno,))),
+              tlv(_DIRECTORY_NAME, sender.public_bytes() if sender is not None else _NULL_DN),
+              tlv(_DIRECTORY_NAME, _recipient(request)),
+              tlv(0xA0, generalized_time(now))]
+    if protection is not None:
+        oid, parameters = protection.algorithm()
+        fields.append(tlv(0xA1, tlv(SEQUENCE, object_identifier(oid) + (parameters or b""))))
+        if protection.sender_kid is not None:
+            fields.append(tlv(0xA2, tlv(OCTET_STRING, protection.sender_kid)))
+    transaction_id = (request.transaction_id if request is not None and request.transaction_id
+                      else os.urandom(16))
+    fields += [tlv(0xA4, tlv(OCTET_STRING, transaction_id)),
+               tlv(0xA5, tlv(OCTET_STRING, sender_nonce))]
     if request is not None and request.sender_nonce:
-        header["recipNonce"] = request.sender_nonce
+        fields.append(tlv(0xA6, tlv(OCTET_STRING, request.sender_nonce)))
     if implicit_confirm:
-        info = rfc9480.InfoTypeAndValue()
-        info["infoType"] = _IMPLICIT_CONFIRM
-        info["infoValue"] = univ.Any(encoder.encode(univ.Null("")))
-        header["generalInfo"].append(info)
+        fields.append(tlv(0xA8, _IMPLICIT_CONFIRM_INFO))
+    return tlv(SEQUENCE, b"".join(fields))
 
 
 def _unique(certificates: Sequence[x509.Certificate]) -> list[x509.Certificate]:
@@ -137,13 +148,13 @@ def _unique(certificates: Sequence[x509.Certificate]) -> list[x509.Certificate]:
     return seen
 
 
-def _recipient(request: Header | None) -> Any:
-    """The request's sender if it was a directoryName (RFC 9483 §3.1), else the NULL-DN."""
-    if request is not None and request.sender_der:
-        sender = decoder.decode(request.sender_der, asn1Spec=rfc5280.GeneralName())[0]
-        if sender.getName() == "directoryName":
-            return sender["directoryName"]
-    return _name(None)
+def _recipient(request: Header | None) -> bytes:
+    """The request's sender if it was a directoryName (RFC 9483 §3.1), else the NULL-DN.
+    `sender_der` is the GeneralName as the codec re-encoded it: [4] EXPLICIT Name."""
+    if request is not None and request.sender_der and request.sender_der[0] == _DIRECTORY_NAME:
+        _, start, end = read_tlv(request.sender_der, 0)
+        return request.sender_der[start:end]
+    return _NULL_DN
 
 
 def _name(name: x509.Name | None) -> Any:

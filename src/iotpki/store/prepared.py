@@ -1,0 +1,115 @@
+"""Hot-path statements compiled once per dialect and run on the unit's DB-API connection.
+
+SQLAlchemy Core's execution context costs about 30 µs a statement, more than SQLite takes to
+run one, and issuing a certificate runs about seven (docs/performance.md). A `Prepared`
+statement is still written as a Core construct against `store.schema` (one definition for
+SQLite and PostgreSQL), compiled once per dialect together with its types' bind and result
+processors, and executed on the DB-API connection inside the transaction that SQLAlchemy
+began: the same SQL, the same stored values, the same transaction. DB-API errors are raised
+as SQLAlchemy's (`IntegrityError`, `OperationalError`), so callers handle them as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.expression import Executable
+
+Processor = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    names: tuple[str, ...]  # bind names in the order the DB-API wants them (or as dict keys)
+    positional: bool
+    binds: tuple[Processor, ...]
+    defaults: Mapping[str, Any]  # values written into the statement (`id == 1`)
+    results: tuple[Processor, ...]
+
+
+class Prepared:
+    """One Core statement; bind values are given by bind name (for inserts: column key)."""
+
+    def __init__(self, statement: Executable, column_keys: Sequence[str] | None = None) -> None:
+        self._statement = statement
+        self._column_keys = list(column_keys) if column_keys is not None else None
+        self._compiled: dict[str, _Compiled] = {}
+
+    def execute(self, conn: Connection, params: Mapping[str, Any] | None = None) -> int:
+        """Run once; the row count (for conditional updates)."""
+        compiled, cursor = self._cursor(conn)
+        try:
+            cursor.execute(compiled.sql, _bound(compiled, params or {}))
+            return int(cursor.rowcount)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise _wrapped(compiled, params, exc, conn.dialect) from exc
+        finally:
+            cursor.close()
+
+    def execute_many(self, conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
+        compiled, cursor = self._cursor(conn)
+        bound = [_bound(compiled, row) for row in rows]
+        try:
+            if len(bound) == 1:
+                cursor.execute(compiled.sql, bound[0])
+            else:
+                cursor.executemany(compiled.sql, bound)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise _wrapped(compiled, bound, exc, conn.dialect) from exc
+        finally:
+            cursor.close()
+
+    def first(self, conn: Connection, params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
+        """The first row with the columns' result processing applied, or None."""
+        compiled, cursor = self._cursor(conn)
+        try:
+            cursor.execute(compiled.sql, _bound(compiled, params or {}))
+            row = cursor.fetchone()
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise _wrapped(compiled, params, exc, conn.dialect) from exc
+        finally:
+            cursor.close()
+        if row is None:
+            return None
+        return tuple(value if process is None or value is None else process(value)
+                     for process, value in zip(compiled.results, row, strict=True))
+
+    def _cursor(self, conn: Connection) -> tuple[_Compiled, Any]:
+        dialect = conn.dialect
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            compiled = self._compiled[dialect.name] = self._compile(dialect)
+        return compiled, conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+
+    def _compile(self, dialect: Dialect) -> _Compiled:
+        statement: Any = self._statement
+        compiled: Any = statement.compile(dialect=dialect, column_keys=self._column_keys)
+        defaults = dict(compiled.params)
+        names = tuple(compiled.positiontup if compiled.positional else defaults)
+        by_name = {name: bind for bind, name in compiled.bind_names.items()}
+        binds = tuple(by_name[name].type.dialect_impl(dialect).bind_processor(dialect)
+                      for name in names)
+        columns = getattr(self._statement, "selected_columns", ())
+        results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None)
+                        for c in columns)
+        return _Compiled(str(compiled), names, bool(compiled.positional), binds, defaults,
+                         results)
+
+
+def _bound(compiled: _Compiled, params: Mapping[str, Any]) -> Any:
+    values = []
+    for name, process in zip(compiled.names, compiled.binds, strict=True):
+        value = params[name] if name in params else compiled.defaults[name]
+        values.append(value if process is None or value is None else process(value))
+    return tuple(values) if compiled.positional else dict(zip(compiled.names, values, strict=True))
+
+
+def _wrapped(compiled: _Compiled, params: Any, exc: Exception, dialect: Dialect) -> Exception:
+    return DBAPIError.instance(compiled.sql, params, exc, dialect.loaded_dbapi.Error,
+                               dialect=dialect)

@@ -1,0 +1,40 @@
+"""`store.prepared`: statements run on the DB-API cursor store exactly what SQLAlchemy
+stores, read back the same values, and fail with SQLAlchemy's errors (SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import bindparam, select
+from sqlalchemy.exc import IntegrityError
+
+from iotpki.app import PKI
+from iotpki.store.prepared import Prepared
+from iotpki.store.schema import cmp_nonces
+
+AT = datetime(2026, 11, 27, 17, 45, 1, 123456, tzinfo=UTC)
+_INSERT = Prepared(cmp_nonces.insert().inline(), ("nonce", "seen_at"))
+_SEEN = Prepared(select(cmp_nonces.c.seen_at).where(cmp_nonces.c.nonce == bindparam("nonce")))
+
+
+def test_prepared_rows_equal_sqlalchemy_rows(pki: PKI) -> None:
+    engine = pki.database.engine
+    with engine.begin() as conn:
+        _INSERT.execute(conn, {"nonce": "prepared", "seen_at": AT})
+        _INSERT.execute_many(conn, [{"nonce": f"many-{i}", "seen_at": AT} for i in range(3)])
+        conn.execute(cmp_nonces.insert().values(nonce="core", seen_at=AT))
+    with engine.connect() as conn:
+        raw = dict(conn.exec_driver_sql("SELECT nonce, seen_at FROM cmp_nonces").all())
+        assert raw["prepared"] == raw["core"] == raw["many-2"]  # same stored form
+        assert conn.execute(select(cmp_nonces.c.seen_at).where(
+            cmp_nonces.c.nonce == "prepared")).scalar() == AT
+        assert _SEEN.first(conn, {"nonce": "core"}) == (AT,)
+        assert _SEEN.first(conn, {"nonce": "absent"}) is None
+
+
+def test_prepared_raises_sqlalchemy_integrity_error(pki: PKI) -> None:
+    with pki.database.engine.connect() as conn, conn.begin():
+        _INSERT.execute(conn, {"nonce": "once", "seen_at": AT})
+        with pytest.raises(IntegrityError):
+            _INSERT.execute(conn, {"nonce": "once", "seen_at": AT})
