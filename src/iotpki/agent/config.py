@@ -8,6 +8,8 @@ label = ""                                 # EST label (CMP: put /p/<label> in t
 trust_anchors = ["9f86d0...", ...]         # SHA-256 fingerprints of the pinned roots
 subject = "CN=sensor-0001"
 key_type = "ec-p256"
+# key_uri = "pkcs11:token=device;object=identity?pin-source=file:/etc/iotpki-agent/pin"
+# pkcs11_module = "/usr/lib/softhsm/libsofthsm2.so"   # keys on a token (agent.token_store)
 
 [enrollment]                               # what proves the first enrollment
 registration_id = "..."                    # one-time secret ...
@@ -46,6 +48,9 @@ from iotpki.agent.renewal import RenewalPolicy
 from iotpki.agent.trust import normalize_fingerprint
 from iotpki.wire.names import parse_subject
 
+# Debian's SoftHSM2; python-pkcs11 (the `hsm` extra) is imported only when a token is used.
+DEFAULT_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+
 
 @dataclass(frozen=True)
 class Hook:
@@ -66,6 +71,8 @@ class AgentConfig:
     policy: RenewalPolicy = field(default_factory=RenewalPolicy)
     check_interval: float = 3600.0
     hooks: tuple[Hook, ...] = ()
+    key_uri: str | None = None  # RFC 7512: device keys on this token instead of in files
+    pkcs11_module: str = DEFAULT_MODULE
 
     def credentials(self) -> Credentials:
         """Read the enrollment credentials (files are read only when needed)."""
@@ -113,7 +120,9 @@ def parse_config(document: Mapping[str, Any], base: Path = Path()) -> AgentConfi
             key_type=str(document.get("key_type", "ec-p256")), enrollment=enrollment,
             policy=_policy(renewal), check_interval=float(renewal.get("check_interval", 3600)),
             hooks=tuple(Hook(tuple(h["command"]), float(h.get("timeout", 30)))
-                        for h in document.get("hooks", [])))
+                        for h in document.get("hooks", [])),
+            key_uri=str(document["key_uri"]) if document.get("key_uri") else None,
+            pkcs11_module=str(document.get("pkcs11_module", DEFAULT_MODULE)))
     except KeyError as exc:
         raise ConfigError(f"missing configuration field {exc.args[0]!r}") from exc
     except (TypeError, ValueError) as exc:

@@ -22,7 +22,7 @@ def build_agent(config: AgentConfig, clock: Clock = system_clock,
     `schedule_clock`, if given, is the scheduler's (the fleet simulator compresses time)."""
     transport = transport or HTTPTransport()
     files = FileKeyStore(config.directory)
-    chosen = store or files
+    chosen = store or (_token_store(config) if config.key_uri else files)
     trust = Trust(config.trust_anchors, files.anchors())
     client: EnrollmentClient
     ca_source: CASource
@@ -39,3 +39,11 @@ def build_agent(config: AgentConfig, clock: Clock = system_clock,
     scheduler = RenewalScheduler(config.policy, schedule_clock or clock, rng)
     return Agent(config, chosen, trust, client, scheduler, ca_source,
                  state_path=config.directory / STATE_FILE, close=transport.close)
+
+
+def _token_store(config: AgentConfig) -> KeyStore:
+    # Imported here: python-pkcs11 (the `hsm` extra) is needed only by devices with a token.
+    from iotpki.agent.token_store import TokenKeyStore
+
+    assert config.key_uri is not None
+    return TokenKeyStore(config.directory, config.key_uri, config.pkcs11_module)

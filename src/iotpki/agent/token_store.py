@@ -1,0 +1,96 @@
+"""The device's key store with its keys on a PKCS#11 token (`agent.token_key`).
+
+The layout is the file store's (`agent.keystore`), with the key file replaced by the key's
+RFC 7512 URI: each version's key is a new token object labelled `<object>-<version>`, made
+inside the token, sensitive and never extractable, so a renewal rotates the key as it does
+in files and a crash mid-renewal still leaves `current` on a matching key and chain.
+
+```
+<dir>/archive/0002/key.uri     pkcs11:token=device;object=identity-0002 (no PIN)
+<dir>/archive/0002/chain.pem   certificate + intermediates
+<dir>/current -> archive/0002
+```
+
+A token key cannot be handed to a TLS stack as a file: EST renewal (TLS client
+authentication with the current key) needs the file store; CMP signs its messages with the
+key object and works with either (docs/agent.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from cryptography import x509
+
+from iotpki.agent.keystore import (
+    ARCHIVE,
+    CHAIN_FILE,
+    CURRENT,
+    FileKeyStore,
+    Identity,
+    KeyStoreError,
+    PendingKey,
+    same_public_key,
+    write_atomic,
+)
+from iotpki.agent.token_key import TokenKeyError, open_token_key
+from iotpki.wire.chain import encode_pem_chain
+from iotpki.wire.keys import key_type_of
+from iotpki.wire.pkcs11_uri import decode_pkcs11_uri, encode_pkcs11_uri
+
+URI_FILE = "key.uri"
+
+
+class TokenKeyStore(FileKeyStore):
+    """Keys on the token `key_uri` names (`object=` is the label's stem); chains in files."""
+
+    def __init__(self, directory: Path, key_uri: str, module: str,
+                 pin: str | None = None) -> None:
+        super().__init__(directory)
+        base = decode_pkcs11_uri(key_uri)
+        if not base.object:
+            raise KeyStoreError("the token key URI needs object=<label stem> for the device keys")
+        self._base = base
+        self._module = module
+        self._pin = pin
+
+    def current(self) -> Identity | None:
+        link = self.directory / CURRENT
+        if not link.is_symlink():
+            return None
+        version_dir = self.directory / os.readlink(link)
+        try:
+            uri = (version_dir / URI_FILE).read_text().strip()
+            chain = tuple(x509.load_pem_x509_certificates((version_dir / CHAIN_FILE).read_bytes()))
+        except (OSError, ValueError) as exc:
+            raise KeyStoreError(f"current identity in {version_dir} is unreadable: {exc}") from exc
+        key = self._open(uri, key_type_of(chain[0].public_key()))
+        if not same_public_key(key, chain[0]):
+            raise KeyStoreError(f"the token key {uri} does not match the current certificate")
+        return Identity(key, chain, version_dir.name, None, version_dir / CHAIN_FILE)
+
+    def new_key(self, key_type: str) -> PendingKey:
+        version_dir = self._new_version_dir()
+        uri = encode_pkcs11_uri(dataclasses.replace(
+            self._base, object=f"{self._base.object}-{version_dir.name}", id=None))
+        key = self._open(uri, key_type)  # generated inside the token on first use
+        write_atomic(version_dir / URI_FILE, (uri + "\n").encode(), 0o600)
+        return PendingKey(key, version_dir.name)
+
+    def install(self, pending: PendingKey, chain: Sequence[x509.Certificate]) -> Identity:
+        if not chain or not same_public_key(pending.key, chain[0]):
+            raise KeyStoreError("the certificate does not match the new key; not installed")
+        version_dir = self.directory / ARCHIVE / pending.version
+        write_atomic(version_dir / CHAIN_FILE, encode_pem_chain(chain), 0o644)
+        self._switch_current(version_dir)
+        return Identity(pending.key, tuple(chain), pending.version, None,
+                        version_dir / CHAIN_FILE)
+
+    def _open(self, uri: str, key_type: str) -> object:
+        try:
+            return open_token_key(uri, self._module, self._pin, key_type)
+        except TokenKeyError as exc:
+            raise KeyStoreError(str(exc)) from exc
