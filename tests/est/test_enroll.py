@@ -3,6 +3,7 @@ over TLS 1.2 and 1.3, answers checked with openssl."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -74,18 +75,31 @@ def test_reenroll_refusals(est: EST) -> None:
     assert "identity-mismatch" in reasons and "revoked" in reasons
 
 
-def test_reenroll_with_an_expired_certificate_is_refused_with_a_reason(est: EST) -> None:
-    csr, key = make_csr("sensor-old", [domain_uri(DOMAIN)])
+def _expired_holder(est: EST, name: str, profile: str) -> None:
+    csr, key = make_csr(name, [domain_uri(DOMAIN)])
     not_after = est.pki.clock.now() + timedelta(seconds=2)
-    issued = est.pki.issuance.issue(IssuanceRequest(CA, "operational", csr, "test",
+    issued = est.pki.issuance.issue(IssuanceRequest(CA, profile, csr, "test",
                                                     not_after=not_after))
     assert isinstance(issued, Issued)
-    _write_holder(est, "old", issued.certificate, key)
-    import time
+    _write_holder(est, name, issued.certificate, key)
     time.sleep(max(0.0, (not_after - est.pki.clock.now()).total_seconds()) + 1.1)
+
+
+def test_reenroll_with_an_expired_certificate_is_refused_with_a_reason(est: EST) -> None:
+    _expired_holder(est, "sensor-old", "service")  # a profile without renewal_grace
     renewal = est.new_key_and_csr("renewal", "/CN=sensor-old", SAN)
-    answer = est.curl("simplereenroll", "--cert", "old.pem", "--key", "old.key", body=renewal)
+    answer = est.curl("simplereenroll", "--cert", "sensor-old.pem", "--key", "sensor-old.key",
+                      body=renewal)
     assert answer.status == 403 and b"certificate-expired" in answer.body
+
+
+def test_reenroll_within_the_profiles_renewal_grace_is_served(est: EST) -> None:
+    # operational: renewal_grace 180d, for devices offline for months (RFC 7030 §4.2.2)
+    _expired_holder(est, "sensor-away", "operational")
+    renewal = est.new_key_and_csr("renewal", "/CN=sensor-away", SAN)
+    answer = est.curl("simplereenroll", "--cert", "sensor-away.pem", "--key",
+                      "sensor-away.key", body=renewal)
+    assert answer.status == 200, answer.body
 
 
 def test_simpleenroll_with_the_previous_stage_certificate(est: EST) -> None:
