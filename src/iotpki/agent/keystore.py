@@ -94,13 +94,20 @@ class FileKeyStore:
             return None
         version_dir = self.directory / os.readlink(link)
         try:
-            key = serialization.load_pem_private_key((version_dir / KEY_FILE).read_bytes(), None)
             chain = tuple(x509.load_pem_x509_certificates(
                 (version_dir / CHAIN_FILE).read_bytes()))
+            key = self._read_key(version_dir, chain)
         except (OSError, ValueError) as exc:
             raise KeyStoreError(f"current identity in {version_dir} is unreadable: {exc}") from exc
-        return Identity(key, chain, version_dir.name, version_dir / KEY_FILE,
+        return Identity(key, chain, version_dir.name, self._key_file(version_dir),
                         version_dir / CHAIN_FILE)
+
+    def _read_key(self, version_dir: Path, chain: Sequence[x509.Certificate]) -> Any:
+        return serialization.load_pem_private_key((version_dir / KEY_FILE).read_bytes(), None)
+
+    def _key_file(self, version_dir: Path) -> Path | None:
+        """The key as a file (for TLS client authentication), if the key is in one."""
+        return version_dir / KEY_FILE
 
     def versions(self) -> list[str]:
         archive = self.directory / ARCHIVE
@@ -122,7 +129,7 @@ class FileKeyStore:
         version_dir = self.directory / ARCHIVE / pending.version
         write_atomic(version_dir / CHAIN_FILE, encode_pem_chain(chain), 0o644)
         self._switch_current(version_dir)
-        return Identity(pending.key, tuple(chain), pending.version, version_dir / KEY_FILE,
+        return Identity(pending.key, tuple(chain), pending.version, self._key_file(version_dir),
                         version_dir / CHAIN_FILE)
 
     def prune(self, keep: int = 3) -> list[str]:

@@ -19,25 +19,19 @@ key object and works with either (docs/agent.md).
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography import x509
 
 from iotpki.agent.keystore import (
-    ARCHIVE,
-    CHAIN_FILE,
-    CURRENT,
     FileKeyStore,
-    Identity,
     KeyStoreError,
     PendingKey,
     same_public_key,
     write_atomic,
 )
 from iotpki.agent.token_key import TokenKeyError, open_token_key
-from iotpki.wire.chain import encode_pem_chain
 from iotpki.wire.keys import key_type_of
 from iotpki.wire.pkcs11_uri import decode_pkcs11_uri, encode_pkcs11_uri
 
@@ -57,20 +51,15 @@ class TokenKeyStore(FileKeyStore):
         self._module = module
         self._pin = pin
 
-    def current(self) -> Identity | None:
-        link = self.directory / CURRENT
-        if not link.is_symlink():
-            return None
-        version_dir = self.directory / os.readlink(link)
-        try:
-            uri = (version_dir / URI_FILE).read_text().strip()
-            chain = tuple(x509.load_pem_x509_certificates((version_dir / CHAIN_FILE).read_bytes()))
-        except (OSError, ValueError) as exc:
-            raise KeyStoreError(f"current identity in {version_dir} is unreadable: {exc}") from exc
+    def _read_key(self, version_dir: Path, chain: Sequence[x509.Certificate]) -> object:
+        uri = (version_dir / URI_FILE).read_text().strip()
         key = self._open(uri, key_type_of(chain[0].public_key()))
         if not same_public_key(key, chain[0]):
             raise KeyStoreError(f"the token key {uri} does not match the current certificate")
-        return Identity(key, chain, version_dir.name, None, version_dir / CHAIN_FILE)
+        return key
+
+    def _key_file(self, version_dir: Path) -> Path | None:
+        return None  # the key never leaves the token
 
     def new_key(self, key_type: str) -> PendingKey:
         version_dir = self._new_version_dir()
@@ -79,15 +68,6 @@ class TokenKeyStore(FileKeyStore):
         key = self._open(uri, key_type)  # generated inside the token on first use
         write_atomic(version_dir / URI_FILE, (uri + "\n").encode(), 0o600)
         return PendingKey(key, version_dir.name)
-
-    def install(self, pending: PendingKey, chain: Sequence[x509.Certificate]) -> Identity:
-        if not chain or not same_public_key(pending.key, chain[0]):
-            raise KeyStoreError("the certificate does not match the new key; not installed")
-        version_dir = self.directory / ARCHIVE / pending.version
-        write_atomic(version_dir / CHAIN_FILE, encode_pem_chain(chain), 0o644)
-        self._switch_current(version_dir)
-        return Identity(pending.key, tuple(chain), pending.version, None,
-                        version_dir / CHAIN_FILE)
 
     def _open(self, uri: str, key_type: str) -> object:
         try:
