@@ -38,7 +38,7 @@ from bench.issuance import make_csrs as make_issuance_csrs
 from bench.issuance import rate, single
 from iotpki.app import build_pki
 from iotpki.cli.demo_setup import create_demo_hierarchy
-from iotpki.core.issuance import IssuanceRequest
+from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued
 from iotpki.settings import Settings
 from iotpki.wire.cmp.requests import encode_cert_req_msg, encode_signed_request

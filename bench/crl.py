@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, select, text
 
 from iotpki.app import PKI, build_pki
 from iotpki.cli.demo_setup import create_demo_hierarchy
-from iotpki.core.revocation_status import CRLKind
+from iotpki.core.revocation.status import CRLKind
 from iotpki.settings import Settings
 from iotpki.store.schema import authorities, certificates
 from iotpki.wire.crl import encode_revoked_certificates

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.hsm: the S
 
 from iotpki.app import PKI, build_pki
 from iotpki.cli.demo_setup import create_demo_hierarchy
-from iotpki.core.issuance import IssuanceRequest
+from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.settings import Settings
 from iotpki.wire.csr import decode_csr, verify_csr
 from iotpki.wire.keys import generate_private_key

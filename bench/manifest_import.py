@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from iotpki.app import build_pki
 from iotpki.cli.demo_setup import create_demo_hierarchy
 from iotpki.core.clock import SystemClock
-from iotpki.core.manifests import ImportTarget
+from iotpki.core.supply_chain.manifests import ImportTarget
 from iotpki.settings import Settings
 from iotpki.wire.manifest import Manifest, ManifestEntry, encode_manifest, sign_manifest
 

@@ -35,7 +35,7 @@ from cryptography.x509.oid import NameOID
 
 from iotpki.app import PKI, build_pki
 from iotpki.cli.demo_setup import create_demo_hierarchy
-from iotpki.core.issuance import IssuanceRequest
+from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued
 from iotpki.settings import Settings
 from iotpki.wire.keys import generate_private_key

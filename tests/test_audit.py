@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from iotpki.app import PKI
-from iotpki.core.audit import AuditChainError, AuditHead, AuditRecord, chain_entry, verify_audit_chain
+from iotpki.core.audit.log import AuditChainError, AuditHead, AuditRecord, chain_entry, verify_audit_chain
 from iotpki.core.clock import SystemClock
 
 Tamper = Callable[[PKI], None]

@@ -12,10 +12,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 
 from iotpki.app import PKI
-from iotpki.core.authority import AuthorityKind
-from iotpki.core.ca_certificate import CASpec
+from iotpki.core.ca.authority import AuthorityKind
+from iotpki.core.ca.ca_certificate import CASpec
+from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.errors import ConfigurationError, ConflictError, NotFoundError, RefusalReason
-from iotpki.core.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued, Rejected
 from iotpki.wire.chain import encode_pem_chain, encode_pkcs7_chain
 from iotpki.wire.keys import KEY_TYPES, UnsupportedKeyError, generate_private_key
@@ -92,9 +92,9 @@ def test_unknown_organization_and_bad_label(org_pki: PKI) -> None:
 def test_import_existing_ca_and_issue_from_it(org_pki: PKI) -> None:
     # An existing CA made outside iotpki (here with plain cryptography).
     key = generate_private_key("ec-p256")
-    from iotpki.core.ca_certificate import build_ca_certificate
+    from iotpki.core.ca.ca_certificate import build_ca_certificate
+    from iotpki.core.ca.urls import PublicURLs
     from iotpki.core.clock import SystemClock
-    from iotpki.core.urls import PublicURLs
     cert = build_ca_certificate(SPEC, key.public_key(), key, SystemClock().now(), None,
                                 PublicURLs("http://x.example"))
     imported = org_pki.authorities.import_authority("legacy", "testorg", cert, [], key, "test")

@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from iotpki.app import PKI, build_pki
-from iotpki.core.issuance import IssuanceRequest
+from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued
 from iotpki.settings import Settings
 from tests.factories import domain_uri, make_csr

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from iotpki.app import PKI
-from iotpki.core.endpoints import parse_endpoints
 from iotpki.core.errors import ConfigurationError, NotFoundError
+from iotpki.core.ra.endpoints import parse_endpoints
 
 
 def test_default_endpoints_match_the_demo(demo_pki: PKI) -> None:

@@ -10,8 +10,8 @@ from cryptography import x509
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from iotpki.app import PKI
+from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.errors import RefusalReason
-from iotpki.core.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued, Rejected
 from iotpki.core.ports import CertificateQuery
 from tests.factories import domain_uri, make_csr

@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from iotpki.app import default_profiles_text, load_profiles
+from iotpki.core.ca.profile import PROFILE_KINDS, parse_duration, parse_profiles
 from iotpki.core.errors import ConfigurationError
-from iotpki.core.profile import PROFILE_KINDS, parse_duration, parse_profiles
 from iotpki.wire.errors import DecodeError
 from iotpki.wire.names import format_san, parse_san
 

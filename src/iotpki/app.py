@@ -11,41 +11,41 @@ from pathlib import Path
 import yaml
 
 from iotpki.agent.revocation import CRLCache
-from iotpki.core.audit_trail import AuditTrail
-from iotpki.core.authorities import AuthorityService
+from iotpki.core.audit.trail import AuditTrail
+from iotpki.core.ca.authority_service import AuthorityService
+from iotpki.core.ca.directory import CertificateDirectory
+from iotpki.core.ca.issuance import IssuanceService
+from iotpki.core.ca.profile import Profile, parse_profiles
+from iotpki.core.ca.protection_certificates import CMPProtection
+from iotpki.core.ca.urls import PublicURLs
 from iotpki.core.clock import Clock, SystemClock
-from iotpki.core.cmp import CMPServer
-from iotpki.core.cmp_confirmation import ConfirmationTimeout
-from iotpki.core.cmp_general import GeneralMessages
-from iotpki.core.cmp_protection import CMPProtection
-from iotpki.core.crl import CRLPublisher
-from iotpki.core.crl_distribution import CRLDistribution
-from iotpki.core.devices import DeviceService
-from iotpki.core.directory import CertificateDirectory
-from iotpki.core.endpoints import Endpoints, parse_endpoints
-from iotpki.core.enrollment import EnrollmentService, ExternalRevocation, default_methods
 from iotpki.core.errors import ConfigurationError
-from iotpki.core.expiry import ExpiryMonitor
-from iotpki.core.idempotency import IdempotencyKeys
-from iotpki.core.issuance import IssuanceService
-from iotpki.core.key_delivery import KeyDelivery
-from iotpki.core.lifecycle import LifecycleService
-from iotpki.core.manifests import ManifestService
-from iotpki.core.ocsp import OCSPResponder
-from iotpki.core.ocsp_delegation import DelegatedResponders
-from iotpki.core.organizations import OrganizationService
+from iotpki.core.integration.idempotency import IdempotencyKeys
+from iotpki.core.integration.principal_service import PrincipalService
+from iotpki.core.integration.webhook_service import WebhookDispatcher, WebhookService
+from iotpki.core.lifecycle.device_service import DeviceService
+from iotpki.core.lifecycle.expiry import ExpiryMonitor
+from iotpki.core.lifecycle.transitions import LifecycleService
 from iotpki.core.ports import SecretSealer, UnitOfWorkFactory
-from iotpki.core.principals import PrincipalService
-from iotpki.core.profile import Profile, parse_profiles
-from iotpki.core.registrations import RegistrationService
-from iotpki.core.revocation import RevocationService
-from iotpki.core.urls import PublicURLs
-from iotpki.core.webhooks import WebhookDispatcher, WebhookService
+from iotpki.core.ra.endpoints import Endpoints, parse_endpoints
+from iotpki.core.ra.enrollment import EnrollmentService, ExternalRevocation, default_methods
+from iotpki.core.ra.key_delivery import KeyDelivery
+from iotpki.core.ra.registration_service import RegistrationService
+from iotpki.core.revocation.crl import CRLPublisher
+from iotpki.core.revocation.crl_distribution import CRLDistribution
+from iotpki.core.revocation.ocsp import OCSPResponder
+from iotpki.core.revocation.ocsp_delegation import DelegatedResponders
+from iotpki.core.revocation.service import RevocationService
+from iotpki.core.supply_chain.manifests import ManifestService
+from iotpki.core.supply_chain.organization_service import OrganizationService
 from iotpki.keys.passphrase import read_passphrase
 from iotpki.keys.ring import KeyBackend, KeyRing
 from iotpki.keys.sealing import PassphraseSealer
 from iotpki.keys.software import SCHEME as SOFTWARE
 from iotpki.keys.software import SoftwareKeyBackend
+from iotpki.protocols.cmp.confirmation import ConfirmationTimeout
+from iotpki.protocols.cmp.general import GeneralMessages
+from iotpki.protocols.cmp.server import CMPServer
 from iotpki.protocols.webhook.sender import HTTPWebhookSender
 from iotpki.settings import Settings
 from iotpki.store.database import Database, sqlite_url

@@ -34,9 +34,9 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from iotpki.app import PKI, build_pki
-from iotpki.core.endpoint_enrollment import EndpointEnrollment
-from iotpki.core.issuance import IssuanceRequest
+from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued
+from iotpki.core.ra.endpoint_enrollment import EndpointEnrollment
 from iotpki.protocols.est.routes import routes as est_routes
 from iotpki.protocols.rest.app import create_api
 from iotpki.protocols.rest.context import APIServices

@@ -8,7 +8,7 @@ debounced; the CRL-number lock keeps nodes from publishing twice), and replaces 
 OCSP responder certificates before they expire. A `NotificationWorker` thread delivers
 webhooks and runs the expiry monitor (docs/webhooks.md, docs/lifecycle.md). The revocation
 worker also revokes CMP certificates whose certConf did not come in time
-(`core.cmp_confirmation`).
+(`protocols.cmp.confirmation`).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from collections.abc import AsyncIterator, Callable
 from starlette.applications import Starlette
 
 from iotpki.app import PKI, build_pki
-from iotpki.core.crl import crl_policy_from
-from iotpki.core.crl_distribution import CRLDistribution
+from iotpki.core.revocation.crl import crl_policy_from
+from iotpki.core.revocation.crl_distribution import CRLDistribution
 from iotpki.protocols.cmp.routes import routes as cmp_routes
 from iotpki.protocols.crl.routes import routes as crl_routes
 from iotpki.protocols.ocsp.routes import routes as ocsp_routes

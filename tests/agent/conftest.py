@@ -17,8 +17,8 @@ from cryptography import x509
 from iotpki.agent.config import AgentConfig, parse_config
 from iotpki.agent.trust import certificate_fingerprint
 from iotpki.app import PKI
-from iotpki.core.registration import RegistrationMethod
-from iotpki.core.registrations import RegistrationSpec
+from iotpki.core.ra.registration import RegistrationMethod
+from iotpki.core.ra.registration_service import RegistrationSpec
 from iotpki.settings import Settings
 from iotpki.wire.names import parse_subject
 from tests.est.conftest import EST, _wait_listening, free_port, write_trust_files

@@ -17,7 +17,7 @@ from iotpki.agent.peer_check import PeerChecker
 from iotpki.agent.revocation import CRLCache
 from iotpki.agent.trust import Trust, certificate_fingerprint
 from iotpki.app import PKI
-from iotpki.core.issuance import IssuanceRequest
+from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued
 from iotpki.wire.peer import PeerRejectedError, RevocationStatus
 from tests.agent.conftest import CA, DOMAIN, ROOT, Servers

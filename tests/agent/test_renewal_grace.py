@@ -10,8 +10,8 @@ import pytest
 
 from iotpki.app import PKI, build_pki
 from iotpki.cli.demo_setup import create_demo_hierarchy
-from iotpki.core.enrollment import EnrollmentRequest
 from iotpki.core.outcomes import Issued, Rejected
+from iotpki.core.ra.enrollment import EnrollmentRequest
 from iotpki.settings import Settings
 from tests.factories import domain_uri, make_csr
 from tests.revocation.conftest import DOMAIN, issue_operational

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 from cryptography import x509
 
-from iotpki.core.certificate import CertificateStatus
+from iotpki.core.ca.certificate import CertificateStatus
+from iotpki.core.integration.principal import Role
 from iotpki.core.ports import CertificateQuery
-from iotpki.core.principal import Role
-from iotpki.core.revocation_status import CRLKind
+from iotpki.core.revocation.status import CRLKind
 from tests.api.conftest import OWN, World, issue_operational
 
 CERTS = "/api/v1/certificates"

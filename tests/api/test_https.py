@@ -15,9 +15,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from iotpki.app import PKI
-from iotpki.core.issuance import IssuanceRequest
+from iotpki.core.ca.issuance import IssuanceRequest
+from iotpki.core.integration.principal import Role
 from iotpki.core.outcomes import Issued
-from iotpki.core.principal import Role
 from iotpki.settings import Settings
 from tests.api.conftest import issue_operational
 from tests.est.conftest import EST, free_port, start_server, write_trust_files

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from iotpki.core.principal import Role
+from iotpki.core.integration.principal import Role
 from tests.api.conftest import OWN, World
 
 REGISTRATIONS = "/api/v1/registrations"

@@ -19,7 +19,7 @@ import pytest
 
 from iotpki.app import build_pki
 from iotpki.cli.demo_setup import create_demo_hierarchy
-from iotpki.core.principal import Role
+from iotpki.core.integration.principal import Role
 from iotpki.https_server import api_services
 from iotpki.protocols.rest.app import create_api
 from iotpki.settings import Settings

@@ -13,11 +13,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from iotpki.app import PKI
+from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.errors import AuthenticationError, ConfigurationError, NotFoundError
-from iotpki.core.issuance import IssuanceRequest
+from iotpki.core.integration.principal import Role
+from iotpki.core.integration.principal_service import PrincipalService
 from iotpki.core.outcomes import Issued
-from iotpki.core.principal import Role
-from iotpki.core.principals import PrincipalService
 from tests.api.conftest import issue_operational
 from tests.factories import make_csr
 from tests.test_cli import CLI

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from iotpki.core.principal import Role
+from iotpki.core.integration.principal import Role
 from tests.api.conftest import OWN, World
 
 MEMBERS = {"type", "title", "status", "detail", "instance"}

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 
-from iotpki.core.principal import Role
+from iotpki.core.integration.principal import Role
 from iotpki.https_server import api_services
 from iotpki.protocols.rest.app import create_api
 

@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from iotpki.core.enrollment import fingerprint
+from iotpki.core.ra.enrollment import fingerprint
 from iotpki.wire.cmp.client_requests import encode_keygen_cert_req_msg, encode_mac_request
 from iotpki.wire.cmp.messages import decode_pki_message
 from iotpki.wire.cmp.protection import MACProtection, PBMParameters, verify_mac

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from iotpki.core.certificate import CertificateStatus
-from iotpki.core.cmp_confirmation import ConfirmationTimeout
-from iotpki.core.enrollment import fingerprint
+from iotpki.core.ca.certificate import CertificateStatus
+from iotpki.core.ra.enrollment import fingerprint
+from iotpki.protocols.cmp.confirmation import ConfirmationTimeout
 from tests.cmp.conftest import Scene
 
 pytestmark = pytest.mark.interop

@@ -13,8 +13,8 @@ from pyasn1.codec.der import decoder
 from pyasn1_alt_modules import rfc9480
 
 from iotpki.app import PKI, default_profiles_text
-from iotpki.core.registration import RegistrationMethod
-from iotpki.core.registrations import RegistrationSpec
+from iotpki.core.ra.registration import RegistrationMethod
+from iotpki.core.ra.registration_service import RegistrationSpec
 from iotpki.settings import Settings
 from iotpki.wire.cmp.messages import decode_pki_message
 from iotpki.wire.cmp.requests import encode_cert_req_msg, encode_signed_request

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from cryptography.hazmat.primitives import serialization
 
 from iotpki.app import PKI, build_sealer
-from iotpki.core.enrollment import fingerprint
-from iotpki.core.registration import RegistrationMethod
-from iotpki.core.registrations import RegistrationSpec
+from iotpki.core.ra.enrollment import fingerprint
+from iotpki.core.ra.registration import RegistrationMethod
+from iotpki.core.ra.registration_service import RegistrationSpec
 from iotpki.wire.cmp.client_requests import encode_keygen_cert_req_msg, encode_mac_request
 from iotpki.wire.cmp.messages import decode_pki_message
 from iotpki.wire.cmp.protection import MACProtection, PBMParameters

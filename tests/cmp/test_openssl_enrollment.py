@@ -8,10 +8,10 @@ import subprocess
 
 import pytest
 
-from iotpki.core.certificate import CertificateStatus
-from iotpki.core.enrollment import fingerprint
-from iotpki.core.registration import RegistrationMethod, RegistrationStatus
-from iotpki.core.registrations import RegistrationSpec
+from iotpki.core.ca.certificate import CertificateStatus
+from iotpki.core.ra.enrollment import fingerprint
+from iotpki.core.ra.registration import RegistrationMethod, RegistrationStatus
+from iotpki.core.ra.registration_service import RegistrationSpec
 from tests.cmp.conftest import CA, DOMAIN, Scene, write_key, write_pem
 from tests.supply_chain.story import make_chip
 

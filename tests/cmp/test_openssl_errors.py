@@ -8,9 +8,9 @@ import subprocess
 import pytest
 from cryptography import x509
 
-from iotpki.core.certificate import CertificateStatus
-from iotpki.core.enrollment import fingerprint
-from iotpki.core.registration import RegistrationStatus
+from iotpki.core.ca.certificate import CertificateStatus
+from iotpki.core.ra.enrollment import fingerprint
+from iotpki.core.ra.registration import RegistrationStatus
 from iotpki.wire.cmp.messages import decode_pki_message
 from iotpki.wire.cmp.protection import verify_signature_protection
 from tests.cmp.conftest import Scene, error_failures, post_cmp

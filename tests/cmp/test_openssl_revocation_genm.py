@@ -8,8 +8,8 @@ import time
 import pytest
 from cryptography import x509
 
-from iotpki.core.certificate import CertificateStatus
-from iotpki.core.enrollment import fingerprint
+from iotpki.core.ca.certificate import CertificateStatus
+from iotpki.core.ra.enrollment import fingerprint
 from tests.cmp.conftest import Scene, write_pem
 
 pytestmark = pytest.mark.interop

@@ -20,10 +20,10 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from iotpki.app import PKI
-from iotpki.core.certificate import CertificateRecord
+from iotpki.core.ca.certificate import CertificateRecord
 from iotpki.core.ports import CertificateQuery
-from iotpki.core.registration import RegistrationMethod
-from iotpki.core.registrations import RegistrationSpec
+from iotpki.core.ra.registration import RegistrationMethod
+from iotpki.core.ra.registration_service import RegistrationSpec
 from iotpki.settings import Settings
 from iotpki.wire.names import parse_subject
 from tests.conftest import key_settings

@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from iotpki.core.enrollment import fingerprint
+from iotpki.core.ra.enrollment import fingerprint
 from tests.est.conftest import CA, EST
 from tests.supply_chain.story import DEVICE_TARGET, make_chip, ship
 

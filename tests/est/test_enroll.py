@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from iotpki.core.issuance import IssuanceRequest
+from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued
 from tests.est.conftest import CA, DOMAIN, EST
 from tests.factories import domain_uri, make_csr

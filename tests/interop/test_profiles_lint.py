@@ -8,7 +8,7 @@ import pytest
 from cryptography import x509
 
 from iotpki.app import PKI
-from iotpki.core.issuance import IssuanceRequest
+from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued
 from tests.factories import domain_uri, make_csr
 from tests.interop.peers import openssl_verify, pkilint_errors, write_pem

@@ -16,9 +16,9 @@ from cryptography.x509 import ocsp
 from sqlalchemy import select
 
 from iotpki.app import PKI
-from iotpki.core.ca_certificate import CASpec
-from iotpki.core.certificate import CertificateRecord
-from iotpki.core.revocation_status import StatusEntry
+from iotpki.core.ca.ca_certificate import CASpec
+from iotpki.core.ca.certificate import CertificateRecord
+from iotpki.core.revocation.status import StatusEntry
 from iotpki.store.schema import events
 from iotpki.wire.names import parse_subject
 from tests.factories import domain_uri

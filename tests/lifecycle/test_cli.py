@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from iotpki.core.webhook import SIGNATURE_HEADER, verify_signature
+from iotpki.core.integration.webhook import SIGNATURE_HEADER, verify_signature
 from tests.lifecycle.receiver import webhook_receiver
 from tests.supply_chain.test_cli_story import _openssl_key_and_csr
 from tests.test_cli import CLI

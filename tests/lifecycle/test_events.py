@@ -8,13 +8,13 @@ from cryptography import x509
 from cryptography.x509 import ocsp
 
 from iotpki.app import PKI
-from iotpki.core.certificate import CertificateStatus
-from iotpki.core.device import DeviceState
+from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.errors import RefusalReason
-from iotpki.core.lifecycle import IllegalTransitionError, LifecycleEvent
+from iotpki.core.lifecycle.device import DeviceState
+from iotpki.core.lifecycle.transitions import IllegalTransitionError, LifecycleEvent
 from iotpki.core.outcomes import Rejected
-from iotpki.core.registration import RegistrationMethod
-from iotpki.core.registrations import RegistrationSpec
+from iotpki.core.ra.registration import RegistrationMethod
+from iotpki.core.ra.registration_service import RegistrationSpec
 from tests.factories import domain_uri
 from tests.lifecycle.fleet import (
     index_status,

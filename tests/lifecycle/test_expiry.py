@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 
 from iotpki.app import PKI
+from iotpki.core.ca.profile import RenewalWindow, parse_profile
 from iotpki.core.errors import ConfigurationError
-from iotpki.core.expiry import ExpiryMonitor
-from iotpki.core.profile import RenewalWindow, parse_profile
+from iotpki.core.lifecycle.expiry import ExpiryMonitor
 from tests.lifecycle.fleet import last_audit, operational_device, outbox
 from tests.lifecycle.receiver import ManualClock
 from tests.revocation.conftest import issue_operational

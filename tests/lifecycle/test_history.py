@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from iotpki.app import PKI
-from iotpki.core.device import DeviceState
 from iotpki.core.errors import NotFoundError
+from iotpki.core.lifecycle.device import DeviceState
 from tests.lifecycle.fleet import last_audit, operational_device, renew
 
 

@@ -10,12 +10,12 @@ from datetime import timedelta
 import pytest
 
 from iotpki.app import PKI, build_lifecycle
-from iotpki.core.certificate import CertificateStatus
-from iotpki.core.device import DeviceState
+from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.errors import ConfigurationError
-from iotpki.core.lifecycle import LifecycleService
+from iotpki.core.lifecycle.device import DeviceState
+from iotpki.core.lifecycle.transitions import LifecycleService
 from iotpki.core.outcomes import Issued
-from iotpki.core.registration import RegistrationStatus
+from iotpki.core.ra.registration import RegistrationStatus
 from tests.lifecycle.fleet import last_audit, operational_device
 from tests.supply_chain.story import DOMAIN, enroll
 

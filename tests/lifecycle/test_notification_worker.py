@@ -9,7 +9,7 @@ import time
 from collections import Counter
 
 from iotpki.app import PKI, build_pki
-from iotpki.core.webhook import ID_HEADER
+from iotpki.core.integration.webhook import ID_HEADER
 from iotpki.server import NotificationWorker
 from tests.lifecycle.fleet import operational_device
 from tests.lifecycle.receiver import Receiver, webhook_receiver

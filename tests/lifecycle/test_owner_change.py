@@ -8,12 +8,12 @@ import pytest
 from cryptography import x509
 
 from iotpki.app import PKI
-from iotpki.core.certificate import CertificateStatus
-from iotpki.core.device import DeviceState
+from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.errors import ConfigurationError, NotFoundError
+from iotpki.core.lifecycle.device import DeviceState
 from iotpki.core.outcomes import Issued
-from iotpki.core.registration import RegistrationMethod, RegistrationStatus
-from iotpki.core.registrations import RegistrationSpec
+from iotpki.core.ra.registration import RegistrationMethod, RegistrationStatus
+from iotpki.core.ra.registration_service import RegistrationSpec
 from tests.factories import domain_uri
 from tests.lifecycle.fleet import (
     add_organization,

@@ -10,14 +10,14 @@ import pytest
 
 from iotpki.app import PKI, build_pki, build_sealer
 from iotpki.core.errors import ConfigurationError, NotFoundError
-from iotpki.core.webhook import (
+from iotpki.core.integration.webhook import (
     ID_HEADER,
     SIGNATURE_HEADER,
     DeliveryStatus,
     RetryPolicy,
     verify_signature,
 )
-from iotpki.core.webhooks import WebhookDispatcher
+from iotpki.core.integration.webhook_service import WebhookDispatcher
 from iotpki.protocols.webhook.sender import HTTPWebhookSender
 from tests.lifecycle.fleet import last_audit, operational_device
 from tests.lifecycle.receiver import ManualClock, Receiver, webhook_receiver

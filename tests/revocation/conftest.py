@@ -16,7 +16,7 @@ import pytest
 from cryptography import x509
 
 from iotpki.app import PKI
-from iotpki.core.issuance import IssuanceRequest
+from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued
 from iotpki.settings import Settings
 from tests.conftest import key_settings

@@ -8,9 +8,9 @@ import pytest
 from cryptography import x509
 
 from iotpki.app import PKI
-from iotpki.core.crl import CRLPolicy, crl_policy_from, due_kinds
 from iotpki.core.errors import ConfigurationError
-from iotpki.core.revocation_status import CRLInfo, CRLKind, PublishedCRL
+from iotpki.core.revocation.crl import CRLPolicy, crl_policy_from, due_kinds
+from iotpki.core.revocation.status import CRLInfo, CRLKind, PublishedCRL
 from tests.revocation.conftest import CA, IssueFn, revoke
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

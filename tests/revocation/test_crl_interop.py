@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from iotpki.app import PKI
 from iotpki.core.outcomes import Issued
-from iotpki.core.revocation_status import CRLKind, PublishedCRL
+from iotpki.core.revocation.status import CRLKind, PublishedCRL
 from tests.revocation.conftest import CA, ROOT, IssueFn, revoke
 
 pytestmark = pytest.mark.interop

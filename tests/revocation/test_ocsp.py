@@ -13,8 +13,8 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from iotpki.app import PKI, build_pki
-from iotpki.core.ocsp_delegation import DelegatedResponders
 from iotpki.core.outcomes import Issued
+from iotpki.core.revocation.ocsp_delegation import DelegatedResponders
 from iotpki.settings import Settings
 from iotpki.wire.der import SEQUENCE, children, read_tlv, tlv
 from iotpki.wire.ocsp import decode_ocsp_request

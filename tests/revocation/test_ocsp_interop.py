@@ -25,7 +25,7 @@ from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBacken
 
 from iotpki.app import PKI
 from iotpki.core.outcomes import Issued
-from iotpki.core.revocation_status import CRLKind
+from iotpki.core.revocation.status import CRLKind
 from tests.revocation.conftest import CA, ROOT, IssueFn, Server, fetch, revoke
 
 pytestmark = pytest.mark.interop

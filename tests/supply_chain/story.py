@@ -9,11 +9,11 @@ from typing import Any
 from cryptography import x509
 
 from iotpki.app import PKI
-from iotpki.core.certificate import CertificateRecord
-from iotpki.core.enrollment import EnrollmentRequest
-from iotpki.core.issuance import IssuanceRequest
-from iotpki.core.manifests import ImportTarget
+from iotpki.core.ca.certificate import CertificateRecord
+from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued, Rejected
+from iotpki.core.ra.enrollment import EnrollmentRequest
+from iotpki.core.supply_chain.manifests import ImportTarget
 from iotpki.wire.possession import sign_possession
 from tests.factories import make_csr
 

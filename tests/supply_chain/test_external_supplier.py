@@ -16,11 +16,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from iotpki.app import PKI
-from iotpki.core.enrollment import EnrollmentRequest
 from iotpki.core.errors import RefusalReason
 from iotpki.core.outcomes import Issued, Rejected
-from iotpki.core.registration import RegistrationMethod
-from iotpki.core.registrations import RegistrationSpec
+from iotpki.core.ra.enrollment import EnrollmentRequest
+from iotpki.core.ra.registration import RegistrationMethod
+from iotpki.core.ra.registration_service import RegistrationSpec
 from iotpki.wire.possession import sign_possession
 from tests.factories import make_csr
 

@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from iotpki.app import PKI
-from iotpki.core.issuance import IssuanceRequest
-from iotpki.core.manifests import ImportTarget, ManifestRefused
-from iotpki.core.registration import RegistrationMethod
+from iotpki.core.ca.issuance import IssuanceRequest
+from iotpki.core.ra.registration import RegistrationMethod
+from iotpki.core.supply_chain.manifests import ImportTarget, ManifestRefused
 from iotpki.wire.keys import generate_private_key
 from iotpki.wire.manifest import (
     Manifest,

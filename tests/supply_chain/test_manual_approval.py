@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from iotpki.app import PKI
-from iotpki.core.enrollment import EnrollmentRequest
 from iotpki.core.errors import ConflictError, RefusalReason
 from iotpki.core.outcomes import Issued, Pending, Rejected
-from iotpki.core.pending import PendingStatus
+from iotpki.core.ra.enrollment import EnrollmentRequest
+from iotpki.core.ra.pending import PendingStatus
 from tests.factories import domain_uri, make_csr
 
 CA, PROFILE = "operatorco-operations", "operational"

@@ -8,11 +8,11 @@ import pytest
 from cryptography import x509
 
 from iotpki.app import PKI
-from iotpki.core.enrollment import EnrollmentRequest
 from iotpki.core.errors import ConflictError, RefusalReason
 from iotpki.core.outcomes import Issued, Rejected
-from iotpki.core.registration import RegistrationMethod, RegistrationStatus
-from iotpki.core.registrations import RegistrationSpec
+from iotpki.core.ra.enrollment import EnrollmentRequest
+from iotpki.core.ra.registration import RegistrationMethod, RegistrationStatus
+from iotpki.core.ra.registration_service import RegistrationSpec
 from iotpki.wire.names import parse_subject
 from iotpki.wire.possession import sign_possession
 from tests.factories import domain_uri, make_csr

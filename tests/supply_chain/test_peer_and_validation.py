@@ -11,12 +11,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 
 from iotpki.app import PKI
-from iotpki.core.certificate import CertificateStatus
+from iotpki.core.ca.certificate import CertificateStatus
+from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.clock import SystemClock
-from iotpki.core.enrollment import fingerprint
 from iotpki.core.errors import NotFoundError
-from iotpki.core.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued
+from iotpki.core.ra.enrollment import fingerprint
 from iotpki.wire.peer import PeerRejectedError, RevocationSource, RevocationStatus, check_peer
 from tests.factories import domain_uri, make_csr
 from tests.supply_chain.story import (

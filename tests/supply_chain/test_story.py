@@ -11,13 +11,13 @@ import pytest
 from cryptography import x509
 
 from iotpki.app import PKI
-from iotpki.core.ca_certificate import CASpec
+from iotpki.core.ca.ca_certificate import CASpec
+from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.errors import ConfigurationError, RefusalReason
-from iotpki.core.issuance import IssuanceRequest
-from iotpki.core.manifests import ManifestRefused
 from iotpki.core.outcomes import Issued, Rejected
-from iotpki.core.registration import RegistrationMethod
-from iotpki.core.registrations import RegistrationSpec
+from iotpki.core.ra.registration import RegistrationMethod
+from iotpki.core.ra.registration_service import RegistrationSpec
+from iotpki.core.supply_chain.manifests import ManifestRefused
 from iotpki.wire.binding import EXAMPLE_OID, components_digest, decode_component_binding
 from iotpki.wire.names import parse_subject
 from tests.factories import domain_uri, make_csr

@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives import serialization
 
 from iotpki.cli.context import state
 from iotpki.cli.output import JSON_OPTION, authority_fields, console, details, emit_json, table
-from iotpki.core.ca_certificate import CASpec
-from iotpki.core.profile import parse_duration
+from iotpki.core.ca.ca_certificate import CASpec
+from iotpki.core.ca.profile import parse_duration
 from iotpki.keys.errors import KeyProtectionError
 from iotpki.settings import KEY_BACKENDS
 from iotpki.wire.chain import decode_certificates, encode_pem_chain, encode_pkcs7_chain

@@ -19,12 +19,12 @@ from iotpki.cli.output import (
     errors,
     table,
 )
-from iotpki.core.certificate import CertificateStatus
-from iotpki.core.enrollment import EnrollmentRequest
-from iotpki.core.issuance import IssuanceRequest
+from iotpki.core.ca.certificate import CertificateStatus
+from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued, Pending, Rejected
 from iotpki.core.ports import CertificateQuery
-from iotpki.core.revocation import REASONS, parse_reason
+from iotpki.core.ra.enrollment import EnrollmentRequest
+from iotpki.core.revocation.service import REASONS, parse_reason
 from iotpki.wire.chain import decode_certificates, encode_pem_chain
 from iotpki.wire.csr import decode_csr
 from iotpki.wire.names import parse_san, parse_subject

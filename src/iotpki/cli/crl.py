@@ -10,8 +10,8 @@ from cryptography import x509
 
 from iotpki.cli.context import state
 from iotpki.cli.output import JSON_OPTION, details, emit_json, fail
-from iotpki.core.crl import crl_policy_from
-from iotpki.core.revocation_status import CRLInfo, CRLKind
+from iotpki.core.revocation.crl import crl_policy_from
+from iotpki.core.revocation.status import CRLInfo, CRLKind
 
 app = typer.Typer(no_args_is_help=True, help="Publish and inspect CRLs.")
 

@@ -28,7 +28,7 @@ from iotpki.cli.demo_story import (
     publish,
 )
 from iotpki.cli.output import JSON_OPTION, console, emit_json, fail
-from iotpki.core.revocation_status import CRLKind
+from iotpki.core.revocation.status import CRLKind
 from iotpki.wire.peer import certificate_domains
 
 TOPIC = f"{DEMO_DOMAIN}/floor-3/temperature"

@@ -9,8 +9,8 @@ from datetime import timedelta
 from cryptography import x509
 
 from iotpki.app import PKI
-from iotpki.core.authority import Authority
-from iotpki.core.ca_certificate import CASpec
+from iotpki.core.ca.authority import Authority
+from iotpki.core.ca.ca_certificate import CASpec
 from iotpki.wire.names import parse_subject
 
 

@@ -35,13 +35,13 @@ from iotpki.agent.trust import certificate_fingerprint
 from iotpki.app import PKI, build_pki, install_default_profiles
 from iotpki.cli.demo_broker import Broker, Client, DemoError, PKIServer, Subscription, publish
 from iotpki.cli.demo_setup import DEMO_DOMAIN, create_demo_hierarchy
-from iotpki.core.certificate import CertificateRecord
-from iotpki.core.enrollment import EnrollmentRequest
-from iotpki.core.issuance import IssuanceRequest
-from iotpki.core.manifests import ImportTarget
+from iotpki.core.ca.certificate import CertificateRecord
+from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued, Rejected
-from iotpki.core.registration import RegistrationMethod
-from iotpki.core.registrations import RegistrationSpec
+from iotpki.core.ra.enrollment import EnrollmentRequest
+from iotpki.core.ra.registration import RegistrationMethod
+from iotpki.core.ra.registration_service import RegistrationSpec
+from iotpki.core.supply_chain.manifests import ImportTarget
 from iotpki.keys.passphrase import create_passphrase_file, read_passphrase
 from iotpki.settings import Settings
 from iotpki.wire.chain import encode_pem_chain

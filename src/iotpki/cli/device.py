@@ -9,8 +9,8 @@ import typer
 
 from iotpki.cli.context import state
 from iotpki.cli.output import JSON_OPTION, certificate_fields, details, emit_json, fail, table
-from iotpki.core.device import Device, DeviceIdentity, DeviceState
-from iotpki.core.lifecycle import LifecycleEvent, LifecycleOutcome
+from iotpki.core.lifecycle.device import Device, DeviceIdentity, DeviceState
+from iotpki.core.lifecycle.transitions import LifecycleEvent, LifecycleOutcome
 
 app = typer.Typer(no_args_is_help=True, help="Devices: state, owner, identity history, events.")
 ACTOR = "cli"

@@ -45,8 +45,8 @@ from iotpki.app import PKI
 from iotpki.cli.context import state
 from iotpki.cli.demo_setup import DEMO_DOMAIN
 from iotpki.cli.output import JSON_OPTION, console, emit_json, fail
-from iotpki.core.registration import RegistrationMethod
-from iotpki.core.registrations import RegistrationSpec
+from iotpki.core.ra.registration import RegistrationMethod
+from iotpki.core.ra.registration_service import RegistrationSpec
 from iotpki.wire.names import parse_subject
 
 app = typer.Typer(no_args_is_help=True, help="Fleet simulation: many virtual device agents.")

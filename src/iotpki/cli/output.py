@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from iotpki.core.authority import Authority
-from iotpki.core.certificate import CertificateRecord
+from iotpki.core.ca.authority import Authority
+from iotpki.core.ca.certificate import CertificateRecord
 
 console = Console()
 errors = Console(stderr=True)

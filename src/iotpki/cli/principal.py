@@ -10,7 +10,7 @@ import typer
 
 from iotpki.cli.context import state
 from iotpki.cli.output import JSON_OPTION, console, details, emit_json, errors, table
-from iotpki.core.principal import Principal, Role
+from iotpki.core.integration.principal import Principal, Role
 
 app = typer.Typer(no_args_is_help=True, help="API principals: API keys and client certificates.")
 ACTOR = "cli"

@@ -7,7 +7,7 @@ import typer
 from iotpki.app import load_profiles
 from iotpki.cli.context import state
 from iotpki.cli.output import JSON_OPTION, details, emit_json, table
-from iotpki.core.profile import Profile
+from iotpki.core.ca.profile import Profile
 
 app = typer.Typer(no_args_is_help=True, help="Certificate profiles (validated when loaded).")
 

@@ -8,9 +8,9 @@ import typer
 
 from iotpki.cli.context import state
 from iotpki.cli.output import JSON_OPTION, details, emit_json, errors, table
-from iotpki.core.profile import parse_duration
-from iotpki.core.registration import Registration, RegistrationMethod, RegistrationStatus
-from iotpki.core.registrations import RegistrationSpec
+from iotpki.core.ca.profile import parse_duration
+from iotpki.core.ra.registration import Registration, RegistrationMethod, RegistrationStatus
+from iotpki.core.ra.registration_service import RegistrationSpec
 from iotpki.wire.names import format_san, parse_san, parse_subject
 
 app = typer.Typer(no_args_is_help=True, help="Registrations: who may get which next identity.")

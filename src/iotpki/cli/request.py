@@ -9,7 +9,7 @@ import typer
 from iotpki.cli.context import state
 from iotpki.cli.output import JSON_OPTION, certificate_fields, console, details, emit_json, table
 from iotpki.core.outcomes import Issued
-from iotpki.core.pending import PendingRequest, PendingStatus
+from iotpki.core.ra.pending import PendingRequest, PendingStatus
 
 app = typer.Typer(no_args_is_help=True, help="Enrollment requests waiting on an operator.")
 ACTOR = "cli"

@@ -8,8 +8,8 @@ import typer
 
 from iotpki.cli.context import state
 from iotpki.cli.output import JSON_OPTION, details, emit_json, errors, table
-from iotpki.core.webhook import DeliveryStatus, WebhookDelivery, WebhookSubscription
-from iotpki.core.webhooks import EVENT_TYPES
+from iotpki.core.integration.webhook import DeliveryStatus, WebhookDelivery, WebhookSubscription
+from iotpki.core.integration.webhook_service import EVENT_TYPES
 
 app = typer.Typer(no_args_is_help=True, help="Webhook subscriptions and their deliveries.")
 expiry_app = typer.Typer(no_args_is_help=True, help="The expiry monitor.")

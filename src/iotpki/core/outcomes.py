@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from iotpki.core.certificate import CertificateRecord
+from iotpki.core.ca.certificate import CertificateRecord
 from iotpki.core.errors import RefusalReason
 
 

@@ -10,26 +10,26 @@ from typing import Any, NamedTuple, Protocol
 
 from cryptography import x509
 
-from iotpki.core.audit import AuditEntry, AuditHead
-from iotpki.core.authority import Authority
-from iotpki.core.certificate import CertificateRecord, CertificateStatus
-from iotpki.core.cmp_state import CMPTransaction, ProtectionRecord, TransactionState
-from iotpki.core.device import Device, DeviceIdentity, DeviceState
-from iotpki.core.domain import Domain
+from iotpki.core.audit.log import AuditEntry, AuditHead
+from iotpki.core.ca.authority import Authority
+from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
 from iotpki.core.events import Event, StoredEvent
-from iotpki.core.idempotency import StoredResponse
-from iotpki.core.organization import Organization
-from iotpki.core.pending import PendingRequest
-from iotpki.core.principal import Principal
-from iotpki.core.registration import Registration
-from iotpki.core.revocation_status import (
+from iotpki.core.integration.idempotency import StoredResponse
+from iotpki.core.integration.principal import Principal
+from iotpki.core.integration.webhook import DeliveryStatus, WebhookDelivery, WebhookSubscription
+from iotpki.core.lifecycle.device import Device, DeviceIdentity, DeviceState
+from iotpki.core.ra.pending import PendingRequest
+from iotpki.core.ra.registration import Registration
+from iotpki.core.ra.transactions import CMPTransaction, ProtectionRecord, TransactionState
+from iotpki.core.revocation.status import (
     CRLInfo,
     CRLKind,
     PublishedCRL,
     ResponderRecord,
     StatusEntry,
 )
-from iotpki.core.webhook import DeliveryStatus, WebhookDelivery, WebhookSubscription
+from iotpki.core.supply_chain.domain import Domain
+from iotpki.core.supply_chain.organization import Organization
 from iotpki.wire.crl import RevokedEntry
 
 
@@ -535,7 +535,7 @@ class SecretSealer(Protocol):
 
 
 class CMPRepository(Protocol):
-    """CMP transactions, seen nonces and protection certificates (`core.cmp_state`)."""
+    """CMP transactions, seen nonces and protection certificates (`core.ra.transactions`)."""
 
     def note_nonce(self, nonce: bytes, at: datetime) -> bool:
         """Record a client's senderNonce; False if it was seen before (a replay)."""

@@ -1,4 +1,4 @@
-"""Audit log repository: append-only rows plus a locked head row (see `iotpki.core.audit`)."""
+"""Audit log repository: append-only rows plus a locked head row (see `iotpki.core.audit.log`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from iotpki.core.audit import AuditEntry, AuditHead, AuditRecord
+from iotpki.core.audit.log import AuditEntry, AuditHead, AuditRecord
 from iotpki.store.bulk import insert_many
 from iotpki.store.prepared import Prepared
 from iotpki.store.schema import audit_head, audit_log

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Connection, Row, Select, select
 from sqlalchemy.exc import IntegrityError
 
-from iotpki.core.authority import Authority, AuthorityKind
+from iotpki.core.ca.authority import Authority, AuthorityKind
 from iotpki.core.errors import ConflictError
 from iotpki.store.ids import IdCache
 from iotpki.store.schema import authorities, organizations

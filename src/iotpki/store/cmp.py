@@ -1,4 +1,4 @@
-"""CMP server state: transactions, seen nonces, protection certificates (`core.cmp_state`)."""
+"""CMP server state: transactions, seen nonces, protection certificates (`core.ra.transactions`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from iotpki.core.cmp_state import CMPTransaction, ProtectionRecord, TransactionState
+from iotpki.core.ra.transactions import CMPTransaction, ProtectionRecord, TransactionState
 from iotpki.store.ids import IdCache
 from iotpki.store.prepared import Prepared
 from iotpki.store.schema import authorities, cmp_nonces, cmp_protection, cmp_transactions

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import Connection, Row, select, update
 from sqlalchemy.exc import IntegrityError
 
-from iotpki.core.device import COMPONENT_STAGE, Device, DeviceIdentity, DeviceState
 from iotpki.core.errors import ConflictError
+from iotpki.core.lifecycle.device import COMPONENT_STAGE, Device, DeviceIdentity, DeviceState
 from iotpki.store.certificates import SQLCertificateRepository
 from iotpki.store.ids import IdCache
 from iotpki.store.schema import device_components, device_identities, devices, organizations

@@ -9,9 +9,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
-from iotpki.core.authority import Authority
-from iotpki.core.domain import Domain
+from iotpki.core.ca.authority import Authority
 from iotpki.core.errors import ConflictError
+from iotpki.core.supply_chain.domain import Domain
 from iotpki.store.authorities import SQLAuthorityRepository
 from iotpki.store.ids import IdCache
 from iotpki.store.prepared import Prepared

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from iotpki.core.certificate import CertificateRecord, CertificateStatus
+from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
 from iotpki.store.certificates import SQLCertificateRepository
 from iotpki.store.ids import IdCache
 from iotpki.store.schema import certificates, expiry_notices

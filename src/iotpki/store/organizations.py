@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, Row, select
 
-from iotpki.core.organization import Organization
+from iotpki.core.supply_chain.organization import Organization
 from iotpki.store.schema import organizations
 
 

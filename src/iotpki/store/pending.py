@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Row, select, update
 
-from iotpki.core.pending import PendingRequest, PendingStatus
+from iotpki.core.ra.pending import PendingRequest, PendingStatus
 from iotpki.store.ids import IdCache
 from iotpki.store.schema import authorities, pending_requests
 

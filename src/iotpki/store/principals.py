@@ -8,8 +8,8 @@ from sqlalchemy import Connection, Row, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.errors import ConflictError
-from iotpki.core.idempotency import StoredResponse
-from iotpki.core.principal import Principal, PrincipalKind, Role
+from iotpki.core.integration.idempotency import StoredResponse
+from iotpki.core.integration.principal import Principal, PrincipalKind, Role
 from iotpki.store.ids import IdCache
 from iotpki.store.schema import idempotency_keys, organizations, principals
 

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.errors import ConflictError
 from iotpki.core.ports import BulkIdentity, IdentityKey
-from iotpki.core.registration import Registration, RegistrationMethod, RegistrationStatus
+from iotpki.core.ra.registration import Registration, RegistrationMethod, RegistrationStatus
 from iotpki.store.ids import IdCache
 from iotpki.store.prepared import Prepared
 from iotpki.store.schema import authorities, deliveries, organizations, registrations

@@ -11,15 +11,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import BigInteger, Connection, cast, delete, func, insert, select, update
 
-from iotpki.core.certificate import CertificateStatus
-from iotpki.core.revocation_status import (
+from iotpki.core.ca.certificate import CertificateStatus
+from iotpki.core.ca.serial import serial_hex
+from iotpki.core.revocation.status import (
     CRLInfo,
     CRLKind,
     PublishedCRL,
     ResponderRecord,
     StatusEntry,
 )
-from iotpki.core.serial import serial_hex
 from iotpki.store.bulk import execute_many, process_rows
 from iotpki.store.ids import IdCache
 from iotpki.store.schema import (

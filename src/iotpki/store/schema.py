@@ -264,7 +264,7 @@ device_components = Table(
     Index("ix_device_components_component", "component"),
 )
 
-# 0004: CMP server state (core.cmp_state).
+# 0004: CMP server state (core.ra.transactions).
 cmp_transactions = Table(
     "cmp_transactions", metadata,
     Column("transaction_id", String(128), primary_key=True),
@@ -340,7 +340,7 @@ expiry_notices = Table(
     Column("noticed_at", UTCDateTime, nullable=False),
 )
 
-# 0006: API principals (core.principal) and idempotency keys (core.idempotency).
+# 0006: API principals (core.integration.principal) and idempotency keys (core.integration.idempotency).
 principals = Table(
     "principals", metadata,
     Column("id", String(32), primary_key=True),
@@ -370,7 +370,7 @@ idempotency_keys = Table(
     UniqueConstraint("principal", "key", name="uq_idempotency_keys"),
 )
 
-# 0007: server-generated private keys kept for recovery, sealed (core.key_delivery).
+# 0007: server-generated private keys kept for recovery, sealed (core.ra.key_delivery).
 key_archive = Table(
     "key_archive", metadata,
     Column("fingerprint", String(64), primary_key=True),

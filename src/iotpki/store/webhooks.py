@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Row, select, update
 from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.errors import ConflictError, NotFoundError
-from iotpki.core.webhook import DeliveryStatus, WebhookDelivery, WebhookSubscription
+from iotpki.core.integration.webhook import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from iotpki.store.ids import IdCache
 from iotpki.store.schema import organizations, webhook_deliveries, webhook_subscriptions
 

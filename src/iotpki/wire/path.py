@@ -3,7 +3,7 @@
 Never a home-made chain walker: the verifier is tested against x509-limbo. Our end-entity
 extension policy accepts every profile (component certificates have no EKU, authorization
 ones an empty subject); CA certificates get the Web PKI CA checks. Revocation is not
-checked here: the server checks its store (`iotpki.core.enrollment`), devices and services
+checked here: the server checks its store (`iotpki.core.ra.enrollment`), devices and services
 a revocation source (`iotpki.wire.peer`).
 """
 

@@ -17,7 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from iotpki.core.errors import NotFoundError
-from iotpki.core.revocation_status import PublishedCRL
+from iotpki.core.revocation.status import PublishedCRL
 from iotpki.protocols.http_dates import http_date
 
 CRL_MEDIA_TYPE = "application/pkix-crl"

@@ -29,12 +29,12 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from iotpki.core.endpoint_enrollment import GeneratedEnrollment, Outcome, Refusal
-from iotpki.core.endpoints import Endpoint
-from iotpki.core.enrollment import EnrollmentRequest
 from iotpki.core.errors import NotFoundError
 from iotpki.core.errors import RefusalReason as R
 from iotpki.core.outcomes import Issued, Pending
+from iotpki.core.ra.endpoint_enrollment import GeneratedEnrollment, Outcome, Refusal
+from iotpki.core.ra.endpoints import Endpoint
+from iotpki.core.ra.enrollment import EnrollmentRequest
 from iotpki.protocols.est.identity import ClientIdentity, CredentialsError, client_identity
 from iotpki.protocols.est.keygen import KeyRecipientError, key_recipient
 from iotpki.wire.errors import DecodeError
@@ -65,7 +65,7 @@ _SERVER_FAULT = {R.UNKNOWN_PROFILE, R.UNKNOWN_AUTHORITY, R.AUTHORITY_CANNOT_ISSU
 
 
 class EnrollmentEndpoints(Protocol):
-    """What EST needs from the core (`iotpki.core.endpoint_enrollment.EndpointEnrollment`)."""
+    """What EST needs from the core (`iotpki.core.ra.endpoint_enrollment.EndpointEnrollment`)."""
 
     def endpoint(self, protocol: str, label: str) -> Endpoint: ...
 

@@ -26,7 +26,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from iotpki.core.ocsp import OCSPAnswer, failure
+from iotpki.core.revocation.ocsp import OCSPAnswer, failure
 from iotpki.protocols.http_dates import http_date
 
 MEDIA_TYPE = "application/ocsp-response"

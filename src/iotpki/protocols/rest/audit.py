@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from iotpki.core.access import Action, authorize
+from iotpki.core.integration.access import Action, authorize
 from iotpki.protocols.rest.context import CurrentPrincipal, Services
 from iotpki.protocols.rest.models import AuditEntryOut, audit_out
 from iotpki.protocols.rest.pagination import Page, PageRequest, encode_cursor, page_request

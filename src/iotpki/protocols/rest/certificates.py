@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import AwareDatetime
 from starlette.responses import Response
 
-from iotpki.core.access import Action, authorize
-from iotpki.core.certificate import CertificateRecord, CertificateStatus
+from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
 from iotpki.core.errors import ConfigurationError, NotFoundError
+from iotpki.core.integration.access import Action, authorize
+from iotpki.core.integration.principal import Principal
 from iotpki.core.ports import CertificateQuery
-from iotpki.core.principal import Principal
-from iotpki.core.revocation import parse_reason
+from iotpki.core.revocation.service import parse_reason
 from iotpki.protocols.rest.context import (
     APIServices,
     CurrentPrincipal,

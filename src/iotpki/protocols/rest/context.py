@@ -14,20 +14,20 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from iotpki.core.audit_trail import AuditTrail
-from iotpki.core.authorities import AuthorityService
-from iotpki.core.devices import DeviceService
-from iotpki.core.directory import CertificateDirectory
+from iotpki.core.audit.trail import AuditTrail
+from iotpki.core.ca.authority_service import AuthorityService
+from iotpki.core.ca.directory import CertificateDirectory
+from iotpki.core.ca.profile import Profile
 from iotpki.core.errors import AuthenticationError
-from iotpki.core.idempotency import MAX_KEY_LENGTH, IdempotencyKeys
-from iotpki.core.lifecycle import LifecycleService
-from iotpki.core.manifests import ManifestService
-from iotpki.core.organizations import OrganizationService
-from iotpki.core.principal import Principal
-from iotpki.core.principals import PrincipalService
-from iotpki.core.profile import Profile
-from iotpki.core.registrations import RegistrationService
-from iotpki.core.revocation import RevocationService
+from iotpki.core.integration.idempotency import MAX_KEY_LENGTH, IdempotencyKeys
+from iotpki.core.integration.principal import Principal
+from iotpki.core.integration.principal_service import PrincipalService
+from iotpki.core.lifecycle.device_service import DeviceService
+from iotpki.core.lifecycle.transitions import LifecycleService
+from iotpki.core.ra.registration_service import RegistrationService
+from iotpki.core.revocation.service import RevocationService
+from iotpki.core.supply_chain.manifests import ManifestService
+from iotpki.core.supply_chain.organization_service import OrganizationService
 
 
 @dataclass(frozen=True)

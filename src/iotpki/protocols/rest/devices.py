@@ -10,9 +10,9 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from iotpki.core.access import Action, authorize
-from iotpki.core.device import Device, DeviceIdentity, DeviceState
-from iotpki.core.lifecycle import LifecycleEvent, LifecycleOutcome
+from iotpki.core.integration.access import Action, authorize
+from iotpki.core.lifecycle.device import Device, DeviceIdentity, DeviceState
+from iotpki.core.lifecycle.transitions import LifecycleEvent, LifecycleOutcome
 from iotpki.protocols.rest.context import (
     CurrentPrincipal,
     IdempotencyKey,

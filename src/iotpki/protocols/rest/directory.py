@@ -7,9 +7,9 @@ from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Path
 
-from iotpki.core.access import Action, authorize
-from iotpki.core.authority import Authority
+from iotpki.core.ca.authority import Authority
 from iotpki.core.errors import NotFoundError
+from iotpki.core.integration.access import Action, authorize
 from iotpki.protocols.rest.context import APIServices, CurrentPrincipal, Services
 from iotpki.protocols.rest.models import (
     LABEL,

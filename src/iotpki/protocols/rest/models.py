@@ -12,14 +12,14 @@ from typing import Annotated, Any
 from cryptography.hazmat.primitives import serialization
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from iotpki.core.audit import AuditEntry
-from iotpki.core.authority import Authority
-from iotpki.core.certificate import CertificateRecord, CertificateStatus
-from iotpki.core.domain import Domain
-from iotpki.core.organization import Organization
-from iotpki.core.profile import Profile
-from iotpki.core.registration import Registration, RegistrationMethod, RegistrationStatus
-from iotpki.core.revocation import REASONS
+from iotpki.core.audit.log import AuditEntry
+from iotpki.core.ca.authority import Authority
+from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
+from iotpki.core.ca.profile import Profile
+from iotpki.core.ra.registration import Registration, RegistrationMethod, RegistrationStatus
+from iotpki.core.revocation.service import REASONS
+from iotpki.core.supply_chain.domain import Domain
+from iotpki.core.supply_chain.organization import Organization
 from iotpki.wire.chain import encode_pem_chain
 from iotpki.wire.names import format_san
 

@@ -25,8 +25,8 @@ from iotpki.core.errors import (
     NotFoundError,
     PolicyError,
 )
-from iotpki.core.idempotency import IdempotencyMismatchError
-from iotpki.core.manifests import ManifestRefused
+from iotpki.core.integration.idempotency import IdempotencyMismatchError
+from iotpki.core.supply_chain.manifests import ManifestRefused
 from iotpki.wire.errors import DecodeError, PKIError
 
 PROBLEM_JSON = "application/problem+json"

@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response
 
-from iotpki.core.access import Action, authorize
+from iotpki.core.ca.profile import parse_duration
 from iotpki.core.errors import NotFoundError
-from iotpki.core.principal import Principal
-from iotpki.core.profile import parse_duration
-from iotpki.core.registration import Registration, RegistrationStatus
-from iotpki.core.registrations import CreatedRegistration, RegistrationSpec
+from iotpki.core.integration.access import Action, authorize
+from iotpki.core.integration.principal import Principal
+from iotpki.core.ra.registration import Registration, RegistrationStatus
+from iotpki.core.ra.registration_service import CreatedRegistration, RegistrationSpec
 from iotpki.protocols.rest.context import (
     APIServices,
     CurrentPrincipal,

@@ -1,1 +1,1 @@
-"""Outgoing webhooks: the HTTP sender behind `core.webhooks.WebhookSender`."""
+"""Outgoing webhooks: the HTTP sender behind `core.integration.webhook_service.WebhookSender`."""

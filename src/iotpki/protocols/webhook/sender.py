@@ -11,7 +11,7 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
-from iotpki.core.webhooks import WebhookSendError
+from iotpki.core.integration.webhook_service import WebhookSendError
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -1,5 +1,5 @@
 """Key archive: server-generated private keys, sealed, for profiles with
-`key_archival: true` (RFC 9483 §4.1.6, RFC 7030 §4.4.2; `core.key_delivery`).
+`key_archival: true` (RFC 9483 §4.1.6, RFC 7030 §4.4.2; `core.ra.key_delivery`).
 
 Revision ID: 0007
 Revises: 0006

@@ -1,0 +1,1 @@
+"""The hash-chained audit log: writing entries and reading and verifying the chain."""

@@ -1,0 +1,99 @@
+"""Issued certificates as the store keeps them: DER plus the indexed facts about it."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from iotpki.core.ca.serial import serial_hex
+from iotpki.core.supply_chain.domain import DOMAIN_URN_PREFIX
+from iotpki.wire.names import format_san
+
+
+def renewal_time(certificate: x509.Certificate, fraction: float) -> datetime:
+    """When the last `fraction` of the certificate's lifetime begins: the moment a
+    delegated certificate (OCSP responder, CMP protection) is replaced."""
+    lifetime = certificate.not_valid_after_utc - certificate.not_valid_before_utc
+    return certificate.not_valid_after_utc - lifetime * fraction
+
+
+class CertificateStatus(StrEnum):
+    GOOD = "good"
+    REVOKED = "revoked"
+    HELD = "on-hold"  # revoked with certificateHold (RFC 5280 §5.3.1); may be released
+
+
+@dataclass(frozen=True)
+class CertificateRecord:
+    authority: str
+    serial: int
+    fingerprint: str  # SHA-256 of the DER, lowercase hex
+    subject: str  # RFC 4514
+    sans: tuple[str, ...]  # `type:value`
+    not_before: datetime
+    not_after: datetime
+    profile: str
+    der: bytes
+    issued_at: datetime
+    status: CertificateStatus = CertificateStatus.GOOD
+    revoked_at: datetime | None = None
+    revocation_reason: str | None = None  # x509.ReasonFlags value, e.g. "keyCompromise"
+
+    @property
+    def serial_hex(self) -> str:
+        return serial_hex(self.serial)
+
+    @property
+    def domains(self) -> set[str]:
+        """The operational domains named by SAN URIs `urn:iotpki:domain:<domain>`."""
+        prefix = f"uri:{DOMAIN_URN_PREFIX}"
+        return {s[len(prefix):] for s in self.sans if s.startswith(prefix)}
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return x509.load_der_x509_certificate(self.der)
+
+    @classmethod
+    def issued(
+        cls, cert: x509.Certificate, subject: x509.Name, sans: Sequence[x509.GeneralName], *,
+        authority: str, profile: str, issued_at: datetime,
+    ) -> CertificateRecord:
+        """The record of a certificate we just built from these names (no re-parsing)."""
+        der = cert.public_bytes(serialization.Encoding.DER)
+        return cls(
+            authority=authority, serial=cert.serial_number,
+            fingerprint=hashlib.sha256(der).hexdigest(), subject=subject.rfc4514_string(),
+            sans=tuple(format_san(n) for n in sans), not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc, profile=profile, der=der, issued_at=issued_at,
+        )
+
+    @classmethod
+    def from_certificate(
+        cls, cert: x509.Certificate, *, authority: str, profile: str, issued_at: datetime
+    ) -> CertificateRecord:
+        der = cert.public_bytes(serialization.Encoding.DER)
+        try:
+            sans = tuple(
+                format_san(n)
+                for n in cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            )
+        except x509.ExtensionNotFound:
+            sans = ()
+        return cls(
+            authority=authority,
+            serial=cert.serial_number,
+            fingerprint=hashlib.sha256(der).hexdigest(),
+            subject=cert.subject.rfc4514_string(),
+            sans=sans,
+            not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc,
+            profile=profile,
+            der=der,
+            issued_at=issued_at,
+        )

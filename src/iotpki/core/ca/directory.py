@@ -1,0 +1,30 @@
+"""Looking up issued certificates."""
+
+from __future__ import annotations
+
+from iotpki.core.ca.certificate import CertificateRecord
+from iotpki.core.errors import NotFoundError
+from iotpki.core.ports import CertificateQuery, UnitOfWorkFactory
+
+
+class CertificateDirectory:
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    def find(self, query: CertificateQuery) -> list[CertificateRecord]:
+        with self._uow() as uow:
+            return uow.certificates.find(query)
+
+    def get(self, authority: str, serial: int) -> CertificateRecord:
+        with self._uow() as uow:
+            record = uow.certificates.get(authority, serial)
+        if record is None:
+            raise NotFoundError(f"no certificate {serial:x} issued by {authority!r}")
+        return record
+
+    def get_by_fingerprint(self, fingerprint: str) -> CertificateRecord:
+        with self._uow() as uow:
+            record = uow.certificates.get_by_fingerprint(fingerprint)
+        if record is None:
+            raise NotFoundError(f"no certificate with SHA-256 fingerprint {fingerprint}")
+        return record

@@ -1,0 +1,273 @@
+"""The single issuance path for every protocol: policy → build → sign → persist → audit → event.
+
+Protocol adapters (CLI, EST, CMP, REST) build an `IssuanceRequest` and map the
+returned outcome (`Issued` or `Rejected`) to their wire form. A refusal is
+audited and writes no certificate row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography import x509
+
+from iotpki.core.audit.log import AuditRecord, append_audit_many
+from iotpki.core.ca.authority import Authority
+from iotpki.core.ca.certificate import CertificateRecord
+from iotpki.core.ca.extensions import issuer_extensions, subject_extensions
+from iotpki.core.ca.policy import CertificateTemplate, decide
+from iotpki.core.ca.profile import Profile
+from iotpki.core.ca.serial import new_serial
+from iotpki.core.ca.urls import PublicURLs
+from iotpki.core.clock import Clock
+from iotpki.core.errors import ConflictError, PolicyError, RefusalReason
+from iotpki.core.events import Event
+from iotpki.core.lifecycle.device_service import IssuedIdentity, link_issued
+from iotpki.core.outcomes import Issued, Rejected
+from iotpki.core.ports import KeyRing, UnitOfWork, UnitOfWorkFactory
+from iotpki.wire.binding import encode_component_binding
+from iotpki.wire.csr import (
+    BadSignatureError,
+    decode_certification_request,
+    requested_sans,
+    verify_csr,
+)
+from iotpki.wire.errors import DecodeError
+from iotpki.wire.keys import signature_hash_for
+
+SERIAL_ATTEMPTS = 3  # a 127-bit collision is astronomically rare; retrying is still cheap
+
+
+@dataclass(frozen=True)
+class IssuanceRequest:
+    authority: str
+    profile: str
+    csr: bytes  # PEM or DER, exactly as received
+    requester: str
+    # Values an RA approved (a registration); they replace what the CSR asks for.
+    subject: x509.Name | None = None
+    sans: tuple[x509.GeneralName, ...] | None = None
+    not_after: datetime | None = None
+    method: str = "direct"
+    registration: str | None = None  # consumed in the issuing transaction (single use)
+    component_digest: bytes | None = None  # the device's components (`wire.binding`)
+    # The device the new identity is issued for (linked in the issuing transaction), and the
+    # fingerprint of the identity the client presented (a device certificate issued from a
+    # component in no device yet records a new device built from that component).
+    device: str | None = None
+    presented: str | None = None
+
+
+class _Signing:
+    """An authority with its loaded key and issuer-only extensions, cached per process:
+    decrypting the key and building AKI/CDP/AIA for every certificate would be waste."""
+
+    def __init__(self, authority: Authority, key: Any, urls: PublicURLs) -> None:
+        self.authority = authority
+        self.key = key
+        self.hash = signature_hash_for(key)
+        self.extensions = issuer_extensions(authority.label, authority.certificate, urls)
+
+
+class _LateRefusal(Exception):
+    """A check that needs the storing transaction refused request `index` (a registration
+    consumed meanwhile, a domain not owned): that request is refused, the rest stand."""
+
+    def __init__(self, index: int, reason: RefusalReason, detail: str) -> None:
+        self.index = index
+        self.refusal = Rejected(reason, detail)
+
+
+class IssuanceService:
+    def __init__(
+        self, uow: UnitOfWorkFactory, keys: KeyRing, profiles: Mapping[str, Profile],
+        urls: PublicURLs, clock: Clock,
+    ) -> None:
+        self._uow = uow
+        self._keys = keys
+        self._profiles = profiles
+        self._urls = urls
+        self._clock = clock
+        self._signing: dict[str, _Signing] = {}
+
+    def issue(self, request: IssuanceRequest) -> Issued | Rejected:
+        return self.issue_many([request])[0]
+
+    def issue_many(self, requests: Sequence[IssuanceRequest]) -> list[Issued | Rejected]:
+        """Decide and sign each request, then store every outcome in one transaction.
+
+        The factory's provisioning station submits a tray of chips at once (DESIGN.md §1);
+        one commit for the tray instead of one per chip. Outcomes keep the request order.
+        """
+        now = self._clock.now()
+        for attempt in range(SERIAL_ATTEMPTS):
+            outcomes = [self._outcome(request, now) for request in requests]
+            while True:
+                try:
+                    self._store(requests, outcomes, now)
+                    return outcomes
+                except _LateRefusal as late:
+                    outcomes[late.index] = late.refusal
+                except ConflictError:
+                    if attempt == SERIAL_ATTEMPTS - 1:
+                        raise
+                    break  # a serial collided: sign again with fresh serials
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _outcome(self, request: IssuanceRequest, now: datetime) -> Issued | Rejected:
+        try:
+            signing, profile, template = self._decide(request, now)
+        except PolicyError as refusal:
+            return Rejected(refusal.reason, refusal.detail)
+        certificate = self._build(signing, profile, template)
+        record = CertificateRecord.issued(
+            certificate, template.subject, template.sans, authority=signing.authority.label,
+            profile=profile.name, issued_at=now)
+        return Issued(record, certificate, signing.authority.full_chain)
+
+    def _decide(
+        self, request: IssuanceRequest, now: datetime
+    ) -> tuple[_Signing, Profile, CertificateTemplate]:
+        profile = self._profiles.get(request.profile)
+        if profile is None:
+            raise PolicyError(RefusalReason.UNKNOWN_PROFILE, f"unknown profile {request.profile!r}")
+        signing = self._signing_for(request.authority)
+        try:
+            csr = decode_certification_request(request.csr)
+            verify_csr(csr)
+            sans = request.sans if request.sans is not None else requested_sans(csr)
+        except DecodeError as exc:
+            raise PolicyError(RefusalReason.MALFORMED_REQUEST, str(exc)) from exc
+        except BadSignatureError as exc:
+            raise PolicyError(RefusalReason.BAD_SIGNATURE, str(exc)) from exc
+        self._check_binding(request, profile)
+        template = decide(
+            profile=profile, issuer=signing.authority, public_key=csr.public_key(),
+            subject=request.subject if request.subject is not None else csr.subject,
+            sans=sans, now=now, not_after=request.not_after,
+        )
+        return signing, profile, template.bound_to(request.component_digest)
+
+    @staticmethod
+    def _check_binding(request: IssuanceRequest, profile: Profile) -> None:
+        if request.component_digest is not None and profile.kind != "device":
+            raise PolicyError(RefusalReason.METHOD_NOT_ALLOWED,
+                              f"component binding belongs in device certificates, not {profile.kind}")
+
+    def _signing_for(self, label: str) -> _Signing:
+        cached = self._signing.get(label)
+        if cached is not None:
+            return cached
+        with self._uow() as uow:
+            authority = uow.authorities.get(label)
+        if authority is None:
+            raise PolicyError(RefusalReason.UNKNOWN_AUTHORITY, f"unknown authority {label!r}")
+        if authority.key_ref is None or not authority.can_issue:
+            raise PolicyError(
+                RefusalReason.AUTHORITY_CANNOT_ISSUE, f"authority {label} holds no signing key"
+            )
+        signing = _Signing(authority, self._keys.load(authority.key_ref), self._urls)
+        self._signing[label] = signing
+        return signing
+
+    def _build(
+        self, signing: _Signing, profile: Profile, template: CertificateTemplate
+    ) -> x509.Certificate:
+        issuer = signing.authority.certificate
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(template.subject)
+            .issuer_name(issuer.subject)
+            .public_key(template.public_key)
+            .serial_number(new_serial())
+            .not_valid_before(template.not_before)
+            .not_valid_after(template.not_after)
+        )
+        for extension, critical in (
+            *subject_extensions(profile, template.public_key, template.subject, template.sans),
+            *signing.extensions,
+        ):
+            builder = builder.add_extension(extension, critical)
+        if template.component_digest is not None and profile.component_binding_oid is not None:
+            builder = builder.add_extension(encode_component_binding(
+                profile.component_binding_oid, template.component_digest), False)
+        return builder.sign(signing.key, signing.hash)
+
+    def _store(
+        self, requests: Sequence[IssuanceRequest], outcomes: list[Issued | Rejected], now: datetime
+    ) -> None:
+        """Certificates, audit entries and events of a batch: all or nothing."""
+        audit: list[AuditRecord] = []
+        events: list[Event] = []
+        for request, outcome in zip(requests, outcomes, strict=True):
+            record, event = _audit_and_event(request, outcome, now)
+            audit.append(record)
+            events.append(event)
+        issued = [o.record for o in outcomes if isinstance(o, Issued)]
+        with self._uow() as uow:
+            for index, (request, outcome) in enumerate(zip(requests, outcomes, strict=True)):
+                if isinstance(outcome, Issued):
+                    # The issuing authority's organization, from the signing cache (issued
+                    # outcomes always went through it): no query per certificate.
+                    organization = self._signing[outcome.record.authority].authority.organization
+                    _check_in_transaction(uow, index, request, outcome, organization, now)
+            if issued:
+                uow.certificates.add_many(issued)
+            append_audit_many(uow.audit, now, audit)
+            self._link_devices(uow, requests, outcomes, now)
+            uow.events.add_many(events)
+            uow.commit()
+
+    def _link_devices(self, uow: UnitOfWork, requests: Sequence[IssuanceRequest],
+                      outcomes: list[Issued | Rejected], now: datetime) -> None:
+        for request, outcome in zip(requests, outcomes, strict=True):
+            if isinstance(outcome, Issued) and (request.device or request.presented):
+                signing = self._signing[outcome.record.authority]
+                link_issued(uow, IssuedIdentity(
+                    request.device, request.presented, outcome.certificate, outcome.record,
+                    self._profiles[outcome.record.profile].kind, signing.authority.organization,
+                    request.registration is not None, request.requester), now)
+
+
+def _check_in_transaction(uow: UnitOfWork, index: int, request: IssuanceRequest,
+                          outcome: Issued, organization: str, now: datetime) -> None:
+    """Checks whose answer must hold at commit: they run in the storing transaction."""
+    authority = outcome.record.authority
+    for name in sorted(outcome.record.domains):
+        if uow.domains.owner(name) != organization:
+            # An organization issues only into the operational domains it owns.
+            raise _LateRefusal(index, RefusalReason.DOMAIN_NOT_OWNED,
+                               f"domain {name} is not owned by {organization}, the organization "
+                               f"of authority {authority}")
+    if request.registration is not None and not uow.registrations.consume(
+            request.registration, now, outcome.record.fingerprint):
+        raise _LateRefusal(index, RefusalReason.REGISTRATION_CONSUMED,
+                           f"registration {request.registration} was already used")
+
+
+def _audit_and_event(
+    request: IssuanceRequest, outcome: Issued | Rejected, now: datetime
+) -> tuple[AuditRecord, Event]:
+    """Every decision is audited: an issue with its certificate, a refusal with its reason."""
+    if isinstance(outcome, Rejected):
+        details = {"reason": outcome.reason.value, "detail": outcome.detail,
+                   "profile": request.profile, "method": request.method,
+                   "registration": request.registration}
+        return (AuditRecord("certificate.issue", "refused", request.requester, request.authority,
+                            details),
+                Event("enrollment.refused", now, {"authority": request.authority, **details}))
+    record = outcome.record
+    target = f"{record.authority}:{record.serial_hex}"
+    details = {"profile": record.profile, "subject": record.subject,
+               "fingerprint": record.fingerprint, "method": request.method,
+               "registration": request.registration}
+    return (AuditRecord("certificate.issue", "success", request.requester, target, details),
+            Event(_issued_event(request), now, {"certificate": target, **details}))
+
+
+def _issued_event(request: IssuanceRequest) -> str:
+    # A renewal (RFC 7030 §4.2.2 simplereenroll, RFC 9483 §4.1.3 kur) is announced as such.
+    return "certificate.renewed" if request.method == "current-certificate" else "certificate.issued"

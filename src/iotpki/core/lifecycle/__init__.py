@@ -1,0 +1,1 @@
+"""Devices and their lifecycle: the transition table, component binding, the next identity and expiry."""

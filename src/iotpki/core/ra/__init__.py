@@ -1,0 +1,2 @@
+"""Registration authority: registrations, enrollment methods, endpoints, approvals, key delivery
+and the state enrollment protocols keep between messages."""

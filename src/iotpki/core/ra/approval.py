@@ -1,0 +1,107 @@
+"""Manual approval: a request is kept until an operator approves (it is then issued on the
+single issuance path) or rejects it. Clients poll with the request id (EST 202 +
+Retry-After, RFC 7030 §4.2.3; CMP pollReq, RFC 9483 §4.4)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from iotpki.core.audit.log import AuditRecord, append_audit
+from iotpki.core.ca.issuance import IssuanceRequest, IssuanceService
+from iotpki.core.clock import Clock
+from iotpki.core.errors import ConflictError, NotFoundError, PolicyError
+from iotpki.core.errors import RefusalReason as R
+from iotpki.core.events import Event
+from iotpki.core.outcomes import Issued, Pending, Rejected
+from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
+from iotpki.core.ra.pending import PendingRequest, PendingStatus
+from iotpki.core.ra.registration import new_registration_id
+
+RETRY_AFTER_SECONDS = 60
+
+
+class ManualApproval:
+    def __init__(self, uow: UnitOfWorkFactory, issuance: IssuanceService, clock: Clock) -> None:
+        self._uow = uow
+        self._issuance = issuance
+        self._clock = clock
+
+    def submit(self, csr: bytes, authority: str | None, profile: str | None, requester: str,
+               presented: str | None) -> Pending:
+        if authority is None or profile is None:
+            raise PolicyError(R.METHOD_NOT_ALLOWED,
+                              "manual approval needs an endpoint that names authority and profile")
+        now = self._clock.now()
+        pending = PendingRequest(new_registration_id(), authority, profile, csr, requester, now,
+                                 presented)
+        with self._uow() as uow:
+            if uow.authorities.get(authority) is None:
+                raise PolicyError(R.UNKNOWN_AUTHORITY, f"unknown authority {authority!r}")
+            uow.pending.add(pending)
+            self._audit(uow, now, requester, "enrollment.submit", pending, "success", {})
+            uow.events.add(Event("enrollment.pending", now, {"request": pending.id,
+                                                             "authority": authority}))
+            uow.commit()
+        return Pending(pending.id, RETRY_AFTER_SECONDS)
+
+    def poll(self, request_id: str) -> Issued | Pending | Rejected:
+        pending = self.get(request_id)
+        if pending.status is PendingStatus.PENDING:
+            return Pending(pending.id, RETRY_AFTER_SECONDS)
+        if pending.status is PendingStatus.REJECTED or pending.certificate is None:
+            return Rejected(R.METHOD_NOT_ALLOWED, f"rejected by an operator: {pending.reason}")
+        with self._uow() as uow:
+            record = uow.certificates.get_by_fingerprint(pending.certificate)
+            authority = uow.authorities.get(pending.authority)
+        assert record is not None and authority is not None  # written when approved
+        return Issued(record, record.certificate, authority.full_chain)
+
+    def approve(self, request_id: str, actor: str) -> Issued | Rejected:
+        pending = self._undecided(request_id)
+        outcome = self._issuance.issue(IssuanceRequest(
+            pending.authority, pending.profile, pending.csr, pending.requester,
+            method="manual-approval"))
+        status = PendingStatus.APPROVED if isinstance(outcome, Issued) else PendingStatus.REJECTED
+        certificate = outcome.record.fingerprint if isinstance(outcome, Issued) else None
+        reason = outcome.detail if isinstance(outcome, Rejected) else None
+        self._decide(pending, status, actor, certificate, reason)
+        return outcome
+
+    def reject(self, request_id: str, actor: str, reason: str) -> None:
+        self._decide(self._undecided(request_id), PendingStatus.REJECTED, actor, None, reason)
+
+    def get(self, request_id: str) -> PendingRequest:
+        with self._uow() as uow:
+            pending = uow.pending.get(request_id)
+        if pending is None:
+            raise NotFoundError(f"unknown request {request_id!r}")
+        return pending
+
+    def find(self, status: PendingStatus | None = PendingStatus.PENDING, limit: int = 100,
+             offset: int = 0) -> list[PendingRequest]:
+        with self._uow() as uow:
+            return uow.pending.find(status.value if status else None, limit, offset)
+
+    def _undecided(self, request_id: str) -> PendingRequest:
+        pending = self.get(request_id)
+        if pending.status is not PendingStatus.PENDING:
+            raise ConflictError(f"request {request_id} was {pending.status.value} already")
+        return pending
+
+    def _decide(self, pending: PendingRequest, status: PendingStatus, actor: str,
+                certificate: str | None, reason: str | None) -> None:
+        now = self._clock.now()
+        with self._uow() as uow:
+            if not uow.pending.decide(pending.id, status.value, now, actor, certificate, reason):
+                raise ConflictError(f"request {pending.id} was decided already")
+            self._audit(uow, now, actor, f"enrollment.{status.value}", pending,
+                        "success" if status is PendingStatus.APPROVED else "refused",
+                        {"reason": reason, "certificate": certificate})
+            uow.commit()
+
+    @staticmethod
+    def _audit(uow: UnitOfWork, now: datetime, actor: str, action: str, pending: PendingRequest,
+               outcome: str, details: dict[str, str | None]) -> None:
+        append_audit(uow.audit, now, AuditRecord(action, outcome, actor, pending.id, {
+            "authority": pending.authority, "profile": pending.profile,
+            "requester": pending.requester, **details}))

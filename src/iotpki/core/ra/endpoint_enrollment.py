@@ -1,0 +1,195 @@
+"""What an enrollment protocol adapter (EST, CMP) needs behind one labelled endpoint: the
+CA certificates to publish, the key types to ask for, enrollment with the endpoint's methods,
+server-side key generation, and the audit of refusals made before the core was reached.
+
+RFC 7030 §4.1 (CA certificates), §4.2 (enroll / re-enroll with the endpoint's methods),
+§4.2.3 (a repeated request for a pending manual approval is recognized, not queued again),
+§4.4 (server-side key generation: the key is made here and returned once, encrypted to the
+client certificate if asked (§4.4.2, `core.ra.key_delivery`); kept only, sealed, when the
+profile archives keys),
+§4.5 (CSR attributes from the profile's key types).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from iotpki.core.audit.log import AuditRecord, append_audit
+from iotpki.core.ca.profile import Profile
+from iotpki.core.clock import Clock
+from iotpki.core.errors import NotFoundError, RefusalReason
+from iotpki.core.events import Event
+from iotpki.core.outcomes import Issued, Pending, Rejected
+from iotpki.core.ports import UnitOfWorkFactory
+from iotpki.core.ra.endpoints import Endpoint, Endpoints
+from iotpki.core.ra.enrollment import MANUAL_APPROVAL, EnrollmentRequest, EnrollmentService
+from iotpki.core.ra.key_delivery import GeneratedKey, KeyDelivery, KeyDeliveryError
+from iotpki.wire.cms_envelope import CertificateRecipient
+from iotpki.wire.csr import decode_csr
+from iotpki.wire.errors import DecodeError
+from iotpki.wire.key_package import enveloped_content_info
+from iotpki.wire.keys import generate_private_key, signature_hash_for
+
+Outcome = Issued | Pending | Rejected
+_NEEDS_CHAIN = ("previous-stage-certificate", "current-certificate")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A request refused by an adapter before enrollment (malformed body, wrong media type)."""
+
+    protocol: str
+    label: str
+    requester: str
+    reason: RefusalReason
+    detail: str
+    operation: str
+
+
+@dataclass(frozen=True)
+class GeneratedEnrollment:
+    outcome: Outcome
+    private_key_pkcs8: bytes | None  # DER PrivateKeyInfo, only when issued
+    encrypted_key: bytes | None = None  # ContentInfo(EnvelopedData) instead, RFC 7030 §4.4.2
+
+
+class EndpointEnrollment:
+    def __init__(self, uow: UnitOfWorkFactory, endpoints: Endpoints, enrollment: EnrollmentService,
+                 profiles: Mapping[str, Profile], clock: Clock,
+                 key_delivery: KeyDelivery | None = None) -> None:
+        self._uow = uow
+        self._key_delivery = key_delivery
+        self._endpoints = endpoints
+        self._enrollment = enrollment
+        self._profiles = profiles
+        self._clock = clock
+        self._chains: dict[str, tuple[x509.Certificate, ...]] = {}
+        self._issuers: dict[x509.Name, tuple[x509.Certificate, ...]] | None = None
+
+    def endpoint(self, protocol: str, label: str) -> Endpoint:
+        """Raise `NotFoundError` for a label no endpoint declares."""
+        return self._endpoints.get(protocol, label)
+
+    def ca_certificates(self, endpoint: Endpoint) -> tuple[x509.Certificate, ...]:
+        """The endpoint's issuing CA and its issuers up to the root (cached per process)."""
+        chain = self._chains.get(endpoint.authority)
+        if chain is None:
+            with self._uow() as uow:
+                authority = uow.authorities.get(endpoint.authority)
+            if authority is None:
+                raise NotFoundError(f"endpoint {endpoint.label!r} names unknown authority "
+                                    f"{endpoint.authority!r}")
+            chain = self._chains[endpoint.authority] = authority.full_chain
+        return chain
+
+    def key_types(self, endpoint: Endpoint) -> tuple[str, ...]:
+        profile = self._profiles.get(endpoint.profile)
+        if profile is None:
+            raise NotFoundError(f"endpoint {endpoint.label!r} names unknown profile "
+                                f"{endpoint.profile!r}")
+        return profile.key_types
+
+    def client_chain(self, leaf: x509.Certificate) -> tuple[x509.Certificate, ...]:
+        """The presented certificate followed by the hosted CA certificates above it: TLS
+        stacks hand over the leaf only, path validation needs the intermediates."""
+        if self._issuers is None or leaf.issuer not in self._issuers:
+            with self._uow() as uow:  # read again: an authority may have been added
+                self._issuers = {a.certificate.subject: a.full_chain
+                                 for a in uow.authorities.list()}
+        above = self._issuers.get(leaf.issuer, ())
+        return (leaf, *(c for c in above if c.subject != c.issuer))
+
+    def enroll(self, endpoint: Endpoint, request: EnrollmentRequest) -> Outcome:
+        """A first enrollment with the first of the endpoint's methods the request can use."""
+        method = first_usable_method(endpoint, request)
+        request = replace(request, authority=endpoint.authority, profile=endpoint.profile)
+        if method == MANUAL_APPROVAL:
+            retried = self._pending_for(request.csr)
+            if retried is not None:
+                return self._enrollment.approval.poll(retried)
+        return self._enrollment.enroll(request, method)
+
+    def renew(self, endpoint: Endpoint, request: EnrollmentRequest) -> Outcome:
+        """RFC 7030 §4.2.2: re-enrollment with the endpoint's renewal method."""
+        request = replace(request, authority=endpoint.authority, profile=endpoint.profile)
+        return self._enrollment.enroll(request, endpoint.renewal)
+
+    def enroll_with_server_key(self, endpoint: Endpoint, request: EnrollmentRequest,
+                               renewal: bool = False,
+                               recipient: x509.Certificate | None = None) -> GeneratedEnrollment:
+        """RFC 7030 §4.4: a key of the profile's first key type is made here; the client's CSR
+        only names the subject and extensions. With `recipient` (§4.4.2) the key goes back
+        enveloped for that certificate, else as plain PKCS #8 (the TLS channel protects it)."""
+        try:
+            generated = self._generate(endpoint)
+            csr = _resigned(request.csr, generated.key)
+        except DecodeError as exc:
+            return GeneratedEnrollment(Rejected(RefusalReason.MALFORMED_REQUEST, str(exc)), None)
+        except KeyDeliveryError as exc:
+            return GeneratedEnrollment(Rejected(exc.reason, exc.detail), None)
+        request = replace(request, csr=csr)
+        outcome = self.renew(endpoint, request) if renewal else self.enroll(endpoint, request)
+        if not isinstance(outcome, Issued):
+            return GeneratedEnrollment(outcome, None)
+        if self._key_delivery is None:
+            return GeneratedEnrollment(outcome, generated.pkcs8)
+        if recipient is None:
+            self._key_delivery.record_plain(generated, outcome, request.requester)
+            return GeneratedEnrollment(outcome, generated.pkcs8)
+        enveloped = self._key_delivery.deliver(generated, outcome,
+                                               CertificateRecipient(recipient), request.requester)
+        return GeneratedEnrollment(outcome, None, enveloped_content_info(enveloped))
+
+    def _generate(self, endpoint: Endpoint) -> GeneratedKey:
+        if self._key_delivery is not None:
+            return self._key_delivery.generate(endpoint.profile)
+        key_type = self.key_types(endpoint)[0]
+        return GeneratedKey(generate_private_key(key_type), key_type, None)
+
+    def refuse(self, refusal: Refusal) -> None:
+        """Audit a refusal that never reached the enrollment methods (nothing was issued)."""
+        now = self._clock.now()
+        details = {"reason": refusal.reason.value, "detail": refusal.detail,
+                   "protocol": refusal.protocol, "label": refusal.label,
+                   "operation": refusal.operation}
+        with self._uow() as uow:
+            append_audit(uow.audit, now, AuditRecord(
+                f"{refusal.protocol}.request", "refused", refusal.requester,
+                refusal.label or "-", details))
+            uow.events.add(Event("enrollment.refused", now, details))
+            uow.commit()
+
+    def _pending_for(self, csr: bytes) -> str | None:
+        with self._uow() as uow:
+            pending = uow.pending.for_csr(csr)
+        return None if pending is None else pending.id
+
+
+def first_usable_method(endpoint: Endpoint, request: EnrollmentRequest) -> str:
+    """The first of the endpoint's methods whose credentials the request carries; else the
+    first method (its refusal then names what is missing)."""
+    for method in endpoint.methods:
+        if method == "one-time-secret" and request.registration_id is not None:
+            return method
+        if method in _NEEDS_CHAIN and request.client_chain:
+            return method
+        if method == MANUAL_APPROVAL:
+            return method
+    return endpoint.methods[0]
+
+
+def _resigned(csr_der: bytes, key: Any) -> bytes:
+    """The client's subject and requested extensions, signed by the server-made key."""
+    csr = decode_csr(csr_der)
+    builder = x509.CertificateSigningRequestBuilder().subject_name(csr.subject)
+    try:
+        for extension in csr.extensions:
+            builder = builder.add_extension(extension.value, extension.critical)
+    except ValueError as exc:
+        raise DecodeError(f"malformed extension request in CSR: {exc}") from exc
+    return builder.sign(key, signature_hash_for(key)).public_bytes(serialization.Encoding.DER)

@@ -1,0 +1,330 @@
+"""Enrollment methods: the pluggable answer to "may this request be served?".
+
+Protocol adapters (EST, CMP, REST, CLI) build an `EnrollmentRequest` and name the
+method their endpoint uses; none re-implements the checks. A method either returns an
+`Authorization` (what may be issued: authority, profile, approved subject and SANs,
+the registration to consume) or raises `PolicyError` with a specific reason. The
+authorized request then takes the single issuance path, where the new key's CSR proves
+possession and the registration is consumed in the issuing transaction.
+
+Counterfeit filtering (DESIGN.md §1 step 2) is the previous-stage method refusing an
+identity that is on no registration (hence no manifest), chains to no trusted anchor,
+is revoked, or was already consumed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from iotpki.core.audit.log import AuditRecord, append_audit
+from iotpki.core.ca.certificate import CertificateStatus
+from iotpki.core.ca.issuance import IssuanceRequest, IssuanceService
+from iotpki.core.ca.serial import serial_hex
+from iotpki.core.clock import Clock
+from iotpki.core.errors import PolicyError
+from iotpki.core.errors import RefusalReason as R
+from iotpki.core.events import Event
+from iotpki.core.lifecycle.device import Device, DeviceState
+from iotpki.core.outcomes import Issued, Pending, Rejected
+from iotpki.core.ports import IdentityKey, UnitOfWork, UnitOfWorkFactory
+from iotpki.core.ra.approval import ManualApproval
+from iotpki.core.ra.registration import (
+    Registration,
+    RegistrationMethod,
+    RegistrationStatus,
+    issuer_serial_key,
+    secret_matches,
+)
+from iotpki.wire.csr import decode_certification_request, requested_sans
+from iotpki.wire.errors import DecodeError
+from iotpki.wire.path import ChainError, validate_chain
+from iotpki.wire.possession import PossessionError, verify_possession
+
+
+@dataclass(frozen=True)
+class EnrollmentRequest:
+    csr: bytes
+    requester: str
+    # The identity the client presents (TLS client certificate, CMP signer), leaf first.
+    client_chain: tuple[x509.Certificate, ...] = ()
+    # How the adapter proved the client holds client_chain[0]'s key ("tls", "cmp-signature")...
+    possession: str | None = None
+    # ... or a detached signature of the CSR's DER by that key, checked here.
+    possession_signature: bytes | None = None
+    registration_id: str | None = None
+    secret: str | None = None
+    authority: str | None = None  # when the endpoint (e.g. an EST label) names the CA
+    profile: str | None = None
+
+
+@dataclass(frozen=True)
+class Authorization:
+    authority: str
+    profile: str
+    subject: x509.Name | None
+    sans: tuple[x509.GeneralName, ...] | None
+    registration: str | None
+    component_digest: bytes | None = None
+    device: str | None = None  # the device the new identity is for (`core.lifecycle.device_service`)
+    presented: str | None = None  # fingerprint of the identity presented
+
+
+class EnrollmentMethod(Protocol):
+    name: str
+
+    def authorize(self, request: EnrollmentRequest, uow: UnitOfWork, now: datetime) -> Authorization:
+        """Raise `PolicyError` with the specific reason when the request may not be served."""
+        ...
+
+
+def fingerprint(certificate: x509.Certificate) -> str:
+    from hashlib import sha256
+    return sha256(certificate.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def identity_keys(certificate: x509.Certificate) -> IdentityKey:
+    return IdentityKey(fingerprint(certificate), issuer_serial_key(
+        certificate.issuer.rfc4514_string(), serial_hex(certificate.serial_number)))
+
+
+def check_possession(request: EnrollmentRequest) -> None:
+    if request.possession is not None:
+        return  # proven by the protocol (TLS handshake, CMP signature)
+    if request.possession_signature is None:
+        raise PolicyError(R.POSSESSION_NOT_PROVEN,
+                          "the request is not signed with the presented certificate's key")
+    try:
+        verify_possession(request.client_chain[0], request.csr, request.possession_signature)
+    except PossessionError as exc:
+        raise PolicyError(R.POSSESSION_NOT_PROVEN, str(exc)) from exc
+
+
+def _presented(request: EnrollmentRequest) -> x509.Certificate:
+    if not request.client_chain:
+        raise PolicyError(R.NO_CLIENT_IDENTITY, "no client certificate was presented")
+    check_possession(request)
+    return request.client_chain[0]
+
+
+# (certificate, issuer) → "good" | "revoked" | "unknown": a supplier's CRL or OCSP, cached.
+ExternalRevocation = Callable[[x509.Certificate, x509.Certificate], str]
+
+
+def _check_not_revoked(uow: UnitOfWork, path: list[x509.Certificate],
+                       external: ExternalRevocation | None) -> None:
+    """Identities we issued are checked in our store; those of a supplier that runs its own
+    PKI through its CRL (fail closed: an unknown status is refused)."""
+    certificate = path[0]
+    record = uow.certificates.get_by_fingerprint(fingerprint(certificate))
+    if record is not None:
+        if record.status is not CertificateStatus.GOOD:
+            raise PolicyError(R.REVOKED, f"the presented certificate is {record.status.value} "
+                                         f"({record.revocation_reason})")
+        return
+    status = external(certificate, path[1]) if external is not None else "unknown"
+    if status == "revoked":
+        raise PolicyError(R.REVOKED, "the supplier's CRL lists the presented certificate")
+    if status != "good":
+        raise PolicyError(R.REVOCATION_UNKNOWN, "the revocation status of the presented "
+                                                "certificate cannot be established")
+
+
+def _usable(registration: Registration, now: datetime) -> None:
+    if registration.status is RegistrationStatus.CONSUMED:
+        raise PolicyError(R.REGISTRATION_CONSUMED,
+                          f"registration {registration.id} was already used")
+    if registration.status is not RegistrationStatus.OPEN:
+        raise PolicyError(R.NOT_REGISTERED, f"registration {registration.id} is "
+                                            f"{registration.status.value}")
+    if registration.is_expired(now):
+        raise PolicyError(R.REGISTRATION_EXPIRED,
+                          f"registration {registration.id} expired {registration.expires_at}")
+
+
+def _matching(request: EnrollmentRequest, registration: Registration) -> bool:
+    return (request.authority in (None, registration.authority)
+            and request.profile in (None, registration.profile))
+
+
+def _authorization(registration: Registration) -> Authorization:
+    return Authorization(registration.authority, registration.profile, registration.subject,
+                         registration.sans, registration.id)
+
+
+class PreviousStageCertificate:
+    """The device proves the identity of its previous stage (component or device certificate)."""
+
+    name = "previous-stage-certificate"
+
+    def __init__(self, external: ExternalRevocation | None = None) -> None:
+        self._external = external
+
+    def authorize(self, request: EnrollmentRequest, uow: UnitOfWork, now: datetime) -> Authorization:
+        presented = _presented(request)
+        candidates = [r for r in uow.registrations.for_identity(identity_keys(presented))
+                      if r.method is RegistrationMethod.PREVIOUS_STAGE and _matching(request, r)]
+        if not candidates:
+            raise PolicyError(R.NOT_REGISTERED, "the presented identity is on no manifest or "
+                                                "registration for this enrollment")
+        open_ones = [r for r in candidates if r.status is RegistrationStatus.OPEN]
+        registration = (open_ones or candidates)[0]
+        _usable(registration, now)
+        anchors = [a.certificate for a in uow.trust.anchors(registration.organization)]
+        try:
+            path = validate_chain(presented, request.client_chain[1:], anchors, now)
+        except ChainError as exc:
+            raise PolicyError(R.UNTRUSTED_CHAIN, f"{registration.organization} trusts no supplier "
+                                                 f"anchor for this identity: {exc}") from exc
+        _check_not_revoked(uow, path, self._external)
+        presented_fingerprint = fingerprint(presented)
+        built = uow.devices.containing(registration.organization, presented_fingerprint)
+        device = built or uow.devices.with_identity(presented_fingerprint)
+        _check_device(device)
+        return replace(_authorization(registration),
+                       component_digest=built.component_digest if built is not None else None,
+                       device=device.id if device is not None else None,
+                       presented=presented_fingerprint)
+
+
+class CurrentCertificate:
+    """Renewal (RFC 7030 §4.2.2, RFC 9483 §4.1.3): the holder of a good certificate we issued
+    gets a new one with the same subject and SANs, from the same authority and profile.
+    A certificate that expired is still accepted within its profile's `renewal_grace`."""
+
+    name = "current-certificate"
+
+    def __init__(self, grace: Callable[[str], timedelta] | None = None) -> None:
+        self._grace = grace or (lambda _profile: timedelta(0))
+
+    def authorize(self, request: EnrollmentRequest, uow: UnitOfWork, now: datetime) -> Authorization:
+        presented = _presented(request)
+        record = uow.certificates.get_by_fingerprint(fingerprint(presented))
+        if record is None:
+            raise PolicyError(R.NOT_REGISTERED, "the presented certificate was not issued here")
+        if record.status is not CertificateStatus.GOOD:
+            raise PolicyError(R.REVOKED, f"the presented certificate is {record.status.value}")
+        grace = self._grace(record.profile)
+        if now >= record.not_after + grace:
+            raise PolicyError(R.CERTIFICATE_EXPIRED, f"the presented certificate expired "
+                                                     f"{record.not_after.isoformat()}"
+                                                     + (f" (grace {grace})" if grace else ""))
+        if request.authority not in (None, record.authority):
+            raise PolicyError(R.IDENTITY_MISMATCH, f"renewal goes to {record.authority}, "
+                                                   f"the issuer of the current certificate")
+        sans = _sans_of(presented)
+        _check_same_identity(request.csr, presented.subject, sans)
+        device = uow.devices.with_identity(record.fingerprint)
+        _check_device(device)
+        return Authorization(record.authority, record.profile, presented.subject, sans, None,
+                             device=device.id if device is not None else None,
+                             presented=record.fingerprint)
+
+
+def _check_device(device: Device | None) -> None:
+    """Only an active device, one registered for its next identity, or one in maintenance
+    (for a maintenance identity; with hold-mode maintenance its certificates are on hold
+    anyway) enrolls: a lost, stolen or retired device gets none whatever it presents."""
+    if device is not None and device.state not in (DeviceState.ACTIVE, DeviceState.REGISTERED,
+                                                   DeviceState.MAINTENANCE):
+        raise PolicyError(R.REVOKED, f"device {device.id} is {device.state.value}")
+
+
+def _sans_of(certificate: x509.Certificate) -> tuple[x509.GeneralName, ...]:
+    try:
+        return tuple(certificate.extensions.get_extension_for_class(
+            x509.SubjectAlternativeName).value)
+    except x509.ExtensionNotFound:
+        return ()
+
+
+def _check_same_identity(csr_bytes: bytes, subject: x509.Name,
+                         sans: tuple[x509.GeneralName, ...]) -> None:
+    try:
+        csr = decode_certification_request(csr_bytes)
+        asked = requested_sans(csr)
+    except DecodeError as exc:
+        raise PolicyError(R.MALFORMED_REQUEST, str(exc)) from exc
+    if csr.subject != subject or (asked and set(asked) != set(sans)):
+        raise PolicyError(R.IDENTITY_MISMATCH, "a renewal must ask for the subject and SANs of "
+                                               "the current certificate")
+
+
+class OneTimeSecret:
+    """First provisioning: the registration's one-time secret (HTTP Basic, CMP PBM)."""
+
+    name = "one-time-secret"
+
+    def authorize(self, request: EnrollmentRequest, uow: UnitOfWork, now: datetime) -> Authorization:
+        if request.registration_id is None or request.secret is None:
+            raise PolicyError(R.BAD_SECRET, "a registration id and its one-time secret are required")
+        registration = uow.registrations.get(request.registration_id)
+        if (registration is None or registration.secret_hash is None
+                or not secret_matches(request.secret, registration.secret_hash)):
+            raise PolicyError(R.BAD_SECRET, "unknown registration or wrong secret")
+        if not _matching(request, registration):
+            raise PolicyError(R.METHOD_NOT_ALLOWED, "this registration is for another "
+                                                    "authority or profile")
+        _usable(registration, now)
+        return _authorization(registration)
+
+
+MANUAL_APPROVAL = "manual-approval"  # an operator decides; the client polls
+def default_methods(external: ExternalRevocation | None = None,
+                    grace: Callable[[str], timedelta] | None = None) -> tuple[EnrollmentMethod, ...]:
+    return (PreviousStageCertificate(external), CurrentCertificate(grace), OneTimeSecret())
+
+
+class EnrollmentService:
+    def __init__(self, uow: UnitOfWorkFactory, issuance: IssuanceService, clock: Clock,
+                 methods: tuple[EnrollmentMethod, ...] | None = None) -> None:
+        self._uow = uow
+        self._issuance = issuance
+        self._clock = clock
+        chosen = methods if methods is not None else default_methods()
+        self._methods: Mapping[str, EnrollmentMethod] = {m.name: m for m in chosen}
+        self.approval = ManualApproval(uow, issuance, clock)
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return (*self._methods, MANUAL_APPROVAL)
+
+    def enroll(self, request: EnrollmentRequest, method: str) -> Issued | Pending | Rejected:
+        now = self._clock.now()
+        try:
+            if method == MANUAL_APPROVAL:
+                presented = fingerprint(request.client_chain[0]) if request.client_chain else None
+                return self.approval.submit(request.csr, request.authority, request.profile,
+                                            request.requester, presented)
+            chosen = self._methods.get(method)
+            if chosen is None:
+                raise PolicyError(R.METHOD_NOT_ALLOWED, f"unknown enrollment method {method!r}")
+            with self._uow() as uow:
+                authorization = chosen.authorize(request, uow, now)
+        except PolicyError as refusal:
+            self._refuse(request, method, refusal, now)
+            return Rejected(refusal.reason, refusal.detail)
+        return self._issuance.issue(IssuanceRequest(
+            authority=authorization.authority, profile=authorization.profile, csr=request.csr,
+            requester=request.requester, subject=authorization.subject, sans=authorization.sans,
+            method=method, registration=authorization.registration,
+            component_digest=authorization.component_digest, device=authorization.device,
+            presented=authorization.presented))
+
+    def _refuse(self, request: EnrollmentRequest, method: str, refusal: PolicyError,
+                now: datetime) -> None:
+        presented = fingerprint(request.client_chain[0]) if request.client_chain else None
+        details = {"reason": refusal.reason.value, "detail": refusal.detail, "method": method,
+                   "presented": presented, "registration": request.registration_id,
+                   "authority": request.authority}
+        with self._uow() as uow:
+            append_audit(uow.audit, now, AuditRecord(
+                "enrollment.authorize", "refused", request.requester,
+                request.authority or "-", details))
+            uow.events.add(Event("enrollment.refused", now, details))
+            uow.commit()

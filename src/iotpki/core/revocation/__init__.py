@@ -1,0 +1,1 @@
+"""Revocation: revoking, holding and releasing, CRL publication and OCSP answers."""

@@ -1,0 +1,90 @@
+"""Serving the current CRLs (RFC 5280 §5; HTTP retrieval per RFC 5280 §4.2.1.13).
+
+Each node keeps the newest CRL of each kind in memory and asks the database at most once
+per `recheck` whether a newer one was published (by any node), so a CRL published after
+a revocation is served everywhere within that interval.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from cryptography.hazmat.primitives import serialization
+
+from iotpki.core.clock import Clock
+from iotpki.core.errors import NotFoundError
+from iotpki.core.ports import UnitOfWorkFactory
+from iotpki.core.revocation.crl import CRLPublisher
+from iotpki.core.revocation.status import CRLKind, PublishedCRL
+
+DELTA_SUFFIX = "-delta"
+
+
+class _Held(NamedTuple):
+    crl: PublishedCRL
+    checked_at: datetime
+
+
+def parse_crl_name(name: str, known: set[str]) -> tuple[str, CRLKind]:
+    """`<label>` → full, `<label>-delta` → delta; a label that itself ends in -delta wins."""
+    if name in known or not name.endswith(DELTA_SUFFIX):
+        return name, CRLKind.FULL
+    return name.removesuffix(DELTA_SUFFIX), CRLKind.DELTA
+
+
+class CRLDistribution:
+    def __init__(self, uow: UnitOfWorkFactory, publisher: CRLPublisher, clock: Clock,
+                 recheck: timedelta = timedelta(seconds=1)) -> None:
+        self._uow = uow
+        self._publisher = publisher
+        self._clock = clock
+        self._recheck = recheck
+        self._held: dict[tuple[str, CRLKind], _Held] = {}
+        self._lock = threading.Lock()
+        self._labels: tuple[set[str], datetime] | None = None
+
+    def issuing_authorities(self) -> set[str]:
+        now = self._clock.now()
+        if self._labels is not None and now < self._labels[1] + self._recheck:
+            return self._labels[0]
+        with self._uow() as uow:
+            labels = {a.label for a in uow.authorities.list() if a.can_issue}
+        self._labels = (labels, now)
+        return labels
+
+    def current(self, name: str) -> PublishedCRL:
+        """The newest CRL named `<label>` or `<label>-delta`; raise NotFoundError."""
+        authorities = self.issuing_authorities()
+        label, kind = parse_crl_name(name, authorities)
+        if label not in authorities:
+            raise NotFoundError(f"no CRL for {name!r}")
+        now = self._clock.now()
+        held = self._held.get((label, kind))
+        if held is not None and now < held.checked_at + self._recheck:
+            return held.crl
+        with self._lock:
+            crl = self._newest(label, kind, held)
+            self._held[(label, kind)] = _Held(crl, now)
+        return crl
+
+    def _newest(self, label: str, kind: CRLKind, held: _Held | None) -> PublishedCRL:
+        info = self._publisher.latest_info(label, kind)
+        if held is not None and info is not None and info.number == held.crl.info.number:
+            return held.crl
+        crl = self._publisher.latest(label, kind)
+        if crl is None:  # nothing published yet: publish now rather than fail
+            self._publisher.publish(label)
+            crl = self._publisher.latest(label, kind)
+        if crl is None:
+            raise NotFoundError(f"no {kind.value} CRL published for {label}")
+        return crl
+
+    def ca_certificate(self, label: str) -> bytes:
+        """The DER certificate of an authority (AIA caIssuers, RFC 5280 §4.2.2.1)."""
+        with self._uow() as uow:
+            authority = uow.authorities.get(label)
+        if authority is None:
+            raise NotFoundError(f"unknown authority {label!r}")
+        return authority.certificate.public_bytes(serialization.Encoding.DER)

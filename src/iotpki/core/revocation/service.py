@@ -1,0 +1,161 @@
+"""Revoking, holding and releasing certificates (RFC 5280 §5.3.1 reason codes).
+
+certificateHold is the only reversible reason: a held certificate can be
+released (it becomes good again, removeFromCRL in the next delta CRL) or
+revoked for good with another reason.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from cryptography import x509
+
+from iotpki.core.audit.log import AuditRecord, append_audit, append_audit_many
+from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
+from iotpki.core.clock import Clock
+from iotpki.core.errors import ConflictError, NotFoundError
+from iotpki.core.events import Event
+from iotpki.core.ports import CertificateQuery, RevocationCandidate, UnitOfWork, UnitOfWorkFactory
+
+# Reasons a certificate may be revoked with (RFC 5280 §5.3.1); removeFromCRL only appears in
+# delta CRLs and is produced by `release`, never asked for.
+REASONS = tuple(r.value for r in x509.ReasonFlags if r is not x509.ReasonFlags.remove_from_crl)
+
+
+def parse_reason(text: str) -> x509.ReasonFlags:
+    aliases = {r.value.lower(): r for r in x509.ReasonFlags}
+    aliases.update({r.name.replace("_", "").lower(): r for r in x509.ReasonFlags})
+    reason = aliases.get(text.replace("_", "").replace("-", "").lower())
+    if reason is None or reason is x509.ReasonFlags.remove_from_crl:
+        raise ValueError(f"unknown revocation reason {text!r}; use one of {', '.join(REASONS)}")
+    return reason
+
+
+@dataclass(frozen=True)
+class BulkRevocation:
+    revoked: int  # certificates whose status changed
+    reason: str
+    at: datetime
+
+
+class RevocationService:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    def revoke(
+        self, authority: str, serial: int, reason: x509.ReasonFlags, actor: str,
+        invalidity_date: datetime | None = None,
+    ) -> CertificateRecord:
+        """`invalidity_date`: when the key is known or suspected to have been compromised
+        (RFC 5280 §5.3.2); it goes into CRL entries."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            revoke_in(uow, _current(uow, authority, serial), reason, actor, now, invalidity_date)
+            uow.commit()
+        return self._reload(authority, serial)
+
+    def revoke_matching(
+        self, query: CertificateQuery, reason: x509.ReasonFlags, actor: str,
+        invalidity_date: datetime | None = None,
+    ) -> BulkRevocation:
+        """Revoke (or hold) every certificate the query matches, in ONE transaction: all or
+        none. Already revoked certificates are left alone (and held ones, for a hold). Each
+        certificate gets its own audit entry and event, as if revoked one by one; the
+        revocation counter moves once per authority, so the next delta CRL lists them all."""
+        now = self._clock.now()
+        hold = reason is x509.ReasonFlags.certificate_hold
+        status = CertificateStatus.HELD if hold else CertificateStatus.REVOKED
+        skip = {CertificateStatus.REVOKED} | ({CertificateStatus.HELD} if hold else set())
+        with self._uow() as uow:
+            candidates = [c for c in uow.certificates.revocation_candidates(
+                replace(query, limit=None, offset=0)) if c.status not in skip]
+            by_authority: dict[str, list[RevocationCandidate]] = defaultdict(list)
+            for candidate in candidates:
+                by_authority[candidate.authority].append(candidate)
+            for authority, group in sorted(by_authority.items()):
+                uow.revocation.record_bulk_change(authority, [c.serial for c in group], status,
+                                                  now, reason.value, invalidity_date)
+            if candidates:
+                self._record_many(uow, actor, hold, candidates, now, reason.value)
+            uow.commit()
+        return BulkRevocation(len(candidates), reason.value, now)
+
+    @staticmethod
+    def _record_many(uow: UnitOfWork, actor: str, hold: bool,
+                     candidates: list[RevocationCandidate], now: datetime, reason: str) -> None:
+        action = "certificate.hold" if hold else "certificate.revoke"
+        event_type = "certificate.held" if hold else "certificate.revoked"
+        targets = [f"{c.authority}:{c.serial}" for c in candidates]
+        append_audit_many(uow.audit, now, (
+            AuditRecord(action, "success", actor, target,
+                        {"reason": reason, "subject": c.subject, "bulk": True})
+            for target, c in zip(targets, candidates, strict=True)))
+        uow.events.add_many([Event(event_type, now, {"certificate": t, "reason": reason})
+                             for t in targets])
+
+    def release(self, authority: str, serial: int, actor: str) -> CertificateRecord:
+        now = self._clock.now()
+        with self._uow() as uow:
+            release_in(uow, _current(uow, authority, serial), actor, now)
+            uow.commit()
+        return self._reload(authority, serial)
+
+    def _reload(self, authority: str, serial: int) -> CertificateRecord:
+        with self._uow() as uow:
+            return _current(uow, authority, serial)
+
+
+def revoke_in(uow: UnitOfWork, record: CertificateRecord, reason: x509.ReasonFlags, actor: str,
+              now: datetime, invalidity_date: datetime | None = None) -> None:
+    """Revoke or hold inside the caller's transaction (a lifecycle event revokes all of a
+    device's certificates in one), with its audit entry, event and revocation index change."""
+    authority, serial = record.authority, record.serial
+    if record.status is CertificateStatus.REVOKED:
+        raise ConflictError(f"certificate {authority}:{serial:x} is already revoked")
+    hold = reason is x509.ReasonFlags.certificate_hold
+    if hold and record.status is CertificateStatus.HELD:
+        raise ConflictError(f"certificate {authority}:{serial:x} is already on hold")
+    status = CertificateStatus.HELD if hold else CertificateStatus.REVOKED
+    # A hold that becomes a revocation keeps the original revocation time: the key was
+    # already suspect then (RFC 5280 §5.3.1, certificateHold).
+    at = record.revoked_at if record.revoked_at is not None else now
+    uow.certificates.set_status(authority, serial, status, at, reason.value)
+    uow.revocation.record_change(authority, serial, now, invalidity_date=invalidity_date)
+    _record(uow, actor, "certificate.revoke" if not hold else "certificate.hold", record, now,
+            {"reason": reason.value})
+
+
+def release_in(uow: UnitOfWork, record: CertificateRecord, actor: str, now: datetime) -> None:
+    """Release a held certificate inside the caller's transaction (removeFromCRL)."""
+    authority, serial = record.authority, record.serial
+    if record.status is not CertificateStatus.HELD:
+        raise ConflictError(
+            f"certificate {authority}:{serial:x} is {record.status.value}, not on hold; "
+            "only certificateHold can be released"
+        )
+    uow.certificates.set_status(authority, serial, CertificateStatus.GOOD, None, None)
+    uow.revocation.record_change(authority, serial, now, released_at=now)
+    _record(uow, actor, "certificate.release", record, now, {})
+
+
+def _current(uow: UnitOfWork, authority: str, serial: int) -> CertificateRecord:
+    record = uow.certificates.get(authority, serial)
+    if record is None:
+        raise NotFoundError(f"no certificate {serial:x} issued by {authority!r}")
+    return record
+
+
+_EVENTS = {"certificate.revoke": "certificate.revoked", "certificate.hold": "certificate.held",
+           "certificate.release": "certificate.released"}
+
+
+def _record(uow: UnitOfWork, actor: str, action: str, record: CertificateRecord,
+            now: datetime, details: dict[str, str]) -> None:
+    target = f"{record.authority}:{record.serial_hex}"
+    append_audit(uow.audit, now, AuditRecord(
+        action, "success", actor, target, {**details, "subject": record.subject}))
+    uow.events.add(Event(_EVENTS[action], now, {"certificate": target, **details}))

@@ -1,0 +1,1 @@
+"""The supply chain: organizations, their operational domains, supplier trust and manifests."""

@@ -1,0 +1,510 @@
+"""The CMP server of the Lightweight CMP profile (RFC 9483), protocol-neutral apart from
+the codec (`iotpki.wire.cmp`); `protocols.cmp` only carries bytes over HTTP.
+
+- §3.1, §3.5: every request must be protected; transactionID, senderNonce and (within
+  `skew`) messageTime are checked, a senderNonce seen before is a replay and refused.
+- §3.2: MAC protection (PasswordBasedMac) with a registration's one-time secret, the
+  registration id as senderKID; signature protection with the signer's certificate first
+  in extraCerts. Answers are protected the same way (MAC), or signed with the CA's CMP
+  protection certificate (`core.ca.protection_certificates`).
+- §4.1.1-§4.1.4: ir, cr, kur, p10cr through `EnrollmentService` (the endpoint's label
+  selects authority, profile and methods); certConf → pkiConf, or implicitConfirm.
+- §4.2: rr signed with the certificate to be revoked. §4.3: genm (`protocols.cmp.general`).
+- §4.4: pollReq/pollRep while a request awaits manual approval.
+- §3.6.4: every refusal is a protected error message with a PKIFailureInfo, and audited.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from cryptography import x509
+
+from iotpki.core.audit.log import AuditRecord, append_audit
+from iotpki.core.ca.certificate import CertificateStatus
+from iotpki.core.ca.profile import Profile
+from iotpki.core.ca.protection_certificates import CMPProtection
+from iotpki.core.clock import Clock
+from iotpki.core.errors import ConflictError
+from iotpki.core.outcomes import Issued, Pending, Rejected
+from iotpki.core.ports import SecretSealer, UnitOfWork, UnitOfWorkFactory
+from iotpki.core.ra.endpoints import Endpoint, Endpoints
+from iotpki.core.ra.enrollment import EnrollmentRequest, EnrollmentService, fingerprint
+from iotpki.core.ra.key_delivery import KeyDelivery
+from iotpki.core.ra.registration import Registration
+from iotpki.core.ra.transactions import CMPTransaction, TransactionState
+from iotpki.core.revocation.service import RevocationService
+from iotpki.protocols.cmp.general import GeneralMessages
+from iotpki.protocols.cmp.keygen import (
+    CentralKey,
+    deliver_central_key,
+    prepare_central_key,
+    wants_central_key,
+)
+from iotpki.protocols.cmp.refusals import (
+    CLOCK_SKEW,
+    FAILURE_FOR_REASON,
+    CMPFailure,
+    check_header,
+    revocation_reason,
+)
+from iotpki.wire.cmp.messages import (
+    CertConfirmation,
+    CertRequests,
+    ErrorReport,
+    GeneralMessage,
+    Header,
+    P10Request,
+    PKIMessage,
+    RevocationRequest,
+)
+from iotpki.wire.cmp.protection import (
+    MACParameters,
+    MACProtection,
+    ProtectionError,
+    decode_mac_parameters,
+    is_mac_protected,
+    verify_mac,
+    verify_signature_protection,
+)
+from iotpki.wire.cmp.responses import (
+    ACCEPTED,
+    REJECTION,
+    WAITING,
+    Answer,
+    CertResult,
+    Protection,
+    Status,
+    cert_rep_body,
+    encode_response,
+    error_body,
+    genp_body,
+    new_nonce,
+    pkiconf_body,
+    poll_rep_body,
+    rp_body,
+)
+from iotpki.wire.cmp.transactions import cert_hash
+from iotpki.wire.errors import PKIError
+
+log = logging.getLogger(__name__)
+_ANSWER_KIND = {"ir": "ip", "cr": "cp", "kur": "kup", "p10cr": "cp"}
+@dataclass(frozen=True)
+class Client:
+    """Who protected the request: a registration (MAC) or a certificate holder (signature)."""
+
+    requester: str
+    registration: Registration | None = None
+    secret: bytes | None = None
+    mac: MACParameters | None = None
+    signer: x509.Certificate | None = None
+    chain: tuple[x509.Certificate, ...] = ()
+
+
+@dataclass
+class _Exchange:
+    """One request being answered."""
+
+    endpoint: Endpoint
+    message: PKIMessage
+    now: datetime
+    client: Client | None = None
+
+    @property
+    def header(self) -> Header:
+        return self.message.header
+
+    @property
+    def transaction_id(self) -> str:
+        return (self.header.transaction_id or b"").hex()
+
+
+class CMPServer:
+    def __init__(self, uow: UnitOfWorkFactory, enrollment: EnrollmentService,
+                 revocation: RevocationService, general: GeneralMessages,
+                 protection: CMPProtection, profiles: Mapping[str, Profile],
+                 endpoints: Endpoints, sealer: SecretSealer | None, clock: Clock,
+                 skew: timedelta = CLOCK_SKEW, check_after: int | None = None,
+                 key_delivery: KeyDelivery | None = None) -> None:
+        self._uow = uow
+        self._enrollment = enrollment
+        self._revocation = revocation
+        self._general = general
+        self._protection = protection
+        self._profiles = profiles
+        self._endpoints = endpoints
+        self._sealer = sealer
+        self._clock = clock
+        self._skew = skew
+        self._check_after = check_after  # polling interval; None: the approval's own
+        self._key_delivery = key_delivery  # central key generation (RFC 9483 §4.1.6)
+
+    def handle(self, label: str, message: PKIMessage) -> bytes:
+        """The DER answer to one request; `NotFoundError` for an unknown label."""
+        exchange = _Exchange(self._endpoints.get("cmp", label), message, self._clock.now())
+        try:
+            check_header(message.header, exchange.now, self._skew)
+            exchange.client = self._authenticate(exchange)
+            self._check_fresh(exchange)
+            return self._dispatch(exchange)
+        except CMPFailure as failure:
+            self._refuse(exchange.endpoint, exchange.client, failure, message.body_type,
+                         exchange.transaction_id)
+            return self._answer(exchange, error_body(failure.failure, failure.detail))
+
+    def malformed(self, label: str, detail: str) -> bytes:
+        """RFC 9483 §3.6.4: an answer to bytes that are no PKIMessage (badDataFormat)."""
+        endpoint = self._endpoints.get("cmp", label)
+        failure = CMPFailure("badDataFormat", detail)
+        self._refuse(endpoint, None, failure, "-", "-")
+        return self._error_answer(endpoint, None, failure)
+
+    def fault(self, label: str, message: PKIMessage | None, detail: str) -> bytes:
+        """RFC 9483 §3.6.4: a fault of ours is still a CMP error message (systemFailure),
+        never an HTTP 500; audited if the database lets us."""
+        endpoint = self._endpoints.get("cmp", label)
+        failure = CMPFailure("systemFailure", detail)
+        body = message.body_type if message is not None else "-"
+        transaction = ((message.header.transaction_id or b"").hex() if message is not None
+                       else "-")
+        try:
+            self._refuse(endpoint, None, failure, body, transaction)
+        except Exception:  # the database may be what failed; the client still gets an answer
+            log.exception("CMP fault on endpoint %r could not be audited", label)
+        return self._error_answer(endpoint, message.header if message is not None else None,
+                                  failure)
+
+    def _error_answer(self, endpoint: Endpoint, header: Header | None,
+                      failure: CMPFailure) -> bytes:
+        """Signed if the CA's protection key can sign; otherwise unprotected, systemUnavail
+        (RFC 9483 §3.6.4 allows an unprotected error when protection is impossible)."""
+        try:
+            protection: Protection | None = self._protection.signer(endpoint.authority)
+        except Exception:
+            log.exception("no CMP protection for %s", endpoint.authority)
+            protection = None
+            failure = CMPFailure("systemUnavail", "the CMP protection certificate is "
+                                                  "unavailable; try again later")
+            try:
+                self._refuse(endpoint, None, failure, "-", "-")
+            except Exception:
+                log.exception("CMP fault on endpoint %r could not be audited", endpoint.label)
+        return encode_response(header, error_body(failure.failure, failure.detail), protection,
+                               self._clock.now(), new_nonce())
+
+    # -- authentication and freshness -------------------------------------------------------
+
+    def _authenticate(self, exchange: _Exchange) -> Client:
+        try:
+            if is_mac_protected(exchange.message):
+                return self._by_mac(exchange.message)
+            signer = verify_signature_protection(exchange.message)
+        except ProtectionError as exc:
+            raise CMPFailure(exc.failure, str(exc)) from exc
+        return Client(f"cmp:{fingerprint(signer)[:16]}", signer=signer,
+                      chain=exchange.message.extra_certs)
+
+    def _by_mac(self, message: PKIMessage) -> Client:
+        kid = message.header.sender_kid
+        if not kid:
+            raise CMPFailure("badRequest", "MAC protection names its registration as senderKID")
+        registration_id = kid.decode("utf-8", "replace")
+        with self._uow() as uow:
+            registration = uow.registrations.get(registration_id)
+        if registration is None or registration.secret_sealed is None or self._sealer is None:
+            raise CMPFailure("signerNotTrusted", f"no one-time secret registered as "
+                                                 f"{registration_id!r}")
+        parameters = decode_mac_parameters(message)
+        try:
+            secret = self._sealer.unseal(registration.secret_sealed)
+        except PKIError as exc:
+            raise CMPFailure("systemFailure", "the registration's secret cannot be read") from exc
+        verify_mac(message, secret)
+        return Client(f"cmp:{registration.id}", registration=registration, secret=secret,
+                      mac=parameters)
+
+    def _check_fresh(self, exchange: _Exchange) -> None:
+        """RFC 9483 §3.5: a senderNonce is used once; a repeated one is a replayed message."""
+        assert exchange.header.sender_nonce is not None  # check_header
+        with self._uow() as uow:
+            fresh = uow.cmp.note_nonce(exchange.header.sender_nonce, exchange.now)
+            uow.commit()
+        if not fresh:
+            raise CMPFailure("badSenderNonce", "replayed message: this senderNonce was seen before")
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    def _dispatch(self, exchange: _Exchange) -> bytes:
+        handlers: dict[str, Callable[[_Exchange], bytes]] = {
+            "ir": self._enroll, "cr": self._enroll, "kur": self._enroll, "p10cr": self._enroll,
+            "certConf": self._confirm, "pollReq": self._poll, "rr": self._revoke,
+            "genm": self._general_message, "error": self._client_error,
+        }
+        handler = handlers.get(exchange.message.body_type)
+        if handler is None:
+            raise CMPFailure("badRequest", f"{exchange.message.body_type} is not served "
+                                           f"(RFC 9483 profile)")
+        return handler(exchange)
+
+    def _answer(self, exchange: _Exchange, answer: Answer, nonce: bytes | None = None,
+                implicit_confirm: bool = False,
+                extra_certs: tuple[x509.Certificate, ...] = ()) -> bytes:
+        return encode_response(exchange.header, answer, self._protection_for(exchange),
+                               self._clock.now(), nonce or new_nonce(), implicit_confirm,
+                               extra_certs)
+
+    def _protection_for(self, exchange: _Exchange) -> Protection:
+        client = exchange.client
+        if client is not None and client.secret is not None and client.mac is not None:
+            return MACProtection(client.secret, client.mac)  # RFC 9483 §3.2: as it came
+        return self._protection.signer(exchange.endpoint.authority)
+
+    # -- enrollment (RFC 9483 §4.1) --------------------------------------------------------
+
+    def _enroll(self, exchange: _Exchange) -> bytes:
+        request_der, cert_req_id = _certification_request(exchange.message)
+        client = _client(exchange)
+        with self._uow() as uow:  # both lookups in one read
+            self._check_new_transaction(exchange, uow)
+            method = self._method(exchange, client, uow)
+        central = None
+        if client.signer is not None or wants_central_key(exchange.message):
+            # Sign-able answer first: never issue a certificate we could not hand over.
+            self._protection.signer(exchange.endpoint.authority)
+        if wants_central_key(exchange.message):
+            central = prepare_central_key(self._key_delivery, exchange.message,
+                                          exchange.endpoint.profile, method, client.secret,
+                                          client.signer)
+            request_der = central.csr
+        outcome = self._enrollment.enroll(EnrollmentRequest(
+            csr=request_der, requester=client.requester, client_chain=client.chain,
+            possession="cmp-signature" if client.signer is not None else None,
+            registration_id=client.registration.id if client.registration else None,
+            secret=client.secret.decode() if client.secret is not None else None,
+            authority=exchange.endpoint.authority,
+            profile=None if method == exchange.endpoint.renewal else exchange.endpoint.profile,
+        ), method)
+        return self._certificate_answer(exchange, outcome, cert_req_id, exchange.message.body_type,
+                                        central)
+
+    def _method(self, exchange: _Exchange, client: Client, uow: UnitOfWork) -> str:
+        """Which enrollment method this request uses, from the endpoint's list."""
+        endpoint, kind = exchange.endpoint, exchange.message.body_type
+        if kind == "kur":  # RFC 9483 §4.1.3: signed with the certificate to be updated
+            if client.signer is None:
+                raise CMPFailure("notAuthorized", "kur must be signed with the current certificate")
+            return endpoint.renewal
+        allowed = ("one-time-secret",) if client.secret is not None else (
+            "previous-stage-certificate",)
+        if kind in ("cr", "p10cr") and client.signer is not None and _issued_by(
+                uow, client.signer, endpoint.authority):
+            return endpoint.renewal  # RFC 9483 §4.1.2: a cr by the current certificate
+        for method in endpoint.methods:
+            if method in (*allowed, "manual-approval"):
+                return method
+        raise CMPFailure("notAuthorized", f"CMP endpoint {endpoint.label!r} accepts "
+                                          f"{', '.join(endpoint.methods)} only")
+
+    @staticmethod
+    def _check_new_transaction(exchange: _Exchange, uow: UnitOfWork) -> None:
+        if uow.cmp.get_transaction(exchange.transaction_id) is not None:
+            raise CMPFailure("transactionIdInUse", "this transactionID is in use")
+
+    def _certificate_answer(self, exchange: _Exchange, outcome: Issued | Pending | Rejected,
+                            cert_req_id: int, body_type: str,
+                            central: CentralKey | None = None) -> bytes:
+        kind = _ANSWER_KIND[body_type]
+        if isinstance(outcome, Rejected):
+            status = Status(REJECTION, FAILURE_FOR_REASON.get(outcome.reason, "badRequest"),
+                            outcome.detail)
+            return self._answer(exchange, cert_rep_body(kind, [CertResult(cert_req_id, status)]))
+        nonce = new_nonce()
+        if isinstance(outcome, Pending):
+            self._open(exchange, TransactionState.AWAITING_APPROVAL, nonce, cert_req_id,
+                       body_type, pending=outcome.request_id)
+            return self._answer(exchange, cert_rep_body(
+                kind, [CertResult(cert_req_id, Status(WAITING))]), nonce)
+        implicit = exchange.header.implicit_confirm
+        if not implicit:
+            self._open(exchange, TransactionState.AWAITING_CONFIRMATION, nonce, cert_req_id,
+                       body_type, certificate=outcome.record.fingerprint)
+        client = _client(exchange)
+        ca_pubs = (outcome.chain[-1],) if client.secret is not None else ()  # §4.1.1 caPubs
+        private_key = None
+        if central is not None and self._key_delivery is not None:  # RFC 9483 §4.1.6
+            private_key = deliver_central_key(self._key_delivery, central, outcome,
+                                              client.requester)
+        answer = cert_rep_body(kind, [CertResult(cert_req_id, Status(ACCEPTED),
+                                                 outcome.certificate, private_key)], ca_pubs)
+        return self._answer(exchange, answer, nonce, implicit, outcome.chain)
+
+    def _open(self, exchange: _Exchange, state: TransactionState, nonce: bytes,
+              cert_req_id: int, body_type: str, certificate: str | None = None,
+              pending: str | None = None) -> None:
+        client = _client(exchange)
+        transaction = CMPTransaction(
+            exchange.transaction_id, state, body_type, nonce, cert_req_id,
+            exchange.endpoint.authority, exchange.now, exchange.now,
+            registration=client.registration.id if client.registration else None,
+            signer=client.signer, certificate=certificate, pending_request=pending)
+        with self._uow() as uow:
+            existing = uow.cmp.get_transaction(transaction.transaction_id)
+            stored = (uow.cmp.update_transaction(transaction, existing.state)
+                      if existing is not None else uow.cmp.add_transaction(transaction))
+            uow.commit()
+        if not stored:
+            raise CMPFailure("transactionIdInUse", "this transactionID is in use")
+
+    # -- confirmation and polling (RFC 9483 §4.1.1, §4.4) -----------------------------------
+
+    def _transaction(self, exchange: _Exchange, expected: TransactionState) -> CMPTransaction:
+        with self._uow() as uow:
+            transaction = uow.cmp.get_transaction(exchange.transaction_id)
+        if transaction is None or transaction.state is not expected:
+            state = transaction.state.value if transaction is not None else "unknown"
+            raise CMPFailure("badRequest", f"no transaction awaiting this message ({state})")
+        if exchange.header.recip_nonce != transaction.our_nonce:
+            raise CMPFailure("badRecipientNonce", "recipNonce is not our last senderNonce")
+        client = _client(exchange)
+        same = ((transaction.registration is not None and client.registration is not None
+                 and transaction.registration == client.registration.id)
+                or (transaction.signer is not None and client.signer == transaction.signer))
+        if not same:
+            raise CMPFailure("notAuthorized", "the transaction belongs to another client")
+        return transaction
+
+    def _confirm(self, exchange: _Exchange) -> bytes:
+        transaction = self._transaction(exchange, TransactionState.AWAITING_CONFIRMATION)
+        body = exchange.message.body
+        if not isinstance(body, tuple) or len(body) != 1:
+            raise CMPFailure("badRequest", "RFC 9483 §4.1.1: one CertStatus per certConf")
+        status: CertConfirmation = body[0]
+        with self._uow() as uow:
+            record = uow.certificates.get_by_fingerprint(transaction.certificate or "")
+        if record is None or status.cert_req_id != transaction.cert_req_id:
+            raise CMPFailure("badCertId", "certConf names no certificate of this transaction")
+        if cert_hash(record.certificate, status.hash_algorithm) != status.cert_hash:
+            raise CMPFailure("badCertId", "certHash does not match the issued certificate")
+        state = TransactionState.CONFIRMED if status.accepted else TransactionState.REJECTED
+        with self._uow() as uow:
+            moved = uow.cmp.update_transaction(
+                replace(transaction, state=state, updated_at=exchange.now),
+                TransactionState.AWAITING_CONFIRMATION)
+            append_audit(uow.audit, exchange.now, AuditRecord(
+                "cmp.certificate.confirm", "success" if status.accepted else "refused",
+                _client(exchange).requester, f"{record.authority}:{record.serial_hex}",
+                {"transaction": transaction.transaction_id, "state": state.value}))
+            uow.commit()
+        if not moved:
+            raise CMPFailure("badRequest", "the transaction was confirmed already")
+        if not status.accepted:  # RFC 9483 §4.1.1: a rejected certificate must not be used
+            self._revocation.revoke(record.authority, record.serial,
+                                    x509.ReasonFlags.cessation_of_operation,
+                                    _client(exchange).requester)
+        return self._answer(exchange, pkiconf_body())
+
+    def _poll(self, exchange: _Exchange) -> bytes:
+        transaction = self._transaction(exchange, TransactionState.AWAITING_APPROVAL)
+        assert transaction.pending_request is not None
+        outcome = self._enrollment.approval.poll(transaction.pending_request)
+        if isinstance(outcome, Pending):
+            nonce = new_nonce()
+            with self._uow() as uow:
+                uow.cmp.update_transaction(replace(transaction, our_nonce=nonce,
+                                                   updated_at=exchange.now), transaction.state)
+                uow.commit()
+            check_after = min(outcome.retry_after_seconds,
+                              self._check_after or outcome.retry_after_seconds)
+            return self._answer(exchange, poll_rep_body(transaction.cert_req_id, check_after),
+                                nonce)
+        return self._certificate_answer(exchange, outcome, transaction.cert_req_id,
+                                        transaction.body_type)
+
+    # -- revocation, general messages, errors (RFC 9483 §4.2, §4.3, §3.6.4) ----------------
+
+    def _revoke(self, exchange: _Exchange) -> bytes:
+        client, body = _client(exchange), exchange.message.body
+        if client.signer is None:
+            raise CMPFailure("notAuthorized", "an rr is signed with the certificate to revoke")
+        assert isinstance(body, RevocationRequest)
+        signer = client.signer
+        if body.serial != signer.serial_number or body.issuer_der != signer.issuer.public_bytes():
+            raise CMPFailure("notAuthorized", "an rr may name only the certificate that signs it")
+        with self._uow() as uow:
+            record = uow.certificates.get_by_fingerprint(fingerprint(signer))
+        if record is None:
+            raise CMPFailure("signerNotTrusted", "the certificate was not issued here")
+        reason = revocation_reason(body.reason)
+        try:
+            self._revocation.revoke(record.authority, record.serial, reason, client.requester)
+        except ConflictError as exc:
+            return self._answer(exchange, rp_body(Status(REJECTION, "certRevoked", str(exc))))
+        return self._answer(exchange, rp_body(Status(ACCEPTED)))
+
+    def _general_message(self, exchange: _Exchange) -> bytes:
+        client, body = _client(exchange), exchange.message.body
+        assert isinstance(body, GeneralMessage)
+        if client.signer is not None and not self._issued_here_and_good(client.signer):
+            raise CMPFailure("notAuthorized", "genm must be signed with a good certificate "
+                                              "issued here, or MAC-protected")
+        with self._uow() as uow:
+            authority = uow.authorities.get(exchange.endpoint.authority)
+        if authority is None:
+            raise CMPFailure("systemUnavail", "the endpoint's authority does not exist")
+        infos = self._general.answer(body.info_types, authority,
+                                     self._profiles.get(exchange.endpoint.profile))
+        return self._answer(exchange, genp_body(infos))
+
+    def _issued_here_and_good(self, certificate: x509.Certificate) -> bool:
+        with self._uow() as uow:
+            record = uow.certificates.get_by_fingerprint(fingerprint(certificate))
+        return record is not None and record.status is CertificateStatus.GOOD
+
+    def _client_error(self, exchange: _Exchange) -> bytes:
+        body = exchange.message.body
+        detail = body.detail if isinstance(body, ErrorReport) else ""
+        with self._uow() as uow:
+            append_audit(uow.audit, exchange.now, AuditRecord(
+                "cmp.client-error", "success", _client(exchange).requester,
+                exchange.endpoint.authority,
+                {"transaction": exchange.transaction_id, "detail": detail}))
+            uow.commit()
+        return self._answer(exchange, pkiconf_body())  # RFC 9483 §3.6.4
+
+    def _refuse(self, endpoint: Endpoint, client: Client | None, failure: CMPFailure,
+                body_type: str, transaction: str) -> None:
+        """Refusals before the core decides (protection, nonces, transactions) are audited
+        here; the core audits its own (enrollment, issuance)."""
+        with self._uow() as uow:
+            append_audit(uow.audit, self._clock.now(), AuditRecord(
+                "cmp.request", "refused", client.requester if client else "cmp:unauthenticated",
+                endpoint.authority, {"failure": failure.failure, "detail": failure.detail,
+                                     "body": body_type, "transaction": transaction,
+                                     "endpoint": endpoint.label}))
+            uow.commit()
+
+
+def _issued_by(uow: UnitOfWork, certificate: x509.Certificate, authority: str) -> bool:
+    record = uow.certificates.get_by_fingerprint(fingerprint(certificate))
+    return record is not None and record.authority == authority
+
+
+def _client(exchange: _Exchange) -> Client:
+    assert exchange.client is not None  # authenticated before dispatch
+    return exchange.client
+
+
+def _certification_request(message: PKIMessage) -> tuple[bytes, int]:
+    body = message.body
+    if isinstance(body, P10Request):
+        return body.csr, -1  # RFC 9483 §4.1.4: certReqId -1 in the answer
+    assert isinstance(body, CertRequests)
+    if len(body.requests) != 1:
+        raise CMPFailure("badRequest", "RFC 9483 §4.1.1: exactly one certificate request")
+    request = body.requests[0]
+    if request.cert_req_id != 0:
+        raise CMPFailure("badRequest", "RFC 9483 §4.1.1: certReqId must be 0")
+    return request.der, 0
