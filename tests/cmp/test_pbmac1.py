@@ -65,6 +65,19 @@ def test_garbage_parameters_are_refused_cleanly(data: bytes) -> None:
         assert exc.failure in ("badDataFormat", "badAlg", "badMessageCheck")
 
 
+def test_pbes2_labelled_kdf_is_read_as_pbkdf2() -> None:
+    """BouncyCastle labels PBMAC1's PBKDF2-params with id-PBES2 (seen from
+    tests/cmp/test_bouncycastle.py); accepted as PBKDF2, and answered with id-PBKDF2."""
+    parameters = PBMAC1Parameters(b"0123456789abcdef", 1000, 32, SHA256, SHA256)
+    _, der = parameters.encode()
+    pbkdf2, pbes2 = bytes.fromhex("06092a864886f70d01050c"), bytes.fromhex("06092a864886f70d01050d")
+    assert decode_pbmac1_parameters(der.replace(pbkdf2, pbes2)) == parameters
+    assert pbkdf2 in parameters.fresh().encode()[1]
+    with pytest.raises(PBMAC1Error) as other:  # any other KDF stays unsupported
+        decode_pbmac1_parameters(der.replace(pbkdf2, bytes.fromhex("06092a864886f70d01050e")))
+    assert other.value.failure == "badAlg"
+
+
 @pytest.mark.parametrize(("change", "failure"), [
     ({"iterations": 999}, "badMessageCheck"), ({"iterations": 10**9}, "badAlg"),
     ({"salt": b"short"}, "badMessageCheck"), ({"key_length": 8}, "badAlg"),

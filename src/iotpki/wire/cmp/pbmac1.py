@@ -29,6 +29,10 @@ from iotpki.wire.errors import PKIError
 
 PBMAC1 = "1.2.840.113549.1.5.14"
 PBKDF2 = "1.2.840.113549.1.5.12"
+# BouncyCastle (at least to 1.80, and EJBCA with it) labels the PBKDF2 parameters of PBMAC1 with
+# id-PBES2; the parameters are PBKDF2-params all the same. Accepted as an alias for interop;
+# our answers carry id-PBKDF2 as RFC 8018 §A.5 says.
+_PBKDF2_ALIASES = (PBKDF2, "1.2.840.113549.1.5.13")
 HMAC_SHA1 = "1.2.840.113549.2.7"
 MIN_ITERATIONS = 1000  # RFC 8018 §4.2
 MAX_ITERATIONS = 100_000
@@ -98,7 +102,7 @@ def decode_pbmac1_parameters(der: bytes | None) -> PBMAC1Parameters:
     try:
         parameters, rest = decoder.decode(der, asn1Spec=rfc8018.PBMAC1_params())
         kdf = parameters["keyDerivationFunc"]
-        if rest or str(kdf["algorithm"]) != PBKDF2 or not kdf["parameters"].isValue:
+        if rest or str(kdf["algorithm"]) not in _PBKDF2_ALIASES or not kdf["parameters"].isValue:
             raise PBMAC1Error("badAlg", "PBMAC1 key derivation must be PBKDF2 with parameters")
         pbkdf2, rest = decoder.decode(bytes(kdf["parameters"]), asn1Spec=rfc8018.PBKDF2_params())
         salt = pbkdf2["salt"]
