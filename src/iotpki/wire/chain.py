@@ -8,7 +8,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 
-from iotpki.wire.errors import DecodeError
+from iotpki.wire.decoding import decoding
 
 
 def encode_pem_chain(certificates: Sequence[x509.Certificate]) -> bytes:
@@ -23,9 +23,7 @@ def encode_pkcs7_chain(certificates: Sequence[x509.Certificate], *, pem: bool = 
 
 def decode_certificates(data: bytes) -> list[x509.Certificate]:
     """One or more certificates from PEM, or a single DER certificate."""
-    try:
+    with decoding("certificate"):
         if data.lstrip().startswith(b"-----BEGIN"):
             return x509.load_pem_x509_certificates(data)
         return [x509.load_der_x509_certificate(data)]
-    except ValueError as exc:
-        raise DecodeError(f"malformed certificate: {exc}") from exc

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from cryptography import x509
 
+from iotpki.wire.decoding import decoding, loaded_csr
 from iotpki.wire.errors import DecodeError, PKIError
 
 
@@ -31,12 +32,10 @@ class BadSignatureError(PKIError):
 
 def decode_csr(data: bytes) -> x509.CertificateSigningRequest:
     """Decode a CSR given as PEM or DER; raise `DecodeError` with the reason."""
-    try:
+    with decoding("certification request"):
         if data.lstrip().startswith(b"-----BEGIN"):
-            return x509.load_pem_x509_csr(data)
-        return x509.load_der_x509_csr(data)
-    except ValueError as exc:
-        raise DecodeError(f"malformed certification request: {exc}") from exc
+            return loaded_csr(x509.load_pem_x509_csr(data))
+        return loaded_csr(x509.load_der_x509_csr(data))
 
 
 def decode_certification_request(data: bytes) -> CertificationRequest:

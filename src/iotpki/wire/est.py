@@ -26,6 +26,7 @@ from pyasn1.codec.der import encoder as der_encoder
 from pyasn1.error import PyAsn1Error
 from pyasn1.type import univ
 
+from iotpki.wire.decoding import decoding, loaded_csr
 from iotpki.wire.der import tlv
 from iotpki.wire.errors import DecodeError
 
@@ -81,10 +82,8 @@ def decode_csr_body(body: bytes) -> bytes:
     (`-----BEGIN CERTIFICATE REQUEST-----`) is accepted as well: some clients send it."""
     pem = _PEM.search(body)
     der = decode_base64_body(pem.group(1) if pem else body)
-    try:
-        x509.load_der_x509_csr(der)
-    except ValueError as exc:
-        raise DecodeError(f"body is not a DER PKCS#10 certification request: {exc}") from exc
+    with decoding("body: not a DER PKCS#10 certification request"):
+        loaded_csr(x509.load_der_x509_csr(der))
     return der
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
+from iotpki.wire.decoding import decoding
 from iotpki.wire.errors import DecodeError
 from iotpki.wire.est import CERTS_ONLY, decode_base64_body, encode_base64_body
 
@@ -36,11 +37,9 @@ class KeyEncryptionRequest:
 
 def key_encryption_request(csr_der: bytes) -> KeyEncryptionRequest | None:
     """The §4.4.1.1 / §4.4.1.2 attribute of a serverkeygen CSR, if it carries one."""
-    try:
+    with decoding("CSR attributes"):
         csr = x509.load_der_x509_csr(csr_der)
         attributes = {a.oid: a.value for a in csr.attributes}
-    except ValueError as exc:
-        raise DecodeError(f"malformed CSR attributes: {exc}") from exc
     if ASYMMETRIC_DECRYPT_KEY_ID in attributes:
         return KeyEncryptionRequest(attributes[ASYMMETRIC_DECRYPT_KEY_ID], True)
     if DECRYPT_KEY_ID in attributes:

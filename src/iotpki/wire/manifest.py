@@ -29,6 +29,7 @@ from pyasn1.error import PyAsn1Error
 from pyasn1.type import univ
 from pyasn1_alt_modules import rfc5652
 
+from iotpki.wire.decoding import MALFORMED, short_reason
 from iotpki.wire.errors import DecodeError, PKIError
 
 MANIFEST_VERSION = 1
@@ -173,8 +174,8 @@ def _decode_signed_data(data: bytes) -> tuple[Any, list[x509.Certificate]]:
         signed, _ = der_decoder.decode(bytes(info["content"]), asn1Spec=rfc5652.SignedData())
         certificates = [x509.load_der_x509_certificate(der_encoder.encode(choice["certificate"]))
                         for choice in signed["certificates"] if choice.getName() == "certificate"]
-    except (PyAsn1Error, ValueError) as exc:
-        raise DecodeError(f"malformed CMS manifest: {exc}") from exc
+    except MALFORMED as exc:  # x509.InvalidVersion is no ValueError
+        raise DecodeError(f"malformed CMS manifest: {short_reason(exc)}") from exc
     return signed, certificates
 
 

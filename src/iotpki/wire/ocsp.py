@@ -12,14 +12,13 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509 import ocsp
 from pyasn1.codec.der import decoder as der_decoder
-from pyasn1.error import PyAsn1Error
 from pyasn1.type import univ
 from pyasn1_alt_modules import rfc6960
 
+from iotpki.wire.decoding import MALFORMED, short_reason
 from iotpki.wire.der import BIT_STRING, OCTET_STRING, SEQUENCE, children, read_tlv, tlv
 from iotpki.wire.errors import DecodeError
 from iotpki.wire.signature import sign_data
@@ -57,12 +56,12 @@ def decode_ocsp_request(der: bytes) -> OCSPRequestInfo:
                       if isinstance(e.value, x509.OCSPNonce)), None)
     except NotImplementedError:  # several requests in one: pyasn1
         return _decode_with_pyasn1(der)
-    except (ValueError, UnsupportedAlgorithm) as exc:
-        raise DecodeError(f"malformed OCSP request: {exc}") from exc
+    except MALFORMED as exc:
+        raise DecodeError(f"malformed OCSP request: {short_reason(exc)}") from exc
     if name not in HASHES:
         raise DecodeError(f"unsupported CertID hash {name}")
-    cert_id = CertID(name, request.issuer_name_hash, request.issuer_key_hash,
-                     request.serial_number)
+    cert_id = _checked(CertID(name, request.issuer_name_hash, request.issuer_key_hash,
+                              request.serial_number))
     return OCSPRequestInfo((cert_id,), _checked_nonce(nonce))
 
 
@@ -80,8 +79,8 @@ def _decode_with_pyasn1(der: bytes) -> OCSPRequestInfo:
         tbs = request["tbsRequest"]
         cert_ids = tuple(_cert_id(item["reqCert"]) for item in tbs["requestList"])
         nonce = _pyasn1_nonce(tbs)
-    except PyAsn1Error as exc:
-        raise DecodeError(f"malformed OCSP request: {exc}") from exc
+    except MALFORMED as exc:
+        raise DecodeError(f"malformed OCSP request: {short_reason(exc)}") from exc
     if not cert_ids:
         raise DecodeError("OCSP request names no certificate")
     return OCSPRequestInfo(cert_ids, _checked_nonce(nonce))
@@ -91,8 +90,16 @@ def _cert_id(value: Any) -> CertID:
     oid = str(value["hashAlgorithm"]["algorithm"])
     if oid not in _HASH_OIDS:
         raise DecodeError(f"unsupported CertID hash {oid}")
-    return CertID(_HASH_OIDS[oid], bytes(value["issuerNameHash"]),
-                  bytes(value["issuerKeyHash"]), int(value["serialNumber"]))
+    return _checked(CertID(_HASH_OIDS[oid], bytes(value["issuerNameHash"]),
+                           bytes(value["issuerKeyHash"]), int(value["serialNumber"])))
+
+
+def _checked(cert_id: CertID) -> CertID:
+    """RFC 5280 §4.1.2.2: a serial number is a positive integer of at most 20 octets; a
+    CertID naming anything else cannot name a certificate of ours (malformedRequest)."""
+    if not 0 < cert_id.serial < 1 << 160:
+        raise DecodeError("CertID serialNumber must be a positive integer of at most 20 octets")
+    return cert_id
 
 
 def _pyasn1_nonce(tbs: Any) -> bytes | None:

@@ -191,6 +191,8 @@ class ESTServer:
     async def _refused(self, request: Request, label: str, operation: str,
                        error: BadRequestError) -> Response:
         address = request.client.host if request.client else "-"
+        log.info("EST %s from %s refused: %s (%d)", operation, address, error.reason.value,
+                 error.status)  # one line; the detail is in the audit log
         await run_in_threadpool(self._endpoints.refuse, Refusal(
             PROTOCOL, label, f"est:{address}", error.reason, error.detail, operation))
         return text(error.status, error.detail)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 T = TypeVar("T")
 MAX_LIMIT = 1000
+MAX_POSITION = (1 << 63) - 1  # a signed 64-bit column: SQLite and PostgreSQL refuse more
 
 
 class Page(BaseModel, Generic[T]):
@@ -37,9 +38,12 @@ def encode_cursor(position: int) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not text.startswith("p") or not text[1:].isdigit():
+        if not text.startswith("p") or not text[1:].isdigit() or len(text) > 20:
             raise ValueError
-        return int(text[1:])
+        position = int(text[1:])
+        if position > MAX_POSITION:
+            raise ValueError
+        return position
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise ValueError(f"invalid cursor {cursor!r}: pass a next_cursor as returned") from None
 

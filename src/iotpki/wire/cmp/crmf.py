@@ -24,6 +24,7 @@ from pyasn1_alt_modules import rfc4211
 
 from iotpki.wire.cmp.algorithms import SignatureCheckError, verify_signature
 from iotpki.wire.cmp.tlv import check_tlv_tree
+from iotpki.wire.decoding import MALFORMED, short_reason
 from iotpki.wire.der import SEQUENCE, children, read_tlv, tlv
 from iotpki.wire.errors import DecodeError
 
@@ -118,8 +119,8 @@ def _template_view(template: Any, template_der: bytes,
         view.public_key()
         view.subject.rfc4514_string()
         _ = list(view.extensions)
-    except (ValueError, TypeError) as exc:
-        raise DecodeError(f"malformed certificate template: {exc}") from exc
+    except MALFORMED as exc:  # also UnsupportedAlgorithm: a key on an unknown curve
+        raise DecodeError(f"malformed certificate template: {short_reason(exc)}") from exc
     return view
 
 

@@ -20,6 +20,7 @@ from pyasn1_alt_modules import rfc9480
 
 from iotpki.wire.cmp.crmf import CRMFRequest, decode_crmf_request
 from iotpki.wire.cmp.tlv import check_tlv_tree
+from iotpki.wire.decoding import MALFORMED
 from iotpki.wire.der import BIT_STRING, SEQUENCE, children, read_tlv, tlv
 from iotpki.wire.errors import DecodeError
 
@@ -259,7 +260,7 @@ def _extra_certs(extra: bytes | None) -> tuple[x509.Certificate, ...]:
     try:
         return tuple(x509.load_der_x509_certificate(extra[s:e])
                      for _, s, e in children(extra, start, end))
-    except ValueError as exc:
+    except MALFORMED as exc:  # x509.InvalidVersion is no ValueError
         raise DecodeError("malformed certificate in extraCerts") from exc
 
 

@@ -1,0 +1,50 @@
+"""Hostile input against both listeners in process (httpx over ASGITransport, no socket):
+the HTTPS application (EST, REST) and the plain-HTTP one (OCSP, CRL, CMP), on the story's
+organizations, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from iotpki import https_server, server
+from iotpki.app import PKI
+from iotpki.core.ra.registration import RegistrationMethod
+from iotpki.core.ra.registration_service import RegistrationSpec
+from iotpki.wire.names import parse_subject
+from tests.api.conftest import APIClient
+
+CA = "operatorco-operations"
+DOMAIN = "building-42.operator.example"
+
+
+@dataclass
+class Listeners:
+    pki: PKI
+    https: APIClient  # EST and REST
+    http: APIClient  # OCSP, CRL, CMP
+
+    def secret_registration(self, subject: str = "CN=sensor-9") -> tuple[str, str]:
+        created = self.pki.registrations.create(RegistrationSpec(
+            "operatorco", CA, "operational", RegistrationMethod.ONE_TIME_SECRET,
+            subject=parse_subject(subject), domain=DOMAIN), "operatorco:crm")
+        assert created.secret is not None
+        return created.registration.id, created.secret
+
+    def audit_details(self) -> list[dict[str, Any]]:
+        return [dict(e.record.details) | {"actor": e.record.actor, "target": e.record.target}
+                for e in self.pki.audit.entries(limit=None)]
+
+
+@pytest.fixture
+def listeners(demo_pki: PKI) -> Iterator[Listeners]:
+    https = APIClient(https_server.create_app(demo_pki))  # type: ignore[arg-type]
+    http = APIClient(server.create_app(demo_pki, worker=False))  # type: ignore[arg-type]
+    try:
+        yield Listeners(demo_pki, https, http)
+    finally:
+        https.close()
+        http.close()
