@@ -42,6 +42,16 @@ def domain(ctx: typer.Context, organization: str, name: str, as_json: bool = JSO
 
 
 @app.command()
+def network(ctx: typer.Context, domain: str, cidr: str, as_json: bool = JSON_OPTION) -> None:
+    """Give DOMAIN the IP network CIDR: IP SANs in it are issued only by its owner's CAs."""
+    created = state(ctx).pki().organizations.add_network(domain, cidr, ACTOR)
+    fields = {"domain": created.domain, "organization": created.organization,
+              "network": str(created.network)}
+    emit_json(fields) if as_json else console.print(
+        f"domain {domain} ({created.organization}) owns network {created.network}")
+
+
+@app.command()
 def domains(ctx: typer.Context, organization: str = typer.Option(None, "--org"),
             as_json: bool = JSON_OPTION) -> None:
     rows = [{"domain": d.name, "organization": d.organization}

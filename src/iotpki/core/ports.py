@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -28,7 +28,7 @@ from iotpki.core.revocation.status import (
     ResponderRecord,
     StatusEntry,
 )
-from iotpki.core.supply_chain.domain import Domain
+from iotpki.core.supply_chain.domain import Domain, DomainNetwork
 from iotpki.core.supply_chain.organization import Organization
 from iotpki.wire.crl import RevokedEntry
 
@@ -144,6 +144,18 @@ class DomainRepository(Protocol):
         ...
 
     def owner(self, name: str) -> str | None: ...
+
+    def owners(self, names: Sequence[str]) -> dict[str, str]:
+        """Owner organization of each of `names` that is owned (one query)."""
+        ...
+
+    def add_network(self, network: DomainNetwork) -> None:
+        """Raise `ConflictError` if that exact network is owned already."""
+        ...
+
+    def networks(self) -> list[DomainNetwork]:
+        """Every network a domain owns (few: checked in memory for each IP SAN)."""
+        ...
 
     def list(self, organization: str | None = None) -> list[Domain]: ...
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Sequence
 from datetime import datetime
 
 from cryptography import x509
@@ -11,12 +13,13 @@ from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.ca.authority import Authority
 from iotpki.core.errors import ConflictError
-from iotpki.core.supply_chain.domain import Domain
+from iotpki.core.supply_chain.domain import Domain, DomainNetwork
 from iotpki.store.authorities import SQLAuthorityRepository
 from iotpki.store.ids import IdCache
 from iotpki.store.prepared import Prepared
 from iotpki.store.schema import (
     authorities,
+    domain_networks,
     domains,
     organization_keys,
     organizations,
@@ -42,6 +45,32 @@ class SQLDomainRepository:
     def owner(self, name: str) -> str | None:
         row = _OWNER.first(self._conn, {"name": name})  # checked for every issued domain
         return None if row is None else self._ids.label_of(self._conn, organizations, row[0])
+
+    def owners(self, names: Sequence[str]) -> dict[str, str]:
+        rows = self._conn.execute(select(domains.c.name, domains.c.organization_id).where(
+            domains.c.name.in_(list(names))))
+        return {name: self._ids.label_of(self._conn, organizations, org) for name, org in rows}
+
+    def add_network(self, network: DomainNetwork) -> None:
+        domain_id = self._conn.execute(select(domains.c.id).where(
+            domains.c.name == network.domain)).scalar_one()
+        try:
+            with self._conn.begin_nested():  # PostgreSQL: keep the transaction usable
+                self._conn.execute(domain_networks.insert().values(
+                    network=str(network.network), domain_id=domain_id,
+                    created_at=network.created_at))
+        except IntegrityError as exc:
+            raise ConflictError(f"network {network.network} is already owned") from exc
+
+    def networks(self) -> list[DomainNetwork]:
+        rows = self._conn.execute(
+            select(domain_networks.c.network, domains.c.name, domains.c.organization_id,
+                   domain_networks.c.created_at)
+            .join(domains, domains.c.id == domain_networks.c.domain_id)
+            .order_by(domain_networks.c.id))
+        return [DomainNetwork(ipaddress.ip_network(r.network), r.name,
+                              self._ids.label_of(self._conn, organizations, r.organization_id),
+                              r.created_at) for r in rows]
 
     def list(self, organization: str | None = None) -> list[Domain]:
         stmt = select(domains).order_by(domains.c.name)

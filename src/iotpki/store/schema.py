@@ -110,6 +110,15 @@ domains = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
+# 0008: IP networks an operational domain owns (core.supply_chain.domain_claims).
+domain_networks = Table(
+    "domain_networks", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("network", String(64), nullable=False, unique=True),
+    Column("domain_id", Integer, ForeignKey("domains.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
 supplier_trust = Table(
     "supplier_trust", metadata,
     Column("id", Integer, primary_key=True),

@@ -28,6 +28,7 @@ from iotpki.core.events import Event
 from iotpki.core.lifecycle.device_service import IssuedIdentity, link_issued
 from iotpki.core.outcomes import Issued, Rejected
 from iotpki.core.ports import KeyRing, UnitOfWork, UnitOfWorkFactory
+from iotpki.core.supply_chain.domain_claims import DomainClaims, check_claims, claims_of
 from iotpki.wire.binding import encode_component_binding
 from iotpki.wire.csr import (
     BadSignatureError,
@@ -235,17 +236,25 @@ class IssuanceService:
 def _check_in_transaction(uow: UnitOfWork, index: int, request: IssuanceRequest,
                           outcome: Issued, organization: str, now: datetime) -> None:
     """Checks whose answer must hold at commit: they run in the storing transaction."""
-    authority = outcome.record.authority
-    for name in sorted(outcome.record.domains):
-        if uow.domains.owner(name) != organization:
-            # An organization issues only into the operational domains it owns.
-            raise _LateRefusal(index, RefusalReason.DOMAIN_NOT_OWNED,
-                               f"domain {name} is not owned by {organization}, the organization "
-                               f"of authority {authority}")
+    try:
+        # An organization issues only names in the operational domains it owns, whatever
+        # the SAN type (`domain_claims`): "the domain is the authorization".
+        check_claims(uow.domains, _claims(outcome.certificate), organization,
+                     outcome.record.authority)
+    except PolicyError as refusal:
+        raise _LateRefusal(index, refusal.reason, refusal.detail) from refusal
     if request.registration is not None and not uow.registrations.consume(
             request.registration, now, outcome.record.fingerprint):
         raise _LateRefusal(index, RefusalReason.REGISTRATION_CONSUMED,
                            f"registration {request.registration} was already used")
+
+
+def _claims(certificate: x509.Certificate) -> DomainClaims:
+    try:
+        sans = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return claims_of(certificate.subject, ())
+    return claims_of(certificate.subject, sans)
 
 
 def _audit_and_event(

@@ -8,23 +8,33 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from iotpki.core.ca.authority import Authority
 from iotpki.core.ca.extensions import key_usage
 from iotpki.core.ca.profile import SUBJECT_ATTRIBUTES, Profile
 from iotpki.core.errors import PolicyError
 from iotpki.core.errors import RefusalReason as R
+from iotpki.core.supply_chain.domain_claims import canonical_sans, claims_of
 from iotpki.wire.keys import UnsupportedKeyError, key_type_of
 from iotpki.wire.names import format_san, san_kind
 
 _OID_NAMES = {oid: name for name, oid in SUBJECT_ATTRIBUTES.items()}
 _DNS_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+MIN_RSA_EXPONENT = 65537
+# A subject names one thing; hundreds of RDNs are an attack on parsers and displays.
+MAX_SUBJECT_ATTRIBUTES = 16
+# RFC 5280 Appendix A: ub-common-name 64, ub-locality-name and ub-state-name 128, ...
+_UPPER_BOUNDS = {"CN": 64, "O": 64, "OU": 64, "C": 2, "ST": 128, "L": 128, "serialNumber": 64}
+_BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                           "\u2066\u2067\u2068\u2069")
 # Devices' clocks drift; a certificate valid from one minute ago avoids "not yet valid".
 BACKDATE = timedelta(minutes=1)
 
@@ -53,10 +63,12 @@ def decide(
         raise PolicyError(R.AUTHORITY_CANNOT_ISSUE, f"authority {issuer.label} holds no signing key")
     key_type = check_key(profile, public_key)
     check_subject(profile, subject)
+    sans = canonical_sans(sans)  # RFC 8141 §3.1: URN scheme and NID are case-insensitive
     check_sans(profile, subject, sans)
     check_name_constraints(issuer.name_constraints, sans)
+    claims_of(subject, sans)  # a name whose domain cannot be told is refused here
     start, end = validity(profile, issuer, now, not_after)
-    return CertificateTemplate(subject, tuple(sans), public_key, key_type, start, end)
+    return CertificateTemplate(subject, sans, public_key, key_type, start, end)
 
 
 def check_key(profile: Profile, public_key: Any) -> str:
@@ -73,7 +85,17 @@ def check_key(profile: Profile, public_key: Any) -> str:
             f"key type {key_type} is not allowed by profile {profile.name} "
             f"(allowed: {', '.join(profile.key_types)})",
         )
+    if isinstance(public_key, rsa.RSAPublicKey):
+        check_rsa_exponent(public_key.public_numbers().e)
     return key_type
+
+
+def check_rsa_exponent(e: int) -> None:
+    """An odd public exponent from 65537 to 2^256 - 1 (CA/Browser Forum BR §6.1.6, NIST
+    SP 800-89 §5.3.3): small exponents invite the low-exponent attacks on padding."""
+    if e < MIN_RSA_EXPONENT or e % 2 == 0 or e.bit_length() > 256:
+        raise PolicyError(R.KEY_NOT_ALLOWED, f"RSA public exponent {e} is refused: an odd "
+                                             f"number from {MIN_RSA_EXPONENT} to 2^256-1")
 
 
 def usable_key_usage(profile: Profile, public_key: Any) -> bool:
@@ -84,8 +106,12 @@ def usable_key_usage(profile: Profile, public_key: Any) -> bool:
 
 
 def check_subject(profile: Profile, subject: x509.Name) -> None:
+    attributes = list(subject)
+    if len(attributes) > MAX_SUBJECT_ATTRIBUTES:
+        raise PolicyError(R.SUBJECT_NOT_ALLOWED, f"subject has {len(attributes)} attributes; "
+                                                 f"at most {MAX_SUBJECT_ATTRIBUTES} are issued")
     present = set()
-    for attribute in subject:
+    for attribute in attributes:
         name = _OID_NAMES.get(attribute.oid)
         if name is None or name not in profile.subject.allowed:
             label = name or attribute.oid.dotted_string
@@ -94,6 +120,7 @@ def check_subject(profile: Profile, subject: x509.Name) -> None:
                 f"subject attribute {label} is not allowed by profile {profile.name} "
                 f"(allowed: {', '.join(profile.subject.allowed)})",
             )
+        check_text(f"subject {name}", attribute.value, _UPPER_BOUNDS.get(name, 64))
         present.add(name)
     missing = [a for a in profile.subject.required if a not in present]
     if missing:
@@ -101,6 +128,17 @@ def check_subject(profile: Profile, subject: x509.Name) -> None:
             R.SUBJECT_NOT_ALLOWED,
             f"subject lacks {', '.join(missing)} required by profile {profile.name}",
         )
+
+
+def check_text(what: str, value: str | bytes, limit: int) -> None:
+    """No control characters (NUL included) nor bidirectional overrides, which make a name
+    display as another; at most `limit` characters (RFC 5280 Appendix A upper bounds)."""
+    if not isinstance(value, str) or not value:
+        raise PolicyError(R.SUBJECT_NOT_ALLOWED, f"{what} must be non-empty text")
+    if len(value) > limit:
+        raise PolicyError(R.SUBJECT_NOT_ALLOWED, f"{what} is longer than {limit} characters")
+    if any(unicodedata.category(c) == "Cc" or c in _BIDI_CONTROLS for c in value):
+        raise PolicyError(R.SUBJECT_NOT_ALLOWED, f"{what} contains a control character")
 
 
 def check_sans(profile: Profile, subject: x509.Name, sans: Sequence[x509.GeneralName]) -> None:
@@ -121,6 +159,15 @@ def check_sans(profile: Profile, subject: x509.Name, sans: Sequence[x509.General
             check_dns_name(profile, name.value)
         if isinstance(name, x509.UniformResourceIdentifier):
             check_uri(profile, name.value)
+        if isinstance(name, x509.IPAddress) and not isinstance(
+                name.value, ipaddress.IPv4Address | ipaddress.IPv6Address):
+            # RFC 5280 §4.2.1.6: in a SAN, an iPAddress is one address (4 or 16 octets).
+            raise PolicyError(R.SAN_NOT_ALLOWED, f"SAN {format_san(name)} is a network")
+        if isinstance(name, x509.UniformResourceIdentifier | x509.RFC822Name) and any(
+                unicodedata.category(c) in ("Cc", "Zs") or c in _BIDI_CONTROLS
+                for c in name.value):
+            raise PolicyError(R.SAN_NOT_ALLOWED, f"SAN {name.value!r} contains a control "
+                                                 "character or a space")
 
 
 def check_dns_name(profile: Profile, value: str) -> None:

@@ -14,7 +14,7 @@ from cryptography import x509
 from iotpki.core.audit.log import AuditRecord, append_audit, append_audit_many
 from iotpki.core.ca.profile import Profile
 from iotpki.core.clock import Clock
-from iotpki.core.errors import ConfigurationError, ConflictError, NotFoundError
+from iotpki.core.errors import ConfigurationError, ConflictError, NotFoundError, PolicyError
 from iotpki.core.ports import BulkIdentity, SecretSealer, UnitOfWork, UnitOfWorkFactory
 from iotpki.core.ra.registration import (
     Registration,
@@ -25,7 +25,8 @@ from iotpki.core.ra.registration import (
     new_registration_id,
     new_secret,
 )
-from iotpki.core.supply_chain.domain import domain_uri, domains_named
+from iotpki.core.supply_chain.domain import domain_uri
+from iotpki.core.supply_chain.domain_claims import canonical_sans, check_claims, claims_of
 from iotpki.wire.manifest import ManifestEntry
 from iotpki.wire.names import parse_subject
 
@@ -164,7 +165,7 @@ class RegistrationService:
         sans = spec.sans
         if spec.domain is not None:
             sans = (*(sans or ()), domain_uri(spec.domain))
-        self._check_domains(uow, spec.organization, sans, owners)
+        self._check_domains(uow, spec, sans, owners)
         secret = secret_hash = key = issuer = serial = fingerprint = None
         sealed = None
         if spec.method is RegistrationMethod.PREVIOUS_STAGE:
@@ -189,14 +190,26 @@ class RegistrationService:
         return CreatedRegistration(registration, secret)
 
     @staticmethod
-    def _check_domains(uow: UnitOfWork, organization: str,
+    def _check_domains(uow: UnitOfWork, spec: RegistrationSpec,
                        sans: tuple[x509.GeneralName, ...] | None,
                        owners: dict[str, str | None]) -> None:
-        for name in domains_named(sans or ()):
-            if name not in owners:
+        """Refuse now what issuance would refuse (`domain_claims`): a registration never
+        approves a name in another organization's domain."""
+        organization = spec.organization
+        try:
+            claims = claims_of(spec.subject or x509.Name([]), canonical_sans(sans or ()))
+        except PolicyError as exc:
+            raise ConfigurationError(exc.detail) from exc
+        for name in claims.members:
+            if name not in owners:  # looked up once per batch
                 owners[name] = uow.domains.owner(name)
             if owners[name] != organization:
                 raise ConfigurationError(f"organization {organization} does not own domain {name}")
+        try:
+            check_claims(uow.domains, replace(claims, members=frozenset()), organization,
+                         spec.authority)
+        except PolicyError as exc:
+            raise ConfigurationError(exc.detail) from exc
 
     def get(self, registration_id: str) -> Registration:
         with self._uow() as uow:

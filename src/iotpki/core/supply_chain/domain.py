@@ -6,8 +6,8 @@ issue into domains it owns.
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,12 +17,15 @@ from iotpki.core.errors import ConfigurationError
 
 DOMAIN_URN_PREFIX = "urn:iotpki:domain:"
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 
 
+def valid_domain_name(name: str) -> bool:
+    return _NAME.match(name) is not None
+
+
 def check_domain_name(name: str) -> str:
-    if not _NAME.match(name):
+    if not valid_domain_name(name):
         raise ConfigurationError(
             f"invalid domain name {name!r}: lowercase DNS-style labels, no wildcard")
     return name
@@ -30,16 +33,6 @@ def check_domain_name(name: str) -> str:
 
 def domain_uri(name: str) -> x509.UniformResourceIdentifier:
     return x509.UniformResourceIdentifier(DOMAIN_URN_PREFIX + check_domain_name(name))
-
-
-def domains_named(sans: Iterable[x509.GeneralName]) -> set[str]:
-    """The domains a certificate's SANs name through `urn:iotpki:domain:` URIs."""
-    return {
-        name.value[len(DOMAIN_URN_PREFIX):]
-        for name in sans
-        if isinstance(name, x509.UniformResourceIdentifier)
-        and name.value.startswith(DOMAIN_URN_PREFIX)
-    }
 
 
 @dataclass(frozen=True)
@@ -50,3 +43,21 @@ class Domain:
 
     def __post_init__(self) -> None:
         check_domain_name(self.name)
+
+
+@dataclass(frozen=True)
+class DomainNetwork:
+    """An IP network a domain owns: addresses in it are that domain's (most specific wins)."""
+
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network
+    domain: str
+    organization: str
+    created_at: datetime
+
+
+def check_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A CIDR network (`10.42.0.0/16`, `2001:db8:42::/48`); host bits must be zero."""
+    try:
+        return ipaddress.ip_network(text.strip(), strict=True)
+    except ValueError as exc:
+        raise ConfigurationError(f"invalid network {text!r}: {exc}") from exc
