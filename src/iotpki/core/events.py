@@ -7,12 +7,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from iotpki.core.audit.bounds import bounded_value
+
 
 @dataclass(frozen=True)
 class Event:
     type: str  # e.g. "certificate.issued", "certificate.revoked", "enrollment.refused"
     at: datetime
     payload: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Payloads carry client-supplied text (requesters, refusal details): bounded, as
+        # in the audit log, before they reach the outbox and every webhook receiver.
+        object.__setattr__(self, "payload", bounded_value(dict(self.payload)))
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from iotpki.core.audit.bounds import bounded, bounded_value
 from iotpki.wire.errors import PKIError
 
 GENESIS = "0" * 64
@@ -59,12 +60,20 @@ def _content(at: datetime, record: AuditRecord) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
+def bounded_record(record: AuditRecord) -> AuditRecord:
+    """`record` with actor, target and details bounded (`bounds.bounded_value`): a client
+    that sends megabytes as a user name or key id writes a kilobyte into the log."""
+    return AuditRecord(record.action, record.outcome, bounded(record.actor),
+                       bounded(record.target), bounded_value(dict(record.details)))
+
+
 def entry_hash(prev_hash: str, at: datetime, record: AuditRecord) -> str:
     return hashlib.sha256(bytes.fromhex(prev_hash) + _content(at, record)).hexdigest()
 
 
 def chain_entry(head: AuditHead, at: datetime, record: AuditRecord) -> AuditEntry:
-    """The entry that follows `head`."""
+    """The entry that follows `head`; client-supplied text in it is bounded first."""
+    record = bounded_record(record)
     return AuditEntry(head.seq + 1, at, record, head.hash, entry_hash(head.hash, at, record))
 
 

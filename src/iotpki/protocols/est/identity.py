@@ -18,7 +18,11 @@ from urllib.parse import unquote
 from cryptography import x509
 from starlette.requests import Request
 
+from iotpki.core.audit.bounds import bounded
+
 PROXY_CERT_HEADER = "x-ssl-client-cert"
+USERNAME_LIMIT = 128  # characters of a Basic user name kept (registration ids are 32)
+PASSWORD_LIMIT = 1024
 
 
 class CredentialsError(Exception):
@@ -82,4 +86,5 @@ def _basic(request: Request) -> tuple[str | None, str | None]:
         raise CredentialsError(f"malformed Basic credentials: {exc}") from exc
     if not colon:
         raise CredentialsError("malformed Basic credentials: no ':' between user and password")
-    return username, password
+    # The user name names a registration and goes into the audit log; neither is long.
+    return bounded(username, USERNAME_LIMIT), bounded(password, PASSWORD_LIMIT)
