@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.crl import private_schema
 from iotpki.app import PKI, build_pki
 from iotpki.cli.demo_setup import create_demo_hierarchy
+from iotpki.core.ca.ports import CertificateQuery
 from iotpki.core.integration.principal import Role
-from iotpki.core.ports import CertificateQuery
 from iotpki.settings import Settings
 from iotpki.store.schema import audit_log, authorities, certificates
 

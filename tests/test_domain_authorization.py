@@ -12,9 +12,9 @@ from cryptography.x509.oid import NameOID
 
 from iotpki.app import PKI
 from iotpki.core.ca.issuance import IssuanceRequest
+from iotpki.core.ca.ports import CertificateQuery
 from iotpki.core.errors import ConfigurationError, ConflictError, RefusalReason
 from iotpki.core.outcomes import Issued, Rejected
-from iotpki.core.ports import CertificateQuery
 from iotpki.core.ra.registration import RegistrationMethod
 from iotpki.core.ra.registration_service import RegistrationSpec
 from tests.factories import domain_uri, make_csr

@@ -11,9 +11,9 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from iotpki.app import PKI
 from iotpki.core.ca.issuance import IssuanceRequest
+from iotpki.core.ca.ports import CertificateQuery
 from iotpki.core.errors import RefusalReason
 from iotpki.core.outcomes import Issued, Rejected
-from iotpki.core.ports import CertificateQuery
 from tests.factories import domain_uri, make_csr
 
 CA = "operatorco-operations"

@@ -20,13 +20,13 @@ from iotpki.core.ca.protection_certificates import CMPProtection
 from iotpki.core.ca.urls import PublicURLs
 from iotpki.core.clock import Clock, SystemClock
 from iotpki.core.errors import ConfigurationError
-from iotpki.core.integration.idempotency import IdempotencyKeys
 from iotpki.core.integration.principal_service import PrincipalService
 from iotpki.core.integration.webhook_service import WebhookDispatcher, WebhookService
+from iotpki.core.keyring import SecretSealer
 from iotpki.core.lifecycle.device_service import DeviceService
 from iotpki.core.lifecycle.expiry import ExpiryMonitor
 from iotpki.core.lifecycle.transitions import LifecycleService
-from iotpki.core.ports import SecretSealer, UnitOfWorkFactory
+from iotpki.core.ports import UnitOfWorkFactory
 from iotpki.core.ra.endpoints import Endpoints, parse_endpoints
 from iotpki.core.ra.enrollment import EnrollmentService, ExternalRevocation, default_methods
 from iotpki.core.ra.key_delivery import KeyDelivery
@@ -46,6 +46,7 @@ from iotpki.keys.software import SoftwareKeyBackend
 from iotpki.protocols.cmp.confirmation import ConfirmationTimeout
 from iotpki.protocols.cmp.general import GeneralMessages
 from iotpki.protocols.cmp.server import CMPServer
+from iotpki.protocols.rest.idempotency import IdempotencyKeys
 from iotpki.protocols.webhook.sender import HTTPWebhookSender
 from iotpki.settings import Settings
 from iotpki.store.database import Database, sqlite_url

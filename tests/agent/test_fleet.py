@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from iotpki.cli.fleet import FleetOptions, simulate
-from iotpki.core.ports import CertificateQuery
+from iotpki.core.ca.ports import CertificateQuery
 from tests.agent.conftest import CA, Servers
 
 

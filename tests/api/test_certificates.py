@@ -8,8 +8,8 @@ from datetime import timedelta
 from cryptography import x509
 
 from iotpki.core.ca.certificate import CertificateStatus
+from iotpki.core.ca.ports import CertificateQuery
 from iotpki.core.integration.principal import Role
-from iotpki.core.ports import CertificateQuery
 from iotpki.core.revocation.status import CRLKind
 from tests.api.conftest import OWN, World, issue_operational
 

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from iotpki.app import PKI
 from iotpki.core.ca.certificate import CertificateRecord
-from iotpki.core.ports import CertificateQuery
+from iotpki.core.ca.ports import CertificateQuery
 from iotpki.core.ra.registration import RegistrationMethod
 from iotpki.core.ra.registration_service import RegistrationSpec
 from iotpki.settings import Settings

@@ -21,8 +21,8 @@ from iotpki.cli.output import (
 )
 from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.ca.issuance import IssuanceRequest
+from iotpki.core.ca.ports import CertificateQuery
 from iotpki.core.outcomes import Issued, Pending, Rejected
-from iotpki.core.ports import CertificateQuery
 from iotpki.core.ra.enrollment import EnrollmentRequest
 from iotpki.core.revocation.service import REASONS, parse_reason
 from iotpki.wire.chain import decode_certificates, encode_pem_chain

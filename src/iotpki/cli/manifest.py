@@ -10,8 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from iotpki.cli.context import state
 from iotpki.cli.output import JSON_OPTION, console, emit_json
 from iotpki.core.ca.certificate import CertificateStatus
+from iotpki.core.ca.ports import CertificateQuery
 from iotpki.core.ca.profile import parse_duration
-from iotpki.core.ports import CertificateQuery
 from iotpki.core.supply_chain.manifests import ImportTarget
 from iotpki.wire.chain import decode_certificates
 from iotpki.wire.manifest import encrypt_manifest

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from iotpki.core.audit.bounds import bounded_value
 
@@ -31,3 +31,18 @@ class StoredEvent:
     type: str
     at: datetime
     payload: Mapping[str, Any]
+
+
+class EventOutbox(Protocol):
+    def add(self, event: Event) -> None: ...
+
+    def add_many(self, events: list[Event]) -> None: ...
+
+    def undispatched(self, limit: int) -> list[StoredEvent]:
+        """The oldest events not yet fanned out to webhook deliveries, locked until the
+        transaction ends (other nodes skip them)."""
+        ...
+
+    def get(self, event_id: int) -> StoredEvent | None: ...
+
+    def mark_dispatched(self, event_ids: list[int], at: datetime) -> None: ...

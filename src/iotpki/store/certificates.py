@@ -10,9 +10,9 @@ from sqlalchemy import Connection, Row, Select, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
+from iotpki.core.ca.ports import CertificateQuery, RevocationCandidate
 from iotpki.core.ca.serial import serial_hex
 from iotpki.core.errors import ConflictError
-from iotpki.core.ports import CertificateQuery, RevocationCandidate
 from iotpki.store.ids import IdCache
 from iotpki.store.prepared import Prepared
 from iotpki.store.schema import authorities, certificates, organizations

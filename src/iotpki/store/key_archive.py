@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, insert, select
 
-from iotpki.core.ports import ArchivedKey
+from iotpki.core.ca.ports import ArchivedKey
 from iotpki.store.ids import IdCache
 from iotpki.store.schema import authorities, key_archive
 

@@ -8,7 +8,6 @@ from sqlalchemy import Connection, Row, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.errors import ConflictError
-from iotpki.core.integration.idempotency import StoredResponse
 from iotpki.core.integration.principal import Principal, PrincipalKind, Role
 from iotpki.store.ids import IdCache
 from iotpki.store.schema import idempotency_keys, organizations, principals
@@ -70,23 +69,23 @@ class SQLIdempotencyRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def get(self, principal: str, key: str) -> StoredResponse | None:
-        c = idempotency_keys.c
-        row = self._conn.execute(select(idempotency_keys).where(
-            c.principal == principal, c.key == key)).first()
-        if row is None:
-            return None
-        return StoredResponse(row.principal, row.key, row.request_hash, row.status, row.body,
-                              row.created_at)
+    """Stored HTTP responses for the REST adapter's idempotency keys (plain values: the
+    response's meaning is the adapter's)."""
 
-    def add(self, response: StoredResponse) -> bool:
+    def get(self, principal: str, key: str) -> tuple[str, int, bytes] | None:
+        c = idempotency_keys.c
+        row = self._conn.execute(select(c.request_hash, c.status, c.body).where(
+            c.principal == principal, c.key == key)).first()
+        return None if row is None else (row.request_hash, row.status, row.body)
+
+    def add(self, principal: str, key: str, request_hash: str, status: int, body: bytes,
+            at: datetime) -> bool:
         try:
             # A savepoint: on PostgreSQL a failed INSERT would abort the whole transaction.
             with self._conn.begin_nested():
                 self._conn.execute(idempotency_keys.insert().values(
-                    principal=response.principal, key=response.key,
-                    request_hash=response.request_hash, status=response.status,
-                    body=response.body, created_at=response.created_at))
+                    principal=principal, key=key, request_hash=request_hash, status=status,
+                    body=body, created_at=at))
         except IntegrityError:
             return False
         return True

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Row, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.errors import ConflictError
-from iotpki.core.ports import BulkIdentity, IdentityKey
+from iotpki.core.ra.ports import BulkIdentity, IdentityKey
 from iotpki.core.ra.registration import Registration, RegistrationMethod, RegistrationStatus
 from iotpki.store.ids import IdCache
 from iotpki.store.prepared import Prepared

@@ -349,7 +349,7 @@ expiry_notices = Table(
     Column("noticed_at", UTCDateTime, nullable=False),
 )
 
-# 0006: API principals (core.integration.principal) and idempotency keys (core.integration.idempotency).
+# 0006: API principals (core.integration.principal) and idempotency keys (protocols.rest.idempotency).
 principals = Table(
     "principals", metadata,
     Column("id", String(32), primary_key=True),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from iotpki.core.audit.log import AuditEntry, AuditProblem, find_audit_problems
-from iotpki.core.ports import UnitOfWorkFactory
+from iotpki.core.audit.ports import AuditRepository
+from iotpki.core.ca.ports import AuthorityRepository
+from iotpki.core.ports import Transaction
 
 _SCAN = 2_000  # entries read per round when filtering by organization
 # Detail fields that name the organization an entry concerns.
@@ -27,8 +30,18 @@ def organization_of(entry: AuditEntry, authorities: Mapping[str, str]) -> set[st
     return found
 
 
+class AuditUnitOfWork(Transaction, Protocol):
+    """The repositories the audit log uses."""
+
+    @property
+    def audit(self) -> AuditRepository: ...
+
+    @property
+    def authorities(self) -> AuthorityRepository: ...
+
+
 class AuditTrail:
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
+    def __init__(self, uow: Callable[[], AuditUnitOfWork]) -> None:
         self._uow = uow
 
     def entries(self, after: int = 0, limit: int | None = 100) -> list[AuditEntry]:

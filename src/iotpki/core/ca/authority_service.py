@@ -16,7 +16,8 @@ from iotpki.core.ca.urls import PublicURLs
 from iotpki.core.clock import Clock
 from iotpki.core.errors import ConfigurationError, ConflictError, NotFoundError
 from iotpki.core.events import Event
-from iotpki.core.ports import KeyRing, UnitOfWork, UnitOfWorkFactory
+from iotpki.core.keyring import KeyRing
+from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 from iotpki.core.supply_chain.organization import Organization, check_label
 from iotpki.wire.keys import key_type_of
 

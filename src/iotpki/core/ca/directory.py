@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol
+
 from iotpki.core.ca.certificate import CertificateRecord
+from iotpki.core.ca.ports import CertificateQuery, CertificateRepository
 from iotpki.core.errors import NotFoundError
-from iotpki.core.ports import CertificateQuery, UnitOfWorkFactory
+from iotpki.core.ports import Transaction
+
+
+class CertificateUnitOfWork(Transaction, Protocol):
+    """The repositories the certificate directory uses."""
+
+    @property
+    def certificates(self) -> CertificateRepository: ...
 
 
 class CertificateDirectory:
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
+    def __init__(self, uow: Callable[[], CertificateUnitOfWork]) -> None:
         self._uow = uow
 
     def find(self, query: CertificateQuery) -> list[CertificateRecord]:

@@ -25,9 +25,10 @@ from iotpki.core.ca.urls import PublicURLs
 from iotpki.core.clock import Clock
 from iotpki.core.errors import ConflictError, PolicyError, RefusalReason
 from iotpki.core.events import Event
+from iotpki.core.keyring import KeyRing
 from iotpki.core.lifecycle.device_service import IssuedIdentity, link_issued
 from iotpki.core.outcomes import Issued, Rejected
-from iotpki.core.ports import KeyRing, UnitOfWork, UnitOfWorkFactory
+from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 from iotpki.core.supply_chain.domain_claims import DomainClaims, check_claims, claims_of
 from iotpki.wire.binding import encode_component_binding
 from iotpki.wire.csr import (

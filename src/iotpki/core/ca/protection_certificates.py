@@ -20,8 +20,9 @@ from iotpki.core.ca.certificate import renewal_time
 from iotpki.core.ca.issuance import IssuanceRequest, IssuanceService
 from iotpki.core.clock import Clock
 from iotpki.core.errors import ConfigurationError
+from iotpki.core.keyring import KeyRing
 from iotpki.core.outcomes import Issued
-from iotpki.core.ports import KeyRing, UnitOfWorkFactory
+from iotpki.core.ports import UnitOfWorkFactory
 from iotpki.core.ra.transactions import ProtectionRecord
 from iotpki.core.revocation.ocsp_delegation import key_location_of
 from iotpki.wire.cmp.protection import SignatureProtection

@@ -1,1 +1,1 @@
-"""Integrations: API principals and access decisions, webhooks, HTTP idempotency."""
+"""Integrations: API principals and access decisions, webhooks."""

@@ -41,8 +41,9 @@ from iotpki.core.integration.webhook import (
     WebhookSubscription,
     sign_payload,
 )
+from iotpki.core.keyring import SecretSealer
 from iotpki.core.lifecycle.transitions import LifecycleEvent
-from iotpki.core.ports import SecretSealer, UnitOfWork, UnitOfWorkFactory
+from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 from iotpki.core.ra.registration import new_registration_id
 from iotpki.wire.errors import PKIError
 

@@ -22,7 +22,8 @@ from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
 from iotpki.core.clock import Clock
 from iotpki.core.errors import ConfigurationError, NotFoundError
 from iotpki.core.lifecycle.device import Device, DeviceIdentity, DeviceState
-from iotpki.core.ports import IdentityKey, UnitOfWork, UnitOfWorkFactory
+from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
+from iotpki.core.ra.ports import IdentityKey
 from iotpki.core.ra.registration import new_registration_id
 from iotpki.wire.binding import components_digest
 

@@ -19,7 +19,8 @@ from iotpki.core.ca.authority import AuthorityKind
 from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
 from iotpki.core.errors import ConfigurationError, ConflictError, NotFoundError
 from iotpki.core.lifecycle.device import Device, DeviceIdentity
-from iotpki.core.ports import IdentityKey, UnitOfWork
+from iotpki.core.ports import UnitOfWork
+from iotpki.core.ra.ports import IdentityKey
 from iotpki.core.ra.registration import (
     RegistrationMethod,
     RegistrationStatus,

@@ -32,8 +32,9 @@ from iotpki.core.errors import RefusalReason as R
 from iotpki.core.events import Event
 from iotpki.core.lifecycle.device import Device, DeviceState
 from iotpki.core.outcomes import Issued, Pending, Rejected
-from iotpki.core.ports import IdentityKey, UnitOfWork, UnitOfWorkFactory
+from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 from iotpki.core.ra.approval import ManualApproval
+from iotpki.core.ra.ports import IdentityKey
 from iotpki.core.ra.registration import (
     Registration,
     RegistrationMethod,

@@ -21,12 +21,14 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 
 from iotpki.core.audit.log import AuditRecord, append_audit
+from iotpki.core.ca.ports import ArchivedKey
 from iotpki.core.ca.profile import Profile
 from iotpki.core.ca.protection_certificates import CMPProtection
 from iotpki.core.clock import Clock
 from iotpki.core.errors import RefusalReason
+from iotpki.core.keyring import SecretSealer
 from iotpki.core.outcomes import Issued
-from iotpki.core.ports import ArchivedKey, SecretSealer, UnitOfWorkFactory
+from iotpki.core.ports import UnitOfWorkFactory
 from iotpki.wire.cms_envelope import EnvelopeError, Recipient
 from iotpki.wire.key_package import encode_key_delivery
 from iotpki.wire.keys import generate_private_key

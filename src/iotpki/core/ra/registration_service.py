@@ -15,7 +15,9 @@ from iotpki.core.audit.log import AuditRecord, append_audit, append_audit_many
 from iotpki.core.ca.profile import Profile
 from iotpki.core.clock import Clock
 from iotpki.core.errors import ConfigurationError, ConflictError, NotFoundError, PolicyError
-from iotpki.core.ports import BulkIdentity, SecretSealer, UnitOfWork, UnitOfWorkFactory
+from iotpki.core.keyring import SecretSealer
+from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
+from iotpki.core.ra.ports import BulkIdentity
 from iotpki.core.ra.registration import (
     Registration,
     RegistrationMethod,

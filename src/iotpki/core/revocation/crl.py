@@ -15,21 +15,24 @@ two CRLs with one number; the entries are encoded in one pass (`iotpki.wire.crl`
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from iotpki.core.ca.authority import Authority, AuthorityKind
 from iotpki.core.ca.certificate import CertificateStatus
+from iotpki.core.ca.ports import AuthorityRepository
 from iotpki.core.ca.profile import parse_duration
 from iotpki.core.ca.urls import PublicURLs
 from iotpki.core.clock import Clock
 from iotpki.core.errors import ConfigurationError, NotFoundError
-from iotpki.core.ports import KeyRing, UnitOfWork, UnitOfWorkFactory
+from iotpki.core.keyring import KeyRing
+from iotpki.core.ports import Transaction
+from iotpki.core.revocation.ports import CRLRepository, RevocationIndex
 from iotpki.core.revocation.status import CRLInfo, CRLKind, PublishedCRL, StatusEntry
 from iotpki.wire.crl import RevokedEntry, encode_revoked_certificates, splice_revoked
 from iotpki.wire.keys import signature_hash_for
@@ -99,8 +102,21 @@ class _Signer:
         self.hash: Any = signature_hash_for(key)  # a hash the key's algorithm accepts, or None
 
 
+class CRLUnitOfWork(Transaction, Protocol):
+    """The repositories CRL publication uses."""
+
+    @property
+    def authorities(self) -> AuthorityRepository: ...
+
+    @property
+    def crls(self) -> CRLRepository: ...
+
+    @property
+    def revocation(self) -> RevocationIndex: ...
+
+
 class CRLPublisher:
-    def __init__(self, uow: UnitOfWorkFactory, keys: KeyRing, urls: PublicURLs, clock: Clock,
+    def __init__(self, uow: Callable[[], CRLUnitOfWork], keys: KeyRing, urls: PublicURLs, clock: Clock,
                  policy: CRLPolicy | None = None) -> None:
         self._uow = uow
         self._keys = keys
@@ -152,7 +168,7 @@ class CRLPublisher:
         with self._uow() as uow:
             return uow.crls.latest_info(authority, kind)
 
-    def _issue(self, uow: UnitOfWork, signer: _Signer, kinds: list[CRLKind], number: int,
+    def _issue(self, uow: CRLUnitOfWork, signer: _Signer, kinds: list[CRLKind], number: int,
                full: CRLInfo | None, counter: int, now: datetime) -> list[PublishedCRL]:
         published = []
         base = full

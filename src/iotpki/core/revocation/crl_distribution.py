@@ -8,14 +8,16 @@ a revocation is served everywhere within that interval.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from cryptography.hazmat.primitives import serialization
 
+from iotpki.core.ca.ports import AuthorityRepository
 from iotpki.core.clock import Clock
 from iotpki.core.errors import NotFoundError
-from iotpki.core.ports import UnitOfWorkFactory
+from iotpki.core.ports import Transaction
 from iotpki.core.revocation.crl import CRLPublisher
 from iotpki.core.revocation.status import CRLKind, PublishedCRL
 
@@ -34,8 +36,15 @@ def parse_crl_name(name: str, known: set[str]) -> tuple[str, CRLKind]:
     return name.removesuffix(DELTA_SUFFIX), CRLKind.DELTA
 
 
+class AuthoritiesUnitOfWork(Transaction, Protocol):
+    """The repositories CRL distribution uses."""
+
+    @property
+    def authorities(self) -> AuthorityRepository: ...
+
+
 class CRLDistribution:
-    def __init__(self, uow: UnitOfWorkFactory, publisher: CRLPublisher, clock: Clock,
+    def __init__(self, uow: Callable[[], AuthoritiesUnitOfWork], publisher: CRLPublisher, clock: Clock,
                  recheck: timedelta = timedelta(seconds=1)) -> None:
         self._uow = uow
         self._publisher = publisher

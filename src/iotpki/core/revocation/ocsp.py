@@ -15,24 +15,37 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 
 from iotpki.core.ca.certificate import CertificateStatus
+from iotpki.core.ca.ports import AuthorityRepository
 from iotpki.core.clock import Clock
-from iotpki.core.ports import UnitOfWorkFactory
+from iotpki.core.ports import Transaction
 from iotpki.core.revocation.ocsp_delegation import DelegatedResponders, ResponderSigner
+from iotpki.core.revocation.ports import RevocationIndex
 from iotpki.core.revocation.status import StatusEntry
 from iotpki.wire.der import children, read_tlv
 from iotpki.wire.errors import DecodeError
 from iotpki.wire.ocsp import HASHES, CertID, decode_ocsp_request, merge_responses
 
 Status = ocsp.OCSPResponseStatus
+
+
+class OCSPUnitOfWork(Transaction, Protocol):
+    """The repositories OCSP answers uses."""
+
+    @property
+    def authorities(self) -> AuthorityRepository: ...
+
+    @property
+    def revocation(self) -> RevocationIndex: ...
 
 
 @dataclass(frozen=True)
@@ -88,7 +101,7 @@ class _Cached(NamedTuple):
 
 
 class OCSPResponder:
-    def __init__(self, uow: UnitOfWorkFactory, responders: DelegatedResponders, clock: Clock,
+    def __init__(self, uow: Callable[[], OCSPUnitOfWork], responders: DelegatedResponders, clock: Clock,
                  policy: OCSPPolicy | None = None) -> None:
         self._uow = uow
         self.responders = responders

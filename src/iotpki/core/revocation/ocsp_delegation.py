@@ -17,8 +17,9 @@ from iotpki.core.ca.certificate import renewal_time
 from iotpki.core.ca.issuance import IssuanceRequest, IssuanceService
 from iotpki.core.clock import Clock
 from iotpki.core.errors import ConfigurationError
+from iotpki.core.keyring import KeyRing
 from iotpki.core.outcomes import Issued
-from iotpki.core.ports import KeyRing, UnitOfWorkFactory
+from iotpki.core.ports import UnitOfWorkFactory
 from iotpki.core.revocation.status import ResponderRecord
 from iotpki.wire.keys import signature_hash_for
 

@@ -15,10 +15,11 @@ from cryptography import x509
 
 from iotpki.core.audit.log import AuditRecord, append_audit, append_audit_many
 from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
+from iotpki.core.ca.ports import CertificateQuery, RevocationCandidate
 from iotpki.core.clock import Clock
 from iotpki.core.errors import ConflictError, NotFoundError
 from iotpki.core.events import Event
-from iotpki.core.ports import CertificateQuery, RevocationCandidate, UnitOfWork, UnitOfWorkFactory
+from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 
 # Reasons a certificate may be revoked with (RFC 5280 §5.3.1); removeFromCRL only appears in
 # delta CRLs and is produced by `release`, never asked for.

@@ -33,8 +33,8 @@ from cryptography.x509.oid import NameOID
 
 from iotpki.core.errors import PolicyError
 from iotpki.core.errors import RefusalReason as R
-from iotpki.core.ports import DomainRepository
 from iotpki.core.supply_chain.domain import DOMAIN_URN_PREFIX, DomainNetwork, valid_domain_name
+from iotpki.core.supply_chain.ports import DomainRepository
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # RFC 8141 §2: NID = alphanum 0*30(alphanum / "-") alphanum, compared case-insensitively.

@@ -25,8 +25,9 @@ from iotpki.core.ca.issuance import IssuanceRequest, IssuanceService
 from iotpki.core.clock import Clock
 from iotpki.core.errors import ConfigurationError, NotFoundError
 from iotpki.core.events import Event
+from iotpki.core.keyring import KeyRing
 from iotpki.core.outcomes import Issued
-from iotpki.core.ports import KeyRing, UnitOfWork, UnitOfWorkFactory
+from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 from iotpki.core.ra.enrollment import fingerprint
 from iotpki.core.ra.registration import RegistrationMethod
 from iotpki.core.ra.registration_service import RegistrationService, RegistrationSpec

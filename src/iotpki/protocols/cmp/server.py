@@ -29,8 +29,9 @@ from iotpki.core.ca.profile import Profile
 from iotpki.core.ca.protection_certificates import CMPProtection
 from iotpki.core.clock import Clock
 from iotpki.core.errors import ConflictError
+from iotpki.core.keyring import SecretSealer
 from iotpki.core.outcomes import Issued, Pending, Rejected
-from iotpki.core.ports import SecretSealer, UnitOfWork, UnitOfWorkFactory
+from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 from iotpki.core.ra.endpoints import Endpoint, Endpoints
 from iotpki.core.ra.enrollment import EnrollmentRequest, EnrollmentService, fingerprint
 from iotpki.core.ra.key_delivery import KeyDelivery

@@ -10,10 +10,10 @@ from pydantic import AwareDatetime
 from starlette.responses import Response
 
 from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
+from iotpki.core.ca.ports import CertificateQuery
 from iotpki.core.errors import ConfigurationError, NotFoundError
 from iotpki.core.integration.access import Action, authorize
 from iotpki.core.integration.principal import Principal
-from iotpki.core.ports import CertificateQuery
 from iotpki.core.revocation.service import parse_reason
 from iotpki.protocols.rest.context import (
     APIServices,

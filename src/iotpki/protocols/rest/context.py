@@ -19,7 +19,6 @@ from iotpki.core.ca.authority_service import AuthorityService
 from iotpki.core.ca.directory import CertificateDirectory
 from iotpki.core.ca.profile import Profile
 from iotpki.core.errors import AuthenticationError
-from iotpki.core.integration.idempotency import MAX_KEY_LENGTH, IdempotencyKeys
 from iotpki.core.integration.principal import Principal
 from iotpki.core.integration.principal_service import PrincipalService
 from iotpki.core.lifecycle.device_service import DeviceService
@@ -28,6 +27,7 @@ from iotpki.core.ra.registration_service import RegistrationService
 from iotpki.core.revocation.service import RevocationService
 from iotpki.core.supply_chain.manifests import ManifestService
 from iotpki.core.supply_chain.organization_service import OrganizationService
+from iotpki.protocols.rest.idempotency import MAX_KEY_LENGTH, IdempotencyKeys
 
 
 @dataclass(frozen=True)

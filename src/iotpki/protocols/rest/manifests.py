@@ -10,11 +10,11 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
+from iotpki.core.ca.ports import CertificateQuery
 from iotpki.core.ca.profile import parse_duration
 from iotpki.core.errors import ConfigurationError, NotFoundError
 from iotpki.core.integration.access import Action, authorize
 from iotpki.core.integration.principal import Principal
-from iotpki.core.ports import CertificateQuery
 from iotpki.core.supply_chain.manifests import ImportTarget
 from iotpki.protocols.rest.context import (
     APIServices,

@@ -25,8 +25,8 @@ from iotpki.core.errors import (
     NotFoundError,
     PolicyError,
 )
-from iotpki.core.integration.idempotency import IdempotencyMismatchError
 from iotpki.core.supply_chain.manifests import ManifestRefused
+from iotpki.protocols.rest.idempotency import IdempotencyMismatchError
 from iotpki.wire.errors import DecodeError, PKIError
 
 PROBLEM_JSON = "application/problem+json"

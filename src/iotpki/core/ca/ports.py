@@ -1,0 +1,82 @@
+"""What the CA needs stored: authorities, issued certificates, archived server-generated keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple, Protocol
+
+from iotpki.core.ca.authority import Authority
+from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
+
+
+class AuthorityRepository(Protocol):
+    def add(self, authority: Authority) -> None: ...
+
+    def get(self, label: str) -> Authority | None: ...
+
+    def list(self) -> list[Authority]: ...
+
+
+@dataclass(frozen=True)
+class CertificateQuery:
+    authority: str | None = None
+    status: CertificateStatus | None = None
+    subject_contains: str | None = None
+    expires_before: datetime | None = None
+    profile: str | None = None
+    organization: str | None = None  # certificates of this organization's authorities
+    limit: int | None = 100  # None: all
+    offset: int = 0
+
+
+class RevocationCandidate(NamedTuple):
+    """The few facts a bulk revocation needs about one certificate (not its DER)."""
+
+    authority: str
+    serial: str  # hex, as stored
+    subject: str
+    status: CertificateStatus
+
+
+class CertificateRepository(Protocol):
+    def add(self, record: CertificateRecord) -> None:
+        """Insert; raise `ConflictError` if (authority, serial) is already taken."""
+        ...
+
+    def add_many(self, records: list[CertificateRecord]) -> None:
+        """Insert several in one statement; `ConflictError` if any serial is taken."""
+        ...
+
+    def get(self, authority: str, serial: int) -> CertificateRecord | None: ...
+
+    def get_by_fingerprint(self, fingerprint: str) -> CertificateRecord | None: ...
+
+    def find(self, query: CertificateQuery) -> list[CertificateRecord]: ...
+
+    def set_status(
+        self, authority: str, serial: int, status: CertificateStatus,
+        revoked_at: datetime | None, reason: str | None,
+    ) -> None: ...
+
+    def revocation_candidates(self, query: CertificateQuery) -> list[RevocationCandidate]:
+        """Every certificate matching the query (limit and offset ignored), cheaply."""
+        ...
+
+
+@dataclass(frozen=True)
+class ArchivedKey:
+    """A server-generated private key kept for recovery (profile `key_archival: true`):
+    the PKCS #8 DER sealed by the `SecretSealer`, never stored in the clear."""
+
+    authority: str
+    serial_hex: str
+    fingerprint: str
+    sealed: bytes
+    archived_at: datetime
+
+
+class KeyArchiveRepository(Protocol):
+    def add(self, key: ArchivedKey) -> None: ...
+
+    def get(self, fingerprint: str) -> ArchivedKey | None: ...

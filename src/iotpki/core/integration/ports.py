@@ -1,0 +1,57 @@
+"""What integrations need stored: API principals, webhook subscriptions and deliveries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from iotpki.core.integration.principal import Principal
+from iotpki.core.integration.webhook import DeliveryStatus, WebhookDelivery, WebhookSubscription
+
+
+class PrincipalRepository(Protocol):
+    def add(self, principal: Principal) -> None: ...
+
+    def get(self, principal_id: str) -> Principal | None: ...
+
+    def for_certificate(self, fingerprint: str, subject: str) -> list[Principal]:
+        """Principals bound to this certificate's fingerprint or to its subject."""
+        ...
+
+    def list(self, organization: str | None) -> list[Principal]: ...
+
+    def revoke(self, principal_id: str, at: datetime) -> None: ...
+
+
+class WebhookRepository(Protocol):
+    def add(self, subscription: WebhookSubscription, secret_sealed: bytes) -> None: ...
+
+    def get(self, subscription_id: str) -> WebhookSubscription | None: ...
+
+    def sealed_secret(self, subscription_id: str) -> bytes: ...
+
+    def active(self) -> list[WebhookSubscription]: ...
+
+    def subscriptions(self, organization: str | None) -> list[WebhookSubscription]:
+        """Subscriptions not removed, oldest first."""
+        ...
+
+    def remove(self, subscription_id: str, at: datetime) -> bool: ...
+
+    def add_deliveries(self, deliveries: list[WebhookDelivery]) -> None:
+        """Raise `ConflictError` if one (subscription, event) exists already."""
+        ...
+
+    def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[WebhookDelivery]:
+        """Pending deliveries due at `now`, each moved to `lease_until` (compare-and-set, so
+        that one node only gets each); the caller commits at once, then sends."""
+        ...
+
+    def record_attempt(self, delivery: WebhookDelivery) -> None:
+        """Store status, attempts, next attempt, last error, delivered time."""
+        ...
+
+    def deliveries(self, organization: str | None, subscription: str | None,
+                   status: DeliveryStatus | None, limit: int, offset: int) -> list[WebhookDelivery]:
+        """Newest first."""
+        ...

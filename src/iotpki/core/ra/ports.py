@@ -1,0 +1,100 @@
+"""What the RA needs stored: registrations, requests waiting on an operator, CMP transactions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple, Protocol
+
+from iotpki.core.ra.pending import PendingRequest
+from iotpki.core.ra.registration import Registration
+from iotpki.core.ra.transactions import CMPTransaction, ProtectionRecord, TransactionState
+
+
+@dataclass(frozen=True)
+class IdentityKey:
+    """The two keys a presented certificate is looked up under (see `registration.identity_key`)."""
+
+    fingerprint: str
+    issuer_serial: str
+
+
+class BulkIdentity(NamedTuple):
+    """One manifest entry as a registration: id, lookup key and the identity's facts.
+    (A tuple, not a dataclass: a manifest may carry a million of them.)"""
+
+    id: str
+    key: str
+    fingerprint: str
+    issuer: str
+    serial: str
+    component_id: str
+    attributes_json: str
+
+
+class RegistrationRepository(Protocol):
+    def add_many(self, registrations: list[Registration]) -> None: ...
+
+    def add_bulk(self, template: Registration, identities: list[BulkIdentity]) -> None:
+        """Many previous-stage registrations that share everything but their identity."""
+        ...
+
+    def get(self, registration_id: str) -> Registration | None: ...
+
+    def for_identity(self, identity: IdentityKey) -> list[Registration]:
+        """Every registration naming this identity, newest first."""
+        ...
+
+    def consume(self, registration_id: str, at: datetime, certificate: str) -> bool:
+        """Mark used if still open; False if another request consumed it first."""
+        ...
+
+    def cancel(self, registration_id: str) -> bool: ...
+
+    def find(self, organization: str | None, status: str | None, limit: int,
+             offset: int) -> list[Registration]: ...
+
+
+class PendingRequestRepository(Protocol):
+    """Requests waiting on an operator (manual approval)."""
+
+    def add(self, pending: PendingRequest) -> None: ...
+
+    def get(self, request_id: str) -> PendingRequest | None: ...
+
+    def decide(self, request_id: str, status: str, at: datetime, by: str,
+               certificate: str | None, reason: str | None) -> bool:
+        """Record the decision if still pending; False if decided already."""
+        ...
+
+    def find(self, status: str | None, limit: int, offset: int) -> list[PendingRequest]: ...
+
+    def for_csr(self, csr: bytes) -> PendingRequest | None:
+        """The newest request with exactly this CSR (a client repeating it, RFC 7030 §4.2.3)."""
+        ...
+
+
+class CMPRepository(Protocol):
+    """CMP transactions, seen nonces and protection certificates (`core.ra.transactions`)."""
+
+    def note_nonce(self, nonce: bytes, at: datetime) -> bool:
+        """Record a client's senderNonce; False if it was seen before (a replay)."""
+        ...
+
+    def add_transaction(self, transaction: CMPTransaction) -> bool:
+        """False if a transaction with this id exists already."""
+        ...
+
+    def get_transaction(self, transaction_id: str) -> CMPTransaction | None: ...
+
+    def update_transaction(self, transaction: CMPTransaction, expected: TransactionState) -> bool:
+        """Replace if still in state `expected`; False if another message moved it first."""
+        ...
+
+    def protection(self, authority: str) -> ProtectionRecord | None: ...
+
+    def awaiting_confirmation(self, before: datetime, limit: int) -> list[CMPTransaction]:
+        """Transactions still awaiting certConf whose last answer was before `before`."""
+        ...
+
+    def put_protection(self, record: ProtectionRecord) -> None: ...

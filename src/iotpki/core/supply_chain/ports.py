@@ -1,0 +1,76 @@
+"""What the supply chain needs stored: organizations, domains, trust in suppliers, manifests
+seen, and keys an organization uses itself."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from cryptography import x509
+
+from iotpki.core.ca.authority import Authority
+from iotpki.core.supply_chain.domain import Domain, DomainNetwork
+from iotpki.core.supply_chain.organization import Organization
+
+
+class OrganizationRepository(Protocol):
+    def add(self, organization: Organization) -> None: ...
+
+    def get(self, label: str) -> Organization | None: ...
+
+    def list(self) -> list[Organization]: ...
+
+
+class DomainRepository(Protocol):
+    def add(self, domain: Domain) -> None:
+        """Raise `ConflictError` if another organization owns the name already."""
+        ...
+
+    def owner(self, name: str) -> str | None: ...
+
+    def owners(self, names: Sequence[str]) -> dict[str, str]:
+        """Owner organization of each of `names` that is owned (one query)."""
+        ...
+
+    def add_network(self, network: DomainNetwork) -> None:
+        """Raise `ConflictError` if that exact network is owned already."""
+        ...
+
+    def networks(self) -> list[DomainNetwork]:
+        """Every network a domain owns (few: checked in memory for each IP SAN)."""
+        ...
+
+    def list(self, organization: str | None = None) -> list[Domain]: ...
+
+
+class TrustRepository(Protocol):
+    """Which suppliers an organization trusts, and with which anchors (authority labels)."""
+
+    def add(self, organization: str, supplier: str, anchor: str, at: datetime) -> None: ...
+
+    def anchors(self, organization: str, supplier: str | None = None) -> list[Authority]: ...
+
+    def suppliers(self, organization: str) -> list[tuple[str, str]]:
+        """(supplier, anchor) pairs."""
+        ...
+
+
+class DeliveryRepository(Protocol):
+    """Manifests seen, so that a delivery is imported once (replay protection)."""
+
+    def add(self, sender: str, recipient: str, delivery_id: str, direction: str,
+            entries: int, at: datetime) -> bool:
+        """False if this delivery was recorded before."""
+        ...
+
+
+class OrganizationKeyRepository(Protocol):
+    """Keys an organization uses itself (e.g. "manifest-signer"): key ref and certificate."""
+
+    def add(self, organization: str, purpose: str, key_ref: str,
+            certificate: x509.Certificate, at: datetime) -> None: ...
+
+    def current(self, organization: str, purpose: str) -> tuple[str, x509.Certificate] | None:
+        """The newest (key ref, certificate) for this purpose."""
+        ...
