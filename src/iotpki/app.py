@@ -214,7 +214,7 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         webhooks=WebhookService(uow, sealer, clock),
         webhook_dispatcher=WebhookDispatcher(uow, sealer, HTTPWebhookSender(), clock),
         expiry=ExpiryMonitor(uow, profiles, clock),
-        principals=PrincipalService(uow, clock),
+        principals=PrincipalService(uow, clock, profiles),
         idempotency=IdempotencyKeys(uow, clock),
         key_delivery=key_delivery,
         cmp_confirmations=ConfirmationTimeout(

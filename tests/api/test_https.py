@@ -76,11 +76,12 @@ def curl(server: EST, path: str, *args: str) -> Answer:
     return Answer(int(status), content_type, out.read_bytes())
 
 
-def client_certificate(pki: PKI, directory: Path, name: str) -> x509.Certificate:
-    """An operational certificate and its key, as files curl presents (TLS client auth)."""
-    csr, key = make_csr(name, sans=[domain_uri(DOMAIN)])
-    outcome = pki.issuance.issue(IssuanceRequest("operatorco-operations", "operational", csr,
-                                                 "test"))
+def client_certificate(pki: PKI, directory: Path, name: str,
+                       profile: str = "operational") -> x509.Certificate:
+    """A certificate and its key, as files curl presents (TLS client auth)."""
+    csr, key = make_csr(name, sans=[domain_uri(DOMAIN)] if profile == "operational" else [])
+    outcome = pki.issuance.issue(IssuanceRequest("operatorco-operations", profile, csr,
+                                                 "test", method="cli"))
     assert isinstance(outcome, Issued)
     (directory / f"{name}.pem").write_bytes(outcome.certificate.public_bytes(
         serialization.Encoding.PEM))
@@ -107,7 +108,12 @@ def test_api_key_and_documents_over_https(server: EST) -> None:
 
 def test_client_certificate_principals(server: EST) -> None:
     pki, directory = server.pki, server.dir
-    by_subject = client_certificate(pki, directory, "crm-gateway")
+    # A device got an operational certificate with the subject before the binding existed:
+    # it must not become the principal (issue 15 item 1).
+    impostor = client_certificate(pki, directory, "crm-gateway")
+    (directory / "impostor.pem").write_bytes(impostor.public_bytes(serialization.Encoding.PEM))
+    (directory / "impostor.key").write_bytes((directory / "crm-gateway.key").read_bytes())
+    by_subject = client_certificate(pki, directory, "crm-gateway", profile="api-client")
     pki.principals.create_certificate_principal(
         "operatorco", Role.AUDITOR, "gateway", "test", subject="CN=crm-gateway",
         authority="operatorco-operations")
@@ -119,6 +125,9 @@ def test_client_certificate_principals(server: EST) -> None:
                       "crm-gateway.key")
     assert as_auditor.status == 200, as_auditor.body
     assert [o["label"] for o in as_auditor.json()["items"]] == ["operatorco"]
+    as_impostor = curl(server, "/api/v1/organizations", "--cert", "impostor.pem", "--key",
+                       "impostor.key")
+    assert as_impostor.status == 401, as_impostor.body
     path = f"/api/v1/certificates/operatorco-operations/{format(by_subject.serial_number, 'x')}"
     refused = curl(server, f"{path}/revoke", "--cert", "crm-gateway.pem", "--key",
                    "crm-gateway.key", "-H", "Content-Type: application/json", "--data", "{}")

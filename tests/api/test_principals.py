@@ -81,10 +81,14 @@ def test_api_keys_authenticate_exactly(demo_pki: PKI) -> None:
 
 def test_certificate_bindings(demo_pki: PKI) -> None:
     pki = demo_pki
-    record = issue_operational(pki, "gateway")
     pki.principals.create_certificate_principal("operatorco", Role.AUDITOR, "gw", "t",
                                                 subject="CN=gateway",
                                                 authority="operatorco-operations")
+    # A subject binding accepts the operator's api-client certificates (docs/security.md).
+    issued = pki.issuance.issue(IssuanceRequest("operatorco-operations", "api-client",
+                                                make_csr("gateway")[0], "cli", method="cli"))
+    assert isinstance(issued, Issued)
+    record = issued.record
     assert pki.principals.authenticate_certificate(record.certificate).name == "gw"
     # Same subject, another CA (another organization's): not this principal.
     other = pki.issuance.issue(IssuanceRequest("deviceco-devices", "device",

@@ -29,7 +29,9 @@ CASES = {
     "manifest-signer": ("chipco-components", "ChipCo manifests", [], "ec-p384"),
     "code-signing": ("deviceco-devices", "DeviceCo firmware", [], "ec-p256"),
     "cmp-protection": ("operatorco-operations", "CMP operatorco-operations", [], "ec-p256"),
+    "api-client": ("operatorco-operations", "crm-gateway", [], "ec-p256"),
 }
+METHODS = {"api-client": "cli"}  # issued only by the operator at the console
 
 
 def _csr_for(profile: str) -> bytes:
@@ -51,10 +53,12 @@ def test_profile_output_passes_pkilint_and_openssl(
     demo_pki: PKI, profile: str, tmp_path: Path
 ) -> None:
     authority = CASES[profile][0]
-    outcome = demo_pki.issuance.issue(IssuanceRequest(authority, profile, _csr_for(profile), "t"))
+    outcome = demo_pki.issuance.issue(IssuanceRequest(
+        authority, profile, _csr_for(profile), "t", method=METHODS.get(profile, "direct")))
     assert isinstance(outcome, Issued), outcome
     assert pkilint_errors(write_pem(tmp_path / "cert.pem", [outcome.certificate])) == []
-    purpose = {"service": ["-purpose", "sslserver"], "operational": ["-purpose", "sslclient"]}
+    purpose = {"service": ["-purpose", "sslserver"], "operational": ["-purpose", "sslclient"],
+               "api-client": ["-purpose", "sslclient"]}
     result = openssl_verify(tmp_path, outcome.certificate, outcome.chain, *purpose.get(profile, []))
     assert result.returncode == 0, result.stdout + result.stderr
 

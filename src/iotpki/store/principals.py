@@ -43,6 +43,12 @@ class SQLPrincipalRepository:
             .order_by(c.created_at))
         return [self._principal(r) for r in rows]
 
+    def subject_reserved(self, subject: str, authority: str) -> bool:
+        c = principals.c
+        return self._conn.execute(select(c.id).where(
+            c.certificate_subject == subject, c.certificate_authority == authority,
+            c.revoked_at.is_(None)).limit(1)).first() is not None
+
     def list(self, organization: str | None) -> list[Principal]:
         stmt = select(principals).order_by(principals.c.created_at, principals.c.id)
         if organization is not None:

@@ -19,7 +19,7 @@ from iotpki.core.ca.authority import Authority
 from iotpki.core.ca.certificate import CertificateRecord
 from iotpki.core.ca.extensions import issuer_extensions, subject_extensions
 from iotpki.core.ca.policy import CertificateTemplate, decide
-from iotpki.core.ca.profile import Profile
+from iotpki.core.ca.profile import API_CLIENT_KIND, OPERATOR_METHODS, Profile
 from iotpki.core.ca.serial import new_serial
 from iotpki.core.ca.urls import PublicURLs
 from iotpki.core.clock import Clock
@@ -158,6 +158,12 @@ class IssuanceService:
         if request.component_digest is not None and profile.kind != "device":
             raise PolicyError(RefusalReason.METHOD_NOT_ALLOWED,
                               f"component binding belongs in device certificates, not {profile.kind}")
+        if profile.kind == API_CLIENT_KIND and request.method not in OPERATOR_METHODS:
+            # An API-client certificate makes its holder a REST principal: never through
+            # an enrollment route a registrar or a device can drive (docs/security.md).
+            raise PolicyError(RefusalReason.METHOD_NOT_ALLOWED,
+                              f"profile {profile.name} is issued only by the operator, "
+                              f"not through {request.method}")
 
     def _signing_for(self, label: str) -> _Signing:
         cached = self._signing.get(label)
@@ -215,7 +221,10 @@ class IssuanceService:
                     # The issuing authority's organization, from the signing cache (issued
                     # outcomes always went through it): no query per certificate.
                     organization = self._signing[outcome.record.authority].authority.organization
+                    kind = self._profiles[outcome.record.profile].kind
                     _check_in_transaction(uow, index, request, outcome, organization, now)
+                    if kind != API_CLIENT_KIND:
+                        _check_subject_free(uow, index, outcome)
             if issued:
                 uow.certificates.add_many(issued)
             append_audit_many(uow.audit, now, audit)
@@ -248,6 +257,15 @@ def _check_in_transaction(uow: UnitOfWork, index: int, request: IssuanceRequest,
             request.registration, now, outcome.record.fingerprint):
         raise _LateRefusal(index, RefusalReason.REGISTRATION_CONSUMED,
                            f"registration {request.registration} was already used")
+
+
+def _check_subject_free(uow: UnitOfWork, index: int, outcome: Issued) -> None:
+    """A subject an API principal is bound to is never issued to anything else: the
+    certificate would look like the principal's to whoever reads only the subject."""
+    record = outcome.record
+    if uow.principals.subject_reserved(record.subject, record.authority):
+        raise _LateRefusal(index, RefusalReason.SUBJECT_NOT_ALLOWED,
+                           f"subject {record.subject} is reserved for an API principal")
 
 
 def _claims(certificate: x509.Certificate) -> DomainClaims:

@@ -30,7 +30,12 @@ PROFILE_KINDS = (
     "manifest-signer",
     "code-signing",
     "cmp-protection",
+    "api-client",
 )
+# Certificates of this kind authenticate REST principals bound to a subject
+# (`core.integration.principal_service`); only the operator at the console issues them.
+API_CLIENT_KIND = "api-client"
+OPERATOR_METHODS = frozenset({"cli"})
 
 KEY_USAGES = (
     "digital_signature",

@@ -7,8 +7,12 @@ Two kinds of credential:
   against its stored SHA-256 in constant time. A key is 256 random bits, so a fast hash is
   enough (no password stretching); the key itself is shown once and never stored.
 - a TLS client certificate, bound either to one certificate (SHA-256 fingerprint) or to a
-  subject issued by one of the organization's hosted authorities (any certificate with
-  that subject, directly issued by that CA, valid now and not revoked here).
+  subject issued by one of the organization's hosted authorities: any certificate with
+  that subject, directly issued by that CA, recorded here with a profile of kind
+  `api-client`, valid now and not revoked. Only the operator issues `api-client`
+  certificates, and no other certificate is issued with a subject a principal is bound
+  to, so a registration or an enrollment can never mint a principal's certificate
+  (docs/security.md).
 
 Creating and revoking principals is audited; refused authentications are not (they are
 answered 401 and would let anyone fill the log).
@@ -19,13 +23,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from iotpki.core.audit.log import AuditRecord, append_audit
-from iotpki.core.ca.certificate import CertificateStatus
+from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
+from iotpki.core.ca.profile import API_CLIENT_KIND, Profile
 from iotpki.core.clock import Clock
 from iotpki.core.errors import AuthenticationError, ConfigurationError, ConflictError, NotFoundError
 from iotpki.core.integration.principal import KEY_PREFIX, CreatedPrincipal, Principal, PrincipalKind, Role
@@ -55,9 +61,13 @@ def _fingerprint(certificate: x509.Certificate) -> str:
 
 
 class PrincipalService:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock,
+                 profiles: Mapping[str, Profile] | None = None) -> None:
         self._uow = uow
         self._clock = clock
+        # Profiles of kind api-client: the only ones a subject binding accepts.
+        self._api_profiles = frozenset(
+            name for name, p in (profiles or {}).items() if p.kind == API_CLIENT_KIND)
 
     # -- creating and revoking -------------------------------------------------------------
 
@@ -160,15 +170,19 @@ class PrincipalService:
             if record is not None and record.status is not CertificateStatus.GOOD:
                 raise AuthenticationError(f"the client certificate is {record.status.value}")
             for principal in uow.principals.for_certificate(fingerprint, subject):
-                if principal.active and self._binds(uow, principal, certificate, fingerprint):
+                if principal.active and self._binds(uow, principal, certificate, fingerprint, record):
                     return principal
         raise AuthenticationError("no principal is bound to this client certificate")
 
-    @staticmethod
-    def _binds(uow: UnitOfWork, principal: Principal, certificate: x509.Certificate,
-               fingerprint: str) -> bool:
+    def _binds(self, uow: UnitOfWork, principal: Principal, certificate: x509.Certificate,
+               fingerprint: str, record: CertificateRecord | None) -> bool:
         if principal.certificate_fingerprint is not None:
             return principal.certificate_fingerprint == fingerprint
+        # A subject binding accepts only an api-client certificate issued here: a device's
+        # or a service's certificate with the same subject is not the principal.
+        if record is None or record.profile not in self._api_profiles \
+                or record.authority != principal.certificate_authority:
+            return False
         authority = uow.authorities.get(principal.certificate_authority or "")
         if authority is None:
             return False

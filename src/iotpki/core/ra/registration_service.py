@@ -12,7 +12,7 @@ from typing import Any
 from cryptography import x509
 
 from iotpki.core.audit.log import AuditRecord, append_audit, append_audit_many
-from iotpki.core.ca.profile import Profile
+from iotpki.core.ca.profile import API_CLIENT_KIND, Profile
 from iotpki.core.clock import Clock
 from iotpki.core.errors import ConfigurationError, ConflictError, NotFoundError, PolicyError
 from iotpki.core.keyring import SecretSealer
@@ -164,6 +164,7 @@ class RegistrationService:
                owners: dict[str, str | None]) -> CreatedRegistration:
         if spec.profile not in self._profiles:
             raise NotFoundError(f"unknown profile {spec.profile!r}")
+        self._check_principal_names(uow, spec)
         sans = spec.sans
         if spec.domain is not None:
             sans = (*(sans or ()), domain_uri(spec.domain))
@@ -190,6 +191,16 @@ class RegistrationService:
             identity_key=key, secret_hash=secret_hash, secret_sealed=sealed, manifest=spec.manifest,
             component_id=spec.component_id, attributes=dict(spec.attributes))
         return CreatedRegistration(registration, secret)
+
+    def _check_principal_names(self, uow: UnitOfWork, spec: RegistrationSpec) -> None:
+        """A registration never leads to a REST principal's certificate (docs/security.md)."""
+        if self._profiles[spec.profile].kind == API_CLIENT_KIND:
+            raise ConfigurationError(f"profile {spec.profile} is issued only by the operator, "
+                                     "never through a registration")
+        if spec.subject is not None and uow.principals.subject_reserved(
+                spec.subject.rfc4514_string(), spec.authority):
+            raise ConfigurationError(f"subject {spec.subject.rfc4514_string()} is reserved "
+                                     "for an API principal")
 
     @staticmethod
     def _check_domains(uow: UnitOfWork, spec: RegistrationSpec,
