@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -15,7 +16,8 @@ from iotpki.protocols.rest import (
     manifests,
     registrations,
 )
-from iotpki.protocols.rest.context import APIServices
+from iotpki.protocols.rest.body_guard import BodyGuard
+from iotpki.protocols.rest.context import APIServices, authenticate
 from iotpki.protocols.rest.problems import install_problem_handlers
 
 PREFIX = "/api/v1"
@@ -41,6 +43,7 @@ def create_api(api: APIServices) -> FastAPI:
         router.include_router(module.router)
     app.include_router(router)
     install_problem_handlers(app)
+    app.add_middleware(BodyGuard, authenticate=partial(authenticate, api))  # issue 15 item 4
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app
 

@@ -27,6 +27,7 @@ from iotpki.core.ra.registration_service import RegistrationService
 from iotpki.core.revocation.service import RevocationService
 from iotpki.core.supply_chain.manifests import ManifestService
 from iotpki.core.supply_chain.organization_service import OrganizationService
+from iotpki.protocols.rest.body_guard import AUTHENTICATED
 from iotpki.protocols.rest.idempotency import MAX_KEY_LENGTH, IdempotencyKeys
 
 
@@ -71,12 +72,21 @@ def current_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api: Annotated[APIServices, Depends(services)],
 ) -> Principal:
-    """An API key if one is presented, else the TLS client certificate."""
-    if credentials is not None:
-        return api.principals.authenticate_key(credentials.credentials)
-    if request.headers.get("authorization"):
-        raise AuthenticationError("use Authorization: Bearer <API key>")
-    certificate = _tls_certificate(request)
+    """An API key if one is presented, else the TLS client certificate (already checked
+    by the body guard for requests with a body)."""
+    known = request.scope.get(AUTHENTICATED)
+    if isinstance(known, Principal):
+        return known
+    return authenticate(api, request.headers.get("authorization"), _tls_certificate(request))
+
+
+def authenticate(api: APIServices, authorization: str | None,
+                 certificate: x509.Certificate | None) -> Principal:
+    if authorization:
+        scheme, _, key = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise AuthenticationError("use Authorization: Bearer <API key>")
+        return api.principals.authenticate_key(key.strip())
     if certificate is not None:
         return api.principals.authenticate_certificate(certificate)
     raise AuthenticationError("no credentials: send an API key (Authorization: Bearer) or a "
