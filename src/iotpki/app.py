@@ -9,13 +9,15 @@ from importlib import resources
 from pathlib import Path
 
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from iotpki.agent.revocation import CRLCache
 from iotpki.core.audit.trail import AuditTrail
 from iotpki.core.ca.authority_service import AuthorityService
 from iotpki.core.ca.directory import CertificateDirectory
 from iotpki.core.ca.issuance import IssuanceService
-from iotpki.core.ca.profile import Profile, parse_profiles
+from iotpki.core.ca.profile import INFRASTRUCTURE_KINDS, Profile, parse_profiles
 from iotpki.core.ca.protection_certificates import CMPProtection
 from iotpki.core.ca.urls import PublicURLs
 from iotpki.core.clock import Clock, SystemClock
@@ -169,6 +171,30 @@ def _renewal_grace(profiles: dict[str, Profile], name: str) -> timedelta:
     return profile.renewal_grace if profile is not None else timedelta(0)
 
 
+class _Infrastructure:
+    """Whether a certificate is one of the service's own (never revoked by a tenant): by
+    its profile's kind, or because it is this node's HTTPS certificate (the file `iotpki
+    serve` issues into `<data-dir>/tls/server.pem`, re-read when it changes)."""
+
+    def __init__(self, profiles: dict[str, Profile], tls_certificate: Path) -> None:
+        self._kinds = {n for n, p in profiles.items() if p.kind in INFRASTRUCTURE_KINDS}
+        self._tls = tls_certificate
+        self._seen: tuple[float, str] | None = None
+
+    def __call__(self, profile: str, fingerprint: str) -> bool:
+        return profile in self._kinds or fingerprint == self._tls_fingerprint()
+
+    def _tls_fingerprint(self) -> str:
+        try:
+            mtime = self._tls.stat().st_mtime
+        except OSError:
+            return ""
+        if self._seen is None or self._seen[0] != mtime:
+            leaf = x509.load_pem_x509_certificate(self._tls.read_bytes())
+            self._seen = (mtime, leaf.fingerprint(hashes.SHA256()).hex())
+        return self._seen[1]
+
+
 def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = True) -> PKI:
     clock = clock or SystemClock()
     database = open_database(settings)
@@ -185,7 +211,8 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
     crls = CRLPublisher(uow, keys, urls, clock)
     enrollment = EnrollmentService(uow, issuance, clock, default_methods(
         external_revocation(clock), grace=lambda name: _renewal_grace(profiles, name)))
-    revocation = RevocationService(uow, clock)
+    revocation = RevocationService(uow, clock, _Infrastructure(
+        profiles, settings.data_dir / "tls" / "server.pem"))
     endpoints = load_endpoints(settings.data_dir / "endpoints.yaml")
     protection = CMPProtection(uow, keys, issuance, clock)
     key_delivery = KeyDelivery(uow, profiles, protection, sealer, clock)

@@ -188,7 +188,7 @@ def revoke(
 ) -> None:
     """Revoke (or, with --reason certificateHold, hold) a certificate."""
     record = state(ctx).pki().revocation.revoke(
-        authority, _serial(serial), parse_reason(reason), ACTOR)
+        authority, _serial(serial), parse_reason(reason), ACTOR, operator=True)
     _report(certificate_fields(record), as_json)
 
 

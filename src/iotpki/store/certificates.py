@@ -87,16 +87,19 @@ class SQLCertificateRepository:
 
     def revocation_candidates(self, query: CertificateQuery) -> list[RevocationCandidate]:
         c = certificates.c
-        stmt = self._filtered(select(c.authority_id, c.serial, c.subject, c.status), query)
+        stmt = self._filtered(select(c.authority_id, c.serial, c.subject, c.status, c.profile,
+                                     c.fingerprint), query)
         labels: dict[int, str] = {}
         statuses = {s.value: s for s in CertificateStatus}
         found = []
-        for authority_id, serial, subject, status in self._conn.execute(stmt.order_by(c.id)):
+        for authority_id, serial, subject, status, profile, fingerprint in self._conn.execute(
+                stmt.order_by(c.id)):
             label = labels.get(authority_id)
             if label is None:
                 label = labels[authority_id] = self._ids.label_of(
                     self._conn, authorities, authority_id)
-            found.append(RevocationCandidate(label, serial, subject, statuses[status]))
+            found.append(RevocationCandidate(label, serial, subject, statuses[status], profile,
+                                             fingerprint))
         return found
 
     def set_status(self, authority: str, serial: int, status: CertificateStatus,

@@ -37,6 +37,8 @@ class RevocationCandidate(NamedTuple):
     serial: str  # hex, as stored
     subject: str
     status: CertificateStatus
+    profile: str = ""
+    fingerprint: str = ""
 
 
 class CertificateRepository(Protocol):

@@ -36,6 +36,10 @@ PROFILE_KINDS = (
 # (`core.integration.principal_service`); only the operator at the console issues them.
 API_CLIENT_KIND = "api-client"
 OPERATOR_METHODS = frozenset({"cli"})
+# Certificates the service itself signs or serves with: never revoked through a tenant API
+# (`core.revocation.service`), replaced by the service when the operator revokes one.
+INFRASTRUCTURE_KINDS = frozenset({"ocsp-responder", "cmp-protection", "manifest-signer",
+                                  "key-delivery"})
 
 KEY_USAGES = (
     "digital_signature",

@@ -3,11 +3,19 @@
 certificateHold is the only reversible reason: a held certificate can be
 released (it becomes good again, removeFromCRL in the next delta CRL) or
 revoked for good with another reason.
+
+Infrastructure certificates (the service's own: OCSP responders, CMP protection, manifest
+signers, the HTTPS certificate; `core.ca.profile.INFRASTRUCTURE_KINDS`) are never revoked
+through a tenant's request: a single revocation is refused (`AccessDeniedError`) and a
+bulk revocation leaves them out. Only the operator (`iotpki cert revoke`) revokes one;
+the service is then told (`on_infrastructure_revoked`) so that it replaces it at once.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -17,7 +25,7 @@ from iotpki.core.audit.log import AuditRecord, append_audit, append_audit_many
 from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
 from iotpki.core.ca.ports import CertificateQuery, RevocationCandidate
 from iotpki.core.clock import Clock
-from iotpki.core.errors import ConflictError, NotFoundError
+from iotpki.core.errors import AccessDeniedError, ConflictError, NotFoundError
 from iotpki.core.events import Event
 from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 
@@ -35,29 +43,56 @@ def parse_reason(text: str) -> x509.ReasonFlags:
     return reason
 
 
+log = logging.getLogger(__name__)
+# (profile, fingerprint) → whether the certificate is one of the service's own.
+InfrastructurePredicate = Callable[[str, str], bool]
+
+
+def _no_infrastructure(profile: str, fingerprint: str) -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class BulkRevocation:
     revoked: int  # certificates whose status changed
     reason: str
     at: datetime
+    protected: int = 0  # infrastructure certificates the filter matched, left alone
 
 
 class RevocationService:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock,
+                 infrastructure: InfrastructurePredicate = _no_infrastructure) -> None:
         self._uow = uow
         self._clock = clock
+        self._infrastructure = infrastructure
+        # Called after the operator revoked an infrastructure certificate (and committed).
+        self.on_infrastructure_revoked: list[Callable[[CertificateRecord], None]] = []
 
     def revoke(
         self, authority: str, serial: int, reason: x509.ReasonFlags, actor: str,
-        invalidity_date: datetime | None = None,
+        invalidity_date: datetime | None = None, operator: bool = False,
     ) -> CertificateRecord:
         """`invalidity_date`: when the key is known or suspected to have been compromised
-        (RFC 5280 §5.3.2); it goes into CRL entries."""
+        (RFC 5280 §5.3.2); it goes into CRL entries. `operator`: the request comes from the
+        operator's console, the only place an infrastructure certificate is revoked from."""
         now = self._clock.now()
         with self._uow() as uow:
-            revoke_in(uow, _current(uow, authority, serial), reason, actor, now, invalidity_date)
+            record = _current(uow, authority, serial)
+            infrastructure = self._infrastructure(record.profile, record.fingerprint)
+            if infrastructure and not operator:
+                raise AccessDeniedError(
+                    f"certificate {authority}:{serial:x} is an infrastructure certificate of "
+                    "the service; only the operator revokes it (iotpki cert revoke)")
+            revoke_in(uow, record, reason, actor, now, invalidity_date)
             uow.commit()
-        return self._reload(authority, serial)
+        revoked = self._reload(authority, serial)
+        if infrastructure:
+            log.warning("infrastructure certificate %s:%x (%s) revoked by %s; replacing it",
+                        authority, serial, record.profile, actor)
+            for replace_it in self.on_infrastructure_revoked:
+                replace_it(revoked)
+        return revoked
 
     def revoke_matching(
         self, query: CertificateQuery, reason: x509.ReasonFlags, actor: str,
@@ -72,8 +107,10 @@ class RevocationService:
         status = CertificateStatus.HELD if hold else CertificateStatus.REVOKED
         skip = {CertificateStatus.REVOKED} | ({CertificateStatus.HELD} if hold else set())
         with self._uow() as uow:
-            candidates = [c for c in uow.certificates.revocation_candidates(
+            matched = [c for c in uow.certificates.revocation_candidates(
                 replace(query, limit=None, offset=0)) if c.status not in skip]
+            candidates = [c for c in matched
+                          if not self._infrastructure(c.profile, c.fingerprint)]
             by_authority: dict[str, list[RevocationCandidate]] = defaultdict(list)
             for candidate in candidates:
                 by_authority[candidate.authority].append(candidate)
@@ -83,7 +120,7 @@ class RevocationService:
             if candidates:
                 self._record_many(uow, actor, hold, candidates, now, reason.value)
             uow.commit()
-        return BulkRevocation(len(candidates), reason.value, now)
+        return BulkRevocation(len(candidates), reason.value, now, len(matched) - len(candidates))
 
     @staticmethod
     def _record_many(uow: UnitOfWork, actor: str, hold: bool,
