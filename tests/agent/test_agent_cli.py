@@ -87,4 +87,4 @@ registration_id = "no-such-registration"
 secret = "wrong"
 """)
     done = agent(config, "enroll")
-    assert done.returncode == 1 and "signerNotTrusted" in done.stderr, done.stderr
+    assert done.returncode == 1 and "badMessageCheck" in done.stderr, done.stderr

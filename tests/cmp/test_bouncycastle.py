@@ -10,8 +10,11 @@ checked by BC (`tests/cmp/java/CmpInterop.java`, compiled with javac at test tim
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +28,7 @@ from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.ra.enrollment import fingerprint
 from iotpki.core.ra.registration import RegistrationStatus
 from iotpki.settings import Settings
-from tests.cmp.conftest import CA, Scene, write_pem
+from tests.cmp.conftest import CA, DOMAIN, Scene, write_pem
 from tests.conftest import key_settings
 from tests.revocation.conftest import Server, free_port
 
@@ -33,6 +36,7 @@ pytestmark = pytest.mark.interop
 JARS = [Path("/usr/share/java") / f"{name}.jar" for name in ("bcpkix", "bcprov", "bcutil")]
 SOURCE = Path(__file__).parent / "java" / "CmpInterop.java"
 CA_CERTS, CERT_REQ_TEMPLATE = "1.3.6.1.5.5.7.4.17", "1.3.6.1.5.5.7.4.19"
+PASSPHRASE = "test passphrase, not a secret"
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +58,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
     directory = tmp_path_factory.mktemp("bc-cmp")
     port = free_port()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("IOTPKI_CA_PASSPHRASE", "test passphrase, not a secret")
+        patch.setenv("IOTPKI_CA_PASSPHRASE", PASSPHRASE)
         settings = Settings(data_dir=directory / "data", public_url=f"http://127.0.0.1:{port}",
                             **key_settings(request))
         pki = build_pki(settings)
@@ -222,3 +226,38 @@ def test_genm_signed(scene: Scene, classes: Path) -> None:
     ok(done)
     assert report["body"] == ["genp"] and report["protection"] == ["signature"]
     assert report["info"] == [f"{CA_CERTS} present"]
+
+
+def _cli(scene: Scene, *args: str) -> dict[str, object]:
+    """The operator's route: `iotpki` in its own process, on the served data directory."""
+    done = subprocess.run([sys.executable, "-m", "iotpki.cli.main", "--data-dir",
+                           str(scene.pki.settings.data_dir), *args, "--json"],
+                          capture_output=True, text=True, timeout=120, check=False,
+                          env={**os.environ, "IOTPKI_CA_PASSPHRASE": PASSPHRASE})
+    assert done.returncode == 0, done.stdout + done.stderr
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+def test_a_reusable_reference_for_a_production_line(scene: Scene, classes: Path) -> None:
+    """A registration made with `iotpki registration create --reference REF --uses 2`: BC
+    sends REF as senderKID (PBMAC1) and enrolls twice; then the secret is used up and
+    authenticates neither an ir nor a genm (notAuthorized)."""
+    created = _cli(scene, "registration", "create", "--org", "operatorco", "--ca", CA,
+                   "--profile", "operational", "--method", "one-time-secret",
+                   "--domain", DOMAIN, "--reference", "bc-line-1", "--uses", "2")
+    assert created["reference"] == "bc-line-1" and created["uses_allowed"] == 2
+    secret = str(created["secret"])
+    for n in (1, 2):
+        done, report = bc(scene, classes, "ir", f"line-{n}", "--pbmac1", "bc-line-1", secret,
+                          "--subject", f"CN=bc-line-device-{n}")
+        ok(done)
+        assert report["confirm"] == ["pkiconf"]  # the certConf after the last use counts
+    shown = _cli(scene, "registration", "show", str(created["id"]))
+    assert shown["status"] == "consumed" and shown["uses"] == 2
+    done, report = bc(scene, classes, "ir", "line-3", "--pbmac1", "bc-line-1", secret,
+                      "--subject", "CN=bc-line-device-3")
+    assert done.returncode == 2 and failures(report) == {"notAuthorized"}, done.stderr
+    done, report = bc(scene, classes, "genm", "line-genm", "--pbmac1", "bc-line-1", secret,
+                      "--info", CA_CERTS)
+    assert done.returncode == 2 and failures(report) == {"notAuthorized"}, done.stderr

@@ -27,6 +27,7 @@ def registration_fields(r: Registration) -> dict[str, Any]:
         "identity_serial": r.identity_serial, "expires_at": r.expires_at,
         "created_at": r.created_at, "created_by": r.created_by, "consumed_at": r.consumed_at,
         "certificate": r.certificate, "manifest": r.manifest, "component_id": r.component_id,
+        "reference": r.reference, "uses_allowed": r.uses_allowed, "uses": r.uses,
     }
 
 
@@ -44,16 +45,21 @@ def create(
     sans: list[str] = typer.Option([], "--san", help="Approved SAN type:value."),
     domain: str = typer.Option(None, "--domain", help="Adds SAN urn:iotpki:domain:DOMAIN."),
     lifetime: str = typer.Option("30d", "--lifetime"),
+    reference: str = typer.Option(None, "--reference", help="A reusable credential's name: "
+                                  "the client's CMP senderKID (or EST user name)."),
+    uses: int = typer.Option(1, "--uses", min=1, help="Issuances the secret authorizes."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Authorize one next identity. A one-time secret is shown once; only its hash (and, for
-    CMP MAC protection, a copy sealed under a key derived from the CA passphrase) is stored."""
+    CMP MAC protection, a copy sealed under a key derived from the CA passphrase) is stored.
+    With --reference and --uses N the secret is a reusable credential (a production line, a
+    batch): N issuances until --lifetime ends, cancellable, each one audited."""
     spec = RegistrationSpec(
         organization=organization, authority=authority, profile=profile, method=method,
         subject=parse_subject(subject) if subject else None,
         sans=tuple(parse_san(s) for s in sans) if sans else None, domain=domain,
         identity_fingerprint=fingerprint, identity_issuer=issuer, identity_serial=serial,
-        lifetime=parse_duration(lifetime))
+        lifetime=parse_duration(lifetime), reference=reference, uses=uses)
     created = state(ctx).pki().registrations.create(spec, ACTOR)
     fields = {**registration_fields(created.registration), "secret": created.secret}
     if as_json:

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, select, update
+from sqlalchemy import Connection, Row, bindparam, case, select, update
 from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.errors import ConflictError
@@ -21,11 +21,18 @@ _INSERT = registrations.insert()
 _PER_IDENTITY = ("id", "identity_key", "identity_fingerprint", "identity_issuer",
                  "identity_serial", "component_id", "attributes")
 _SEPARATOR = "\n"
-# A conditional update: of two concurrent requests only one sees rowcount 1.
+# A conditional update: of two concurrent requests for the last use only one sees rowcount 1.
+# SET expressions read the row's old values (SQL standard; SQLite and PostgreSQL alike).
+_R = registrations.c
+_LAST_USE = _R.uses + 1 >= _R.uses_allowed
 _CONSUME = Prepared(update(registrations).where(
-    registrations.c.id == bindparam("registration"),
-    registrations.c.status == RegistrationStatus.OPEN.value,
-).values(status=RegistrationStatus.CONSUMED.value, consumed_at=bindparam("at"),
+    _R.id == bindparam("registration"),
+    _R.status == RegistrationStatus.OPEN.value,
+    _R.uses < _R.uses_allowed,
+).values(uses=_R.uses + 1,
+         status=case((_LAST_USE, RegistrationStatus.CONSUMED.value),
+                     else_=RegistrationStatus.OPEN.value),
+         consumed_at=case((_LAST_USE, bindparam("at")), else_=_R.consumed_at),
          certificate=bindparam("certificate")))
 
 
@@ -79,6 +86,13 @@ class SQLRegistrationRepository:
         ).order_by(c.created_at.desc())
         return [self._registration(r) for r in self._conn.execute(stmt)]
 
+    def by_reference(self, reference: str) -> Registration | None:
+        c = registrations.c
+        row = self._conn.execute(select(registrations).where(c.reference == reference).order_by(
+            (c.status == RegistrationStatus.OPEN.value).desc(), c.created_at.desc())
+            .limit(1)).first()
+        return self._registration(row) if row is not None else None
+
     def consume(self, registration_id: str, at: datetime, certificate: str) -> bool:
         return _CONSUME.execute(self._conn, {"registration": registration_id, "at": at,
                                              "certificate": certificate}) == 1
@@ -114,6 +128,7 @@ class SQLRegistrationRepository:
             "created_by": r.created_by, "consumed_at": r.consumed_at, "certificate": r.certificate,
             "manifest": r.manifest, "component_id": r.component_id,
             "attributes": json.dumps(r.attributes, sort_keys=True),
+            "reference": r.reference, "uses_allowed": r.uses_allowed, "uses": r.uses,
         }
 
     def _registration(self, row: Row) -> Registration:  # type: ignore[type-arg]
@@ -131,7 +146,8 @@ class SQLRegistrationRepository:
             secret_hash=row.secret_hash, secret_sealed=row.secret_sealed,
             status=RegistrationStatus(row.status), consumed_at=row.consumed_at,
             certificate=row.certificate, manifest=row.manifest, component_id=row.component_id,
-            attributes=json.loads(row.attributes),
+            attributes=json.loads(row.attributes), reference=row.reference,
+            uses_allowed=row.uses_allowed, uses=row.uses,
         )
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from iotpki.store.types import BigID, UTCDateTime
@@ -153,7 +154,15 @@ registrations = Table(
     Column("manifest", String(128)),
     Column("component_id", String(255)),
     Column("attributes", Text, nullable=False),
+    Column("reference", String(128)),  # 0008: a reusable credential's name (CMP senderKID)
+    Column("uses_allowed", Integer, nullable=False, server_default="1"),
+    Column("uses", Integer, nullable=False, server_default="0"),
     Index("ix_registrations_identity", "identity_key"),
+    Index("ix_registrations_reference", "reference"),
+    # One open registration per reference: a client's senderKID names one credential.
+    Index("uq_registrations_open_reference", "reference", unique=True,
+          sqlite_where=text("status = 'open' AND reference IS NOT NULL"),
+          postgresql_where=text("status = 'open' AND reference IS NOT NULL")),
     Index("ix_registrations_org_status", "organization_id", "status"),
 )
 

@@ -256,6 +256,13 @@ def _check_same_identity(csr_bytes: bytes, subject: x509.Name,
                                                "the current certificate")
 
 
+def registration_for_secret(uow: UnitOfWork, name: str) -> Registration | None:
+    """The secret registration a client names (CMP senderKID, EST user name): its id, or the
+    reference of a reusable credential. Both are indexed look-ups, done before any costly
+    secret check."""
+    return uow.registrations.get(name) or uow.registrations.by_reference(name)
+
+
 class OneTimeSecret:
     """First provisioning: the registration's one-time secret (HTTP Basic, CMP PBM)."""
 
@@ -264,7 +271,7 @@ class OneTimeSecret:
     def authorize(self, request: EnrollmentRequest, uow: UnitOfWork, now: datetime) -> Authorization:
         if request.registration_id is None or request.secret is None:
             raise PolicyError(R.BAD_SECRET, "a registration id and its one-time secret are required")
-        registration = uow.registrations.get(request.registration_id)
+        registration = registration_for_secret(uow, request.registration_id)
         if (registration is None or registration.secret_hash is None
                 or not secret_matches(request.secret, registration.secret_hash)):
             raise PolicyError(R.BAD_SECRET, "unknown registration or wrong secret")

@@ -45,8 +45,13 @@ class RegistrationRepository(Protocol):
         """Every registration naming this identity, newest first."""
         ...
 
+    def by_reference(self, reference: str) -> Registration | None:
+        """The registration named by this reference: the open one, else the newest."""
+        ...
+
     def consume(self, registration_id: str, at: datetime, certificate: str) -> bool:
-        """Mark used if still open; False if another request consumed it first."""
+        """Count one use if still open (consumed once `uses_allowed` is reached); False if
+        other requests used it up first."""
         ...
 
     def cancel(self, registration_id: str) -> bool: ...

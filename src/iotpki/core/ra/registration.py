@@ -1,8 +1,14 @@
-"""Registrations (RA records): each authorizes exactly one next identity.
+"""Registrations (RA records): each authorizes the next identity of one device, or of a
+bounded number of devices.
 
 A registration names the identity that may ask (a previous-stage certificate, by
 SHA-256 fingerprint or issuer + serial, or the holder of a one-time secret), and what it
-may get (authority, profile, subject, SANs). Single use and expiring.
+may get (authority, profile, subject, SANs). Single use and expiring by default.
+
+A secret registration may instead be a *reusable MAC credential* for a third-party client
+(a production line, a device batch): an operator-chosen `reference` the client sends as its
+CMP senderKID (or EST user name), and `uses_allowed` > 1 issuances before it is used up.
+It stays expiring and cancellable, and every use is an audited issuance.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -36,6 +43,18 @@ class RegistrationStatus(StrEnum):
 # to keep a stolen database from yielding usable secrets; the iteration count bounds the cost
 # of checking one request.
 _SECRET_ITERATIONS = 10_000
+MAX_USES = 1_000_000
+# A reference is what a client sends as senderKID / user name: printable, no ':' (HTTP Basic),
+# and never shaped like a registration id, so that a lookup by either is unambiguous.
+_REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+/-]{0,127}")
+_REGISTRATION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def check_reference(reference: str) -> None:
+    """Raise `ValueError` unless `reference` may name a reusable credential."""
+    if not _REFERENCE.fullmatch(reference) or _REGISTRATION_ID.fullmatch(reference.lower()):
+        raise ValueError("a reference is 1 to 128 characters of A-Z a-z 0-9 . _ @ + / - "
+                         "(starting with a letter or digit), and not a registration id")
 
 
 def new_registration_id() -> str:
@@ -108,6 +127,9 @@ class Registration:
     manifest: str | None = None  # delivery id of the manifest it came from
     component_id: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+    reference: str | None = None  # the client's senderKID / user name (reusable credential)
+    uses_allowed: int = 1  # issuances before it is used up
+    uses: int = 0
 
     def is_expired(self, now: datetime) -> bool:
         return now >= self.expires_at

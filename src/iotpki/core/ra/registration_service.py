@@ -19,9 +19,11 @@ from iotpki.core.keyring import SecretSealer
 from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 from iotpki.core.ra.ports import BulkIdentity
 from iotpki.core.ra.registration import (
+    MAX_USES,
     Registration,
     RegistrationMethod,
     RegistrationStatus,
+    check_reference,
     hash_secret,
     identity_key,
     new_registration_id,
@@ -61,6 +63,8 @@ class RegistrationSpec:
     manifest: str | None = None
     component_id: str | None = None
     attributes: Mapping[str, Any] = field(default_factory=dict)
+    reference: str | None = None  # a reusable credential's name (one-time-secret only)
+    uses: int = 1  # how many issuances it authorizes (more than one: one-time-secret only)
 
 
 def _bulk_identity(entry: ManifestEntry) -> BulkIdentity:
@@ -179,7 +183,8 @@ class RegistrationService:
                 key = identity_key(fingerprint, issuer, serial)
             except ValueError as exc:
                 raise ConfigurationError(f"a previous-stage registration: {exc}") from exc
-        elif spec.method is RegistrationMethod.ONE_TIME_SECRET:
+        _check_reuse(uow, spec)
+        if spec.method is RegistrationMethod.ONE_TIME_SECRET:
             secret = new_secret()
             secret_hash = hash_secret(secret)
             sealed = self._sealer.seal(secret.encode()) if self._sealer is not None else None
@@ -189,7 +194,8 @@ class RegistrationService:
             created_at=now, created_by=actor, subject=spec.subject, sans=sans,
             identity_fingerprint=fingerprint, identity_issuer=issuer, identity_serial=serial,
             identity_key=key, secret_hash=secret_hash, secret_sealed=sealed, manifest=spec.manifest,
-            component_id=spec.component_id, attributes=dict(spec.attributes))
+            component_id=spec.component_id, attributes=dict(spec.attributes),
+            reference=spec.reference, uses_allowed=spec.uses)
         return CreatedRegistration(registration, secret)
 
     def _check_principal_names(self, uow: UnitOfWork, spec: RegistrationSpec) -> None:
@@ -249,6 +255,27 @@ class RegistrationService:
                 {"organization": _organization_of(uow, registration_id)}))
             uow.commit()
         return self.get(registration_id)
+
+
+def _check_reuse(uow: UnitOfWork, spec: RegistrationSpec) -> None:
+    """A reference and more than one use belong to secret registrations (a shared secret
+    that many devices of a line or batch present); one open registration per reference."""
+    if spec.reference is None and spec.uses == 1:
+        return
+    if spec.method is not RegistrationMethod.ONE_TIME_SECRET:
+        raise ConfigurationError("a reference or several uses need the one-time-secret method")
+    if not 1 <= spec.uses <= MAX_USES:
+        raise ConfigurationError(f"uses must be 1 to {MAX_USES}")
+    if spec.reference is None:
+        return
+    try:
+        check_reference(spec.reference)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from exc
+    current = uow.registrations.by_reference(spec.reference)
+    if current is not None and current.status is RegistrationStatus.OPEN:
+        raise ConflictError(f"registration {current.id} is open under reference "
+                            f"{spec.reference!r}; cancel it first")
 
 
 def _organization_of(uow: UnitOfWork, registration_id: str) -> str | None:

@@ -45,6 +45,7 @@ from iotpki.protocols.cmp.keygen import (
     prepare_central_key,
     wants_central_key,
 )
+from iotpki.protocols.cmp.mac_clients import MACClients
 from iotpki.protocols.cmp.refusals import (
     CLOCK_SKEW,
     FAILURE_FOR_REASON,
@@ -66,9 +67,7 @@ from iotpki.wire.cmp.protection import (
     MACParameters,
     MACProtection,
     ProtectionError,
-    decode_mac_parameters,
     is_mac_protected,
-    verify_mac,
     verify_signature_protection,
 )
 from iotpki.wire.cmp.responses import (
@@ -89,7 +88,6 @@ from iotpki.wire.cmp.responses import (
     rp_body,
 )
 from iotpki.wire.cmp.transactions import cert_hash
-from iotpki.wire.errors import PKIError
 
 log = logging.getLogger(__name__)
 _ANSWER_KIND = {"ir": "ip", "cr": "cp", "kur": "kup", "p10cr": "cp"}
@@ -142,6 +140,7 @@ class CMPServer:
         self._skew = skew
         self._check_after = check_after  # polling interval; None: the approval's own
         self._key_delivery = key_delivery  # central key generation (RFC 9483 §4.1.6)
+        self._mac_clients = MACClients(uow, sealer)
 
     def handle(self, label: str, message: PKIMessage) -> bytes:
         """The DER answer to one request; `NotFoundError` for an unknown label."""
@@ -201,31 +200,17 @@ class CMPServer:
     def _authenticate(self, exchange: _Exchange) -> Client:
         try:
             if is_mac_protected(exchange.message):
-                return self._by_mac(exchange.message)
+                return self._by_mac(exchange)
             signer = verify_signature_protection(exchange.message)
         except ProtectionError as exc:
             raise CMPFailure(exc.failure, str(exc)) from exc
         return Client(f"cmp:{fingerprint(signer)[:16]}", signer=signer,
                       chain=exchange.message.extra_certs)
 
-    def _by_mac(self, message: PKIMessage) -> Client:
-        kid = message.header.sender_kid
-        if not kid:
-            raise CMPFailure("badRequest", "MAC protection names its registration as senderKID")
-        registration_id = kid.decode("utf-8", "replace")
-        with self._uow() as uow:
-            registration = uow.registrations.get(registration_id)
-        if registration is None or registration.secret_sealed is None or self._sealer is None:
-            raise CMPFailure("signerNotTrusted", f"no one-time secret registered as "
-                                                 f"{registration_id!r}")
-        parameters = decode_mac_parameters(message)
-        try:
-            secret = self._sealer.unseal(registration.secret_sealed)
-        except PKIError as exc:
-            raise CMPFailure("systemFailure", "the registration's secret cannot be read") from exc
-        verify_mac(message, secret)
-        return Client(f"cmp:{registration.id}", registration=registration, secret=secret,
-                      mac=parameters)
+    def _by_mac(self, exchange: _Exchange) -> Client:
+        mac = self._mac_clients.authenticate(exchange.message, exchange.now)
+        return Client(f"cmp:{mac.registration.id}", registration=mac.registration,
+                      secret=mac.secret, mac=mac.parameters)
 
     def _check_fresh(self, exchange: _Exchange) -> None:
         """RFC 9483 §3.5: a senderNonce is used once; a repeated one is a replayed message."""

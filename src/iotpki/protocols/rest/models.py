@@ -115,6 +115,12 @@ class RegistrationCreate(Strict):
     identity_serial: str | None = Field(default=None, pattern=SERIAL)
     lifetime: str = Field(default="30d", pattern=DURATION, description="e.g. 24h, 30d, 1y")
     component_id: str | None = Field(default=None, max_length=255)
+    reference: str | None = Field(
+        default=None, min_length=1, max_length=128,
+        description="A reusable credential's name: the client's CMP senderKID (or EST user "
+                    "name); one-time-secret only")
+    uses: int = Field(default=1, ge=1, le=1_000_000,
+                      description="How many issuances the secret authorizes")
 
 
 class RegistrationBulkCreate(Strict):
@@ -140,6 +146,9 @@ class RegistrationOut(BaseModel):
     certificate: str | None = Field(description="Fingerprint of the certificate it produced")
     manifest: str | None
     component_id: str | None
+    reference: str | None = None
+    uses_allowed: int = 1
+    uses: int = 0
 
 
 class RegistrationCreated(RegistrationOut):
@@ -161,6 +170,7 @@ def registration_out(r: Registration) -> dict[str, Any]:
         "identity_serial": r.identity_serial, "expires_at": r.expires_at,
         "created_at": r.created_at, "created_by": r.created_by, "consumed_at": r.consumed_at,
         "certificate": r.certificate, "manifest": r.manifest, "component_id": r.component_id,
+        "reference": r.reference, "uses_allowed": r.uses_allowed, "uses": r.uses,
     }
 
 

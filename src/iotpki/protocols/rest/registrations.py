@@ -52,7 +52,7 @@ def _spec(api: APIServices, organization: str, body: RegistrationCreate,
         sans=tuple(parse_san(s) for s in body.sans) if body.sans else None, domain=body.domain,
         identity_fingerprint=body.identity_fingerprint, identity_issuer=body.identity_issuer,
         identity_serial=body.identity_serial, lifetime=parse_duration(body.lifetime),
-        component_id=body.component_id)
+        component_id=body.component_id, reference=body.reference, uses=body.uses)
 
 
 def _created(c: CreatedRegistration) -> RegistrationCreated:

@@ -1,0 +1,93 @@
+"""Who sent a MAC-protected CMP request (RFC 9483 §3.2, RFC 9810 §5.1.3.1, RFC 9481 §6.1).
+
+The senderKID names a secret registration: its id (a one-time secret) or the operator-chosen
+reference of a reusable credential (`core.ra.registration`). The checks run cheapest first,
+so that nobody makes the server derive a key for a request that cannot succeed:
+
+1. the senderKID is there and of a sane length, and names a registration with a sealed
+   secret (else badMessageCheck: RFC 9483 §3.6.4 counts MAC reference problems as message
+   check failures);
+2. the registration can still authenticate: open and not expired, or the request continues
+   a transaction this registration opened (the certConf or pollReq after the issuance that
+   used it up). A consumed, used-up, expired or cancelled registration's secret authenticates
+   nothing else, genm included (notAuthorized);
+3. the MAC parameters are within bounds (`wire.cmp.protection`), and then the key is
+   derived and the MAC checked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from iotpki.core.ports import SecretSealer, UnitOfWorkFactory
+from iotpki.core.ra.enrollment import registration_for_secret
+from iotpki.core.ra.registration import Registration, RegistrationStatus
+from iotpki.core.ra.transactions import TransactionState
+from iotpki.protocols.cmp.refusals import CMPFailure
+from iotpki.wire.cmp.messages import PKIMessage
+from iotpki.wire.cmp.protection import MACParameters, decode_mac_parameters, verify_mac
+from iotpki.wire.errors import PKIError
+
+MAX_KID = 128  # octets: a registration id is 36, a reference at most 128
+_CONTINUING = ("certConf", "pollReq", "error")
+_OPEN_STATES = (TransactionState.AWAITING_CONFIRMATION, TransactionState.AWAITING_APPROVAL)
+
+
+@dataclass(frozen=True)
+class MACClient:
+    registration: Registration
+    secret: bytes
+    parameters: MACParameters
+
+
+class MACClients:
+    def __init__(self, uow: UnitOfWorkFactory, sealer: SecretSealer | None) -> None:
+        self._uow = uow
+        self._sealer = sealer
+
+    def authenticate(self, message: PKIMessage, now: datetime) -> MACClient:
+        """Raise `CMPFailure` (or `ProtectionError` for a MAC that does not verify)."""
+        registration = self._registration(message, now)
+        parameters = decode_mac_parameters(message)
+        assert self._sealer is not None and registration.secret_sealed is not None
+        try:
+            secret = self._sealer.unseal(registration.secret_sealed)
+        except PKIError as exc:
+            raise CMPFailure("systemFailure", "the registration's secret cannot be read") from exc
+        verify_mac(message, secret)
+        return MACClient(registration, secret, parameters)
+
+    def _registration(self, message: PKIMessage, now: datetime) -> Registration:
+        kid = message.header.sender_kid
+        if not kid:
+            raise CMPFailure("badMessageCheck", "MAC protection names its registration (id or "
+                                                "reference) as senderKID")
+        if len(kid) > MAX_KID:
+            raise CMPFailure("badMessageCheck", f"senderKID longer than {MAX_KID} octets")
+        name = kid.decode("utf-8", "replace")
+        transaction = (message.header.transaction_id or b"").hex()
+        with self._uow() as uow:
+            registration = registration_for_secret(uow, name)
+            opened = (uow.cmp.get_transaction(transaction)
+                      if message.body_type in _CONTINUING else None)
+        if registration is None or registration.secret_sealed is None or self._sealer is None:
+            raise CMPFailure("badMessageCheck", f"no secret is registered as {name!r}")
+        continuing = (opened is not None and opened.registration == registration.id
+                      and opened.state in _OPEN_STATES)
+        if not continuing:
+            _check_usable(registration, now)
+        return registration
+
+
+def _check_usable(registration: Registration, now: datetime) -> None:
+    if registration.status is RegistrationStatus.CONSUMED:
+        state = ("used up" if registration.uses_allowed > 1 else "consumed")
+        raise CMPFailure("notAuthorized", f"registration {registration.id} is {state}; its "
+                                          f"secret authenticates nothing more")
+    if registration.status is not RegistrationStatus.OPEN:
+        raise CMPFailure("notAuthorized", f"registration {registration.id} is "
+                                          f"{registration.status.value}")
+    if registration.is_expired(now):
+        raise CMPFailure("notAuthorized", f"registration {registration.id} expired "
+                                          f"{registration.expires_at.isoformat()}")
