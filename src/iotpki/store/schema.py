@@ -154,7 +154,7 @@ registrations = Table(
     Column("manifest", String(128)),
     Column("component_id", String(255)),
     Column("attributes", Text, nullable=False),
-    Column("reference", String(128)),  # 0008: a reusable credential's name (CMP senderKID)
+    Column("reference", String(128)),  # 0009: a reusable credential's name (CMP senderKID)
     Column("uses_allowed", Integer, nullable=False, server_default="1"),
     Column("uses", Integer, nullable=False, server_default="0"),
     Index("ix_registrations_identity", "identity_key"),

@@ -20,7 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from iotpki.core.ports import SecretSealer, UnitOfWorkFactory
+from iotpki.core.keyring import SecretSealer
+from iotpki.core.ports import UnitOfWorkFactory
 from iotpki.core.ra.enrollment import registration_for_secret
 from iotpki.core.ra.registration import Registration, RegistrationStatus
 from iotpki.core.ra.transactions import TransactionState
