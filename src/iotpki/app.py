@@ -51,7 +51,7 @@ from iotpki.protocols.cmp.server import CMPServer
 from iotpki.protocols.rest.idempotency import IdempotencyKeys
 from iotpki.protocols.webhook.sender import HTTPWebhookSender
 from iotpki.settings import Settings
-from iotpki.store.database import Database, sqlite_url
+from iotpki.store.database import Database, private_directory, private_sqlite_files, sqlite_url
 from iotpki.wire.errors import PKIError
 
 
@@ -86,7 +86,9 @@ def external_revocation(clock: Clock) -> ExternalRevocation:
 
 
 def open_database(settings: Settings) -> Database:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(settings.data_dir)
+    if settings.database_url is None:
+        private_sqlite_files(settings.data_dir)
     return Database(settings.database_url or sqlite_url(settings.data_dir))
 
 
@@ -242,7 +244,7 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         webhook_dispatcher=WebhookDispatcher(uow, sealer, HTTPWebhookSender(), clock),
         expiry=ExpiryMonitor(uow, profiles, clock),
         principals=PrincipalService(uow, clock, profiles),
-        idempotency=IdempotencyKeys(uow, clock),
+        idempotency=IdempotencyKeys(uow, clock, sealer),
         key_delivery=key_delivery,
         cmp_confirmations=ConfirmationTimeout(
             uow, revocation, clock, timedelta(seconds=settings.cmp_confirm_timeout)),
@@ -251,7 +253,7 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
 
 def install_default_profiles(settings: Settings) -> bool:
     """Copy the packaged profile and endpoint files into the data directory unless there."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(settings.data_dir)
     installed = False
     for name in ("profiles.yaml", "endpoints.yaml"):
         if not (settings.data_dir / name).exists():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,24 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'iotpki.db'}"
+
+
+def private_directory(path: Path) -> None:
+    """The data directory, readable by its owner only (0700) even if it existed already:
+    it holds the database, the keys and the passphrase."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+def private_sqlite_files(data_dir: Path) -> None:
+    """The database and its WAL/shared-memory/journal files 0600. SQLite creates the WAL and
+    -shm files with the database file's permissions, so the database is created 0600 here
+    before SQLite first opens it."""
+    database = data_dir / "iotpki.db"
+    os.close(os.open(database, os.O_CREAT | os.O_RDWR, 0o600))
+    for name in ("iotpki.db", "iotpki.db-wal", "iotpki.db-shm", "iotpki.db-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(data_dir / name, 0o600)
 
 
 def _tune_sqlite(engine: Engine) -> None:

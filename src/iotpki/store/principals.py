@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, Row, or_, select, update
+from sqlalchemy import Connection, Row, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.errors import ConflictError
@@ -78,11 +78,14 @@ class SQLIdempotencyRepository:
     """Stored HTTP responses for the REST adapter's idempotency keys (plain values: the
     response's meaning is the adapter's)."""
 
-    def get(self, principal: str, key: str) -> tuple[str, int, bytes] | None:
+    def get(self, principal: str, key: str) -> tuple[str, int, bytes, datetime] | None:
         c = idempotency_keys.c
-        row = self._conn.execute(select(c.request_hash, c.status, c.body).where(
+        row = self._conn.execute(select(c.request_hash, c.status, c.body, c.created_at).where(
             c.principal == principal, c.key == key)).first()
-        return None if row is None else (row.request_hash, row.status, row.body)
+        return None if row is None else (row.request_hash, row.status, row.body, row.created_at)
+
+    def purge(self, before: datetime) -> None:
+        self._conn.execute(delete(idempotency_keys).where(idempotency_keys.c.created_at < before))
 
     def add(self, principal: str, key: str, request_hash: str, status: int, body: bytes,
             at: datetime) -> bool:

@@ -115,8 +115,11 @@ def run_idempotent(api: APIServices, principal: Principal, key: str | None, dige
     if key is not None:
         stored = api.idempotency.recall(principal.id, key, digest)
         if stored is not None:
+            headers = {"Idempotent-Replayed": "true"}
+            if stored.secrets_withheld:  # never stored in clear (protocols/rest/idempotency.py)
+                headers["Idempotent-Secrets-Withheld"] = "true"
             return Response(stored.body, stored.status, media_type="application/json",
-                            headers={"Idempotent-Replayed": "true"})
+                            headers=headers)
     body = operation().model_dump_json().encode()
     if key is not None:
         first = api.idempotency.remember(principal.id, key, digest, status, body)
