@@ -16,21 +16,27 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from pyasn1_alt_modules import rfc9480
 
 from iotpki.app import build_pki
 from iotpki.cli.demo_setup import create_demo_hierarchy
 from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.ra.enrollment import fingerprint
-from iotpki.core.ra.registration import RegistrationStatus
+from iotpki.core.ra.registration import RegistrationMethod, RegistrationStatus
+from iotpki.core.ra.registration_service import RegistrationSpec
 from iotpki.settings import Settings
-from tests.cmp.conftest import CA, DOMAIN, Scene, write_pem
+from iotpki.wire.names import parse_subject
+from tests.cmp.conftest import CA, DOMAIN, Scene, write_key, write_pem
 from tests.conftest import key_settings
 from tests.revocation.conftest import Server, free_port
+from tests.supply_chain.story import make_chip
 
 pytestmark = pytest.mark.interop
 JARS = [Path("/usr/share/java") / f"{name}.jar" for name in ("bcpkix", "bcprov", "bcutil")]
@@ -261,3 +267,47 @@ def test_a_reusable_reference_for_a_production_line(scene: Scene, classes: Path)
     done, report = bc(scene, classes, "genm", "line-genm", "--pbmac1", "bc-line-1", secret,
                       "--info", CA_CERTS)
     assert done.returncode == 2 and failures(report) == {"notAuthorized"}, done.stderr
+
+
+def test_ir_signed_by_a_previous_stage_leaf_alone(scene: Scene, classes: Path) -> None:
+    """Chain completion (issue 13): BC sends only the chip's certificate in extraCerts (no
+    supplier CA); the server completes the path from the CAs it knows and enrolls."""
+    chip = make_chip(scene.pki, 77)
+    scene.pki.registrations.create(RegistrationSpec(
+        "deviceco", "deviceco-devices", "device", RegistrationMethod.PREVIOUS_STAGE,
+        identity_fingerprint=fingerprint(chip.chain[0])), "deviceco:ra")
+    write_pem(scene.dir / "chip-77.pem", chip.chain[0])
+    write_key(scene.dir / "chip-77.key.pem", chip.key)
+    device_chain = scene.pki.authorities.get("deviceco-devices").full_chain
+    write_pem(scene.dir / "device-root.pem", device_chain[-1])
+    done, report = bc(scene, classes, "ir", "chip-77-device", "--cert", "chip-77.pem",
+                      "--key", "chip-77.key.pem", "--subject", "CN=sensor-77",
+                      "--trusted", "device-root.pem", label="devices")
+    ok(done)
+    assert report["body"] == ["ip", "pkiconf"]
+    record = scene.pki.certificates.get_by_fingerprint(
+        fingerprint(scene.certificate("chip-77-device.pem")))
+    assert record.authority == "deviceco-devices" and record.profile == "device"
+
+
+def test_a_leaf_of_an_unknown_ca_is_still_refused(scene: Scene, classes: Path) -> None:
+    """Completion only adds candidates: a chip certificate that names ChipCo's CA as issuer
+    but was signed by a key of its own does not validate, and nothing is issued."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = parse_subject("CN=counterfeit chip")
+    now = datetime.now(UTC)
+    counterfeit = (x509.CertificateBuilder().subject_name(name).issuer_name(
+        scene.pki.authorities.get("chipco-components").certificate.subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .sign(key, hashes.SHA256()))
+    scene.pki.registrations.create(RegistrationSpec(
+        "deviceco", "deviceco-devices", "device", RegistrationMethod.PREVIOUS_STAGE,
+        identity_fingerprint=fingerprint(counterfeit)), "deviceco:ra")
+    write_pem(scene.dir / "fake.pem", counterfeit)
+    write_key(scene.dir / "fake.key.pem", key)
+    done, report = bc(scene, classes, "ir", "fake-device", "--cert", "fake.pem",
+                      "--key", "fake.key.pem", "--subject", "CN=sensor-fake", label="devices")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert failures(report) == {"signerNotTrusted"}

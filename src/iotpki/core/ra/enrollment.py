@@ -14,7 +14,7 @@ is revoked, or was already consumed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -178,7 +178,7 @@ class PreviousStageCertificate:
         _usable(registration, now)
         anchors = [a.certificate for a in uow.trust.anchors(registration.organization)]
         try:
-            path = validate_chain(presented, request.client_chain[1:], anchors, now)
+            path = _validated_path(uow, presented, request.client_chain[1:], anchors, now)
         except ChainError as exc:
             raise PolicyError(R.UNTRUSTED_CHAIN, f"{registration.organization} trusts no supplier "
                                                  f"anchor for this identity: {exc}") from exc
@@ -191,6 +191,30 @@ class PreviousStageCertificate:
                        component_digest=built.component_digest if built is not None else None,
                        device=device.id if device is not None else None,
                        presented=presented_fingerprint)
+
+
+def _validated_path(uow: UnitOfWork, presented: x509.Certificate,
+                    given: Sequence[x509.Certificate], anchors: list[x509.Certificate],
+                    now: datetime) -> list[x509.Certificate]:
+    """The path as the client sent it, else completed from what we know (issue 13: many
+    clients send only their leaf, RFC 9483 §3.3 only recommends the chain)."""
+    try:
+        return validate_chain(presented, given, anchors, now)
+    except ChainError:
+        known = _known_issuers(uow, presented)
+        if not known:
+            raise
+        return validate_chain(presented, (*given, *known), anchors, now)
+
+
+def _known_issuers(uow: UnitOfWork, presented: x509.Certificate) -> list[x509.Certificate]:
+    """Chain completion: the CAs hosted here and the supplier CA certificates imported as
+    trust anchors (both are authorities), whose subject is the leaf's issuer, with their
+    chains. They are only candidates: the path still has to validate to an anchor of the
+    organization."""
+    return [c for authority in uow.authorities.list()
+            if authority.certificate.subject == presented.issuer
+            for c in authority.full_chain]
 
 
 class CurrentCertificate:
