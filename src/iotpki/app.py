@@ -213,8 +213,9 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
     crls = CRLPublisher(uow, keys, urls, clock)
     enrollment = EnrollmentService(uow, issuance, clock, default_methods(
         external_revocation(clock), grace=lambda name: _renewal_grace(profiles, name)))
-    revocation = RevocationService(uow, clock, _Infrastructure(
-        profiles, settings.data_dir / "tls" / "server.pem"))
+    revocation = RevocationService(
+        uow, clock, _Infrastructure(profiles, settings.data_dir / "tls" / "server.pem"),
+        holder_revokes_hold=lambda name: name in profiles and profiles[name].holder_revokes_hold)
     endpoints = load_endpoints(settings.data_dir / "endpoints.yaml")
     protection = CMPProtection(uow, keys, issuance, clock)
     key_delivery = KeyDelivery(uow, profiles, protection, sealer, clock)

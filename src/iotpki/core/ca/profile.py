@@ -160,6 +160,10 @@ class Profile:
     # Renewal with a certificate that expired less than this long ago (devices offline for
     # months); zero: an expired certificate cannot renew, the device must enroll again.
     renewal_grace: timedelta = timedelta(0)
+    # Whether the holder of a certificate on hold may revoke it for good itself (CMP rr).
+    # By default only an operator may: a thief holding a lost device would otherwise turn
+    # the hold into a revocation and block "found → release".
+    holder_revokes_hold: bool = False
 
 
     def __post_init__(self) -> None:
@@ -221,7 +225,7 @@ def parse_profile(name: str, spec: Mapping[str, Any]) -> Profile:
     """One profile from its mapping in the profile file; raise `ConfigurationError`."""
     known = {"kind", "validity", "key_types", "key_usage", "extended_key_usage", "subject",
              "san", "ocsp_no_check", "description", "component_binding_oid", "renewal_window",
-             "key_archival", "renewal_grace"}
+             "key_archival", "renewal_grace", "holder_revokes_hold"}
     extra = set(spec) - known
     if extra:
         raise ConfigurationError(f"profile {name}: unknown field(s) {sorted(extra)}")
@@ -251,6 +255,7 @@ def parse_profile(name: str, spec: Mapping[str, Any]) -> Profile:
             san=san,
             ocsp_no_check=_flag(name, spec, "ocsp_no_check"),
             key_archival=_flag(name, spec, "key_archival"),
+            holder_revokes_hold=_flag(name, spec, "holder_revokes_hold"),
             description=str(spec.get("description", "")),
             component_binding_oid=str(spec["component_binding_oid"])
             if spec.get("component_binding_oid") is not None else None,

@@ -62,23 +62,33 @@ class BulkRevocation:
 
 class RevocationService:
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock,
-                 infrastructure: InfrastructurePredicate = _no_infrastructure) -> None:
+                 infrastructure: InfrastructurePredicate = _no_infrastructure,
+                 holder_revokes_hold: Callable[[str], bool] = lambda profile: False) -> None:
         self._uow = uow
         self._clock = clock
         self._infrastructure = infrastructure
+        self._holder_revokes_hold = holder_revokes_hold  # by profile name
         # Called after the operator revoked an infrastructure certificate (and committed).
         self.on_infrastructure_revoked: list[Callable[[CertificateRecord], None]] = []
 
     def revoke(
         self, authority: str, serial: int, reason: x509.ReasonFlags, actor: str,
         invalidity_date: datetime | None = None, operator: bool = False,
+        holder: bool = False,
     ) -> CertificateRecord:
         """`invalidity_date`: when the key is known or suspected to have been compromised
         (RFC 5280 §5.3.2); it goes into CRL entries. `operator`: the request comes from the
-        operator's console, the only place an infrastructure certificate is revoked from."""
+        operator's console, the only place an infrastructure certificate is revoked from.
+        `holder`: the certificate's own holder asks (a CMP rr signed with it); a hold is
+        then not turned into a revocation unless the profile lets the holder."""
         now = self._clock.now()
         with self._uow() as uow:
             record = _current(uow, authority, serial)
+            if holder and record.status is CertificateStatus.HELD and \
+                    not self._holder_revokes_hold(record.profile):
+                raise AccessDeniedError(
+                    f"certificate {authority}:{serial:x} is on hold; only an operator revokes "
+                    "it for good or releases it")
             infrastructure = self._infrastructure(record.profile, record.fingerprint)
             if infrastructure and not operator:
                 raise AccessDeniedError(

@@ -28,7 +28,7 @@ from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.ca.profile import Profile
 from iotpki.core.ca.protection_certificates import CMPProtection
 from iotpki.core.clock import Clock
-from iotpki.core.errors import ConflictError
+from iotpki.core.errors import AccessDeniedError, ConflictError
 from iotpki.core.keyring import SecretSealer
 from iotpki.core.outcomes import Issued, Pending, Rejected
 from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
@@ -425,9 +425,12 @@ class CMPServer:
             raise CMPFailure("signerNotTrusted", "the certificate was not issued here")
         reason = revocation_reason(body.reason)
         try:
-            self._revocation.revoke(record.authority, record.serial, reason, client.requester)
+            self._revocation.revoke(record.authority, record.serial, reason, client.requester,
+                                    holder=True)
         except ConflictError as exc:
             return self._answer(exchange, rp_body(Status(REJECTION, "certRevoked", str(exc))))
+        except AccessDeniedError as exc:  # a hold is the operator's to end (issue 15 item 12)
+            return self._answer(exchange, rp_body(Status(REJECTION, "notAuthorized", str(exc))))
         return self._answer(exchange, rp_body(Status(ACCEPTED)))
 
     def _general_message(self, exchange: _Exchange) -> bytes:
