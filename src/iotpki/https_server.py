@@ -31,12 +31,12 @@ from cryptography.x509.oid import NameOID
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from iotpki.app import PKI, build_pki
 from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued
 from iotpki.core.ra.endpoint_enrollment import EndpointEnrollment
+from iotpki.listener import GuardedHttpToolsProtocol
 from iotpki.protocols.est.routes import routes as est_routes
 from iotpki.protocols.rest.app import create_api
 from iotpki.protocols.rest.context import APIServices
@@ -52,8 +52,9 @@ FACTORY = "iotpki.https_server:app_from_environment"
 PROTOCOL_CLASS = "iotpki.https_server:TLSHttpToolsProtocol"
 
 
-class TLSHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, plus the ASGI TLS extension in every request scope."""
+class TLSHttpToolsProtocol(GuardedHttpToolsProtocol):
+    """The guarded httptools protocol (`iotpki.listener`: timeouts, caps), plus the ASGI TLS
+    extension in every request scope."""
 
     _tls: dict[object, object] | None = None
 

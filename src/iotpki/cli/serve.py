@@ -18,6 +18,7 @@ from iotpki.app import PKI
 from iotpki.cli.context import state
 from iotpki.https_server import ENV_TRUSTED_PROXIES, PROTOCOL_CLASS, prepare_tls, tls_context
 from iotpki.https_server import FACTORY as HTTPS_FACTORY
+from iotpki.listener import PROTOCOL_CLASS as GUARDED_PROTOCOL
 
 FACTORY = "iotpki.server:app_from_environment"
 # uvicorn restarts a worker that has not answered its health check in time; on a loaded
@@ -93,9 +94,10 @@ def _end_with_parent(parent: int) -> None:
 
 
 def run_http(host: str, port: int, workers: int, log_level: str) -> None:
-    # httptools: with uvicorn's h11 fallback, small keep-alive answers stall on delayed ACKs.
+    # httptools: with uvicorn's h11 fallback, small keep-alive answers stall on delayed ACKs;
+    # guarded with read timeouts and connection caps (iotpki.listener).
     uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, access_log=False, timeout_keep_alive=30, http="httptools",
+                log_level=log_level, access_log=False, timeout_keep_alive=30, http=GUARDED_PROTOCOL,
                 timeout_worker_healthcheck=HEALTHCHECK_SECONDS)
 
 

@@ -1,0 +1,217 @@
+"""The HTTP protocol both listeners run under uvicorn, with the limits of issue 15 items 2
+and 3: bounded request heads, read timeouts and connection caps.
+
+uvicorn's httptools protocol closes an idle keep-alive connection, but a connection that
+sends half a request head, or a body that never ends, stays open for ever, and nothing caps
+the head's size. Thousands of such connections starved OCSP. `GuardedHttpToolsProtocol`
+adds, per worker process:
+
+- a head timeout: the request line and headers must arrive within `header_timeout`
+  seconds of the connection opening (or of the request's first byte on a kept-alive
+  connection), else 408 and close (RFC 9110 §15.5.9);
+- a body timeout: the body must arrive within `body_timeout` seconds after the head;
+- a head size cap: more than `max_header_bytes` before the head ends gets 431 and close
+  (RFC 6585 §5);
+- connection caps: at most `max_connections_per_client` open connections from one client
+  address (trusted reverse proxies are exempt), and at most `max_connections` per worker.
+  At the global cap a new connection evicts the one that has waited longest for its
+  request head; with none waiting it is refused. Refused and evicted connections get 503
+  with Retry-After and are closed at once: each costs one accept and one write.
+
+Limits come from the environment (`ListenerLimits.from_environment`, docs/security.md).
+A TLS handshake happens before the protocol sees the connection: asyncio bounds it to
+60 seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+PROTOCOL_CLASS = "iotpki.listener:GuardedHttpToolsProtocol"
+_TRUSTED_PROXIES = "IOTPKI_TRUSTED_PROXIES"
+
+
+@dataclass(frozen=True)
+class ListenerLimits:
+    header_timeout: float = 10.0  # s for the request line and headers
+    body_timeout: float = 30.0  # s for the whole body after the head
+    max_header_bytes: int = 32 * 1024  # request line + headers
+    max_connections: int = 1000  # open connections per worker process
+    max_connections_per_client: int = 50  # from one client address, per worker
+    exempt: frozenset[str] = frozenset()  # addresses without a per-client cap (proxies)
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str] = os.environ) -> ListenerLimits:
+        default = cls()
+
+        def number(name: str, fallback: float) -> float:
+            return float(env.get(name) or fallback)
+
+        return cls(
+            header_timeout=number("IOTPKI_HEADER_TIMEOUT", default.header_timeout),
+            body_timeout=number("IOTPKI_BODY_TIMEOUT", default.body_timeout),
+            max_header_bytes=int(number("IOTPKI_MAX_HEADER_BYTES", default.max_header_bytes)),
+            max_connections=int(number("IOTPKI_MAX_CONNECTIONS", default.max_connections)),
+            max_connections_per_client=int(number("IOTPKI_MAX_CONNECTIONS_PER_CLIENT",
+                                                  default.max_connections_per_client)),
+            exempt=frozenset(p.strip() for p in env.get(_TRUSTED_PROXIES, "").split(",")
+                             if p.strip()))
+
+
+@cache
+def limits() -> ListenerLimits:
+    """The process's limits, read once (uvicorn makes one protocol object per connection)."""
+    return ListenerLimits.from_environment()
+
+
+class Admission:
+    """Open connections of one worker process, in total and per client address, and the
+    ones still waiting for their request head (oldest first)."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.per_client: Counter[str] = Counter()
+        self.waiting: dict[GuardedHttpToolsProtocol, None] = {}  # insertion order: age
+
+    def admit(self, client: str, limit: ListenerLimits) -> bool:
+        if (client not in limit.exempt
+                and self.per_client[client] >= limit.max_connections_per_client):
+            return False
+        if self.total >= limit.max_connections and not self._evict_oldest_waiting():
+            return False
+        self.total += 1
+        self.per_client[client] += 1
+        return True
+
+    def _evict_oldest_waiting(self) -> bool:
+        """At the global cap, the connection that has waited longest for its request head
+        makes room: a flood of slow connections then churns itself out, while requests
+        that arrive whole are served."""
+        if not self.waiting:
+            return False
+        oldest = next(iter(self.waiting))
+        oldest.evict()
+        return True
+
+    def release(self, client: str) -> None:
+        self.total -= 1
+        self.per_client[client] -= 1
+        if self.per_client[client] <= 0:
+            del self.per_client[client]
+
+
+ADMISSION = Admission()
+
+
+def _status(code: int, reason: str, extra: str = "") -> bytes:
+    return (f"HTTP/1.1 {code} {reason}\r\ncontent-length: 0\r\nconnection: close\r\n{extra}\r\n"
+            .encode("ascii"))
+
+
+BUSY = _status(503, "Service Unavailable", "retry-after: 1\r\n")
+TIMEOUT = _status(408, "Request Timeout")
+HEAD_TOO_LARGE = _status(431, "Request Header Fields Too Large")
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with head/body timeouts, a head size cap and connection
+    caps (see the module docstring)."""
+
+    _admitted_as: str | None = None
+    _timer: asyncio.TimerHandle | None = None
+    _in_head = True
+    _head_bytes = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        client = self.client[0] if self.client else "-"
+        self._limits = limits()
+        if not ADMISSION.admit(client, self._limits):
+            self._refuse(BUSY)
+            return
+        self._admitted_as = client
+        self._await_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        self._leave()
+        super().connection_lost(exc)
+
+    def evict(self) -> None:
+        """Closed to make room for a new connection (global cap reached)."""
+        self._leave()
+        self._refuse(BUSY)
+
+    def _leave(self) -> None:
+        ADMISSION.waiting.pop(self, None)
+        if self._admitted_as is not None:
+            ADMISSION.release(self._admitted_as)
+            self._admitted_as = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport.is_closing():
+            return
+        if self._in_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        # The chunk may hold the head's end and body bytes; only a head still unfinished
+        # after the whole chunk counts against the cap.
+        if self._in_head and self._head_bytes > self._limits.max_header_bytes:
+            self._refuse(HEAD_TOO_LARGE)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if not self._in_head:  # a new request on a kept-alive connection
+            self._await_head()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        ADMISSION.waiting.pop(self, None)
+        self._arm(self._limits.body_timeout)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._disarm()  # the application runs as long as it needs; keep-alive is uvicorn's
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():  # idle keep-alive: evictable, uvicorn's timeout
+            ADMISSION.waiting.pop(self, None)
+            ADMISSION.waiting[self] = None
+
+    def _await_head(self) -> None:
+        self._in_head, self._head_bytes = True, 0
+        ADMISSION.waiting.pop(self, None)  # to the end: the head's wait starts now
+        ADMISSION.waiting[self] = None
+        self._arm(self._limits.header_timeout)
+
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self._timer = self.loop.call_later(seconds, self._timed_out)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        started = self.cycle is not None and self.cycle.response_started
+        if started:
+            self.transport.close()
+        else:
+            self._refuse(TIMEOUT)
+
+    def _refuse(self, answer: bytes) -> None:
+        self._disarm()
+        if not self.transport.is_closing():
+            self.transport.write(answer)
+            self.transport.close()
