@@ -89,3 +89,13 @@ def test_audit_and_event_constructors_bound_on_the_way_in() -> None:
     entry = chain_entry(AuditHead(0, GENESIS), datetime.now(UTC),
                         AuditRecord("est.request", "refused", "q" * MEGABYTES, "-"))
     assert len(entry.record.actor) < 2 * FIELD_LIMIT
+
+
+def test_bounded_audit_fields_fit_the_store_columns(pki: object) -> None:
+    """actor is VARCHAR(255) and target VARCHAR(1024): PostgreSQL refuses longer values."""
+    from iotpki.core.audit.log import append_audit
+    record = AuditRecord("est.request", "refused", "a" * MEGABYTES, "t" * MEGABYTES)
+    with pki.database.unit_of_work() as uow:  # type: ignore[attr-defined]
+        entry = append_audit(uow.audit, datetime.now(UTC), record)
+        uow.commit()
+    assert len(entry.record.actor) <= 255 and len(entry.record.target) <= 1024

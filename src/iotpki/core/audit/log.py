@@ -20,6 +20,9 @@ from iotpki.core.audit.bounds import bounded, bounded_value
 from iotpki.wire.errors import PKIError
 
 GENESIS = "0" * 64
+# With the truncation marker (about 110 characters) these fit the store's actor (255) and
+# target (1024) columns.
+ACTOR_LIMIT, TARGET_LIMIT = 128, 800
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,8 @@ def _content(at: datetime, record: AuditRecord) -> bytes:
 def bounded_record(record: AuditRecord) -> AuditRecord:
     """`record` with actor, target and details bounded (`bounds.bounded_value`): a client
     that sends megabytes as a user name or key id writes a kilobyte into the log."""
-    return AuditRecord(record.action, record.outcome, bounded(record.actor),
-                       bounded(record.target), bounded_value(dict(record.details)))
+    return AuditRecord(record.action, record.outcome, bounded(record.actor, ACTOR_LIMIT),
+                       bounded(record.target, TARGET_LIMIT), bounded_value(dict(record.details)))
 
 
 def entry_hash(prev_hash: str, at: datetime, record: AuditRecord) -> str:
