@@ -33,6 +33,7 @@ from starlette.routing import Mount
 from uvicorn.config import Config
 
 from iotpki.app import PKI, build_pki
+from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued
 from iotpki.core.ra.endpoint_enrollment import EndpointEnrollment
@@ -41,6 +42,13 @@ from iotpki.protocols.est.routes import routes as est_routes
 from iotpki.protocols.rest.app import create_api
 from iotpki.protocols.rest.context import APIServices
 from iotpki.settings import Settings
+from iotpki.tls_guard import (
+    ENV_MANAGED,
+    CertificateGuard,
+    check_interval,
+    served_status,
+    watch_certificate,
+)
 from iotpki.wire.chain import encode_pem_chain
 from iotpki.wire.keys import generate_private_key, signature_hash_for
 
@@ -85,6 +93,8 @@ def tls_context(config: Config, default: Callable[[], ssl.SSLContext]) -> ssl.SS
     context.load_verify_locations(cafile=os.environ[ENV_CLIENT_CAS])
     context.verify_mode = ssl.CERT_OPTIONAL
     context.verify_flags |= X509_V_FLAG_NO_CHECK_TIME
+    if os.environ.get(ENV_MANAGED) == "1":  # ours: replaced when revoked (tls_guard)
+        watch_certificate(context, os.environ[ENV_CERT], os.environ[ENV_KEY])
     return context
 
 
@@ -95,11 +105,13 @@ class TLSFiles:
     certificate: Path
     key: Path
     client_cas: Path
+    managed: bool = False  # issued here by `prepare_tls`, replaced when revoked
 
     def export(self) -> None:
         os.environ[ENV_CERT] = str(self.certificate)
         os.environ[ENV_KEY] = str(self.key)
         os.environ[ENV_CLIENT_CAS] = str(self.client_cas)
+        os.environ[ENV_MANAGED] = "1" if self.managed else "0"
 
 
 def prepare_tls(pki: PKI, hosts: Sequence[str], certificate: Path | None = None,
@@ -110,16 +122,19 @@ def prepare_tls(pki: PKI, hosts: Sequence[str], certificate: Path | None = None,
     client_cas.write_bytes(encode_pem_chain([a.certificate for a in pki.authorities.list()]))
     if certificate is not None and key is not None:
         return TLSFiles(certificate, key, client_cas)
-    files = TLSFiles(directory / "server.pem", directory / "server.key", client_cas)
+    files = TLSFiles(directory / "server.pem", directory / "server.key", client_cas, True)
     if not _still_good(pki, files.certificate):
         _issue_server_certificate(pki, files, hosts)
     return files
 
 
 def _still_good(pki: PKI, path: Path) -> bool:
+    """Neither near its end nor revoked or held (an operator may have revoked it)."""
     if not path.exists():
         return False
-    leaf = x509.load_pem_x509_certificate(path.read_bytes())
+    leaf, status = served_status(pki, path)
+    if status is not None and status is not CertificateStatus.GOOD:
+        return False
     return leaf.not_valid_after_utc - pki.clock.now() > RENEW_BEFORE
 
 
@@ -135,11 +150,34 @@ def _issue_server_certificate(pki: PKI, files: TLSFiles, hosts: Sequence[str]) -
         authority, "service", csr.public_bytes(serialization.Encoding.DER), "iotpki serve"))
     if not isinstance(outcome, Issued):
         raise RuntimeError(f"server certificate refused: {outcome}")
-    files.key.touch(mode=0o600)
-    files.key.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                            serialization.PrivateFormat.PKCS8,
-                                            serialization.NoEncryption()))
-    files.certificate.write_bytes(encode_pem_chain([outcome.certificate, *outcome.chain[:-1]]))
+    # Key first, then certificate, each replaced whole: a worker reloading when the
+    # certificate file changes finds the matching key already there (tls_guard).
+    _replace_file(files.key, key.private_bytes(serialization.Encoding.PEM,
+                                               serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+    _replace_file(files.certificate, encode_pem_chain([outcome.certificate, *outcome.chain[:-1]]))
+
+
+def _replace_file(path: Path, content: bytes) -> None:
+    temporary = path.with_name(path.name + ".new")
+    descriptor = os.open(temporary, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as sink:
+        sink.write(content)
+    os.replace(temporary, path)
+
+
+def start_certificate_guard() -> CertificateGuard | None:
+    """In the HTTPS listener's parent process: replace our certificate once it is revoked."""
+    if os.environ.get(ENV_MANAGED) != "1":
+        return None
+    pki = build_pki(Settings.from_environment(), migrate=False)
+    files = TLSFiles(Path(os.environ[ENV_CERT]), Path(os.environ[ENV_KEY]),
+                     Path(os.environ[ENV_CLIENT_CAS]), True)
+    guard = CertificateGuard(pki, files.certificate,
+                             lambda pki, names: _issue_server_certificate(pki, files, names),
+                             check_interval())
+    guard.start()
+    return guard
 
 
 def _server_authority(pki: PKI) -> str:

@@ -16,7 +16,13 @@ import uvicorn
 
 from iotpki.app import PKI
 from iotpki.cli.context import state
-from iotpki.https_server import ENV_TRUSTED_PROXIES, PROTOCOL_CLASS, prepare_tls, tls_context
+from iotpki.https_server import (
+    ENV_TRUSTED_PROXIES,
+    PROTOCOL_CLASS,
+    prepare_tls,
+    start_certificate_guard,
+    tls_context,
+)
 from iotpki.https_server import FACTORY as HTTPS_FACTORY
 from iotpki.listener import PROTOCOL_CLASS as GUARDED_PROTOCOL
 
@@ -107,6 +113,7 @@ def run_https(host: str, port: int, workers: int, log_level: str) -> None:
     # inherit; uvicorn's worker processes reopen the parent's stdin descriptor, so make it 0.
     os.dup2(sys.stdin.fileno(), 0)
     sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 - lives as long as we do
+    start_certificate_guard()  # a revoked HTTPS certificate is replaced at once
     uvicorn.run(HTTPS_FACTORY, factory=True, host=host, port=port, workers=workers,
                 log_level=log_level, access_log=False, timeout_keep_alive=30,
                 http=PROTOCOL_CLASS, ssl_context_factory=tls_context,
