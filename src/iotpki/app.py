@@ -206,6 +206,7 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
     profiles = load_profiles(settings.profiles_file)
     urls = PublicURLs(settings.public_url)
     uow = database.unit_of_work
+    reads = database.read_unit_of_work  # never takes SQLite's write lock
     issuance = IssuanceService(uow, keys, profiles, urls, clock)
     sealer = build_sealer(settings)
     registrations = RegistrationService(uow, profiles, clock, sealer)
@@ -227,15 +228,15 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         authorities=AuthorityService(uow, keys, urls, clock),
         issuance=issuance,
         revocation=revocation,
-        certificates=CertificateDirectory(uow),
-        audit=AuditTrail(uow),
+        certificates=CertificateDirectory(reads),
+        audit=AuditTrail(reads),
         organizations=OrganizationService(uow, clock),
         registrations=registrations,
         enrollment=enrollment,
         manifests=ManifestService(uow, keys, issuance, registrations, clock),
         crls=crls,
-        ocsp=OCSPResponder(uow, responders, clock),
-        crl_distribution=CRLDistribution(uow, crls, clock),
+        ocsp=OCSPResponder(reads, responders, clock),
+        crl_distribution=CRLDistribution(reads, crls, clock),
         clock=clock,
         endpoints=endpoints,
         cmp=cmp,

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 
 from iotpki.store.ids import IdCache
-from iotpki.store.unit_of_work import SQLUnitOfWork
+from iotpki.store.unit_of_work import READ_ONLY, SQLUnitOfWork
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -58,14 +58,17 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Take the write lock up front: a deferred transaction that later upgrades can deadlock
-        # against another writer and fail with "database is locked". On the DB-API connection:
-        # every unit of work begins here, and exec_driver_sql costs more than the BEGIN.
+        # Writers take the write lock up front: a deferred transaction that later upgrades can
+        # deadlock against another writer and fail with "database is locked". Read-only units
+        # begin deferred: in WAL mode they read a snapshot and never block a writer (issue 15
+        # item 8). On the DB-API connection: every unit of work begins here, and
+        # exec_driver_sql costs more than the BEGIN.
+        begin = "BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE"
         dbapi = conn.connection.dbapi_connection
         try:
-            dbapi.execute("BEGIN IMMEDIATE")
+            dbapi.execute(begin)
         except sqlite3.Error as exc:
-            raise DBAPIError.instance("BEGIN IMMEDIATE", (), exc, sqlite3.Error,
+            raise DBAPIError.instance(begin, (), exc, sqlite3.Error,
                                       dialect=conn.dialect) from exc
 
 
@@ -91,6 +94,10 @@ class Database:
 
     def unit_of_work(self) -> SQLUnitOfWork:
         return SQLUnitOfWork(self.engine, self._ids)
+
+    def read_unit_of_work(self) -> SQLUnitOfWork:
+        """A unit for readers (listings, OCSP, CRL fetches): it must not write."""
+        return SQLUnitOfWork(self.engine, self._ids, read_only=True)
 
     def dispose(self) -> None:
         self.engine.dispose()

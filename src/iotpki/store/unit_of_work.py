@@ -32,16 +32,25 @@ from iotpki.store.revocation import (
 )
 from iotpki.store.webhooks import SQLWebhookRepository
 
+READ_ONLY = "iotpki_read_only"  # connection execution option: a unit that never writes
+
 
 class SQLUnitOfWork:
-    def __init__(self, engine: Engine, ids: IdCache) -> None:
+    """One transaction. A `read_only` unit begins a deferred transaction on SQLite, which in
+    WAL mode reads a snapshot without ever taking the write lock (writers never wait for
+    it); a writing unit takes the lock up front (`database._tune_sqlite`)."""
+
+    def __init__(self, engine: Engine, ids: IdCache, read_only: bool = False) -> None:
         self._engine = engine
         self._ids = ids
+        self._read_only = read_only
         self._conn: Connection | None = None
         self._tx: RootTransaction | None = None
 
     def __enter__(self) -> SQLUnitOfWork:
         self._conn = self._engine.connect()
+        if self._read_only:
+            self._conn.execution_options(**{READ_ONLY: True})
         self._tx = self._conn.begin()
         return self
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from iotpki.core.audit.log import AuditEntry, AuditProblem, find_audit_problems
@@ -11,6 +12,7 @@ from iotpki.core.ca.ports import AuthorityRepository
 from iotpki.core.ports import Transaction
 
 _SCAN = 2_000  # entries read per round when filtering by organization
+MAX_SCAN = 20_000  # entries read for one page at most (a page's cost is bounded)
 # Detail fields that name the organization an entry concerns.
 _ORGANIZATION_FIELDS = ("organization", "sender", "recipient")
 
@@ -28,6 +30,12 @@ def organization_of(entry: AuditEntry, authorities: Mapping[str, str]) -> set[st
     if owner is not None:
         found.add(owner)
     return found
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    entries: tuple[AuditEntry, ...]
+    next_after: int | None  # the sequence number the next page starts after; None: the end
 
 
 class AuditUnitOfWork(Transaction, Protocol):
@@ -53,15 +61,36 @@ class AuditTrail:
         """Up to `limit` entries after sequence number `after` that concern `organization`
         (an API principal sees only its own organization's part of the log)."""
         found: list[AuditEntry] = []
+        while len(found) < limit:
+            page = self.page_for(organization, after, limit - len(found))
+            found.extend(page.entries)
+            if page.next_after is None:
+                break
+            after = page.next_after
+        return found
+
+    def page_for(self, organization: str, after: int = 0, limit: int = 100,
+                 scan: int = MAX_SCAN) -> AuditPage:
+        """One page of `organization`'s entries after `after` (keyset pagination on the
+        sequence number, the primary key). At most `scan` entries are read per page, so
+        a page may hold fewer than `limit` entries while more follow: `next_after` then
+        names where the next page starts (None at the end of the log)."""
+        found: list[AuditEntry] = []
+        position = after
         with self._uow() as uow:
             owners = {a.label: a.organization for a in uow.authorities.list()}
-            while len(found) < limit:
-                batch = list(uow.audit.entries(after, _SCAN))
-                found.extend(e for e in batch if organization in organization_of(e, owners))
-                if len(batch) < _SCAN:
-                    break
-                after = batch[-1].seq
-        return found[:limit]
+            while position - after < scan:  # sequence numbers are contiguous
+                wanted = min(_SCAN, after + scan - position)
+                batch = list(uow.audit.entries(position, wanted))
+                for entry in batch:
+                    position = entry.seq
+                    if organization in organization_of(entry, owners):
+                        found.append(entry)
+                        if len(found) == limit:
+                            return AuditPage(tuple(found), position)
+                if len(batch) < wanted:
+                    return AuditPage(tuple(found), None)  # the end of the log
+        return AuditPage(tuple(found), position)  # this page's scan is spent
 
     def problems(self) -> tuple[int, list[AuditProblem]]:
         """(number of entries checked, every break in the chain), read in one transaction."""
