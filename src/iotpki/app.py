@@ -17,8 +17,9 @@ from iotpki.core.audit.trail import AuditTrail
 from iotpki.core.ca.authority_service import AuthorityService
 from iotpki.core.ca.directory import CertificateDirectory
 from iotpki.core.ca.issuance import IssuanceService
+from iotpki.core.ca.ports import Purpose
 from iotpki.core.ca.profile import INFRASTRUCTURE_KINDS, Profile, parse_profiles
-from iotpki.core.ca.protection_certificates import CMPProtection
+from iotpki.core.ca.service_certificates import ServiceCertificates
 from iotpki.core.ca.urls import PublicURLs
 from iotpki.core.clock import Clock, SystemClock
 from iotpki.core.errors import ConfigurationError
@@ -36,7 +37,6 @@ from iotpki.core.ra.registration_service import RegistrationService
 from iotpki.core.revocation.crl import CRLPublisher
 from iotpki.core.revocation.crl_distribution import CRLDistribution
 from iotpki.core.revocation.ocsp import OCSPResponder
-from iotpki.core.revocation.ocsp_delegation import DelegatedResponders
 from iotpki.core.revocation.service import RevocationService
 from iotpki.core.supply_chain.manifests import ManifestService
 from iotpki.core.supply_chain.organization_service import OrganizationService
@@ -47,6 +47,7 @@ from iotpki.keys.software import SCHEME as SOFTWARE
 from iotpki.keys.software import SoftwareKeyBackend
 from iotpki.protocols.cmp.confirmation import ConfirmationTimeout
 from iotpki.protocols.cmp.general import GeneralMessages
+from iotpki.protocols.cmp.protection import CMPProtection
 from iotpki.protocols.cmp.server import CMPServer
 from iotpki.protocols.rest.idempotency import IdempotencyKeys
 from iotpki.protocols.webhook.sender import HTTPWebhookSender
@@ -66,7 +67,17 @@ def load_profiles(path: Path) -> dict[str, Profile]:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigurationError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_profiles(document)
+    return with_service_profiles(parse_profiles(document))
+
+
+def with_service_profiles(profiles: dict[str, Profile]) -> dict[str, Profile]:
+    """A profile file written before a service certificate purpose existed lacks its
+    profile (`key-delivery`): the packaged one serves until the file names its own."""
+    missing = [p.value for p in Purpose if p.value not in profiles]
+    if not missing:
+        return profiles
+    defaults = parse_profiles(yaml.safe_load(default_profiles_text()))
+    return profiles | {name: defaults[name] for name in missing}
 
 
 def load_endpoints(path: Path) -> Endpoints:
@@ -127,6 +138,7 @@ class PKI:
     profiles: dict[str, Profile]
     authorities: AuthorityService
     issuance: IssuanceService
+    service_certificates: ServiceCertificates
     revocation: RevocationService
     certificates: CertificateDirectory
     audit: AuditTrail
@@ -210,7 +222,7 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
     issuance = IssuanceService(uow, keys, profiles, urls, clock)
     sealer = build_sealer(settings)
     registrations = RegistrationService(uow, profiles, clock, sealer)
-    responders = DelegatedResponders(uow, keys, issuance, clock)
+    certificates = ServiceCertificates(uow, keys, issuance, clock)
     crls = CRLPublisher(uow, keys, urls, clock)
     enrollment = EnrollmentService(uow, issuance, clock, default_methods(
         external_revocation(clock), grace=lambda name: _renewal_grace(profiles, name)))
@@ -218,24 +230,25 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         uow, clock, _Infrastructure(profiles, settings.data_dir / "tls" / "server.pem"),
         holder_revokes_hold=lambda name: name in profiles and profiles[name].holder_revokes_hold)
     endpoints = load_endpoints(settings.data_dir / "endpoints.yaml")
-    protection = CMPProtection(uow, keys, issuance, clock)
-    key_delivery = KeyDelivery(uow, profiles, protection, sealer, clock)
-    cmp = CMPServer(uow, enrollment, revocation, GeneralMessages(crls), protection, profiles,
+    key_delivery = KeyDelivery(uow, profiles, certificates, sealer, clock)
+    cmp = CMPServer(uow, enrollment, revocation, GeneralMessages(crls),
+                    CMPProtection(certificates), profiles,
                     endpoints, sealer, clock, check_after=settings.cmp_check_after,
                     key_delivery=key_delivery)
     return PKI(
         settings=settings, database=database, keys=keys, profiles=profiles,
         authorities=AuthorityService(uow, keys, urls, clock),
         issuance=issuance,
+        service_certificates=certificates,
         revocation=revocation,
         certificates=CertificateDirectory(reads),
         audit=AuditTrail(reads),
         organizations=OrganizationService(uow, clock),
         registrations=registrations,
         enrollment=enrollment,
-        manifests=ManifestService(uow, keys, issuance, registrations, clock),
+        manifests=ManifestService(uow, certificates, registrations, clock),
         crls=crls,
-        ocsp=OCSPResponder(reads, responders, clock),
+        ocsp=OCSPResponder(reads, certificates, clock),
         crl_distribution=CRLDistribution(reads, crls, clock),
         clock=clock,
         endpoints=endpoints,

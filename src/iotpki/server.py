@@ -64,7 +64,7 @@ class RevocationWorker:
         counters = self._pki.ocsp.polled_counters()
         for label in sorted(self._distribution.issuing_authorities()):
             self._pki.crls.publish_if_due(label, counters.get(label, 0))
-            self._pki.ocsp.responders.current(label)
+            self._pki.ocsp.responder(label)
 
     @staticmethod
     def _step(action: Callable[[], object]) -> None:

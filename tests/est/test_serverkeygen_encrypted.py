@@ -13,12 +13,13 @@ import base64
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 from pyasn1.codec.der import decoder
 from pyasn1_alt_modules import rfc5652
 
+from iotpki.core.ca.ports import Purpose
 from iotpki.wire.est_keygen import (
     ASYMMETRIC_DECRYPT_KEY_ID,
     DECRYPT_KEY_ID,
@@ -82,6 +83,11 @@ def test_key_encrypted_to_the_client_certificate(est: EST) -> None:
     assert same_key(key, certificate)
     assert certificate.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == \
         "DeviceCo Device CA"
+    # Signed with the CA's own key-delivery service key, not its CMP protection key.
+    signer = pkcs7.load_der_pkcs7_certificates((est.dir / "key.p7").read_bytes())[0]
+    certificates = est.pki.service_certificates
+    assert signer == certificates.current("deviceco-devices", Purpose.KEY_DELIVERY).certificate
+    assert signer != certificates.current("deviceco-devices", Purpose.CMP_PROTECTION).certificate
 
 
 @pytest.mark.parametrize("case", ["symmetric", "other-certificate", "no-client-certificate"])

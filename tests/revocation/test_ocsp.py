@@ -13,8 +13,9 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from iotpki.app import PKI, build_pki
+from iotpki.core.ca.ports import Purpose
+from iotpki.core.ca.service_certificates import ServiceCertificates
 from iotpki.core.outcomes import Issued
-from iotpki.core.revocation.ocsp_delegation import DelegatedResponders
 from iotpki.settings import Settings
 from iotpki.wire.der import SEQUENCE, children, read_tlv, tlv
 from iotpki.wire.ocsp import decode_ocsp_request
@@ -149,15 +150,15 @@ class StepClock:
 
 def test_the_responder_is_replaced_before_it_expires(demo_pki: PKI) -> None:
     clock = StepClock(datetime.now(UTC))
-    responders = DelegatedResponders(demo_pki.database.unit_of_work, demo_pki.keys,
-                                     demo_pki.issuance, clock)
-    first = responders.current(CA)
-    assert responders.current(CA) is first
+    certificates = ServiceCertificates(demo_pki.database.unit_of_work, demo_pki.keys,
+                                       demo_pki.issuance, clock)
+    first = certificates.current(CA, Purpose.OCSP_SIGNING)
+    assert certificates.current(CA, Purpose.OCSP_SIGNING) is first
     life = first.record.certificate.not_valid_after_utc - clock.moment
     clock.moment += life * 0.5
-    assert responders.current(CA).record == first.record
+    assert certificates.current(CA, Purpose.OCSP_SIGNING).record == first.record
     clock.moment += life * 0.3  # into the last third
-    second = responders.current(CA)
+    second = certificates.current(CA, Purpose.OCSP_SIGNING)
     assert second.record.certificate.serial_number != first.record.certificate.serial_number
     assert second.record.not_after > first.record.not_after - timedelta(seconds=1)
 

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from iotpki.cli.context import state
 from iotpki.cli.output import JSON_OPTION, authority_fields, console, details, emit_json, table
 from iotpki.core.ca.ca_certificate import CASpec
+from iotpki.core.ca.ports import Purpose
 from iotpki.core.ca.profile import parse_duration
 from iotpki.keys.errors import KeyProtectionError
 from iotpki.settings import KEY_BACKENDS
@@ -100,7 +101,7 @@ def rotate_responder(
     pki = state(ctx).pki()
     pki.authorities.get(label)
     pki.keys.check("ec-p256", location)
-    record = pki.ocsp.responders.rotate(label, location)
+    record = pki.service_certificates.rotate(label, Purpose.OCSP_SIGNING, location=location)
     fields: dict[str, object] = {
         "authority": label, "serial": format(record.certificate.serial_number, "x"),
         "not_after": record.not_after.isoformat(),

@@ -13,20 +13,23 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from iotpki.core.audit.ports import AuditRepository
-from iotpki.core.ca.ports import AuthorityRepository, CertificateRepository, KeyArchiveRepository
+from iotpki.core.ca.ports import (
+    AuthorityRepository,
+    CertificateRepository,
+    KeyArchiveRepository,
+    ServiceCertificateRepository,
+)
 from iotpki.core.events import EventOutbox
 from iotpki.core.integration.ports import PrincipalRepository, WebhookRepository
 from iotpki.core.lifecycle.ports import DeviceRepository, ExpiryRepository
 from iotpki.core.ra.ports import CMPRepository, PendingRequestRepository, RegistrationRepository
 from iotpki.core.revocation.ports import (
     CRLRepository,
-    OCSPResponderRepository,
     RevocationIndex,
 )
 from iotpki.core.supply_chain.ports import (
     DeliveryRepository,
     DomainRepository,
-    OrganizationKeyRepository,
     OrganizationRepository,
     TrustRepository,
 )
@@ -77,7 +80,7 @@ class UnitOfWork(Transaction, Protocol):
     def deliveries(self) -> DeliveryRepository: ...
 
     @property
-    def organization_keys(self) -> OrganizationKeyRepository: ...
+    def service_certificates(self) -> ServiceCertificateRepository: ...
 
     @property
     def pending(self) -> PendingRequestRepository: ...
@@ -93,9 +96,6 @@ class UnitOfWork(Transaction, Protocol):
 
     @property
     def crls(self) -> CRLRepository: ...
-
-    @property
-    def ocsp_responders(self) -> OCSPResponderRepository: ...
 
     @property
     def cmp(self) -> CMPRepository: ...

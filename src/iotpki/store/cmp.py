@@ -1,4 +1,4 @@
-"""CMP server state: transactions, seen nonces, protection certificates (`core.ra.transactions`)."""
+"""CMP server state: transactions and seen nonces (`core.ra.transactions`)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from iotpki.core.ra.transactions import CMPTransaction, ProtectionRecord, TransactionState
+from iotpki.core.ra.transactions import CMPTransaction, TransactionState
 from iotpki.store.ids import IdCache
 from iotpki.store.prepared import Prepared
-from iotpki.store.schema import authorities, cmp_nonces, cmp_protection, cmp_transactions
+from iotpki.store.schema import authorities, cmp_nonces, cmp_transactions
 
 # Prepared (store.prepared): every CMP request checks its nonce and its transaction.
 _NONCE_SEEN = Prepared(select(cmp_nonces.c.nonce).where(cmp_nonces.c.nonce == bindparam("nonce")))
@@ -64,23 +64,6 @@ class SQLCMPRepository:
             cmp_transactions.c.transaction_id == transaction.transaction_id,
             cmp_transactions.c.state == expected.value).values(**self._row(transaction)))
         return result.rowcount == 1
-
-    def protection(self, authority: str) -> ProtectionRecord | None:
-        row = self._conn.execute(select(cmp_protection).where(
-            cmp_protection.c.authority_id == self._authority_id(authority))).first()
-        if row is None:
-            return None
-        return ProtectionRecord(authority, row.key_ref,
-                                x509.load_der_x509_certificate(row.certificate), row.created_at)
-
-    def put_protection(self, record: ProtectionRecord) -> None:
-        authority_id = self._authority_id(record.authority)
-        self._conn.execute(delete(cmp_protection).where(
-            cmp_protection.c.authority_id == authority_id))
-        self._conn.execute(insert(cmp_protection).values(
-            authority_id=authority_id, key_ref=record.key_ref,
-            certificate=record.certificate.public_bytes(Encoding.DER),
-            created_at=record.created_at))
 
     def awaiting_confirmation(self, before: datetime, limit: int) -> list[CMPTransaction]:
         rows = self._conn.execute(select(cmp_transactions).where(

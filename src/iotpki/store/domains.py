@@ -1,4 +1,4 @@
-"""Repositories of what an organization owns: domains, supplier trust, its own keys."""
+"""Repositories of what an organization owns: domains and supplier trust."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import ipaddress
 from collections.abc import Sequence
 from datetime import datetime
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
@@ -21,7 +19,6 @@ from iotpki.store.schema import (
     authorities,
     domain_networks,
     domains,
-    organization_keys,
     organizations,
     supplier_trust,
 )
@@ -114,26 +111,3 @@ class SQLTrustRepository:
         return [(self._ids.label_of(self._conn, organizations, s),
                  self._ids.label_of(self._conn, authorities, a))
                 for s, a in self._conn.execute(stmt)]
-
-
-class SQLOrganizationKeyRepository:
-    def __init__(self, conn: Connection, ids: IdCache) -> None:
-        self._conn = conn
-        self._ids = ids
-
-    def add(self, organization: str, purpose: str, key_ref: str,
-            certificate: x509.Certificate, at: datetime) -> None:
-        self._conn.execute(organization_keys.insert().values(
-            organization_id=self._ids.id_of(self._conn, organizations, organization),
-            purpose=purpose, key_ref=key_ref,
-            certificate=certificate.public_bytes(Encoding.DER), created_at=at))
-
-    def current(self, organization: str, purpose: str) -> tuple[str, x509.Certificate] | None:
-        row = self._conn.execute(select(organization_keys).where(
-            organization_keys.c.organization_id == self._ids.id_of(
-                self._conn, organizations, organization),
-            organization_keys.c.purpose == purpose,
-        ).order_by(organization_keys.c.id.desc()).limit(1)).first()
-        if row is None:
-            return None
-        return row.key_ref, x509.load_der_x509_certificate(row.certificate)

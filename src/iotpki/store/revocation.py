@@ -1,5 +1,5 @@
 """Revocation publication tables: the change counter and status index (RFC 5280 §5.2.4 deltas,
-RFC 6960 answers), published CRLs, and delegated OCSP responders."""
+RFC 6960 answers), and published CRLs."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import BigInteger, Connection, cast, delete, func, insert, select, update
+from sqlalchemy import BigInteger, Connection, cast, func, insert, select, update
 
 from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.ca.serial import serial_hex
@@ -17,7 +15,6 @@ from iotpki.core.revocation.status import (
     CRLInfo,
     CRLKind,
     PublishedCRL,
-    ResponderRecord,
     StatusEntry,
 )
 from iotpki.store.bulk import execute_many, process_rows
@@ -27,7 +24,6 @@ from iotpki.store.schema import (
     certificates,
     crl_numbers,
     crls,
-    ocsp_responders,
     revocation_counters,
 )
 from iotpki.wire.crl import RevokedEntry
@@ -209,28 +205,3 @@ _INFO_COLUMNS = (crls.c.number, crls.c.base_number, crls.c.revocation_seq, crls.
 def _info(authority: str, kind: CRLKind, row: Any) -> CRLInfo:
     return CRLInfo(authority, kind, row.number, row.base_number, row.revocation_seq,
                    row.this_update, row.next_update, row.entries)
-
-
-class SQLOCSPResponderRepository:
-    def __init__(self, conn: Connection, ids: IdCache) -> None:
-        self._conn = conn
-        self._ids = ids
-
-    def get(self, authority: str) -> ResponderRecord | None:
-        row = self._conn.execute(select(ocsp_responders).where(
-            ocsp_responders.c.authority_id == self._ids.id_of(
-                self._conn, authorities, authority))).first()
-        if row is None:
-            return None
-        return ResponderRecord(authority, row.key_ref,
-                               x509.load_der_x509_certificate(row.certificate),
-                               row.not_after, row.created_at)
-
-    def put(self, record: ResponderRecord) -> None:
-        authority_id = self._ids.id_of(self._conn, authorities, record.authority)
-        self._conn.execute(delete(ocsp_responders).where(
-            ocsp_responders.c.authority_id == authority_id))
-        self._conn.execute(insert(ocsp_responders).values(
-            authority_id=authority_id, key_ref=record.key_ref,
-            certificate=record.certificate.public_bytes(Encoding.DER),
-            not_after=record.not_after, created_at=record.created_at))

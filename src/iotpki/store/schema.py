@@ -178,17 +178,6 @@ deliveries = Table(
     UniqueConstraint("sender", "recipient", "delivery_id", "direction", name="uq_deliveries"),
 )
 
-# Keys an organization uses itself (its manifest signer), held in a key backend.
-organization_keys = Table(
-    "organization_keys", metadata,
-    Column("id", Integer, primary_key=True),
-    Column("organization_id", Integer, ForeignKey("organizations.id"), nullable=False),
-    Column("purpose", String(32), nullable=False),
-    Column("key_ref", String(1024), nullable=False),
-    Column("certificate", LargeBinary, nullable=False),
-    Column("created_at", UTCDateTime, nullable=False),
-)
-
 pending_requests = Table(
     "pending_requests", metadata,
     Column("id", String(36), primary_key=True),
@@ -236,16 +225,6 @@ crls = Table(
     Column("entries", Integer, nullable=False),
     Column("der", LargeBinary, nullable=False),
     UniqueConstraint("authority_id", "kind", "number", name="uq_crls_authority_kind_number"),
-)
-
-ocsp_responders = Table(
-    "ocsp_responders", metadata,
-    Column("authority_id", Integer, ForeignKey("authorities.id"), primary_key=True,
-           autoincrement=False),
-    Column("key_ref", String(1024), nullable=False),
-    Column("certificate", LargeBinary, nullable=False),
-    Column("not_after", UTCDateTime, nullable=False),
-    Column("created_at", UTCDateTime, nullable=False),
 )
 
 devices = Table(
@@ -303,15 +282,6 @@ cmp_nonces = Table(
     "cmp_nonces", metadata,
     Column("nonce", String(128), primary_key=True),
     Column("seen_at", UTCDateTime, nullable=False),
-)
-
-cmp_protection = Table(
-    "cmp_protection", metadata,
-    Column("authority_id", Integer, ForeignKey("authorities.id"), primary_key=True,
-           autoincrement=False),
-    Column("key_ref", String(1024), nullable=False),
-    Column("certificate", LargeBinary, nullable=False),
-    Column("created_at", UTCDateTime, nullable=False),
 )
 
 # -- lifecycle (migration 0005) ---------------------------------------------------------------
@@ -396,4 +366,18 @@ key_archive = Table(
     Column("serial_hex", String(64), nullable=False),
     Column("sealed", LargeBinary, nullable=False),
     Column("archived_at", UTCDateTime, nullable=False),
+)
+
+# 0010: keys and certificates the service holds for itself (core.ca.service_certificates):
+# OCSP responders, CMP protection, EST key delivery, manifest signers. The newest row of an
+# (owner, purpose) is the current one; the owner is an authority or organization label.
+service_certificates = Table(
+    "service_certificates", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("key_ref", String(1024), nullable=False),
+    Column("certificate", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_service_certificates_owner_purpose", "owner", "purpose", "id"),
 )

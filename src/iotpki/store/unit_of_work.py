@@ -12,11 +12,7 @@ from iotpki.store.authorities import SQLAuthorityRepository
 from iotpki.store.certificates import SQLCertificateRepository
 from iotpki.store.cmp import SQLCMPRepository
 from iotpki.store.devices import SQLDeviceRepository
-from iotpki.store.domains import (
-    SQLDomainRepository,
-    SQLOrganizationKeyRepository,
-    SQLTrustRepository,
-)
+from iotpki.store.domains import SQLDomainRepository, SQLTrustRepository
 from iotpki.store.events import SQLEventOutbox
 from iotpki.store.expiry import SQLExpiryRepository
 from iotpki.store.ids import IdCache
@@ -25,11 +21,8 @@ from iotpki.store.organizations import SQLOrganizationRepository
 from iotpki.store.pending import SQLPendingRequestRepository
 from iotpki.store.principals import SQLIdempotencyRepository, SQLPrincipalRepository
 from iotpki.store.registrations import SQLDeliveryRepository, SQLRegistrationRepository
-from iotpki.store.revocation import (
-    SQLCRLRepository,
-    SQLOCSPResponderRepository,
-    SQLRevocationIndex,
-)
+from iotpki.store.revocation import SQLCRLRepository, SQLRevocationIndex
+from iotpki.store.service_certificates import SQLServiceCertificateRepository
 from iotpki.store.webhooks import SQLWebhookRepository
 
 READ_ONLY = "iotpki_read_only"  # connection execution option: a unit that never writes
@@ -94,8 +87,8 @@ class SQLUnitOfWork:
         return SQLDeliveryRepository(self._connection)
 
     @cached_property
-    def organization_keys(self) -> SQLOrganizationKeyRepository:
-        return SQLOrganizationKeyRepository(self._connection, self._ids)
+    def service_certificates(self) -> SQLServiceCertificateRepository:
+        return SQLServiceCertificateRepository(self._connection)
 
     @cached_property
     def pending(self) -> SQLPendingRequestRepository:
@@ -112,10 +105,6 @@ class SQLUnitOfWork:
     @cached_property
     def crls(self) -> SQLCRLRepository:
         return SQLCRLRepository(self._connection, self._ids)
-
-    @cached_property
-    def ocsp_responders(self) -> SQLOCSPResponderRepository:
-        return SQLOCSPResponderRepository(self._connection, self._ids)
 
     @cached_property
     def cmp(self) -> SQLCMPRepository:

@@ -1,10 +1,14 @@
-"""What the CA needs stored: authorities, issued certificates, archived server-generated keys."""
+"""What the CA needs stored: authorities, issued certificates, archived server-generated keys,
+and the service's own certificates (`core.ca.service_certificates`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import NamedTuple, Protocol
+
+from cryptography import x509
 
 from iotpki.core.ca.authority import Authority
 from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
@@ -82,3 +86,35 @@ class KeyArchiveRepository(Protocol):
     def add(self, key: ArchivedKey) -> None: ...
 
     def get(self, fingerprint: str) -> ArchivedKey | None: ...
+
+
+class Purpose(StrEnum):
+    """What a service certificate is for; the value names its profile."""
+
+    OCSP_SIGNING = "ocsp-responder"  # owner: an authority
+    CMP_PROTECTION = "cmp-protection"  # owner: an authority
+    KEY_DELIVERY = "key-delivery"  # owner: an authority (EST §4.4.2 key packages)
+    MANIFEST_SIGNING = "manifest-signer"  # owner: an organization
+
+
+@dataclass(frozen=True)
+class ServiceCertificate:
+    owner: str  # an authority label, or an organization label (manifest signing)
+    purpose: Purpose
+    key_ref: str
+    certificate: x509.Certificate
+    created_at: datetime
+
+    @property
+    def not_after(self) -> datetime:
+        return self.certificate.not_valid_after_utc
+
+
+class ServiceCertificateRepository(Protocol):
+    def add(self, record: ServiceCertificate) -> None:
+        """Store a new current certificate (older ones are kept, no longer current)."""
+        ...
+
+    def current(self, owner: str, purpose: Purpose) -> ServiceCertificate | None:
+        """The newest certificate of this owner for this purpose."""
+        ...

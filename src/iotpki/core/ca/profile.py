@@ -31,6 +31,7 @@ PROFILE_KINDS = (
     "code-signing",
     "cmp-protection",
     "api-client",
+    "key-delivery",
 )
 # Certificates of this kind authenticate REST principals bound to a subject
 # (`core.integration.principal_service`); only the operator at the console issues them.

@@ -4,8 +4,9 @@ profile says `key_archival: true`.
 
 - The key is of the profile's first key type the request admits.
 - It goes back as EnvelopedData(SignedData(AsymmetricKeyPackage)) signed by the
-  key-generation authority: the CA's CMP protection key and certificate
-  (`core.ca.protection_certificates`), for the recipient the protocol names (the requester's
+  key-generation authority, a service certificate of the issuing CA
+  (`core.ca.service_certificates`): for EST its `key-delivery` key, for CMP its protection
+  key (RFC 9483 §4.1.6); for the recipient the protocol names (the requester's
   certificate, or the shared secret of a MAC-protected CMP request).
 - Archival (RFC 4210 §5.3.4's "key archive"): the PKCS #8 key sealed with the
   `SecretSealer` (AES-256-GCM, `keys.sealing`) in the `key_archive` table, in the same
@@ -21,9 +22,9 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 
 from iotpki.core.audit.log import AuditRecord, append_audit
-from iotpki.core.ca.ports import ArchivedKey
+from iotpki.core.ca.ports import ArchivedKey, Purpose
 from iotpki.core.ca.profile import Profile
-from iotpki.core.ca.protection_certificates import CMPProtection
+from iotpki.core.ca.service_certificates import ServiceCertificates
 from iotpki.core.clock import Clock
 from iotpki.core.errors import RefusalReason
 from iotpki.core.keyring import SecretSealer
@@ -58,10 +59,11 @@ class GeneratedKey:
 
 class KeyDelivery:
     def __init__(self, uow: UnitOfWorkFactory, profiles: Mapping[str, Profile],
-                 protection: CMPProtection, sealer: SecretSealer | None, clock: Clock) -> None:
+                 certificates: ServiceCertificates, sealer: SecretSealer | None,
+                 clock: Clock) -> None:
         self._uow = uow
         self._profiles = profiles
-        self._protection = protection
+        self._certificates = certificates
         self._sealer = sealer
         self._clock = clock
 
@@ -94,12 +96,14 @@ class KeyDelivery:
         return generated
 
     def deliver(self, generated: GeneratedKey, issued: Issued, recipient: Recipient,
-                requester: str) -> bytes:
-        """EnvelopedData DER of the key for `recipient`; archives it first if asked."""
-        signer = self._protection.signer(issued.record.authority)
+                requester: str, signer_purpose: Purpose = Purpose.KEY_DELIVERY) -> bytes:
+        """EnvelopedData DER of the key for `recipient`, in SignedData signed with the issuing
+        authority's service key for `signer_purpose` (EST §4.4.2: its own key delivery key;
+        CMP, RFC 9483 §4.1.6: the protection key); archives the key first if asked."""
+        signer = self._certificates.current(issued.record.authority, signer_purpose)
         try:
             enveloped = encode_key_delivery(generated.pkcs8, signer.key,
-                                            signer.extra_certs, recipient)
+                                            (signer.certificate, *signer.chain), recipient)
         except EnvelopeError as exc:
             raise KeyDeliveryError(RefusalReason.UNSUPPORTED_KEY, str(exc)) from exc
         self._record(generated, issued, requester)

@@ -8,7 +8,7 @@ from typing import NamedTuple, Protocol
 
 from iotpki.core.ra.pending import PendingRequest
 from iotpki.core.ra.registration import Registration
-from iotpki.core.ra.transactions import CMPTransaction, ProtectionRecord, TransactionState
+from iotpki.core.ra.transactions import CMPTransaction, TransactionState
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class PendingRequestRepository(Protocol):
 
 
 class CMPRepository(Protocol):
-    """CMP transactions, seen nonces and protection certificates (`core.ra.transactions`)."""
+    """CMP transactions and seen nonces (`core.ra.transactions`)."""
 
     def note_nonce(self, nonce: bytes, at: datetime) -> bool:
         """Record a client's senderNonce; False if it was seen before (a replay)."""
@@ -96,10 +96,6 @@ class CMPRepository(Protocol):
         """Replace if still in state `expected`; False if another message moved it first."""
         ...
 
-    def protection(self, authority: str) -> ProtectionRecord | None: ...
-
     def awaiting_confirmation(self, before: datetime, limit: int) -> list[CMPTransaction]:
         """Transactions still awaiting certConf whose last answer was before `before`."""
         ...
-
-    def put_protection(self, record: ProtectionRecord) -> None: ...

@@ -41,13 +41,3 @@ class CMPTransaction:
     signer: x509.Certificate | None = None  # signature protection: the client's certificate
     certificate: str | None = None  # fingerprint of the certificate awaiting certConf
     pending_request: str | None = None  # manual approval request id
-
-
-@dataclass(frozen=True)
-class ProtectionRecord:
-    """An authority's current CMP protection key and certificate (RFC 9483 §3.1)."""
-
-    authority: str
-    key_ref: str
-    certificate: x509.Certificate
-    created_at: datetime

@@ -25,10 +25,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 
 from iotpki.core.ca.certificate import CertificateStatus
-from iotpki.core.ca.ports import AuthorityRepository
+from iotpki.core.ca.ports import AuthorityRepository, Purpose
+from iotpki.core.ca.service_certificates import ServiceCertificates, ServiceSigner
 from iotpki.core.clock import Clock
 from iotpki.core.ports import Transaction
-from iotpki.core.revocation.ocsp_delegation import DelegatedResponders, ResponderSigner
 from iotpki.core.revocation.ports import RevocationIndex
 from iotpki.core.revocation.status import StatusEntry
 from iotpki.wire.der import children, read_tlv
@@ -101,16 +101,20 @@ class _Cached(NamedTuple):
 
 
 class OCSPResponder:
-    def __init__(self, uow: Callable[[], OCSPUnitOfWork], responders: DelegatedResponders, clock: Clock,
-                 policy: OCSPPolicy | None = None) -> None:
+    def __init__(self, uow: Callable[[], OCSPUnitOfWork], certificates: ServiceCertificates,
+                 clock: Clock, policy: OCSPPolicy | None = None) -> None:
         self._uow = uow
-        self.responders = responders
+        self._certificates = certificates
         self._clock = clock
         self.policy = policy or OCSPPolicy()
         self._issuers: dict[str, _Issuer | datetime] = {}  # datetime: not served until then
         self._cache: dict[tuple[str, int, str], _Cached] = {}
         self._seen: dict[str, int] = {}  # revocation counters as last polled
         self._generation = 0  # bumped whenever a poll finds changes
+
+    def responder(self, authority: str) -> ServiceSigner:
+        """The authority's delegated responder (§4.2.2.2), replaced before it expires."""
+        return self._certificates.current(authority, Purpose.OCSP_SIGNING)
 
     def respond(self, authority: str, request_der: bytes) -> OCSPAnswer:
         try:
@@ -148,7 +152,7 @@ class OCSPResponder:
             return hit.answer
         generation = self._generation
         entry = self._lookup(issuer.label, cert_id.serial)
-        signer = self.responders.current(issuer.label)
+        signer = self.responder(issuer.label)
         answer = self._sign(signer, cert_id, entry, now, None)
         if entry is not None and generation == self._generation:
             if len(self._cache) >= self.policy.cache_entries:
@@ -160,7 +164,7 @@ class OCSPResponder:
     def _fresh(self, issuer: _Issuer, cert_ids: tuple[CertID, ...],
                nonce: bytes | None) -> OCSPAnswer:
         now = self._clock.now()
-        signer = self.responders.current(issuer.label)  # one signer for every part
+        signer = self.responder(issuer.label)  # one signer for every part
         answers = [self._sign(signer, c, self._lookup(issuer.label, c.serial), now, nonce)
                    for c in cert_ids]
         der = merge_responses([a.der for a in answers], signer.key, signer.hash)
@@ -171,7 +175,7 @@ class OCSPResponder:
         with self._uow() as uow:
             return uow.revocation.lookup(authority, serial)
 
-    def _sign(self, signer: ResponderSigner, cert_id: CertID, entry: StatusEntry | None,
+    def _sign(self, signer: ServiceSigner, cert_id: CertID, entry: StatusEntry | None,
               now: datetime, nonce: bytes | None) -> OCSPAnswer:
         this_update = now.replace(microsecond=0)
         next_update = this_update + self.policy.validity
@@ -248,5 +252,5 @@ def _with_status(builder: ocsp.OCSPResponseBuilder, cert_id: CertID, entry: Stat
         HASHES[cert_id.hash_algorithm], status, this_update, next_update, revoked_at, reason)
 
 
-def _signed(builder: ocsp.OCSPResponseBuilder, signer: ResponderSigner) -> bytes:
+def _signed(builder: ocsp.OCSPResponseBuilder, signer: ServiceSigner) -> bytes:
     return builder.sign(signer.key, signer.hash).public_bytes(serialization.Encoding.DER)

@@ -1,4 +1,4 @@
-"""What revocation needs stored: status by (authority, serial), published CRLs, OCSP responders."""
+"""What revocation needs stored: status by (authority, serial), published CRLs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from iotpki.core.revocation.status import (
     CRLInfo,
     CRLKind,
     PublishedCRL,
-    ResponderRecord,
     StatusEntry,
 )
 from iotpki.wire.crl import RevokedEntry
@@ -71,12 +70,4 @@ class CRLRepository(Protocol):
 
     def latest_info(self, authority: str, kind: CRLKind) -> CRLInfo | None:
         """Cheap: the newest CRL of that kind, without its DER."""
-        ...
-
-
-class OCSPResponderRepository(Protocol):
-    def get(self, authority: str) -> ResponderRecord | None: ...
-
-    def put(self, record: ResponderRecord) -> None:
-        """Insert or replace the authority's current responder."""
         ...

@@ -11,8 +11,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
 
-from cryptography import x509
-
 from iotpki.core.ca.certificate import CertificateStatus
 
 
@@ -50,14 +48,3 @@ class CRLInfo:
 class PublishedCRL:
     info: CRLInfo
     der: bytes
-
-
-@dataclass(frozen=True)
-class ResponderRecord:
-    """The current delegated OCSP responder of an authority (RFC 6960 §4.2.2.2)."""
-
-    authority: str
-    key_ref: str
-    certificate: x509.Certificate
-    not_after: datetime
-    created_at: datetime

@@ -16,17 +16,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 
 from iotpki.core.audit.log import AuditRecord, append_audit
 from iotpki.core.ca.authority import Authority, AuthorityKind
 from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
-from iotpki.core.ca.issuance import IssuanceRequest, IssuanceService
+from iotpki.core.ca.ports import Purpose
+from iotpki.core.ca.service_certificates import ServiceCertificates
 from iotpki.core.clock import Clock
 from iotpki.core.errors import ConfigurationError, NotFoundError
 from iotpki.core.events import Event
-from iotpki.core.keyring import KeyRing
-from iotpki.core.outcomes import Issued
 from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 from iotpki.core.ra.enrollment import fingerprint
 from iotpki.core.ra.registration import RegistrationMethod
@@ -41,10 +39,9 @@ from iotpki.wire.manifest import (
     open_signed_manifest,
     sign_manifest,
 )
-from iotpki.wire.names import parse_subject
 from iotpki.wire.path import ChainError, validate_chain
 
-SIGNER = "manifest-signer"
+SIGNER = Purpose.MANIFEST_SIGNING.value  # the profile of manifest signers
 Progress = Callable[[int, int], None]
 
 
@@ -82,11 +79,10 @@ def component_id_of(record: CertificateRecord) -> str:
 
 
 class ManifestService:
-    def __init__(self, uow: UnitOfWorkFactory, keys: KeyRing, issuance: IssuanceService,
+    def __init__(self, uow: UnitOfWorkFactory, certificates: ServiceCertificates,
                  registrations: RegistrationService, clock: Clock) -> None:
         self._uow = uow
-        self._keys = keys
-        self._issuance = issuance
+        self._certificates = certificates
         self._registrations = registrations
         self._clock = clock
 
@@ -118,33 +114,14 @@ class ManifestService:
 
     def signer(self, organization: str, actor: str) -> tuple[Any, x509.Certificate,
                                                               list[x509.Certificate]]:
-        """The organization's manifest-signer key, certificate and chain; made on first use
-        (key in the key backend, certificate from the organization's issuing CA)."""
+        """The organization's manifest-signer key, certificate and chain (without the root);
+        made on first use by the organization's issuing CA, renewed like every service
+        certificate (`core.ca.service_certificates`)."""
         with self._uow() as uow:
-            current = uow.organization_keys.current(organization, SIGNER)
             issuing = _issuing_authority(uow, organization)
-        now = self._clock.now()
-        if current is not None and current[1].not_valid_after_utc > now + timedelta(days=1):
-            return self._keys.load(current[0]), current[1], list(issuing.full_chain[:-1])
-        return self._new_signer(organization, issuing, actor)
-
-    def _new_signer(self, organization: str, issuing: Authority,
-                    actor: str) -> tuple[Any, x509.Certificate, list[x509.Certificate]]:
-        key_ref = self._keys.generate("ec-p256", f"{organization}-{SIGNER}")
-        key = self._keys.load(key_ref)
-        name = parse_subject(f"CN={organization} manifest signer,O={organization}")
-        csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
-        outcome = self._issuance.issue(IssuanceRequest(
-            issuing.label, SIGNER, csr.public_bytes(serialization.Encoding.DER), actor,
-            method="manifest-signer"))
-        if not isinstance(outcome, Issued):
-            self._keys.discard(key_ref)
-            raise ConfigurationError(f"cannot issue a manifest signer: {outcome.detail}")
-        with self._uow() as uow:
-            uow.organization_keys.add(organization, SIGNER, key_ref, outcome.certificate,
-                                      self._clock.now())
-            uow.commit()
-        return key, outcome.certificate, list(issuing.full_chain[:-1])
+        signer = self._certificates.current(organization, Purpose.MANIFEST_SIGNING,
+                                            issuer=issuing.label, actor=actor)
+        return signer.key, signer.certificate, list(signer.chain[:-1])
 
     # -- import --------------------------------------------------------------------------------
 

@@ -7,8 +7,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from cryptography import x509
-
 from iotpki.core.ca.authority import Authority
 from iotpki.core.supply_chain.domain import Domain, DomainNetwork
 from iotpki.core.supply_chain.organization import Organization
@@ -62,15 +60,4 @@ class DeliveryRepository(Protocol):
     def add(self, sender: str, recipient: str, delivery_id: str, direction: str,
             entries: int, at: datetime) -> bool:
         """False if this delivery was recorded before."""
-        ...
-
-
-class OrganizationKeyRepository(Protocol):
-    """Keys an organization uses itself (e.g. "manifest-signer"): key ref and certificate."""
-
-    def add(self, organization: str, purpose: str, key_ref: str,
-            certificate: x509.Certificate, at: datetime) -> None: ...
-
-    def current(self, organization: str, purpose: str) -> tuple[str, x509.Certificate] | None:
-        """The newest (key ref, certificate) for this purpose."""
         ...

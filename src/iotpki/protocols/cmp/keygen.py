@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from iotpki.core.ca.ports import Purpose
 from iotpki.core.outcomes import Issued
 from iotpki.core.ra.key_delivery import GeneratedKey, KeyDelivery, KeyDeliveryError
 from iotpki.protocols.cmp.refusals import FAILURE_FOR_REASON, CMPFailure
@@ -83,7 +84,9 @@ def deliver_central_key(delivery: KeyDelivery, central: CentralKey, issued: Issu
                         requester: str) -> bytes:
     """CertifiedKeyPair.privateKey content (EncryptedKey DER) for the issued certificate."""
     try:
+        # RFC 9483 §4.1.6: signed by the key generation authority, here the CA's CMP
+        # protection key (the answer is protected with it too).
         return encrypted_key(delivery.deliver(central.generated, issued, central.recipient,
-                                              requester))
+                                              requester, Purpose.CMP_PROTECTION))
     except KeyDeliveryError as exc:
         raise CMPFailure("systemFailure", exc.detail) from exc

@@ -6,7 +6,7 @@ the codec (`iotpki.wire.cmp`); `protocols.cmp` only carries bytes over HTTP.
 - §3.2: MAC protection (PasswordBasedMac) with a registration's one-time secret, the
   registration id as senderKID; signature protection with the signer's certificate first
   in extraCerts. Answers are protected the same way (MAC), or signed with the CA's CMP
-  protection certificate (`core.ca.protection_certificates`).
+  protection certificate (`protocols.cmp.protection`).
 - §4.1.1-§4.1.4: ir, cr, kur, p10cr through `EnrollmentService` (the endpoint's label
   selects authority, profile and methods); certConf → pkiConf, or implicitConfirm.
 - §4.2: rr signed with the certificate to be revoked. §4.3: genm (`protocols.cmp.general`).
@@ -26,7 +26,6 @@ from cryptography import x509
 from iotpki.core.audit.log import AuditRecord, append_audit
 from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.ca.profile import Profile
-from iotpki.core.ca.protection_certificates import CMPProtection
 from iotpki.core.clock import Clock
 from iotpki.core.errors import AccessDeniedError, ConflictError
 from iotpki.core.keyring import SecretSealer
@@ -46,6 +45,7 @@ from iotpki.protocols.cmp.keygen import (
     wants_central_key,
 )
 from iotpki.protocols.cmp.mac_clients import MACClients
+from iotpki.protocols.cmp.protection import CMPProtection
 from iotpki.protocols.cmp.refusals import (
     CLOCK_SKEW,
     FAILURE_FOR_REASON,

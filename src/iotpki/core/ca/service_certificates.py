@@ -1,0 +1,156 @@
+"""Certificates the service holds for itself: one key and certificate per (owner, purpose).
+
+Several protocols sign with a key of the service's own, certified by one of its CAs:
+- the delegated OCSP responder of each authority (RFC 6960 §4.2.2.2, id-kp-OCSPSigning);
+- the CMP protection certificate of each authority (RFC 9483 §3.1, id-kp-cmcCA);
+- the signer of server-generated keys delivered over EST (RFC 7030 §4.4.2);
+- the manifest signer of each organization (CMS SignedData, RFC 5652 §5).
+
+Each is issued through the ordinary issuance path from the profile named like its purpose,
+with a new key held where the issuing CA's key is (a CA on a PKCS#11 token gets its
+service keys on the same token). One renewal rule for all: a new key and certificate once
+the last third of the current one's lifetime begins. The certificates are stored, so every
+node uses the same one; each node keeps the current one in memory until it is due.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from iotpki.core.ca.authority import Authority
+from iotpki.core.ca.certificate import renewal_time
+from iotpki.core.ca.issuance import IssuanceRequest, IssuanceService
+from iotpki.core.ca.ports import (
+    AuthorityRepository,
+    Purpose,
+    ServiceCertificate,
+    ServiceCertificateRepository,
+)
+from iotpki.core.clock import Clock
+from iotpki.core.errors import ConfigurationError, NotFoundError
+from iotpki.core.keyring import KeyRing
+from iotpki.core.outcomes import Issued
+from iotpki.core.ports import Transaction
+from iotpki.wire.keys import signature_hash_for
+from iotpki.wire.names import parse_subject
+
+KEY_TYPE = "ec-p256"
+RENEW_FRACTION = 1 / 3  # renewed once the last third of the lifetime begins
+
+
+_SUBJECTS: dict[Purpose, str] = {
+    Purpose.OCSP_SIGNING: "CN=OCSP responder {owner}",
+    Purpose.CMP_PROTECTION: "CN=CMP {owner}",
+    Purpose.KEY_DELIVERY: "CN=Key delivery {owner}",
+    Purpose.MANIFEST_SIGNING: "CN={owner} manifest signer,O={owner}",
+}
+
+
+@dataclass(frozen=True)
+class ServiceSigner:
+    """A loaded service key with its certificate and the issuing CA's chain."""
+
+    record: ServiceCertificate
+    key: Any
+    hash: Any  # the hash to sign with, or None (EdDSA)
+    chain: tuple[x509.Certificate, ...]  # the issuing CA's certificate up to its root
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return self.record.certificate
+
+    def renew_at(self) -> datetime:
+        return renewal_time(self.record.certificate, RENEW_FRACTION)
+
+
+class ServiceCertificateUnitOfWork(Transaction, Protocol):
+    @property
+    def authorities(self) -> AuthorityRepository: ...
+
+    @property
+    def service_certificates(self) -> ServiceCertificateRepository: ...
+
+
+class ServiceCertificates:
+    def __init__(self, uow: Callable[[], ServiceCertificateUnitOfWork], keys: KeyRing,
+                 issuance: IssuanceService, clock: Clock) -> None:
+        self._uow = uow
+        self._keys = keys
+        self._issuance = issuance
+        self._clock = clock
+        self._signers: dict[tuple[str, Purpose], ServiceSigner] = {}
+        self._lock = threading.Lock()  # request handlers and worker threads both ask
+
+    def current(self, owner: str, purpose: Purpose, issuer: str | None = None,
+                actor: str | None = None) -> ServiceSigner:
+        """The owner's key and certificate for `purpose`, replaced once due. `issuer` is the
+        authority that certifies it (default: the owner, an authority); `actor` is audited
+        as the requester when a new one is issued."""
+        signer = self._signers.get((owner, purpose))
+        if signer is not None and self._clock.now() < signer.renew_at():
+            return signer
+        with self._lock:
+            signer = self._signers.get((owner, purpose))
+            if signer is None or self._clock.now() >= signer.renew_at():
+                signer = self._stored_or_new(owner, purpose, issuer or owner, actor)
+                self._signers[(owner, purpose)] = signer
+        return signer
+
+    def _stored_or_new(self, owner: str, purpose: Purpose, issuer: str,
+                       actor: str | None) -> ServiceSigner:
+        with self._uow() as uow:
+            record = uow.service_certificates.current(owner, purpose)
+        if record is not None:  # perhaps another node already replaced it
+            signer = self._load(record, issuer)
+            if self._clock.now() < signer.renew_at():
+                return signer
+        return self._load(self.rotate(owner, purpose, issuer, actor=actor), issuer)
+
+    def rotate(self, owner: str, purpose: Purpose, issuer: str | None = None,
+               location: str | None = None, actor: str | None = None) -> ServiceCertificate:
+        """Issue a new key and certificate and make them the current ones. The key goes to
+        `location`, by default where the issuing authority's own key is held."""
+        authority = self._authority(issuer or owner)
+        if location is None and authority.key_ref is not None:
+            location = self._keys.location_of(authority.key_ref)
+        key_ref = self._keys.generate(KEY_TYPE, f"{owner}-{purpose.value}", location)
+        key = self._keys.load(key_ref)
+        outcome = self._issuance.issue(IssuanceRequest(
+            authority.label, purpose.value, _csr(key, _SUBJECTS[purpose].format(owner=owner)),
+            actor or purpose.value, method="internal"))
+        if not isinstance(outcome, Issued):
+            self._keys.discard(key_ref)
+            raise ConfigurationError(f"cannot issue the {purpose.value} certificate of "
+                                     f"{owner}: {outcome}")
+        record = ServiceCertificate(owner, purpose, key_ref, outcome.certificate,
+                                    self._clock.now())
+        with self._uow() as uow:
+            uow.service_certificates.add(record)
+            uow.commit()
+        return record
+
+    def _authority(self, label: str) -> Authority:
+        with self._uow() as uow:
+            authority = uow.authorities.get(label)
+        if authority is None:
+            raise NotFoundError(f"unknown authority {label!r}")
+        return authority
+
+    def _load(self, record: ServiceCertificate, issuer: str) -> ServiceSigner:
+        key = self._keys.load(record.key_ref)
+        chain = self._authority(issuer).full_chain
+        return ServiceSigner(record, key, signature_hash_for(key), chain)
+
+
+def _csr(key: Any, subject: str) -> bytes:
+    hash_algorithm: Any = signature_hash_for(key)
+    csr = x509.CertificateSigningRequestBuilder().subject_name(parse_subject(subject)).sign(
+        key, hash_algorithm)
+    return csr.public_bytes(serialization.Encoding.DER)
