@@ -105,6 +105,21 @@ def test_enroll_wait_renew(tmp_path: Path) -> None:
     assert agent.store.current().version == "0002"  # type: ignore[union-attr]
 
 
+def test_old_versions_are_pruned_after_each_renewal(tmp_path: Path) -> None:
+    """After six renewals the store keeps the current version and the two before it."""
+    agent, _, clock = make_agent(tmp_path)
+    agent.step()
+    for _ in range(6):
+        agent.step()
+        assert agent.state.renew_at is not None
+        clock.moment = agent.state.renew_at
+        assert agent.step().decision.action is Action.RENEW
+    store = agent.store
+    assert isinstance(store, FileKeyStore)
+    assert store.versions() == ["0005", "0006", "0007"]
+    assert store.current().version == "0007"  # type: ignore[union-attr]
+
+
 def test_state_survives_a_restart(tmp_path: Path) -> None:
     agent, ca, _ = make_agent(tmp_path)
     agent.step()

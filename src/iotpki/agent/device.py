@@ -27,6 +27,9 @@ from iotpki.agent.renewal import Action, Decision, RenewalScheduler, RenewalStat
 from iotpki.agent.trust import Trust
 
 STATE_FILE = "state.json"
+# Versions kept after a renewal: the current one and two before it (to roll back by hand);
+# older keys go, so a device does not keep every key it ever had.
+KEEP_VERSIONS = 3
 
 
 class EnrollmentClient(Protocol):
@@ -150,6 +153,7 @@ class Agent:
 
     def _installed(self, pending: PendingKey, chain: list[x509.Certificate]) -> Identity:
         identity = self.store.install(pending, chain)
+        self.store.prune(KEEP_VERSIONS)
         self._save_anchors()
         self.state = self.scheduler.installed(identity.certificate)
         self._save_state()

@@ -73,6 +73,10 @@ class KeyStore(Protocol):
 
     def install(self, pending: PendingKey, chain: Sequence[x509.Certificate]) -> Identity: ...
 
+    def prune(self, keep: int = 3) -> list[str]:
+        """Remove all but the newest `keep` versions, never the current one."""
+        ...
+
 
 def same_public_key(key: Any, certificate: x509.Certificate) -> bool:
     spki = serialization.PublicFormat.SubjectPublicKeyInfo

@@ -142,10 +142,6 @@ class Broker:
         self.process.send_signal(signal.SIGHUP)
         time.sleep(1.0)  # Mosquitto handles the signal in its main loop
 
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
     def stop(self) -> None:
         stop(self.process)
 

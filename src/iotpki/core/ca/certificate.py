@@ -72,28 +72,3 @@ class CertificateRecord:
             sans=tuple(format_san(n) for n in sans), not_before=cert.not_valid_before_utc,
             not_after=cert.not_valid_after_utc, profile=profile, der=der, issued_at=issued_at,
         )
-
-    @classmethod
-    def from_certificate(
-        cls, cert: x509.Certificate, *, authority: str, profile: str, issued_at: datetime
-    ) -> CertificateRecord:
-        der = cert.public_bytes(serialization.Encoding.DER)
-        try:
-            sans = tuple(
-                format_san(n)
-                for n in cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-            )
-        except x509.ExtensionNotFound:
-            sans = ()
-        return cls(
-            authority=authority,
-            serial=cert.serial_number,
-            fingerprint=hashlib.sha256(der).hexdigest(),
-            subject=cert.subject.rfc4514_string(),
-            sans=sans,
-            not_before=cert.not_valid_before_utc,
-            not_after=cert.not_valid_after_utc,
-            profile=profile,
-            der=der,
-            issued_at=issued_at,
-        )

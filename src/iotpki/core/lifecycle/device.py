@@ -26,13 +26,6 @@ class DeviceState(StrEnum):
     BROKEN = "broken"
     RETIRED = "retired"
 
-    @property
-    def terminal(self) -> bool:
-        return self in _TERMINAL
-
-
-_TERMINAL = frozenset({DeviceState.STOLEN, DeviceState.COMPROMISED, DeviceState.BROKEN,
-                       DeviceState.RETIRED})
 
 COMPONENT_STAGE = "component"
 

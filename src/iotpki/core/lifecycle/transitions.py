@@ -178,10 +178,6 @@ class LifecycleService:
         self._maintenance_profile = maintenance_profile
         self._table = transition_table(maintenance_profile)
 
-    def transitions(self) -> tuple[Transition, ...]:
-        """The transition table in force (docs/lifecycle.md)."""
-        return self._table
-
     def report(self, device_id: str, event: LifecycleEvent | str, actor: str,
                details: Mapping[str, Any] | None = None,
                organization: str | None = None) -> LifecycleOutcome:
