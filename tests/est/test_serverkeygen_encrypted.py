@@ -13,7 +13,7 @@ import base64
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 from pyasn1.codec.der import decoder
@@ -84,7 +84,9 @@ def test_key_encrypted_to_the_client_certificate(est: EST) -> None:
     assert certificate.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == \
         "DeviceCo Device CA"
     # Signed with the CA's own key-delivery service key, not its CMP protection key.
-    signer = pkcs7.load_der_pkcs7_certificates((est.dir / "key.p7").read_bytes())[0]
+    est.openssl("cms", "-verify", "-inform", "DER", "-in", "key.p7", "-CAfile", "device-root.pem",
+                "-purpose", "any", "-signer", "signer.pem", "-out", "verified.akp")
+    signer = x509.load_pem_x509_certificate((est.dir / "signer.pem").read_bytes())
     certificates = est.pki.service_certificates
     assert signer == certificates.current("deviceco-devices", Purpose.KEY_DELIVERY).certificate
     assert signer != certificates.current("deviceco-devices", Purpose.CMP_PROTECTION).certificate

@@ -30,6 +30,7 @@ CASES = {
     "code-signing": ("deviceco-devices", "DeviceCo firmware", [], "ec-p256"),
     "cmp-protection": ("operatorco-operations", "CMP operatorco-operations", [], "ec-p256"),
     "api-client": ("operatorco-operations", "crm-gateway", [], "ec-p256"),
+    "key-delivery": ("deviceco-devices", "Key delivery deviceco-devices", [], "ec-p256"),
 }
 METHODS = {"api-client": "cli"}  # issued only by the operator at the console
 
