@@ -233,3 +233,6 @@ class MemoryKeyStore:
             raise KeyStoreError("the certificate does not match the new key; not installed")
         self._current = Identity(pending.key, tuple(chain), pending.version)
         return self._current
+
+    def prune(self, keep: int = 3) -> list[str]:
+        return []  # only the current key is ever held
