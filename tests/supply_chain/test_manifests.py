@@ -104,7 +104,7 @@ def test_revoked_signer(demo_pki: PKI) -> None:
     signed = _export(demo_pki)
     signer = open_signed_manifest(signed).signer
     demo_pki.revocation.revoke("chipco-components", signer.serial_number,
-                               x509.ReasonFlags.key_compromise, "chipco:ra")
+                               x509.ReasonFlags.key_compromise, "chipco:ra", operator=True)
     assert _refusal(demo_pki, "deviceco", signed) == "signer-revoked"
 
 
