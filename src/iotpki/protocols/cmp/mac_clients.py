@@ -7,12 +7,16 @@ so that nobody makes the server derive a key for a request that cannot succeed:
 1. the senderKID is there and of a sane length, and names a registration with a sealed
    secret (else badMessageCheck: RFC 9483 §3.6.4 counts MAC reference problems as message
    check failures);
-2. the registration can still authenticate: open and not expired, or the request continues
-   a transaction this registration opened (the certConf or pollReq after the issuance that
-   used it up). A consumed, used-up, expired or cancelled registration's secret authenticates
-   nothing else, genm included (notAuthorized);
-3. the MAC parameters are within bounds (`wire.cmp.protection`), and then the key is
-   derived and the MAC checked.
+2. the MAC parameters are within bounds (`wire.cmp.protection`);
+3. neither the registration nor the client's address has spent its budget of failed MAC
+   checks (`protocols.cmp.throttle`; else systemUnavail, try later);
+4. then the key is derived and the MAC checked; a failure counts against both budgets.
+
+`check_usable` then runs after the replay check (a replayed message is badSenderNonce
+whatever happened to its registration since): the registration can still authenticate if
+it is open and not expired, or if the request continues a transaction it opened (the
+certConf or pollReq after the issuance that used it up). A consumed, used-up, expired or
+cancelled registration's secret authenticates nothing else, genm included (notAuthorized).
 """
 
 from __future__ import annotations
@@ -26,8 +30,14 @@ from iotpki.core.ra.enrollment import registration_for_secret
 from iotpki.core.ra.registration import Registration, RegistrationStatus
 from iotpki.core.ra.transactions import TransactionState
 from iotpki.protocols.cmp.refusals import CMPFailure
+from iotpki.protocols.cmp.throttle import MACThrottle
 from iotpki.wire.cmp.messages import PKIMessage
-from iotpki.wire.cmp.protection import MACParameters, decode_mac_parameters, verify_mac
+from iotpki.wire.cmp.protection import (
+    MACParameters,
+    ProtectionError,
+    decode_mac_parameters,
+    verify_mac,
+)
 from iotpki.wire.errors import PKIError
 
 MAX_KID = 128  # octets: a registration id is 36, a reference at most 128
@@ -43,23 +53,44 @@ class MACClient:
 
 
 class MACClients:
-    def __init__(self, uow: UnitOfWorkFactory, sealer: SecretSealer | None) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, sealer: SecretSealer | None,
+                 throttle: MACThrottle | None = None) -> None:
         self._uow = uow
         self._sealer = sealer
+        self._throttle = throttle or MACThrottle()
 
-    def authenticate(self, message: PKIMessage, now: datetime) -> MACClient:
+    def authenticate(self, message: PKIMessage, now: datetime, address: str) -> MACClient:
         """Raise `CMPFailure` (or `ProtectionError` for a MAC that does not verify)."""
-        registration = self._registration(message, now)
+        registration = self._registration(message)
         parameters = decode_mac_parameters(message)
+        throttled = self._throttle.check(registration.id, address, now)
+        if throttled is not None:
+            raise CMPFailure("systemUnavail", f"too many failed MAC checks for this "
+                                              f"{throttled.key}; try again after "
+                                              f"{throttled.until.isoformat()}")
         assert self._sealer is not None and registration.secret_sealed is not None
         try:
             secret = self._sealer.unseal(registration.secret_sealed)
         except PKIError as exc:
             raise CMPFailure("systemFailure", "the registration's secret cannot be read") from exc
-        verify_mac(message, secret)
+        try:
+            verify_mac(message, secret)
+        except ProtectionError:
+            self._throttle.note_failure(registration.id, address, now)
+            raise
         return MACClient(registration, secret, parameters)
 
-    def _registration(self, message: PKIMessage, now: datetime) -> Registration:
+    def check_usable(self, message: PKIMessage, registration: Registration,
+                     now: datetime) -> None:
+        if message.body_type in _CONTINUING:
+            with self._uow() as uow:
+                opened = uow.cmp.get_transaction((message.header.transaction_id or b"").hex())
+            if (opened is not None and opened.registration == registration.id
+                    and opened.state in _OPEN_STATES):
+                return
+        _check_usable(registration, now)
+
+    def _registration(self, message: PKIMessage) -> Registration:
         kid = message.header.sender_kid
         if not kid:
             raise CMPFailure("badMessageCheck", "MAC protection names its registration (id or "
@@ -67,17 +98,10 @@ class MACClients:
         if len(kid) > MAX_KID:
             raise CMPFailure("badMessageCheck", f"senderKID longer than {MAX_KID} octets")
         name = kid.decode("utf-8", "replace")
-        transaction = (message.header.transaction_id or b"").hex()
         with self._uow() as uow:
             registration = registration_for_secret(uow, name)
-            opened = (uow.cmp.get_transaction(transaction)
-                      if message.body_type in _CONTINUING else None)
         if registration is None or registration.secret_sealed is None or self._sealer is None:
             raise CMPFailure("badMessageCheck", f"no secret is registered as {name!r}")
-        continuing = (opened is not None and opened.registration == registration.id
-                      and opened.state in _OPEN_STATES)
-        if not continuing:
-            _check_usable(registration, now)
         return registration
 
 

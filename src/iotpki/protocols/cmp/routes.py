@@ -28,14 +28,14 @@ log = logging.getLogger(__name__)
 
 
 class Server(Protocol):
-    def handle(self, label: str, message: PKIMessage) -> bytes: ...
+    def handle(self, label: str, message: PKIMessage, address: str = "-") -> bytes: ...
 
     def malformed(self, label: str, detail: str) -> bytes: ...
 
     def fault(self, label: str, message: PKIMessage | None, detail: str) -> bytes: ...
 
 
-def answer_bytes(server: Server, label: str, body: bytes) -> bytes:
+def answer_bytes(server: Server, label: str, body: bytes, address: str = "-") -> bytes:
     try:
         message = decode_pki_message(body)
     except DecodeError as exc:
@@ -47,7 +47,7 @@ def answer_bytes(server: Server, label: str, body: bytes) -> bytes:
             log.exception("CMP answer to a malformed request on %r failed", label)
             return server.fault(label, None, "internal error; the request was not served")
     try:
-        return server.handle(label, message)
+        return server.handle(label, message, address)
     except NotFoundError:
         raise
     except Exception:  # a fault of ours is still answered in CMP (never an HTTP 500)
@@ -68,7 +68,8 @@ class CMPEndpoint:
         if body is None:
             return Response("request too large or incomplete\n", status_code=413)
         try:
-            der = await run_in_threadpool(answer_bytes, self._server, label, body)
+            address = request.client.host if request.client is not None else "-"
+            der = await run_in_threadpool(answer_bytes, self._server, label, body, address)
         except NotFoundError as exc:
             return Response(f"{exc}\n", status_code=404)
         return Response(der, media_type=MEDIA_TYPE, headers={"Cache-Control": "no-cache"})

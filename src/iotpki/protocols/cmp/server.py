@@ -53,6 +53,7 @@ from iotpki.protocols.cmp.refusals import (
     check_header,
     revocation_reason,
 )
+from iotpki.protocols.cmp.throttle import MACThrottle
 from iotpki.wire.cmp.messages import (
     CertConfirmation,
     CertRequests,
@@ -111,6 +112,7 @@ class _Exchange:
     message: PKIMessage
     now: datetime
     client: Client | None = None
+    address: str = "-"  # the client's network address (for the MAC throttle)
 
     @property
     def header(self) -> Header:
@@ -127,7 +129,8 @@ class CMPServer:
                  protection: CMPProtection, profiles: Mapping[str, Profile],
                  endpoints: Endpoints, sealer: SecretSealer | None, clock: Clock,
                  skew: timedelta = CLOCK_SKEW, check_after: int | None = None,
-                 key_delivery: KeyDelivery | None = None) -> None:
+                 key_delivery: KeyDelivery | None = None,
+                 throttle: MACThrottle | None = None) -> None:
         self._uow = uow
         self._enrollment = enrollment
         self._revocation = revocation
@@ -140,15 +143,19 @@ class CMPServer:
         self._skew = skew
         self._check_after = check_after  # polling interval; None: the approval's own
         self._key_delivery = key_delivery  # central key generation (RFC 9483 §4.1.6)
-        self._mac_clients = MACClients(uow, sealer)
+        self._mac_clients = MACClients(uow, sealer, throttle)
 
-    def handle(self, label: str, message: PKIMessage) -> bytes:
+    def handle(self, label: str, message: PKIMessage, address: str = "-") -> bytes:
         """The DER answer to one request; `NotFoundError` for an unknown label."""
-        exchange = _Exchange(self._endpoints.get("cmp", label), message, self._clock.now())
+        exchange = _Exchange(self._endpoints.get("cmp", label), message, self._clock.now(),
+                             address=address)
         try:
             check_header(message.header, exchange.now, self._skew)
             exchange.client = self._authenticate(exchange)
             self._check_fresh(exchange)
+            if exchange.client.registration is not None:  # spent secrets authenticate nothing
+                self._mac_clients.check_usable(message, exchange.client.registration,
+                                               exchange.now)
             return self._dispatch(exchange)
         except CMPFailure as failure:
             self._refuse(exchange.endpoint, exchange.client, failure, message.body_type,
@@ -208,7 +215,7 @@ class CMPServer:
                       chain=exchange.message.extra_certs)
 
     def _by_mac(self, exchange: _Exchange) -> Client:
-        mac = self._mac_clients.authenticate(exchange.message, exchange.now)
+        mac = self._mac_clients.authenticate(exchange.message, exchange.now, exchange.address)
         return Client(f"cmp:{mac.registration.id}", registration=mac.registration,
                       secret=mac.secret, mac=mac.parameters)
 

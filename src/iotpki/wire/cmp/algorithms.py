@@ -28,12 +28,24 @@ _ECDSA: dict[str, _Hash] = {"1.2.840.10045.4.3.2": hashes.SHA256, "1.2.840.10045
 _RSA: dict[str, _Hash] = {"1.2.840.113549.1.1.11": hashes.SHA256, "1.2.840.113549.1.1.12": hashes.SHA384,
         "1.2.840.113549.1.1.13": hashes.SHA512}
 ED25519 = "1.3.101.112"
-# RFC 9481 §6.1.1 / §6.2.1: the OWF and MAC of PasswordBasedMac.
-HASHES: dict[str, _Hash] = {"1.3.14.3.2.26": hashes.SHA1, "2.16.840.1.101.3.4.2.1": hashes.SHA256,
-          "2.16.840.1.101.3.4.2.2": hashes.SHA384, "2.16.840.1.101.3.4.2.3": hashes.SHA512}
-HMACS: dict[str, _Hash] = {"1.3.6.1.5.5.8.1.2": hashes.SHA1, "1.2.840.113549.2.7": hashes.SHA1,
-         "1.2.840.113549.2.9": hashes.SHA256, "1.2.840.113549.2.10": hashes.SHA384,
-         "1.2.840.113549.2.11": hashes.SHA512}
+# RFC 9481 §6.1.1 / §6.2.1: the OWF and MAC of PasswordBasedMac, and the PRF and MAC of
+# PBMAC1: SHA-1 and every SHA-2 function (RFC 6234; SHA-512/224 and SHA-512/256 of FIPS 180-4,
+# with their HMAC OIDs of RFC 8018 §B.1.2).
+HASHES: dict[str, _Hash] = {
+    "1.3.14.3.2.26": hashes.SHA1, "2.16.840.1.101.3.4.2.4": hashes.SHA224,
+    "2.16.840.1.101.3.4.2.1": hashes.SHA256, "2.16.840.1.101.3.4.2.2": hashes.SHA384,
+    "2.16.840.1.101.3.4.2.3": hashes.SHA512, "2.16.840.1.101.3.4.2.5": hashes.SHA512_224,
+    "2.16.840.1.101.3.4.2.6": hashes.SHA512_256}
+HMACS: dict[str, _Hash] = {
+    "1.3.6.1.5.5.8.1.2": hashes.SHA1, "1.2.840.113549.2.7": hashes.SHA1,
+    "1.2.840.113549.2.8": hashes.SHA224, "1.2.840.113549.2.9": hashes.SHA256,
+    "1.2.840.113549.2.10": hashes.SHA384, "1.2.840.113549.2.11": hashes.SHA512,
+    "1.2.840.113549.2.12": hashes.SHA512_224, "1.2.840.113549.2.13": hashes.SHA512_256}
+
+
+def hashlib_name(algorithm: _Hash) -> str:
+    """The name `hashlib` knows a `cryptography` hash by (sha512-224 → sha512_224)."""
+    return algorithm().name.replace("-", "_")
 
 
 def signature_algorithm_oid(key: Any) -> str:

@@ -258,10 +258,20 @@ def _extra_certs(extra: bytes | None) -> tuple[x509.Certificate, ...]:
     if tag != SEQUENCE:
         raise DecodeError("extraCerts is not a SEQUENCE")
     try:
-        return tuple(x509.load_der_x509_certificate(extra[s:e])
+        return tuple(_parsed(x509.load_der_x509_certificate(extra[s:e]))
                      for _, s, e in children(extra, start, end))
     except MALFORMED as exc:  # x509.InvalidVersion is no ValueError
         raise DecodeError("malformed certificate in extraCerts") from exc
+
+
+def _parsed(certificate: x509.Certificate) -> x509.Certificate:
+    """`cryptography` parses a certificate's fields when first read: read the ones the
+    server uses now, so that a malformed issuer, subject or extension is badDataFormat here
+    and not an exception deep in the server (found by bench/fuzz_cmp.py)."""
+    _ = (certificate.issuer, certificate.subject, certificate.serial_number,
+         certificate.extensions, certificate.not_valid_before_utc,
+         certificate.not_valid_after_utc)
+    return certificate
 
 
 def _body(kind: str, content: Any) -> Body:
