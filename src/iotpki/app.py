@@ -229,6 +229,8 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
     revocation = RevocationService(
         uow, clock, _Infrastructure(profiles, settings.data_dir / "tls" / "server.pem"),
         holder_revokes_hold=lambda name: name in profiles and profiles[name].holder_revokes_hold)
+    # The operator revoked a service certificate: replaced at once (issue 15 item 7).
+    revocation.on_infrastructure_revoked.append(certificates.replace_revoked)
     endpoints = load_endpoints(settings.data_dir / "endpoints.yaml")
     key_delivery = KeyDelivery(uow, profiles, certificates, sealer, clock)
     cmp = CMPServer(uow, enrollment, revocation, GeneralMessages(crls),

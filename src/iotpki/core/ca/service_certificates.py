@@ -11,24 +11,35 @@ with a new key held where the issuing CA's key is (a CA on a PKCS#11 token gets 
 service keys on the same token). One renewal rule for all: a new key and certificate once
 the last third of the current one's lifetime begins. The certificates are stored, so every
 node uses the same one; each node keeps the current one in memory until it is due.
+
+A revoked (or held) service certificate is replaced at once (issue 15 item 7): the operator
+revoking one triggers `replace_revoked` in the same process, and every node checks its
+cached certificate against the store every `REVALIDATE` (5 s): a newer stored certificate is
+taken up, a revoked one replaced. A replacement is audited (`service.certificate.replace`)
+and logged.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from iotpki.core.audit.log import AuditRecord, append_audit
+from iotpki.core.audit.ports import AuditRepository
 from iotpki.core.ca.authority import Authority
-from iotpki.core.ca.certificate import renewal_time
+from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus, renewal_time
 from iotpki.core.ca.issuance import IssuanceRequest, IssuanceService
 from iotpki.core.ca.ports import (
     AuthorityRepository,
+    CertificateRepository,
     Purpose,
     ServiceCertificate,
     ServiceCertificateRepository,
@@ -43,6 +54,9 @@ from iotpki.wire.names import parse_subject
 
 KEY_TYPE = "ec-p256"
 RENEW_FRACTION = 1 / 3  # renewed once the last third of the lifetime begins
+REVALIDATE = timedelta(seconds=5)  # how often a node compares its cached one with the store
+ACTOR = "service-certificates"
+log = logging.getLogger(__name__)
 
 
 _SUBJECTS: dict[Purpose, str] = {
@@ -77,6 +91,12 @@ class ServiceCertificateUnitOfWork(Transaction, Protocol):
     @property
     def service_certificates(self) -> ServiceCertificateRepository: ...
 
+    @property
+    def certificates(self) -> CertificateRepository: ...
+
+    @property
+    def audit(self) -> AuditRepository: ...
+
 
 class ServiceCertificates:
     def __init__(self, uow: Callable[[], ServiceCertificateUnitOfWork], keys: KeyRing,
@@ -86,6 +106,7 @@ class ServiceCertificates:
         self._issuance = issuance
         self._clock = clock
         self._signers: dict[tuple[str, Purpose], ServiceSigner] = {}
+        self._checked: dict[tuple[str, Purpose], datetime] = {}  # last compared with the store
         self._lock = threading.Lock()  # request handlers and worker threads both ask
 
     def current(self, owner: str, purpose: Purpose, issuer: str | None = None,
@@ -93,25 +114,76 @@ class ServiceCertificates:
         """The owner's key and certificate for `purpose`, replaced once due. `issuer` is the
         authority that certifies it (default: the owner, an authority); `actor` is audited
         as the requester when a new one is issued."""
-        signer = self._signers.get((owner, purpose))
-        if signer is not None and self._clock.now() < signer.renew_at():
+        key = (owner, purpose)
+        signer = self._signers.get(key)
+        if signer is not None and self._fresh(key, signer):
             return signer
         with self._lock:
-            signer = self._signers.get((owner, purpose))
-            if signer is None or self._clock.now() >= signer.renew_at():
-                signer = self._stored_or_new(owner, purpose, issuer or owner, actor)
-                self._signers[(owner, purpose)] = signer
+            signer = self._signers.get(key)
+            if signer is None or not self._fresh(key, signer):
+                signer = self._stored_or_new(owner, purpose, issuer or owner, actor, signer)
+                self._signers[key] = signer
+                self._checked[key] = self._clock.now()
         return signer
 
-    def _stored_or_new(self, owner: str, purpose: Purpose, issuer: str,
-                       actor: str | None) -> ServiceSigner:
+    def _fresh(self, key: tuple[str, Purpose], signer: ServiceSigner) -> bool:
+        now = self._clock.now()
+        checked = self._checked.get(key)
+        return now < signer.renew_at() and checked is not None and now < checked + REVALIDATE
+
+    def _stored_or_new(self, owner: str, purpose: Purpose, issuer: str, actor: str | None,
+                       cached: ServiceSigner | None) -> ServiceSigner:
         with self._uow() as uow:
             record = uow.service_certificates.current(owner, purpose)
+            status = None if record is None else _status(uow.certificates, record)
+        if record is not None and status is not None and status is not CertificateStatus.GOOD:
+            # Revoked from under us (the operator): never sign with it again.
+            return self._load(self._replace(owner, purpose, issuer, record, status), issuer)
         if record is not None:  # perhaps another node already replaced it
-            signer = self._load(record, issuer)
+            if cached is not None and cached.record.certificate == record.certificate:
+                signer = cached
+            else:
+                signer = self._load(record, issuer)
             if self._clock.now() < signer.renew_at():
                 return signer
         return self._load(self.rotate(owner, purpose, issuer, actor=actor), issuer)
+
+    def revalidate(self, owner: str, purpose: Purpose) -> None:
+        """Compare the cached certificate with the store at its next use (not in up to
+        `REVALIDATE`): a caller saw it change."""
+        self._checked.pop((owner, purpose), None)
+
+    def replace_revoked(self, revoked: CertificateRecord) -> None:
+        """The operator revoked `revoked`: if it is a current service certificate, replace
+        it now (`RevocationService.on_infrastructure_revoked`)."""
+        try:
+            purpose = Purpose(revoked.profile)
+        except ValueError:
+            return
+        owner = revoked.authority
+        if purpose is Purpose.MANIFEST_SIGNING:
+            owner = self._authority(revoked.authority).organization
+        with self._uow() as uow:
+            current = uow.service_certificates.current(owner, purpose)
+        if current is None or current.certificate != revoked.certificate:
+            return
+        with self._lock:
+            self._replace(owner, purpose, revoked.authority, current, revoked.status)
+            self._checked.pop((owner, purpose), None)  # the next use loads the new one
+
+    def _replace(self, owner: str, purpose: Purpose, issuer: str, old: ServiceCertificate,
+                 status: CertificateStatus) -> ServiceCertificate:
+        new = self.rotate(owner, purpose, issuer, actor=ACTOR)
+        fingerprints = [_fingerprint(c.certificate) for c in (old, new)]
+        with self._uow() as uow:
+            append_audit(uow.audit, self._clock.now(), AuditRecord(
+                "service.certificate.replace", "success", ACTOR, f"{purpose.value}:{owner}",
+                {"revoked": fingerprints[0], "status": status.value,
+                 "replacement": fingerprints[1]}))
+            uow.commit()
+        log.warning("%s certificate of %s is %s: replaced by %s", purpose.value, owner,
+                    status.value, fingerprints[1])
+        return new
 
     def rotate(self, owner: str, purpose: Purpose, issuer: str | None = None,
                location: str | None = None, actor: str | None = None) -> ServiceCertificate:
@@ -154,3 +226,13 @@ def _csr(key: Any, subject: str) -> bytes:
     csr = x509.CertificateSigningRequestBuilder().subject_name(parse_subject(subject)).sign(
         key, hash_algorithm)
     return csr.public_bytes(serialization.Encoding.DER)
+
+
+def _fingerprint(certificate: x509.Certificate) -> str:
+    return hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def _status(certificates: CertificateRepository,
+            record: ServiceCertificate) -> CertificateStatus | None:
+    found = certificates.get_by_fingerprint(_fingerprint(record.certificate))
+    return None if found is None else found.status

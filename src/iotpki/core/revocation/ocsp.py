@@ -110,6 +110,7 @@ class OCSPResponder:
         self._issuers: dict[str, _Issuer | datetime] = {}  # datetime: not served until then
         self._cache: dict[tuple[str, int, str], _Cached] = {}
         self._seen: dict[str, int] = {}  # revocation counters as last polled
+        self._signed_by: dict[str, int] = {}  # authority → serial of the cached answers' signer
         self._generation = 0  # bumped whenever a poll finds changes
 
     def responder(self, authority: str) -> ServiceSigner:
@@ -159,6 +160,7 @@ class OCSPResponder:
                 self._cache.pop(next(iter(self._cache)))
             refresh_at = now + self.policy.validity / 2
             self._cache[key] = _Cached(answer, refresh_at)
+            self._signed_by[issuer.label] = signer.certificate.serial_number
         return answer
 
     def _fresh(self, issuer: _Issuer, cert_ids: tuple[CertID, ...],
@@ -224,12 +226,25 @@ class OCSPResponder:
         self._generation += 1
         dropped = 0
         for label, entries in changed.items():
+            if any(int(e.serial_hex, 16) == self._signed_by.get(label) for e in entries):
+                # The responder itself was revoked: nothing it signed is served again, and
+                # the next answer is signed by its replacement (issue 15 item 7).
+                self._certificates.revalidate(label, Purpose.OCSP_SIGNING)
+                dropped += self._drop_authority(label)
+                continue
             for entry in entries:
                 for algorithm in HASHES:
                     key = (label, int(entry.serial_hex, 16), algorithm)
                     dropped += self._cache.pop(key, None) is not None
         self._seen.update(counters)
         return dropped
+
+    def _drop_authority(self, label: str) -> int:
+        keys = [key for key in self._cache if key[0] == label]
+        for key in keys:
+            del self._cache[key]
+        self._signed_by.pop(label, None)
+        return len(keys)
 
     def _start(self, counters: dict[str, int]) -> int:
         self._generation += 1  # answers being signed now are not cached
