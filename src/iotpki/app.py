@@ -32,6 +32,7 @@ from iotpki.core.lifecycle.transitions import LifecycleService
 from iotpki.core.ports import UnitOfWorkFactory
 from iotpki.core.ra.endpoints import Endpoints, parse_endpoints
 from iotpki.core.ra.enrollment import EnrollmentService, ExternalRevocation, default_methods
+from iotpki.core.ra.guessing import GuessLimits
 from iotpki.core.ra.key_delivery import KeyDelivery
 from iotpki.core.ra.registration_service import RegistrationService
 from iotpki.core.revocation.crl import CRLPublisher
@@ -225,7 +226,8 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
     certificates = ServiceCertificates(uow, keys, issuance, clock)
     crls = CRLPublisher(uow, keys, urls, clock)
     enrollment = EnrollmentService(uow, issuance, clock, default_methods(
-        external_revocation(clock), grace=lambda name: _renewal_grace(profiles, name)))
+        external_revocation(clock), grace=lambda name: _renewal_grace(profiles, name)),
+        guesses=GuessLimits(settings.secret_lock_after, settings.secret_guesses_per_minute))
     revocation = RevocationService(
         uow, clock, _Infrastructure(profiles, settings.data_dir / "tls" / "server.pem"),
         holder_revokes_hold=lambda name: name in profiles and profiles[name].holder_revokes_hold)

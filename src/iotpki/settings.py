@@ -25,6 +25,8 @@ class Settings:
     pkcs11_module: Path = DEFAULT_PKCS11_MODULE
     pkcs11_token: str = DEFAULT_PKCS11_TOKEN  # RFC 7512 URI of the token new keys go to
     cmp_confirm_timeout: int = 600  # s a certificate may await certConf before it is revoked
+    secret_lock_after: int = 5  # wrong secrets that lock a registration (docs/security.md)
+    secret_guesses_per_minute: int = 10  # wrong secrets one client address may send a minute
 
     def __post_init__(self) -> None:
         if self.key_backend not in KEY_BACKENDS:
@@ -58,4 +60,6 @@ class Settings:
             pkcs11_token=env.get("IOTPKI_PKCS11_TOKEN") or DEFAULT_PKCS11_TOKEN,
             maintenance_profile=env.get("IOTPKI_MAINTENANCE_PROFILE") or None,
             cmp_confirm_timeout=int(env.get("IOTPKI_CMP_CONFIRM_TIMEOUT") or 600),
+            secret_lock_after=int(env.get("IOTPKI_SECRET_LOCK_AFTER") or 5),
+            secret_guesses_per_minute=int(env.get("IOTPKI_SECRET_GUESSES_PER_MINUTE") or 10),
         )

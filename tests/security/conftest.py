@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 
 from iotpki import https_server, server
@@ -21,11 +22,20 @@ CA = "operatorco-operations"
 DOMAIN = "building-42.operator.example"
 
 
+class Client(APIClient):
+    """The in-process client, with a settable client address (ASGI scope "client")."""
+
+    def set_client(self, address: str) -> None:
+        transport = self._client._transport
+        assert isinstance(transport, httpx.ASGITransport)
+        transport.client = (address, 40000)
+
+
 @dataclass
 class Listeners:
     pki: PKI
-    https: APIClient  # EST and REST
-    http: APIClient  # OCSP, CRL, CMP
+    https: Client  # EST and REST
+    http: Client  # OCSP, CRL, CMP
 
     def secret_registration(self, subject: str = "CN=sensor-9") -> tuple[str, str]:
         created = self.pki.registrations.create(RegistrationSpec(
@@ -41,8 +51,8 @@ class Listeners:
 
 @pytest.fixture
 def listeners(demo_pki: PKI) -> Iterator[Listeners]:
-    https = APIClient(https_server.create_app(demo_pki))  # type: ignore[arg-type]
-    http = APIClient(server.create_app(demo_pki, worker=False))  # type: ignore[arg-type]
+    https = Client(https_server.create_app(demo_pki))  # type: ignore[arg-type]
+    http = Client(server.create_app(demo_pki, worker=False))  # type: ignore[arg-type]
     try:
         yield Listeners(demo_pki, https, http)
     finally:

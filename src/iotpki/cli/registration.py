@@ -28,6 +28,7 @@ def registration_fields(r: Registration) -> dict[str, Any]:
         "created_at": r.created_at, "created_by": r.created_by, "consumed_at": r.consumed_at,
         "certificate": r.certificate, "manifest": r.manifest, "component_id": r.component_id,
         "reference": r.reference, "uses_allowed": r.uses_allowed, "uses": r.uses,
+        "failed_secrets": r.failed_secrets, "locked_at": r.locked_at,
     }
 
 
@@ -88,6 +89,13 @@ def list_(ctx: typer.Context, organization: str = typer.Option(None, "--org"),
 @app.command()
 def show(ctx: typer.Context, registration_id: str, as_json: bool = JSON_OPTION) -> None:
     fields = registration_fields(state(ctx).pki().registrations.get(registration_id))
+    emit_json(fields) if as_json else details(f"registration {registration_id}", fields)
+
+
+@app.command()
+def unlock(ctx: typer.Context, registration_id: str, as_json: bool = JSON_OPTION) -> None:
+    """Unlock a registration locked after too many wrong secrets (audited)."""
+    fields = registration_fields(state(ctx).pki().registrations.unlock(registration_id, ACTOR))
     emit_json(fields) if as_json else details(f"registration {registration_id}", fields)
 
 

@@ -35,6 +35,8 @@ class RefusalReason(StrEnum):
     CERTIFICATE_EXPIRED = "certificate-expired"
     POSSESSION_NOT_PROVEN = "possession-not-proven"
     BAD_SECRET = "bad-secret"
+    REGISTRATION_LOCKED = "registration-locked"  # too many wrong secrets; an operator unlocks
+    TOO_MANY_ATTEMPTS = "too-many-attempts"  # this client guessed too often; retry later
     IDENTITY_MISMATCH = "identity-mismatch"
     METHOD_NOT_ALLOWED = "method-not-allowed"
     KEY_ENCRYPTION_UNAVAILABLE = "key-encryption-unavailable"  # RFC 7030 §4.4.1: cannot encrypt

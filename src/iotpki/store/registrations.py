@@ -97,6 +97,24 @@ class SQLRegistrationRepository:
         return _CONSUME.execute(self._conn, {"registration": registration_id, "at": at,
                                              "certificate": certificate}) == 1
 
+    def note_failed_secret(self, registration_id: str, at: datetime, lock_after: int) -> bool:
+        """Count one wrong secret; True when this one locked the registration. One
+        statement, so concurrent guesses on several nodes are all counted."""
+        failed = _R.failed_secrets + 1
+        result = self._conn.execute(update(registrations).where(
+            _R.id == registration_id, _R.locked_at.is_(None),
+        ).values(failed_secrets=failed,
+                 locked_at=case((failed >= lock_after, at), else_=None)))
+        if result.rowcount != 1:
+            return False
+        locked = self._conn.execute(select(_R.locked_at).where(_R.id == registration_id))
+        return locked.scalar_one() is not None
+
+    def unlock(self, registration_id: str) -> bool:
+        result = self._conn.execute(update(registrations).where(
+            _R.id == registration_id).values(failed_secrets=0, locked_at=None))
+        return result.rowcount == 1
+
     def cancel(self, registration_id: str) -> bool:
         result = self._conn.execute(update(registrations).where(
             registrations.c.id == registration_id,
@@ -129,6 +147,7 @@ class SQLRegistrationRepository:
             "manifest": r.manifest, "component_id": r.component_id,
             "attributes": json.dumps(r.attributes, sort_keys=True),
             "reference": r.reference, "uses_allowed": r.uses_allowed, "uses": r.uses,
+            "failed_secrets": r.failed_secrets, "locked_at": r.locked_at,
         }
 
     def _registration(self, row: Row) -> Registration:  # type: ignore[type-arg]
@@ -148,6 +167,7 @@ class SQLRegistrationRepository:
             certificate=row.certificate, manifest=row.manifest, component_id=row.component_id,
             attributes=json.loads(row.attributes), reference=row.reference,
             uses_allowed=row.uses_allowed, uses=row.uses,
+            failed_secrets=row.failed_secrets, locked_at=row.locked_at,
         )
 
 

@@ -34,6 +34,7 @@ from iotpki.core.lifecycle.device import Device, DeviceState
 from iotpki.core.outcomes import Issued, Pending, Rejected
 from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 from iotpki.core.ra.approval import ManualApproval
+from iotpki.core.ra.guessing import ClientGuesses, GuessLimits, SecretRefusedError
 from iotpki.core.ra.ports import IdentityKey
 from iotpki.core.ra.registration import (
     Registration,
@@ -62,6 +63,7 @@ class EnrollmentRequest:
     secret: str | None = None
     authority: str | None = None  # when the endpoint (e.g. an EST label) names the CA
     profile: str | None = None
+    client: str | None = None  # the client's address, for per-client guess throttling
 
 
 @dataclass(frozen=True)
@@ -296,9 +298,12 @@ class OneTimeSecret:
         if request.registration_id is None or request.secret is None:
             raise PolicyError(R.BAD_SECRET, "a registration id and its one-time secret are required")
         registration = registration_for_secret(uow, request.registration_id)
+        if registration is not None and registration.locked_at is not None:
+            raise PolicyError(R.REGISTRATION_LOCKED, "this registration is locked after too "
+                                                     "many wrong secrets; an operator unlocks it")
         if (registration is None or registration.secret_hash is None
                 or not secret_matches(request.secret, registration.secret_hash)):
-            raise PolicyError(R.BAD_SECRET, "unknown registration or wrong secret")
+            raise SecretRefusedError(registration.id if registration is not None else None)
         if not _matching(request, registration):
             raise PolicyError(R.METHOD_NOT_ALLOWED, "this registration is for another "
                                                     "authority or profile")
@@ -314,8 +319,11 @@ def default_methods(external: ExternalRevocation | None = None,
 
 class EnrollmentService:
     def __init__(self, uow: UnitOfWorkFactory, issuance: IssuanceService, clock: Clock,
-                 methods: tuple[EnrollmentMethod, ...] | None = None) -> None:
+                 methods: tuple[EnrollmentMethod, ...] | None = None,
+                 guesses: GuessLimits | None = None) -> None:
         self._uow = uow
+        self._guess_limits = guesses or GuessLimits()
+        self._client_guesses = ClientGuesses(self._guess_limits)
         self._issuance = issuance
         self._clock = clock
         chosen = methods if methods is not None else default_methods()
@@ -336,6 +344,8 @@ class EnrollmentService:
             chosen = self._methods.get(method)
             if chosen is None:
                 raise PolicyError(R.METHOD_NOT_ALLOWED, f"unknown enrollment method {method!r}")
+            if isinstance(chosen, OneTimeSecret):
+                self._client_guesses.check(request.client, now)
             with self._uow() as uow:
                 authorization = chosen.authorize(request, uow, now)
         except PolicyError as refusal:
@@ -359,4 +369,21 @@ class EnrollmentService:
                 "enrollment.authorize", "refused", request.requester,
                 request.authority or "-", details))
             uow.events.add(Event("enrollment.refused", now, details))
+            if isinstance(refusal, SecretRefusedError):
+                self._note_wrong_secret(uow, request, refusal.registration, now)
             uow.commit()
+
+    def _note_wrong_secret(self, uow: UnitOfWork, request: EnrollmentRequest,
+                           registration: str | None, now: datetime) -> None:
+        """Count the guess per client and per registration; lock it at the limit."""
+        self._client_guesses.note_failure(request.client, now)
+        if registration is None:
+            return
+        if uow.registrations.note_failed_secret(registration, now,
+                                                self._guess_limits.lock_after):
+            details = {"failed_secrets": self._guess_limits.lock_after,
+                       "last_requester": request.requester}
+            append_audit(uow.audit, now, AuditRecord(
+                "registration.lock", "success", "iotpki", registration, details))
+            uow.events.add(Event("registration.locked", now,
+                                 {"registration": registration, **details}))

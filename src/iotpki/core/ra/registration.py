@@ -127,6 +127,8 @@ class Registration:
     manifest: str | None = None  # delivery id of the manifest it came from
     component_id: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+    failed_secrets: int = 0  # wrong secrets presented for it (issue 15 item 10)
+    locked_at: datetime | None = None  # locked after too many; an operator unlocks it
     reference: str | None = None  # the client's senderKID / user name (reusable credential)
     uses_allowed: int = 1  # issuances before it is used up
     uses: int = 0

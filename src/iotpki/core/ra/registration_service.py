@@ -257,6 +257,23 @@ class RegistrationService:
         return self.get(registration_id)
 
 
+    def unlock(self, registration_id: str, actor: str) -> Registration:
+        """An operator lets a registration locked after wrong secrets be used again; its
+        count of wrong secrets starts over (issue 15 item 10)."""
+        with self._uow() as uow:
+            current = uow.registrations.get(registration_id)
+            if current is None:
+                raise NotFoundError(f"unknown registration {registration_id!r}")
+            uow.registrations.unlock(registration_id)
+            append_audit(uow.audit, self._clock.now(), AuditRecord(
+                "registration.unlock", "success", actor, registration_id,
+                {"organization": current.organization,
+                 "failed_secrets": current.failed_secrets,
+                 "was_locked": current.locked_at is not None}))
+            uow.commit()
+        return self.get(registration_id)
+
+
 def _check_reuse(uow: UnitOfWork, spec: RegistrationSpec) -> None:
     """A reference and more than one use belong to secret registrations (a shared secret
     that many devices of a line or batch present); one open registration per reference."""

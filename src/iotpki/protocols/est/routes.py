@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 
 # §4.2.3: refused requests get a 4xx; which one says whose fault it is.
 _UNAUTHENTICATED = {R.NO_CLIENT_IDENTITY, R.BAD_SECRET}
-_FORBIDDEN = {R.NOT_REGISTERED, R.REGISTRATION_CONSUMED, R.REGISTRATION_EXPIRED,
+_FORBIDDEN = {R.REGISTRATION_LOCKED, R.NOT_REGISTERED, R.REGISTRATION_CONSUMED, R.REGISTRATION_EXPIRED,
               R.UNTRUSTED_CHAIN, R.REVOKED, R.CERTIFICATE_EXPIRED, R.POSSESSION_NOT_PROVEN,
               R.IDENTITY_MISMATCH, R.METHOD_NOT_ALLOWED, R.DOMAIN_NOT_OWNED}
 _SERVER_FAULT = {R.UNKNOWN_PROFILE, R.UNKNOWN_AUTHORITY, R.AUTHORITY_CANNOT_ISSUE}
@@ -107,6 +107,8 @@ class Call:
 
 
 def status_for(reason: R) -> int:
+    if reason is R.TOO_MANY_ATTEMPTS:
+        return 429  # RFC 6585 §4
     if reason in _UNAUTHENTICATED:
         return 401
     if reason in _FORBIDDEN:
@@ -117,7 +119,8 @@ def status_for(reason: R) -> int:
 
 
 def text(status: int, detail: str) -> Response:
-    headers = {"WWW-Authenticate": REALM} if status == 401 else {}
+    headers = ({"WWW-Authenticate": REALM} if status == 401
+               else {"Retry-After": "60"} if status == 429 else {})
     return PlainTextResponse(f"{detail}\n", status_code=status, headers=headers)
 
 
@@ -254,7 +257,7 @@ class ESTServer:
         return EnrollmentRequest(
             csr=csr, requester=identity.requester, client_chain=chain,
             possession="tls" if chain else None, registration_id=identity.username,
-            secret=identity.password)
+            secret=identity.password, client=identity.address)
 
 
 async def _pkcs10_body(request: Request) -> bytes:

@@ -149,6 +149,9 @@ class RegistrationOut(BaseModel):
     reference: str | None = None
     uses_allowed: int = 1
     uses: int = 0
+    failed_secrets: int = Field(default=0, description="Wrong secrets presented for it")
+    locked_at: datetime | None = Field(default=None, description="Locked after too many "
+                                       "wrong secrets; POST .../unlock to use it again")
 
 
 class RegistrationCreated(RegistrationOut):
@@ -171,6 +174,7 @@ def registration_out(r: Registration) -> dict[str, Any]:
         "created_at": r.created_at, "created_by": r.created_by, "consumed_at": r.consumed_at,
         "certificate": r.certificate, "manifest": r.manifest, "component_id": r.component_id,
         "reference": r.reference, "uses_allowed": r.uses_allowed, "uses": r.uses,
+        "failed_secrets": r.failed_secrets, "locked_at": r.locked_at,
     }
 
 

@@ -119,6 +119,17 @@ def get_registration(registration_id: RegistrationId, principal: CurrentPrincipa
     return RegistrationOut(**registration_out(registration))
 
 
+@router.post("/registrations/{registration_id}/unlock", responses=WRITE_PROBLEMS)
+def unlock_registration(registration_id: RegistrationId, principal: CurrentPrincipal,
+                        api: Services) -> RegistrationOut:
+    """A registration locked after too many wrong secrets can be used again; its count of
+    wrong secrets starts over. Audited."""
+    registration = _owned(api, principal, registration_id)
+    authorize(principal, Action.REGISTER, registration.organization, "registration")
+    return RegistrationOut(**registration_out(api.registrations.unlock(registration_id,
+                                                                       principal.actor)))
+
+
 @router.post("/registrations/{registration_id}/cancel", responses=WRITE_PROBLEMS)
 def cancel_registration(registration_id: RegistrationId, principal: CurrentPrincipal,
                         api: Services) -> RegistrationOut:
