@@ -157,8 +157,8 @@ registrations = Table(
     Column("reference", String(128)),  # 0009: a reusable credential's name (CMP senderKID)
     Column("uses_allowed", Integer, nullable=False, server_default="1"),
     Column("uses", Integer, nullable=False, server_default="0"),
-    Column("failed_secrets", Integer, nullable=False, server_default="0"),  # 0010
-    Column("locked_at", UTCDateTime),  # 0010
+    Column("failed_secrets", Integer, nullable=False, server_default="0"),  # 0011
+    Column("locked_at", UTCDateTime),  # 0011
     Index("ix_registrations_identity", "identity_key"),
     Index("ix_registrations_reference", "reference"),
     # One open registration per reference: a client's senderKID names one credential.

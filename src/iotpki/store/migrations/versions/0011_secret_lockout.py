@@ -1,8 +1,8 @@
 """Secret guessing (issue 15 item 10): failed secret checks per registration, and when the
 registration was locked after too many (`core.ra.guessing`).
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from alembic import op
 
 from iotpki.store.types import UTCDateTime
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
