@@ -70,6 +70,11 @@ class BodyGuard:
         self._limits = limits or BodyLimits.from_environment()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not _is_utf8(scope.get("query_string", b"")):
+            # RFC 3986 §2.5: our query parameters are UTF-8 text; Starlette fails on others.
+            await _problem(400, "invalid-request", "The request cannot be carried out as asked",
+                           "the query string is not UTF-8", scope, {})(scope, receive, send)
+            return
         if scope["type"] != "http" or not _has_body(scope):
             await self._app(scope, receive, send)
             return
@@ -91,6 +96,14 @@ class BodyGuard:
             return
         scope[AUTHENTICATED] = principal
         await self._app(scope, _replay(body, receive), send)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _has_body(scope: Scope) -> bool:
