@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from typer.testing import CliRunner
 
+from iotpki.cli.main import app
 from tests.hsm import SoftHSM
 
 pytestmark = pytest.mark.usefixtures("softhsm")
@@ -58,8 +60,10 @@ class CLI:
 @pytest.fixture
 def cli(tmp_path: Path, softhsm: SoftHSM) -> CLI:
     """SQLite only: the token is what these tests are about (the database tests run the
-    same commands on PostgreSQL)."""
-    return CLI(tmp_path / "data", softhsm)
+    same commands on PostgreSQL). `init` runs in-process: only `init` creates a database."""
+    cli = CLI(tmp_path / "data", softhsm)
+    assert CliRunner().invoke(app, ["init"], env=cli.env).exit_code == 0
+    return cli
 
 
 ROOT = ("authority", "create", "hsm-root", "--org", "hsmco", "--subject", "CN=HSM Root,O=HSMCo")

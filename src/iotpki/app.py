@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from iotpki.agent.revocation import CRLCache
 from iotpki.core.audit.trail import AuditTrail
 from iotpki.core.ca.authority_service import AuthorityService
 from iotpki.core.ca.directory import CertificateDirectory
@@ -33,7 +36,6 @@ from iotpki.core.ports import UnitOfWorkFactory
 from iotpki.core.ra.endpoints import Endpoints, parse_endpoints
 from iotpki.core.ra.enrollment import EnrollmentService, ExternalRevocation, default_methods
 from iotpki.core.ra.guessing import GuessLimits
-from iotpki.core.ra.key_delivery import KeyDelivery
 from iotpki.core.ra.registration_service import RegistrationService
 from iotpki.core.revocation.crl import CRLPublisher
 from iotpki.core.revocation.crl_distribution import CRLDistribution
@@ -46,15 +48,17 @@ from iotpki.keys.ring import KeyBackend, KeyRing
 from iotpki.keys.sealing import PassphraseSealer
 from iotpki.keys.software import SCHEME as SOFTWARE
 from iotpki.keys.software import SoftwareKeyBackend
-from iotpki.protocols.cmp.confirmation import ConfirmationTimeout
-from iotpki.protocols.cmp.general import GeneralMessages
-from iotpki.protocols.cmp.protection import CMPProtection
-from iotpki.protocols.cmp.server import CMPServer
 from iotpki.protocols.rest.idempotency import IdempotencyKeys
 from iotpki.protocols.webhook.sender import HTTPWebhookSender
 from iotpki.settings import Settings
 from iotpki.store.database import Database, private_directory, private_sqlite_files, sqlite_url
 from iotpki.wire.errors import PKIError
+
+if TYPE_CHECKING:
+    from iotpki.agent.revocation import CRLCache
+    from iotpki.core.ra.key_delivery import KeyDelivery
+    from iotpki.protocols.cmp.confirmation import ConfirmationTimeout
+    from iotpki.protocols.cmp.server import CMPServer
 
 
 def default_profiles_text() -> str:
@@ -93,8 +97,26 @@ def load_endpoints(path: Path) -> Endpoints:
 
 def external_revocation(clock: Clock) -> ExternalRevocation:
     """Suppliers' CRLs, fetched from their distribution points and cached until nextUpdate."""
-    cache = CRLCache(now=clock.now)
-    return lambda certificate, issuer: cache(certificate, issuer).value
+
+    @functools.cache
+    def cache() -> CRLCache:
+        from iotpki.agent.revocation import CRLCache  # urllib and ssl: only when one is fetched
+
+        return CRLCache(now=clock.now)
+
+    return lambda certificate, issuer: cache()(certificate, issuer).value
+
+
+def database_exists(settings: Settings) -> bool:
+    """Whether the settings point at an iotpki database, without creating anything."""
+    url = settings.database_url or sqlite_url(settings.data_dir)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        return False
+    database = Database(url)
+    try:
+        return database.schema_revision() is not None
+    finally:
+        database.dispose()
 
 
 def open_database(settings: Settings) -> Database:
@@ -129,6 +151,12 @@ def build_pkcs11_backend(settings: Settings) -> KeyBackend | None:
         raise ConfigurationError(f"IOTPKI_PKCS11_TOKEN: {exc}") from exc
 
 
+class CMPParts(NamedTuple):
+    server: CMPServer
+    key_delivery: KeyDelivery
+    confirmations: ConfirmationTimeout
+
+
 @dataclass
 class PKI:
     """Everything a front end (CLI, servers, benchmarks) needs, wired together."""
@@ -153,15 +181,31 @@ class PKI:
     clock: Clock
     endpoints: Endpoints
     devices: DeviceService
-    cmp: CMPServer
     principals: PrincipalService
     idempotency: IdempotencyKeys
     lifecycle: LifecycleService
     webhooks: WebhookService
     webhook_dispatcher: WebhookDispatcher
     expiry: ExpiryMonitor
-    key_delivery: KeyDelivery
-    cmp_confirmations: ConfirmationTimeout
+    # CMP (server, key delivery, certConf timeout) is built on first use: its ASN.1 modules
+    # take longer to import than everything else, and most CLI commands never need them.
+    _cmp_parts: Callable[[], CMPParts] = field(repr=False)
+
+    @cached_property
+    def _cmp(self) -> CMPParts:
+        return self._cmp_parts()
+
+    @property
+    def cmp(self) -> CMPServer:
+        return self._cmp.server
+
+    @property
+    def key_delivery(self) -> KeyDelivery:
+        return self._cmp.key_delivery
+
+    @property
+    def cmp_confirmations(self) -> ConfirmationTimeout:
+        return self._cmp.confirmations
 
     def close(self) -> None:
         self.database.dispose()
@@ -214,7 +258,7 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
     clock = clock or SystemClock()
     database = open_database(settings)
     if migrate:
-        database.migrate()
+        database.migrate_if_needed()
     keys = build_key_ring(settings)
     profiles = load_profiles(settings.profiles_file)
     urls = PublicURLs(settings.public_url)
@@ -234,11 +278,20 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
     # The operator revoked a service certificate: replaced at once (issue 15 item 7).
     revocation.on_infrastructure_revoked.append(certificates.replace_revoked)
     endpoints = load_endpoints(settings.data_dir / "endpoints.yaml")
-    key_delivery = KeyDelivery(uow, profiles, certificates, sealer, clock)
-    cmp = CMPServer(uow, enrollment, revocation, GeneralMessages(crls),
-                    CMPProtection(certificates), profiles,
-                    endpoints, sealer, clock, check_after=settings.cmp_check_after,
-                    key_delivery=key_delivery)
+
+    def cmp_parts() -> CMPParts:
+        from iotpki.core.ra.key_delivery import KeyDelivery
+        from iotpki.protocols.cmp.confirmation import ConfirmationTimeout
+        from iotpki.protocols.cmp.general import GeneralMessages
+        from iotpki.protocols.cmp.protection import CMPProtection
+        from iotpki.protocols.cmp.server import CMPServer
+
+        key_delivery = KeyDelivery(uow, profiles, certificates, sealer, clock)
+        server = CMPServer(uow, enrollment, revocation, GeneralMessages(crls),
+                           CMPProtection(certificates), profiles, endpoints, sealer, clock,
+                           check_after=settings.cmp_check_after, key_delivery=key_delivery)
+        return CMPParts(server, key_delivery, ConfirmationTimeout(
+            uow, revocation, clock, timedelta(seconds=settings.cmp_confirm_timeout)))
     return PKI(
         settings=settings, database=database, keys=keys, profiles=profiles,
         authorities=AuthorityService(uow, keys, urls, clock),
@@ -256,7 +309,6 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         crl_distribution=CRLDistribution(reads, crls, clock),
         clock=clock,
         endpoints=endpoints,
-        cmp=cmp,
         devices=DeviceService(uow, clock),
         lifecycle=build_lifecycle(settings, uow, registrations, profiles, clock),
         webhooks=WebhookService(uow, sealer, clock),
@@ -264,9 +316,7 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         expiry=ExpiryMonitor(uow, profiles, clock),
         principals=PrincipalService(uow, clock, profiles),
         idempotency=IdempotencyKeys(uow, clock, sealer),
-        key_delivery=key_delivery,
-        cmp_confirmations=ConfirmationTimeout(
-            uow, revocation, clock, timedelta(seconds=settings.cmp_confirm_timeout)),
+        _cmp_parts=cmp_parts,
     )
 
 

@@ -49,7 +49,7 @@ def _serial(value: str) -> int:
 def issue(
     ctx: typer.Context,
     authority: str = typer.Option(..., "--ca", help="Issuing authority label."),
-    profile: str = typer.Option(..., "--profile"),
+    profile: str = typer.Option(..., "--profile", help="Profile name (iotpki profile list)."),
     csr_file: Path = typer.Option(..., "--csr", exists=True, dir_okay=False, help="PEM or DER."),
     subject: str = typer.Option(None, "--subject", help="Approved subject (replaces the CSR's)."),
     sans: list[str] = typer.Option([], "--san", help="Approved SAN type:value (replaces CSR's)."),

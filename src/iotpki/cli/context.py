@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from iotpki.app import PKI, build_pki
+from iotpki.core.errors import ConfigurationError
 from iotpki.settings import Settings
+
+if TYPE_CHECKING:
+    from iotpki.app import PKI
 
 
 @dataclass
@@ -24,9 +28,20 @@ class CLIState:
         return Settings.from_environment(
             self.data_dir, self.database_url, self.public_url, self.insecure_keys)
 
-    def pki(self) -> PKI:
+    def pki(self, create: bool = False) -> PKI:
+        """The PKI of the data directory. Only `init` (create=True) may create the database:
+        any other command on a directory without one is a mistyped path, not a new PKI."""
         if self._pki is None:
-            self._pki = build_pki(self.settings)
+            from iotpki.app import build_pki, database_exists
+
+            settings = self.settings
+            if not create and not database_exists(settings):
+                raise ConfigurationError(
+                    f"no iotpki database in {settings.data_dir}"
+                    + (f" ({settings.database_url})" if settings.database_url else "")
+                    + ": run 'iotpki init' first, or point --data-dir / IOTPKI_DATA_DIR "
+                    "at an existing one")
+            self._pki = build_pki(settings)
         return self._pki
 
 

@@ -1,4 +1,4 @@
-"""`iotpki demo`: the story of DESIGN.md §1 end to end, printing each step (see
+"""`iotpki demo`: the supply-chain story (docs/demo.md) end to end, printing each step (see
 `demo_story` for what happens, `demo_broker` for the processes it starts)."""
 
 from __future__ import annotations
@@ -143,9 +143,11 @@ def demo(
                                        "(default: a temporary directory, removed after)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Run the story end to end: chips, manifests, stage and operational certificates through
-    the device agent, a Mosquitto broker that accepts building-42 sensors, refuses another
-    domain and, after its revocation, a stolen sensor."""
+    """Run the whole story end to end with a Mosquitto broker.
+
+    Chips, manifests, stage and operational certificates through the device agent, a
+    Mosquitto broker that accepts building-42 sensors, refuses another domain and, after
+    its revocation, a stolen sensor."""
     def say(title: str, detail: str) -> None:
         if not as_json:
             console.print(f"[bold cyan]{title:>11}[/] {detail}", highlight=False)

@@ -1,4 +1,7 @@
-"""Entry point of the `iotpki` command: global options, `init`, and the sub-command groups."""
+"""Entry point of the `iotpki` command: global options, `init`, and the sub-command groups.
+
+Sub-commands are registered in `cli/lazy.py` and imported only when they run, so that
+`iotpki --help` and simple commands start fast (docs/performance.md, bench/cli.py)."""
 
 from __future__ import annotations
 
@@ -7,50 +10,15 @@ from pathlib import Path
 
 import typer
 
-from iotpki.app import install_default_profiles
-from iotpki.cli import (
-    audit,
-    authority,
-    cert,
-    crl,
-    device,
-    fleet,
-    manifest,
-    org,
-    principal,
-    profile,
-    registration,
-    request,
-    webhook,
-)
 from iotpki.cli.context import CLIState, state
-from iotpki.cli.demo import demo
-from iotpki.cli.demo_setup import create_demo_hierarchy
-from iotpki.cli.output import JSON_OPTION, console, emit_json, errors
-from iotpki.cli.serve import serve
-from iotpki.keys.passphrase import create_passphrase_file, read_passphrase
+from iotpki.cli.lazy import LazyGroup
+from iotpki.cli.output import JSON_OPTION, console, emit_json, errors, one_line
 from iotpki.wire.errors import DecodeError, PKIError
 
 app = typer.Typer(
-    name="iotpki", no_args_is_help=True, pretty_exceptions_enable=False,
+    name="iotpki", no_args_is_help=True, pretty_exceptions_enable=False, cls=LazyGroup,
     help="Certificate lifecycle manager for IoT devices: CA, RA and supply-chain identities.",
 )
-app.add_typer(authority.app, name="authority")
-app.add_typer(cert.app, name="cert")
-app.add_typer(audit.app, name="audit")
-app.add_typer(profile.app, name="profile")
-app.add_typer(org.app, name="org")
-app.add_typer(registration.app, name="registration")
-app.add_typer(manifest.app, name="manifest")
-app.add_typer(request.app, name="request")
-app.add_typer(crl.app, name="crl")
-app.add_typer(device.app, name="device")
-app.add_typer(webhook.app, name="webhook")
-app.add_typer(webhook.expiry_app, name="expiry")
-app.add_typer(principal.app, name="principal")
-app.add_typer(fleet.app, name="fleet")
-app.command()(serve)
-app.command()(demo)
 
 
 @app.callback()
@@ -76,6 +44,10 @@ def init(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Create the data directory, database, profile file and (with --demo) the story's CAs."""
+    from iotpki.app import install_default_profiles
+    from iotpki.cli.demo_setup import create_demo_hierarchy
+    from iotpki.keys.passphrase import create_passphrase_file, read_passphrase
+
     cli = state(ctx)
     settings = cli.settings
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -83,7 +55,7 @@ def init(
     passphrase_file = None
     if read_passphrase(settings.data_dir) is None and not settings.allow_unencrypted_keys:
         passphrase_file = create_passphrase_file(settings.data_dir)
-    pki = cli.pki()
+    pki = cli.pki(create=True)
     created = create_demo_hierarchy(pki) if demo else []
     result = {
         "data_dir": str(settings.data_dir),
@@ -109,13 +81,13 @@ def main() -> None:
     try:
         app()
     except DecodeError as exc:  # a malformed argument (subject, SAN, certificate file)
-        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        errors.print(f"[bold red]error:[/] {one_line(exc)}", highlight=False)
         sys.exit(2)
     except PKIError as exc:
-        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        errors.print(f"[bold red]error:[/] {one_line(exc)}", highlight=False)
         sys.exit(1)
     except ValueError as exc:
-        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
+        errors.print(f"[bold red]error:[/] {one_line(exc)}", highlight=False)
         sys.exit(2)
 
 

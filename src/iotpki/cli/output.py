@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from iotpki.core.ca.authority import Authority
-from iotpki.core.ca.certificate import CertificateRecord
+if TYPE_CHECKING:
+    from iotpki.core.ca.authority import Authority
+    from iotpki.core.ca.certificate import CertificateRecord
 
 console = Console()
-errors = Console(stderr=True)
+# An error is one line whatever the terminal (docs/cli.md): Rich must not wrap it, on a TTY
+# or off one (where it would wrap at 80 columns).
+errors = Console(stderr=True, soft_wrap=True)
+
+# Libraries append their own pointers to messages (cryptography's FAQ link and error kind);
+# an iotpki message says what is wrong in its own words.
+_LIBRARY_TAIL = re.compile(r"\s*See https?://\S+ for more details\.?.*$")
 
 JSON_OPTION = typer.Option(False, "--json", help="Machine-readable JSON output.")
 
@@ -30,8 +38,13 @@ def emit_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=_default))
 
 
+def one_line(message: object) -> str:
+    """A message on one line: newlines folded into spaces, library pointers dropped."""
+    return _LIBRARY_TAIL.sub("", " ".join(str(message).split()))
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    errors.print(f"[bold red]error:[/] {one_line(message)}", highlight=False)
     raise typer.Exit(code)
 
 

@@ -16,6 +16,7 @@ import uvicorn
 
 from iotpki.app import PKI
 from iotpki.cli.context import state
+from iotpki.core.errors import ConfigurationError
 from iotpki.https_server import (
     ENV_TRUSTED_PROXIES,
     PROTOCOL_CLASS,
@@ -24,6 +25,7 @@ from iotpki.https_server import (
     tls_context,
 )
 from iotpki.https_server import FACTORY as HTTPS_FACTORY
+from iotpki.keys.errors import KeyProtectionError
 from iotpki.listener import PROTOCOL_CLASS as GUARDED_PROTOCOL
 
 FACTORY = "iotpki.server:app_from_environment"
@@ -48,14 +50,16 @@ def serve(
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes per listener."),
     log_level: str = typer.Option("warning", "--log-level"),
 ) -> None:
-    """Serve OCSP (/ocsp/<ca>), CRLs (/crl/<ca>.crl, /crl/<ca>-delta.crl), /ca/<ca>.crt and,
-    with --https-port, EST (/.well-known/est/... and /.well-known/est/<label>/...) and the
-    REST API (/api/v1/..., OpenAPI at /api/v1/openapi.json)."""
+    """Serve OCSP, CRLs and CMP over HTTP and, with --https-port, EST and the REST API.
+
+    HTTP: OCSP (/ocsp/<ca>), CRLs (/crl/<ca>.crl, /crl/<ca>-delta.crl), /ca/<ca>.crt, CMP
+    (/.well-known/cmp). HTTPS: EST (/.well-known/est/... and /.well-known/est/<label>/...)
+    and the REST API (/api/v1/..., OpenAPI at /api/v1/openapi.json)."""
     cli = state(ctx)
     settings = cli.settings
     pki = cli.pki()  # creates or migrates the schema once, before the workers start
     try:
-        check_token_keys(pki)
+        check_keys(pki)
         tls = prepare_tls(pki, [host], tls_cert, tls_key) if https_port else None
     finally:
         pki.close()
@@ -80,12 +84,19 @@ def serve(
             https.join(timeout=15)
 
 
-def check_token_keys(pki: PKI) -> None:
-    """Every authority key on a token is found now (module, token, PIN, key label): a problem
-    ends `serve` at startup with one line instead of failing requests later."""
+def check_keys(pki: PKI) -> None:
+    """Every authority key loads now: a file key decrypts with the configured passphrase, a
+    token key is found (module, token, PIN, key label). A problem ends `serve` at startup
+    with one line instead of failing every signing request later."""
     for authority in pki.authorities.list():
-        if authority.key_ref is not None and authority.key_ref.startswith("pkcs11:"):
+        if authority.key_ref is None:  # a trust anchor: no key here
+            continue
+        try:
             pki.keys.load(authority.key_ref)
+        except KeyProtectionError as exc:
+            raise ConfigurationError(
+                f"the key of authority {authority.label} cannot be used ({exc}); check "
+                "IOTPKI_CA_PASSPHRASE / IOTPKI_CA_PASSPHRASE_FILE") from exc
 
 
 def _end_with_parent(parent: int) -> None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 
 from iotpki.store.ids import IdCache
@@ -72,6 +71,23 @@ def _tune_sqlite(engine: Engine) -> None:
                                       dialect=conn.dialect) from exc
 
 
+_REVISION = re.compile(r"^(down_)?revision\s*(?::[^=]*)?=\s*['\"]?(\w+)", re.MULTILINE)
+
+
+def head_revision() -> str:
+    """The newest revision of the (linear) migration chain, read from the version files
+    without importing Alembic: the one revision no other names as its down_revision."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        for down, value in _REVISION.findall(path.read_text()):
+            (parents if down else revisions).add(value)
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise RuntimeError(f"migration chain has {len(heads)} heads: {sorted(heads)}")
+    return heads.pop()
+
+
 class Database:
     def __init__(self, url: str, **engine_options: Any) -> None:
         self.url = url
@@ -84,8 +100,24 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    def schema_revision(self) -> str | None:
+        """The Alembic revision of the schema; None when there is no iotpki schema."""
+        try:
+            with self.engine.connect() as conn:
+                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        except DBAPIError:
+            return None
+
+    def migrate_if_needed(self) -> None:
+        """Migrate only when behind: importing Alembic costs more than most commands."""
+        if self.schema_revision() != head_revision():
+            self.migrate()
+
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
+        from alembic import command
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as conn:

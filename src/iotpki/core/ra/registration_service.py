@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
@@ -31,8 +31,10 @@ from iotpki.core.ra.registration import (
 )
 from iotpki.core.supply_chain.domain import domain_uri
 from iotpki.core.supply_chain.domain_claims import canonical_sans, check_claims, claims_of
-from iotpki.wire.manifest import ManifestEntry
 from iotpki.wire.names import parse_subject
+
+if TYPE_CHECKING:  # the ASN.1 of manifests is not needed to create registrations
+    from iotpki.wire.manifest import ManifestEntry
 
 DEFAULT_LIFETIME = timedelta(days=30)
 Progress = Callable[[int, int], None]
