@@ -80,7 +80,7 @@ def tidy_metavars(command: Command) -> None:
 
 
 def _constant(text: str) -> Callable[[Context], str]:
-    return lambda _ctx: text
+    return lambda ctx: text
 
 
 def _tidy_help_option(command: Command) -> None:
