@@ -28,7 +28,6 @@ from iotpki.cli.demo_story import (
     publish,
 )
 from iotpki.cli.output import JSON_OPTION, console, emit_json, fail
-from iotpki.core.revocation.status import CRLKind
 from iotpki.wire.peer import certificate_domains
 
 TOPIC = f"{DEMO_DOMAIN}/floor-3/temperature"
@@ -95,7 +94,8 @@ def _stolen(demo: Demo, agents: dict[str, Agent], ca_file: Path) -> None:
     assert identity is not None
     pki.revocation.revoke(OPERATIONS, identity.certificate.serial_number,
                           x509.ReasonFlags.key_compromise, "operatorco:crm (reported stolen)")
-    pki.crls.publish(OPERATIONS, [CRLKind.FULL])  # Mosquitto reads one full CRL, no delta
+    # Mosquitto reads one full CRL, no delta: the server republishes the full CRL within
+    # IOTPKI_CRL_FULL_AFTER_CHANGE (30 s) of a revocation (docs/crl.md).
     demo.fetch_crl(must_list=identity.certificate.serial_number)
     running = demo.broker.process
     demo.broker.reload()  # SIGHUP: Mosquitto 2.0 re-reads crlfile (demo_broker)

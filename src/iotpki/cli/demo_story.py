@@ -232,9 +232,10 @@ class Demo:
 
     def fetch_crl(self, must_list: int | None = None) -> Path:
         """The CRL as relying parties get it: from the server's CRL distribution point
-        (each server node looks for a newer CRL at most once a second)."""
+        (each server node looks for a newer CRL at most once a second, and republishes the
+        full CRL within IOTPKI_CRL_FULL_AFTER_CHANGE of a revocation)."""
         url = f"{self.server.http_url}/crl/{OPERATIONS}.crl"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90
         while True:
             with urllib.request.urlopen(url, timeout=30) as answer:
                 crl = x509.load_der_x509_crl(answer.read())

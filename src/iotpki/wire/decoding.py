@@ -27,9 +27,25 @@ MALFORMED: tuple[type[Exception], ...] = (
 REASON_LIMIT = 200  # characters of a parser's message repeated to the client
 
 
+# What the parsers' own messages mean, in our words: their text names library internals
+# ("ParseError { kind: ShortData }") and a URL of the library's FAQ.
+_WORDED = (
+    ("Unable to load PEM file", "not valid PEM (bad header, base64 or framing)"),
+    ("error parsing asn1 value", "not valid DER"),
+    ("ShortData", "not valid DER (truncated)"),
+    ("ExtraData", "not valid DER (trailing bytes)"),
+    ("InvalidLength", "not valid DER (bad length)"),
+)
+
+
 def short_reason(exc: BaseException) -> str:
-    """`Class: message`, bounded: parser messages may quote the hostile input."""
-    text = f"{exc.__class__.__name__}: {exc}"
+    """What was wrong, bounded (parser messages may quote the hostile input): our words for
+    the failures we know, else `Class: message`."""
+    message = str(exc)
+    worded = [ours for theirs, ours in _WORDED if theirs in message]
+    if worded:
+        return worded[-1]
+    text = f"{exc.__class__.__name__}: {message}"
     return text if len(text) <= REASON_LIMIT else text[:REASON_LIMIT] + "…"
 
 

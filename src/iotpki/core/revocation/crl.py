@@ -15,6 +15,7 @@ two CRLs with one number; the entries are encoded in one pass (`iotpki.wire.crl`
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,27 +43,48 @@ from iotpki.wire.keys import signature_hash_for
 class CRLPolicy:
     """How long CRLs are valid and how often they are issued."""
 
-    full_validity: timedelta = timedelta(days=7)  # nextUpdate - thisUpdate of a full CRL
+    # nextUpdate - thisUpdate (§5.1.2.5: the date by which the next CRL will be issued): the
+    # interval plus a margin for a node or a cache that is late, so that a relying party
+    # never keeps a CRL longer than we promise to replace it.
+    full_validity: timedelta = timedelta(hours=26)
     full_interval: timedelta = timedelta(days=1)  # a new full CRL at least this often
-    delta_validity: timedelta = timedelta(days=1)
+    delta_validity: timedelta = timedelta(hours=3)
     delta_interval: timedelta = timedelta(hours=1)  # a new delta at least this often
     debounce: timedelta = timedelta(seconds=2)  # at most one delta per window after changes
+    # After a revocation or hold, a new full CRL lists it within this delay (debounced: at
+    # most one full CRL per window), for relying parties that read no delta CRL.
+    full_after_change: timedelta = timedelta(seconds=30)
 
     def __post_init__(self) -> None:
         if self.full_interval >= self.full_validity or self.delta_interval >= self.delta_validity:
             raise ConfigurationError("CRLs must be re-issued before their nextUpdate")
+        if self.full_after_change > self.full_interval:
+            raise ConfigurationError("IOTPKI_CRL_FULL_AFTER_CHANGE must not exceed "
+                                     "IOTPKI_CRL_INTERVAL")
 
 
 # Environment variables that set CRL timing (durations as in profiles: 24h, 7d, ...).
 POLICY_VARIABLES = {
     "IOTPKI_CRL_VALIDITY": "full_validity", "IOTPKI_CRL_INTERVAL": "full_interval",
     "IOTPKI_DELTA_CRL_VALIDITY": "delta_validity", "IOTPKI_DELTA_CRL_INTERVAL": "delta_interval",
+    "IOTPKI_CRL_FULL_AFTER_CHANGE": "full_after_change",
 }
+
+
+_DELAY = re.compile(r"^\s*(\d+)\s*([sm])\s*$")
+
+
+def _duration(text: str) -> timedelta:
+    """A duration as in profiles (`24h`, `7d`), or a short delay (`30s`, `2m`, `0s`)."""
+    match = _DELAY.match(text)
+    if match is None:
+        return parse_duration(text)
+    return int(match.group(1)) * timedelta(seconds=1 if match.group(2) == "s" else 60)
 
 
 def crl_policy_from(variables: Mapping[str, str]) -> CRLPolicy:
     """A policy from IOTPKI_*CRL* variables; those not set keep their defaults."""
-    chosen = {field: parse_duration(variables[name])
+    chosen = {field: _duration(variables[name])
               for name, field in POLICY_VARIABLES.items() if variables.get(name)}
     return dataclasses.replace(CRLPolicy(), **chosen)
 
@@ -72,6 +94,8 @@ def due_kinds(policy: CRLPolicy, now: datetime, full: CRLInfo | None, delta: CRL
     """Which CRLs an authority needs now, given its newest ones and its revocation counter."""
     if full is None or now >= full.this_update + policy.full_interval:
         return [CRLKind.FULL, CRLKind.DELTA]
+    if counter > full.revocation_seq and now >= full.this_update + policy.full_after_change:
+        return [CRLKind.FULL, CRLKind.DELTA]  # a change the full CRL does not list yet
     newest = max((c for c in (full, delta) if c is not None), key=lambda c: c.number)
     if delta is None or now >= delta.this_update + policy.delta_interval:
         return [CRLKind.DELTA]
