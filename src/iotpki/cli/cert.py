@@ -51,7 +51,8 @@ def issue(
     authority: str = typer.Option(..., "--ca", help="Issuing authority label."),
     profile: str = typer.Option(..., "--profile", help="Profile name (iotpki profile list)."),
     csr_file: Path = typer.Option(..., "--csr", exists=True, dir_okay=False, help="PEM or DER."),
-    subject: str = typer.Option(None, "--subject", help="Approved subject (replaces the CSR's)."),
+    subject: str = typer.Option(None, "--subject", help="Approved subject (replaces the CSR's); "
+                                "'' for an empty one."),
     sans: list[str] = typer.Option([], "--san", help="Approved SAN type:value (replaces CSR's)."),
     not_after: str = typer.Option(None, "--not-after", help="ISO 8601, e.g. 2027-01-01T00:00Z."),
     out: Path = typer.Option(None, "--out", help="Write the certificate (PEM) here."),
@@ -62,7 +63,7 @@ def issue(
     pki = state(ctx).pki()
     request = IssuanceRequest(
         authority=authority, profile=profile, csr=csr_file.read_bytes(), requester=ACTOR,
-        subject=parse_subject(subject) if subject else None,
+        subject=parse_subject(subject) if subject is not None else None,  # "": empty subject
         sans=tuple(parse_san(s) for s in sans) if sans else None,
         not_after=_aware(not_after) if not_after else None, method="cli",
     )

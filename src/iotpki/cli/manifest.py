@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
@@ -11,13 +12,21 @@ from iotpki.cli.context import state
 from iotpki.cli.output import JSON_OPTION, console, emit_json
 from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.ca.ports import CertificateQuery
-from iotpki.core.ca.profile import parse_duration
+from iotpki.core.ca.profile import Profile, parse_duration
 from iotpki.core.supply_chain.manifests import ImportTarget
 from iotpki.wire.chain import decode_certificates
 from iotpki.wire.manifest import encrypt_manifest
 
 app = typer.Typer(no_args_is_help=True, help="Supply-chain manifests (CMS SignedData).")
 ACTOR = "cli"
+# The identities handed from one supply-chain stage to the next (docs/supply-chain.md).
+STAGE_KINDS = ("component", "device")
+
+
+def _not_an_identity_profile(profiles: dict[str, Profile], name: str) -> NoReturn:
+    kind = profiles[name].kind if name in profiles else "unknown"
+    raise ValueError(f"profile {name} ({kind}) issues no supply-chain identity; a manifest "
+                     f"lists profiles of kind {' or '.join(STAGE_KINDS)}")
 
 
 @app.command()
@@ -25,8 +34,9 @@ def export(
     ctx: typer.Context,
     sender: str = typer.Option(..., "--from", help="Sending organization."),
     recipient: str = typer.Option(..., "--to", help="Receiving organization."),
-    authority: str = typer.Option(..., "--ca", help="List good certificates of this CA..."),
-    profile: str = typer.Option(None, "--profile", help="... of this profile only."),
+    authority: str = typer.Option(..., "--ca", help="List good identities this CA issued..."),
+    profile: str = typer.Option(None, "--profile", help="... of this profile only (default: "
+                                "every component and device profile)."),
     fingerprints: list[str] = typer.Option([], "--fingerprint", help="... or exactly these."),
     lifetime: str = typer.Option("30d", "--lifetime", help="Until the manifest expires."),
     delivery_id: str = typer.Option(None, "--delivery-id"),
@@ -35,13 +45,26 @@ def export(
     out: Path = typer.Option(..., "--out"),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Sign a manifest of identities for the next stage."""
+    """Sign a manifest of identities for the next stage.
+
+    It lists the component and device identities the CA issued (by default every profile of
+    those kinds, or --profile), never the service's own certificates (OCSP responder,
+    manifest signer, CMP protection, TLS)."""
     pki = state(ctx).pki()
+    stage_profiles = [n for n, p in pki.profiles.items() if p.kind in STAGE_KINDS]
     if fingerprints:
         records = [pki.certificates.get_by_fingerprint(f) for f in fingerprints]
     else:
-        records = pki.certificates.find(CertificateQuery(
-            authority=authority, status=CertificateStatus.GOOD, profile=profile, limit=10_000_000))
+        if profile is not None and profile not in stage_profiles:
+            _not_an_identity_profile(pki.profiles, profile)
+        records = [r for name in ([profile] if profile else stage_profiles)
+                   for r in pki.certificates.find(CertificateQuery(
+                       authority=authority, status=CertificateStatus.GOOD, profile=name,
+                       limit=10_000_000))]
+    for record in records:
+        if record.profile not in stage_profiles:
+            raise ValueError(f"{record.authority}:{record.serial_hex} is a {record.profile} "
+                             "certificate; a manifest lists component and device identities")
     signed = pki.manifests.export(sender, recipient, records, ACTOR, parse_duration(lifetime),
                                   delivery_id)
     if encrypt_to is not None:

@@ -67,11 +67,16 @@ def trust(ctx: typer.Context, organization: str,
           supplier: str = typer.Option(..., "--supplier", help="Organization we take identities from."),
           anchor: str = typer.Option(..., "--anchor", help="Authority or trust anchor label."),
           as_json: bool = JSON_OPTION) -> None:
-    """ORGANIZATION accepts identities from SUPPLIER that chain to ANCHOR."""
-    state(ctx).pki().organizations.trust_supplier(organization, supplier, anchor, ACTOR)
-    fields = {"organization": organization, "supplier": supplier, "anchor": anchor}
+    """ORGANIZATION accepts identities from SUPPLIER that chain to ANCHOR (again: no change)."""
+    organizations = state(ctx).pki().organizations
+    # Idempotent, so that a setup script (or the README after `init --demo`) can run it twice.
+    already = (supplier, anchor) in organizations.suppliers(organization)
+    if not already:
+        organizations.trust_supplier(organization, supplier, anchor, ACTOR)
+    fields = {"organization": organization, "supplier": supplier, "anchor": anchor,
+              "already": already}
     emit_json(fields) if as_json else console.print(
-        f"{organization} trusts {supplier} through {anchor}")
+        f"{organization} {'already trusts' if already else 'trusts'} {supplier} through {anchor}")
 
 
 @app.command()

@@ -63,7 +63,10 @@ def open_next_registration(uow: UnitOfWork, registrations: RegistrationService,
         new_owner = _text(step.details, "new_owner", required=True)
         assert new_owner is not None
         if uow.organizations.get(new_owner) is None:
-            raise NotFoundError(f"unknown organization {new_owner!r}")
+            raise NotFoundError(
+                f"unknown organization {new_owner!r}: create it with its CAs first "
+                f"(iotpki authority create {new_owner}-root --org {new_owner} ..., then an "
+                f"issuing CA with --parent {new_owner}-root)")
         if new_owner == owner:
             raise ConfigurationError(f"{owner} owns device {step.device.id} already")
         cancelled = cancel_open_registrations(uow, owner, step.device, step.history, step.actor,
