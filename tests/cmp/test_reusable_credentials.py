@@ -149,3 +149,19 @@ def test_reference_rules(demo_pki: PKI) -> None:
                                       "operatorco:crm")
     with pytest.raises(ConfigurationError):
         demo_pki.registrations.create(_spec(reference="no:colon"), "operatorco:crm")
+
+
+def test_a_locked_registration_authenticates_nothing(demo_pki: PKI) -> None:
+    """Locked after too many wrong secrets (EST HTTP Basic guesses, core.ra.guessing): its
+    secret authenticates no CMP request either until an operator unlocks it."""
+    created = demo_pki.registrations.create(_spec(reference="line-lock", uses=3),
+                                            "operatorco:crm")
+    assert created.secret is not None
+    with demo_pki.database.unit_of_work() as uow:
+        assert uow.registrations.note_failed_secret(created.registration.id,
+                                                    datetime.now(UTC), 1)
+        uow.commit()
+    assert error_failures(_genm(demo_pki, "line-lock", created.secret)) == (
+        "error", {"notAuthorized"})
+    assert error_failures(_ir(demo_pki, "line-lock", created.secret, "CN=s")) == (
+        "error", {"notAuthorized"})

@@ -106,6 +106,9 @@ class MACClients:
 
 
 def _check_usable(registration: Registration, now: datetime) -> None:
+    if registration.locked_at is not None:  # too many wrong secrets (core.ra.guessing)
+        raise CMPFailure("notAuthorized", f"registration {registration.id} is locked after "
+                                          f"too many wrong secrets; an operator unlocks it")
     if registration.status is RegistrationStatus.CONSUMED:
         state = ("used up" if registration.uses_allowed > 1 else "consumed")
         raise CMPFailure("notAuthorized", f"registration {registration.id} is {state}; its "

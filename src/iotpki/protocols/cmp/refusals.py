@@ -25,7 +25,8 @@ FAILURE_FOR_REASON: Mapping[R, str] = {
     R.UNKNOWN_AUTHORITY: "wrongAuthority", R.AUTHORITY_CANNOT_ISSUE: "wrongAuthority",
     R.NO_CLIENT_IDENTITY: "signerNotTrusted", R.UNTRUSTED_CHAIN: "signerNotTrusted",
     R.NOT_REGISTERED: "notAuthorized", R.REGISTRATION_CONSUMED: "notAuthorized",
-    R.REGISTRATION_EXPIRED: "notAuthorized", R.CERTIFICATE_EXPIRED: "notAuthorized",
+    R.REGISTRATION_EXPIRED: "notAuthorized", R.REGISTRATION_LOCKED: "notAuthorized",
+    R.CERTIFICATE_EXPIRED: "notAuthorized",
     R.METHOD_NOT_ALLOWED: "notAuthorized", R.REVOKED: "certRevoked",
     R.BAD_SECRET: "badMessageCheck",
 }
