@@ -33,6 +33,7 @@ from iotpki.core.lifecycle.device_service import DeviceService
 from iotpki.core.lifecycle.expiry import ExpiryMonitor
 from iotpki.core.lifecycle.transitions import LifecycleService
 from iotpki.core.ports import UnitOfWorkFactory
+from iotpki.core.ra.approval import ApprovalLimits
 from iotpki.core.ra.endpoints import Endpoints, parse_endpoints
 from iotpki.core.ra.enrollment import EnrollmentService, ExternalRevocation, default_methods
 from iotpki.core.ra.guessing import GuessLimits
@@ -271,7 +272,9 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
     crls = CRLPublisher(uow, keys, urls, clock)
     enrollment = EnrollmentService(uow, issuance, clock, default_methods(
         external_revocation(clock), grace=lambda name: _renewal_grace(profiles, name)),
-        guesses=GuessLimits(settings.secret_lock_after, settings.secret_guesses_per_minute))
+        guesses=GuessLimits(settings.secret_lock_after, settings.secret_guesses_per_minute),
+        queue=ApprovalLimits(settings.approval_queue_cap,
+                             settings.approval_submissions_per_minute))
     revocation = RevocationService(
         uow, clock, _Infrastructure(profiles, settings.data_dir / "tls" / "server.pem"),
         holder_revokes_hold=lambda name: name in profiles and profiles[name].holder_revokes_hold)

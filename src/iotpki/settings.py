@@ -27,6 +27,8 @@ class Settings:
     cmp_confirm_timeout: int = 600  # s a certificate may await certConf before it is revoked
     secret_lock_after: int = 5  # wrong secrets that lock a registration (docs/security.md)
     secret_guesses_per_minute: int = 10  # wrong secrets one client address may send a minute
+    approval_queue_cap: int = 1000  # undecided manual-approval requests per authority/profile
+    approval_submissions_per_minute: int = 10  # per client address
 
     def __post_init__(self) -> None:
         if self.key_backend not in KEY_BACKENDS:
@@ -62,4 +64,7 @@ class Settings:
             cmp_confirm_timeout=int(env.get("IOTPKI_CMP_CONFIRM_TIMEOUT") or 600),
             secret_lock_after=int(env.get("IOTPKI_SECRET_LOCK_AFTER") or 5),
             secret_guesses_per_minute=int(env.get("IOTPKI_SECRET_GUESSES_PER_MINUTE") or 10),
+            approval_queue_cap=int(env.get("IOTPKI_APPROVAL_QUEUE_CAP") or 1000),
+            approval_submissions_per_minute=int(
+                env.get("IOTPKI_APPROVAL_SUBMISSIONS_PER_MINUTE") or 10),
         )

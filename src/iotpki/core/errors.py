@@ -37,6 +37,7 @@ class RefusalReason(StrEnum):
     BAD_SECRET = "bad-secret"
     REGISTRATION_LOCKED = "registration-locked"  # too many wrong secrets; an operator unlocks
     TOO_MANY_ATTEMPTS = "too-many-attempts"  # this client guessed too often; retry later
+    APPROVAL_QUEUE_FULL = "approval-queue-full"  # too many requests await an operator
     IDENTITY_MISMATCH = "identity-mismatch"
     METHOD_NOT_ALLOWED = "method-not-allowed"
     KEY_ENCRYPTION_UNAVAILABLE = "key-encryption-unavailable"  # RFC 7030 §4.4.1: cannot encrypt

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, func, select, update
 
 from iotpki.core.ra.pending import PendingRequest, PendingStatus
 from iotpki.store.ids import IdCache
@@ -42,6 +42,13 @@ class SQLPendingRequestRepository:
         if status is not None:
             stmt = stmt.where(pending_requests.c.status == status)
         return [self._pending(r) for r in self._conn.execute(stmt.limit(limit).offset(offset))]
+
+    def count_pending(self, authority: str, profile: str) -> int:
+        stmt = select(func.count()).select_from(pending_requests).where(
+            pending_requests.c.status == "pending",
+            pending_requests.c.authority_id == self._ids.id_of(self._conn, authorities, authority),
+            pending_requests.c.profile == profile)
+        return int(self._conn.execute(stmt).scalar_one())
 
     def for_csr(self, csr: bytes) -> PendingRequest | None:
         row = self._conn.execute(select(pending_requests).where(pending_requests.c.csr == csr)

@@ -4,7 +4,8 @@ Retry-After, RFC 7030 §4.2.3; CMP pollReq, RFC 9483 §4.4)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from iotpki.core.audit.log import AuditRecord, append_audit
 from iotpki.core.ca.issuance import IssuanceRequest, IssuanceService
@@ -14,29 +15,49 @@ from iotpki.core.errors import RefusalReason as R
 from iotpki.core.events import Event
 from iotpki.core.outcomes import Issued, Pending, Rejected
 from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
+from iotpki.core.ra.guessing import ClientRate
 from iotpki.core.ra.pending import PendingRequest, PendingStatus
 from iotpki.core.ra.registration import new_registration_id
 
 RETRY_AFTER_SECONDS = 60
 
 
+@dataclass(frozen=True)
+class ApprovalLimits:
+    """Requests without credentials must not fill the approval queue (issue 15 item 14)."""
+
+    pending_per_label: int = 1000  # undecided requests per (authority, profile)
+    per_client: int = 10  # submissions one client address may make within `window`
+    window: timedelta = timedelta(minutes=1)
+
+
 class ManualApproval:
-    def __init__(self, uow: UnitOfWorkFactory, issuance: IssuanceService, clock: Clock) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, issuance: IssuanceService, clock: Clock,
+                 limits: ApprovalLimits | None = None) -> None:
         self._uow = uow
         self._issuance = issuance
         self._clock = clock
+        self._limits = limits or ApprovalLimits()
+        self._submissions = ClientRate(self._limits.per_client, self._limits.window,
+                                       "requests for approval")
 
     def submit(self, csr: bytes, authority: str | None, profile: str | None, requester: str,
-               presented: str | None) -> Pending:
+               presented: str | None, client: str | None = None) -> Pending:
         if authority is None or profile is None:
             raise PolicyError(R.METHOD_NOT_ALLOWED,
                               "manual approval needs an endpoint that names authority and profile")
         now = self._clock.now()
+        self._submissions.check(client, now)
         pending = PendingRequest(new_registration_id(), authority, profile, csr, requester, now,
                                  presented)
         with self._uow() as uow:
             if uow.authorities.get(authority) is None:
                 raise PolicyError(R.UNKNOWN_AUTHORITY, f"unknown authority {authority!r}")
+            if uow.pending.count_pending(authority, profile) >= self._limits.pending_per_label:
+                raise PolicyError(R.APPROVAL_QUEUE_FULL, f"{self._limits.pending_per_label} "
+                                  f"requests for {authority}/{profile} await an operator; "
+                                  f"try again later")
+            self._submissions.note(client, now)
             uow.pending.add(pending)
             self._audit(uow, now, requester, "enrollment.submit", pending, "success", {})
             uow.events.add(Event("enrollment.pending", now, {"request": pending.id,

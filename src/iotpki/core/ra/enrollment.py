@@ -33,8 +33,8 @@ from iotpki.core.events import Event
 from iotpki.core.lifecycle.device import Device, DeviceState
 from iotpki.core.outcomes import Issued, Pending, Rejected
 from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
-from iotpki.core.ra.approval import ManualApproval
-from iotpki.core.ra.guessing import ClientGuesses, GuessLimits, SecretRefusedError
+from iotpki.core.ra.approval import ApprovalLimits, ManualApproval
+from iotpki.core.ra.guessing import ClientRate, GuessLimits, SecretRefusedError
 from iotpki.core.ra.ports import IdentityKey
 from iotpki.core.ra.registration import (
     Registration,
@@ -320,15 +320,17 @@ def default_methods(external: ExternalRevocation | None = None,
 class EnrollmentService:
     def __init__(self, uow: UnitOfWorkFactory, issuance: IssuanceService, clock: Clock,
                  methods: tuple[EnrollmentMethod, ...] | None = None,
-                 guesses: GuessLimits | None = None) -> None:
+                 guesses: GuessLimits | None = None,
+                 queue: ApprovalLimits | None = None) -> None:
         self._uow = uow
         self._guess_limits = guesses or GuessLimits()
-        self._client_guesses = ClientGuesses(self._guess_limits)
+        self._client_guesses = ClientRate(self._guess_limits.per_client,
+                                          self._guess_limits.window, "wrong secrets")
         self._issuance = issuance
         self._clock = clock
         chosen = methods if methods is not None else default_methods()
         self._methods: Mapping[str, EnrollmentMethod] = {m.name: m for m in chosen}
-        self.approval = ManualApproval(uow, issuance, clock)
+        self.approval = ManualApproval(uow, issuance, clock, queue)
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -340,7 +342,7 @@ class EnrollmentService:
             if method == MANUAL_APPROVAL:
                 presented = fingerprint(request.client_chain[0]) if request.client_chain else None
                 return self.approval.submit(request.csr, request.authority, request.profile,
-                                            request.requester, presented)
+                                            request.requester, presented, request.client)
             chosen = self._methods.get(method)
             if chosen is None:
                 raise PolicyError(R.METHOD_NOT_ALLOWED, f"unknown enrollment method {method!r}")
@@ -376,7 +378,7 @@ class EnrollmentService:
     def _note_wrong_secret(self, uow: UnitOfWork, request: EnrollmentRequest,
                            registration: str | None, now: datetime) -> None:
         """Count the guess per client and per registration; lock it at the limit."""
-        self._client_guesses.note_failure(request.client, now)
+        self._client_guesses.note(request.client, now)
         if registration is None:
             return
         if uow.registrations.note_failed_secret(registration, now,

@@ -40,11 +40,14 @@ class SecretRefusedError(PolicyError):
         self.registration = registration
 
 
-class ClientGuesses:
-    """Wrong secrets per client within a sliding window (thread-safe, bounded memory)."""
+class ClientRate:
+    """Events per client within a sliding window (thread-safe, bounded memory): wrong
+    secrets, manual-approval submissions."""
 
-    def __init__(self, limits: GuessLimits) -> None:
-        self._limits = limits
+    def __init__(self, per_client: int, window: timedelta, what: str) -> None:
+        self._per_client = per_client
+        self._window = window
+        self._what = what
         self._failures: dict[str, deque[datetime]] = {}
         self._lock = threading.Lock()
 
@@ -54,12 +57,12 @@ class ClientGuesses:
             return
         with self._lock:
             recent = self._recent(client, now)
-            if recent is not None and len(recent) >= self._limits.per_client:
-                retry = int((recent[0] + self._limits.window - now).total_seconds()) + 1
-                raise PolicyError(R.TOO_MANY_ATTEMPTS, f"too many wrong secrets from this "
+            if recent is not None and len(recent) >= self._per_client:
+                retry = int((recent[0] + self._window - now).total_seconds()) + 1
+                raise PolicyError(R.TOO_MANY_ATTEMPTS, f"too many {self._what} from this "
                                   f"client; try again in {retry} s")
 
-    def note_failure(self, client: str | None, now: datetime) -> None:
+    def note(self, client: str | None, now: datetime) -> None:
         if client is None:
             return
         with self._lock:
@@ -74,7 +77,7 @@ class ClientGuesses:
         recent = self._failures.get(client)
         if recent is None:
             return None
-        while recent and recent[0] <= now - self._limits.window:
+        while recent and recent[0] <= now - self._window:
             recent.popleft()
         if not recent:
             del self._failures[client]

@@ -38,8 +38,8 @@ class ClientIdentity:
 
     @property
     def requester(self) -> str:
-        if self.username is not None:
-            return f"est:{self.username}@{self.address}"
+        if self.username is not None:  # bounded: it is stored in VARCHAR(255) columns
+            return bounded(f"est:{self.username}@{self.address}", USERNAME_LIMIT)
         if self.certificate is not None:
             return f"est:{self.certificate.subject.rfc4514_string()}@{self.address}"
         return f"est:{self.address}"

@@ -107,7 +107,7 @@ class Call:
 
 
 def status_for(reason: R) -> int:
-    if reason is R.TOO_MANY_ATTEMPTS:
+    if reason in (R.TOO_MANY_ATTEMPTS, R.APPROVAL_QUEUE_FULL):
         return 429  # RFC 6585 §4
     if reason in _UNAUTHENTICATED:
         return 401
