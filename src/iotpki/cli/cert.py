@@ -22,6 +22,7 @@ from iotpki.cli.output import (
 from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.ca.ports import CertificateQuery
+from iotpki.core.methods import ENROLLMENT_METHODS, MethodName, enrollment_method
 from iotpki.core.outcomes import Issued, Pending, Rejected
 from iotpki.core.ra.enrollment import EnrollmentRequest
 from iotpki.core.revocation.service import REASONS, parse_reason
@@ -65,7 +66,7 @@ def issue(
         authority=authority, profile=profile, csr=csr_file.read_bytes(), requester=ACTOR,
         subject=parse_subject(subject) if subject is not None else None,  # "": empty subject
         sans=tuple(parse_san(s) for s in sans) if sans else None,
-        not_after=_aware(not_after) if not_after else None, method="cli",
+        not_after=_aware(not_after) if not_after else None, method=MethodName.OPERATOR,
     )
     _report_outcome(pki.issuance.issue(request), out, with_chain, as_json)
 
@@ -98,7 +99,7 @@ def enroll(
     outcome = state(ctx).pki().enrollment.enroll(EnrollmentRequest(
         csr=decode_csr(csr).public_bytes(serialization.Encoding.DER), requester="cli:enroll",
         client_chain=chain, possession_signature=proof, registration_id=registration_id,
-        secret=secret, authority=authority, profile=profile), method)
+        secret=secret, authority=authority, profile=profile), _method(method))
     _report_outcome(outcome, out, True, as_json)
 
 
@@ -206,3 +207,11 @@ def _report(fields: dict[str, object], as_json: bool) -> None:
     else:
         console.print(f"{fields['authority']}:{fields['serial']} is now {fields['status']}"
                       + (f" ({fields['revocation_reason']})" if fields["revocation_reason"] else ""))
+
+
+def _method(name: str) -> MethodName:
+    try:
+        return enrollment_method(name)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{exc}; use one of {', '.join(ENROLLMENT_METHODS)}",
+                                 param_hint="--method") from exc

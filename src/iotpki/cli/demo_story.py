@@ -37,6 +37,7 @@ from iotpki.cli.demo_broker import Broker, Client, DemoError, PKIServer, Subscri
 from iotpki.cli.demo_setup import DEMO_DOMAIN, create_demo_hierarchy
 from iotpki.core.ca.certificate import CertificateRecord
 from iotpki.core.ca.issuance import IssuanceRequest
+from iotpki.core.methods import MethodName
 from iotpki.core.outcomes import Issued, Rejected
 from iotpki.core.ra.enrollment import EnrollmentRequest
 from iotpki.core.ra.registration import RegistrationMethod
@@ -143,7 +144,7 @@ class Demo:
             outcome = pki.enrollment.enroll(EnrollmentRequest(
                 csr=csr, requester=f"device:{chip.name}", client_chain=chip.chain,
                 possession_signature=sign_possession(chip.key, csr)),
-                "previous-stage-certificate")
+                MethodName.PREVIOUS_STAGE)
             if number > SENSORS:  # the chip that was on no manifest
                 if not isinstance(outcome, Rejected):
                     raise DemoError(f"a chip on no manifest was not refused: {outcome}")

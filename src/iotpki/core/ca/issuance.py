@@ -27,6 +27,7 @@ from iotpki.core.errors import ConflictError, PolicyError, RefusalReason
 from iotpki.core.events import Event
 from iotpki.core.keyring import KeyRing
 from iotpki.core.lifecycle.device_service import IssuedIdentity, link_issued
+from iotpki.core.methods import MethodName
 from iotpki.core.outcomes import Issued, Rejected
 from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 from iotpki.core.supply_chain.domain_claims import DomainClaims, check_claims, claims_of
@@ -53,7 +54,7 @@ class IssuanceRequest:
     subject: x509.Name | None = None
     sans: tuple[x509.GeneralName, ...] | None = None
     not_after: datetime | None = None
-    method: str = "direct"
+    method: MethodName = MethodName.DIRECT  # how the request was authorized
     registration: str | None = None  # consumed in the issuing transaction (single use)
     component_digest: bytes | None = None  # the device's components (`wire.binding`)
     # The device the new identity is issued for (linked in the issuing transaction), and the
@@ -298,4 +299,5 @@ def _audit_and_event(
 
 def _issued_event(request: IssuanceRequest) -> str:
     # A renewal (RFC 7030 §4.2.2 simplereenroll, RFC 9483 §4.1.3 kur) is announced as such.
-    return "certificate.renewed" if request.method == "current-certificate" else "certificate.issued"
+    return ("certificate.renewed" if request.method is MethodName.CURRENT_CERTIFICATE
+            else "certificate.issued")

@@ -36,7 +36,7 @@ PROFILE_KINDS = (
 # Certificates of this kind authenticate REST principals bound to a subject
 # (`core.integration.principal_service`); only the operator at the console issues them.
 API_CLIENT_KIND = "api-client"
-OPERATOR_METHODS = frozenset({"cli"})
+OPERATOR_METHODS = frozenset({"cli"})  # MethodName.OPERATOR (core.methods)
 # Certificates the service itself signs or serves with: never revoked through a tenant API
 # (`core.revocation.service`), replaced by the service when the operator revokes one.
 INFRASTRUCTURE_KINDS = frozenset({"ocsp-responder", "cmp-protection", "manifest-signer",

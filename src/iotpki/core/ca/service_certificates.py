@@ -47,6 +47,7 @@ from iotpki.core.ca.ports import (
 from iotpki.core.clock import Clock
 from iotpki.core.errors import ConfigurationError, NotFoundError
 from iotpki.core.keyring import KeyRing
+from iotpki.core.methods import MethodName
 from iotpki.core.outcomes import Issued
 from iotpki.core.ports import Transaction
 from iotpki.wire.keys import signature_hash_for
@@ -196,7 +197,7 @@ class ServiceCertificates:
         key = self._keys.load(key_ref)
         outcome = self._issuance.issue(IssuanceRequest(
             authority.label, purpose.value, _csr(key, _SUBJECTS[purpose].format(owner=owner)),
-            actor or purpose.value, method="internal"))
+            actor or purpose.value, method=MethodName.INTERNAL))
         if not isinstance(outcome, Issued):
             self._keys.discard(key_ref)
             raise ConfigurationError(f"cannot issue the {purpose.value} certificate of "

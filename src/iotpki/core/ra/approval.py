@@ -13,6 +13,7 @@ from iotpki.core.clock import Clock
 from iotpki.core.errors import ConflictError, NotFoundError, PolicyError
 from iotpki.core.errors import RefusalReason as R
 from iotpki.core.events import Event
+from iotpki.core.methods import MethodName
 from iotpki.core.outcomes import Issued, Pending, Rejected
 from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 from iotpki.core.ra.guessing import ClientRate
@@ -81,7 +82,7 @@ class ManualApproval:
         pending = self._undecided(request_id)
         outcome = self._issuance.issue(IssuanceRequest(
             pending.authority, pending.profile, pending.csr, pending.requester,
-            method="manual-approval"))
+            method=MethodName.MANUAL_APPROVAL))
         status = PendingStatus.APPROVED if isinstance(outcome, Issued) else PendingStatus.REJECTED
         certificate = outcome.record.fingerprint if isinstance(outcome, Issued) else None
         reason = outcome.detail if isinstance(outcome, Rejected) else None

@@ -36,7 +36,6 @@ from iotpki.wire.key_package import enveloped_content_info
 from iotpki.wire.keys import generate_private_key, signature_hash_for
 
 Outcome = Issued | Pending | Rejected
-_NEEDS_CHAIN = ("previous-stage-certificate", "current-certificate")
 
 
 @dataclass(frozen=True)
@@ -105,9 +104,10 @@ class EndpointEnrollment:
         return (leaf, *(c for c in above if c.subject != c.issuer))
 
     def enroll(self, endpoint: Endpoint, request: EnrollmentRequest) -> Outcome:
-        """A first enrollment with the first of the endpoint's methods the request can use."""
-        method = first_usable_method(endpoint, request)
+        """A first enrollment with the first of the endpoint's methods that applies to the
+        request; if none does, the first one (its refusal names what is missing)."""
         request = replace(request, authority=endpoint.authority, profile=endpoint.profile)
+        method = self._enrollment.select(endpoint.methods, request) or endpoint.methods[0]
         if method == MANUAL_APPROVAL:
             retried = self._pending_for(request.csr)
             if retried is not None:
@@ -168,19 +168,6 @@ class EndpointEnrollment:
         with self._uow() as uow:
             pending = uow.pending.for_csr(csr)
         return None if pending is None else pending.id
-
-
-def first_usable_method(endpoint: Endpoint, request: EnrollmentRequest) -> str:
-    """The first of the endpoint's methods whose credentials the request carries; else the
-    first method (its refusal then names what is missing)."""
-    for method in endpoint.methods:
-        if method == "one-time-secret" and request.registration_id is not None:
-            return method
-        if method in _NEEDS_CHAIN and request.client_chain:
-            return method
-        if method == MANUAL_APPROVAL:
-            return method
-    return endpoint.methods[0]
 
 
 def _resigned(csr_der: bytes, key: Any) -> bytes:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from iotpki.core.errors import ConfigurationError, NotFoundError
+from iotpki.core.methods import ENROLLMENT_METHODS, MethodName, enrollment_method
 
 PROTOCOLS = ("est", "cmp")
-METHODS = ("previous-stage-certificate", "current-certificate", "one-time-secret",
-           "manual-approval")
+METHODS = tuple(m.value for m in ENROLLMENT_METHODS)
 
 
 @dataclass(frozen=True)
@@ -24,12 +24,11 @@ class Endpoint:
     label: str
     authority: str
     profile: str
-    methods: tuple[str, ...]  # accepted for a first enrollment, in the order they are tried
-    renewal: str = "current-certificate"  # EST simplereenroll, CMP kur
+    methods: tuple[MethodName, ...]  # for a first enrollment, in the order they are tried
+    renewal: MethodName = MethodName.CURRENT_CERTIFICATE  # EST simplereenroll, CMP kur
 
     def __post_init__(self) -> None:
-        unknown = [m for m in (*self.methods, self.renewal) if m not in METHODS]
-        if unknown or not self.methods:
+        if not self.methods:
             raise ConfigurationError(
                 f"{self.protocol} endpoint {self.label!r}: methods must be some of {METHODS}")
 
@@ -61,7 +60,11 @@ def parse_endpoints(document: Any) -> Endpoints:
             try:
                 endpoints[(protocol, str(label))] = Endpoint(
                     protocol, str(label), str(spec["authority"]), str(spec["profile"]),
-                    tuple(spec["methods"]), str(spec.get("renewal", "current-certificate")))
+                    tuple(enrollment_method(str(m)) for m in spec["methods"]),
+                    enrollment_method(str(spec.get("renewal", MethodName.CURRENT_CERTIFICATE))))
+            except ValueError as exc:
+                raise ConfigurationError(f"{protocol} endpoint {label!r}: {exc}; methods must "
+                                         f"be some of {METHODS}") from exc
             except (KeyError, TypeError) as exc:
                 raise ConfigurationError(f"{protocol} endpoint {label!r}: {exc}") from exc
     return Endpoints(endpoints)

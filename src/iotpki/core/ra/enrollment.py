@@ -1,9 +1,11 @@
 """Enrollment methods: the pluggable answer to "may this request be served?".
 
-Protocol adapters (EST, CMP, REST, CLI) build an `EnrollmentRequest` and name the
-method their endpoint uses; none re-implements the checks. A method either returns an
-`Authorization` (what may be issued: authority, profile, approved subject and SANs,
-the registration to consume) or raises `PolicyError` with a specific reason. The
+Protocol adapters (EST, CMP, REST, CLI) build an `EnrollmentRequest`; `select` picks the
+first of the endpoint's methods that applies to it (`core.methods`), the same rule for
+every protocol; none re-implements the checks. A method either returns an `Authorization`
+(what may be issued: authority, profile, approved subject and SANs, the registration to
+consume; or, for manual approval, that an operator decides) or raises `PolicyError` with a
+specific reason. The
 authorized request then takes the single issuance path, where the new key's CSR proves
 possession and the registration is consumed in the issuing transaction.
 
@@ -31,6 +33,7 @@ from iotpki.core.errors import PolicyError
 from iotpki.core.errors import RefusalReason as R
 from iotpki.core.events import Event
 from iotpki.core.lifecycle.device import Device, DeviceState
+from iotpki.core.methods import MethodName, select_method
 from iotpki.core.outcomes import Issued, Pending, Rejected
 from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 from iotpki.core.ra.approval import ApprovalLimits, ManualApproval
@@ -76,10 +79,15 @@ class Authorization:
     component_digest: bytes | None = None
     device: str | None = None  # the device the new identity is for (`core.lifecycle.device_service`)
     presented: str | None = None  # fingerprint of the identity presented
+    deferred: bool = False  # an operator decides (manual approval): queued, not issued now
 
 
 class EnrollmentMethod(Protocol):
-    name: str
+    name: MethodName
+
+    def applies(self, request: EnrollmentRequest) -> bool:
+        """Whether the request carries this method's credentials (selection, not a check)."""
+        ...
 
     def authorize(self, request: EnrollmentRequest, uow: UnitOfWork, now: datetime) -> Authorization:
         """Raise `PolicyError` with the specific reason when the request may not be served."""
@@ -163,10 +171,13 @@ def _authorization(registration: Registration) -> Authorization:
 class PreviousStageCertificate:
     """The device proves the identity of its previous stage (component or device certificate)."""
 
-    name = "previous-stage-certificate"
+    name = MethodName.PREVIOUS_STAGE
 
     def __init__(self, external: ExternalRevocation | None = None) -> None:
         self._external = external
+
+    def applies(self, request: EnrollmentRequest) -> bool:
+        return bool(request.client_chain)
 
     def authorize(self, request: EnrollmentRequest, uow: UnitOfWork, now: datetime) -> Authorization:
         presented = _presented(request)
@@ -224,10 +235,13 @@ class CurrentCertificate:
     gets a new one with the same subject and SANs, from the same authority and profile.
     A certificate that expired is still accepted within its profile's `renewal_grace`."""
 
-    name = "current-certificate"
+    name = MethodName.CURRENT_CERTIFICATE
 
     def __init__(self, grace: Callable[[str], timedelta] | None = None) -> None:
         self._grace = grace or (lambda _profile: timedelta(0))
+
+    def applies(self, request: EnrollmentRequest) -> bool:
+        return bool(request.client_chain)
 
     def authorize(self, request: EnrollmentRequest, uow: UnitOfWork, now: datetime) -> Authorization:
         presented = _presented(request)
@@ -292,7 +306,10 @@ def registration_for_secret(uow: UnitOfWork, name: str) -> Registration | None:
 class OneTimeSecret:
     """First provisioning: the registration's one-time secret (HTTP Basic, CMP PBM)."""
 
-    name = "one-time-secret"
+    name = MethodName.ONE_TIME_SECRET
+
+    def applies(self, request: EnrollmentRequest) -> bool:
+        return request.registration_id is not None
 
     def authorize(self, request: EnrollmentRequest, uow: UnitOfWork, now: datetime) -> Authorization:
         if request.registration_id is None or request.secret is None:
@@ -311,10 +328,31 @@ class OneTimeSecret:
         return _authorization(registration)
 
 
-MANUAL_APPROVAL = "manual-approval"  # an operator decides; the client polls
+class OperatorApproval:
+    """Manual approval: any request may be queued for an operator (`core.ra.approval`);
+    the endpoint must name the authority and profile it is for."""
+
+    name = MethodName.MANUAL_APPROVAL
+
+    def applies(self, request: EnrollmentRequest) -> bool:
+        return True
+
+    def authorize(self, request: EnrollmentRequest, uow: UnitOfWork, now: datetime) -> Authorization:
+        if request.authority is None or request.profile is None:
+            raise PolicyError(R.METHOD_NOT_ALLOWED,
+                              "manual approval needs an endpoint that names authority and profile")
+        presented = fingerprint(request.client_chain[0]) if request.client_chain else None
+        return Authorization(request.authority, request.profile, None, None, None,
+                             presented=presented, deferred=True)
+
+
+MANUAL_APPROVAL = MethodName.MANUAL_APPROVAL
+
+
 def default_methods(external: ExternalRevocation | None = None,
                     grace: Callable[[str], timedelta] | None = None) -> tuple[EnrollmentMethod, ...]:
-    return (PreviousStageCertificate(external), CurrentCertificate(grace), OneTimeSecret())
+    return (PreviousStageCertificate(external), CurrentCertificate(grace), OneTimeSecret(),
+            OperatorApproval())
 
 
 class EnrollmentService:
@@ -329,20 +367,23 @@ class EnrollmentService:
         self._issuance = issuance
         self._clock = clock
         chosen = methods if methods is not None else default_methods()
-        self._methods: Mapping[str, EnrollmentMethod] = {m.name: m for m in chosen}
+        self._methods: Mapping[MethodName, EnrollmentMethod] = {m.name: m for m in chosen}
         self.approval = ManualApproval(uow, issuance, clock, queue)
 
     @property
-    def methods(self) -> tuple[str, ...]:
-        return (*self._methods, MANUAL_APPROVAL)
+    def methods(self) -> tuple[MethodName, ...]:
+        return tuple(self._methods)
 
-    def enroll(self, request: EnrollmentRequest, method: str) -> Issued | Pending | Rejected:
+    def select(self, allowed: Sequence[MethodName],
+               request: EnrollmentRequest) -> MethodName | None:
+        """The first of `allowed` (an endpoint's methods, in order) that applies to the
+        request: the one selection rule of every protocol."""
+        return select_method(allowed, lambda name: name in self._methods
+                             and self._methods[name].applies(request))
+
+    def enroll(self, request: EnrollmentRequest, method: MethodName) -> Issued | Pending | Rejected:
         now = self._clock.now()
         try:
-            if method == MANUAL_APPROVAL:
-                presented = fingerprint(request.client_chain[0]) if request.client_chain else None
-                return self.approval.submit(request.csr, request.authority, request.profile,
-                                            request.requester, presented, request.client)
             chosen = self._methods.get(method)
             if chosen is None:
                 raise PolicyError(R.METHOD_NOT_ALLOWED, f"unknown enrollment method {method!r}")
@@ -350,6 +391,10 @@ class EnrollmentService:
                 self._client_guesses.check(request.client, now)
             with self._uow() as uow:
                 authorization = chosen.authorize(request, uow, now)
+            if authorization.deferred:
+                return self.approval.submit(request.csr, authorization.authority,
+                                            authorization.profile, request.requester,
+                                            authorization.presented, request.client)
         except PolicyError as refusal:
             self._refuse(request, method, refusal, now)
             return Rejected(refusal.reason, refusal.detail)
@@ -360,7 +405,7 @@ class EnrollmentService:
             component_digest=authorization.component_digest, device=authorization.device,
             presented=authorization.presented))
 
-    def _refuse(self, request: EnrollmentRequest, method: str, refusal: PolicyError,
+    def _refuse(self, request: EnrollmentRequest, method: MethodName, refusal: PolicyError,
                 now: datetime) -> None:
         presented = fingerprint(request.client_chain[0]) if request.client_chain else None
         details = {"reason": refusal.reason.value, "detail": refusal.detail, "method": method,

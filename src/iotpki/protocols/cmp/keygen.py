@@ -16,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from iotpki.core.ca.ports import Purpose
+from iotpki.core.methods import MethodName
 from iotpki.core.outcomes import Issued
 from iotpki.core.ra.key_delivery import GeneratedKey, KeyDelivery, KeyDeliveryError
 from iotpki.protocols.cmp.refusals import FAILURE_FOR_REASON, CMPFailure
@@ -45,12 +46,12 @@ def wants_central_key(message: PKIMessage) -> bool:
 
 
 def prepare_central_key(delivery: KeyDelivery | None, message: PKIMessage, profile: str,
-                        method: str, secret: bytes | None,
+                        method: MethodName, secret: bytes | None,
                         signer: x509.Certificate | None) -> CentralKey:
     """Refuse (CMPFailure) before anything is issued if the key cannot be made or sent."""
     if delivery is None:
         raise CMPFailure("badCertTemplate", "central key generation is not offered here")
-    if method == "manual-approval":
+    if method is MethodName.MANUAL_APPROVAL:
         raise CMPFailure("badRequest", "central key generation cannot wait for manual approval")
     recipient = _recipient(secret, signer)
     body = message.body

@@ -29,6 +29,7 @@ from iotpki.core.ca.profile import Profile
 from iotpki.core.clock import Clock
 from iotpki.core.errors import AccessDeniedError, ConflictError
 from iotpki.core.keyring import SecretSealer
+from iotpki.core.methods import MethodName
 from iotpki.core.outcomes import Issued, Pending, Rejected
 from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 from iotpki.core.ra.endpoints import Endpoint, Endpoints
@@ -260,9 +261,15 @@ class CMPServer:
     def _enroll(self, exchange: _Exchange) -> bytes:
         request_der, cert_req_id = _certification_request(exchange.message)
         client = _client(exchange)
+        request = EnrollmentRequest(
+            csr=request_der, requester=client.requester, client_chain=client.chain,
+            possession="cmp-signature" if client.signer is not None else None,
+            registration_id=client.registration.id if client.registration else None,
+            secret=client.secret.decode() if client.secret is not None else None,
+            authority=exchange.endpoint.authority, profile=exchange.endpoint.profile)
         with self._uow() as uow:  # both lookups in one read
             self._check_new_transaction(exchange, uow)
-            method = self._method(exchange, client, uow)
+            method = self._method(exchange, client, request, uow)
         central = None
         if client.signer is not None or wants_central_key(exchange.message):
             # Sign-able answer first: never issue a certificate we could not hand over.
@@ -271,35 +278,31 @@ class CMPServer:
             central = prepare_central_key(self._key_delivery, exchange.message,
                                           exchange.endpoint.profile, method, client.secret,
                                           client.signer)
-            request_der = central.csr
-        outcome = self._enrollment.enroll(EnrollmentRequest(
-            csr=request_der, requester=client.requester, client_chain=client.chain,
-            possession="cmp-signature" if client.signer is not None else None,
-            registration_id=client.registration.id if client.registration else None,
-            secret=client.secret.decode() if client.secret is not None else None,
-            authority=exchange.endpoint.authority,
-            profile=None if method == exchange.endpoint.renewal else exchange.endpoint.profile,
-        ), method)
+            request = replace(request, csr=central.csr)
+        if method == exchange.endpoint.renewal:
+            request = replace(request, profile=None)  # the current certificate's profile
+        outcome = self._enrollment.enroll(request, method)
         return self._certificate_answer(exchange, outcome, cert_req_id, exchange.message.body_type,
                                         central)
 
-    def _method(self, exchange: _Exchange, client: Client, uow: UnitOfWork) -> str:
-        """Which enrollment method this request uses, from the endpoint's list."""
+    def _method(self, exchange: _Exchange, client: Client, request: EnrollmentRequest,
+                uow: UnitOfWork) -> MethodName:
+        """Which enrollment method this request uses: renewal for a kur, or a cr signed with
+        a certificate of this CA; else the endpoint's first method that applies (the rule
+        every protocol shares, `EnrollmentService.select`)."""
         endpoint, kind = exchange.endpoint, exchange.message.body_type
         if kind == "kur":  # RFC 9483 §4.1.3: signed with the certificate to be updated
             if client.signer is None:
                 raise CMPFailure("notAuthorized", "kur must be signed with the current certificate")
             return endpoint.renewal
-        allowed = ("one-time-secret",) if client.secret is not None else (
-            "previous-stage-certificate",)
         if kind in ("cr", "p10cr") and client.signer is not None and _issued_by(
                 uow, client.signer, endpoint.authority):
             return endpoint.renewal  # RFC 9483 §4.1.2: a cr by the current certificate
-        for method in endpoint.methods:
-            if method in (*allowed, "manual-approval"):
-                return method
-        raise CMPFailure("notAuthorized", f"CMP endpoint {endpoint.label!r} accepts "
-                                          f"{', '.join(endpoint.methods)} only")
+        method = self._enrollment.select(endpoint.methods, request)
+        if method is None:
+            raise CMPFailure("notAuthorized", f"CMP endpoint {endpoint.label!r} accepts "
+                                              f"{', '.join(endpoint.methods)} only")
+        return method
 
     @staticmethod
     def _check_new_transaction(exchange: _Exchange, uow: UnitOfWork) -> None:
