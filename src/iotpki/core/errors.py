@@ -1,4 +1,10 @@
-"""Semantic errors of the core. Adapters map them to their wire form (never HTTP codes here)."""
+"""Semantic errors of the core. Adapters map them to their wire form (never HTTP codes here).
+
+Every refusal, whatever refuses (issuance policy, an enrollment method, server-side key
+generation, a manifest import), is a `PolicyError` carrying one `RefusalReason`. Each
+protocol adapter maps every reason to its wire form (`protocols/est/routes.py`,
+`protocols/cmp/refusals.py`, `protocols/rest/problems.py`), each map tested for totality.
+"""
 
 from __future__ import annotations
 
@@ -41,10 +47,20 @@ class RefusalReason(StrEnum):
     IDENTITY_MISMATCH = "identity-mismatch"
     METHOD_NOT_ALLOWED = "method-not-allowed"
     KEY_ENCRYPTION_UNAVAILABLE = "key-encryption-unavailable"  # RFC 7030 §4.4.1: cannot encrypt
+    # Manifest imports (`core.supply_chain.manifests`):
+    MANIFEST_MALFORMED = "malformed"
+    MANIFEST_EXPIRED = "expired"
+    REPLAYED = "replayed"
+    WRONG_RECIPIENT = "wrong-recipient"
+    UNTRUSTED_SUPPLIER = "untrusted-supplier"
+    SIGNER_REVOKED = "signer-revoked"
+    NOT_A_SIGNER = "not-a-signer"
+    BAD_TARGET = "bad-target"
 
 
 class PolicyError(PKIError):
-    """A request the profile or the authority does not allow; nothing was issued."""
+    """A refused request, with its reason; nothing was issued or imported. The one base of
+    every refusal (`ManifestRefused`, `KeyDeliveryError` are kinds of it)."""
 
     def __init__(self, reason: RefusalReason, detail: str) -> None:
         super().__init__(detail)

@@ -26,7 +26,7 @@ from iotpki.core.ca.ports import ArchivedKey, Purpose
 from iotpki.core.ca.profile import Profile
 from iotpki.core.ca.service_certificates import ServiceCertificates
 from iotpki.core.clock import Clock
-from iotpki.core.errors import RefusalReason
+from iotpki.core.errors import PolicyError, RefusalReason
 from iotpki.core.keyring import SecretSealer
 from iotpki.core.outcomes import Issued
 from iotpki.core.ports import UnitOfWorkFactory
@@ -35,13 +35,8 @@ from iotpki.wire.key_package import encode_key_delivery
 from iotpki.wire.keys import generate_private_key
 
 
-class KeyDeliveryError(Exception):
+class KeyDeliveryError(PolicyError):
     """A server-generated key that cannot be made or handed over; nothing was issued."""
-
-    def __init__(self, reason: RefusalReason, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass(frozen=True)

@@ -23,13 +23,14 @@ from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
 from iotpki.core.ca.ports import Purpose
 from iotpki.core.ca.service_certificates import ServiceCertificates
 from iotpki.core.clock import Clock
-from iotpki.core.errors import ConfigurationError, NotFoundError
+from iotpki.core.errors import ConfigurationError, NotFoundError, PolicyError
+from iotpki.core.errors import RefusalReason as R
 from iotpki.core.events import Event
 from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 from iotpki.core.ra.enrollment import fingerprint
 from iotpki.core.ra.registration import RegistrationMethod
 from iotpki.core.ra.registration_service import RegistrationService, RegistrationSpec
-from iotpki.wire.errors import DecodeError, PKIError
+from iotpki.wire.errors import DecodeError
 from iotpki.wire.manifest import (
     Manifest,
     ManifestEntry,
@@ -45,11 +46,13 @@ SIGNER = Purpose.MANIFEST_SIGNING.value  # the profile of manifest signers
 Progress = Callable[[int, int], None]
 
 
-class ManifestRefused(PKIError):
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
+class ManifestRefused(PolicyError):
+    """A manifest that is not imported; its reason is one of the manifest `RefusalReason`s
+    (or `bad-signature`)."""
+
+    def __init__(self, reason: R, detail: str) -> None:
+        super().__init__(reason, detail)
+        self.args = (f"{reason.value}: {detail}",)
 
 
 @dataclass(frozen=True)
@@ -146,25 +149,25 @@ class ManifestService:
             signed = open_signed_manifest(data)
             manifest = decode_manifest(signed.document)
         except DecodeError as exc:
-            raise ManifestRefused("malformed", str(exc)) from exc
+            raise ManifestRefused(R.MANIFEST_MALFORMED, str(exc)) from exc
         except ManifestSignatureError as exc:
-            raise ManifestRefused("bad-signature", str(exc)) from exc
+            raise ManifestRefused(R.BAD_SIGNATURE, str(exc)) from exc
         if manifest.recipient != recipient:
-            raise ManifestRefused("wrong-recipient", f"manifest is for {manifest.recipient}, "
+            raise ManifestRefused(R.WRONG_RECIPIENT, f"manifest is for {manifest.recipient}, "
                                                      f"not {recipient}")
         if now >= manifest.expires_at:
-            raise ManifestRefused("expired", f"manifest expired {manifest.expires_at.isoformat()}")
+            raise ManifestRefused(R.MANIFEST_EXPIRED, f"manifest expired {manifest.expires_at.isoformat()}")
         with self._uow() as uow:
             anchors = [a.certificate for a in uow.trust.anchors(recipient, manifest.sender)]
             intermediates = [c for c in signed.certificates if c != signed.signer]
             try:
                 validate_chain(signed.signer, intermediates, anchors, now)
             except ChainError as exc:
-                raise ManifestRefused("untrusted-supplier", f"{recipient} does not trust "
+                raise ManifestRefused(R.UNTRUSTED_SUPPLIER, f"{recipient} does not trust "
                                       f"{manifest.sender} for this signer: {exc}") from exc
             record = uow.certificates.get_by_fingerprint(fingerprint(signed.signer))
             if record is not None and record.status is not CertificateStatus.GOOD:
-                raise ManifestRefused("signer-revoked", f"manifest signer is {record.status.value}")
+                raise ManifestRefused(R.SIGNER_REVOKED, f"manifest signer is {record.status.value}")
         _check_signer_role(signed.signer, record)
         return manifest
 
@@ -177,13 +180,13 @@ class ManifestService:
         with self._uow() as uow:
             if not uow.deliveries.add(manifest.sender, recipient, manifest.delivery_id, "imported",
                                       len(manifest.entries), now):
-                raise ManifestRefused("replayed", f"delivery {manifest.delivery_id} from "
+                raise ManifestRefused(R.REPLAYED, f"delivery {manifest.delivery_id} from "
                                       f"{manifest.sender} was imported before")
             try:
                 count = self._registrations.create_from_manifest(
                     uow, template, manifest.entries, actor, progress)
             except (ConfigurationError, NotFoundError) as exc:
-                raise ManifestRefused("bad-target", str(exc)) from exc
+                raise ManifestRefused(R.BAD_TARGET, str(exc)) from exc
             # One audit entry for the import as a whole: it is one decision.
             append_audit(uow.audit, now, AuditRecord(
                 "manifest.import", "success", actor, manifest.delivery_id,
@@ -202,7 +205,7 @@ def _check_signer_role(signer: x509.Certificate, record: CertificateRecord | Non
     (RFC 5280 §4.2.1.3: the signer commits to the content)."""
     if record is not None:
         if record.profile != SIGNER:
-            raise ManifestRefused("not-a-signer", f"the signer certificate was issued for "
+            raise ManifestRefused(R.NOT_A_SIGNER, f"the signer certificate was issued for "
                                                   f"{record.profile}, not {SIGNER}")
         return
     try:
@@ -210,7 +213,7 @@ def _check_signer_role(signer: x509.Certificate, record: CertificateRecord | Non
     except x509.ExtensionNotFound:
         usage = None
     if usage is None or not usage.content_commitment:
-        raise ManifestRefused("not-a-signer", "the signer certificate does not assert "
+        raise ManifestRefused(R.NOT_A_SIGNER, "the signer certificate does not assert "
                                               "contentCommitment")
 
 

@@ -62,7 +62,7 @@ def prepare_central_key(delivery: KeyDelivery | None, message: PKIMessage, profi
         generated = delivery.generate(profile, requested_key_types(request, allowed))
         csr = template_certification_request(request, generated.key)
     except KeyDeliveryError as exc:
-        raise CMPFailure(FAILURE_FOR_REASON.get(exc.reason, "badCertTemplate"),
+        raise CMPFailure(FAILURE_FOR_REASON[exc.reason],
                          exc.detail) from exc
     except DecodeError as exc:
         raise CMPFailure("badCertTemplate", str(exc)) from exc

@@ -13,7 +13,8 @@ from iotpki.wire.cmp.messages import Header
 from iotpki.wire.errors import PKIError
 
 CLOCK_SKEW = timedelta(minutes=5)
-# How each refusal of the core is told on the wire (RFC 9810 §5.2.3 PKIFailureInfo).
+# How each refusal of the core is told on the wire (RFC 9810 §5.2.3 PKIFailureInfo);
+# total over RefusalReason (tests/test_refusals.py).
 FAILURE_FOR_REASON: Mapping[R, str] = {
     R.MALFORMED_REQUEST: "badDataFormat", R.BAD_SIGNATURE: "badPOP",
     R.POSSESSION_NOT_PROVEN: "badPOP", R.UNSUPPORTED_KEY: "badAlg",
@@ -28,7 +29,16 @@ FAILURE_FOR_REASON: Mapping[R, str] = {
     R.REGISTRATION_EXPIRED: "notAuthorized", R.REGISTRATION_LOCKED: "notAuthorized",
     R.CERTIFICATE_EXPIRED: "notAuthorized",
     R.METHOD_NOT_ALLOWED: "notAuthorized", R.REVOKED: "certRevoked",
-    R.BAD_SECRET: "badMessageCheck",
+    R.BAD_SECRET: "badMessageCheck", R.TOO_MANY_ATTEMPTS: "badRequest",
+    R.APPROVAL_QUEUE_FULL: "badRequest", R.KEY_ENCRYPTION_UNAVAILABLE: "badCertTemplate",
+    # The presented identity's revocation status cannot be established now (its issuer's
+    # CRL is unreachable): a temporary failure, refused (fail closed).
+    R.REVOCATION_UNKNOWN: "systemUnavail",
+    # Manifest imports have no CMP form; listed so that the map stays total.
+    R.MANIFEST_MALFORMED: "badRequest", R.MANIFEST_EXPIRED: "badRequest",
+    R.REPLAYED: "badRequest", R.WRONG_RECIPIENT: "badRequest",
+    R.UNTRUSTED_SUPPLIER: "badRequest", R.SIGNER_REVOKED: "badRequest",
+    R.NOT_A_SIGNER: "badRequest", R.BAD_TARGET: "badRequest",
 }
 
 

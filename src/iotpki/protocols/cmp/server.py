@@ -314,7 +314,7 @@ class CMPServer:
                             central: CentralKey | None = None) -> bytes:
         kind = _ANSWER_KIND[body_type]
         if isinstance(outcome, Rejected):
-            status = Status(REJECTION, FAILURE_FOR_REASON.get(outcome.reason, "badRequest"),
+            status = Status(REJECTION, FAILURE_FOR_REASON[outcome.reason],
                             outcome.detail)
             return self._answer(exchange, cert_rep_body(kind, [CertResult(cert_req_id, status)]))
         nonce = new_nonce()

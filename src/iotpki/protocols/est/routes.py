@@ -19,7 +19,7 @@ through the same core service.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -62,6 +62,21 @@ _FORBIDDEN = {R.REGISTRATION_LOCKED, R.NOT_REGISTERED, R.REGISTRATION_CONSUMED, 
               R.UNTRUSTED_CHAIN, R.REVOKED, R.CERTIFICATE_EXPIRED, R.POSSESSION_NOT_PROVEN,
               R.IDENTITY_MISMATCH, R.METHOD_NOT_ALLOWED, R.DOMAIN_NOT_OWNED}
 _SERVER_FAULT = {R.UNKNOWN_PROFILE, R.UNKNOWN_AUTHORITY, R.AUTHORITY_CANNOT_ISSUE}
+_RETRY_LATER = {R.TOO_MANY_ATTEMPTS, R.APPROVAL_QUEUE_FULL}  # RFC 6585 §4
+# The presented identity's revocation status cannot be established now (its issuer's CRL is
+# unreachable): refused; the client may retry later.
+_UNAVAILABLE = {R.REVOCATION_UNKNOWN}
+_BAD_REQUEST = {R.MALFORMED_REQUEST, R.BAD_SIGNATURE, R.UNSUPPORTED_KEY, R.KEY_NOT_ALLOWED,
+                R.SUBJECT_NOT_ALLOWED, R.SAN_NOT_ALLOWED, R.WILDCARD, R.VALIDITY_EXCEEDS_ISSUER,
+                R.VALIDITY_EXCEEDS_PROFILE, R.NAME_CONSTRAINTS, R.KEY_ENCRYPTION_UNAVAILABLE,
+                # manifest imports have no EST form:
+                R.MANIFEST_MALFORMED, R.MANIFEST_EXPIRED, R.REPLAYED, R.WRONG_RECIPIENT,
+                R.UNTRUSTED_SUPPLIER, R.SIGNER_REVOKED, R.NOT_A_SIGNER, R.BAD_TARGET}
+# The HTTP status of every refusal of the core: total over RefusalReason (tests/test_refusals.py).
+STATUS_FOR_REASON: Mapping[R, int] = {
+    **dict.fromkeys(_BAD_REQUEST, 400), **dict.fromkeys(_UNAUTHENTICATED, 401),
+    **dict.fromkeys(_FORBIDDEN, 403), **dict.fromkeys(_RETRY_LATER, 429),
+    **dict.fromkeys(_SERVER_FAULT, 500), **dict.fromkeys(_UNAVAILABLE, 503)}
 
 
 class EnrollmentEndpoints(Protocol):
@@ -107,20 +122,12 @@ class Call:
 
 
 def status_for(reason: R) -> int:
-    if reason in (R.TOO_MANY_ATTEMPTS, R.APPROVAL_QUEUE_FULL):
-        return 429  # RFC 6585 §4
-    if reason in _UNAUTHENTICATED:
-        return 401
-    if reason in _FORBIDDEN:
-        return 403
-    if reason in _SERVER_FAULT:
-        return 500
-    return 400
+    return STATUS_FOR_REASON[reason]
 
 
 def text(status: int, detail: str) -> Response:
     headers = ({"WWW-Authenticate": REALM} if status == 401
-               else {"Retry-After": "60"} if status == 429 else {})
+               else {"Retry-After": "60"} if status in (429, 503) else {})
     return PlainTextResponse(f"{detail}\n", status_code=status, headers=headers)
 
 

@@ -25,6 +25,7 @@ from iotpki.core.errors import (
     NotFoundError,
     PolicyError,
 )
+from iotpki.core.errors import RefusalReason as R
 from iotpki.core.supply_chain.manifests import ManifestRefused
 from iotpki.protocols.rest.idempotency import IdempotencyMismatchError
 from iotpki.wire.errors import DecodeError, PKIError
@@ -46,6 +47,13 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] | None = Field(
         default=None, description="Validation errors: location, message and type of each")
 
+
+# Every refusal of the core is a problem of one of two kinds (total over RefusalReason,
+# tests/test_refusals.py): a manifest import refused, or any other request refused.
+_MANIFEST_REASONS = {R.MANIFEST_MALFORMED, R.MANIFEST_EXPIRED, R.REPLAYED, R.WRONG_RECIPIENT,
+                     R.UNTRUSTED_SUPPLIER, R.SIGNER_REVOKED, R.NOT_A_SIGNER, R.BAD_TARGET}
+KIND_FOR_REASON: dict[R, str] = {
+    r: "manifest-refused" if r in _MANIFEST_REASONS else "refused" for r in R}
 
 # kind → (status, title)
 KINDS: dict[str, tuple[int, str]] = {
@@ -78,10 +86,10 @@ def _error_kind(exc: Exception) -> tuple[str, dict[str, Any]]:
     """The problem kind of a core error (order matters: subclasses first)."""
     if isinstance(exc, IdempotencyMismatchError):
         return "idempotency-key-reused", {}
-    if isinstance(exc, ManifestRefused):
-        return "manifest-refused", {"reason": exc.reason}
-    if isinstance(exc, PolicyError):
-        return "refused", {"reason": exc.reason.value}
+    if isinstance(exc, PolicyError):  # a manifest's bad signature is a manifest refusal too
+        kind = "manifest-refused" if isinstance(exc, ManifestRefused) else \
+            KIND_FOR_REASON[exc.reason]
+        return kind, {"reason": exc.reason.value}
     for cls, kind in ((AuthenticationError, "unauthenticated"), (AccessDeniedError, "forbidden"),
                       (NotFoundError, "not-found"), (ConflictError, "conflict"),
                       (ConfigurationError, "invalid-request"), (DecodeError, "invalid-request")):
