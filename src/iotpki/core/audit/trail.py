@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from iotpki.core.audit.log import AuditEntry, AuditProblem, find_audit_problems
 from iotpki.core.audit.ports import AuditRepository
-from iotpki.core.ca.ports import AuthorityRepository
 from iotpki.core.ports import Transaction
 
 _SCAN = 2_000  # entries read per round when filtering by organization
@@ -38,6 +37,21 @@ class AuditPage:
     next_after: int | None  # the sequence number the next page starts after; None: the end
 
 
+class OwnedAuthority(Protocol):
+    """What the trail reads of an authority: whose it is (the audit log sits below the CA
+    subpackage, so it names only these two fields)."""
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def organization(self) -> str: ...
+
+
+class AuthorityOwners(Protocol):
+    def list(self) -> Sequence[OwnedAuthority]: ...
+
+
 class AuditUnitOfWork(Transaction, Protocol):
     """The repositories the audit log uses."""
 
@@ -45,7 +59,7 @@ class AuditUnitOfWork(Transaction, Protocol):
     def audit(self) -> AuditRepository: ...
 
     @property
-    def authorities(self) -> AuthorityRepository: ...
+    def authorities(self) -> AuthorityOwners: ...
 
 
 class AuditTrail:
