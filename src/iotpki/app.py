@@ -269,7 +269,7 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
     sealer = build_sealer(settings)
     registrations = RegistrationService(uow, profiles, clock, sealer)
     certificates = ServiceCertificates(uow, keys, issuance, clock)
-    crls = CRLPublisher(uow, keys, urls, clock)
+    crls = CRLPublisher(uow, keys, urls, clock, settings.crl_policy)
     enrollment = EnrollmentService(uow, issuance, clock, default_methods(
         external_revocation(clock), grace=lambda name: _renewal_grace(profiles, name)),
         guesses=GuessLimits(settings.secret_lock_after, settings.secret_guesses_per_minute),

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -23,7 +22,6 @@ from collections.abc import AsyncIterator, Callable
 from starlette.applications import Starlette
 
 from iotpki.app import PKI, build_pki
-from iotpki.core.revocation.crl import crl_policy_from
 from iotpki.core.revocation.crl_distribution import CRLDistribution
 from iotpki.protocols.cmp.routes import routes as cmp_routes
 from iotpki.protocols.crl.routes import routes as crl_routes
@@ -109,12 +107,10 @@ class NotificationWorker:
 
 
 def create_app(pki: PKI, worker: bool = True) -> Starlette:
-    pki.crls.policy = crl_policy_from(os.environ)
     distribution = pki.crl_distribution
     workers: list[RevocationWorker | NotificationWorker] = [
         RevocationWorker(pki, distribution),
-        NotificationWorker(pki, scan_every=float(os.environ.get("IOTPKI_EXPIRY_SCAN_SECONDS",
-                                                                "3600"))),
+        NotificationWorker(pki, scan_every=pki.settings.expiry_scan_seconds),
     ] if worker else []
 
     @contextlib.asynccontextmanager

@@ -1,16 +1,36 @@
-"""Settings from the command line and the environment (`IOTPKI_*`), with embedded defaults."""
+"""Settings from the command line and the environment (`IOTPKI_*`), with embedded defaults.
+
+The environment is read here, once (`Settings.from_environment`); the composition root
+(`app.py`) passes each service the part it needs, so no service reads `os.environ`."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from iotpki.core.revocation.crl import CRLPolicy, parse_delay
 
 DEFAULT_DATA_DIR = Path("iotpki-data")
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
 DEFAULT_PKCS11_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")  # Debian's softhsm2
 DEFAULT_PKCS11_TOKEN = "pkcs11:token=iotpki"
 KEY_BACKENDS = ("software", "pkcs11")
+# Environment variables that set CRL timing (durations as in profiles: 24h, 7d; or 30s, 2m).
+CRL_POLICY_VARIABLES = {
+    "IOTPKI_CRL_VALIDITY": "full_validity", "IOTPKI_CRL_INTERVAL": "full_interval",
+    "IOTPKI_DELTA_CRL_VALIDITY": "delta_validity", "IOTPKI_DELTA_CRL_INTERVAL": "delta_interval",
+    "IOTPKI_CRL_FULL_AFTER_CHANGE": "full_after_change",
+}
+
+
+def crl_policy_from(variables: Mapping[str, str]) -> CRLPolicy:
+    """A CRL policy from IOTPKI_*CRL* variables; those not set keep their defaults."""
+    chosen = {name: parse_delay(variables[variable])
+              for variable, name in CRL_POLICY_VARIABLES.items() if variables.get(variable)}
+    return dataclasses.replace(CRLPolicy(), **chosen)
 
 
 @dataclass(frozen=True)
@@ -29,6 +49,8 @@ class Settings:
     secret_guesses_per_minute: int = 10  # wrong secrets one client address may send a minute
     approval_queue_cap: int = 1000  # undecided manual-approval requests per authority/profile
     approval_submissions_per_minute: int = 10  # per client address
+    crl_policy: CRLPolicy = field(default_factory=CRLPolicy)  # CRL validity and timing
+    expiry_scan_seconds: float = 3600.0  # how often `iotpki serve` looks for expiring certs
 
     def __post_init__(self) -> None:
         if self.key_backend not in KEY_BACKENDS:
@@ -67,4 +89,6 @@ class Settings:
             approval_queue_cap=int(env.get("IOTPKI_APPROVAL_QUEUE_CAP") or 1000),
             approval_submissions_per_minute=int(
                 env.get("IOTPKI_APPROVAL_SUBMISSIONS_PER_MINUTE") or 10),
+            crl_policy=crl_policy_from(env),
+            expiry_scan_seconds=float(env.get("IOTPKI_EXPIRY_SCAN_SECONDS") or 3600),
         )

@@ -9,8 +9,9 @@ from cryptography import x509
 
 from iotpki.app import PKI
 from iotpki.core.errors import ConfigurationError
-from iotpki.core.revocation.crl import CRLPolicy, crl_policy_from, due_kinds
+from iotpki.core.revocation.crl import CRLPolicy, due_kinds
 from iotpki.core.revocation.status import CRLInfo, CRLKind, PublishedCRL
+from iotpki.settings import crl_policy_from
 from tests.revocation.conftest import CA, IssueFn, revoke
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

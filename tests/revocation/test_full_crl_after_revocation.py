@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from iotpki.app import PKI
 from iotpki.core.errors import ConfigurationError
 from iotpki.core.outcomes import Issued
-from iotpki.core.revocation.crl import CRLPolicy, crl_policy_from, due_kinds
+from iotpki.core.revocation.crl import CRLPolicy, due_kinds
 from iotpki.core.revocation.status import CRLInfo, CRLKind
-from iotpki.settings import Settings
+from iotpki.settings import Settings, crl_policy_from
 from tests.revocation.conftest import CA, IssueFn, Server, fetch, revoke
 
 BOUND = 5  # seconds, as an operator sets it for this test (the default is 30 s)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
@@ -10,7 +9,6 @@ from cryptography import x509
 
 from iotpki.cli.context import state
 from iotpki.cli.output import JSON_OPTION, details, emit_json, fail
-from iotpki.core.revocation.crl import crl_policy_from
 from iotpki.core.revocation.status import CRLInfo, CRLKind
 
 app = typer.Typer(no_args_is_help=True, help="Publish and inspect CRLs.")
@@ -34,9 +32,7 @@ def publish(
     kinds = [CRLKind.FULL, CRLKind.DELTA]
     if full_only != delta_only:
         kinds = [CRLKind.FULL] if full_only else [CRLKind.DELTA]
-    publisher = state(ctx).pki().crls
-    publisher.policy = crl_policy_from(os.environ)  # the timing `iotpki serve` uses
-    published = publisher.publish(authority, kinds)
+    published = state(ctx).pki().crls.publish(authority, kinds)  # the settings' CRL timing
     if as_json:
         emit_json([_fields(c.info) for c in published])
         return

@@ -14,9 +14,8 @@ two CRLs with one number; the entries are encoded in one pass (`iotpki.wire.crl`
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -59,34 +58,20 @@ class CRLPolicy:
         if self.full_interval >= self.full_validity or self.delta_interval >= self.delta_validity:
             raise ConfigurationError("CRLs must be re-issued before their nextUpdate")
         if self.full_after_change > self.full_interval:
-            raise ConfigurationError("IOTPKI_CRL_FULL_AFTER_CHANGE must not exceed "
-                                     "IOTPKI_CRL_INTERVAL")
-
-
-# Environment variables that set CRL timing (durations as in profiles: 24h, 7d, ...).
-POLICY_VARIABLES = {
-    "IOTPKI_CRL_VALIDITY": "full_validity", "IOTPKI_CRL_INTERVAL": "full_interval",
-    "IOTPKI_DELTA_CRL_VALIDITY": "delta_validity", "IOTPKI_DELTA_CRL_INTERVAL": "delta_interval",
-    "IOTPKI_CRL_FULL_AFTER_CHANGE": "full_after_change",
-}
+            raise ConfigurationError("the full CRL after a change (IOTPKI_CRL_FULL_AFTER_CHANGE) "
+                                     "must not come later than the full CRL interval "
+                                     "(IOTPKI_CRL_INTERVAL)")
 
 
 _DELAY = re.compile(r"^\s*(\d+)\s*([sm])\s*$")
 
 
-def _duration(text: str) -> timedelta:
+def parse_delay(text: str) -> timedelta:
     """A duration as in profiles (`24h`, `7d`), or a short delay (`30s`, `2m`, `0s`)."""
     match = _DELAY.match(text)
     if match is None:
         return parse_duration(text)
     return int(match.group(1)) * timedelta(seconds=1 if match.group(2) == "s" else 60)
-
-
-def crl_policy_from(variables: Mapping[str, str]) -> CRLPolicy:
-    """A policy from IOTPKI_*CRL* variables; those not set keep their defaults."""
-    chosen = {field: _duration(variables[name])
-              for name, field in POLICY_VARIABLES.items() if variables.get(name)}
-    return dataclasses.replace(CRLPolicy(), **chosen)
 
 
 def due_kinds(policy: CRLPolicy, now: datetime, full: CRLInfo | None, delta: CRLInfo | None,
