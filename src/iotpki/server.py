@@ -20,6 +20,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 from iotpki.app import PKI, build_pki
 from iotpki.core.revocation.crl_distribution import CRLDistribution
@@ -125,8 +129,29 @@ def create_app(pki: PKI, worker: bool = True) -> Starlette:
             pki.close()
 
     routes = [*ocsp_routes(pki.ocsp, pki.clock), *crl_routes(distribution, pki.clock),
-              *cmp_routes(pki.cmp)]
+              *cmp_routes(pki.cmp), *health_routes(pki)]
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+def health_routes(pki: PKI) -> list[Route]:
+    """For orchestrators: `/healthz` answers 200 while the process serves; `/readyz` 200
+    when the database answers too, else 503 (take the node out of rotation, keep it)."""
+
+    async def healthz(_: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    async def readyz(_: Request) -> Response:
+        try:
+            revision = await run_in_threadpool(pki.database.schema_revision)
+        except Exception as exc:  # any failure of the database means not ready
+            log.warning("readiness: database unavailable: %s", exc)
+            revision = None
+        if revision is None:
+            return PlainTextResponse("database unavailable\n", status_code=503)
+        return PlainTextResponse("ready\n")
+
+    return [Route("/healthz", healthz, methods=["GET", "HEAD"]),
+            Route("/readyz", readyz, methods=["GET", "HEAD"])]
 
 
 def app_from_environment() -> Starlette:

@@ -167,3 +167,23 @@ def test_state_of_another_certificate_uses_the_plain_window() -> None:
 def test_bad_policies_are_refused(fields: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         RenewalPolicy(**fields)  # type: ignore[arg-type]
+
+
+def test_a_changed_fraction_applies_to_the_installed_certificate() -> None:
+    """Issue 23 item 5: the window is recomputed from the configuration at every start,
+    with the certificate's own jitter draw kept."""
+    plan, clock = scheduler(RenewalPolicy(fraction=2 / 3, jitter=0.05))
+    cert, _ = certificate(days=90)
+    state = plan.installed(cert)
+    assert state.jitter is not None and -1 <= state.jitter <= 1
+    later = RenewalScheduler(RenewalPolicy(fraction=0.5, jitter=0.05), clock)
+    decision = later.decide(cert, state)
+    assert decision.at == START + timedelta(days=90) * (0.5 + 0.05 * state.jitter)
+    assert decision.at < state.renew_at  # type: ignore[operator]
+
+
+def test_fraction_zero_renews_at_once() -> None:
+    plan, clock = scheduler(RenewalPolicy(fraction=0, jitter=0.05))
+    cert, _ = certificate(days=90)
+    clock.moment = START + timedelta(minutes=1)
+    assert plan.decide(cert, plan.installed(cert)).action is Action.RENEW

@@ -106,7 +106,8 @@ class Agent:
             "not_before": certificate.not_valid_before_utc.isoformat() if certificate else None,
             "not_after": certificate.not_valid_after_utc.isoformat() if certificate else None,
             "version": identity.version if identity else None,
-            "renew_at": _iso(self.state.renew_at), "failures": self.state.failures,
+            "renew_at": _iso(self.scheduler.renew_at(certificate, self.state) if certificate
+                             else self.state.renew_at), "failures": self.state.failures,
             "next_attempt": _iso(self.state.next_attempt), "last_error": self.state.last_error,
             "next_action": decision.action.value, "next_action_at": decision.at.isoformat(),
             "reason": decision.reason,

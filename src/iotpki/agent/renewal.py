@@ -38,10 +38,10 @@ class RenewalPolicy:
     grace: timedelta = timedelta(0)
 
     def __post_init__(self) -> None:
-        if not 0 < self.fraction < 1:
-            raise ValueError("renewal fraction must be between 0 and 1")
-        if not 0 <= self.jitter < min(self.fraction, 1 - self.fraction):
-            raise ValueError("renewal jitter must keep the window inside the lifetime")
+        if not 0 <= self.fraction < 1:  # 0: renew at once (testing, a forced rotation)
+            raise ValueError("renewal fraction must be at least 0 and below 1")
+        if not 0 <= self.jitter < 1 - self.fraction:
+            raise ValueError("renewal jitter must keep the window before notAfter")
         if self.backoff_initial <= timedelta(0) or self.backoff_maximum < self.backoff_initial:
             raise ValueError("backoff must be positive, and its maximum not below its start")
 
@@ -64,7 +64,8 @@ class RenewalState:
     """What the scheduler remembers between runs (persisted by the agent as JSON)."""
 
     serial: int | None = None  # of the certificate renew_at was drawn for
-    renew_at: datetime | None = None
+    renew_at: datetime | None = None  # as of the last run; recomputed from `jitter` each run
+    jitter: float | None = None  # the draw in [-1, 1] for this certificate
     failures: int = 0
     next_attempt: datetime | None = None
     last_error: str | None = None
@@ -82,15 +83,28 @@ class RenewalScheduler:
         return self._clock()
 
     def renewal_time(self, certificate: x509.Certificate) -> datetime:
+        return self.window(certificate, self._rng.uniform(-1, 1))
+
+    def window(self, certificate: x509.Certificate, draw: float) -> datetime:
+        """When to renew under the current policy, for a jitter draw in [-1, 1]: computed
+        on every decision, so a changed `fraction` or `jitter` applies to the installed
+        certificate at the next start (not only to the next one)."""
         start, end = certificate.not_valid_before_utc, certificate.not_valid_after_utc
-        lifetime = end - start
-        offset = self.policy.fraction + self._rng.uniform(-self.policy.jitter, self.policy.jitter)
-        return start + lifetime * offset
+        offset = max(0.0, self.policy.fraction + self.policy.jitter * draw)
+        return start + (end - start) * offset
+
+    def renew_at(self, certificate: x509.Certificate, state: RenewalState) -> datetime:
+        """The certificate's renewal time under the current policy, with its own jitter draw;
+        none for a state of another certificate (installed by hand) or from before draws
+        were kept: the window without jitter."""
+        draw = state.jitter if certificate.serial_number == state.serial else None
+        return self.window(certificate, draw or 0.0)
 
     def installed(self, certificate: x509.Certificate) -> RenewalState:
-        """A new certificate: draw its renewal time, forget the failures."""
-        return RenewalState(certificate.serial_number, self.renewal_time(certificate),
-                            last_success=self.now())
+        """A new certificate: draw its jitter once, forget the failures."""
+        draw = self._rng.uniform(-1, 1)
+        return RenewalState(certificate.serial_number, self.window(certificate, draw),
+                            jitter=draw, last_success=self.now())
 
     def failed(self, state: RenewalState, error: str) -> RenewalState:
         failures = state.failures + 1
@@ -105,11 +119,7 @@ class RenewalScheduler:
         now = self.now()
         if certificate is None:
             return self._after_backoff(Action.ENROLL, now, now, state, "no certificate yet")
-        renew_at = state.renew_at
-        if certificate.serial_number != state.serial or renew_at is None:
-            # a state from another certificate (installed by hand): the window without jitter
-            start = certificate.not_valid_before_utc
-            renew_at = start + (certificate.not_valid_after_utc - start) * self.policy.fraction
+        renew_at = self.renew_at(certificate, state)
         not_after = certificate.not_valid_after_utc
         if now >= not_after + self.policy.grace:
             return self._after_backoff(Action.ENROLL, now, now, state,

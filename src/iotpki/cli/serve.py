@@ -6,13 +6,16 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 import threading
 import time
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import typer
 import uvicorn
+from sqlalchemy.engine import make_url
 
 from iotpki.app import PKI
 from iotpki.cli.context import state
@@ -27,6 +30,8 @@ from iotpki.https_server import (
 from iotpki.https_server import FACTORY as HTTPS_FACTORY
 from iotpki.keys.errors import KeyProtectionError
 from iotpki.listener import PROTOCOL_CLASS as GUARDED_PROTOCOL
+from iotpki.settings import Settings
+from iotpki.store.database import sqlite_url
 
 FACTORY = "iotpki.server:app_from_environment"
 # uvicorn restarts a worker that has not answered its health check in time; on a loaded
@@ -63,6 +68,9 @@ def serve(
         tls = prepare_tls(pki, [host], tls_cert, tls_key) if https_port else None
     finally:
         pki.close()
+    listeners = [("http", http_port)] + ([("https", https_port)] if https_port else [])
+    check_ports(host, listeners)
+    announce(settings, host, listeners)
     os.environ["IOTPKI_DATA_DIR"] = str(settings.data_dir)
     os.environ["IOTPKI_PUBLIC_URL"] = settings.public_url
     os.environ[ENV_TRUSTED_PROXIES] = ",".join(trusted_proxy)
@@ -76,12 +84,62 @@ def serve(
         https = multiprocessing.get_context("spawn").Process(
             target=run_https, args=(host, https_port, workers, log_level), name="iotpki-https")
         https.start()
+    if https is not None:
+        _stop_when_gone(https)
     try:
         run_http(host, http_port, workers, log_level)
     finally:
         if https is not None:
+            failed = https.exitcode not in (None, 0)
             https.terminate()
             https.join(timeout=15)
+            if failed:  # EST and the REST API are gone: so is the service
+                raise ConfigurationError(f"the HTTPS listener on {host}:{https_port} stopped "
+                                         f"(exit code {https.exitcode}); see its log above")
+
+
+def check_ports(host: str, listeners: list[tuple[str, int]]) -> None:
+    """Each port can be bound now: a busy port ends `serve` with one line and exit 1,
+    instead of serving HTTP without HTTPS (EST and the REST API gone)."""
+    for scheme, port in listeners:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                raise ConfigurationError(f"cannot listen on {host}:{port} ({scheme}): "
+                                         f"{exc.strerror or exc}") from exc
+
+
+def announce(settings: Settings, host: str, listeners: list[tuple[str, int]]) -> None:
+    """What listens where, on stdout, before the servers start."""
+    url = settings.database_url or sqlite_url(settings.data_dir)
+    database = make_url(url).render_as_string(hide_password=True)
+    lines = [f"iotpki serve: data directory {settings.data_dir}, database {database}"]
+    for scheme, port in listeners:
+        lines.append(f"  {scheme}://{host}:{port}  {SERVICES[scheme]}")
+    lines.append(f"  public URL in certificates: {settings.public_url}")
+    print("\n".join(lines), flush=True)
+
+
+SERVICES = {
+    "http": "OCSP /ocsp/<ca>, CRLs /crl/<ca>.crl, CA certificates /ca/<ca>.crt, "
+            "CMP /.well-known/cmp, /healthz, /readyz",
+    "https": "EST /.well-known/est, REST API /api/v1 (docs /api/v1/docs)",
+}
+
+
+def _stop_when_gone(child: BaseProcess) -> None:
+    """If the HTTPS listener ends (its port taken meanwhile, a crash), stop the HTTP
+    listener too, so that `serve` exits non-zero rather than serve half the service."""
+
+    def watch() -> None:
+        child.join()
+        if child.exitcode not in (0, -signal.SIGTERM):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="https-watch", daemon=True).start()
 
 
 def check_keys(pki: PKI) -> None:
