@@ -169,7 +169,7 @@ def mutate(data: bytes, rng: random.Random, others: list[bytes] | None = None) -
 
 
 def run(target: str, app: ASGI, inputs: Iterator[Request], count: int,
-        judge: Callable[[Request, Answer], bool] | None = None) -> Report:
+        judge: Callable[[Request, Answer], bool] | None = None, progress: int = 0) -> Report:
     """Send `count` requests; `judge` flags answers that are faults without being 5xx."""
     report = Report(target, rss_before_kib=rss_kib())
     counter = TracebackCounter()
@@ -188,6 +188,9 @@ def run(target: str, app: ASGI, inputs: Iterator[Request], count: int,
                 _keep(report, request)
                 continue
             report.statuses[answer.status] += 1
+            if progress and report.inputs % progress == 0:
+                print(f"{target}: {report.inputs} inputs, 5xx {report.server_errors}, "
+                      f"tracebacks {counter.count}", flush=True)
             if answer.status >= 500 or (judge is not None and judge(request, answer)):
                 report.server_errors += 1
                 _keep(report, request)
