@@ -16,6 +16,8 @@ import pytest
 
 from iotpki.app import PKI
 from iotpki.core.errors import ConfigurationError, ConflictError
+from iotpki.core.outcomes import Issued
+from iotpki.core.ra.enrollment import EnrollmentRequest
 from iotpki.core.ra.registration import RegistrationMethod, RegistrationStatus
 from iotpki.core.ra.registration_service import RegistrationSpec
 from iotpki.protocols.cmp.routes import answer_bytes
@@ -28,6 +30,7 @@ from iotpki.wire.der import SEQUENCE, tlv
 from iotpki.wire.keys import generate_private_key
 from iotpki.wire.names import parse_subject
 from tests.cmp.conftest import CA, DOMAIN, error_failures
+from tests.factories import domain_uri, make_csr
 
 SHA256, HMAC_SHA256 = "2.16.840.1.101.3.4.2.1", "1.2.840.113549.2.9"
 CA_CERTS = "1.3.6.1.5.5.7.4.17"
@@ -165,3 +168,16 @@ def test_a_locked_registration_authenticates_nothing(demo_pki: PKI) -> None:
         "error", {"notAuthorized"})
     assert error_failures(_ir(demo_pki, "line-lock", created.secret, "CN=s")) == (
         "error", {"notAuthorized"})
+
+
+def test_the_reference_is_also_an_http_basic_user_name(demo_pki: PKI) -> None:
+    """EST (RFC 7030 §3.2.3) hands the Basic user name to the one-time-secret method as the
+    registration: the reference works there too, and counts a use."""
+    created = demo_pki.registrations.create(_spec(reference="line-est", uses=2),
+                                            "operatorco:crm")
+    csr, _ = make_csr("sensor-est", [domain_uri(DOMAIN)])
+    outcome = demo_pki.enrollment.enroll(EnrollmentRequest(
+        csr=csr, requester="est:line-est", registration_id="line-est", secret=created.secret,
+        authority=CA, profile="operational"), "one-time-secret")
+    assert isinstance(outcome, Issued), outcome
+    assert demo_pki.registrations.get(created.registration.id).uses == 1
