@@ -17,14 +17,10 @@ import argparse
 import http.client
 import multiprocessing
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,6 +29,7 @@ from cryptography.x509.oid import NameOID
 from pyasn1.codec.der import decoder
 from pyasn1_alt_modules import rfc9480
 from tests.factories import domain_uri, make_csr
+from tests.servers import ServerProcess, free_port
 
 from bench.issuance import make_csrs as make_issuance_csrs
 from bench.issuance import rate, single
@@ -47,12 +44,6 @@ from iotpki.wire.keys import generate_private_key
 CA = "operatorco-operations"
 DOMAIN = "building-42.operator.example"
 SUBJECT = "sensor-bench"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def prepare(settings: Settings) -> tuple[object, tuple[x509.Certificate, ...]]:
@@ -75,23 +66,9 @@ def build_requests(key: object, chain: tuple[x509.Certificate, ...], count: int)
             for _ in range(count)]
 
 
-def serve(settings: Settings, port: int, workers: int) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "iotpki.cli.main", "--data-dir", str(settings.data_dir),
-               "--public-url", settings.public_url]
-    if settings.database_url:
-        command += ["--database-url", settings.database_url]
-    command += ["serve", "--http-port", str(port), "--workers", str(workers)]
-    log = (settings.data_dir.parent / "server.log").open("wb")
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/ca/{CA}.crt", timeout=2).close()
-            return process
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise TimeoutError(f"server did not start: {log.name}")
+def serve(settings: Settings, port: int, workers: int) -> ServerProcess:
+    return ServerProcess(settings, port, workers=workers,
+                         log_path=settings.data_dir.parent / "server.log").start(timeout=180)
 
 
 def _client(port: int, requests: list[bytes], stop_at: float, answers: list[bytes]) -> None:
@@ -187,8 +164,7 @@ def main() -> None:
                   f"{in_process:.0f}/s; CMP/in-process = {median / in_process:.2f}; "
                   f"load average {os.getloadavg()[0]:.1f}")
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            server.stop()
 
 
 if __name__ == "__main__":

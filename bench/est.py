@@ -22,10 +22,8 @@ import asyncio
 import multiprocessing
 import os
 import platform
-import socket
 import ssl
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +34,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.servers import ServerProcess, free_port
 
 from bench.issuance import make_csrs as make_issuance_csrs
 from bench.issuance import rate, single
@@ -50,12 +50,6 @@ from iotpki.wire.keys import generate_private_key
 CA = "operatorco-operations"
 DOMAIN = "urn:iotpki:domain:building-42.operator.example"
 SUBJECT = "bench-client"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def renewal_csr() -> bytes:
@@ -144,24 +138,12 @@ def generate_load(args: tuple[int, str, str, str, list[bytes], int, float, float
 # -- orchestration -------------------------------------------------------------------------------
 
 def start_server(data_dir: Path, database_url: str | None, workers: int) -> tuple[
-        subprocess.Popen[bytes], int]:
-    http_port, https_port = free_port(), free_port()
-    command = [sys.executable, "-m", "iotpki.cli.main", "--data-dir", str(data_dir)]
-    if database_url:
-        command += ["--database-url", database_url]
-    command += ["serve", "--http-port", str(http_port), "--https-port", str(https_port),
-                "--workers", str(workers)]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 240  # a loaded machine starts 2 listeners x N workers slowly
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", https_port)) == 0:
-                time.sleep(10.0)  # every worker up (the first one listening is not all)
-                return process, https_port
-        time.sleep(0.2)
-    process.terminate()
-    raise TimeoutError("server did not start")
+        ServerProcess, int]:
+    settings = Settings(data_dir, database_url, "http://127.0.0.1:8080")
+    # a loaded machine starts 2 listeners x N workers slowly
+    server = ServerProcess(settings, free_port(), free_port(), workers=workers).start(240)
+    time.sleep(10.0)  # every worker up (the first one answering is not all)
+    return server, int(server.https_port or 0)
 
 
 def one_run(args: argparse.Namespace, port: int, files: tuple[Path, Path, Path],
@@ -205,8 +187,7 @@ def main() -> None:
                                            for _ in range(args.csrs)])
             runs = [one_run(args, port, files, requests) for _ in range(args.repeat)]
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            process.stop()
     report(args, runs, in_process)
 
 

@@ -17,13 +17,11 @@ import os
 import re
 import resource
 import shlex
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +30,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.servers
+
+from tests.servers import ServerProcess, free_port
 
 from iotpki.app import PKI, build_pki
 from iotpki.cli.demo_setup import create_demo_hierarchy
@@ -52,12 +55,6 @@ class Result:
     p50: str
     p99: str
     wrk_cpu: float  # CPU seconds wrk used per second of run
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def csr_for(name: str) -> bytes:
@@ -211,22 +208,8 @@ def _row(result: Result) -> str:
             f"{result.wrk_cpu:.2f} |")
 
 
-def start_server(settings: Settings, port: int, workers: int) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "iotpki.cli.main", "--data-dir", str(settings.data_dir),
-               "--public-url", settings.public_url]
-    if settings.database_url:
-        command += ["--database-url", settings.database_url]
-    command += ["serve", "--http-port", str(port), "--workers", str(workers)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ca/{CA}.crt", timeout=2):
-                return process
-        except OSError:
-            time.sleep(0.2)
-    process.terminate()
-    raise TimeoutError("iotpki serve did not start")
+def start_server(settings: Settings, port: int, workers: int) -> ServerProcess:
+    return ServerProcess(settings, port, workers=workers).start(timeout=60)
 
 
 def main() -> None:
@@ -262,8 +245,7 @@ def main() -> None:
             measured(wrk_command(f"http://127.0.0.1:{port}", 16, 3), warm, 3)  # fill caches
             bench_ours(f"http://127.0.0.1:{port}", env, args)
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            server.stop()
         if not args.skip_openssl:
             bench_openssl(work, env, args)
 

@@ -7,6 +7,11 @@ processes the tests start.
 PostgreSQL (127.0.0.1:5432, database `test`, or $IOTPKI_TEST_POSTGRES_URL) must be
 there in CI (CI=true): a missing server fails the run there and is skipped locally.
 Each test gets its own PostgreSQL schema, dropped afterwards.
+
+The protocol suites (tests/est, tests/cmp, tests/revocation, tests/agent) share one demo PKI
+and one real server per module and database (`shared_demo_pki`, tests/servers.py): a server
+start costs seconds of CPU. Tests there read the audit log and counters relative to their
+own start, never assume an empty database. See docs/testing.md.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,6 +30,7 @@ from iotpki.app import PKI, build_pki
 from iotpki.cli.demo_setup import create_demo_hierarchy
 from iotpki.settings import Settings
 from tests.hsm import SoftHSM, make_softhsm, softhsm_available
+from tests.servers import PASSPHRASE
 
 # The peers installed as console scripts beside this interpreter (pkilint's lint_* commands,
 # iotpki itself) must be found even when the virtual environment is not activated.
@@ -57,9 +64,9 @@ def require_postgres() -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture
-def postgres_schema_url() -> Iterator[str]:
-    """A URL whose connections use a fresh, private schema."""
+@contextmanager
+def private_schema() -> Iterator[str]:
+    """A URL whose connections use a fresh, private PostgreSQL schema, dropped afterwards."""
     require_postgres()
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
@@ -73,12 +80,45 @@ def postgres_schema_url() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture
+def postgres_schema_url() -> Iterator[str]:
+    """A URL whose connections use a fresh, private schema."""
+    with private_schema() as url:
+        yield url
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
     """None means the embedded default (SQLite in the data directory)."""
     if request.param == "sqlite":
         return None
     return str(request.getfixturevalue("postgres_schema_url"))
+
+
+MODULE_SERVERS = ("est_server", "cmp_server", "served", "agent_server")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `pytest -n N --dist loadgroup` (scripts/test.sh) the tests of a module that
+    share its server run on one worker, so the server starts once per module and database,
+    not once per worker; every other test is spread by load."""
+    for item in items:
+        if any(name in getattr(item, "fixturenames", ()) for name in MODULE_SERVERS):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def module_database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """As `database_url`, for one module: the test ids are the same (`[sqlite]`,
+    `[postgresql]`) and pytest runs a module's tests grouped by database."""
+    if request.param == "sqlite":
+        yield None
+        return
+    with private_schema() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -110,7 +150,7 @@ def key_settings(request: pytest.FixtureRequest) -> dict[str, str]:
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch,
              request: pytest.FixtureRequest) -> Settings:
-    monkeypatch.setenv("IOTPKI_CA_PASSPHRASE", "test passphrase, not a secret")
+    monkeypatch.setenv("IOTPKI_CA_PASSPHRASE", PASSPHRASE)
     return Settings(data_dir=tmp_path / "data", database_url=database_url,
                     public_url="http://pki.test:8080", **key_settings(request))
 
@@ -129,3 +169,27 @@ def demo_pki(pki: PKI) -> PKI:
     """The story's three organizations, each with a root and an issuing CA."""
     create_demo_hierarchy(pki)
     return pki
+
+
+@contextmanager
+def shared_demo_pki(request: pytest.FixtureRequest, directory: Path, database_url: str | None,
+                    public_url: str, **environment: str) -> Iterator[PKI]:
+    """The story's demo PKI for a whole module (module-scoped fixtures build it once and
+    serve it with one `iotpki serve`), with the environment its server process inherits."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("IOTPKI_CA_PASSPHRASE", PASSPHRASE)
+        for name, value in environment.items():
+            patch.setenv(name, value)
+        instance = build_pki(Settings(data_dir=directory / "data", database_url=database_url,
+                                      public_url=public_url, **key_settings(request)))
+        try:
+            create_demo_hierarchy(instance)
+            yield instance
+        finally:
+            instance.close()
+
+
+def last_audit_seq(pki: PKI) -> int:
+    """Where the audit log ends now: a test on a shared PKI reads the entries after it."""
+    entries = pki.audit.entries(limit=None)
+    return entries[-1].seq if entries else 0

@@ -1,11 +1,9 @@
-"""A real `iotpki serve` (HTTP + HTTPS) for the agent's end-to-end tests, and agent
-configurations pointing at it."""
+"""A real `iotpki serve` (HTTP + HTTPS) for the agent's end-to-end tests, one per module
+and database, and agent configurations pointing at it (each test has its own device
+directory)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +19,9 @@ from iotpki.core.ra.registration import RegistrationMethod
 from iotpki.core.ra.registration_service import RegistrationSpec
 from iotpki.settings import Settings
 from iotpki.wire.names import parse_subject
-from tests.est.conftest import EST, _wait_listening, free_port, write_trust_files
+from tests.conftest import shared_demo_pki
+from tests.est.conftest import EST, start_server
+from tests.servers import PASSPHRASE, free_port
 
 CA = "operatorco-operations"
 ROOT = "operatorco-root"
@@ -36,7 +36,7 @@ def ports() -> tuple[int, int]:
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch,
              ports: tuple[int, int]) -> Settings:
-    monkeypatch.setenv("IOTPKI_CA_PASSPHRASE", "test passphrase, not a secret")
+    monkeypatch.setenv("IOTPKI_CA_PASSPHRASE", PASSPHRASE)
     return Settings(data_dir=tmp_path / "data", database_url=database_url,
                     public_url=f"http://127.0.0.1:{ports[0]}")
 
@@ -71,32 +71,25 @@ class Servers:
         return parse_config(document)
 
 
-def start_server(pki: PKI, settings: Settings, ports: tuple[int, int], directory: Path,
-                 *extra: str) -> EST:
-    """As tests/est's, with a patient wait: on a loaded machine a start takes minutes."""
-    log = directory / "server.log"
-    command = [sys.executable, "-m", "iotpki.cli.main", "--data-dir", str(settings.data_dir),
-               "--public-url", settings.public_url]
-    if settings.database_url:
-        command += ["--database-url", settings.database_url]
-    command += ["serve", "--http-port", str(ports[0]), "--https-port", str(ports[1]), *extra]
-    with log.open("wb") as sink:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=sink, env={
-            **os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
-    server = EST(pki, directory, ports[1], process, log)
-    _wait_listening(server, ports, timeout=240)
-    return server
+@pytest.fixture(scope="module")
+def agent_server(module_database_url: str | None, tmp_path_factory: pytest.TempPathFactory,
+                 request: pytest.FixtureRequest) -> Iterator[EST]:
+    """The module's demo PKI behind one `iotpki serve --https-port`."""
+    directory = tmp_path_factory.mktemp("agent-server")
+    http_port, https_port = free_port(), free_port()
+    with shared_demo_pki(request, directory, module_database_url,
+                         f"http://127.0.0.1:{http_port}") as pki:
+        shared = start_server(pki, pki.settings, (http_port, https_port), directory)
+        try:
+            yield shared
+        finally:
+            shared.stop()
 
 
 @pytest.fixture
-def servers(demo_pki: PKI, settings: Settings, ports: tuple[int, int],
-            tmp_path: Path) -> Iterator[Servers]:
+def servers(agent_server: EST, tmp_path: Path) -> Servers:
     client_dir = tmp_path / "client"
     client_dir.mkdir()
-    write_trust_files(demo_pki, client_dir)
-    est = start_server(demo_pki, settings, ports, client_dir)
-    try:
-        yield Servers(demo_pki, est, f"http://127.0.0.1:{ports[0]}",
-                      f"https://127.0.0.1:{ports[1]}", tmp_path / "devices")
-    finally:
-        est.stop()
+    est = agent_server.for_test(client_dir)
+    return Servers(est.pki, est, agent_server.server.url, agent_server.server.https_url,
+                   tmp_path / "devices")

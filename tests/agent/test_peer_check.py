@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from cryptography import x509
@@ -22,6 +22,7 @@ from iotpki.core.outcomes import Issued
 from iotpki.wire.peer import PeerRejectedError, RevocationStatus
 from tests.agent.conftest import CA, DOMAIN, ROOT, Servers
 from tests.factories import domain_uri, make_csr
+from tests.servers import ManualClock
 
 
 def _peer(pki: PKI, name: str, domain: str = DOMAIN) -> Issued:
@@ -46,12 +47,10 @@ def wait_until_published(certificate: x509.Certificate, issuer: x509.Certificate
     raise AssertionError("the revocation never reached the OCSP responder")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.moment = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.moment
+@pytest.fixture
+def demo_pki(servers: Servers) -> PKI:
+    """The PKI behind the module's server."""
+    return servers.pki
 
 
 @pytest.fixture
@@ -94,7 +93,7 @@ def test_ocsp_answer_cached_until_next_update(demo_pki: PKI, servers: Servers,
                                               request: pytest.FixtureRequest) -> None:
     peer = _peer(demo_pki, "cached")
     issuer = demo_pki.authorities.get(CA).certificate
-    clock = Clock()
+    clock = ManualClock()
     cache = OCSPCache(now=clock)
     request.addfinalizer(cache.close)
     assert cache(peer.certificate, issuer) is RevocationStatus.GOOD

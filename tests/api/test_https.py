@@ -20,8 +20,9 @@ from iotpki.core.integration.principal import Role
 from iotpki.core.outcomes import Issued
 from iotpki.settings import Settings
 from tests.api.conftest import issue_operational
-from tests.est.conftest import EST, free_port, start_server, write_trust_files
+from tests.est.conftest import EST, start_server, write_trust_files
 from tests.factories import domain_uri, make_csr
+from tests.servers import free_port
 
 DOMAIN = "building-42.operator.example"
 

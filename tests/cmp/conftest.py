@@ -1,10 +1,14 @@
-"""Fixtures of the CMP tests: a real `iotpki serve` process and the `openssl cmp` client."""
+"""Fixtures of the CMP tests: a real `iotpki serve` process and the `openssl cmp` client.
+
+`scene`: the module's demo PKI and server (one per module and database), a directory of
+the test's own, and the audit log from the test's start. `private_scene`: a server of the
+test's own, for tests that change its environment or profile file before it starts."""
 
 from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -16,12 +20,13 @@ from iotpki.core.ra.registration import RegistrationMethod
 from iotpki.core.ra.registration_service import RegistrationSpec
 from iotpki.settings import Settings
 from iotpki.wire.names import parse_subject
-from tests.conftest import key_settings
-from tests.revocation.conftest import Server, free_port
+from tests.conftest import key_settings, last_audit_seq, shared_demo_pki
+from tests.servers import PASSPHRASE, ServerProcess, free_port
 
 CA = "operatorco-operations"
 ROOT = "operatorco-root"
 DOMAIN = "building-42.operator.example"
+CHECK_AFTER = ("IOTPKI_CMP_CHECK_AFTER", "1")  # the polling test waits one second
 
 
 @pytest.fixture
@@ -32,17 +37,17 @@ def http_port() -> int:
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch,
              http_port: int, request: pytest.FixtureRequest) -> Settings:
-    monkeypatch.setenv("IOTPKI_CA_PASSPHRASE", "test passphrase, not a secret")
-    monkeypatch.setenv("IOTPKI_CMP_CHECK_AFTER", "1")  # the polling test waits one second
+    monkeypatch.setenv("IOTPKI_CA_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv(*CHECK_AFTER)
     return Settings(data_dir=tmp_path / "data", database_url=database_url,
                     public_url=f"http://127.0.0.1:{http_port}", **key_settings(request))
 
 
 @pytest.fixture
-def server(demo_pki: PKI, settings: Settings, http_port: int) -> Iterator[Server]:
-    running = Server(settings, http_port)
+def server(demo_pki: PKI, settings: Settings, http_port: int) -> Iterator[ServerProcess]:
+    """A server of the test's own, on the test's `demo_pki`."""
+    running = ServerProcess(settings, http_port).start()
     try:
-        running.wait_ready()
         yield running
     finally:
         running.stop()
@@ -65,8 +70,9 @@ class Scene:
     """The demo PKI behind a running server, and a directory for openssl's files."""
 
     pki: PKI
-    server: Server
+    server: ServerProcess
     dir: Path
+    audit_after: int = 0  # the audit sequence number this test started from
 
     def url_args(self, label: str = "") -> list[str]:
         path = ".well-known/cmp" + (f"/p/{label}" if label else "")
@@ -102,17 +108,42 @@ class Scene:
         return name
 
     def audit(self, action: str) -> list[dict[str, object]]:
+        """The audit entries of `action` since this test started."""
         return [{"outcome": e.record.outcome, "actor": e.record.actor, "target": e.record.target,
                  **e.record.details}
-                for e in self.pki.audit.entries(limit=None) if e.record.action == action]
+                for e in self.pki.audit.entries(after=self.audit_after, limit=None)
+                if e.record.action == action]
+
+    def for_test(self, directory: Path) -> Scene:
+        chain = self.pki.authorities.get(CA).full_chain
+        write_pem(directory / "root.pem", chain[-1])
+        write_pem(directory / "chain.pem", *chain[:-1])
+        return replace(self, dir=directory, audit_after=last_audit_seq(self.pki))
+
+
+@pytest.fixture(scope="module")
+def cmp_server(module_database_url: str | None, tmp_path_factory: pytest.TempPathFactory,
+               request: pytest.FixtureRequest) -> Iterator[Scene]:
+    """The module's demo PKI behind one `iotpki serve`."""
+    directory = tmp_path_factory.mktemp("cmp")
+    port = free_port()
+    with shared_demo_pki(request, directory, module_database_url, f"http://127.0.0.1:{port}",
+                         **{CHECK_AFTER[0]: CHECK_AFTER[1]}) as pki:
+        running = ServerProcess(pki.settings, port).start()
+        try:
+            yield Scene(pki, running, directory)
+        finally:
+            running.stop()
 
 
 @pytest.fixture
-def scene(demo_pki: PKI, server: Server, tmp_path: Path) -> Scene:
-    chain = demo_pki.authorities.get(CA).full_chain
-    write_pem(tmp_path / "root.pem", chain[-1])
-    write_pem(tmp_path / "chain.pem", *chain[:-1])
-    return Scene(demo_pki, server, tmp_path)
+def scene(cmp_server: Scene, tmp_path: Path) -> Scene:
+    return cmp_server.for_test(tmp_path)
+
+
+@pytest.fixture
+def private_scene(demo_pki: PKI, server: ServerProcess, tmp_path: Path) -> Scene:
+    return Scene(demo_pki, server, tmp_path).for_test(tmp_path)
 
 
 def post_cmp(url: str, body: bytes, content_type: str = "application/pkixcmp") -> tuple[int, str, bytes]:

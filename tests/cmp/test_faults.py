@@ -35,7 +35,8 @@ def no_protection_profile(demo_pki: PKI, settings: Settings) -> None:
 
 
 def test_unavailable_protection_certificate_is_an_unprotected_system_unavail(
-        no_protection_profile: None, scene: Scene) -> None:
+        no_protection_profile: None, private_scene: Scene) -> None:
+    scene = private_scene
     demo_pki = scene.pki
     chip = make_chip(demo_pki, 7)
     demo_pki.registrations.create(RegistrationSpec(

@@ -3,17 +3,17 @@
 No Python EST client sits in the request path: requests go out with curl, answers are
 checked with openssl (base64, pkcs7 -print_certs, verify, asn1parse, pkey). The test
 process only prepares data (authorities, registrations) through the core.
+
+One demo PKI and one server serve a whole module (`est_server`, per database); each test
+gets its own client directory and sees the audit log from its own start (`EST.refusals`).
+A test that needs other server options starts its own with `start_server`.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -26,16 +26,11 @@ from iotpki.core.ra.registration import RegistrationMethod
 from iotpki.core.ra.registration_service import RegistrationSpec
 from iotpki.settings import Settings
 from iotpki.wire.names import parse_subject
-from tests.conftest import key_settings
+from tests.conftest import key_settings, last_audit_seq, shared_demo_pki
+from tests.servers import PASSPHRASE, ServerProcess, free_port
 
 CA = "operatorco-operations"
 DOMAIN = "building-42.operator.example"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -46,7 +41,7 @@ def ports() -> tuple[int, int]:
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch,
              ports: tuple[int, int], request: pytest.FixtureRequest) -> Settings:
-    monkeypatch.setenv("IOTPKI_CA_PASSPHRASE", "test passphrase, not a secret")
+    monkeypatch.setenv("IOTPKI_CA_PASSPHRASE", PASSPHRASE)
     return Settings(data_dir=tmp_path / "data", database_url=database_url,
                     public_url=f"http://127.0.0.1:{ports[0]}", **key_settings(request))
 
@@ -64,10 +59,13 @@ class EST:
 
     pki: PKI
     dir: Path
-    https_port: int
-    process: subprocess.Popen[bytes]
-    log: Path
+    server: ServerProcess
     proxies: list[str] = field(default_factory=list)
+    audit_after: int = 0  # the audit sequence number this test started from
+
+    @property
+    def https_port(self) -> int:
+        return int(self.server.https_port or 0)
 
     def url(self, operation: str, label: str = "", port: int | None = None,
             scheme: str = "https") -> str:
@@ -130,16 +128,18 @@ class EST:
         return self.pki.certificates.find(CertificateQuery(authority=authority, limit=1000))
 
     def refusals(self) -> list[dict[str, object]]:
-        return [dict(e.record.details) for e in self.pki.audit.entries(limit=None)
+        """The refusals audited since this test started."""
+        return [dict(e.record.details)
+                for e in self.pki.audit.entries(after=self.audit_after, limit=None)
                 if e.record.outcome == "refused"]
 
+    def for_test(self, directory: Path) -> EST:
+        """This (shared) server seen from one test: its own client directory and audit mark."""
+        write_trust_files(self.pki, directory)
+        return replace(self, dir=directory, audit_after=last_audit_seq(self.pki))
+
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        self.server.stop()
 
 
 def _parse_headers(text: str) -> tuple[int, dict[str, str]]:
@@ -154,42 +154,13 @@ def _parse_headers(text: str) -> tuple[int, dict[str, str]]:
 
 def start_server(pki: PKI, settings: Settings, ports: tuple[int, int], directory: Path,
                  proxies: list[str] | None = None, extra: tuple[str, ...] = ()) -> EST:
-    log = directory / "server.log"
-    command = [sys.executable, "-m", "iotpki.cli.main", "--data-dir", str(settings.data_dir),
-               "--public-url", settings.public_url]
-    if settings.database_url:
-        command += ["--database-url", settings.database_url]
-    command += ["serve", "--http-port", str(ports[0]), "--https-port", str(ports[1])]
+    """A server of the test's own (its options, its environment), with both listeners."""
+    options: list[str] = []
     for proxy in proxies or ():
-        command += ["--trusted-proxy", proxy]
-    command += extra
-    with log.open("wb") as sink:
-        process = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": _pythonpath()},
-                                   stdout=subprocess.DEVNULL, stderr=sink)
-    server = EST(pki, directory, ports[1], process, log, proxies or [])
-    _wait_listening(server, ports)
-    return server
-
-
-def _wait_listening(server: EST, ports: tuple[int, int], timeout: float = 120) -> None:
-    # Generous: with other work on the machine, importing and starting two listeners is slow.
-    deadline = time.monotonic() + timeout
-    pending = set(ports)
-    while pending and time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"server exited: {server.log.read_text()}")
-        for port in list(pending):
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    pending.discard(port)
-        time.sleep(0.1)
-    if pending:
-        server.stop()
-        raise TimeoutError(f"ports {pending} not listening: {server.log.read_text()}")
-
-
-def _pythonpath() -> str:
-    return os.pathsep.join(p for p in sys.path if p)
+        options += ["--trusted-proxy", proxy]
+    server = ServerProcess(settings, ports[0], ports[1], extra=(*options, *extra),
+                           log_path=directory / "server.log").start()
+    return EST(pki, directory, server, proxies or [])
 
 
 def write_trust_files(pki: PKI, directory: Path) -> None:
@@ -198,14 +169,24 @@ def write_trust_files(pki: PKI, directory: Path) -> None:
     (directory / "sub.pem").write_bytes(chain[0].public_bytes(Encoding.PEM))
 
 
+@pytest.fixture(scope="module")
+def est_server(module_database_url: str | None, tmp_path_factory: pytest.TempPathFactory,
+               request: pytest.FixtureRequest) -> Iterator[EST]:
+    """The module's demo PKI behind one `iotpki serve --https-port`."""
+    directory = tmp_path_factory.mktemp("est")
+    http_port, https_port = free_port(), free_port()
+    with shared_demo_pki(request, directory, module_database_url,
+                         f"http://127.0.0.1:{http_port}") as pki:
+        (directory / "client").mkdir()
+        shared = start_server(pki, pki.settings, (http_port, https_port), directory / "client")
+        try:
+            yield shared
+        finally:
+            shared.stop()
+
+
 @pytest.fixture
-def est(demo_pki: PKI, settings: Settings, ports: tuple[int, int],
-        tmp_path: Path) -> Iterator[EST]:
+def est(est_server: EST, tmp_path: Path) -> EST:
     client_dir = tmp_path / "client"
     client_dir.mkdir()
-    write_trust_files(demo_pki, client_dir)
-    server = start_server(demo_pki, settings, ports, client_dir)
-    try:
-        yield server
-    finally:
-        server.stop()
+    return est_server.for_test(client_dir)

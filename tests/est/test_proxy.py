@@ -17,7 +17,8 @@ import pytest
 
 from iotpki.app import PKI
 from iotpki.settings import Settings
-from tests.est.conftest import DOMAIN, EST, free_port, start_server, write_trust_files
+from tests.est.conftest import DOMAIN, EST, start_server, write_trust_files
+from tests.servers import free_port
 
 pytestmark = pytest.mark.interop
 PROXY_ADDRESS = "127.0.0.2"

@@ -1,12 +1,10 @@
-"""Fixtures of the revocation tests: certificates issued by the demo operational CA."""
+"""Fixtures of the revocation tests: certificates issued by the demo operational CA, and a
+real `iotpki serve`: `served` is one demo PKI and server per module and database (a module
+whose tests take `server` sets `demo_pki` to the served PKI), `private_server` a server of
+the test's own on the test's `demo_pki`."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
@@ -19,8 +17,9 @@ from iotpki.app import PKI
 from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued
 from iotpki.settings import Settings
-from tests.conftest import key_settings
+from tests.conftest import key_settings, shared_demo_pki
 from tests.factories import domain_uri, make_csr
+from tests.servers import PASSPHRASE, ServerProcess, free_port
 
 CA = "operatorco-operations"
 ROOT = "operatorco-root"
@@ -47,12 +46,6 @@ def revoke(pki: PKI, issued: Issued, reason: x509.ReasonFlags) -> None:
 
 # -- a real server process ------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def http_port() -> int:
     return free_port()
@@ -62,57 +55,35 @@ def http_port() -> int:
 def settings(tmp_path: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch,
              http_port: int, request: pytest.FixtureRequest) -> Settings:
     """As the suite's, with the public URL of the server these tests start."""
-    monkeypatch.setenv("IOTPKI_CA_PASSPHRASE", "test passphrase, not a secret")
+    monkeypatch.setenv("IOTPKI_CA_PASSPHRASE", PASSPHRASE)
     return Settings(data_dir=tmp_path / "data", database_url=database_url,
                     public_url=f"http://127.0.0.1:{http_port}", **key_settings(request))
 
 
-class Server:
-    """`iotpki serve` in a child process on a loopback port, stopped at the end."""
-
-    def __init__(self, settings: Settings, port: int, workers: int = 1) -> None:
-        self.log_path = settings.data_dir.parent / f"server-{port}.log"
-        command = [sys.executable, "-m", "iotpki.cli.main", "--data-dir", str(settings.data_dir),
-                   "--public-url", settings.public_url]
-        if settings.database_url:
-            command += ["--database-url", settings.database_url]
-        command += ["serve", "--http-port", str(port), "--workers", str(workers)]
-        self.url = f"http://127.0.0.1:{port}"
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                command, env={**os.environ, "PYTHONPATH": _pythonpath()},
-                stdout=subprocess.DEVNULL, stderr=log)
-
-    def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/ca/{CA}.crt", timeout=2):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise TimeoutError(f"server at {self.url} not ready in {timeout} s")
-
-    def stop(self) -> None:
-        self.process.terminate()
+@pytest.fixture(scope="module")
+def served(module_database_url: str | None, tmp_path_factory: pytest.TempPathFactory,
+           request: pytest.FixtureRequest) -> Iterator[tuple[PKI, ServerProcess]]:
+    """The module's demo PKI behind one `iotpki serve`."""
+    directory = tmp_path_factory.mktemp("revocation")
+    port = free_port()
+    with shared_demo_pki(request, directory, module_database_url,
+                         f"http://127.0.0.1:{port}") as pki:
+        running = ServerProcess(pki.settings, port).start()
         try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-
-
-def _pythonpath() -> str:
-    return os.pathsep.join(p for p in sys.path if p)
+            yield pki, running
+        finally:
+            running.stop()
 
 
 @pytest.fixture
-def server(demo_pki: PKI, settings: Settings, http_port: int) -> Iterator[Server]:
-    running = Server(settings, http_port)
+def server(served: tuple[PKI, ServerProcess]) -> ServerProcess:
+    return served[1]
+
+
+@pytest.fixture
+def private_server(demo_pki: PKI, settings: Settings, http_port: int) -> Iterator[ServerProcess]:
+    running = ServerProcess(settings, http_port).start()
     try:
-        running.wait_ready()
         yield running
     finally:
         running.stop()

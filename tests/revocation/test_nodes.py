@@ -15,24 +15,25 @@ from cryptography.x509 import ocsp
 from iotpki.app import PKI
 from iotpki.core.outcomes import Issued
 from iotpki.settings import Settings
-from tests.revocation.conftest import CA, IssueFn, Server, fetch, free_port
+from tests.revocation.conftest import CA, IssueFn, fetch
+from tests.servers import ServerProcess, free_port
 
 pytestmark = pytest.mark.interop
 
 
 @pytest.fixture
-def nodes(demo_pki: PKI, settings: Settings, http_port: int) -> Iterator[list[Server]]:
-    started = [Server(settings, http_port), Server(settings, free_port())]
+def nodes(demo_pki: PKI, settings: Settings, http_port: int) -> Iterator[list[ServerProcess]]:
+    started = [ServerProcess(settings, http_port), ServerProcess(settings, free_port())]
     try:
         for node in started:
-            node.wait_ready()
+            node.start()
         yield started
     finally:
         for node in started:
             node.stop()
 
 
-def status_on(node: Server, issued: Issued) -> ocsp.OCSPCertStatus:
+def status_on(node: ServerProcess, issued: Issued) -> ocsp.OCSPCertStatus:
     request = ocsp.OCSPRequestBuilder().add_certificate(
         issued.certificate, issued.chain[0], hashes.SHA1()).build().public_bytes(Encoding.DER)
     code, _, body = fetch(f"{node.url}/ocsp/{CA}", data=request)
@@ -40,7 +41,7 @@ def status_on(node: Server, issued: Issued) -> ocsp.OCSPCertStatus:
     return ocsp.load_der_ocsp_response(body).certificate_status
 
 
-def wait_for(node: Server, issued: Issued, wanted: ocsp.OCSPCertStatus) -> float:
+def wait_for(node: ServerProcess, issued: Issued, wanted: ocsp.OCSPCertStatus) -> float:
     """Seconds until the node answers `wanted` (bounded, so a broken node fails the test)."""
     start = time.monotonic()
     while status_on(node, issued) is not wanted:
@@ -50,7 +51,7 @@ def wait_for(node: Server, issued: Issued, wanted: ocsp.OCSPCertStatus) -> float
 
 
 def test_a_hold_and_a_release_reach_both_nodes(demo_pki: PKI, issue: IssueFn,
-                                               nodes: list[Server]) -> None:
+                                               nodes: list[ServerProcess]) -> None:
     lost = issue("lost")
     for node in nodes:  # both nodes now hold a pre-signed "good" answer
         assert status_on(node, lost) is ocsp.OCSPCertStatus.GOOD
