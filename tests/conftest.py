@@ -101,10 +101,25 @@ MODULE_SERVERS = ("est_server", "cmp_server", "served", "agent_server")
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under `pytest -n N --dist loadgroup` (scripts/test.sh) the tests of a module that
     share its server run on one worker, so the server starts once per module and database,
-    not once per worker; every other test is spread by load."""
+    not once per worker; every other test is spread by load.
+
+    A test on a module's shared server that also takes this file's `demo_pki` would work
+    on two different PKIs: refused here, with the fix in the message."""
+    mixed = []
     for item in items:
-        if any(name in getattr(item, "fixturenames", ()) for name in MODULE_SERVERS):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+        names = getattr(item, "fixturenames", ())
+        if not any(name in names for name in MODULE_SERVERS):
+            continue
+        item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+        info = getattr(item, "_fixtureinfo", None)
+        definitions = info.name2fixturedefs.get("demo_pki", ()) if info else ()
+        if definitions and definitions[-1].func is demo_pki.__wrapped__:  # type: ignore[attr-defined]
+            mixed.append(item.nodeid)
+    if mixed:
+        raise pytest.UsageError(
+            "these tests take a fresh `demo_pki` and a module's shared server (a different "
+            "PKI): use the server's (`scene.pki`, `est.pki`, `servers.pki`), or a private "
+            "server (`private_scene`, `private_server`):\n  " + "\n  ".join(mixed))
 
 
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]

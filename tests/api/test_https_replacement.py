@@ -19,7 +19,8 @@ from iotpki.app import PKI
 from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.settings import Settings
 from tests.conftest import key_settings
-from tests.est.conftest import EST, free_port, start_server, write_trust_files
+from tests.est.conftest import EST, start_server, write_trust_files
+from tests.servers import free_port
 
 
 @pytest.fixture

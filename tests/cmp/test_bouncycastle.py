@@ -35,7 +35,7 @@ from iotpki.settings import Settings
 from iotpki.wire.names import parse_subject
 from tests.cmp.conftest import CA, DOMAIN, Scene, write_key, write_pem
 from tests.conftest import key_settings
-from tests.revocation.conftest import Server, free_port
+from tests.servers import ServerProcess, free_port
 from tests.supply_chain.story import make_chip
 
 pytestmark = pytest.mark.interop
@@ -69,9 +69,9 @@ def scene(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
                             **key_settings(request))
         pki = build_pki(settings)
         create_demo_hierarchy(pki)
-        server = Server(settings, port)
+        server = ServerProcess(settings, port)
         try:
-            server.wait_ready(timeout=120)
+            server.start(timeout=120)
             chain = pki.authorities.get(CA).full_chain
             write_pem(directory / "root.pem", chain[-1])
             write_pem(directory / "chain.pem", *chain[:-1])

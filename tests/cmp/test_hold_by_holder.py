@@ -10,7 +10,6 @@ import dataclasses
 import pytest
 from cryptography import x509
 
-from iotpki.app import PKI
 from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.errors import AccessDeniedError
 from iotpki.core.ra.enrollment import fingerprint
@@ -44,7 +43,8 @@ def test_holder_cannot_turn_a_hold_into_a_revocation(scene: Scene) -> None:
     scene.pki.revocation.release(record.authority, record.serial, "operatorco:dm")  # found
 
 
-def test_the_operator_or_a_profile_that_says_so_may(demo_pki: PKI, scene: Scene) -> None:
+def test_the_operator_or_a_profile_that_says_so_may(scene: Scene) -> None:
+    demo_pki = scene.pki  # the PKI behind the module's server
     certificate = _enrolled_and_held(scene)
     record = scene.pki.certificates.get_by_fingerprint(fingerprint(certificate))
     strict = RevocationService(demo_pki.database.unit_of_work, demo_pki.clock)

@@ -32,8 +32,8 @@ from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued
 from iotpki.listener import ListenerLimits
 from iotpki.settings import Settings
-from tests.est.conftest import free_port
 from tests.factories import domain_uri, make_csr
+from tests.servers import free_port
 
 CA = "operatorco-operations"
 HEAD_TIMEOUT = 2.0
