@@ -78,12 +78,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 240) -> ServerProcess:
         """Spawn and wait. Generous by default: on a loaded machine a start takes minutes."""
-        command = serve_command(self.settings, self.http_port, self.https_port, self.workers,
-                                self.extra)
-        with self.log.open("wb") as sink:
-            self.process = subprocess.Popen(
-                command, env={**os.environ, "PYTHONPATH": pythonpath()},
-                stdout=subprocess.DEVNULL, stderr=sink)
+        self.spawn()
         try:
             self.wait_ready(timeout)
         except BaseException:
@@ -91,7 +86,15 @@ class ServerProcess:
             raise
         return self
 
-    def wait_ready(self, timeout: float) -> None:
+    def spawn(self) -> None:
+        command = serve_command(self.settings, self.http_port, self.https_port, self.workers,
+                                self.extra)
+        with self.log.open("wb") as sink:
+            self.process = subprocess.Popen(
+                command, env={**os.environ, "PYTHONPATH": pythonpath()},
+                stdout=subprocess.DEVNULL, stderr=sink)
+
+    def wait_ready(self, timeout: float = 240) -> None:
         """The plain-HTTP listener answers a request (any status: the application is built)
         and the HTTPS port, if any, accepts connections."""
         deadline = time.monotonic() + timeout

@@ -60,6 +60,14 @@ def settings(tmp_path: Path, database_url: str | None, monkeypatch: pytest.Monke
                     public_url=f"http://127.0.0.1:{http_port}", **key_settings(request))
 
 
+class Server(ServerProcess):
+    """A `ServerProcess` spawned at construction; the caller waits for it (`wait_ready`)."""
+
+    def __init__(self, settings: Settings, port: int, workers: int = 1) -> None:
+        super().__init__(settings, port, workers=workers)
+        self.spawn()
+
+
 @pytest.fixture(scope="module")
 def served(module_database_url: str | None, tmp_path_factory: pytest.TempPathFactory,
            request: pytest.FixtureRequest) -> Iterator[tuple[PKI, ServerProcess]]:

@@ -26,7 +26,8 @@ def responder_of(server: Server, request: bytes) -> x509.Certificate:
 
 
 def test_revoked_responder_is_replaced_at_once(demo_pki: PKI, issue: IssueFn,
-                                                server: Server) -> None:
+                                                private_server: Server) -> None:
+    server = private_server  # its responder is revoked: not the module's shared server
     good = issue("good")
     request = ocsp.OCSPRequestBuilder().add_certificate(
         good.certificate, good.chain[0], hashes.SHA256()).build().public_bytes(Encoding.DER)
