@@ -1,4 +1,6 @@
-"""The `iotpki` command end to end, as a user runs it (a real process each time)."""
+"""The `iotpki` command end to end, as a user runs it: in process (`main()` under Typer's
+CliRunner isolation: the real argument parsing, exit codes and error lines), and as a real
+process for the smoke set (`CLI(..., process=True)`)."""
 
 from __future__ import annotations
 
@@ -13,25 +15,47 @@ import pytest
 from typer.testing import CliRunner
 
 from iotpki.cli.lazy import COMMANDS
-from iotpki.cli.main import app
+from iotpki.cli.main import app, main
 from tests.factories import make_csr
 
 
 class CLI:
-    def __init__(self, data_dir: Path, database_url: str | None) -> None:
-        self.env = {**os.environ, "IOTPKI_DATA_DIR": str(data_dir),
-                    "IOTPKI_PUBLIC_URL": "http://pki.test:8080"}
-        self.env.pop("IOTPKI_CA_PASSPHRASE", None)
-        self.env.pop("IOTPKI_CA_PASSPHRASE_FILE", None)
-        if database_url:
-            self.env["IOTPKI_DATABASE_URL"] = database_url
+    """`iotpki` on one data directory and database, without a passphrase in the environment
+    (`init` writes the passphrase file the later commands read)."""
+
+    def __init__(self, data_dir: Path, database_url: str | None, process: bool = False) -> None:
+        self.process = process
+        self.changes: dict[str, str | None] = {
+            "IOTPKI_DATA_DIR": str(data_dir), "IOTPKI_PUBLIC_URL": "http://pki.test:8080",
+            "IOTPKI_CA_PASSPHRASE": None, "IOTPKI_CA_PASSPHRASE_FILE": None,
+            "IOTPKI_DATABASE_URL": database_url}
+        self.env = {k: v for k, v in {**os.environ, **self.changes}.items() if v is not None}
 
     def run(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([sys.executable, "-m", "iotpki.cli.main", *args], env=self.env,
-                                capture_output=True, text=True, timeout=120)
+        result = self._spawn(args) if self.process else self._in_process(args)
         assert result.returncode == expect, (args, result.stdout, result.stderr)
         assert "Traceback" not in result.stderr
         return result
+
+    def _spawn(self, args: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "iotpki.cli.main", *args], env=self.env,
+                              capture_output=True, text=True, timeout=120)
+
+    def _in_process(self, args: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+        """`main()` as the console script runs it, with argv, environment and the standard
+        streams swapped in; an exception other than SystemExit fails the test."""
+        argv = sys.argv
+        with CliRunner().isolation(env=self.changes) as (out, err, _):
+            sys.argv = ["iotpki", *args]
+            try:
+                main()
+                code = 0
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+            finally:
+                sys.argv = argv
+            stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
+        return subprocess.CompletedProcess(list(args), code, stdout, stderr)
 
     def json(self, *args: str, expect: int = 0) -> object:
         return json.loads(self.run(*args, "--json", expect=expect).stdout)
@@ -42,7 +66,9 @@ def cli(tmp_path: Path, database_url: str | None) -> CLI:
     return CLI(tmp_path / "data", database_url)
 
 
-def test_init_demo_then_issue_list_show_revoke_and_verify(cli: CLI, tmp_path: Path) -> None:
+def test_init_demo_then_issue_list_show_revoke_and_verify(tmp_path: Path,
+                                                          database_url: str | None) -> None:
+    cli = CLI(tmp_path / "data", database_url, process=True)  # the smoke set: real processes
     made = cli.json("init", "--demo")
     assert made["authorities_created"] == [  # type: ignore[index]
         "chipco-root", "chipco-components", "deviceco-root", "deviceco-devices",
