@@ -5,6 +5,7 @@ systemFailure (RFC 9483 §3.6.4). Not timed. Plus the inputs the full run found.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,16 @@ from iotpki.wire.cmp.requests import encode_cert_req_msg, encode_signed_request
 from iotpki.wire.keys import generate_private_key
 from iotpki.wire.names import parse_subject
 from tests.cmp.conftest import error_failures
+
+# A 237-octet input of the fuzzer (seed 5): well-formed DER with a tag pyasn1 did not expect
+# where it expects a CHOICE; its error message formatted the whole schema (140 ms of CPU).
+UNEXPECTED_TAG = bytes.fromhex(
+    "3081ea3081b9020102a41630143112301006035504030c0966757a7a2d6c696e65a4023000a011180f323032"
+    "36313230363036313633315aa13e303c06092a864886f67d07420d302f041080f6b4bc2b53275052023413b4"
+    "fb648d300b0609608648016503040201020203e8300a06082a864886f70d0209a20b040966757a7a2d6c696e"
+    "65a412041094a5c62e450d63c16ff5498335402419a51204107feb540dcd2c704eba29e25b94eb5948a81030"
+    "0e300c06082b0601050507040d0500b907d4053003020900a0230321003f34d37d8fd99d69dba8bea1fc23ed"
+    "8865bfc388b162bfee54c79e724f63c453")
 
 
 @pytest.fixture
@@ -57,3 +68,15 @@ def test_a_protection_certificate_with_an_invalid_key_is_bad_data_format(
     message = encode_signed_request("cr", request, client.key, (broken, *client.chain[1:]),
                                     datetime.now(UTC))
     assert error_failures(answer_bytes(pki.cmp, "", message)) == ("error", {"badDataFormat"})
+
+
+def test_an_unexpected_tag_costs_no_schema_formatting(fuzzed: tuple[PKI, Client]) -> None:
+    """`wire.asn1_cost`: pyasn1's error for an unexpected tag no longer formats the whole
+    schema; the answer is badDataFormat and takes milliseconds of CPU, not 140."""
+    pki, _ = fuzzed
+    answer_bytes(pki.cmp, "", UNEXPECTED_TAG)  # warm up (the protection key is loaded)
+    start = time.process_time()
+    answer = answer_bytes(pki.cmp, "", UNEXPECTED_TAG)
+    spent = time.process_time() - start
+    assert error_failures(answer) == ("error", {"badDataFormat"})
+    assert spent < 0.04, spent

@@ -18,6 +18,7 @@ from pyasn1.codec.der import decoder, encoder
 from pyasn1.error import PyAsn1Error
 from pyasn1_alt_modules import rfc9480
 
+import iotpki.wire.asn1_cost  # noqa: F401  (pyasn1 errors must stay cheap)
 from iotpki.wire.cmp.crmf import CRMFRequest, decode_crmf_request
 from iotpki.wire.cmp.tlv import check_tlv_tree
 from iotpki.wire.decoding import MALFORMED
