@@ -25,17 +25,10 @@ from iotpki.store.database import MIGRATIONS
 from iotpki.store.schema import service_certificates
 from iotpki.wire.names import parse_subject
 from tests.hsm import SoftHSM
+from tests.servers import ManualClock
 
 CA = "deviceco-devices"
 ID_KP_CMC_CA = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.27")
-
-
-class StepClock:
-    def __init__(self, start: datetime) -> None:
-        self.moment = start
-
-    def now(self) -> datetime:
-        return self.moment
 
 
 def _ekus(certificate: x509.Certificate) -> set[x509.ObjectIdentifier]:
@@ -68,7 +61,7 @@ def test_every_purpose_is_one_row_in_one_table(demo_pki: PKI) -> None:
 @pytest.mark.parametrize("purpose", list(Purpose))
 def test_one_renewal_rule_for_every_purpose(demo_pki: PKI, purpose: Purpose) -> None:
     """Kept for the first two thirds of its lifetime, replaced (new key) in the last third."""
-    clock = StepClock(datetime.now(UTC))
+    clock = ManualClock(datetime.now(UTC))
     certificates = ServiceCertificates(demo_pki.database.unit_of_work, demo_pki.keys,
                                        demo_pki.issuance, clock)
     owner, issuer = ("deviceco", CA) if purpose is Purpose.MANIFEST_SIGNING else (CA, None)

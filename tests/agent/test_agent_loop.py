@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 import sys
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -24,20 +24,13 @@ from iotpki.agent.renewal import Action, RenewalPolicy, RenewalScheduler
 from iotpki.agent.trust import Trust
 from iotpki.wire.names import parse_subject
 from tests.agent.certs import START
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.moment = START
-
-    def __call__(self) -> datetime:
-        return self.moment
+from tests.servers import ManualClock
 
 
 class LocalCA:
     """Issues 90-day certificates at the clock's time; can be told to fail or roll over."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: ManualClock) -> None:
         self.clock = clock
         self.failing = False
         self.calls: list[str] = []
@@ -76,8 +69,8 @@ class LocalCA:
 
 
 def make_agent(tmp_path: Path, hooks: tuple[Hook, ...] = (), grace: timedelta = timedelta(0),
-               ca: LocalCA | None = None) -> tuple[Agent, LocalCA, Clock]:
-    clock = ca.clock if ca is not None else Clock()
+               ca: LocalCA | None = None) -> tuple[Agent, LocalCA, ManualClock]:
+    clock = ca.clock if ca is not None else ManualClock(START)
     ca = ca or LocalCA(clock)
     client: EnrollmentClient = ca  # checked by mypy: the fake has the real protocol
     config = AgentConfig(tmp_path / "agent", "est", "https://unused.example", (),

@@ -10,19 +10,12 @@ import pytest
 
 from iotpki.agent.renewal import Action, RenewalPolicy, RenewalScheduler, RenewalState
 from tests.agent.certs import START, certificate
-
-
-class Clock:
-    def __init__(self, moment: datetime) -> None:
-        self.moment = moment
-
-    def __call__(self) -> datetime:
-        return self.moment
+from tests.servers import ManualClock
 
 
 def scheduler(policy: RenewalPolicy | None = None, seed: int = 7,
-              at: datetime = START) -> tuple[RenewalScheduler, Clock]:
-    clock = Clock(at)
+              at: datetime = START) -> tuple[RenewalScheduler, ManualClock]:
+    clock = ManualClock(at)
     return RenewalScheduler(policy or RenewalPolicy(), clock, random.Random(seed)), clock
 
 

@@ -4,7 +4,7 @@ for months), through the core's current-certificate method."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -15,23 +15,16 @@ from iotpki.core.ra.enrollment import EnrollmentRequest
 from iotpki.settings import Settings
 from tests.factories import domain_uri, make_csr
 from tests.revocation.conftest import DOMAIN, issue_operational
-
-
-class MovableClock:
-    def __init__(self) -> None:
-        self.moment = datetime.now(UTC)
-
-    def now(self) -> datetime:
-        return self.moment
+from tests.servers import ManualClock
 
 
 @pytest.fixture
-def clock() -> MovableClock:
-    return MovableClock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def timed_pki(settings: Settings, clock: MovableClock) -> Iterator[PKI]:
+def timed_pki(settings: Settings, clock: ManualClock) -> Iterator[PKI]:
     instance = build_pki(settings, clock)
     create_demo_hierarchy(instance)
     try:
@@ -50,7 +43,7 @@ def _renew(pki: PKI, issued: Issued, name: str) -> Issued | Rejected:
 
 
 def test_expired_certificate_renews_within_the_profiles_grace(timed_pki: PKI,
-                                                              clock: MovableClock) -> None:
+                                                              clock: ManualClock) -> None:
     assert timed_pki.profiles["operational"].renewal_grace == timedelta(days=180)
     issued = issue_operational(timed_pki, "sensor-offline")
     clock.moment = issued.certificate.not_valid_after_utc + timedelta(days=100)
@@ -60,7 +53,7 @@ def test_expired_certificate_renews_within_the_profiles_grace(timed_pki: PKI,
 
 
 def test_past_the_grace_the_device_must_enroll_again(timed_pki: PKI,
-                                                     clock: MovableClock) -> None:
+                                                     clock: ManualClock) -> None:
     issued = issue_operational(timed_pki, "sensor-gone")
     clock.moment = issued.certificate.not_valid_after_utc + timedelta(days=181)
     outcome = _renew(timed_pki, issued, "sensor-gone")

@@ -4,8 +4,7 @@ revocations are audited; certificate bindings authenticate only what they name."
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -20,15 +19,8 @@ from iotpki.core.integration.principal_service import PrincipalService
 from iotpki.core.outcomes import Issued
 from tests.api.conftest import issue_operational
 from tests.factories import make_csr
+from tests.servers import ManualClock
 from tests.test_cli import CLI
-
-
-@dataclass(frozen=True)
-class FixedClock:
-    moment: datetime
-
-    def now(self) -> datetime:
-        return self.moment
 
 
 @pytest.fixture
@@ -108,7 +100,7 @@ def test_expired_certificate_does_not_authenticate(demo_pki: PKI) -> None:
     record = issue_operational(demo_pki, "old")
     demo_pki.principals.create_certificate_principal(
         "operatorco", Role.AUDITOR, "old", "t", fingerprint=record.fingerprint)
-    later = FixedClock(record.not_after + timedelta(days=1))
+    later = ManualClock(record.not_after + timedelta(days=1))
     principals = PrincipalService(demo_pki.database.unit_of_work, later)
     with pytest.raises(AuthenticationError, match="not valid now"):
         principals.authenticate_certificate(record.certificate)

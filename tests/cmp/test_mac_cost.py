@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 
@@ -31,6 +30,7 @@ from iotpki.wire.cmp.protection import MACProtection, PBMParameters
 from iotpki.wire.cmp.requests import genm_body
 from iotpki.wire.names import parse_subject
 from tests.cmp.conftest import CA, DOMAIN, error_failures
+from tests.servers import ManualClock
 
 HMAC_SHA256 = "1.2.840.113549.2.9"
 PRFS = {"sha224": "1.2.840.113549.2.8", "sha256": HMAC_SHA256,
@@ -43,21 +43,13 @@ ITERATIONS = 262_144
 ATTACKER, DEVICE = "198.51.100.7", "192.0.2.10"
 
 
-class StepClock:
-    def __init__(self) -> None:
-        self.at = datetime.now(UTC)
-
-    def now(self) -> datetime:
-        return self.at
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def clock() -> StepClock:
-    return StepClock()
-
-
-@pytest.fixture
-def pki(tmp_path: object, clock: StepClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[PKI]:
+def pki(tmp_path: object, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[PKI]:
     monkeypatch.setenv("IOTPKI_CA_PASSPHRASE", "test passphrase, not a secret")
     instance = build_pki(Settings(data_dir=tmp_path / "data"), clock=clock)  # type: ignore[operator]
     create_demo_hierarchy(instance)
@@ -114,7 +106,7 @@ def test_password_based_mac_with_every_sha2_owf(pki: PKI, owf: str) -> None:
 
 
 def test_guessing_a_reference_is_throttled_before_any_derivation(pki: PKI,
-                                                                 clock: StepClock) -> None:
+                                                                 clock: ManualClock) -> None:
     """The attack: wrong secrets at 600,000 PBMAC1 iterations for a known reference."""
     secret = _reference(pki, "line-2")
     costly = _pbmac1("guess", iterations=600_000)
@@ -132,7 +124,7 @@ def test_guessing_a_reference_is_throttled_before_any_derivation(pki: PKI,
     # The reference's budget is spent: its legitimate client waits for the window too ...
     assert error_failures(_genm(pki, "line-2", _pbmac1(secret), DEVICE)) == (
         "error", {"systemUnavail"})
-    clock.at += WINDOW  # ... and is served once it has moved on
+    clock.moment += WINDOW  # ... and is served once it has moved on
     assert decode_pki_message(_genm(pki, "line-2", _pbmac1(secret), DEVICE)).body_type == "genp"
     audited = [e.record.details for e in pki.audit.entries(limit=None)
                if e.record.action == "cmp.request"]

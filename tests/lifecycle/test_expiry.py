@@ -12,8 +12,8 @@ from iotpki.core.ca.profile import RenewalWindow, parse_profile
 from iotpki.core.errors import ConfigurationError
 from iotpki.core.lifecycle.expiry import ExpiryMonitor
 from tests.lifecycle.fleet import last_audit, operational_device, outbox
-from tests.lifecycle.receiver import ManualClock
 from tests.revocation.conftest import issue_operational
+from tests.servers import ManualClock
 
 
 def monitor(pki: PKI, clock: ManualClock) -> ExpiryMonitor:
@@ -26,7 +26,7 @@ def test_expiring_is_announced_once_inside_the_window(demo_pki: PKI) -> None:
     not_after = max(i.record.not_after for i in loose)
     clock = ManualClock()
     assert monitor(demo_pki, clock).scan() == []
-    clock.current = not_after - timedelta(days=30, seconds=1)  # operational: renewal_window 30d
+    clock.moment = not_after - timedelta(days=30, seconds=1)  # operational: renewal_window 30d
     assert monitor(demo_pki, clock).scan() == []
     clock.advance(timedelta(seconds=2))
     notices = monitor(demo_pki, clock).scan()
@@ -52,7 +52,7 @@ def test_a_fraction_window_and_revoked_certificates(demo_pki: PKI) -> None:
     assert fleet.device.record.fingerprint in {n.certificate.fingerprint for n in notices}
     retired = operational_device(demo_pki, 2)
     demo_pki.lifecycle.report(retired.device_id, "retired", "crm")
-    clock.current = retired.operational.record.not_after - timedelta(days=1)
+    clock.moment = retired.operational.record.not_after - timedelta(days=1)
     fingerprints = {n.certificate.fingerprint for n in monitor(demo_pki, clock).scan()}
     assert retired.operational.record.fingerprint not in fingerprints  # revoked: no renewal
 

@@ -20,7 +20,8 @@ from iotpki.core.integration.webhook import (
 from iotpki.core.integration.webhook_service import WebhookDispatcher
 from iotpki.protocols.webhook.sender import HTTPWebhookSender
 from tests.lifecycle.fleet import last_audit, operational_device
-from tests.lifecycle.receiver import ManualClock, Receiver, webhook_receiver
+from tests.lifecycle.receiver import Receiver, webhook_receiver
+from tests.servers import ManualClock
 
 POLICY = RetryPolicy(max_attempts=3, base=timedelta(seconds=10), lease=timedelta(seconds=30),
                      timeout=5)

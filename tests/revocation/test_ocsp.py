@@ -20,6 +20,7 @@ from iotpki.settings import Settings
 from iotpki.wire.der import SEQUENCE, children, read_tlv, tlv
 from iotpki.wire.ocsp import decode_ocsp_request
 from tests.revocation.conftest import CA, IssueFn, revoke
+from tests.servers import ManualClock
 
 Status = ocsp.OCSPResponseStatus
 Cert = ocsp.OCSPCertStatus
@@ -140,16 +141,8 @@ def _two_cert_request(first: Issued, second: Issued) -> bytes:
     return tlv(SEQUENCE, tlv(SEQUENCE, tlv(SEQUENCE, b"".join(items))))
 
 
-class StepClock:
-    def __init__(self, start: datetime) -> None:
-        self.moment = start
-
-    def now(self) -> datetime:
-        return self.moment
-
-
 def test_the_responder_is_replaced_before_it_expires(demo_pki: PKI) -> None:
-    clock = StepClock(datetime.now(UTC))
+    clock = ManualClock(datetime.now(UTC))
     certificates = ServiceCertificates(demo_pki.database.unit_of_work, demo_pki.keys,
                                        demo_pki.issuance, clock)
     first = certificates.current(CA, Purpose.OCSP_SIGNING)
