@@ -139,22 +139,28 @@ def list_(
     profile: str = typer.Option(None, "--profile"),
     subject: str = typer.Option(None, "--subject", help="Substring of the subject."),
     expires_before: str = typer.Option(None, "--expires-before", help="ISO 8601 with zone."),
-    limit: int = typer.Option(100, "--limit", min=1, max=10000),
-    offset: int = typer.Option(0, "--offset", min=0),
+    limit: int = typer.Option(100, "--limit", min=1, max=10000, help="At most this many."),
+    offset: int = typer.Option(0, "--offset", min=0, help="Skip this many."),
+    oldest_first: bool = typer.Option(False, "--oldest-first", help="Issue order."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Certificates matching the filters, oldest first, a page at a time."""
+    """Certificates matching the filters, newest first, a page at a time."""
     query = CertificateQuery(
         authority=authority, status=status, profile=profile, subject_contains=subject,
         expires_before=_aware(expires_before) if expires_before else None,
-        limit=limit, offset=offset)
-    rows = [certificate_fields(r) for r in state(ctx).pki().certificates.find(query)]
+        limit=limit + 1, offset=offset, newest_first=not oldest_first)  # one more: any left?
+    found = state(ctx).pki().certificates.find(query)
+    rows = [certificate_fields(r) for r in found[:limit]]
     if as_json:
         emit_json(rows)
         return
     table("certificates", ["authority", "serial", "subject", "profile", "status", "not after"],
           [(r["authority"], r["serial"], r["subject"], r["profile"], r["status"], r["not_after"])
            for r in rows])
+    if len(found) > limit:
+        order = "oldest" if oldest_first else "newest"
+        errors.print(f"showing {offset + 1}-{offset + limit}, {order} first; more match: "
+                     f"use --offset {offset + limit} or --limit", highlight=False)
 
 
 @app.command()

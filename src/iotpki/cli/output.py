@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -16,7 +17,9 @@ if TYPE_CHECKING:
     from iotpki.core.ca.authority import Authority
     from iotpki.core.ca.certificate import CertificateRecord
 
-console = Console()
+# Off a terminal (a pipe, a file) tables keep full values on one line each, never folded
+# at 80 columns: a serial or subject must survive `grep` and `cut`.
+console = Console() if sys.stdout.isatty() else Console(width=100_000)
 # An error is one line whatever the terminal (docs/cli.md): Rich must not wrap it, on a TTY
 # or off one (where it would wrap at 80 columns).
 errors = Console(stderr=True, soft_wrap=True)

@@ -63,7 +63,8 @@ class SQLCertificateRepository:
 
     def find(self, query: CertificateQuery) -> list[CertificateRecord]:
         stmt = self._filtered(select(certificates), query)
-        stmt = stmt.order_by(certificates.c.id).limit(query.limit).offset(query.offset)
+        order = certificates.c.id.desc() if query.newest_first else certificates.c.id
+        stmt = stmt.order_by(order).limit(query.limit).offset(query.offset)
         return [self._record(r) for r in self._conn.execute(stmt)]
 
     def _filtered(self, stmt: Select[Any], query: CertificateQuery) -> Select[Any]:

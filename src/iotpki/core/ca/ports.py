@@ -32,6 +32,7 @@ class CertificateQuery:
     organization: str | None = None  # certificates of this organization's authorities
     limit: int | None = 100  # None: all
     offset: int = 0
+    newest_first: bool = False  # issue order by default; the CLI lists the newest first
 
 
 class RevocationCandidate(NamedTuple):
