@@ -34,3 +34,10 @@ def test_the_crl_publisher_is_built_with_the_settings_policy(
         assert pki.crls.policy == policy
     finally:
         pki.close()
+
+
+def test_trusted_proxies_come_from_the_environment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IOTPKI_TRUSTED_PROXIES", "10.0.0.1, 10.0.0.2,,")
+    assert Settings.from_environment(data_dir=tmp_path).trusted_proxies == ("10.0.0.1",
+                                                                            "10.0.0.2")

@@ -55,7 +55,7 @@ from iotpki.wire.keys import generate_private_key, signature_hash_for
 X509_V_FLAG_NO_CHECK_TIME = 0x200000  # OpenSSL: validity dates are checked by the core
 RENEW_BEFORE = timedelta(days=30)
 ENV_CERT, ENV_KEY, ENV_CLIENT_CAS = "IOTPKI_TLS_CERT", "IOTPKI_TLS_KEY", "IOTPKI_TLS_CLIENT_CAS"
-ENV_TRUSTED_PROXIES = "IOTPKI_TRUSTED_PROXIES"
+ENV_TRUSTED_PROXIES = "IOTPKI_TRUSTED_PROXIES"  # read by Settings.from_environment
 FACTORY = "iotpki.https_server:app_from_environment"
 PROTOCOL_CLASS = "iotpki.https_server:TLSHttpToolsProtocol"
 
@@ -203,10 +203,6 @@ def endpoint_enrollment(pki: PKI) -> EndpointEnrollment:
                               pki.profiles, pki.clock, pki.key_delivery)
 
 
-def trusted_proxies() -> list[str]:
-    return [p for p in os.environ.get(ENV_TRUSTED_PROXIES, "").split(",") if p.strip()]
-
-
 def api_services(pki: PKI) -> APIServices:
     return APIServices(
         principals=pki.principals, idempotency=pki.idempotency, authorities=pki.authorities,
@@ -231,4 +227,5 @@ def create_app(pki: PKI, proxies: Sequence[str] = ()) -> Starlette:
 
 def app_from_environment() -> Starlette:
     """The uvicorn factory of the HTTPS listener (`iotpki serve --https-port`)."""
-    return create_app(build_pki(Settings.from_environment(), migrate=False), trusted_proxies())
+    settings = Settings.from_environment()
+    return create_app(build_pki(settings, migrate=False), settings.trusted_proxies)

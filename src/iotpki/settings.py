@@ -51,6 +51,8 @@ class Settings:
     approval_submissions_per_minute: int = 10  # per client address
     crl_policy: CRLPolicy = field(default_factory=CRLPolicy)  # CRL validity and timing
     expiry_scan_seconds: float = 3600.0  # how often `iotpki serve` looks for expiring certs
+    # Addresses of TLS-terminating proxies whose forwarded client certificate EST accepts.
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.key_backend not in KEY_BACKENDS:
@@ -91,4 +93,6 @@ class Settings:
                 env.get("IOTPKI_APPROVAL_SUBMISSIONS_PER_MINUTE") or 10),
             crl_policy=crl_policy_from(env),
             expiry_scan_seconds=float(env.get("IOTPKI_EXPIRY_SCAN_SECONDS") or 3600),
+            trusted_proxies=tuple(p.strip() for p in env.get("IOTPKI_TRUSTED_PROXIES", "").split(",")
+                                  if p.strip()),
         )
