@@ -6,7 +6,10 @@ from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from iotpki.protocols.rest import (
     audit,
@@ -35,8 +38,8 @@ a principal sees and changes only its own organization's objects.
 
 def create_api(api: APIServices) -> FastAPI:
     app = FastAPI(title="iotpki", version="1", description=DESCRIPTION,
-                  openapi_url=f"{PREFIX}/openapi.json", docs_url=f"{PREFIX}/docs",
-                  redoc_url=None)
+                  openapi_url=f"{PREFIX}/openapi.json", docs_url=None, redoc_url=None)
+    install_docs(app)
     app.state.services = api
     router = APIRouter(prefix=PREFIX)
     for module in (directory, registrations, manifests, certificates, devices, audit):
@@ -46,6 +49,30 @@ def create_api(api: APIServices) -> FastAPI:
     app.add_middleware(BodyGuard, authenticate=partial(authenticate, api))  # issue 15 item 4
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app
+
+
+DOCS_ASSETS = f"{PREFIX}/docs/assets"
+
+
+def install_docs(app: FastAPI) -> None:
+    """The interactive docs at /api/v1/docs, with Swagger UI's files served from the
+    `swagger-ui-bundle` package: they work offline, with no CDN."""
+    try:
+        import swagger_ui_bundle  # type: ignore[import-untyped]
+    except ImportError:  # an environment set up before the dependency: FastAPI's CDN page
+        assets: dict[str, Any] = {}
+    else:
+        app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+                  name="docs-assets")
+        assets = {"swagger_js_url": f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                  "swagger_css_url": f"{DOCS_ASSETS}/swagger-ui.css",
+                  "swagger_favicon_url": f"{DOCS_ASSETS}/favicon-32x32.png"}
+
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=f"{PREFIX}/openapi.json",
+                                   title="iotpki REST API", **assets)
+
+    app.add_api_route(f"{PREFIX}/docs", docs, include_in_schema=False)
 
 
 def openapi_document(app: FastAPI) -> dict[str, Any]:
