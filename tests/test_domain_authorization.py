@@ -98,6 +98,11 @@ def test_subject_cn_naming_another_organizations_host_is_refused(pki: PKI) -> No
         RefusalReason.DOMAIN_NOT_OWNED
 
 
+def test_subject_cn_naming_another_organizations_address_is_refused(pki: PKI) -> None:
+    assert refused(issue(pki, [x509.DNSName(f"ok.{OURS}")], cn="10.7.3.4")) is \
+        RefusalReason.DOMAIN_NOT_OWNED
+
+
 def test_email_in_another_organizations_domain_is_refused(pki: PKI) -> None:
     outcome = issue(pki, [x509.RFC822Name(f"release@{THEIRS}")], profile="manifest-signer",
                     extra_subject=[x509.NameAttribute(NameOID.ORGANIZATION_NAME, "OperatorCo")])

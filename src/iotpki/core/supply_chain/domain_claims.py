@@ -9,9 +9,9 @@ whatever form the name takes:
   rfc822Name, and a subject CN written like a DNS name (TLS clients that fall back to the
   CN read it as a host name): the most specific owned domain enclosing the name, if any,
   must be the issuing organization's. A name under no owned domain claims nothing.
-- SAN iPAddress and an IP-literal URI host: the most specific network a domain owns
-  (`OrganizationService.add_network`) containing the address, if any, must be the
-  issuing organization's.
+- SAN iPAddress, an IP-literal URI host or subject CN: the most specific network a
+  domain owns (`OrganizationService.add_network`) containing the address, if any, must
+  be the issuing organization's.
 
 URNs are compared as RFC 8141 §3.1 says: the "urn" scheme and the namespace identifier
 (NID) case-insensitively. In the `iotpki` namespace the whole NSS of `domain:<d>` is
@@ -87,8 +87,11 @@ def claims_of(subject: x509.Name, sans: Iterable[x509.GeneralName]) -> DomainCla
             _uri_claim(canonical_uri(name.value), members, hosts, addresses)
     for attribute in subject.get_attributes_for_oid(NameOID.COMMON_NAME):
         value = attribute.value if isinstance(attribute.value, str) else ""
-        if _DNS_LIKE.match(value):
-            hosts.add(_host(value))
+        try:  # an IP literal in the CN is an address to a client that falls back to it
+            addresses.add(ipaddress.ip_address(value))
+        except ValueError:
+            if _DNS_LIKE.match(value):
+                hosts.add(_host(value))
     return DomainClaims(frozenset(members), frozenset(hosts), frozenset(addresses))
 
 
