@@ -20,6 +20,7 @@ from iotpki.core.ra.registration import RegistrationMethod
 from iotpki.core.ra.registration_service import RegistrationSpec
 from iotpki.settings import Settings
 from iotpki.wire.names import parse_subject
+from tests.cmp.rfc9483 import Lab, build_lab
 from tests.conftest import key_settings, last_audit_seq, shared_demo_pki
 from tests.servers import PASSPHRASE, ServerProcess, free_port
 
@@ -168,3 +169,9 @@ def error_failures(der: bytes) -> tuple[str, set[str]]:
     bits = message["body"]["error"]["pKIStatusInfo"]["failInfo"]
     names = rfc9480.PKIFailureInfo.namedValues
     return kind, {name for name, bit in names.items() if len(bits) > bit and bits[bit]}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """The RFC 9483 conformance harness (`tests.cmp.rfc9483`), one demo PKI per module."""
+    yield from build_lab(tmp_path_factory.mktemp("rfc9483"))

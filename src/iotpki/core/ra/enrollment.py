@@ -191,7 +191,7 @@ class PreviousStageCertificate:
         _usable(registration, now)
         anchors = [a.certificate for a in uow.trust.anchors(registration.organization)]
         try:
-            path = _validated_path(uow, presented, request.client_chain[1:], anchors, now)
+            path = validated_path(uow, presented, request.client_chain[1:], anchors, now)
         except ChainError as exc:
             raise PolicyError(R.UNTRUSTED_CHAIN, f"{registration.organization} trusts no supplier "
                                                  f"anchor for this identity: {exc}") from exc
@@ -206,7 +206,7 @@ class PreviousStageCertificate:
                        presented=presented_fingerprint)
 
 
-def _validated_path(uow: UnitOfWork, presented: x509.Certificate,
+def validated_path(uow: UnitOfWork, presented: x509.Certificate,
                     given: Sequence[x509.Certificate], anchors: list[x509.Certificate],
                     now: datetime) -> list[x509.Certificate]:
     """The path as the client sent it, else completed from what we know (issue 13: many

@@ -1,15 +1,14 @@
-"""How the CMP server refuses (RFC 9483 §3.6.4, RFC 9810 §5.2.3 PKIFailureInfo), the header
-checks of RFC 9483 §3.1 and §3.5, and the CRLReason codes an rr may ask for (§4.2)."""
+"""How the CMP server refuses (RFC 9483 §3.6.4, RFC 9810 §5.2.3 PKIFailureInfo) and the
+CRLReason codes an rr may ask for (§4.2); the header checks are in `protocols.cmp.header`."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from cryptography import x509
 
 from iotpki.core.errors import RefusalReason as R
-from iotpki.wire.cmp.messages import Header
 from iotpki.wire.errors import PKIError
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -51,19 +50,10 @@ class CMPFailure(PKIError):
         self.detail = detail
 
 
-def check_header(header: Header, now: datetime, skew: timedelta) -> None:
-    """RFC 9483 §3.1 and §3.5."""
-    if header.pvno not in (2, 3):
-        raise CMPFailure("unsupportedVersion", f"pvno {header.pvno} is not cmp2000 or cmp2021")
-    if not header.transaction_id or len(header.transaction_id) > 64:
-        raise CMPFailure("badRequest", "a transactionID of 1 to 64 octets is required")
-    if not header.sender_nonce or not 16 <= len(header.sender_nonce) <= 64:
-        raise CMPFailure("badSenderNonce", "a senderNonce of at least 128 bits is required")
-    if header.message_time is not None and abs(header.message_time - now) > skew:
-        raise CMPFailure("badTime", f"messageTime {header.message_time.isoformat()} is more "
-                                    f"than {int(skew.total_seconds())} s from ours")
-    if header.protection_algorithm is None:
-        raise CMPFailure("badMessageCheck", "RFC 9483 §3.2: requests must be protected")
+class RequestRefusal(CMPFailure):
+    """RFC 9483 §3.6.4: a refusal of the certificate request itself (its template, key or
+    proof of possession), answered in an ip, cp or kup with status rejection rather than
+    in an error message."""
 
 
 _REASONS = {0: x509.ReasonFlags.unspecified, 1: x509.ReasonFlags.key_compromise,

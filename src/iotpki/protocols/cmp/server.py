@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from cryptography import x509
 
@@ -27,7 +28,7 @@ from iotpki.core.audit.log import AuditRecord, append_audit
 from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.ca.profile import Profile
 from iotpki.core.clock import Clock
-from iotpki.core.errors import AccessDeniedError, ConflictError
+from iotpki.core.errors import AccessDeniedError, ConflictError, PolicyError
 from iotpki.core.keyring import SecretSealer
 from iotpki.core.methods import MethodName
 from iotpki.core.outcomes import Issued, Pending, Rejected
@@ -35,10 +36,13 @@ from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 from iotpki.core.ra.endpoints import Endpoint, Endpoints
 from iotpki.core.ra.enrollment import EnrollmentRequest, EnrollmentService, fingerprint
 from iotpki.core.ra.key_delivery import KeyDelivery
+from iotpki.core.ra.presented import PresentedIdentities
 from iotpki.core.ra.registration import Registration
 from iotpki.core.ra.transactions import CMPTransaction, TransactionState
 from iotpki.core.revocation.service import RevocationService
 from iotpki.protocols.cmp.general import GeneralMessages
+from iotpki.protocols.cmp.header import FIRST_MESSAGES, check_header, check_protector
+from iotpki.protocols.cmp.key_update import check_key_update
 from iotpki.protocols.cmp.keygen import (
     CentralKey,
     deliver_central_key,
@@ -51,9 +55,11 @@ from iotpki.protocols.cmp.refusals import (
     CLOCK_SKEW,
     FAILURE_FOR_REASON,
     CMPFailure,
-    check_header,
+    RequestRefusal,
     revocation_reason,
 )
+from iotpki.protocols.cmp.revocation import check_revocation, is_revive
+from iotpki.protocols.cmp.templates import check_request, modifications, requested
 from iotpki.protocols.cmp.throttle import MACThrottle
 from iotpki.wire.cmp.messages import (
     CertConfirmation,
@@ -74,6 +80,7 @@ from iotpki.wire.cmp.protection import (
 )
 from iotpki.wire.cmp.responses import (
     ACCEPTED,
+    GRANTED_WITH_MODS,
     REJECTION,
     WAITING,
     Answer,
@@ -131,7 +138,8 @@ class CMPServer:
                  endpoints: Endpoints, sealer: SecretSealer | None, clock: Clock,
                  skew: timedelta = CLOCK_SKEW, check_after: int | None = None,
                  key_delivery: KeyDelivery | None = None,
-                 throttle: MACThrottle | None = None) -> None:
+                 throttle: MACThrottle | None = None,
+                 presented: PresentedIdentities | None = None) -> None:
         self._uow = uow
         self._enrollment = enrollment
         self._revocation = revocation
@@ -145,19 +153,26 @@ class CMPServer:
         self._check_after = check_after  # polling interval; None: the approval's own
         self._key_delivery = key_delivery  # central key generation (RFC 9483 §4.1.6)
         self._mac_clients = MACClients(uow, sealer, throttle)
+        self._presented = presented or PresentedIdentities(uow, clock)
 
     def handle(self, label: str, message: PKIMessage, address: str = "-") -> bytes:
         """The DER answer to one request; `NotFoundError` for an unknown label."""
         exchange = _Exchange(self._endpoints.get("cmp", label), message, self._clock.now(),
                              address=address)
         try:
-            check_header(message.header, exchange.now, self._skew)
+            check_header(message.header, message.body_type, exchange.now, self._skew)
             exchange.client = self._authenticate(exchange)
             self._check_fresh(exchange)
             if exchange.client.registration is not None:  # spent secrets authenticate nothing
                 self._mac_clients.check_usable(message, exchange.client.registration,
                                                exchange.now)
             return self._dispatch(exchange)
+        except RequestRefusal as refusal:
+            self._refuse(exchange.endpoint, exchange.client, refusal, message.body_type,
+                         exchange.transaction_id)
+            kind, cert_req_id = _ANSWER_KIND[message.body_type], _cert_req_id(message)
+            return self._answer(exchange, cert_rep_body(kind, [CertResult(
+                cert_req_id, Status(REJECTION, refusal.failure, refusal.detail))]))
         except CMPFailure as failure:
             self._refuse(exchange.endpoint, exchange.client, failure, message.body_type,
                          exchange.transaction_id)
@@ -206,12 +221,23 @@ class CMPServer:
     # -- authentication and freshness -------------------------------------------------------
 
     def _authenticate(self, exchange: _Exchange) -> Client:
+        """RFC 9483 §3.5: protection first, then who the header says protected it, then the
+        signer's trust and revocation; registrations are looked up only after that."""
         try:
             if is_mac_protected(exchange.message):
+                check_protector(exchange.header, None)
                 return self._by_mac(exchange)
             signer = verify_signature_protection(exchange.message)
         except ProtectionError as exc:
             raise CMPFailure(exc.failure, str(exc)) from exc
+        check_protector(exchange.header, signer)
+        body = exchange.message.body
+        try:  # a certificate on hold may ask for its own release (RFC 9483 §4.2)
+            self._presented.check(exchange.message.extra_certs, allow_held=isinstance(
+                body, RevocationRequest) and is_revive(body))
+        except PolicyError as exc:
+            raise CMPFailure(FAILURE_FOR_REASON.get(exc.reason, "signerNotTrusted"),
+                             exc.detail) from exc
         return Client(f"cmp:{fingerprint(signer)[:16]}", signer=signer,
                       chain=exchange.message.extra_certs)
 
@@ -221,13 +247,20 @@ class CMPServer:
                       secret=mac.secret, mac=mac.parameters)
 
     def _check_fresh(self, exchange: _Exchange) -> None:
-        """RFC 9483 §3.5: a senderNonce is used once; a repeated one is a replayed message."""
+        """RFC 9483 §3.5: a senderNonce is used once; a repeated one is a replayed message.
+        The first message of a transaction needs a transactionID never used before, also
+        after its transaction ended (confirmed explicitly or implicitly)."""
         assert exchange.header.sender_nonce is not None  # check_header
         with self._uow() as uow:
             fresh = uow.cmp.note_nonce(exchange.header.sender_nonce, exchange.now)
             uow.commit()
         if not fresh:
             raise CMPFailure("badSenderNonce", "replayed message: this senderNonce was seen before")
+        if exchange.message.body_type in FIRST_MESSAGES:
+            with self._uow() as uow:
+                used = uow.cmp.get_transaction(exchange.transaction_id) is not None
+            if used:
+                raise CMPFailure("transactionIdInUse", "this transactionID is in use")
 
     # -- dispatch ---------------------------------------------------------------------------
 
@@ -260,6 +293,7 @@ class CMPServer:
 
     def _enroll(self, exchange: _Exchange) -> bytes:
         request_der, cert_req_id = _certification_request(exchange.message)
+        asked = requested(exchange.message)
         client = _client(exchange)
         request = EnrollmentRequest(
             csr=request_der, requester=client.requester, client_chain=client.chain,
@@ -267,9 +301,13 @@ class CMPServer:
             registration_id=client.registration.id if client.registration else None,
             secret=client.secret.decode() if client.secret is not None else None,
             authority=exchange.endpoint.authority, profile=exchange.endpoint.profile)
-        with self._uow() as uow:  # both lookups in one read
-            self._check_new_transaction(exchange, uow)
+        with self._uow() as uow:
             method = self._method(exchange, client, request, uow)
+        renewal = method == exchange.endpoint.renewal  # the current certificate's profile
+        check_request(asked, None if renewal else self._profiles.get(exchange.endpoint.profile))
+        if exchange.message.body_type == "kur":
+            assert client.signer is not None  # _method
+            check_key_update(asked, client.signer)
         central = None
         if client.signer is not None or wants_central_key(exchange.message):
             # Sign-able answer first: never issue a certificate we could not hand over.
@@ -283,7 +321,7 @@ class CMPServer:
             request = replace(request, profile=None)  # the current certificate's profile
         outcome = self._enrollment.enroll(request, method)
         return self._certificate_answer(exchange, outcome, cert_req_id, exchange.message.body_type,
-                                        central)
+                                        central, asked)
 
     def _method(self, exchange: _Exchange, client: Client, request: EnrollmentRequest,
                 uow: UnitOfWork) -> MethodName:
@@ -304,14 +342,9 @@ class CMPServer:
                                               f"{', '.join(endpoint.methods)} only")
         return method
 
-    @staticmethod
-    def _check_new_transaction(exchange: _Exchange, uow: UnitOfWork) -> None:
-        if uow.cmp.get_transaction(exchange.transaction_id) is not None:
-            raise CMPFailure("transactionIdInUse", "this transactionID is in use")
-
     def _certificate_answer(self, exchange: _Exchange, outcome: Issued | Pending | Rejected,
                             cert_req_id: int, body_type: str,
-                            central: CentralKey | None = None) -> bytes:
+                            central: CentralKey | None = None, asked: Any = None) -> bytes:
         kind = _ANSWER_KIND[body_type]
         if isinstance(outcome, Rejected):
             status = Status(REJECTION, FAILURE_FOR_REASON[outcome.reason],
@@ -324,17 +357,22 @@ class CMPServer:
             return self._answer(exchange, cert_rep_body(
                 kind, [CertResult(cert_req_id, Status(WAITING))]), nonce)
         implicit = exchange.header.implicit_confirm
-        if not implicit:
-            self._open(exchange, TransactionState.AWAITING_CONFIRMATION, nonce, cert_req_id,
-                       body_type, certificate=outcome.record.fingerprint)
+        # Kept also when confirmed implicitly: the transactionID stays used (RFC 9483 §3.5).
+        self._open(exchange, TransactionState.CONFIRMED if implicit
+                   else TransactionState.AWAITING_CONFIRMATION, nonce, cert_req_id,
+                   body_type, certificate=outcome.record.fingerprint)
         client = _client(exchange)
         ca_pubs = (outcome.chain[-1],) if client.secret is not None else ()  # §4.1.1 caPubs
         private_key = None
         if central is not None and self._key_delivery is not None:  # RFC 9483 §4.1.6
             private_key = deliver_central_key(self._key_delivery, central, outcome,
                                               client.requester)
-        answer = cert_rep_body(kind, [CertResult(cert_req_id, Status(ACCEPTED),
-                                                 outcome.certificate, private_key)], ca_pubs)
+        # RFC 9810 §5.2.3: what differs from the request is told, never silently accepted.
+        changes = modifications(asked, outcome.certificate)
+        status = (Status(GRANTED_WITH_MODS, None, "; ".join(changes)) if changes
+                  else Status(ACCEPTED))
+        answer = cert_rep_body(kind, [CertResult(cert_req_id, status, outcome.certificate,
+                                                 private_key)], ca_pubs)
         return self._answer(exchange, answer, nonce, implicit, outcome.chain)
 
     def _open(self, exchange: _Exchange, state: TransactionState, nonce: bytes,
@@ -361,10 +399,18 @@ class CMPServer:
             transaction = uow.cmp.get_transaction(exchange.transaction_id)
         if transaction is None or transaction.state is not expected:
             state = transaction.state.value if transaction is not None else "unknown"
+            if (transaction is not None and transaction.state is TransactionState.CONFIRMED
+                    and exchange.message.body_type == "certConf"):
+                raise CMPFailure("certConfirmed", "RFC 9810 §5.2.3: the certificate was "
+                                                  "confirmed already")
             raise CMPFailure("badRequest", f"no transaction awaiting this message ({state})")
         if exchange.header.recip_nonce != transaction.our_nonce:
             raise CMPFailure("badRecipientNonce", "recipNonce is not our last senderNonce")
         client = _client(exchange)
+        if (transaction.registration is not None) != (client.secret is not None):
+            raise CMPFailure("wrongIntegrity", "RFC 9483 §4.1.1: a message of a transaction "
+                                               "is protected as its request was (MAC or "
+                                               "signature)")
         same = ((transaction.registration is not None and client.registration is not None
                  and transaction.registration == client.registration.id)
                 or (transaction.signer is not None and client.signer == transaction.signer))
@@ -378,6 +424,10 @@ class CMPServer:
         if not isinstance(body, tuple) or len(body) != 1:
             raise CMPFailure("badRequest", "RFC 9483 §4.1.1: one CertStatus per certConf")
         status: CertConfirmation = body[0]
+        if status.status not in (None, ACCEPTED, REJECTION) or (
+                status.status == ACCEPTED and status.has_fail_info):
+            raise CMPFailure("badRequest", "RFC 9483 §4.1.1: a CertStatus is accepted (without "
+                                           "failInfo) or rejection")
         with self._uow() as uow:
             record = uow.certificates.get_by_fingerprint(transaction.certificate or "")
         if record is None or status.cert_req_id != transaction.cert_req_id:
@@ -426,14 +476,18 @@ class CMPServer:
         if client.signer is None:
             raise CMPFailure("notAuthorized", "an rr is signed with the certificate to revoke")
         assert isinstance(body, RevocationRequest)
-        signer = client.signer
-        if body.serial != signer.serial_number or body.issuer_der != signer.issuer.public_bytes():
-            raise CMPFailure("notAuthorized", "an rr may name only the certificate that signs it")
+        check_revocation(body, client.signer)
         with self._uow() as uow:
-            record = uow.certificates.get_by_fingerprint(fingerprint(signer))
+            record = uow.certificates.get_by_fingerprint(fingerprint(client.signer))
         if record is None:
-            raise CMPFailure("signerNotTrusted", "the certificate was not issued here")
-        reason = revocation_reason(body.reason)
+            raise CMPFailure("badCertId", "RFC 9483 §4.2: the certificate was not issued here")
+        if is_revive(body):
+            if record.status is not CertificateStatus.HELD:
+                return self._answer(exchange, rp_body(Status(
+                    REJECTION, "badRequest", "removeFromCRL: the certificate is not on hold")))
+            self._revocation.release(record.authority, record.serial, client.requester)
+            return self._answer(exchange, rp_body(Status(ACCEPTED)))
+        reason = revocation_reason(body.reasons[0])
         try:
             self._revocation.revoke(record.authority, record.serial, reason, client.requester,
                                     holder=True)
@@ -494,6 +548,13 @@ def _issued_by(uow: UnitOfWork, certificate: x509.Certificate, authority: str) -
 def _client(exchange: _Exchange) -> Client:
     assert exchange.client is not None  # authenticated before dispatch
     return exchange.client
+
+
+def _cert_req_id(message: PKIMessage) -> int:
+    body = message.body
+    if isinstance(body, CertRequests) and len(body.requests) == 1:
+        return body.requests[0].cert_req_id
+    return -1 if isinstance(body, P10Request) else 0
 
 
 def _certification_request(message: PKIMessage) -> tuple[bytes, int]:

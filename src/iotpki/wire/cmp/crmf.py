@@ -18,7 +18,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from pyasn1.codec.der import decoder
+from pyasn1.codec.der import decoder, encoder
 from pyasn1.error import PyAsn1Error
 from pyasn1_alt_modules import rfc4211
 
@@ -31,6 +31,7 @@ from iotpki.wire.errors import DecodeError
 # PKCS #9 extensionRequest (RFC 2985 §5.4.2), DER
 _EXTENSION_REQUEST = bytes.fromhex("06092a864886f70d01090e")
 _VERSION_1 = bytes.fromhex("020100")
+_OLD_CERT_ID = "1.3.6.1.5.5.7.5.1.5"  # id-regCtrl-oldCertID (RFC 4211 §6.5)
 SET, ATTRIBUTES = 0x31, 0xA0
 # ecdsa-with-SHA256 and an empty BIT STRING: never verified, see the module docstring.
 _UNUSED_SIGNATURE = bytes.fromhex("300a06082a8648ce3d040302") + bytes.fromhex("030100")
@@ -59,6 +60,39 @@ class CRMFRequest:
         self._cert_req = _first_child(der)
         self.template_der = _first_child(self._cert_req, 1)
         self._view = None if self.central_keygen else _template_view(template, self.template_der)
+        # RFC 9483 §4.1.1: a template whose extensions do not parse (e.g. a pathLen without
+        # cA) is a bad template, not a malformed message: kept for the server to answer.
+        self.template_problem: str | None = None
+        if self._view is not None:
+            try:
+                _ = list(self._view.extensions)
+            except MALFORMED as exc:
+                self.template_problem = (f"the template's extensions are invalid: "
+                                         f"{short_reason(exc)}")
+
+    @property
+    def old_cert_id(self) -> tuple[bytes, int] | None:
+        """The oldCertId control (RFC 4211 §6.5, RFC 9483 §4.1.3): (DER of the issuer's
+        GeneralName, serial number), or None without one."""
+        controls = self._message["certReq"]["controls"]
+        for control in controls if controls.isValue else ():
+            if str(control["type"]) == _OLD_CERT_ID:
+                try:
+                    value, rest = decoder.decode(bytes(control["value"]),
+                                                 asn1Spec=rfc4211.OldCertId())
+                except (PyAsn1Error, ValueError, TypeError) as exc:
+                    raise DecodeError("malformed oldCertId control") from exc
+                if rest:
+                    raise DecodeError("trailing bytes after the oldCertId control")
+                return bytes(encoder.encode(value["issuer"])), int(value["serialNumber"])
+        return None
+
+    @property
+    def pop_kind(self) -> str | None:
+        """The ProofOfPossession choice (RFC 4211 §4): raVerified, signature, keyEncipherment,
+        keyAgreement; None without one."""
+        popo = self._message["popo"]
+        return str(popo.getName()) if popo.isValue else None
 
     @property
     def cert_req_id(self) -> int:
@@ -76,6 +110,8 @@ class CRMFRequest:
 
     @property
     def extensions(self) -> x509.Extensions:
+        if self.template_problem is not None:
+            raise DecodeError(self.template_problem)
         return self.view.extensions
 
     def public_key(self) -> Any:
@@ -118,7 +154,6 @@ def _template_view(template: Any, template_der: bytes,
         view = x509.load_der_x509_csr(tlv(SEQUENCE, info + _UNUSED_SIGNATURE))
         view.public_key()
         view.subject.rfc4514_string()
-        _ = list(view.extensions)
     except MALFORMED as exc:  # also UnsupportedAlgorithm: a key on an unknown curve
         raise DecodeError(f"malformed certificate template: {short_reason(exc)}") from exc
     return view

@@ -43,6 +43,17 @@ class Header:
     protection_parameters: bytes | None  # DER of the algorithm's parameters
     implicit_confirm: bool
     sender_der: bytes  # the GeneralName, echoed as the recipient of the answer
+    # generalInfo (RFC 9810 §5.1.1): (infoType OID, DER of infoValue or None) in order
+    general_info: tuple[tuple[str, bytes | None], ...] = ()
+
+    @property
+    def sender_name(self) -> bytes | None:
+        """DER of the sender's Name if the sender is a directoryName ([4] EXPLICIT), else
+        None (RFC 9483 §3.1: a name of the originator)."""
+        if not self.sender_der or self.sender_der[0] != 0xA4:
+            return None
+        _, start, end = read_tlv(self.sender_der, 0)
+        return self.sender_der[start:end]
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,8 @@ class CertConfirmation:
     cert_req_id: int
     accepted: bool
     hash_algorithm: str | None  # OID, RFC 9810 §5.3.18 (hashAlg, cmp2021)
+    status: int | None = None  # PKIStatus of statusInfo, None without one
+    has_fail_info: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,9 @@ class RevocationRequest:
     issuer_der: bytes | None
     serial: int | None
     reason: int | None
+    reasons: tuple[int, ...] = ()  # every reasonCode extension (RFC 9483 §4.2: exactly one)
+    subject_der: bytes | None = None  # the template's subject Name, if present
+    public_key_der: bytes | None = None  # the template's SubjectPublicKeyInfo, if present
 
 
 @dataclass(frozen=True)
@@ -241,7 +257,10 @@ def _header(header: Any) -> Header:
         parameters = bytes(algorithm["parameters"])
     time = header["messageTime"]
     info = header["generalInfo"]
-    implicit = info.isValue and any(str(i["infoType"]) == _IMPLICIT_CONFIRM for i in info)
+    general = tuple((str(i["infoType"]),
+                     bytes(i["infoValue"]) if i["infoValue"].isValue else None)
+                    for i in (info if info.isValue else ()))
+    implicit = any(oid == _IMPLICIT_CONFIRM for oid, _ in general)
     return Header(
         pvno=int(header["pvno"]), transaction_id=_octets(header["transactionID"]),
         sender_nonce=_octets(header["senderNonce"]), recip_nonce=_octets(header["recipNonce"]),
@@ -249,7 +268,7 @@ def _header(header: Any) -> Header:
         sender_kid=_octets(header["senderKID"]),
         protection_algorithm=str(algorithm["algorithm"]) if algorithm.isValue else None,
         protection_parameters=parameters, implicit_confirm=bool(implicit),
-        sender_der=bytes(encoder.encode(header["sender"])))
+        sender_der=bytes(encoder.encode(header["sender"])), general_info=general)
 
 
 def _extra_certs(extra: bytes | None) -> tuple[x509.Certificate, ...]:
@@ -305,7 +324,9 @@ def _cert_status(status: Any) -> CertConfirmation:
     accepted = not info.isValue or int(info["status"]) in (0, 1)
     algorithm = status["hashAlg"]
     return CertConfirmation(status["certHash"].asOctets(), int(status["certReqId"]), accepted,
-                            str(algorithm["algorithm"]) if algorithm.isValue else None)
+                            str(algorithm["algorithm"]) if algorithm.isValue else None,
+                            int(info["status"]) if info.isValue else None,
+                            info.isValue and info["failInfo"].isValue)
 
 
 def _revocation(content: Any) -> RevocationRequest:
@@ -315,13 +336,22 @@ def _revocation(content: Any) -> RevocationRequest:
     template = details["certDetails"]
     issuer = bytes(encoder.encode(template["issuer"][0])) if template["issuer"].isValue else None
     serial = int(template["serialNumber"]) if template["serialNumber"].isValue else None
-    reason = None
+    reasons = []
     extensions = details["crlEntryDetails"]
     for extension in extensions if extensions.isValue else ():
         if str(extension["extnID"]) == _REASON_CODE:
             code, _ = decoder.decode(extension["extnValue"].asOctets())
-            reason = int(code)
-    return RevocationRequest(issuer, serial, reason)
+            reasons.append(int(code))
+    subject = (bytes(encoder.encode(template["subject"][0])) if template["subject"].isValue
+               else None)
+    if subject is not None and subject[0] != SEQUENCE:  # [5] EXPLICIT Name: its content
+        _, start, end = read_tlv(subject, 0)
+        subject = subject[start:end]
+    key = template["publicKey"]
+    # [6] IMPLICIT SubjectPublicKeyInfo: the same DER under the SEQUENCE tag (X.690 §8.14)
+    public_key = b"\x30" + bytes(encoder.encode(key))[1:] if key.isValue else None
+    return RevocationRequest(issuer, serial, reasons[-1] if reasons else None, tuple(reasons),
+                             subject, public_key)
 
 
 _FAILURE_NAMES = {bit: name for name, bit in rfc9480.PKIFailureInfo.namedValues.items()}

@@ -32,8 +32,10 @@ from iotpki.wire.keys import signature_hash_for
 from iotpki.wire.signature import sign_data
 
 # PKIBody choice numbers (RFC 9810 §5.1.2), EXPLICIT tags in the CMP module.
-_BODY_TAGS = {"ir": 0xA0, "cr": 0xA2, "kur": 0xA7, "genm": 0xB5, "certConf": 0xB8}
-_IMPLICIT_CONFIRM = tlv(SEQUENCE, tlv(SEQUENCE, bytes.fromhex("06082b0601050507040d") + b"\x05\x00"))
+_BODY_TAGS = {"ir": 0xA0, "cr": 0xA2, "p10cr": 0xA4, "kur": 0xA7, "rr": 0xAB, "genm": 0xB5,
+              "error": 0xB7, "certConf": 0xB8, "pollReq": 0xB9}
+_IMPLICIT_INFO = tlv(SEQUENCE, bytes.fromhex("06082b0601050507040d") + b"\x05\x00")
+_IMPLICIT_CONFIRM = tlv(SEQUENCE, _IMPLICIT_INFO)
 
 
 def _signature(key: Any, data: bytes) -> tuple[bytes, bytes]:
@@ -86,7 +88,10 @@ class KeySignature:
 @dataclass(frozen=True)
 class RequestHeader:
     """The header fields a client chooses (RFC 9483 §3.1); fresh transactionID and
-    senderNonce of 128 bits unless given (certConf reuses the transaction's)."""
+    senderNonce of 128 bits unless given (certConf reuses the transaction's). An empty
+    transactionID or senderNonce is left out; `general_info` holds further
+    InfoTypeAndValue DERs and `sender_der` a GeneralName other than the directoryName of
+    `sender` (both for conformance tests of servers)."""
 
     sender: x509.Name
     sender_kid: bytes | None = None
@@ -94,6 +99,9 @@ class RequestHeader:
     recip_nonce: bytes | None = None
     transaction_id: bytes = field(default_factory=lambda: os.urandom(16))
     sender_nonce: bytes = field(default_factory=lambda: os.urandom(16))
+    pvno: int = 2
+    general_info: tuple[bytes, ...] = ()
+    sender_der: bytes | None = None
 
 
 def encode_request(header: RequestHeader, kind: str, body: bytes,
@@ -103,15 +111,18 @@ def encode_request(header: RequestHeader, kind: str, body: bytes,
     signer's certificate goes first in extraCerts (RFC 9483 §3.3)."""
     oid, parameters = protection.algorithm()
     algorithm = tlv(SEQUENCE, _oid(oid) + (parameters or b""))
+    info: tuple[bytes, ...] = (_IMPLICIT_INFO,) if header.implicit_confirm else ()
+    info += header.general_info
     fields = b"".join((
-        tlv(INTEGER, b"\x02"), tlv(0xA4, header.sender.public_bytes()),
+        tlv(INTEGER, bytes((header.pvno,))),
+        header.sender_der or tlv(0xA4, header.sender.public_bytes()),
         tlv(0xA4, tlv(SEQUENCE, b"")), tlv(0xA0, generalized_time(now)),
         tlv(0xA1, algorithm),
         tlv(0xA2, tlv(OCTET_STRING, header.sender_kid)) if header.sender_kid else b"",
-        tlv(0xA4, tlv(OCTET_STRING, header.transaction_id)),
-        tlv(0xA5, tlv(OCTET_STRING, header.sender_nonce)),
+        tlv(0xA4, tlv(OCTET_STRING, header.transaction_id)) if header.transaction_id else b"",
+        tlv(0xA5, tlv(OCTET_STRING, header.sender_nonce)) if header.sender_nonce else b"",
         tlv(0xA6, tlv(OCTET_STRING, header.recip_nonce)) if header.recip_nonce else b"",
-        tlv(0xA8, _IMPLICIT_CONFIRM) if header.implicit_confirm else b""))
+        tlv(0xA8, tlv(SEQUENCE, b"".join(info))) if info else b""))
     protected = tlv(SEQUENCE, fields) + tlv(_BODY_TAGS[kind], body)
     signature = protection.protect(tlv(SEQUENCE, protected))  # ProtectedPart, RFC 9810 §5.1.3
     message = protected + tlv(0xA0, tlv(BIT_STRING, b"\x00" + signature))

@@ -45,7 +45,7 @@ FAILURE_BITS = ("badAlg", "badMessageCheck", "badRequest", "badTime", "badCertId
                 "badCertTemplate", "signerNotTrusted", "transactionIdInUse",
                 "unsupportedVersion", "notAuthorized", "systemUnavail", "systemFailure",
                 "duplicateCertReq")
-ACCEPTED, REJECTION, WAITING = 0, 2, 3  # PKIStatus (RFC 9810 §5.2.3)
+ACCEPTED, GRANTED_WITH_MODS, REJECTION, WAITING = 0, 1, 2, 3  # PKIStatus (RFC 9810 §5.2.3)
 
 
 class Protection(Protocol):
