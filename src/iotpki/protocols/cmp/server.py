@@ -508,7 +508,7 @@ class CMPServer:
         if authority is None:
             raise CMPFailure("systemUnavail", "the endpoint's authority does not exist")
         infos = self._general.answer(body.info_types, authority,
-                                     self._profiles.get(exchange.endpoint.profile))
+                                     self._profiles.get(exchange.endpoint.profile), body.values)
         return self._answer(exchange, genp_body(infos))
 
     def _issued_here_and_good(self, certificate: x509.Certificate) -> bool:

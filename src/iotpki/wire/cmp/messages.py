@@ -96,9 +96,10 @@ class RevocationRequest:
 
 @dataclass(frozen=True)
 class GeneralMessage:
-    """genm (RFC 9483 §4.3): the info types asked for."""
+    """genm (RFC 9483 §4.3): the info types asked for, and any values sent with them."""
 
     info_types: tuple[str, ...]
+    values: tuple[bytes | None, ...] = ()  # DER of each infoValue, in order
 
 
 @dataclass(frozen=True)
@@ -304,7 +305,8 @@ def _body(kind: str, content: Any) -> Body:
     if kind == "rr":
         return _revocation(content)
     if kind == "genm":
-        return GeneralMessage(tuple(str(i["infoType"]) for i in content))
+        return GeneralMessage(tuple(str(i["infoType"]) for i in content), tuple(
+            bytes(i["infoValue"]) if i["infoValue"].isValue else None for i in content))
     if kind == "pollReq":
         return PollRequest(int(content[0]["certReqId"]))
     if kind == "error":

@@ -256,3 +256,8 @@ def cert_req_template_value(subject: x509.Name | None,
         control["value"] = univ.Any(encoder.encode(algorithm))
         content["keySpec"].append(control)
     return bytes(encoder.encode(content))
+
+
+def algorithm_identifier(algorithm: str, parameters: bytes | None) -> bytes:
+    """AlgorithmIdentifier DER (RFC 5280 §4.1.1.2): OID and, if given, the parameters DER."""
+    return tlv(SEQUENCE, object_identifier(algorithm) + (parameters or b""))
