@@ -148,9 +148,9 @@ class Lab:
         fields = {"sender": parse_subject(subject), "sender_kid": reference.encode(), **header}
         return encode_request(RequestHeader(**fields), kind, body, self.mac(secret), now())
 
-    def enroll(self, subject: str = "CN=sensor-7") -> Identity:
-        """A certificate of this CA for a new EC key (MAC-protected ir, implicit confirm)."""
-        key = generate_private_key("ec-p256")
+    def enroll(self, subject: str = "CN=sensor-7", key_type: str = "ec-p256") -> Identity:
+        """A certificate of this CA for a new key (MAC-protected ir, implicit confirm)."""
+        key = generate_private_key(key_type)
         der = self.mac_request("ir", cert_req_messages(key, subject), subject,
                                implicit_confirm=True)
         reply = self.post(der)
@@ -224,7 +224,7 @@ def refused(lab: Lab, der: bytes, failure: str, body: str = "error") -> Reply:
     refusal), PKIStatus rejection and exactly the `failure` bit; nothing is issued."""
     issued = issued_count(lab)
     reply = lab.post(der)
-    assert (reply.body, reply.status, reply.failures) == (body, 2, {failure}), reply
+    assert (reply.body, reply.status, reply.failures) == (body, 2, frozenset({failure})), reply
     assert issued_count(lab) == issued
     return reply
 
@@ -309,3 +309,13 @@ def cert_status_body(certificate: x509.Certificate, cert_req_id: int = 0,
     digest = digest if digest is not None else cert_hash(certificate, None)
     return tlv(SEQUENCE, tlv(SEQUENCE, tlv(OCTET_STRING, digest)
                              + tlv(INTEGER, (cert_req_id & 0xFF).to_bytes(1, "big")) + info))
+
+
+def huge_rsa_spki(bits: int = 16384) -> bytes:
+    """SubjectPublicKeyInfo of an RSA key of `bits` bits (an odd modulus; no private key)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    modulus = (1 << (bits - 1)) | int.from_bytes(bytes(range(256)) * (bits // 2048), "big") | 1
+    public = rsa.RSAPublicNumbers(65537, modulus).public_key()
+    return public.public_bytes(serialization.Encoding.DER,
+                               serialization.PublicFormat.SubjectPublicKeyInfo)

@@ -3,7 +3,7 @@ key; refusals of the request are a kup with status rejection and the exact failI
 
 from __future__ import annotations
 
-from tests.cmp.rfc9483 import Lab, crmf, new_key, old_cert_id, refused
+from tests.cmp.rfc9483 import Lab, crmf, huge_rsa_spki, new_key, old_cert_id, refused
 
 
 def test_s4_1_3_kur_signed_by_the_current_certificate_is_granted(lab: Lab) -> None:
@@ -31,3 +31,11 @@ def test_s4_1_3_kur_keeping_the_old_key_is_bad_cert_template(lab: Lab) -> None:
 
 def test_s4_1_3_mac_protected_kur_is_not_authorized(lab: Lab) -> None:
     refused(lab, lab.mac_request("kur", crmf(new_key())), "notAuthorized")
+
+
+def test_s4_1_3_a_key_the_profile_refuses_is_bad_cert_template_before_pop(lab: Lab) -> None:
+    """The renewed certificate's profile decides; the POP (by another key) is not tried."""
+    identity = lab.enroll()
+    der = lab.signed(identity, "kur", crmf(huge_rsa_spki(), pop_key=new_key(),
+                                           controls=old_cert_id(identity.certificate)))
+    refused(lab, der, "badCertTemplate", body="kup")

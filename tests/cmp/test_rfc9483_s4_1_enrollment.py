@@ -6,25 +6,24 @@ from __future__ import annotations
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from iotpki.wire.der import SEQUENCE, tlv
 from iotpki.wire.names import parse_subject
-from tests.cmp.rfc9483 import Lab, crmf, extension, issued_count, new_key, refused
+from tests.cmp.rfc9483 import (
+    Lab,
+    crmf,
+    extension,
+    huge_rsa_spki,
+    issued_count,
+    new_key,
+    refused,
+)
 
 BASIC_CONSTRAINTS, EXTENDED_KEY_USAGE = "2.5.29.19", "2.5.29.37"
 CODE_SIGNING = bytes.fromhex("06082b06010505070303")
-
-
-def _huge_rsa_spki(bits: int = 16384) -> bytes:
-    """An RSA public key of `bits` bits (an odd modulus; no private key is needed)."""
-    modulus = (1 << (bits - 1)) | int.from_bytes(bytes(range(256)) * (bits // 2048), "big") | 1
-    public = rsa.RSAPublicNumbers(65537, modulus).public_key()
-    return public.public_bytes(serialization.Encoding.DER,
-                               serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def test_s4_1_1_a_plain_ir_is_accepted_without_modifications(lab: Lab) -> None:
@@ -34,7 +33,7 @@ def test_s4_1_1_a_plain_ir_is_accepted_without_modifications(lab: Lab) -> None:
 
 def test_s4_1_1_an_oversized_key_is_bad_cert_template_before_pop(lab: Lab) -> None:
     """The POP signature is by another key: the key is refused before POP is tried."""
-    der = lab.mac_request("ir", crmf(_huge_rsa_spki(), pop_key=new_key()))
+    der = lab.mac_request("ir", crmf(huge_rsa_spki(), pop_key=new_key()))
     refused(lab, der, "badCertTemplate", body="ip")
 
 

@@ -303,8 +303,11 @@ class CMPServer:
             authority=exchange.endpoint.authority, profile=exchange.endpoint.profile)
         with self._uow() as uow:
             method = self._method(exchange, client, request, uow)
-        renewal = method == exchange.endpoint.renewal  # the current certificate's profile
-        check_request(asked, None if renewal else self._profiles.get(exchange.endpoint.profile))
+            profile: str | None = exchange.endpoint.profile
+            if method == exchange.endpoint.renewal and client.signer is not None:
+                record = uow.certificates.get_by_fingerprint(fingerprint(client.signer))
+                profile = record.profile if record is not None else None  # the renewed one's
+        check_request(asked, self._profiles.get(profile) if profile is not None else None)
         if exchange.message.body_type == "kur":
             assert client.signer is not None  # _method
             check_key_update(asked, client.signer)

@@ -131,8 +131,11 @@ class CRMFRequest:
             return False  # only allowed when the template lacks subject or key (§4.1 (3))
         data = self._cert_req
         try:
-            verify_signature(self.public_key(), str(signing["algorithmIdentifier"]["algorithm"]),
-                             signing["signature"].asOctets(), data)
+            algorithm = signing["algorithmIdentifier"]
+            parameters = (bytes(algorithm["parameters"]) if algorithm["parameters"].isValue
+                          else None)
+            verify_signature(self.public_key(), str(algorithm["algorithm"]),
+                             signing["signature"].asOctets(), data, parameters)
         except SignatureCheckError:
             return False
         return True

@@ -33,8 +33,11 @@ from pyasn1_alt_modules import rfc9480
 from iotpki.wire.cmp.algorithms import (
     HASHES,
     HMACS,
+    KEY_BASED_MACS,
     SignatureCheckError,
+    UnsupportedSignatureError,
     hashlib_name,
+    is_signature_algorithm,
     signature_algorithm_oid,
     verify_signature,
 )
@@ -165,11 +168,16 @@ def protection_signer(message: PKIMessage) -> x509.Certificate:
 
 def verify_signature_protection(message: PKIMessage) -> x509.Certificate:
     """RFC 9810 §5.1.3.3; returns the signer's certificate (its trust is the caller's to
-    decide)."""
-    signer = protection_signer(message)
+    decide). A key-based MAC (RFC 9481 §6.2: HMAC, KMAC, AES-GMAC with a shared key) or any
+    other algorithm that is not a signature we verify is badAlg, never tried as one."""
     algorithm = message.header.protection_algorithm
     if algorithm is None or message.protection is None:
         raise ProtectionError("badMessageCheck", "the message carries no protection")
+    if not is_signature_algorithm(algorithm):
+        kind = "key-based MAC" if algorithm in KEY_BASED_MACS else "protection algorithm"
+        raise ProtectionError("badAlg", f"unsupported {kind} {algorithm} (RFC 9481: "
+                                        f"PasswordBasedMac, PBMAC1 or a signature)")
+    signer = protection_signer(message)
     try:
         public_key = signer.public_key()
     except (ValueError, UnsupportedAlgorithm) as exc:  # found by bench/fuzz_cmp.py
@@ -177,7 +185,9 @@ def verify_signature_protection(message: PKIMessage) -> x509.Certificate:
                                                f"cannot be read: {exc}") from exc
     try:
         verify_signature(public_key, algorithm, message.protection,
-                         message.protected_part)
+                         message.protected_part, message.header.protection_parameters)
+    except UnsupportedSignatureError as exc:
+        raise ProtectionError("badAlg", f"signature protection: {exc}") from exc
     except SignatureCheckError as exc:
         raise ProtectionError("badMessageCheck", f"signature protection: {exc}") from exc
     return signer
