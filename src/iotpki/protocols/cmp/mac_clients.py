@@ -85,8 +85,12 @@ class MACClients:
         if message.body_type in _CONTINUING:
             with self._uow() as uow:
                 opened = uow.cmp.get_transaction((message.header.transaction_id or b"").hex())
+            # A certConf for a certificate confirmed already (explicitly or implicitly) is
+            # let through too, so that it is answered certConfirmed (RFC 9810 §5.2.3).
+            states = ((*_OPEN_STATES, TransactionState.CONFIRMED)
+                      if message.body_type == "certConf" else _OPEN_STATES)
             if (opened is not None and opened.registration == registration.id
-                    and opened.state in _OPEN_STATES):
+                    and opened.state in states):
                 return
         _check_usable(registration, now)
 
