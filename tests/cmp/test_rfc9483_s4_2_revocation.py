@@ -4,6 +4,9 @@ each refusal with its body type, PKIStatus and exact PKIFailureInfo bit."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from hypothesis import HealthCheck, given, settings
@@ -81,7 +84,12 @@ def test_s4_2_rr_by_a_revoked_certificate_is_cert_revoked(lab: Lab) -> None:
     refused(lab, lab.signed(identity, "rr", rr_body(identity.certificate)), "certRevoked")
 
 
-def test_s4_2_remove_from_crl_releases_a_held_certificate(lab: Lab) -> None:
+def test_s4_2_remove_from_crl_releases_a_held_certificate(
+        lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the profile lets the holder end a hold (`holder_revokes_hold`)."""
+    profile = lab.pki.profiles["operational"]
+    monkeypatch.setitem(lab.pki.profiles, "operational",
+                        dataclasses.replace(profile, holder_revokes_hold=True))
     identity = lab.enroll()
     lab.pki.revocation.revoke(CA, identity.certificate.serial_number,
                               x509.ReasonFlags.certificate_hold, "test")
@@ -89,6 +97,15 @@ def test_s4_2_remove_from_crl_releases_a_held_certificate(lab: Lab) -> None:
     reply = lab.post(lab.signed(identity, "rr", rr_body(identity.certificate, (8,))))
     assert (reply.body, reply.status) == ("rp", 0)
     assert _status(lab, identity.certificate) is CertificateStatus.GOOD
+
+
+def test_s4_2_remove_from_crl_is_the_operators_unless_the_profile_says(lab: Lab) -> None:
+    identity = lab.enroll()
+    lab.pki.revocation.revoke(CA, identity.certificate.serial_number,
+                              x509.ReasonFlags.certificate_hold, "test")
+    refused(lab, lab.signed(identity, "rr", rr_body(identity.certificate, (8,))),
+            "notAuthorized", body="rp")
+    assert _status(lab, identity.certificate) is CertificateStatus.HELD
 
 
 def test_s4_2_remove_from_crl_for_a_good_certificate_is_rejected(lab: Lab) -> None:

@@ -1,17 +1,24 @@
 """The CMP server of the Lightweight CMP profile (RFC 9483), protocol-neutral apart from
-the codec (`iotpki.wire.cmp`); `protocols.cmp` only carries bytes over HTTP.
+the codec (`iotpki.wire.cmp`); `protocols.cmp.routes` only carries bytes over HTTP.
 
-- §3.1, §3.5: every request must be protected; transactionID, senderNonce and (within
-  `skew`) messageTime are checked, a senderNonce seen before is a replay and refused.
-- §3.2: MAC protection (PasswordBasedMac) with a registration's one-time secret, the
-  registration id as senderKID; signature protection with the signer's certificate first
-  in extraCerts. Answers are protected the same way (MAC), or signed with the CA's CMP
-  protection certificate (`protocols.cmp.protection`).
+Order of checks (RFC 9483 §3.5): the header alone (`protocols.cmp.header`), protection
+(MAC: `protocols.cmp.mac_clients`, the reference looked up before any key derivation;
+signature), whether the header names the protector, the signer's trust and revocation
+(`core.ra.presented`), replay (the senderNonce) and a new transactionID for a first
+message, whether a MAC registration may still be used; only then the request itself.
+
+- §3.2: MAC protection (PasswordBasedMac, PBMAC1) with a registration's secret, named by
+  senderKID; signature protection with the signer's certificate first in extraCerts.
+  Answers are protected the same way (MAC), or signed with the CA's CMP protection
+  certificate (`protocols.cmp.protection`).
 - §4.1.1-§4.1.4: ir, cr, kur, p10cr through `EnrollmentService` (the endpoint's label
-  selects authority, profile and methods); certConf → pkiConf, or implicitConfirm.
-- §4.2: rr signed with the certificate to be revoked. §4.3: genm (`protocols.cmp.general`).
-- §4.4: pollReq/pollRep while a request awaits manual approval.
-- §3.6.4: every refusal is a protected error message with a PKIFailureInfo, and audited.
+  selects authority, profile and methods), the request checked first
+  (`protocols.cmp.templates`, `protocols.cmp.key_update`); a certificate other than asked
+  is grantedWithMods; certConf → pkiConf, or implicitConfirm.
+- §4.2: rr signed with the certificate to be revoked (`protocols.cmp.revocation`).
+  §4.3: genm (`protocols.cmp.general`). §4.4: pollReq/pollRep during manual approval.
+- §3.6.4: every refusal is protected and audited: an error message, or for a refusal of
+  the certificate request itself (`RequestRefusal`) an ip/cp/kup with status rejection.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from typing import Any
 from cryptography import x509
 
 from iotpki.core.audit.log import AuditRecord, append_audit
-from iotpki.core.ca.certificate import CertificateStatus
+from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
 from iotpki.core.ca.profile import Profile
 from iotpki.core.clock import Clock
 from iotpki.core.errors import AccessDeniedError, ConflictError, PolicyError
@@ -485,11 +492,7 @@ class CMPServer:
         if record is None:
             raise CMPFailure("badCertId", "RFC 9483 §4.2: the certificate was not issued here")
         if is_revive(body):
-            if record.status is not CertificateStatus.HELD:
-                return self._answer(exchange, rp_body(Status(
-                    REJECTION, "badRequest", "removeFromCRL: the certificate is not on hold")))
-            self._revocation.release(record.authority, record.serial, client.requester)
-            return self._answer(exchange, rp_body(Status(ACCEPTED)))
+            return self._answer(exchange, rp_body(self._revive(record, client.requester)))
         reason = revocation_reason(body.reasons[0])
         try:
             self._revocation.revoke(record.authority, record.serial, reason, client.requester,
@@ -499,6 +502,19 @@ class CMPServer:
         except AccessDeniedError as exc:  # a hold is the operator's to end (issue 15 item 12)
             return self._answer(exchange, rp_body(Status(REJECTION, "notAuthorized", str(exc))))
         return self._answer(exchange, rp_body(Status(ACCEPTED)))
+
+    def _revive(self, record: CertificateRecord, requester: str) -> Status:
+        """removeFromCRL (RFC 9483 §4.2, RFC 5280 §5.3.1) by the holder: a hold is the
+        operator's to end unless the profile lets the holder (`holder_revokes_hold`)."""
+        if record.status is not CertificateStatus.HELD:
+            return Status(REJECTION, "badRequest", "removeFromCRL: the certificate is not on "
+                                                   "hold")
+        profile = self._profiles.get(record.profile)
+        if profile is None or not profile.holder_revokes_hold:
+            return Status(REJECTION, "notAuthorized", "the certificate is on hold; only an "
+                                                      "operator releases it")
+        self._revocation.release(record.authority, record.serial, requester)
+        return Status(ACCEPTED)
 
     def _general_message(self, exchange: _Exchange) -> bytes:
         client, body = _client(exchange), exchange.message.body
