@@ -239,9 +239,9 @@ class CMPServer:
             raise CMPFailure(exc.failure, str(exc)) from exc
         check_protector(exchange.header, signer)
         body = exchange.message.body
-        try:  # a certificate on hold may ask for its own release (RFC 9483 §4.2)
-            self._presented.check(exchange.message.extra_certs, allow_held=isinstance(
-                body, RevocationRequest) and is_revive(body))
+        try:  # a certificate on hold may still send an rr (RFC 9483 §4.2; `_revoke` decides)
+            self._presented.check(exchange.message.extra_certs,
+                                  allow_held=isinstance(body, RevocationRequest))
         except PolicyError as exc:
             raise CMPFailure(FAILURE_FOR_REASON.get(exc.reason, "signerNotTrusted"),
                              exc.detail) from exc
