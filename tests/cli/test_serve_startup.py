@@ -106,3 +106,18 @@ def test_readyz_is_503_without_the_database(tmp_path: Path,
     assert answer.status_code == 503 and answer.text == "database unavailable\n"
     assert asyncio.run(probe("/healthz")).status_code == 200
     pki.close()
+
+
+@pytest.mark.parametrize(("public_url", "host", "port", "warned"), [
+    ("http://127.0.0.1:8080", "127.0.0.1", 8080, False),
+    ("http://localhost:8080", "127.0.0.1", 8080, False),
+    ("http://pki.example:8080", "0.0.0.0", 8080, False),
+    ("http://127.0.0.1:8080", "127.0.0.1", 9090, True),  # issue 22 item 11: :8080 whatever
+    ("http://pki.example", "0.0.0.0", 8080, True),
+    ("https://pki.example:8080", "0.0.0.0", 8080, True),
+])
+def test_serve_warns_when_certificates_name_another_address(
+        public_url: str, host: str, port: int, warned: bool) -> None:
+    from iotpki.cli.serve import public_url_mismatch
+
+    assert (public_url_mismatch(public_url, host, port) is not None) is warned

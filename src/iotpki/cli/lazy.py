@@ -38,6 +38,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("iotpki.cli.audit:app", "The hash-chained audit log."),
     "serve": ("iotpki.cli.serve:serve",
               "Serve OCSP, CRLs and CMP over HTTP and, with --https-port, EST and the REST API."),
+    "doctor": ("iotpki.cli.doctor:doctor",
+               "Check the data directory, database, keys, public URLs and clock."),
     "demo": ("iotpki.cli.demo:demo", "Run the whole story end to end with a Mosquitto broker."),
     "fleet": ("iotpki.cli.fleet:app", "Fleet simulation: many virtual device agents."),
 }

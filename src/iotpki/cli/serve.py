@@ -12,6 +12,7 @@ import threading
 import time
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import typer
 import uvicorn
@@ -19,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from iotpki.app import PKI
 from iotpki.cli.context import state
+from iotpki.cli.output import errors
 from iotpki.core.errors import ConfigurationError
 from iotpki.https_server import (
     ENV_TRUSTED_PROXIES,
@@ -121,6 +123,24 @@ def announce(settings: Settings, host: str, listeners: list[tuple[str, int]]) ->
         lines.append(f"  {scheme}://{host}:{port}  {SERVICES[scheme]}")
     lines.append(f"  public URL in certificates: {settings.public_url}")
     print("\n".join(lines), flush=True)
+    mismatch = public_url_mismatch(settings.public_url, host, dict(listeners).get("http"))
+    if mismatch:
+        errors.print(f"[yellow]warning:[/] {mismatch}", highlight=False)
+
+
+def public_url_mismatch(public_url: str, host: str, http_port: int | None) -> str | None:
+    """Why the URL certificates name (CRL, OCSP, caIssuers) may not reach this server's
+    HTTP listener, or None. A reverse proxy may map one to the other: a warning only."""
+    url = urlsplit(public_url)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    wildcard = host in ("0.0.0.0", "::", "")
+    local = {"127.0.0.1", "localhost", "::1"}
+    same_host = wildcard or url.hostname == host or {url.hostname, host} <= local
+    if url.scheme == "http" and port == http_port and same_host:
+        return None
+    return (f"certificates name {public_url} for CRLs and OCSP, but HTTP listens on "
+            f"{host}:{http_port}; give --public-url (IOTPKI_PUBLIC_URL) the address relying "
+            "parties reach, unless a proxy forwards it here")
 
 
 SERVICES = {
