@@ -37,7 +37,7 @@ from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued
 from iotpki.core.ra.endpoint_enrollment import EndpointEnrollment
-from iotpki.listener import GuardedHttpToolsProtocol
+from iotpki.http_protocol import CanonicalHeadersProtocol
 from iotpki.protocols.est.routes import routes as est_routes
 from iotpki.protocols.rest.app import create_api
 from iotpki.protocols.rest.context import APIServices
@@ -60,9 +60,10 @@ FACTORY = "iotpki.https_server:app_from_environment"
 PROTOCOL_CLASS = "iotpki.https_server:TLSHttpToolsProtocol"
 
 
-class TLSHttpToolsProtocol(GuardedHttpToolsProtocol):
-    """The guarded httptools protocol (`iotpki.listener`: timeouts, caps), plus the ASGI TLS
-    extension in every request scope."""
+class TLSHttpToolsProtocol(CanonicalHeadersProtocol):
+    """The guarded httptools protocol (`iotpki.listener`: timeouts, caps) with canonical
+    header names (`iotpki.http_protocol`), plus the ASGI TLS extension in every request
+    scope."""
 
     _tls: dict[object, object] | None = None
 

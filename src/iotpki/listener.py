@@ -111,11 +111,12 @@ ADMISSION = Admission()
 
 
 def _status(code: int, reason: str, extra: str = "") -> bytes:
-    return (f"HTTP/1.1 {code} {reason}\r\ncontent-length: 0\r\nconnection: close\r\n{extra}\r\n"
+    # Canonical header names, as on every answer (iotpki.http_protocol).
+    return (f"HTTP/1.1 {code} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n{extra}\r\n"
             .encode("ascii"))
 
 
-BUSY = _status(503, "Service Unavailable", "retry-after: 1\r\n")
+BUSY = _status(503, "Service Unavailable", "Retry-After: 1\r\n")
 TIMEOUT = _status(408, "Request Timeout")
 HEAD_TOO_LARGE = _status(431, "Request Header Fields Too Large")
 

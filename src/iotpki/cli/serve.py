@@ -22,6 +22,7 @@ from iotpki.app import PKI
 from iotpki.cli.context import state
 from iotpki.cli.output import errors
 from iotpki.core.errors import ConfigurationError
+from iotpki.http_protocol import PROTOCOL_CLASS as HTTP_PROTOCOL
 from iotpki.https_server import (
     ENV_TRUSTED_PROXIES,
     PROTOCOL_CLASS,
@@ -31,7 +32,6 @@ from iotpki.https_server import (
 )
 from iotpki.https_server import FACTORY as HTTPS_FACTORY
 from iotpki.keys.errors import KeyProtectionError
-from iotpki.listener import PROTOCOL_CLASS as GUARDED_PROTOCOL
 from iotpki.settings import Settings
 from iotpki.store.database import sqlite_url
 
@@ -192,7 +192,7 @@ def run_http(host: str, port: int, workers: int, log_level: str) -> None:
     # httptools: with uvicorn's h11 fallback, small keep-alive answers stall on delayed ACKs;
     # guarded with read timeouts and connection caps (iotpki.listener).
     uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, access_log=False, timeout_keep_alive=30, http=GUARDED_PROTOCOL,
+                log_level=log_level, access_log=False, timeout_keep_alive=30, http=HTTP_PROTOCOL,
                 timeout_worker_healthcheck=HEALTHCHECK_SECONDS)
 
 

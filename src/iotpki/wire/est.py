@@ -6,7 +6,9 @@ adapter and the device agent. No I/O, no server dependencies.
   whatever the Content-Transfer-Encoding header says).
 - §4.2.1: the request body is a base64 DER PKCS#10 request (`application/pkcs10`).
 - §4.4.2: server-side key generation answers `multipart/mixed` with an `application/pkcs8`
-  part (the private key) and an `application/pkcs7-mime; smime-type=certs-only` part.
+  part (the private key) and an `application/pkcs7-mime; smime-type=certs-only` part; the
+  multipart body follows RFC 2046 §5.1.1 to the byte: CRLF ends every header and base64 line
+  of a part, and every delimiter is CRLF "--" boundary (strict parsers need both).
 - §4.5.2: CSR attributes, `CsrAttrs ::= SEQUENCE SIZE (0..MAX) OF AttrOrOID` in DER.
 """
 
@@ -37,15 +39,18 @@ __all__ = [
     "PKCS10",
     "CsrAttribute",
     "ServerKeygenParts",
+    "certificate_part",
     "csr_attributes_for_key_type",
     "decode_base64_body",
     "decode_certs_only",
     "decode_csr_attributes",
     "decode_csr_body",
+    "decode_multipart",
     "decode_serverkeygen",
     "encode_base64_body",
     "encode_certs_only",
     "encode_csr_attributes",
+    "encode_multipart",
     "encode_serverkeygen",
 ]
 
@@ -59,11 +64,12 @@ _WHITESPACE = re.compile(rb"\s+")
 _PEM = re.compile(rb"-----BEGIN [A-Z0-9 ]+-----(.*?)-----END [A-Z0-9 ]+-----", re.DOTALL)
 
 
-def encode_base64_body(der: bytes) -> bytes:
-    """Base64 in lines of 64 characters ending in LF (RFC 8951 §3.2: line breaks are
-    whitespace; LF suits `base64 -d` and `openssl base64 -d` alike)."""
+def encode_base64_body(der: bytes, newline: bytes = b"\n") -> bytes:
+    """Base64 in lines of 64 characters, each ending in `newline` (RFC 8951 §3.2: line
+    breaks are whitespace). LF for a whole HTTP body (`base64 -d` and `openssl base64 -d`
+    alike read it); CRLF inside a MIME part (RFC 2045 §6.8, RFC 2046 §5.1.1)."""
     text = base64.b64encode(der)
-    return b"".join(text[i:i + LINE] + b"\n" for i in range(0, len(text), LINE))
+    return b"".join(text[i:i + LINE] + newline for i in range(0, len(text), LINE))
 
 
 def decode_base64_body(body: bytes) -> bytes:
@@ -109,39 +115,71 @@ class ServerKeygenParts:
     certificate: x509.Certificate
 
 
+def encode_multipart(parts: Sequence[tuple[str, bytes]]) -> tuple[str, bytes]:
+    """(Content-Type with its boundary, body) of a `multipart/mixed` whose parts are
+    (media type, DER) pairs sent base64 (RFC 7030 §4.4.2, RFC 2046 §5.1.1):
+
+        --B CRLF headers CRLF CRLF base64-lines-each-ending-in-CRLF
+        --B CRLF ... CRLF --B-- CRLF
+
+    The CRLF that ends a part's last base64 line is the one the next delimiter begins with
+    (RFC 2046: "the CRLF preceding the boundary delimiter line is conceptually attached to
+    the boundary"), so the part content is exactly its base64 text."""
+    boundary = f"est-{secrets.token_hex(12)}"
+    body = b"".join(
+        f"--{boundary}\r\nContent-Type: {media}\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        .encode() + encode_base64_body(der, b"\r\n") for media, der in parts)
+    return f"multipart/mixed; boundary={boundary}", body + f"--{boundary}--\r\n".encode()
+
+
+def decode_multipart(content_type: str, body: bytes) -> dict[str, bytes]:
+    """The decoded DER of each base64 part of a `multipart/mixed` body, by lower-case media
+    type (parameters kept). Tolerant, as a client should be: LF line ends are read too."""
+    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    if not content_type.lower().startswith("multipart/mixed") or match is None:
+        raise DecodeError(f"not a multipart/mixed answer: {content_type!r}")
+    delimiter = re.compile(rb"(?:^|\r?\n)--" + re.escape(match.group(1).encode()))
+    found: dict[str, bytes] = {}
+    for part in delimiter.split(body)[1:]:
+        if part.startswith(b"--"):
+            break  # the close delimiter: the epilogue follows
+        pieces = re.split(rb"\r?\n\r?\n", part, maxsplit=1)
+        head, content = pieces[0], pieces[1] if len(pieces) > 1 else b""
+        media = re.search(rb"(?im)^content-type:[ \t]*([^\r\n]+)", head)
+        if media is not None:
+            key = re.sub(r"\s*;\s*", "; ", media.group(1).strip().decode(errors="replace"))
+            found[key.lower()] = decode_base64_body(content)
+    return found
+
+
 def encode_serverkeygen(private_key_pkcs8: bytes,
                         certificate: x509.Certificate) -> tuple[str, bytes]:
     """(Content-Type with its boundary, body) of a §4.4.2 multipart/mixed answer."""
-    boundary = f"est-{secrets.token_hex(12)}"
-    parts = ((PKCS8, private_key_pkcs8),
-             (CERTS_ONLY, pkcs7.serialize_certificates([certificate], Encoding.DER)))
-    body = b"".join(
-        f"--{boundary}\r\nContent-Type: {media}\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-        .encode() + encode_base64_body(der) for media, der in parts)
-    return f"multipart/mixed; boundary={boundary}", body + f"--{boundary}--\r\n".encode()
+    return encode_multipart(((PKCS8, private_key_pkcs8), (CERTS_ONLY, pkcs7.serialize_certificates(
+        [certificate], Encoding.DER))))
 
 
 def decode_serverkeygen(content_type: str, body: bytes) -> ServerKeygenParts:
     """The private key and certificate of a §4.4.2 answer (client side)."""
-    match = re.search(r'boundary="?([^";]+)"?', content_type)
-    if not content_type.lower().startswith("multipart/mixed") or match is None:
-        raise DecodeError(f"not a multipart/mixed answer: {content_type!r}")
-    delimiter = b"--" + match.group(1).encode()
-    found: dict[str, bytes] = {}
-    for part in body.split(delimiter)[1:]:
-        if part.startswith(b"--"):
-            break
-        head, _, content = part.partition(b"\r\n\r\n")
-        media = re.search(rb"(?i)content-type:\s*([^\r\n;]+)", head)
-        if media is not None:
-            found[media.group(1).strip().decode().lower()] = decode_base64_body(content)
-    if PKCS8 not in found or "application/pkcs7-mime" not in found:
-        raise DecodeError("answer lacks the application/pkcs8 or application/pkcs7-mime part")
+    found = decode_multipart(content_type, body)
+    if PKCS8 not in found:
+        raise DecodeError("answer lacks the application/pkcs8 part")
+    return ServerKeygenParts(found[PKCS8], certificate_part(found))
+
+
+def certificate_part(found: dict[str, bytes]) -> x509.Certificate:
+    """The certificate of the certs-only part of a decoded §4.4.2 answer."""
+    der = next((v for k, v in found.items()
+                if k.startswith("application/pkcs7-mime") and "certs-only" in k), None)
+    if der is None:
+        raise DecodeError("answer lacks the application/pkcs7-mime; smime-type=certs-only part")
     try:
-        certificates = pkcs7.load_der_pkcs7_certificates(found["application/pkcs7-mime"])
+        certificates = pkcs7.load_der_pkcs7_certificates(der)
     except ValueError as exc:
         raise DecodeError(f"certificate part is not a certs-only PKCS#7: {exc}") from exc
-    return ServerKeygenParts(found[PKCS8], certificates[0])
+    if not certificates:
+        raise DecodeError("certificate part holds no certificate")
+    return certificates[0]
 
 
 # -- CSR attributes (RFC 7030 §4.5.2) -----------------------------------------------------------

@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import re
-import secrets
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -20,7 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
 from iotpki.wire.decoding import decoding
 from iotpki.wire.errors import DecodeError
-from iotpki.wire.est import CERTS_ONLY, decode_base64_body, encode_base64_body
+from iotpki.wire.est import CERTS_ONLY, certificate_part, decode_multipart, encode_multipart
 
 SERVER_GENERATED_KEY = "application/pkcs7-mime; smime-type=server-generated-key"
 DECRYPT_KEY_ID = x509.ObjectIdentifier("1.2.840.113549.1.9.16.2.37")
@@ -49,27 +47,16 @@ def key_encryption_request(csr_der: bytes) -> KeyEncryptionRequest | None:
 
 def encode_encrypted_serverkeygen(enveloped_content_info: bytes,
                                   certificate: x509.Certificate) -> tuple[str, bytes]:
-    """(Content-Type, body) of a §4.4.2 answer with the key encrypted."""
-    boundary = f"est-{secrets.token_hex(12)}"
-    parts = ((SERVER_GENERATED_KEY, enveloped_content_info),
-             (CERTS_ONLY, pkcs7.serialize_certificates([certificate], Encoding.DER)))
-    body = b"".join(
-        f"--{boundary}\r\nContent-Type: {media}\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-        .encode() + encode_base64_body(der) for media, der in parts)
-    return f"multipart/mixed; boundary={boundary}", body + f"--{boundary}--\r\n".encode()
+    """(Content-Type, body) of a §4.4.2 answer with the key encrypted (RFC 2046 §5.1.1
+    framing, `iotpki.wire.est.encode_multipart`)."""
+    return encode_multipart(((SERVER_GENERATED_KEY, enveloped_content_info),
+                             (CERTS_ONLY, pkcs7.serialize_certificates([certificate],
+                                                                       Encoding.DER))))
 
 
 def decode_encrypted_serverkeygen(content_type: str, body: bytes) -> tuple[bytes, x509.Certificate]:
     """(ContentInfo DER of the encrypted key, certificate) of a §4.4.2 answer (client side)."""
-    match = re.search(r'boundary="?([^";]+)"?', content_type)
-    if match is None:
-        raise DecodeError(f"not a multipart answer: {content_type!r}")
-    found: dict[str, bytes] = {}
-    for part in body.split(b"--" + match.group(1).encode())[1:]:
-        head, _, content = part.partition(b"\r\n\r\n")
-        media = re.search(rb"(?i)content-type:\s*([^\r\n]+)", head)
-        if media is not None:
-            found[media.group(1).strip().decode().lower()] = decode_base64_body(content)
-    if SERVER_GENERATED_KEY not in found or CERTS_ONLY not in found:
-        raise DecodeError("answer lacks the server-generated-key or certs-only part")
-    return found[SERVER_GENERATED_KEY], pkcs7.load_der_pkcs7_certificates(found[CERTS_ONLY])[0]
+    found = decode_multipart(content_type, body)
+    if SERVER_GENERATED_KEY not in found:
+        raise DecodeError("answer lacks the server-generated-key part")
+    return found[SERVER_GENERATED_KEY], certificate_part(found)

@@ -128,22 +128,35 @@ class EndpointEnrollment:
         try:
             generated = self._generate(endpoint)
             csr = _resigned(request.csr, generated.key)
+            enveloped = self._envelope(endpoint, generated, recipient)
         except DecodeError as exc:
-            return GeneratedEnrollment(Rejected(RefusalReason.MALFORMED_REQUEST, str(exc)), None)
+            return self._refused(endpoint, request, RefusalReason.MALFORMED_REQUEST, str(exc))
         except KeyDeliveryError as exc:
-            return GeneratedEnrollment(Rejected(exc.reason, exc.detail), None)
+            return self._refused(endpoint, request, exc.reason, exc.detail)
         request = replace(request, csr=csr)
         outcome = self.renew(endpoint, request) if renewal else self.enroll(endpoint, request)
         if not isinstance(outcome, Issued):
             return GeneratedEnrollment(outcome, None)
-        if self._key_delivery is None:
+        if self._key_delivery is not None:
+            self._key_delivery.record(generated, outcome, request.requester)
+        if enveloped is None:
             return GeneratedEnrollment(outcome, generated.pkcs8)
-        if recipient is None:
-            self._key_delivery.record_plain(generated, outcome, request.requester)
-            return GeneratedEnrollment(outcome, generated.pkcs8)
-        enveloped = self._key_delivery.deliver(generated, outcome,
-                                               CertificateRecipient(recipient), request.requester)
         return GeneratedEnrollment(outcome, None, enveloped_content_info(enveloped))
+
+    def _refused(self, endpoint: Endpoint, request: EnrollmentRequest, reason: RefusalReason,
+                 detail: str) -> GeneratedEnrollment:
+        self.refuse(Refusal(endpoint.protocol, endpoint.label, request.requester, reason, detail,
+                            "serverkeygen"))
+        return GeneratedEnrollment(Rejected(reason, detail), None)
+
+    def _envelope(self, endpoint: Endpoint, generated: GeneratedKey,
+                  recipient: x509.Certificate | None) -> bytes | None:
+        """The key enveloped for `recipient` before anything is issued: an answer that cannot
+        be built must not leave an issued certificate whose key nobody received."""
+        if recipient is None or self._key_delivery is None:
+            return None
+        return self._key_delivery.envelope(generated, endpoint.authority,
+                                           CertificateRecipient(recipient))
 
     def _generate(self, endpoint: Endpoint) -> GeneratedKey:
         if self._key_delivery is not None:

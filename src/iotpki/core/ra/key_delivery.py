@@ -95,17 +95,24 @@ class KeyDelivery:
         """EnvelopedData DER of the key for `recipient`, in SignedData signed with the issuing
         authority's service key for `signer_purpose` (EST §4.4.2: its own key delivery key;
         CMP, RFC 9483 §4.1.6: the protection key); archives the key first if asked."""
-        signer = self._certificates.current(issued.record.authority, signer_purpose)
-        try:
-            enveloped = encode_key_delivery(generated.pkcs8, signer.key,
-                                            (signer.certificate, *signer.chain), recipient)
-        except EnvelopeError as exc:
-            raise KeyDeliveryError(RefusalReason.UNSUPPORTED_KEY, str(exc)) from exc
+        enveloped = self.envelope(generated, issued.record.authority, recipient, signer_purpose)
         self._record(generated, issued, requester)
         return enveloped
 
-    def record_plain(self, generated: GeneratedKey, issued: Issued, requester: str) -> None:
-        """Audit (and archive) a key handed over without encryption (EST over TLS)."""
+    def envelope(self, generated: GeneratedKey, authority: str, recipient: Recipient,
+                 signer_purpose: Purpose = Purpose.KEY_DELIVERY) -> bytes:
+        """EnvelopedData DER of the key for `recipient`, signed with `authority`'s service key
+        for `signer_purpose`. Callable before issuance, so that a key that cannot be handed
+        over is refused with nothing issued (RFC 7030 §4.4.2); `record` follows issuance."""
+        signer = self._certificates.current(authority, signer_purpose)
+        try:
+            return encode_key_delivery(generated.pkcs8, signer.key,
+                                       (signer.certificate, *signer.chain), recipient)
+        except EnvelopeError as exc:
+            raise KeyDeliveryError(RefusalReason.UNSUPPORTED_KEY, str(exc)) from exc
+
+    def record(self, generated: GeneratedKey, issued: Issued, requester: str) -> None:
+        """Audit (and archive) a key handed over for the certificate just issued."""
         self._record(generated, issued, requester)
 
     def _record(self, generated: GeneratedKey, issued: Issued, requester: str) -> None:

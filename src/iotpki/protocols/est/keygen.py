@@ -9,7 +9,6 @@ the server has checked and can encrypt to, by key transport (RSA) or key agreeme
 from __future__ import annotations
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from iotpki.core.errors import RefusalReason as R
 from iotpki.wire.errors import DecodeError
@@ -39,9 +38,8 @@ def key_recipient(csr: bytes, client: x509.Certificate | None) -> x509.Certifica
         raise KeyRecipientError(R.KEY_ENCRYPTION_UNAVAILABLE, "AsymmetricDecryptKeyIdentifier "
                                 "must be the subjectKeyIdentifier of the TLS client "
                                 "certificate")
-    if not isinstance(client.public_key(), rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
-        raise KeyRecipientError(R.KEY_ENCRYPTION_UNAVAILABLE, "the client certificate's key "
-                                "can neither transport nor agree a key (RSA or EC needed)")
+    # Whether the key can be enveloped to it (RSA, EC) is decided by the core's key delivery,
+    # before anything is issued.
     return client
 
 

@@ -126,9 +126,18 @@ def status_for(reason: R) -> int:
 
 
 def text(status: int, detail: str) -> Response:
-    headers = ({"WWW-Authenticate": REALM} if status == 401
-               else {"Retry-After": "60"} if status in (429, 503) else {})
+    if status == 401:
+        return challenge()
+    headers = {"Retry-After": "60"} if status in (429, 503) else {}
     return PlainTextResponse(f"{detail}\n", status_code=status, headers=headers)
+
+
+def challenge() -> Response:
+    """RFC 7030 §3.2.3 / RFC 7235 §3.1: every 401 is a bare challenge with an empty body,
+    whether credentials were missing, wrong or unreadable (the reason is in the audit log).
+    BouncyCastle's EST client closes a 401 unread and then fails on a body it did not
+    consume, and its Basic authentication never happens."""
+    return Response(b"", status_code=401, headers={"WWW-Authenticate": REALM})
 
 
 def certs_only(certificates: list[x509.Certificate] | tuple[x509.Certificate, ...]) -> Response:
@@ -147,16 +156,6 @@ def outcome_response(outcome: Outcome) -> Response:
 
 
 Handler = Callable[[Call, Request], Awaitable[Response]]
-
-
-def _challenge(request: Request, response: Response) -> Response:
-    """RFC 7030 §3.2.3 / RFC 7235 §3.1: the 401 that asks a client without credentials for
-    them carries no body. BouncyCastle's EST client closes that answer unread and fails
-    on a body it did not consume (its Basic authentication then never happens); the reason
-    is in the audit log. A 401 to wrong credentials keeps its explanation."""
-    if response.status_code != 401 or "authorization" in request.headers:
-        return response
-    return Response(b"", status_code=401, headers={"WWW-Authenticate": REALM})
 
 
 class ESTServer:
@@ -182,7 +181,7 @@ class ESTServer:
         try:
             call = Call(endpoint, operation,
                         client_identity(request, self._trusted_proxies))
-            return _challenge(request, await handler(call, request))
+            return await handler(call, request)
         except CredentialsError as exc:
             return await self._refused(request, label, operation, BadRequestError(
                 401, R.NO_CLIENT_IDENTITY, str(exc)))
