@@ -22,19 +22,31 @@ _SPECIAL = {b"www-authenticate": b"WWW-Authenticate", b"etag": b"ETag",
 
 def canonical_name(name: bytes) -> bytes:
     """`content-transfer-encoding` → `Content-Transfer-Encoding` (and the few exceptions)."""
-    lower = name.lower()
-    return _SPECIAL.get(lower) or b"-".join(word.capitalize() for word in lower.split(b"-"))
+    known = _CACHE.get(name)
+    if known is None:
+        lower = name.lower()
+        known = _SPECIAL.get(lower) or b"-".join(w.capitalize() for w in lower.split(b"-"))
+        if len(_CACHE) < 256:  # answers use a few dozen names; never grow without bound
+            _CACHE[name] = known
+    return known
+
+
+_CACHE: dict[bytes, bytes] = {}
 
 
 def canonical_header_block(data: bytes) -> bytes:
-    """The status line and header block of an HTTP/1.1 answer with re-cased header names."""
-    head, separator, rest = data.partition(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    recased = [lines[0]]
-    for line in lines[1:]:
-        name, colon, value = line.partition(b":")
-        recased.append(canonical_name(name) + colon + value if colon else line)
-    return b"\r\n".join(recased) + separator + rest
+    """The status line and header block of an HTTP/1.1 answer with re-cased header names
+    (the body, if the same write carries one, is left alone)."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return data
+    lines = data[:end].split(b"\r\n")
+    for index in range(1, len(lines)):
+        line = lines[index]
+        colon = line.find(b":")
+        if colon > 0:
+            lines[index] = canonical_name(line[:colon]) + line[colon:]
+    return b"\r\n".join(lines) + data[end:]
 
 
 class _HeaderCasingTransport:

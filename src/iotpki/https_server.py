@@ -78,12 +78,16 @@ class TLSHttpToolsProtocol(CanonicalHeadersProtocol):
 
 
 def tls_extension(ssl_object: ssl.SSLObject | None) -> dict[object, object] | None:
-    """The ASGI TLS extension's fields for one connection (Python's ssl gives the leaf only)."""
+    """The ASGI TLS extension's fields for one connection (Python's ssl gives the leaf only),
+    plus `tls_unique`: the RFC 5929 channel binding on TLS 1.2 (RFC 7030 §3.5), None on
+    TLS 1.3, where it is undefined and Python's ssl cannot export tls-exporter (RFC 9266)."""
     if ssl_object is None:
         return None
     der = ssl_object.getpeercert(binary_form=True)
+    version = ssl_object.version()
+    unique = ssl_object.get_channel_binding("tls-unique") if version == "TLSv1.2" else None
     return {"client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)] if der else [],
-            "tls_version": ssl_object.version(), "server_cert": None}
+            "tls_version": version, "server_cert": None, "tls_unique": unique}
 
 
 def tls_context(config: Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:

@@ -18,8 +18,8 @@ from starlette.types import Receive, Scope, Send
 
 from iotpki.app import PKI
 from iotpki.core.ca.issuance import IssuanceRequest
+from iotpki.core.ca.ports import CertificateQuery
 from iotpki.core.outcomes import Issued
-from iotpki.core.ports import CertificateQuery
 from iotpki.core.ra.endpoint_enrollment import EndpointEnrollment
 from iotpki.core.ra.endpoints import Endpoint, Endpoints
 from iotpki.core.ra.key_delivery import KeyDelivery
@@ -59,7 +59,8 @@ class InProcessEST:
         if scope["type"] == "http":
             chain = [self.tls.public_bytes(Encoding.PEM).decode()] if self.tls else []
             scope = {**scope, "extensions": {"tls": {
-                "client_cert_chain": chain, "tls_version": 0x0304, "server_cert": None}}}
+                "client_cert_chain": chain, "tls_version": "TLSv1.2", "server_cert": None,
+                "tls_unique": self.tls_unique}}}
         await self._app(scope, receive, send)
 
     def request(self, method: str, operation: str, label: str = "", body: bytes | None = None,

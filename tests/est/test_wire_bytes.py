@@ -37,8 +37,8 @@ class Raw:
 
 def exchange(port: int, request: bytes, tls: ssl.SSLContext | None) -> Raw:
     """Send one request with `Connection: close` and read the whole answer as bytes."""
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as plain:
-        stream = tls.wrap_socket(plain, server_hostname="127.0.0.1") if tls else plain
+    plain = socket.create_connection(("127.0.0.1", port), timeout=30)
+    with tls.wrap_socket(plain, server_hostname="127.0.0.1") if tls else plain as stream:
         stream.sendall(request)
         data = b""
         while chunk := stream.recv(65536):

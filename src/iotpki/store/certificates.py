@@ -76,6 +76,8 @@ class SQLCertificateRepository:
             stmt = stmt.where(c.status == query.status.value)
         if query.subject_contains:
             stmt = stmt.where(c.subject.contains(query.subject_contains, autoescape=True))
+        if query.subject is not None:
+            stmt = stmt.where(c.subject == query.subject)
         if query.expires_before is not None:
             stmt = stmt.where(c.not_after < query.expires_before)
         if query.profile is not None:

@@ -27,6 +27,7 @@ class CertificateQuery:
     authority: str | None = None
     status: CertificateStatus | None = None
     subject_contains: str | None = None
+    subject: str | None = None  # exactly this RFC 4514 subject (indexed)
     expires_before: datetime | None = None
     profile: str | None = None
     organization: str | None = None  # certificates of this organization's authorities

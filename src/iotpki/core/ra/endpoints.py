@@ -26,6 +26,8 @@ class Endpoint:
     profile: str
     methods: tuple[MethodName, ...]  # for a first enrollment, in the order they are tried
     renewal: MethodName = MethodName.CURRENT_CERTIFICATE  # EST simplereenroll, CMP kur
+    # RFC 7030 §3.5: every request must carry the TLS channel binding in challengePassword.
+    channel_binding: bool = False
 
     def __post_init__(self) -> None:
         if not self.methods:
@@ -61,10 +63,18 @@ def parse_endpoints(document: Any) -> Endpoints:
                 endpoints[(protocol, str(label))] = Endpoint(
                     protocol, str(label), str(spec["authority"]), str(spec["profile"]),
                     tuple(enrollment_method(str(m)) for m in spec["methods"]),
-                    enrollment_method(str(spec.get("renewal", MethodName.CURRENT_CERTIFICATE))))
+                    enrollment_method(str(spec.get("renewal", MethodName.CURRENT_CERTIFICATE))),
+                    _flag(spec.get("channel_binding", False), protocol, str(label)))
             except ValueError as exc:
                 raise ConfigurationError(f"{protocol} endpoint {label!r}: {exc}; methods must "
                                          f"be some of {METHODS}") from exc
             except (KeyError, TypeError) as exc:
                 raise ConfigurationError(f"{protocol} endpoint {label!r}: {exc}") from exc
     return Endpoints(endpoints)
+
+
+def _flag(value: Any, protocol: str, label: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{protocol} endpoint {label!r}: channel_binding must be "
+                                 f"true or false")
+    return value

@@ -25,8 +25,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from iotpki.core.audit.log import AuditRecord, append_audit
-from iotpki.core.ca.certificate import CertificateStatus
+from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
 from iotpki.core.ca.issuance import IssuanceRequest, IssuanceService
+from iotpki.core.ca.ports import CertificateQuery
 from iotpki.core.ca.serial import serial_hex
 from iotpki.core.clock import Clock
 from iotpki.core.errors import PolicyError
@@ -260,11 +261,50 @@ class CurrentCertificate:
                                                    f"the issuer of the current certificate")
         sans = _sans_of(presented)
         _check_same_identity(request.csr, presented.subject, sans)
+        _check_lineage(uow, record, presented, request.csr)
         device = uow.devices.with_identity(record.fingerprint)
         _check_device(device)
         return Authorization(record.authority, record.profile, presented.subject, sans, None,
                              device=device.id if device is not None else None,
                              presented=record.fingerprint)
+
+
+def _check_lineage(uow: UnitOfWork, record: CertificateRecord, presented: x509.Certificate,
+                   csr_bytes: bytes) -> None:
+    """Renewal lineage: the certificates of one identity share authority, subject and SANs.
+    Only the newest of its profile renews (an older one was replaced and must not fork the
+    lineage), and once any certificate with the presented key was revoked for keyCompromise,
+    no certificate with that key renews (RFC 5280 §5.3.1: the key is no longer trusted).
+    A newer certificate for the very key now requested is the answer the client lost: its
+    retry is served again."""
+    key = _spki(presented)
+    requested = _requested_spki(csr_bytes)
+    for other in uow.certificates.find(CertificateQuery(
+            authority=record.authority, subject=record.subject, limit=None)):
+        if other.fingerprint == record.fingerprint or set(other.sans) != set(record.sans):
+            continue
+        other_key = _spki(other.certificate)
+        if (other.revocation_reason == x509.ReasonFlags.key_compromise.value
+                and other_key == key):
+            raise PolicyError(R.REVOKED, f"certificate {other.serial_hex} with the same key was "
+                                         f"revoked for keyCompromise")
+        if (other.profile == record.profile and other.issued_at > record.issued_at
+                and other_key != requested):
+            raise PolicyError(R.IDENTITY_MISMATCH, f"certificate {other.serial_hex} replaced the "
+                                                   f"presented one: only the newest renews")
+
+
+def _requested_spki(csr_bytes: bytes) -> bytes | None:
+    try:
+        return bytes(decode_certification_request(csr_bytes).public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
+    except (DecodeError, ValueError):
+        return None
+
+
+def _spki(certificate: x509.Certificate) -> bytes:
+    return certificate.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def _check_device(device: Device | None) -> None:

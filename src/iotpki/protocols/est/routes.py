@@ -35,6 +35,11 @@ from iotpki.core.outcomes import Issued, Pending
 from iotpki.core.ra.endpoint_enrollment import GeneratedEnrollment, Outcome, Refusal
 from iotpki.core.ra.endpoints import Endpoint
 from iotpki.core.ra.enrollment import EnrollmentRequest
+from iotpki.protocols.est.binding import (
+    ChannelBindingError,
+    check_channel_binding,
+    session_binding,
+)
 from iotpki.protocols.est.identity import ClientIdentity, CredentialsError, client_identity
 from iotpki.protocols.est.keygen import KeyRecipientError, key_recipient
 from iotpki.wire.errors import DecodeError
@@ -257,6 +262,11 @@ class ESTServer:
             csr = decode_csr_body(body)
         except DecodeError as exc:
             raise BadRequestError(400, R.MALFORMED_REQUEST, str(exc)) from exc
+        try:  # §3.5, before the enrollment methods see the request
+            check_channel_binding(csr, session_binding(request.scope),
+                                  call.endpoint.channel_binding)
+        except ChannelBindingError as exc:
+            raise BadRequestError(exc.status, exc.reason, exc.detail) from exc
         identity = call.identity
         chain = (self._endpoints.client_chain(identity.certificate)
                  if identity.certificate is not None else ())
