@@ -10,12 +10,14 @@ import hmac
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from iotpki.wire.cmp.requests import RequestHeader, encode_request
 from iotpki.wire.der import INTEGER, SEQUENCE, tlv
 from iotpki.wire.der import object_identifier as oid
 from iotpki.wire.names import parse_subject
-from tests.cmp.rfc9483 import Lab, cert_req_messages, new_key, now, refused
+from tests.cmp.rfc9483 import Identity, Lab, cert_req_messages, new_key, now, refused
 
 RSASSA_PSS, MGF1 = "1.2.840.113549.1.1.10", "1.2.840.113549.1.1.8"
 HASH_OIDS = {"sha1": "1.3.14.3.2.26", "sha256": "2.16.840.1.101.3.4.2.1",
@@ -94,3 +96,41 @@ def test_rfc9481_s6_2_key_based_mac_protection_is_bad_alg(lab: Lab, algorithm: s
     der = encode_request(header, "ir", cert_req_messages(new_key()),
                          KeyedMAC(algorithm, secret), now())
     refused(lab, der, "badAlg")
+
+
+class RawPSS(PSSSignature):
+    """RSASSA-PSS with arbitrary parameter bytes (hypothesis)."""
+
+    def __init__(self, key: object, parameters: bytes) -> None:
+        super().__init__(key)
+        self._parameters = parameters
+
+    def algorithm(self) -> tuple[str, bytes | None]:
+        return RSASSA_PSS, self._parameters
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parameters=st.binary(min_size=1, max_size=60).map(lambda b: tlv(SEQUENCE, b))
+       | st.sampled_from([_pss_parameters("sha256", 32)[:-1] + b"\xff",
+                          tlv(SEQUENCE, tlv(0xA1, tlv(SEQUENCE, oid(MGF1) + b"\x05\x00")))]))
+def test_rfc9481_s3_1_2_any_malformed_pss_parameters_are_refused_cleanly(
+        lab: Lab, parameters: bytes) -> None:
+    """Whatever the parameters, an error message with badAlg, badMessageCheck or
+    badDataFormat: never systemFailure, never a certificate."""
+    identity = _rsa_identity(lab)
+    der = lab.signed(identity, "cr", cert_req_messages(new_key()),
+                     protection=RawPSS(identity.key, parameters))
+    reply = lab.post(der)
+    assert reply.body == "error" and reply.status == 2
+    assert reply.failures <= {"badAlg", "badMessageCheck", "badDataFormat"} and reply.failures
+
+
+_RSA: list[Identity] = []
+
+
+def _rsa_identity(lab: Lab) -> Identity:
+    """One RSA identity for the hypothesis examples (a key takes a while to make)."""
+    if not _RSA:
+        _RSA.append(lab.enroll(key_type="rsa-2048"))
+    return _RSA[0]

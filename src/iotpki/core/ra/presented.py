@@ -40,7 +40,7 @@ class PresentedIdentities:
                            for a in uow.trust.anchors(o.label)]
                 try:  # completed with the CAs we know when the client sent its leaf alone
                     validated_path(uow, chain[0], chain[1:], anchors, self._clock.now())
-                except ChainError as exc:
+                except (ChainError, ValueError) as exc:  # ValueError: unparsable fields
                     raise PolicyError(R.UNTRUSTED_CHAIN, f"the presented certificate was not "
                                                          f"issued here and chains to no "
                                                          f"trusted supplier anchor: {exc}"

@@ -83,7 +83,12 @@ def check_protector(header: Header, signer: x509.Certificate | None) -> None:
             raise CMPFailure("badMessageCheck", "RFC 9483 §3.1: the sender of a MAC-protected "
                                                 "message is a directoryName")
         return
-    if sender != signer.subject.public_bytes():
+    try:
+        subject = signer.subject.public_bytes()
+    except ValueError as exc:  # a certificate from the client: its name may not parse
+        raise CMPFailure("badDataFormat", "the protection certificate's subject cannot be "
+                                          "read") from exc
+    if sender != subject:
         raise CMPFailure("badMessageCheck", "RFC 9483 §3.1: the sender must be the subject "
                                             "of the CMP protection certificate")
     key_id = subject_key_id(signer)

@@ -110,17 +110,19 @@ def pss_parameters(der: bytes | None) -> tuple[padding.PSS, hashes.HashAlgorithm
         raise UnsupportedSignatureError("RSASSA-PSS without parameters")
     try:
         value, rest = decoder.decode(der, asn1Spec=rfc4055.RSASSA_PSS_params())
-    except MALFORMED as exc:
+        hash_oid = (str(value["hashAlgorithm"]["algorithm"]) if value["hashAlgorithm"].isValue
+                    else _SHA1)
+        mgf = value["maskGenAlgorithm"]
+        mgf_hash = (str(decoder.decode(bytes(mgf["parameters"]))[0][0])
+                    if mgf.isValue and mgf["parameters"].isValue else _SHA1)
+        salt = int(value["saltLength"])
+        unsupported = (rest or hash_oid not in _PSS_HASHES or mgf_hash != hash_oid
+                       or (mgf.isValue and str(mgf["algorithm"]) != _MGF1)
+                       or int(value["trailerField"]) != 1 or not 0 <= salt <= 512)
+    except MALFORMED as exc:  # the parameters come from the client: any failure is theirs
         raise UnsupportedSignatureError("malformed RSASSA-PSS parameters") from exc
-    hash_oid = str(value["hashAlgorithm"]["algorithm"]) if value["hashAlgorithm"].isValue \
-        else _SHA1
-    mgf = value["maskGenAlgorithm"]
-    mgf_hash = (str(decoder.decode(bytes(mgf["parameters"]))[0][0])
-                if mgf.isValue and mgf["parameters"].isValue else _SHA1)
-    if (rest or hash_oid not in _PSS_HASHES or mgf_hash != hash_oid
-            or (mgf.isValue and str(mgf["algorithm"]) != _MGF1)
-            or int(value["trailerField"]) != 1):
+    if unsupported:
         raise UnsupportedSignatureError("RSASSA-PSS parameters outside RFC 9481 §3.1.2 "
                                         "(SHA-2, MGF1 with the same hash, trailer 1)")
     hash_algorithm = _PSS_HASHES[hash_oid]()
-    return padding.PSS(padding.MGF1(hash_algorithm), int(value["saltLength"])), hash_algorithm
+    return padding.PSS(padding.MGF1(hash_algorithm), salt), hash_algorithm
