@@ -78,7 +78,27 @@ def _recipient(secret: bytes | None, signer: x509.Certificate | None) -> Recipie
         raise CMPFailure("badAlg", "the protection certificate's key can neither transport "
                                    "nor agree a key (RSA or EC needed for central key "
                                    "generation)")
+    _check_technique(signer)
     return CertificateRecipient(signer)
+
+
+def _check_technique(signer: x509.Certificate) -> None:
+    """§4.1.6.1 / §4.1.6.2: the key goes only to a protection certificate whose keyUsage
+    permits the technique: keyEncipherment for key transport (RSA), keyAgreement for key
+    agreement (EC). Without a keyUsage extension every use is permitted (RFC 5280 §4.2.1.3)."""
+    try:
+        usage = signer.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return
+    except ValueError as exc:
+        raise CMPFailure("badDataFormat", "the protection certificate's keyUsage cannot be "
+                                          "read") from exc
+    if isinstance(signer.public_key(), rsa.RSAPublicKey) and not usage.key_encipherment:
+        raise CMPFailure("notAuthorized", "RFC 9483 §4.1.6.1: key transport needs "
+                                          "keyEncipherment in the protection certificate")
+    if isinstance(signer.public_key(), ec.EllipticCurvePublicKey) and not usage.key_agreement:
+        raise CMPFailure("notAuthorized", "RFC 9483 §4.1.6.2: key agreement needs "
+                                          "keyAgreement in the protection certificate")
 
 
 def deliver_central_key(delivery: KeyDelivery, central: CentralKey, issued: Issued,
