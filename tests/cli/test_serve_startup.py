@@ -121,3 +121,30 @@ def test_serve_warns_when_certificates_name_another_address(
     from iotpki.cli.serve import public_url_mismatch
 
     assert (public_url_mismatch(public_url, host, port) is not None) is warned
+
+
+def test_a_changed_public_url_republishes_the_crls_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 22 item 11, RFC 5280 §5.2.5: a CRL whose issuingDistributionPoint names the old
+    URL is of another scope than the new CDP; `serve` replaces it before it starts."""
+    from cryptography import x509
+
+    from iotpki.cli.demo_setup import create_demo_hierarchy
+    from iotpki.cli.serve import republish_for_new_url
+    from iotpki.core.revocation.status import CRLKind
+
+    monkeypatch.setenv("IOTPKI_CA_PASSPHRASE", PASSPHRASE)
+    old = build_pki(Settings(data_dir=tmp_path / "data", public_url="http://old.test:8080"))
+    create_demo_hierarchy(old)
+    old.crls.publish("operatorco-operations")
+    old.close()
+    new = build_pki(Settings(data_dir=tmp_path / "data", public_url="http://pki.test:9090"))
+    assert republish_for_new_url(new, "http://pki.test:9090") == ["operatorco-operations"]
+    latest = new.crls.latest("operatorco-operations", CRLKind.FULL)
+    assert latest is not None
+    point = x509.load_der_x509_crl(latest.der).extensions.get_extension_for_class(
+        x509.IssuingDistributionPoint).value
+    assert [str(n.value) for n in point.full_name or ()] == [
+        "http://pki.test:9090/crl/operatorco-operations.crl"]
+    assert republish_for_new_url(new, "http://pki.test:9090") == []  # once is enough
+    new.close()

@@ -16,12 +16,14 @@ from urllib.parse import urlsplit
 
 import typer
 import uvicorn
+from cryptography import x509
 from sqlalchemy.engine import make_url
 
 from iotpki.app import PKI
 from iotpki.cli.context import state
 from iotpki.cli.output import errors
 from iotpki.core.errors import ConfigurationError
+from iotpki.core.revocation.status import CRLKind
 from iotpki.http_protocol import PROTOCOL_CLASS as HTTP_PROTOCOL
 from iotpki.https_server import (
     ENV_TRUSTED_PROXIES,
@@ -67,6 +69,7 @@ def serve(
     pki = cli.pki()  # creates or migrates the schema once, before the workers start
     try:
         check_keys(pki)
+        republish_for_new_url(pki, settings.public_url)
         tls = prepare_tls(pki, [host], tls_cert, tls_key) if https_port else None
     finally:
         pki.close()
@@ -98,6 +101,30 @@ def serve(
             if failed:  # EST and the REST API are gone: so is the service
                 raise ConfigurationError(f"the HTTPS listener on {host}:{https_port} stopped "
                                          f"(exit code {https.exitcode}); see its log above")
+
+
+def republish_for_new_url(pki: PKI, public_url: str) -> list[str]:
+    """CRLs whose issuingDistributionPoint names another base URL than the configured one
+    (the public URL changed) are replaced at once: a relying party that fetched the CRL
+    from the new CDP would otherwise find a CRL of another scope (RFC 5280 §5.2.5) and
+    reject it ("different CRL scope"). Returns the authorities republished."""
+    republished = []
+    for authority in pki.authorities.list():
+        if authority.key_ref is None:
+            continue
+        latest = pki.crls.latest(authority.label, CRLKind.FULL)
+        if latest is None:
+            continue
+        crl = x509.load_der_x509_crl(latest.der)
+        try:
+            point = crl.extensions.get_extension_for_class(x509.IssuingDistributionPoint).value
+        except x509.ExtensionNotFound:  # a root's CRL: its scope is the whole CA
+            continue
+        names = [str(n.value) for n in point.full_name or ()]
+        if names and not any(n.startswith(public_url.rstrip("/") + "/") for n in names):
+            pki.crls.publish(authority.label, [CRLKind.FULL, CRLKind.DELTA])
+            republished.append(authority.label)
+    return republished
 
 
 def check_ports(host: str, listeners: list[tuple[str, int]]) -> None:
