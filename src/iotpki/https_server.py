@@ -29,6 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount
 from uvicorn.config import Config
 
@@ -38,6 +39,7 @@ from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued
 from iotpki.core.ra.endpoint_enrollment import EndpointEnrollment
 from iotpki.http_protocol import CanonicalHeadersProtocol
+from iotpki.listener import QueryGuard
 from iotpki.protocols.est.routes import routes as est_routes
 from iotpki.protocols.rest.app import create_api
 from iotpki.protocols.rest.context import APIServices
@@ -227,7 +229,7 @@ def create_app(pki: PKI, proxies: Sequence[str] = ()) -> Starlette:
     # EST first; everything else goes to the REST API (`/api/v1/...`, its own 404 problems).
     routes = [*est_routes(endpoint_enrollment(pki), proxies),
               Mount("", app=create_api(api_services(pki)))]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(QueryGuard)])
 
 
 def app_from_environment() -> Starlette:

@@ -21,12 +21,14 @@ from collections.abc import AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from iotpki.app import PKI, build_pki
 from iotpki.core.revocation.crl_distribution import CRLDistribution
+from iotpki.listener import QueryGuard
 from iotpki.protocols.cmp.routes import routes as cmp_routes
 from iotpki.protocols.crl.routes import routes as crl_routes
 from iotpki.protocols.ocsp.routes import routes as ocsp_routes
@@ -130,7 +132,7 @@ def create_app(pki: PKI, worker: bool = True) -> Starlette:
 
     routes = [*ocsp_routes(pki.ocsp, pki.clock), *crl_routes(distribution, pki.clock),
               *cmp_routes(pki.cmp), *health_routes(pki)]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(QueryGuard)])
 
 
 def health_routes(pki: PKI) -> list[Route]:

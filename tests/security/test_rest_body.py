@@ -111,3 +111,24 @@ def test_limits_come_from_the_environment() -> None:
                                           "IOTPKI_REST_MAX_BULK_BODY": "5000"})
     assert limits.for_path("/api/v1/registrations") == 1000
     assert limits.for_path("/api/v1/registrations/bulk") == 5000
+
+
+@pytest.mark.parametrize("path", ["/api/v1/audit", "/no/such/path", "", "/.well-known/est/x"])
+def test_a_query_string_that_is_not_utf8_is_400_on_every_path(demo_pki: PKI, path: str) -> None:
+    """Found by the REST fuzz run: Starlette decoded the query string as UTF-8 while routing
+    and raised out of the application (HTTP 500)."""
+    from iotpki.https_server import create_app
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+             "scheme": "https", "path": path, "raw_path": path.encode(),
+             "query_string": b'5\xdc\x06\x83"', "root_path": "", "headers": [],
+             "client": ("198.51.100.7", 4000), "server": ("iotpki.test", 443)}
+    anyio.run(create_app(demo_pki), scope, receive, send)
+    assert sent[0]["status"] == 400

@@ -165,3 +165,27 @@ def test_decode_csr_parses_lazy_fields_inside_the_decoder() -> None:
         decode_csr(csr_version_5())
     with pytest.raises(DecodeError):
         decode_csr(csr(b"\xff\xfe\xfd\xfc"))
+
+
+def test_manifest_signer_key_on_unknown_curve_is_a_decode_error(listeners: Listeners) -> None:
+    """Found by the manifest fuzz run: a signer certificate whose key names an unknown curve
+    raised UnsupportedAlgorithm out of the import (HTTP 500)."""
+    from iotpki.core.ca.issuance import IssuanceRequest
+    from iotpki.core.outcomes import Issued
+    from iotpki.wire.manifest import open_signed_manifest
+    from tests.factories import make_csr
+    outcome = listeners.pki.issuance.issue(IssuanceRequest(
+        "deviceco-devices", "device", make_csr("sensor-u")[0], "test"))
+    assert isinstance(outcome, Issued)
+    signed = listeners.pki.manifests.export("deviceco", "operatorco", [outcome.record], "test")
+    p384 = bytes.fromhex("06052b81040022")
+    curve = P256_OID if P256_OID in signed else p384
+    hostile = signed.replace(curve, curve[:-1] + b"\x63")
+    assert hostile != signed
+    with pytest.raises(DecodeError):
+        open_signed_manifest(hostile)
+    key = listeners.pki.principals.create_api_key("operatorco", Role.ADMIN, "a", "t").api_key
+    answer = listeners.https.post("/api/v1/manifests/import", key, json={
+        "manifest": base64.b64encode(hostile).decode(), "authority": CA,
+        "profile": "operational"})
+    assert answer.status_code == 422, answer.text

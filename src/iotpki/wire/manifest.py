@@ -29,7 +29,7 @@ from pyasn1.error import PyAsn1Error
 from pyasn1.type import univ
 from pyasn1_alt_modules import rfc5652
 
-from iotpki.wire.decoding import MALFORMED, short_reason
+from iotpki.wire.decoding import MALFORMED, decoding, short_reason
 from iotpki.wire.errors import DecodeError, PKIError
 
 MANIFEST_VERSION = 1
@@ -161,8 +161,11 @@ def open_signed_manifest(data: bytes) -> SignedManifest:
     if len(infos) != 1:
         raise DecodeError(f"manifest must have exactly one signer, has {len(infos)}")
     info = infos[0]
-    signer = _find_signer(info, certificates)
-    _verify_signer_info(info, document, signer)
+    # Names, keys and attributes are parsed only now: a signer's key on an unknown curve
+    # (UnsupportedAlgorithm) or a malformed name is malformed input, not a fault of ours.
+    with decoding("CMS manifest"):
+        signer = _find_signer(info, certificates)
+        _verify_signer_info(info, document, signer)
     return SignedManifest(document, signer, tuple(certificates))
 
 
