@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from iotpki.core.ca.policy import check_key
@@ -61,12 +62,17 @@ def check_request(asked: Any, profile: Profile | None) -> None:
     if constraints is not None and constraints.ca:
         raise RequestRefusal("badCertTemplate", "a CA certificate (basicConstraints cA) is not "
                                             "issued to an end entity")
+    try:
+        public_key = asked.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:  # an EC point off its curve (fuzzer)
+        raise RequestRefusal("badDataFormat", f"the requested public key cannot be read: "
+                                              f"{exc}") from exc
     if profile is None:
         return
     try:
-        check_key(profile, asked.public_key())
+        check_key(profile, public_key)
     except PolicyError as exc:
-        known = isinstance(asked.public_key(), rsa.RSAPublicKey | ec.EllipticCurvePublicKey)
+        known = isinstance(public_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey)
         if exc.reason is R.UNSUPPORTED_KEY and not known:
             raise RequestRefusal("badAlg", exc.detail) from exc
         raise RequestRefusal("badCertTemplate", exc.detail) from exc
