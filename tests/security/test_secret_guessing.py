@@ -6,8 +6,9 @@ Basic), in process."""
 from __future__ import annotations
 
 import base64
-
-from typer.testing import CliRunner
+import json
+import subprocess
+import sys
 
 from iotpki.core.integration.principal import Role
 from iotpki.core.ra.guessing import GuessLimits
@@ -63,7 +64,7 @@ def test_one_client_guessing_over_many_registrations_is_throttled(listeners: Lis
 
 
 def test_cli_unlocks_a_locked_registration(listeners: Listeners) -> None:
-    from iotpki.cli.main import app
+    """`iotpki registration unlock`, as a process (it opens and closes its own database)."""
     user, _ = listeners.secret_registration("CN=s-42")
     for attempt in range(GuessLimits().lock_after):
         enroll(listeners, user, "wrong", f"192.0.2.{attempt}")
@@ -72,6 +73,9 @@ def test_cli_unlocks_a_locked_registration(listeners: Listeners) -> None:
     arguments = ["--data-dir", str(settings.data_dir)]
     if settings.database_url:
         arguments += ["--database-url", settings.database_url]
-    result = CliRunner().invoke(app, [*arguments, "registration", "unlock", user, "--json"])
-    assert result.exit_code == 0, result.output
+    result = subprocess.run([sys.executable, "-m", "iotpki.cli.main", *arguments,
+                             "registration", "unlock", user, "--json"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["locked_at"] is None
     assert listeners.pki.registrations.get(user).locked_at is None
