@@ -44,6 +44,12 @@ class CLIState:
             self._pki = build_pki(settings)
         return self._pki
 
+    def close(self) -> None:
+        """Release the PKI's database connections (idempotent)."""
+        if self._pki is not None:
+            self._pki.close()
+            self._pki = None
+
 
 def state(ctx: typer.Context) -> CLIState:
     root = ctx.find_root()

@@ -35,6 +35,9 @@ def options(
         help="DEVELOPMENT ONLY: store and load CA keys without encryption."),
 ) -> None:
     ctx.obj = CLIState(data_dir, database_url, public_url, insecure_keys)
+    # Close the database pool when the command ends, not when the process does: a command
+    # run in process (tests, scripts importing the CLI) must not leave connections open.
+    ctx.call_on_close(ctx.obj.close)
 
 
 @app.command()
