@@ -125,7 +125,10 @@ class EST:
         return created.registration.id, created.secret
 
     def issued(self, authority: str = CA) -> list[CertificateRecord]:
-        return self.pki.certificates.find(CertificateQuery(authority=authority, limit=1000))
+        """Device certificates of the CA. Its service certificates (OCSP signer, CMP
+        protection) are left out: the shared server may issue one in the background."""
+        return self.pki.certificates.find(CertificateQuery(authority=authority,
+                                                           profile="operational", limit=1000))
 
     def refusals(self) -> list[dict[str, object]]:
         """The refusals audited since this test started."""
