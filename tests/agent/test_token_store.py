@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import subprocess
 import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pkcs11
 import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from pkcs11 import Attribute, ObjectClass
 
 from iotpki.agent.factory import build_agent
 from iotpki.agent.keystore import KeyStoreError
 from iotpki.agent.token_store import URI_FILE, TokenKeyStore
+from iotpki.wire.keys import signature_hash_for
 from tests.agent.conftest import Servers
 from tests.hsm import MODULE, SoftHSM
 
@@ -63,6 +68,52 @@ def test_cmp_enrollment_and_renewal_with_keys_on_the_token(
                            str(second.chain_file), str(second.chain_file)],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _token_labels(softhsm: SoftHSM, stem: str) -> list[tuple[str, str]]:
+    """(label, class) of every key object on the token whose label starts with `stem`."""
+    token = pkcs11.lib(str(MODULE)).get_token(token_label=TOKEN)
+    try:
+        session = token.open(user_pin=softhsm.pin)
+    except pkcs11.exceptions.UserAlreadyLoggedIn:
+        session = token.open()
+    with session:
+        return sorted((str(o[Attribute.LABEL]), ObjectClass(o[Attribute.CLASS]).name)
+                      for kind in (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY)
+                      for o in session.get_objects({Attribute.CLASS: kind})
+                      if str(o[Attribute.LABEL]).startswith(stem))
+
+
+def _self_signed(key: object) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "prune-test")])
+    now = datetime.now(UTC)
+    return (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key())  # type: ignore[attr-defined]
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + timedelta(days=1))
+            .sign(key, signature_hash_for(key)))  # type: ignore[arg-type]
+
+
+def test_prune_destroys_the_old_keys_on_the_token(tmp_path: Path, softhsm: SoftHSM) -> None:
+    """Issue 19: a pruned version's key pair leaves the token (private and public objects),
+    not only its directory; the current version's key stays and still signs."""
+    stem = f"prune-{uuid.uuid4().hex[:8]}"
+    store = TokenKeyStore(tmp_path / "device", f"pkcs11:token={TOKEN};object={stem}",
+                          str(MODULE), softhsm.pin)
+    for _ in range(4):
+        pending = store.new_key("ec-p256")
+        store.install(pending, [_self_signed(pending.key)])
+    assert len(_token_labels(softhsm, stem)) == 8  # four pairs
+
+    assert store.prune(keep=1) == ["0001", "0002", "0003"]
+
+    assert _token_labels(softhsm, stem) == [(f"{stem}-0004", "PRIVATE_KEY"),
+                                            (f"{stem}-0004", "PUBLIC_KEY")]
+    assert store.versions() == ["0004"]
+    current = TokenKeyStore(tmp_path / "device", f"pkcs11:token={TOKEN};object={stem}",
+                            str(MODULE), softhsm.pin).current()
+    assert current is not None and current.version == "0004"
+    _self_signed(current.key)  # the remaining key still signs on the token
 
 
 def test_a_key_uri_without_an_object_is_refused(servers: Servers, softhsm: SoftHSM) -> None:

@@ -144,11 +144,16 @@ class FileKeyStore:
             if current is not None and name == current.version:
                 continue
             version_dir = self.directory / ARCHIVE / name
+            self._discard_key(version_dir)
             for child in version_dir.iterdir():
                 child.unlink()
             version_dir.rmdir()
             removed.append(name)
         return removed
+
+    def _discard_key(self, version_dir: Path) -> None:
+        """Destroy a pruned version's key where it lives outside the directory (nothing
+        here: the key file goes with the directory)."""
 
     def _new_version_dir(self) -> Path:
         archive = self.directory / ARCHIVE

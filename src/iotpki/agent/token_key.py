@@ -96,6 +96,31 @@ def open_token_key(uri: str, module: str = DEFAULT_MODULE, pin: str | None = Non
     return ExternalRSAKey(public, signer)
 
 
+def destroy_token_key(uri: str, module: str = DEFAULT_MODULE, pin: str | None = None) -> int:
+    """Destroy the key pair the URI names (its private and public objects, matched by
+    object= and id=); returns how many objects went. None there is not an error."""
+    target = decode_pkcs11_uri(uri)
+    if not target.names_object:
+        raise TokenKeyError("the device key URI must name the key: add object= or id=")
+    names: dict[Attribute, object] = {}
+    if target.object:
+        names[Attribute.LABEL] = target.object
+    if target.id:
+        names[Attribute.ID] = target.id
+    with _LOCK:
+        session = _open(module, target, pin if pin is not None else _pin_source(target))
+        try:
+            found = [obj for kind in (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY)
+                     for obj in session.get_objects({**names, Attribute.CLASS: kind})]
+            for obj in found:
+                obj.destroy()
+        except p11.PKCS11Error as exc:
+            raise TokenKeyError(f"token key {uri}: {type(exc).__name__}") from exc
+        finally:
+            session.close()
+    return len(found)
+
+
 def _open(module: str, uri: PKCS11URI, pin: str) -> Any:
     if not Path(module).exists():
         raise TokenKeyError(f"PKCS#11 module {module} does not exist")

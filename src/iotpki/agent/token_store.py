@@ -4,6 +4,8 @@ The layout is the file store's (`agent.keystore`), with the key file replaced by
 RFC 7512 URI: each version's key is a new token object labelled `<object>-<version>`, made
 inside the token, sensitive and never extractable, so a renewal rotates the key as it does
 in files and a crash mid-renewal still leaves `current` on a matching key and chain.
+Pruning an old version destroys its key objects on the token (private and public) before
+its directory goes, so a device renewing for years does not fill its token.
 
 ```
 <dir>/archive/0002/key.uri     pkcs11:token=device;object=identity-0002 (no PIN)
@@ -31,7 +33,7 @@ from iotpki.agent.keystore import (
     same_public_key,
     write_atomic,
 )
-from iotpki.agent.token_key import TokenKeyError, open_token_key
+from iotpki.agent.token_key import TokenKeyError, destroy_token_key, open_token_key
 from iotpki.wire.keys import key_type_of
 from iotpki.wire.pkcs11_uri import decode_pkcs11_uri, encode_pkcs11_uri
 
@@ -68,6 +70,17 @@ class TokenKeyStore(FileKeyStore):
         key = self._open(uri, key_type)  # generated inside the token on first use
         write_atomic(version_dir / URI_FILE, (uri + "\n").encode(), 0o600)
         return PendingKey(key, version_dir.name)
+
+    def _discard_key(self, version_dir: Path) -> None:
+        """The version's key objects leave the token first: a failure keeps the directory
+        (and its URI), so the next prune tries again."""
+        uri_file = version_dir / URI_FILE
+        if not uri_file.exists():  # a version whose key was never made
+            return
+        try:
+            destroy_token_key(uri_file.read_text().strip(), self._module, self._pin)
+        except TokenKeyError as exc:
+            raise KeyStoreError(str(exc)) from exc
 
     def _open(self, uri: str, key_type: str) -> object:
         try:
