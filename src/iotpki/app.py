@@ -282,26 +282,41 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
     revocation.on_infrastructure_revoked.append(certificates.replace_revoked)
     endpoints = load_endpoints(settings.data_dir / "endpoints.yaml")
 
+    authorities = AuthorityService(uow, keys, urls, clock)
+    directory = CertificateDirectory(reads)
+    principals = PrincipalService(uow, clock, profiles)
+
     def cmp_parts() -> CMPParts:
+        from iotpki.core.ra.failure_budget import FailureBudget
         from iotpki.core.ra.key_delivery import KeyDelivery
+        from iotpki.core.ra.presented import PresentedIdentities
+        from iotpki.core.ra.transaction_service import TransactionService
+        from iotpki.protocols.cmp import throttle
         from iotpki.protocols.cmp.confirmation import ConfirmationTimeout
         from iotpki.protocols.cmp.general import GeneralMessages
+        from iotpki.protocols.cmp.ports import CMPCore
         from iotpki.protocols.cmp.protection import CMPProtection
         from iotpki.protocols.cmp.server import CMPServer
 
         key_delivery = KeyDelivery(uow, profiles, certificates, sealer, clock)
-        server = CMPServer(uow, enrollment, revocation, GeneralMessages(crls),
-                           CMPProtection(certificates), profiles, endpoints, sealer, clock,
+        transactions = TransactionService(uow)
+        core = CMPCore(transactions, directory, authorities, registrations, enrollment,
+                       revocation, PresentedIdentities(uow, clock), principals)
+        mac_throttle = throttle.MACThrottle(FailureBudget(uow, throttle.LIMITS, throttle.WINDOW))
+        server = CMPServer(core, GeneralMessages(crls), CMPProtection(certificates), profiles,
+                           endpoints, sealer, clock, mac_throttle,
                            check_after=settings.cmp_check_after, key_delivery=key_delivery)
         return CMPParts(server, key_delivery, ConfirmationTimeout(
-            uow, revocation, clock, timedelta(seconds=settings.cmp_confirm_timeout)))
+            transactions, directory, revocation, clock,
+            timedelta(seconds=settings.cmp_confirm_timeout)))
+
     return PKI(
         settings=settings, database=database, keys=keys, profiles=profiles,
-        authorities=AuthorityService(uow, keys, urls, clock),
+        authorities=authorities,
         issuance=issuance,
         service_certificates=certificates,
         revocation=revocation,
-        certificates=CertificateDirectory(reads),
+        certificates=directory,
         audit=AuditTrail(reads),
         organizations=OrganizationService(uow, clock),
         registrations=registrations,
@@ -317,7 +332,7 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         webhooks=WebhookService(uow, sealer, clock),
         webhook_dispatcher=WebhookDispatcher(uow, sealer, HTTPWebhookSender(), clock),
         expiry=ExpiryMonitor(uow, profiles, clock),
-        principals=PrincipalService(uow, clock, profiles),
+        principals=principals,
         idempotency=IdempotencyKeys(uow, clock, sealer),
         _cmp_parts=cmp_parts,
     )

@@ -12,6 +12,7 @@ import pytest
 
 from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.ra.enrollment import fingerprint
+from iotpki.core.ra.transaction_service import TransactionService
 from iotpki.protocols.cmp.confirmation import ConfirmationTimeout
 from tests.cmp.conftest import Scene
 from tests.servers import ManualClock
@@ -31,8 +32,9 @@ def test_unconfirmed_certificate_is_revoked_after_the_timeout(scene: Scene) -> N
     unconfirmed = _unconfirmed(scene, "lazy", "-disable_confirm")
     confirmed = _unconfirmed(scene, "good")  # explicit certConf → pkiConf
     clock = ManualClock(scene.pki.clock.now())
-    timeout = ConfirmationTimeout(scene.pki.database.unit_of_work, scene.pki.revocation,
-                                  clock, timedelta(minutes=10))
+    timeout = ConfirmationTimeout(TransactionService(scene.pki.database.unit_of_work),
+                                  scene.pki.certificates, scene.pki.revocation, clock,
+                                  timedelta(minutes=10))
     clock.advance(timedelta(minutes=9))
     assert timeout.expire() == 0  # not yet
     clock.advance(timedelta(minutes=2))

@@ -6,7 +6,8 @@
 - Failed MAC checks are throttled per reference and per client address
   (`protocols.cmp.throttle`): once a budget is spent, requests are refused with
   systemUnavail before any derivation (RFC 9483 §3.6.4), audited, until the window moves on.
-The throttle keeps its counts in memory, so SQLite alone."""
+The budget is kept in the database (`core.ra.failure_budget`): every worker and node shares
+it, and a restart does not reset it."""
 
 from __future__ import annotations
 
@@ -156,3 +157,29 @@ def test_an_unknown_reference_costs_no_derivation(pki: PKI) -> None:
     unknown, answer = _served(pki, _request(pki, "no-such-line", costly), ATTACKER)
     assert error_failures(answer) == ("error", {"badMessageCheck"})
     assert unknown < known / 3, (unknown, known)
+
+
+def test_the_budget_is_shared_by_every_worker_and_survives_a_restart(
+        pki: PKI, clock: ManualClock) -> None:
+    """Issue 13 item 5: `serve --workers N` runs N processes, each with its own CMP server;
+    a second PKI over the same data directory stands for another worker (or a restart).
+    Failures spent on one count on the other."""
+    _reference(pki, "line-4")
+    other = build_pki(pki.settings, clock=clock)
+    try:
+        wrong = _pbmac1("guess", iterations=1000)
+        for index in range(PER_REFERENCE):
+            worker = pki if index % 2 else other
+            assert error_failures(_genm(worker, "line-4", wrong, f"203.0.113.{index}")) == (
+                "error", {"badMessageCheck"})
+        for worker in (pki, other):
+            assert error_failures(_genm(worker, "line-4", wrong, DEVICE)) == (
+                "error", {"systemUnavail"})
+    finally:
+        other.close()
+    restarted = build_pki(pki.settings, clock=clock)
+    try:
+        assert error_failures(_genm(restarted, "line-4", wrong, DEVICE)) == (
+            "error", {"systemUnavail"})
+    finally:
+        restarted.close()

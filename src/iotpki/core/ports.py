@@ -22,7 +22,12 @@ from iotpki.core.ca.ports import (
 from iotpki.core.events import EventOutbox
 from iotpki.core.integration.ports import PrincipalRepository, WebhookRepository
 from iotpki.core.lifecycle.ports import DeviceRepository, ExpiryRepository
-from iotpki.core.ra.ports import CMPRepository, PendingRequestRepository, RegistrationRepository
+from iotpki.core.ra.ports import (
+    CMPRepository,
+    FailedCheckRepository,
+    PendingRequestRepository,
+    RegistrationRepository,
+)
 from iotpki.core.revocation.ports import (
     CRLRepository,
     RevocationIndex,
@@ -99,6 +104,9 @@ class UnitOfWork(Transaction, Protocol):
 
     @property
     def cmp(self) -> CMPRepository: ...
+
+    @property
+    def failed_checks(self) -> FailedCheckRepository: ...
 
     @property
     def webhooks(self) -> WebhookRepository: ...

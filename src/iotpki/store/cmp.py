@@ -72,6 +72,13 @@ class SQLCMPRepository:
             cmp_transactions.c.updated_at).limit(limit)).all()
         return [self._transaction(row) for row in rows]
 
+    def unconfirmed_update_of(self, certificate: x509.Certificate) -> CMPTransaction | None:
+        row = self._conn.execute(select(cmp_transactions).where(
+            cmp_transactions.c.state == TransactionState.AWAITING_CONFIRMATION.value,
+            cmp_transactions.c.body_type == "kur",
+            cmp_transactions.c.signer == certificate.public_bytes(Encoding.DER)).limit(1)).first()
+        return self._transaction(row) if row is not None else None
+
     def _authority_id(self, authority: str) -> int:
         return int(self._ids.id_of(self._conn, authorities, authority))
 

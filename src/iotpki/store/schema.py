@@ -286,6 +286,18 @@ cmp_nonces = Table(
     Column("seen_at", UTCDateTime, nullable=False),
 )
 
+# Failed credential checks (MAC of a CMP request) per scope and key, within a sliding window,
+# shared by every worker and node (`core.ra.failure_budget`, migration 0012).
+failed_checks = Table(
+    "failed_checks", metadata,
+    Column("id", BigID, primary_key=True),
+    Column("scope", String(16), nullable=False),  # what `key` is: reference, address
+    Column("key", String(255), nullable=False),
+    Column("failed_at", UTCDateTime, nullable=False),
+    Index("ix_failed_checks_key", "scope", "key", "failed_at"),
+    Index("ix_failed_checks_at", "failed_at"),
+)
+
 # -- lifecycle (migration 0005) ---------------------------------------------------------------
 
 # The HMAC secret must be read to sign, so it is sealed (AES-GCM under the CA passphrase), not

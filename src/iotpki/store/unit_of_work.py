@@ -15,6 +15,7 @@ from iotpki.store.devices import SQLDeviceRepository
 from iotpki.store.domains import SQLDomainRepository, SQLTrustRepository
 from iotpki.store.events import SQLEventOutbox
 from iotpki.store.expiry import SQLExpiryRepository
+from iotpki.store.failed_checks import SQLFailedCheckRepository
 from iotpki.store.ids import IdCache
 from iotpki.store.key_archive import SQLKeyArchiveRepository
 from iotpki.store.organizations import SQLOrganizationRepository
@@ -109,6 +110,10 @@ class SQLUnitOfWork:
     @cached_property
     def cmp(self) -> SQLCMPRepository:
         return SQLCMPRepository(self._connection, self._ids)
+
+    @cached_property
+    def failed_checks(self) -> SQLFailedCheckRepository:
+        return SQLFailedCheckRepository(self._connection)
 
     @cached_property
     def webhooks(self) -> SQLWebhookRepository:

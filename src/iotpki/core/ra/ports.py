@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
+from cryptography import x509
+
 from iotpki.core.ra.pending import PendingRequest
 from iotpki.core.ra.registration import Registration
 from iotpki.core.ra.transactions import CMPTransaction, TransactionState
@@ -106,4 +108,23 @@ class CMPRepository(Protocol):
 
     def awaiting_confirmation(self, before: datetime, limit: int) -> list[CMPTransaction]:
         """Transactions still awaiting certConf whose last answer was before `before`."""
+        ...
+
+    def unconfirmed_update_of(self, certificate: x509.Certificate) -> CMPTransaction | None:
+        """A key update (kur) signed by `certificate` still awaiting its certConf."""
+        ...
+
+
+class FailedCheckRepository(Protocol):
+    """Failed credential checks per (scope, key), for a budget shared by every worker and
+    node (`core.ra.failure_budget`)."""
+
+    def add(self, scope: str, key: str, at: datetime) -> None: ...
+
+    def since(self, scope: str, key: str, since: datetime) -> tuple[int, datetime | None]:
+        """How many failed after `since`, and when the oldest of them failed."""
+        ...
+
+    def prune(self, before: datetime) -> int:
+        """Forget the failures at or before `before`; how many."""
         ...

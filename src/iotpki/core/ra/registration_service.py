@@ -17,6 +17,7 @@ from iotpki.core.clock import Clock
 from iotpki.core.errors import ConfigurationError, ConflictError, NotFoundError, PolicyError
 from iotpki.core.keyring import SecretSealer
 from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
+from iotpki.core.ra.enrollment import registration_for_secret
 from iotpki.core.ra.ports import BulkIdentity
 from iotpki.core.ra.registration import (
     MAX_USES,
@@ -238,6 +239,12 @@ class RegistrationService:
         if registration is None:
             raise NotFoundError(f"unknown registration {registration_id!r}")
         return registration
+
+    def for_secret(self, name: str) -> Registration | None:
+        """The secret registration a client names (CMP senderKID): its id, or the reference
+        of a reusable credential."""
+        with self._uow() as uow:
+            return registration_for_secret(uow, name)
 
     def find(self, organization: str | None = None, status: RegistrationStatus | None = None,
              limit: int = 100, offset: int = 0) -> list[Registration]:

@@ -18,12 +18,12 @@ from datetime import timedelta
 
 from cryptography import x509
 
-from iotpki.core.audit.log import AuditRecord, append_audit
+from iotpki.core.audit.log import AuditRecord
+from iotpki.core.ca.certificate import CertificateRecord
 from iotpki.core.clock import Clock
 from iotpki.core.errors import ConflictError, NotFoundError
-from iotpki.core.ports import UnitOfWorkFactory
 from iotpki.core.ra.transactions import CMPTransaction, TransactionState
-from iotpki.core.revocation.service import RevocationService
+from iotpki.protocols.cmp.ports import Certificates, Revocation, Transactions
 
 ACTOR = "cmp:confirmation-timeout"
 REASON = x509.ReasonFlags.cessation_of_operation
@@ -31,9 +31,11 @@ DEFAULT_TIMEOUT = timedelta(minutes=10)
 
 
 class ConfirmationTimeout:
-    def __init__(self, uow: UnitOfWorkFactory, revocation: RevocationService, clock: Clock,
+    def __init__(self, transactions: Transactions, certificates: Certificates,
+                 revocation: Revocation, clock: Clock,
                  timeout: timedelta = DEFAULT_TIMEOUT, batch: int = 100) -> None:
-        self._uow = uow
+        self._transactions = transactions
+        self._certificates = certificates
         self._revocation = revocation
         self._clock = clock
         self.timeout = timeout
@@ -43,32 +45,34 @@ class ConfirmationTimeout:
         """Close every transaction left unconfirmed for longer than `timeout` and revoke its
         certificate; the number this node closed."""
         now = self._clock.now()
-        with self._uow() as uow:
-            stale = uow.cmp.awaiting_confirmation(now - self.timeout, self._batch)
+        stale = self._transactions.awaiting_confirmation(now - self.timeout, self._batch)
         return sum(1 for transaction in stale if self._close(transaction))
 
     def _close(self, transaction: CMPTransaction) -> bool:
         now = self._clock.now()
-        with self._uow() as uow:
-            moved = uow.cmp.update_transaction(
-                replace(transaction, state=TransactionState.EXPIRED, updated_at=now),
-                TransactionState.AWAITING_CONFIRMATION)
-            record = (uow.certificates.get_by_fingerprint(transaction.certificate)
-                      if moved and transaction.certificate else None)
-            uow.commit()
+        moved = self._transactions.move(
+            replace(transaction, state=TransactionState.EXPIRED, updated_at=now),
+            TransactionState.AWAITING_CONFIRMATION)
         if not moved:
             return False  # confirmed meanwhile, or another node closed it
+        record = self._record(transaction.certificate)
         outcome = "success"
         if record is not None:
             try:
                 self._revocation.revoke(record.authority, record.serial, REASON, ACTOR)
             except (ConflictError, NotFoundError):
                 outcome = "already-revoked"
-        with self._uow() as uow:
-            append_audit(uow.audit, now, AuditRecord(
-                "cmp.confirmation.expired", outcome, ACTOR,
-                f"{record.authority}:{record.serial_hex}" if record else transaction.authority,
-                {"transaction": transaction.transaction_id, "reason": REASON.value,
-                 "waited_seconds": int((now - transaction.updated_at).total_seconds())}))
-            uow.commit()
+        self._transactions.record(now, AuditRecord(
+            "cmp.confirmation.expired", outcome, ACTOR,
+            f"{record.authority}:{record.serial_hex}" if record else transaction.authority,
+            {"transaction": transaction.transaction_id, "reason": REASON.value,
+             "waited_seconds": int((now - transaction.updated_at).total_seconds())}))
         return True
+
+    def _record(self, certificate: str | None) -> CertificateRecord | None:
+        if certificate is None:
+            return None
+        try:
+            return self._certificates.get_by_fingerprint(certificate)
+        except NotFoundError:
+            return None

@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from iotpki.core.keyring import SecretSealer
-from iotpki.core.ports import UnitOfWorkFactory
-from iotpki.core.ra.enrollment import registration_for_secret
 from iotpki.core.ra.registration import Registration, RegistrationStatus
 from iotpki.core.ra.transactions import TransactionState
+from iotpki.protocols.cmp.ports import SecretRegistrations, Transactions
 from iotpki.protocols.cmp.refusals import CMPFailure
 from iotpki.protocols.cmp.throttle import MACThrottle
 from iotpki.wire.cmp.messages import PKIMessage
@@ -53,11 +52,12 @@ class MACClient:
 
 
 class MACClients:
-    def __init__(self, uow: UnitOfWorkFactory, sealer: SecretSealer | None,
-                 throttle: MACThrottle | None = None) -> None:
-        self._uow = uow
+    def __init__(self, registrations: SecretRegistrations, transactions: Transactions,
+                 sealer: SecretSealer | None, throttle: MACThrottle) -> None:
+        self._registrations = registrations
+        self._transactions = transactions
         self._sealer = sealer
-        self._throttle = throttle or MACThrottle()
+        self._throttle = throttle
 
     def authenticate(self, message: PKIMessage, now: datetime, address: str) -> MACClient:
         """Raise `CMPFailure` (or `ProtectionError` for a MAC that does not verify)."""
@@ -66,7 +66,7 @@ class MACClients:
         throttled = self._throttle.check(registration.id, address, now)
         if throttled is not None:
             raise CMPFailure("systemUnavail", f"too many failed MAC checks for this "
-                                              f"{throttled.key}; try again after "
+                                              f"{throttled.scope}; try again after "
                                               f"{throttled.until.isoformat()}")
         assert self._sealer is not None and registration.secret_sealed is not None
         try:
@@ -83,8 +83,7 @@ class MACClients:
     def check_usable(self, message: PKIMessage, registration: Registration,
                      now: datetime) -> None:
         if message.body_type in _CONTINUING:
-            with self._uow() as uow:
-                opened = uow.cmp.get_transaction((message.header.transaction_id or b"").hex())
+            opened = self._transactions.get((message.header.transaction_id or b"").hex())
             # A certConf for a certificate confirmed already (explicitly or implicitly) is
             # let through too, so that it is answered certConfirmed (RFC 9810 §5.2.3).
             states = ((*_OPEN_STATES, TransactionState.CONFIRMED)
@@ -102,8 +101,7 @@ class MACClients:
         if len(kid) > MAX_KID:
             raise CMPFailure("badMessageCheck", f"senderKID longer than {MAX_KID} octets")
         name = kid.decode("utf-8", "replace")
-        with self._uow() as uow:
-            registration = registration_for_secret(uow, name)
+        registration = self._registrations.for_secret(name)
         if registration is None or registration.secret_sealed is None or self._sealer is None:
             raise CMPFailure("badMessageCheck", f"no secret is registered as {name!r}")
         return registration

@@ -31,22 +31,19 @@ from typing import Any
 
 from cryptography import x509
 
-from iotpki.core.audit.log import AuditRecord, append_audit
+from iotpki.core.audit.log import AuditRecord
 from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
 from iotpki.core.ca.profile import Profile
 from iotpki.core.clock import Clock
-from iotpki.core.errors import AccessDeniedError, ConflictError, PolicyError
+from iotpki.core.errors import AccessDeniedError, ConflictError, NotFoundError, PolicyError
 from iotpki.core.keyring import SecretSealer
 from iotpki.core.methods import MethodName
 from iotpki.core.outcomes import Issued, Pending, Rejected
-from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 from iotpki.core.ra.endpoints import Endpoint, Endpoints
-from iotpki.core.ra.enrollment import EnrollmentRequest, EnrollmentService, fingerprint
+from iotpki.core.ra.enrollment import EnrollmentRequest, fingerprint
 from iotpki.core.ra.key_delivery import KeyDelivery
-from iotpki.core.ra.presented import PresentedIdentities
 from iotpki.core.ra.registration import Registration
 from iotpki.core.ra.transactions import CMPTransaction, TransactionState
-from iotpki.core.revocation.service import RevocationService
 from iotpki.protocols.cmp.general import GeneralMessages
 from iotpki.protocols.cmp.header import FIRST_MESSAGES, check_header, check_protector
 from iotpki.protocols.cmp.key_update import check_key_update
@@ -57,6 +54,7 @@ from iotpki.protocols.cmp.keygen import (
     wants_central_key,
 )
 from iotpki.protocols.cmp.mac_clients import MACClients
+from iotpki.protocols.cmp.ports import CMPCore
 from iotpki.protocols.cmp.protection import CMPProtection
 from iotpki.protocols.cmp.refusals import (
     CLOCK_SKEW,
@@ -139,17 +137,16 @@ class _Exchange:
 
 
 class CMPServer:
-    def __init__(self, uow: UnitOfWorkFactory, enrollment: EnrollmentService,
-                 revocation: RevocationService, general: GeneralMessages,
+    def __init__(self, core: CMPCore, general: GeneralMessages,
                  protection: CMPProtection, profiles: Mapping[str, Profile],
                  endpoints: Endpoints, sealer: SecretSealer | None, clock: Clock,
-                 skew: timedelta = CLOCK_SKEW, check_after: int | None = None,
-                 key_delivery: KeyDelivery | None = None,
-                 throttle: MACThrottle | None = None,
-                 presented: PresentedIdentities | None = None) -> None:
-        self._uow = uow
-        self._enrollment = enrollment
-        self._revocation = revocation
+                 throttle: MACThrottle, skew: timedelta = CLOCK_SKEW,
+                 check_after: int | None = None,
+                 key_delivery: KeyDelivery | None = None) -> None:
+        self._core = core
+        self._transactions = core.transactions
+        self._enrollment = core.enrollment
+        self._revocation = core.revocation
         self._general = general
         self._protection = protection
         self._profiles = profiles
@@ -159,8 +156,7 @@ class CMPServer:
         self._skew = skew
         self._check_after = check_after  # polling interval; None: the approval's own
         self._key_delivery = key_delivery  # central key generation (RFC 9483 §4.1.6)
-        self._mac_clients = MACClients(uow, sealer, throttle)
-        self._presented = presented or PresentedIdentities(uow, clock)
+        self._mac_clients = MACClients(core.registrations, core.transactions, sealer, throttle)
 
     def handle(self, label: str, message: PKIMessage, address: str = "-") -> bytes:
         """The DER answer to one request; `NotFoundError` for an unknown label."""
@@ -240,7 +236,7 @@ class CMPServer:
         check_protector(exchange.header, signer)
         body = exchange.message.body
         try:  # a certificate on hold may still send an rr (RFC 9483 §4.2; `_revoke` decides)
-            self._presented.check(exchange.message.extra_certs,
+            self._core.presented.check(exchange.message.extra_certs,
                                   allow_held=isinstance(body, RevocationRequest))
         except PolicyError as exc:
             raise CMPFailure(FAILURE_FOR_REASON.get(exc.reason, "signerNotTrusted"),
@@ -258,16 +254,11 @@ class CMPServer:
         The first message of a transaction needs a transactionID never used before, also
         after its transaction ended (confirmed explicitly or implicitly)."""
         assert exchange.header.sender_nonce is not None  # check_header
-        with self._uow() as uow:
-            fresh = uow.cmp.note_nonce(exchange.header.sender_nonce, exchange.now)
-            uow.commit()
-        if not fresh:
+        if not self._transactions.note_nonce(exchange.header.sender_nonce, exchange.now):
             raise CMPFailure("badSenderNonce", "replayed message: this senderNonce was seen before")
-        if exchange.message.body_type in FIRST_MESSAGES:
-            with self._uow() as uow:
-                used = uow.cmp.get_transaction(exchange.transaction_id) is not None
-            if used:
-                raise CMPFailure("transactionIdInUse", "this transactionID is in use")
+        if (exchange.message.body_type in FIRST_MESSAGES
+                and self._transactions.get(exchange.transaction_id) is not None):
+            raise CMPFailure("transactionIdInUse", "this transactionID is in use")
 
     # -- dispatch ---------------------------------------------------------------------------
 
@@ -308,12 +299,11 @@ class CMPServer:
             registration_id=client.registration.id if client.registration else None,
             secret=client.secret.decode() if client.secret is not None else None,
             authority=exchange.endpoint.authority, profile=exchange.endpoint.profile)
-        with self._uow() as uow:
-            method = self._method(exchange, client, request, uow)
-            profile: str | None = exchange.endpoint.profile
-            if method == exchange.endpoint.renewal and client.signer is not None:
-                record = uow.certificates.get_by_fingerprint(fingerprint(client.signer))
-                profile = record.profile if record is not None else None  # the renewed one's
+        method = self._method(exchange, client, request)
+        profile: str | None = exchange.endpoint.profile
+        if method == exchange.endpoint.renewal and client.signer is not None:
+            record = self._record_of(client.signer)
+            profile = record.profile if record is not None else None  # the renewed one's
         check_request(asked, self._profiles.get(profile) if profile is not None else None)
         if exchange.message.body_type == "kur":
             assert client.signer is not None  # _method
@@ -333,8 +323,8 @@ class CMPServer:
         return self._certificate_answer(exchange, outcome, cert_req_id, exchange.message.body_type,
                                         central, asked)
 
-    def _method(self, exchange: _Exchange, client: Client, request: EnrollmentRequest,
-                uow: UnitOfWork) -> MethodName:
+    def _method(self, exchange: _Exchange, client: Client,
+                request: EnrollmentRequest) -> MethodName:
         """Which enrollment method this request uses: renewal for a kur, or a cr signed with
         a certificate of this CA; else the endpoint's first method that applies (the rule
         every protocol shares, `EnrollmentService.select`)."""
@@ -343,8 +333,8 @@ class CMPServer:
             if client.signer is None:
                 raise CMPFailure("notAuthorized", "kur must be signed with the current certificate")
             return endpoint.renewal
-        if kind in ("cr", "p10cr") and client.signer is not None and _issued_by(
-                uow, client.signer, endpoint.authority):
+        if kind in ("cr", "p10cr") and client.signer is not None and self._issued_by(
+                client.signer, endpoint.authority):
             return endpoint.renewal  # RFC 9483 §4.1.2: a cr by the current certificate
         method = self._enrollment.select(endpoint.methods, request)
         if method is None:
@@ -394,19 +384,13 @@ class CMPServer:
             exchange.endpoint.authority, exchange.now, exchange.now,
             registration=client.registration.id if client.registration else None,
             signer=client.signer, certificate=certificate, pending_request=pending)
-        with self._uow() as uow:
-            existing = uow.cmp.get_transaction(transaction.transaction_id)
-            stored = (uow.cmp.update_transaction(transaction, existing.state)
-                      if existing is not None else uow.cmp.add_transaction(transaction))
-            uow.commit()
-        if not stored:
+        if not self._transactions.open(transaction):
             raise CMPFailure("transactionIdInUse", "this transactionID is in use")
 
     # -- confirmation and polling (RFC 9483 §4.1.1, §4.4) -----------------------------------
 
     def _transaction(self, exchange: _Exchange, expected: TransactionState) -> CMPTransaction:
-        with self._uow() as uow:
-            transaction = uow.cmp.get_transaction(exchange.transaction_id)
+        transaction = self._transactions.get(exchange.transaction_id)
         if transaction is None or transaction.state is not expected:
             state = transaction.state.value if transaction is not None else "unknown"
             if (transaction is not None and transaction.state is TransactionState.CONFIRMED
@@ -438,22 +422,18 @@ class CMPServer:
                 status.status == ACCEPTED and status.has_fail_info):
             raise CMPFailure("badRequest", "RFC 9483 §4.1.1: a CertStatus is accepted (without "
                                            "failInfo) or rejection")
-        with self._uow() as uow:
-            record = uow.certificates.get_by_fingerprint(transaction.certificate or "")
+        record = self._by_fingerprint(transaction.certificate or "")
         if record is None or status.cert_req_id != transaction.cert_req_id:
             raise CMPFailure("badCertId", "certConf names no certificate of this transaction")
         if cert_hash(record.certificate, status.hash_algorithm) != status.cert_hash:
             raise CMPFailure("badCertId", "certHash does not match the issued certificate")
         state = TransactionState.CONFIRMED if status.accepted else TransactionState.REJECTED
-        with self._uow() as uow:
-            moved = uow.cmp.update_transaction(
-                replace(transaction, state=state, updated_at=exchange.now),
-                TransactionState.AWAITING_CONFIRMATION)
-            append_audit(uow.audit, exchange.now, AuditRecord(
+        moved = self._transactions.move(
+            replace(transaction, state=state, updated_at=exchange.now),
+            TransactionState.AWAITING_CONFIRMATION, AuditRecord(
                 "cmp.certificate.confirm", "success" if status.accepted else "refused",
                 _client(exchange).requester, f"{record.authority}:{record.serial_hex}",
                 {"transaction": transaction.transaction_id, "state": state.value}))
-            uow.commit()
         if not moved:
             raise CMPFailure("badRequest", "the transaction was confirmed already")
         if not status.accepted:  # RFC 9483 §4.1.1: a rejected certificate must not be used
@@ -468,10 +448,8 @@ class CMPServer:
         outcome = self._enrollment.approval.poll(transaction.pending_request)
         if isinstance(outcome, Pending):
             nonce = new_nonce()
-            with self._uow() as uow:
-                uow.cmp.update_transaction(replace(transaction, our_nonce=nonce,
-                                                   updated_at=exchange.now), transaction.state)
-                uow.commit()
+            self._transactions.move(replace(transaction, our_nonce=nonce,
+                                            updated_at=exchange.now), transaction.state)
             check_after = min(outcome.retry_after_seconds,
                               self._check_after or outcome.retry_after_seconds)
             return self._answer(exchange, poll_rep_body(transaction.cert_req_id, check_after),
@@ -487,8 +465,7 @@ class CMPServer:
             raise CMPFailure("notAuthorized", "an rr is signed with the certificate to revoke")
         assert isinstance(body, RevocationRequest)
         check_revocation(body, client.signer)
-        with self._uow() as uow:
-            record = uow.certificates.get_by_fingerprint(fingerprint(client.signer))
+        record = self._record_of(client.signer)
         if record is None:
             raise CMPFailure("badCertId", "RFC 9483 §4.2: the certificate was not issued here")
         if is_revive(body):
@@ -522,46 +499,49 @@ class CMPServer:
         if client.signer is not None and not self._issued_here_and_good(client.signer):
             raise CMPFailure("notAuthorized", "genm must be signed with a good certificate "
                                               "issued here, or MAC-protected")
-        with self._uow() as uow:
-            authority = uow.authorities.get(exchange.endpoint.authority)
-        if authority is None:
-            raise CMPFailure("systemUnavail", "the endpoint's authority does not exist")
+        try:
+            authority = self._core.authorities.get(exchange.endpoint.authority)
+        except NotFoundError as exc:
+            raise CMPFailure("systemUnavail", "the endpoint's authority does not exist") from exc
         infos = self._general.answer(body.info_types, authority,
                                      self._profiles.get(exchange.endpoint.profile), body.values)
         return self._answer(exchange, genp_body(infos))
 
     def _issued_here_and_good(self, certificate: x509.Certificate) -> bool:
-        with self._uow() as uow:
-            record = uow.certificates.get_by_fingerprint(fingerprint(certificate))
+        record = self._record_of(certificate)
         return record is not None and record.status is CertificateStatus.GOOD
+
+    def _issued_by(self, certificate: x509.Certificate, authority: str) -> bool:
+        record = self._record_of(certificate)
+        return record is not None and record.authority == authority
+
+    def _record_of(self, certificate: x509.Certificate) -> CertificateRecord | None:
+        return self._by_fingerprint(fingerprint(certificate))
+
+    def _by_fingerprint(self, certificate_fingerprint: str) -> CertificateRecord | None:
+        try:
+            return self._core.certificates.get_by_fingerprint(certificate_fingerprint)
+        except NotFoundError:
+            return None
 
     def _client_error(self, exchange: _Exchange) -> bytes:
         body = exchange.message.body
         detail = body.detail if isinstance(body, ErrorReport) else ""
-        with self._uow() as uow:
-            append_audit(uow.audit, exchange.now, AuditRecord(
-                "cmp.client-error", "success", _client(exchange).requester,
-                exchange.endpoint.authority,
-                {"transaction": exchange.transaction_id, "detail": detail}))
-            uow.commit()
+        self._transactions.record(exchange.now, AuditRecord(
+            "cmp.client-error", "success", _client(exchange).requester,
+            exchange.endpoint.authority,
+            {"transaction": exchange.transaction_id, "detail": detail}))
         return self._answer(exchange, pkiconf_body())  # RFC 9483 §3.6.4
 
     def _refuse(self, endpoint: Endpoint, client: Client | None, failure: CMPFailure,
                 body_type: str, transaction: str) -> None:
         """Refusals before the core decides (protection, nonces, transactions) are audited
         here; the core audits its own (enrollment, issuance)."""
-        with self._uow() as uow:
-            append_audit(uow.audit, self._clock.now(), AuditRecord(
-                "cmp.request", "refused", client.requester if client else "cmp:unauthenticated",
-                endpoint.authority, {"failure": failure.failure, "detail": failure.detail,
-                                     "body": body_type, "transaction": transaction,
-                                     "endpoint": endpoint.label}))
-            uow.commit()
-
-
-def _issued_by(uow: UnitOfWork, certificate: x509.Certificate, authority: str) -> bool:
-    record = uow.certificates.get_by_fingerprint(fingerprint(certificate))
-    return record is not None and record.authority == authority
+        self._transactions.record(self._clock.now(), AuditRecord(
+            "cmp.request", "refused", client.requester if client else "cmp:unauthenticated",
+            endpoint.authority, {"failure": failure.failure, "detail": failure.detail,
+                                 "body": body_type, "transaction": transaction,
+                                 "endpoint": endpoint.label}))
 
 
 def _client(exchange: _Exchange) -> Client:

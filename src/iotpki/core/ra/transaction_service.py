@@ -1,0 +1,88 @@
+"""Transactions and nonces of a message-based enrollment protocol (RFC 9483 §3.5, §4.1.1,
+§4.4), kept in the database so that any node may receive the next message of a
+transaction: the protocol-free service behind the CMP adapter's `Transactions` port
+(`protocols/cmp/ports.py`).
+
+- `note_nonce`: a client's senderNonce is recorded once; a second time it is a replay.
+- `open` / `move`: a transaction is stored when its answer goes out and moved from one
+  state to the next by compare-and-set (two messages racing: one wins), with the audit
+  entry of the move in the same database transaction.
+- `unconfirmed_update_of`: the key update of a certificate that still awaits its
+  confirmation (one open key update per certificate, RFC 9483 §4.1.3).
+- `record`: audit a decision the adapter made itself (a refusal before the core was
+  reached, a client's error report).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
+
+from cryptography import x509
+
+from iotpki.core.audit.log import AuditRecord, append_audit
+from iotpki.core.audit.ports import AuditRepository
+from iotpki.core.ports import Transaction
+from iotpki.core.ra.ports import CMPRepository
+from iotpki.core.ra.transactions import CMPTransaction, TransactionState
+
+
+class TransactionUnitOfWork(Transaction, Protocol):
+    @property
+    def cmp(self) -> CMPRepository: ...
+
+    @property
+    def audit(self) -> AuditRepository: ...
+
+
+class TransactionService:
+    def __init__(self, uow: Callable[[], TransactionUnitOfWork]) -> None:
+        self._uow = uow
+
+    def note_nonce(self, nonce: bytes, at: datetime) -> bool:
+        """Record a client's senderNonce; False if it was seen before (a replay)."""
+        with self._uow() as uow:
+            fresh = uow.cmp.note_nonce(nonce, at)
+            uow.commit()
+        return fresh
+
+    def get(self, transaction_id: str) -> CMPTransaction | None:
+        with self._uow() as uow:
+            return uow.cmp.get_transaction(transaction_id)
+
+    def open(self, transaction: CMPTransaction) -> bool:
+        """Store a transaction, or its next state if it exists (an approval that was polled
+        for); False if another message changed it first."""
+        with self._uow() as uow:
+            existing = uow.cmp.get_transaction(transaction.transaction_id)
+            stored = (uow.cmp.update_transaction(transaction, existing.state)
+                      if existing is not None else uow.cmp.add_transaction(transaction))
+            uow.commit()
+        return stored
+
+    def move(self, transaction: CMPTransaction, expected: TransactionState,
+             audit: AuditRecord | None = None) -> bool:
+        """Replace if still in state `expected` (with `audit` appended in the same database
+        transaction); False if another message or node moved it first."""
+        with self._uow() as uow:
+            moved = uow.cmp.update_transaction(transaction, expected)
+            if moved and audit is not None:
+                append_audit(uow.audit, transaction.updated_at, audit)
+            uow.commit()
+        return moved
+
+    def awaiting_confirmation(self, before: datetime, limit: int) -> list[CMPTransaction]:
+        with self._uow() as uow:
+            return uow.cmp.awaiting_confirmation(before, limit)
+
+    def unconfirmed_update_of(self, certificate: x509.Certificate) -> CMPTransaction | None:
+        """The key update signed by `certificate` whose new certificate awaits its
+        confirmation, if any."""
+        with self._uow() as uow:
+            return uow.cmp.unconfirmed_update_of(certificate)
+
+    def record(self, at: datetime, record: AuditRecord) -> None:
+        with self._uow() as uow:
+            append_audit(uow.audit, at, record)
+            uow.commit()
