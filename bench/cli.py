@@ -10,6 +10,12 @@ minimum and median of --runs. Targets (issue 22): `--help` ≤ 0.3 s, `cert list
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.*, bench.*
+
 import argparse
 import os
 import statistics

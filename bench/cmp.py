@@ -1,17 +1,24 @@
 """Benchmark: CMP certificate requests per second (RFC 9483 §4.1.2 cr, signature-protected,
 implicitConfirm) against `iotpki serve --workers N`, load from separate processes.
 
-Method: the demo PKI; one operational certificate is the requester's current certificate;
-R cr messages are built before the clock starts (a new P-256 key and POP each, signed by the
-current certificate, `wire.cmp.requests`); L load processes, each with T threads on
-keep-alive `http.client` connections, post them for D seconds. Every answer is checked
-afterwards (body cp, PKIStatus accepted). Median of `--runs` runs.
+Method: the demo PKI; R devices, each with a current operational certificate (issued in
+process before the run; a fresh population per run, since only the newest certificate of an
+identity renews); one cr message per device is built before the clock starts (a new P-256
+key and POP each, signed by the device's current certificate, `wire.cmp.requests`); L load
+processes, each with T threads on keep-alive `http.client` connections, post them for D
+seconds. Every answer is checked afterwards (body cp, PKIStatus accepted). Median of `--runs` runs.
 
     python bench/cmp.py [--workers 2] [--loaders 2] [--threads 8] [--duration 10] [--runs 3]
                         [--database-url postgresql+psycopg://...]
 """
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.*, bench.*
 
 import argparse
 import http.client
@@ -25,12 +32,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.x509.oid import NameOID
 from pyasn1.codec.der import decoder
 from pyasn1_alt_modules import rfc9480
 from tests.factories import domain_uri, make_csr
 from tests.servers import ServerProcess, free_port
 
+from bench.cpu import load_average, tree_cpu
 from bench.issuance import make_csrs as make_issuance_csrs
 from bench.issuance import rate, single
 from iotpki.app import build_pki
@@ -46,24 +53,44 @@ DOMAIN = "building-42.operator.example"
 SUBJECT = "sensor-bench"
 
 
-def prepare(settings: Settings) -> tuple[object, tuple[x509.Certificate, ...]]:
+Device = tuple[object, tuple[x509.Certificate, ...]]  # (key, chain from its certificate)
+
+
+def prepare(settings: Settings) -> None:
     pki = build_pki(settings)
     try:
         create_demo_hierarchy(pki)
-        csr, key = make_csr(SUBJECT, [domain_uri(DOMAIN)])
-        outcome = pki.issuance.issue(IssuanceRequest(CA, "operational", csr, "bench"))
-        assert isinstance(outcome, Issued), outcome
-        return key, (outcome.certificate, *outcome.chain[:-1])
     finally:
         pki.close()
 
 
-def build_requests(key: object, chain: tuple[x509.Certificate, ...], count: int) -> list[bytes]:
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, SUBJECT)])
+def population(settings: Settings, prefix: str, count: int) -> list[Device]:
+    """`count` devices with a current operational certificate each, issued in process.
+    Each renews once in a run: only the newest certificate of an identity renews."""
+    pki = build_pki(settings)
+    try:
+        made = [(f"{SUBJECT}-{prefix}-{index}", make_csr(f"{SUBJECT}-{prefix}-{index}",
+                                                          [domain_uri(DOMAIN)]))
+                for index in range(count)]
+        devices: list[Device] = []
+        for start in range(0, count, 200):
+            batch = made[start:start + 200]
+            outcomes = pki.issuance.issue_many([IssuanceRequest(CA, "operational", csr, "bench")
+                                                for _, (csr, _) in batch])
+            for (_, (_, key)), outcome in zip(batch, outcomes, strict=True):
+                assert isinstance(outcome, Issued), outcome
+                devices.append((key, (outcome.certificate, *outcome.chain[:-1])))
+        return devices
+    finally:
+        pki.close()
+
+
+def build_requests(devices: list[Device]) -> list[bytes]:
+    """One cr per device (a new P-256 key), signed with the device's current certificate."""
     now = datetime.now(UTC)
     return [encode_signed_request("cr", encode_cert_req_msg(generate_private_key("ec-p256"),
-                                                            subject), key, chain, now)
-            for _ in range(count)]
+                                                            chain[0].subject), key, chain, now)
+            for key, chain in devices]
 
 
 def serve(settings: Settings, port: int, workers: int) -> ServerProcess:
@@ -105,28 +132,43 @@ def accepted(answer: bytes) -> bool:
     return body.getName() == "cp" and int(body["cp"]["response"][0]["status"]["status"]) == 0
 
 
-def run(port: int, requests: list[bytes], loaders: int, threads: int,
-        duration: float) -> tuple[float, int, int]:
+def refusal(answer: bytes) -> str:
+    """What a refused answer says (for the report)."""
+    message, _ = decoder.decode(answer, asn1Spec=rfc9480.PKIMessage())
+    body = message["body"]
+    return f"{body.getName()}: {body.prettyPrint()[:400]}"
+
+
+def run(server: ServerProcess, requests: list[bytes], loaders: int, threads: int,
+        duration: float) -> tuple[float, int, int, float, float]:
+    """(certificates/s, accepted, answers, load-process cores, server CPU ms per answer)."""
+    assert server.process is not None
     queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
     processes = [multiprocessing.Process(target=load, args=(
-        port, requests[i::loaders], threads, duration, queue)) for i in range(loaders)]
+        server.http_port, requests[i::loaders], threads, duration, queue))
+        for i in range(loaders)]
+    cpu_before = tree_cpu(server.process.pid)
     for process in processes:
         process.start()
     results = [queue.get(timeout=duration + 120) for _ in processes]
+    server_cpu = tree_cpu(server.process.pid) - cpu_before
     for process in processes:
         process.join()
     elapsed = max(r[0] for r in results)
     answers = [a for r in results for a in r[1]]
     good = sum(1 for a in answers if accepted(a))
+    refused = [a for a in answers if not accepted(a)]
+    if refused:
+        print(f"first refusal of {len(refused)}: {refusal(refused[0])}", flush=True)
     load_cpu = sum(r[2] for r in results) / elapsed  # cores the load processes used
-    return good / elapsed, good, len(answers), load_cpu
+    return good / elapsed, good, len(answers), load_cpu, 1000 * server_cpu / max(len(answers), 1)
 
 
-def in_process_rate(settings: Settings) -> float:
+def in_process_rate(settings: Settings, count: int) -> float:
     """bench/issuance.py's single-transaction rate on this PKI, for the ratio."""
     pki = build_pki(settings)
     try:
-        return rate(single(pki, make_issuance_csrs(1000)), 3)
+        return rate(single(pki, make_issuance_csrs(count)), 3)
     finally:
         pki.close()
 
@@ -138,26 +180,34 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--requests", type=int, default=20_000, help="pre-built per run")
+    parser.add_argument("--requests", type=int, default=20_000,
+                        help="pre-built per run, one per device of a fresh population")
     parser.add_argument("--database-url")
+    parser.add_argument("--in-process", type=int, default=1000,
+                        help="certificates of the in-process rate (the ratio's denominator)")
     args = parser.parse_args()
     os.environ.setdefault("IOTPKI_CA_PASSPHRASE", "bench passphrase, not a secret")
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         settings = Settings(Path(tmp) / "data", args.database_url, f"http://127.0.0.1:{port}")
-        key, chain = prepare(settings)
-        in_process = in_process_rate(settings)
+        prepare(settings)
+        in_process = in_process_rate(settings, args.in_process)
         server = serve(settings, port, args.workers)
         try:
-            results = []
+            results, cpu_ms = [], []
             for number in range(args.runs):
-                requests = build_requests(key, chain, args.requests)
-                per_s, good, total, load_cpu = run(port, requests, args.loaders, args.threads,
-                                                   args.duration)
+                requests = build_requests(population(settings, str(number), args.requests))
+                per_s, good, total, load_cpu, server_ms = run(server, requests, args.loaders,
+                                                              args.threads, args.duration)
                 print(f"run {number + 1}: {per_s:.0f} certs/s ({good} accepted of {total}); "
-                      f"load processes used {load_cpu:.2f} cores", flush=True)
+                      f"server CPU {server_ms:.2f} ms/request; load processes used "
+                      f"{load_cpu:.2f} cores; load average {load_average():.1f}", flush=True)
+                if good != total:
+                    raise SystemExit(f"{total - good} answers were not an accepted cp")
                 results.append(per_s)
+                cpu_ms.append(server_ms)
             median = statistics.median(results)
+            print(f"server CPU ms/request (median): {statistics.median(cpu_ms):.2f}")
             print(f"median: {median:.0f} certs/s "
                   f"(workers {args.workers}, loaders {args.loaders}x{args.threads}, "
                   f"{'PostgreSQL' if args.database_url else 'SQLite'}); in-process issuance "

@@ -10,6 +10,12 @@ the entries in one pass, sign, store) and its phases. Median of --runs.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.*, bench.*
+
 import argparse
 import contextlib
 import os

@@ -1,18 +1,22 @@
-"""EST enrollments per second over TLS (RFC 7030 §4.2.2 simplereenroll, keep-alive).
+"""EST renewals per second over TLS (RFC 7030 §4.2.2 simplereenroll).
 
     python bench/est.py [--workers 2] [--clients 2] [--connections 8] [--duration 10]
 
 Starts `iotpki serve --https-port` (SQLite in a temporary data directory, or
 --database-url) with --workers processes, then --clients load-generator processes, each
-driving --connections keep-alive TLS connections with asyncio (raw HTTP/1.1, no HTTP
-library on the hot path). Every connection presents the same operational certificate as
-TLS client certificate and sends pre-built CSRs with its subject and SAN, so every request
-goes the whole way: TLS client-certificate identity → current-certificate method (store
-lookup: issued here, good, not expired; same subject and SANs) → CSR verify → policy →
-sign → store + audit + event in one transaction → certs-only PKCS#7 answer.
+driving --connections concurrent TLS connections with asyncio (raw HTTP/1.1, no HTTP
+library on the hot path). Before each run a fresh population of --devices devices is issued
+in process, each with its current operational certificate and one pre-built renewal CSR
+(new key, same subject and SAN): only the newest certificate of an identity renews, so a
+device renews once, on a connection of its own that presents its certificate as TLS client
+certificate. Every request goes the whole way: TLS handshake with client certificate →
+current-certificate method (store lookup: issued here, good, not expired, newest of its
+lineage; same subject and SANs) → CSR verify → policy → sign → store + audit + event in one
+transaction → certs-only PKCS#7 answer.
 
-Reports enrollments/s (median of --repeat runs), p50/p99 latency, and the ratio to the
-in-process issuance rate (bench/issuance.py, one transaction per certificate).
+Reports renewals/s (median of --repeat runs), p50/p99 latency, the server's CPU time per
+request (process tree user + system, bench/cpu.py) and the ratio to the in-process issuance
+rate (bench/issuance.py, one transaction per certificate).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.servers import ServerProcess, free_port
 
+from bench.cpu import load_average, tree_cpu
 from bench.issuance import make_csrs as make_issuance_csrs
 from bench.issuance import rate, single
 from iotpki.app import build_pki
@@ -52,55 +57,77 @@ DOMAIN = "urn:iotpki:domain:building-42.operator.example"
 SUBJECT = "bench-client"
 
 
-def renewal_csr() -> bytes:
-    key = generate_private_key("ec-p256")
+Device = tuple[Path, bytes]  # (PEM file with its certificate and key, its renewal request)
+
+
+def population(pki: object, directory: Path, prefix: str, count: int, port: int) -> list[Device]:
+    """`count` devices, each with a current operational certificate (issued in process, in
+    batches) and one pre-built simplereenroll request for a new key. Each device renews
+    once: only the newest certificate of an identity renews (RFC 7030 §4.2.2 lineage)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    devices: list[Device] = []
+    for start in range(0, count, 200):
+        made = []
+        for index in range(start, min(count, start + 200)):
+            key = generate_private_key("ec-p256")
+            made.append((key, _csr(key, f"{SUBJECT}-{prefix}-{index}")))
+        outcomes = pki.issuance.issue_many([  # type: ignore[attr-defined]
+            IssuanceRequest(CA, "operational", csr, "bench") for _, csr in made])
+        for (key, _), outcome in zip(made, outcomes, strict=True):
+            assert isinstance(outcome, Issued), outcome
+            path = directory / f"{outcome.record.serial_hex}.pem"
+            path.write_bytes(outcome.certificate.public_bytes(serialization.Encoding.PEM)
+                             + key.private_bytes(serialization.Encoding.PEM,
+                                                 serialization.PrivateFormat.PKCS8,
+                                                 serialization.NoEncryption()))
+            renewal = _csr(generate_private_key("ec-p256"),
+                           outcome.certificate.subject.rfc4514_string().removeprefix("CN="))
+            devices.append((path, request_for(port, encode_base64_body(renewal))))
+    return devices
+
+
+def _csr(key: object, name: str) -> bytes:
     return (x509.CertificateSigningRequestBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, SUBJECT)]))
+            .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, name)]))
             .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(DOMAIN)]),
                            False)
-            .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
+            .sign(key, hashes.SHA256())  # type: ignore[arg-type]
+            .public_bytes(serialization.Encoding.DER))
 
 
-def client_files(pki_dir: Path, pki: object) -> tuple[Path, Path, Path]:
-    key = generate_private_key("ec-p256")
-    csr = (x509.CertificateSigningRequestBuilder()
-           .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, SUBJECT)]))
-           .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(DOMAIN)]),
-                          False).sign(key, hashes.SHA256()))
-    outcome = pki.issuance.issue(IssuanceRequest(  # type: ignore[attr-defined]
-        CA, "operational", csr.public_bytes(serialization.Encoding.DER), "bench"))
-    assert isinstance(outcome, Issued), outcome
-    cert, key_path, root = pki_dir / "client.pem", pki_dir / "client.key", pki_dir / "root.pem"
-    cert.write_bytes(outcome.certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    root.write_bytes(outcome.chain[-1].public_bytes(serialization.Encoding.PEM))
-    return cert, key_path, root
+def root_file(pki: object, directory: Path) -> Path:
+    root = directory / "root.pem"
+    authority = pki.authorities.get(CA)  # type: ignore[attr-defined]
+    root.write_bytes(authority.full_chain[-1].public_bytes(serialization.Encoding.PEM))
+    return root
 
 
 # -- load generator (separate processes) ---------------------------------------------------------
 
-def requests_for(port: int, bodies: list[bytes]) -> list[bytes]:
-    head = (f"POST /.well-known/est/simplereenroll HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            "Content-Type: application/pkcs10\r\n")
-    return [f"{head}Content-Length: {len(b)}\r\n\r\n".encode() + b for b in bodies]
+def request_for(port: int, body: bytes) -> bytes:
+    return (f"POST /.well-known/est/simplereenroll HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Content-Type: application/pkcs10\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode() + body
 
 
-async def connection(port: int, context: ssl.SSLContext, requests: list[bytes], start: int,
-                     until: float, latencies: list[float], statuses: dict[int, int]) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context,
-                                                   server_hostname="127.0.0.1")
-    index = start
-    while time.monotonic() < until:
+async def connection(port: int, root: str, devices: list[Device], until: float,
+                     latencies: list[float], statuses: dict[int, int]) -> None:
+    """One device after another: a TLS connection with the device's certificate, its
+    renewal, the answer (a device renews once, so one request per connection)."""
+    for path, request in devices:
+        if time.monotonic() >= until:
+            return
+        context = ssl.create_default_context(cafile=root)
+        context.load_cert_chain(path)
         sent = time.perf_counter()
-        writer.write(requests[index % len(requests)])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context,
+                                                       server_hostname="127.0.0.1")
+        writer.write(request)
         status, length = await read_head(reader)
         await reader.readexactly(length)
         latencies.append(time.perf_counter() - sent)
         statuses[status] = statuses.get(status, 0) + 1
-        index += 1
-    writer.close()
+        writer.close()
 
 
 async def read_head(reader: asyncio.StreamReader) -> tuple[int, int]:
@@ -111,28 +138,26 @@ async def read_head(reader: asyncio.StreamReader) -> tuple[int, int]:
     return int(lines[0].split()[1]), length
 
 
-def generate_load(args: tuple[int, str, str, str, list[bytes], int, float, float]) -> tuple[
-        list[float], dict[int, int], float]:
-    port, cert, key, root, requests, connections, warmup, duration = args
-    context = ssl.create_default_context(cafile=root)
-    context.load_cert_chain(cert, key)
+def generate_load(args: tuple[int, str, list[Device], list[Device], int, float]) -> tuple[
+        list[float], dict[int, int], float, int, float]:
+    """(latencies, statuses, CPU seconds, warm-up answers, seconds measured)."""
+    port, root, warm_devices, devices, connections, duration = args
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    cpu = [0.0]  # CPU seconds this load generator used while measuring
+    measured = [0.0, 0.0]  # CPU seconds of this load generator, wall seconds
+    warm: dict[int, int] = {}
 
     async def run() -> None:
-        ignored: list[float] = []
-        ignored_statuses: dict[int, int] = {}
-        until = time.monotonic() + warmup
-        await asyncio.gather(*(connection(port, context, requests, i * 97, until, ignored,
-                                          ignored_statuses) for i in range(connections)))
-        until = time.monotonic() + duration
-        started = time.process_time()
-        await asyncio.gather(*(connection(port, context, requests, i * 131, until, latencies,
-                                          statuses) for i in range(connections)))
-        cpu[0] = time.process_time() - started
+        await asyncio.gather(*(connection(port, root, warm_devices[i::connections],
+                                          time.monotonic() + 60, [], warm)
+                               for i in range(connections)))
+        started, cpu = time.monotonic(), time.process_time()
+        until = started + duration
+        await asyncio.gather(*(connection(port, root, devices[i::connections], until,
+                                          latencies, statuses) for i in range(connections)))
+        measured[:] = [time.process_time() - cpu, time.monotonic() - started]
     asyncio.run(run())
-    return latencies, statuses, cpu[0]
+    return latencies, statuses, measured[0], sum(warm.values()), measured[1]
 
 
 # -- orchestration -------------------------------------------------------------------------------
@@ -142,24 +167,37 @@ def start_server(data_dir: Path, database_url: str | None, workers: int) -> tupl
     settings = Settings(data_dir, database_url, "http://127.0.0.1:8080")
     # a loaded machine starts 2 listeners x N workers slowly
     server = ServerProcess(settings, free_port(), free_port(), workers=workers).start(240)
-    time.sleep(10.0)  # every worker up (the first one answering is not all)
+    if workers > 1:
+        time.sleep(10.0)  # every worker up (the first one answering is not all)
     return server, int(server.https_port or 0)
 
 
-def one_run(args: argparse.Namespace, port: int, files: tuple[Path, Path, Path],
-            requests: list[bytes]) -> tuple[float, list[float], dict[int, int], float]:
-    cert, key, root = (str(f) for f in files)
-    jobs = [(port, cert, key, root, requests, args.connections, args.warmup, args.duration)
-            for _ in range(args.clients)]
+Run = tuple[float, list[float], dict[int, int], float, float, float]
+
+
+def one_run(args: argparse.Namespace, server: ServerProcess, root: Path,
+            warm: list[Device], devices: list[Device]) -> Run:
+    """(enrollments/s, latencies, statuses, load-generator cores, server CPU ms per
+    answer, load average). Server CPU covers warm-up and measurement alike, divided by every
+    answer of both."""
+    port = int(server.https_port or 0)
+    jobs = [(port, str(root), warm[i::args.clients], devices[i::args.clients],
+             args.connections, args.duration) for i in range(args.clients)]
+    assert server.process is not None
     with multiprocessing.get_context("spawn").Pool(args.clients) as pool:
+        cpu_before = tree_cpu(server.process.pid)
         results = pool.map(generate_load, jobs)
+        server_cpu = tree_cpu(server.process.pid) - cpu_before
     latencies = [x for r in results for x in r[0]]
     statuses: dict[int, int] = {}
-    for _, counted, _ in results:
+    for counted in (r[1] for r in results):
         for status, count in counted.items():
             statuses[status] = statuses.get(status, 0) + count
-    load_cpu = sum(r[2] for r in results) / args.duration  # cores the load generators used
-    return statuses.get(200, 0) / args.duration, latencies, statuses, load_cpu
+    answers = sum(statuses.values()) + sum(r[3] for r in results)
+    elapsed = max(r[4] for r in results)
+    load_cpu = sum(r[2] for r in results) / elapsed  # cores the load generators used
+    return (statuses.get(200, 0) / elapsed, latencies, statuses, load_cpu,
+            1000 * server_cpu / max(answers, 1), load_average())
 
 
 def main() -> None:
@@ -169,37 +207,53 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=1, help="load-generator processes")
     parser.add_argument("--connections", type=int, default=8, help="per load generator")
     parser.add_argument("--duration", type=float, default=10.0)
-    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--warmup", type=int, default=200, help="renewals before each run")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--csrs", type=int, default=500)
+    parser.add_argument("--devices", type=int, default=8000,
+                        help="devices per run (each renews once; a run ends early if used up)")
+    parser.add_argument("--in-process", type=int, default=1000,
+                        help="certificates of the in-process rate (the ratio's denominator)")
     args = parser.parse_args()
     os.environ.setdefault("IOTPKI_CA_PASSPHRASE", "benchmark passphrase")
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
-        pki = build_pki(Settings(data_dir, args.database_url, "http://127.0.0.1:8080"))
+        settings = Settings(data_dir, args.database_url, "http://127.0.0.1:8080")
+        pki = build_pki(settings)
         create_demo_hierarchy(pki)
-        files = client_files(Path(tmp), pki)
-        in_process = rate(single(pki, make_issuance_csrs(1000)), 3)
+        root = root_file(pki, Path(tmp))
+        in_process = rate(single(pki, make_issuance_csrs(args.in_process)), 3)
         pki.close()
         process, port = start_server(data_dir, args.database_url, args.workers)
         try:
-            requests = requests_for(port, [encode_base64_body(renewal_csr())
-                                           for _ in range(args.csrs)])
-            runs = [one_run(args, port, files, requests) for _ in range(args.repeat)]
+            runs = []
+            for number in range(args.repeat):
+                pki = build_pki(settings, migrate=False)
+                try:
+                    warm = population(pki, Path(tmp) / "devices", f"w{number}", args.warmup,
+                                      port)
+                    devices = population(pki, Path(tmp) / "devices", f"r{number}",
+                                         args.devices, port)
+                finally:
+                    pki.close()
+                runs.append(one_run(args, process, root, warm, devices))
+                if runs[-1][2].get(200, 0) != sum(runs[-1][2].values()):
+                    raise SystemExit(f"not every renewal succeeded: {runs[-1][2]}")
+                if runs[-1][2].get(200, 0) >= args.devices:
+                    print("warning: the run used every device before its end; "
+                          "raise --devices", file=sys.stderr)
         finally:
             process.stop()
     report(args, runs, in_process)
 
 
-def report(args: argparse.Namespace,
-           runs: list[tuple[float, list[float], dict[int, int], float]],
-           in_process: float) -> None:
+def report(args: argparse.Namespace, runs: list[Run], in_process: float) -> None:
     rates = sorted(r[0] for r in runs)
     median = statistics.median(rates)
     latencies = sorted(runs[len(runs) // 2][1]) or [0.0]
     machine = (f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
                f"load average {os.getloadavg()[0]:.2f} at the end")
-    print(f"# EST simplereenroll over TLS, keep-alive; {args.workers} server workers, "
+    print(f"# EST simplereenroll over TLS, one renewal per device and connection; "
+          f"{args.workers} server workers, "
           f"{args.clients}x{args.connections} connections, {args.duration:.0f} s runs")
     print(f"# {machine}")
     print(f"enrollments/s (median of {args.repeat}): {median:.0f}   runs: "
@@ -209,6 +263,11 @@ def report(args: argparse.Namespace,
     print(f"statuses: {runs[-1][2]}")
     print("load generator CPU (cores busy, per run): "
           + ", ".join(f"{r[3]:.2f}" for r in runs))
+    print(f"server CPU ms/request (median of {args.repeat}): "
+          f"{statistics.median(r[4] for r in runs):.2f}   runs: "
+          + ", ".join(f"{r[4]:.2f}" for r in runs))
+    print("load average (1 min) at the end of each run: "
+          + ", ".join(f"{r[5]:.1f}" for r in runs))
     print(f"in-process issuance (1 per transaction): {in_process:.0f}/s; "
           f"EST/in-process = {median / in_process:.2f}")
 

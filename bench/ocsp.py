@@ -36,8 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.servers
 
 from tests.servers import ServerProcess, free_port
 
+from bench.cpu import load_average, tree_cpu
 from iotpki.app import PKI, build_pki
-from iotpki.cli.demo_setup import create_demo_hierarchy
+from iotpki.cli.demo_setup import DEMO_DOMAIN, create_demo_hierarchy
 from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued
 from iotpki.settings import Settings
@@ -55,13 +56,15 @@ class Result:
     p50: str
     p99: str
     wrk_cpu: float  # CPU seconds wrk used per second of run
+    server_us: float = 0.0  # server process tree CPU µs per response
+    load: float = 0.0  # 1-minute load average at the end
 
 
 def csr_for(name: str) -> bytes:
     key = generate_private_key("ec-p256")
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     san = x509.SubjectAlternativeName([x509.UniformResourceIdentifier(
-        "urn:iotpki:domain:bench.operator.example")])
+        f"urn:iotpki:domain:{DEMO_DOMAIN}")])  # a domain the CA's organization owns
     csr = x509.CertificateSigningRequestBuilder().subject_name(subject).add_extension(
         san, False).sign(key, hashes.SHA256())
     return csr.public_bytes(serialization.Encoding.DER)
@@ -146,30 +149,44 @@ def measured(command: list[str], env: dict[str, str], duration: int) -> tuple[st
     return done.stdout + done.stderr, cpu / duration
 
 
-def median_result(label: str, runs: list[tuple[float, str, str, float]]) -> Result:
+def median_result(label: str, runs: list[tuple[float, str, str, float]],
+                  server_us: list[float] | None = None) -> Result:
     middle = sorted(runs)[len(runs) // 2]
     return Result(label, statistics.median(r[0] for r in runs), middle[1], middle[2],
-                  statistics.median(r[3] for r in runs))
+                  statistics.median(r[3] for r in runs),
+                  statistics.median(server_us) if server_us else 0.0, load_average())
 
 
-def wait_idle(seconds: float = 2.0) -> None:
+def wait_idle(seconds: float) -> None:
     time.sleep(seconds)  # let the previous run's connections drain
 
 
-def bench_ours(url: str, env: dict[str, str], args: argparse.Namespace) -> list[Result]:
+def answered(output: str) -> int:
+    found = re.search(r"(\d+) requests in", output)
+    if found is None:
+        raise RuntimeError(f"cannot read wrk output:\n{output}")
+    return int(found.group(1))
+
+
+def bench_ours(url: str, env: dict[str, str], args: argparse.Namespace,
+               server: ServerProcess) -> list[Result]:
+    assert server.process is not None
     results = []
     for mode, close in (("post", False), ("get", False), ("post", True)):
-        for connections in (16, 64):
-            runs = []
+        for connections in args.connections:
+            runs, server_us = [], []
             run_env = {**env, "OCSP_MODE": mode, "OCSP_PATH": f"/ocsp/{CA}" + (
                 "/" if mode == "get" else ""), "OCSP_CLOSE": "1" if close else "0"}
             for _ in range(args.runs):
-                wait_idle()
+                wait_idle(args.settle)
+                before = tree_cpu(server.process.pid)
                 output, cpu = measured(wrk_command(url, connections, args.duration), run_env,
                                        args.duration)
+                spent = tree_cpu(server.process.pid) - before
                 runs.append((*parse_wrk(output), cpu))
+                server_us.append(1e6 * spent / max(answered(output), 1))
             label = f"iotpki {mode.upper()} {'close' if close else 'keep-alive'} c{connections}"
-            results.append(median_result(label, runs))
+            results.append(median_result(label, runs, server_us))
             print(_row(results[-1]), flush=True)
     return results
 
@@ -177,11 +194,11 @@ def bench_ours(url: str, env: dict[str, str], args: argparse.Namespace) -> list[
 def bench_openssl(work: Path, env: dict[str, str], args: argparse.Namespace) -> list[Result]:
     results = []
     for mode in ("post", "get"):
-        for connections in (16, 64):
+        for connections in args.connections:
             runs = []
             run_env = {**env, "OCSP_MODE": mode, "OCSP_PATH": "/", "OCSP_CLOSE": "0"}
             for _ in range(args.runs):
-                wait_idle()
+                wait_idle(args.settle)
                 output, cpu = measured(_netns_command(work, connections, args), run_env,
                                        args.duration)
                 runs.append((*parse_wrk(output), cpu))
@@ -204,8 +221,9 @@ def _netns_command(work: Path, connections: int, args: argparse.Namespace) -> li
 
 
 def _row(result: Result) -> str:
-    return (f"| {result.label} | {result.rps:,.0f} | {result.p50} | {result.p99} | "
-            f"{result.wrk_cpu:.2f} |")
+    server = f"{result.server_us:.0f}" if result.server_us else "-"
+    return (f"| {result.label} | {result.rps:,.0f} | {server} | {result.p50} | {result.p99} | "
+            f"{result.wrk_cpu:.2f} | {result.load:.1f} |")
 
 
 def start_server(settings: Settings, port: int, workers: int) -> ServerProcess:
@@ -220,6 +238,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--database-url", default=os.environ.get("IOTPKI_DATABASE_URL"))
     parser.add_argument("--skip-openssl", action="store_true")
+    parser.add_argument("--connections", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--settle", type=float, default=2.0,
+                        help="seconds between runs for connections to drain")
     args = parser.parse_args()
     os.environ.setdefault("IOTPKI_CA_PASSPHRASE", "benchmark passphrase")
     with tempfile.TemporaryDirectory() as tmp:
@@ -238,12 +259,15 @@ def main() -> None:
         env = {**os.environ, "OCSP_REQUESTS": str(work / "requests.bin")}
         print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, "
               f"{args.certificates} certificates, {args.workers} workers")
-        print("| server, mode | responses/s | p50 | p99 | wrk CPU s/s |\n|---|---|---|---|---|")
+        print("| server, mode | responses/s | server CPU µs/resp | p50 | p99 | wrk CPU s/s | "
+              "load |\n|---|---|---|---|---|---|---|")
         server = start_server(settings, port, args.workers)
         try:
             warm = {**env, "OCSP_MODE": "post", "OCSP_PATH": f"/ocsp/{CA}", "OCSP_CLOSE": "0"}
-            measured(wrk_command(f"http://127.0.0.1:{port}", 16, 3), warm, 3)  # fill caches
-            bench_ours(f"http://127.0.0.1:{port}", env, args)
+            warm_seconds = min(3, args.duration)
+            measured(wrk_command(f"http://127.0.0.1:{port}", 16, warm_seconds), warm,
+                     warm_seconds)  # fill caches
+            bench_ours(f"http://127.0.0.1:{port}", env, args, server)
         finally:
             server.stop()
         if not args.skip_openssl:

@@ -12,6 +12,7 @@ command -v pkcs11-tool >/dev/null || needed+=(opensc)  # independent PKCS#11 pee
 # BouncyCastle's EST client (tests/est/test_bouncycastle.py), compiled with the JDK's javac.
 [ -f /usr/share/java/bcpkix.jar ] || needed+=(libbcpkix-java libbcprov-java libbcutil-java)
 command -v javac >/dev/null || needed+=(default-jdk-headless)
+command -v wrk >/dev/null || needed+=(wrk)  # load generator of bench/ocsp.py (smoke run in tests)
 if [ ${#needed[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "missing system packages: ${needed[*]} (run as root or install them)" >&2
