@@ -123,7 +123,10 @@ def test_simpleenroll_with_the_previous_stage_certificate(est: EST) -> None:
 
 def test_manual_approval_answers_202_until_approved(est: EST) -> None:
     body = est.new_key_and_csr("chip", "/CN=chip-0100")
-    first = est.curl("simpleenroll", label="components", body=body)
+    # §3.2.3: "components" takes one-time secrets too: credentials are asked for first.
+    challenge = est.curl("simpleenroll", label="components", body=body)
+    assert challenge.status == 401 and challenge.body == b""
+    first = est.curl("simpleenroll", label="components", body=body)  # no credentials again
     assert first.status == 202 and int(first.headers["retry-after"]) > 0
     second = est.curl("simpleenroll", label="components", body=body)  # the same request again
     assert second.status == 202

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy import Connection, Row, delete, func, select, update
 
 from iotpki.core.ra.pending import PendingRequest, PendingStatus
 from iotpki.store.ids import IdCache
-from iotpki.store.schema import authorities, pending_requests
+from iotpki.store.schema import approval_challenges, authorities, pending_requests
 
 
 class SQLPendingRequestRepository:
@@ -21,7 +21,7 @@ class SQLPendingRequestRepository:
             id=pending.id, authority_id=self._ids.id_of(self._conn, authorities, pending.authority),
             profile=pending.profile, csr=pending.csr, requester=pending.requester,
             presented=pending.presented, status=pending.status.value,
-            created_at=pending.created_at))
+            created_at=pending.created_at, request_key=pending.request_key))
 
     def get(self, request_id: str) -> PendingRequest | None:
         row = self._conn.execute(
@@ -50,10 +50,31 @@ class SQLPendingRequestRepository:
             pending_requests.c.profile == profile)
         return int(self._conn.execute(stmt).scalar_one())
 
-    def for_csr(self, csr: bytes) -> PendingRequest | None:
-        row = self._conn.execute(select(pending_requests).where(pending_requests.c.csr == csr)
-                                 .order_by(pending_requests.c.created_at.desc()).limit(1)).first()
+    def for_request(self, authority: str, profile: str, request_key: str) -> PendingRequest | None:
+        row = self._conn.execute(select(pending_requests).where(
+            pending_requests.c.authority_id == self._ids.id_of(self._conn, authorities, authority),
+            pending_requests.c.profile == profile,
+            pending_requests.c.request_key == request_key,
+        ).order_by(pending_requests.c.created_at.desc()).limit(1)).first()
         return self._pending(row) if row is not None else None
+
+    def note_challenge(self, authority: str, profile: str, request_key: str, at: datetime,
+                       forget_before: datetime) -> None:
+        self._conn.execute(delete(approval_challenges).where(
+            approval_challenges.c.challenged_at < forget_before))
+        self._conn.execute(approval_challenges.insert().values(
+            authority_id=self._ids.id_of(self._conn, authorities, authority), profile=profile,
+            request_key=request_key, challenged_at=at))
+
+    def challenged(self, authority: str, profile: str, request_key: str,
+                   since: datetime) -> bool:
+        row = self._conn.execute(select(approval_challenges.c.id).where(
+            approval_challenges.c.authority_id == self._ids.id_of(self._conn, authorities,
+                                                                  authority),
+            approval_challenges.c.profile == profile,
+            approval_challenges.c.request_key == request_key,
+            approval_challenges.c.challenged_at >= since).limit(1)).first()
+        return row is not None
 
     def _pending(self, row: Row) -> PendingRequest:  # type: ignore[type-arg]
         return PendingRequest(
@@ -61,4 +82,5 @@ class SQLPendingRequestRepository:
             profile=row.profile, csr=row.csr, requester=row.requester,
             created_at=row.created_at, presented=row.presented,
             status=PendingStatus(row.status), decided_at=row.decided_at,
-            decided_by=row.decided_by, certificate=row.certificate, reason=row.reason)
+            decided_by=row.decided_by, certificate=row.certificate, reason=row.reason,
+            request_key=row.request_key)

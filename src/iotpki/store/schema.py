@@ -194,7 +194,22 @@ pending_requests = Table(
     Column("decided_by", String(255)),
     Column("certificate", String(64)),
     Column("reason", Text),
+    Column("request_key", String(64)),  # core.ra.pending.request_key (subject + public key)
     Index("ix_pending_requests_status", "status", "created_at"),
+    Index("ix_pending_requests_key", "authority_id", "profile", "request_key"),
+)
+# Requests without credentials answered with a 401 challenge on an endpoint that may queue
+# them for manual approval (RFC 7030 §3.2.3, core.ra.approval): the same request again is
+# then queued. Rows older than the approval limits' challenge memory are deleted.
+approval_challenges = Table(
+    "approval_challenges", metadata,
+    Column("id", BigID, primary_key=True),
+    Column("authority_id", Integer, ForeignKey("authorities.id"), nullable=False),
+    Column("profile", String(63), nullable=False),
+    Column("request_key", String(64), nullable=False),
+    Column("challenged_at", UTCDateTime, nullable=False),
+    Index("ix_approval_challenges_key", "authority_id", "profile", "request_key"),
+    Index("ix_approval_challenges_at", "challenged_at"),
 )
 # One row per authority: bumped in every revocation, hold and release transaction; the
 # certificate changed gets the new value in `status_seq`. Nodes poll it to drop stale caches.

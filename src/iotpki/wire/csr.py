@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from cryptography import x509
 
 from iotpki.wire.decoding import decoding, loaded_csr
+from iotpki.wire.der import SEQUENCE, children, read_tlv
 from iotpki.wire.errors import DecodeError, PKIError
 
 
@@ -46,6 +47,20 @@ def decode_certification_request(data: bytes) -> CertificationRequest:
         if data.lstrip().startswith(b"-----BEGIN"):
             raise
     return _crmf_request(data)
+
+
+def request_identity(csr: x509.CertificateSigningRequest) -> tuple[bytes, bytes]:
+    """The DER of the subject and of the subjectPKInfo of a PKCS#10 request, as signed
+    (RFC 2986 §4.1 CertificationRequestInfo): what stays the same when a client signs the
+    same request again, whatever its attributes (a new challengePassword) or signature."""
+    info = csr.tbs_certrequest_bytes
+    tag, start, end = read_tlv(info, 0)
+    elements = list(children(info, start, end))
+    if tag != SEQUENCE or len(elements) < 3 or elements[1][0] != SEQUENCE \
+            or elements[2][0] != SEQUENCE:
+        raise DecodeError("CertificationRequestInfo without subject and subjectPKInfo")
+    (_, subject_start, subject_end), (_, key_start, key_end) = elements[1], elements[2]
+    return info[subject_start:subject_end], info[key_start:key_end]
 
 
 def _crmf_request(data: bytes) -> CertificationRequest:

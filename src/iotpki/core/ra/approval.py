@@ -1,6 +1,15 @@
 """Manual approval: a request is kept until an operator approves (it is then issued on the
-single issuance path) or rejects it. Clients poll with the request id (EST 202 +
-Retry-After, RFC 7030 §4.2.3; CMP pollReq, RFC 9483 §4.4)."""
+single issuance path) or rejects it. Clients poll with the request id (CMP pollReq, RFC 9483
+§4.4) or by sending the same request again (EST 202 + Retry-After, RFC 7030 §4.2.3): the
+same subject and public key on the same authority and profile (`pending.request_key`) find
+the request already queued, never a second one.
+
+RFC 7030 §3.2.3 (credentials before approval): where a protocol can ask for credentials
+(HTTP 401) and the endpoint also takes one-time secrets, a request without credentials is
+challenged first and remembered (`challenge`); only the same request sent again without
+credentials within `ApprovalLimits.challenge_memory` shows that the client chose not to
+authenticate, and is queued (`core.ra.endpoint_enrollment`).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +26,7 @@ from iotpki.core.methods import MethodName
 from iotpki.core.outcomes import Issued, Pending, Rejected
 from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 from iotpki.core.ra.guessing import ClientRate
-from iotpki.core.ra.pending import PendingRequest, PendingStatus
+from iotpki.core.ra.pending import PendingRequest, PendingStatus, request_key
 from iotpki.core.ra.registration import new_registration_id
 
 RETRY_AFTER_SECONDS = 60
@@ -30,6 +39,10 @@ class ApprovalLimits:
     pending_per_label: int = 1000  # undecided requests per (authority, profile)
     per_client: int = 10  # submissions one client address may make within `window`
     window: timedelta = timedelta(minutes=1)
+    # How long a 401 challenge to a request without credentials is remembered (its repeat
+    # without credentials within this time is queued); challenges remembered per client
+    # address and `window` are capped at `per_client` too (past that: 401, not remembered).
+    challenge_memory: timedelta = timedelta(days=1)
 
 
 class ManualApproval:
@@ -41,6 +54,8 @@ class ManualApproval:
         self._limits = limits or ApprovalLimits()
         self._submissions = ClientRate(self._limits.per_client, self._limits.window,
                                        "requests for approval")
+        self._challenges = ClientRate(self._limits.per_client, self._limits.window,
+                                      "requests without credentials")
 
     def submit(self, csr: bytes, authority: str | None, profile: str | None, requester: str,
                presented: str | None, client: str | None = None) -> Pending:
@@ -50,7 +65,7 @@ class ManualApproval:
         now = self._clock.now()
         self._submissions.check(client, now)
         pending = PendingRequest(new_registration_id(), authority, profile, csr, requester, now,
-                                 presented)
+                                 presented, request_key=request_key(csr))
         with self._uow() as uow:
             if uow.authorities.get(authority) is None:
                 raise PolicyError(R.UNKNOWN_AUTHORITY, f"unknown authority {authority!r}")
@@ -65,6 +80,46 @@ class ManualApproval:
                                                              "authority": authority}))
             uow.commit()
         return Pending(pending.id, RETRY_AFTER_SECONDS)
+
+    def repeated(self, authority: str, profile: str,
+                 csr: bytes) -> Issued | Pending | Rejected | None:
+        """The answer to a request queued before for the same subject and public key (RFC 7030
+        §4.2.3): pending, the certificate once approved, the refusal once rejected; None if
+        there is none."""
+        key = request_key(csr)
+        if key is None:
+            return None
+        with self._uow() as uow:
+            pending = uow.pending.for_request(authority, profile, key)
+        return None if pending is None else self.poll(pending.id)
+
+    def challenge(self, authority: str, profile: str, csr: bytes, client: str | None) -> None:
+        """Remember that this request came without credentials and was challenged."""
+        key = request_key(csr)
+        now = self._clock.now()
+        try:
+            self._challenges.check(client, now)
+        except PolicyError:
+            return  # challenged all the same, not remembered: nothing of it can be queued
+        if key is None:
+            return
+        with self._uow() as uow:
+            if uow.authorities.get(authority) is None:
+                return
+            uow.pending.note_challenge(authority, profile, key, now,
+                                       now - self._limits.challenge_memory)
+            uow.commit()
+        self._challenges.note(client, now)
+
+    def challenged(self, authority: str, profile: str, csr: bytes) -> bool:
+        """Whether this request was challenged within the challenge memory: sent again
+        without credentials, the client chose not to authenticate (RFC 7030 §3.2.3)."""
+        key = request_key(csr)
+        if key is None:
+            return False
+        since = self._clock.now() - self._limits.challenge_memory
+        with self._uow() as uow:
+            return uow.pending.challenged(authority, profile, key, since)
 
     def poll(self, request_id: str) -> Issued | Pending | Rejected:
         pending = self.get(request_id)

@@ -3,7 +3,11 @@ CA certificates to publish, the key types to ask for, enrollment with the endpoi
 server-side key generation, and the audit of refusals made before the core was reached.
 
 RFC 7030 §4.1 (CA certificates), §4.2 (enroll / re-enroll with the endpoint's methods),
-§4.2.3 (a repeated request for a pending manual approval is recognized, not queued again),
+§3.2.3 (credentials before approval: on an endpoint with one-time secrets and manual
+approval, a request without credentials is challenged first where the protocol can ask for
+credentials; queued only when sent again without them, `core.ra.approval`),
+§4.2.3 (a repeated request for a manual approval is recognized by subject and public key,
+not queued again),
 §4.4 (server-side key generation: the key is made here and returned once, encrypted to the
 client certificate if asked (§4.4.2, `core.ra.key_delivery`); kept only, sealed, when the
 profile archives keys),
@@ -24,6 +28,7 @@ from iotpki.core.ca.profile import Profile
 from iotpki.core.clock import Clock
 from iotpki.core.errors import NotFoundError, RefusalReason
 from iotpki.core.events import Event
+from iotpki.core.methods import MethodName
 from iotpki.core.outcomes import Issued, Pending, Rejected
 from iotpki.core.ports import UnitOfWorkFactory
 from iotpki.core.ra.endpoints import Endpoint, Endpoints
@@ -103,16 +108,38 @@ class EndpointEnrollment:
         above = self._issuers.get(leaf.issuer, ())
         return (leaf, *(c for c in above if c.subject != c.issuer))
 
-    def enroll(self, endpoint: Endpoint, request: EnrollmentRequest) -> Outcome:
+    def enroll(self, endpoint: Endpoint, request: EnrollmentRequest,
+               challenge: bool = False) -> Outcome:
         """A first enrollment with the first of the endpoint's methods that applies to the
-        request; if none does, the first one (its refusal names what is missing)."""
+        request; if none does, the first one (its refusal names what is missing).
+
+        `challenge`: the protocol can ask the client for credentials (EST: HTTP 401, RFC 7030
+        §3.2.3). A request bound for manual approval is first matched with the requests
+        queued before (§4.2.3); if it is new, carries no secret and the endpoint takes one,
+        it is refused with `no-client-identity` (the challenge) unless the same request was
+        challenged before (the client chose not to authenticate)."""
         request = replace(request, authority=endpoint.authority, profile=endpoint.profile)
         method = self._enrollment.select(endpoint.methods, request) or endpoint.methods[0]
         if method == MANUAL_APPROVAL:
-            retried = self._pending_for(request.csr)
+            approval = self._enrollment.approval
+            retried = approval.repeated(endpoint.authority, endpoint.profile, request.csr)
             if retried is not None:
-                return self._enrollment.approval.poll(retried)
+                return retried
+            if challenge and _challenges(endpoint, request) and not approval.challenged(
+                    endpoint.authority, endpoint.profile, request.csr):
+                approval.challenge(endpoint.authority, endpoint.profile, request.csr,
+                                   request.client)
+                return self._challenged(endpoint, request, "enroll")
         return self._enrollment.enroll(request, method)
+
+    def _challenged(self, endpoint: Endpoint, request: EnrollmentRequest,
+                    operation: str) -> Rejected:
+        detail = ("credentials first (RFC 7030 §3.2.3): this endpoint takes a registration "
+                  "id and one-time secret; the same request sent again without credentials "
+                  "is queued for an operator's approval")
+        self.refuse(Refusal(endpoint.protocol, endpoint.label, request.requester,
+                            RefusalReason.NO_CLIENT_IDENTITY, detail, operation))
+        return Rejected(RefusalReason.NO_CLIENT_IDENTITY, detail)
 
     def renew(self, endpoint: Endpoint, request: EnrollmentRequest) -> Outcome:
         """RFC 7030 §4.2.2: re-enrollment with the endpoint's renewal method."""
@@ -121,10 +148,18 @@ class EndpointEnrollment:
 
     def enroll_with_server_key(self, endpoint: Endpoint, request: EnrollmentRequest,
                                renewal: bool = False,
-                               recipient: x509.Certificate | None = None) -> GeneratedEnrollment:
+                               recipient: x509.Certificate | None = None,
+                               challenge: bool = False) -> GeneratedEnrollment:
         """RFC 7030 §4.4: a key of the profile's first key type is made here; the client's CSR
         only names the subject and extensions. With `recipient` (§4.4.2) the key goes back
-        enveloped for that certificate, else as plain PKCS #8 (the TLS channel protects it)."""
+        enveloped for that certificate, else as plain PKCS #8 (the TLS channel protects it).
+        A server-made key cannot wait for an operator: a request that would be queued for
+        manual approval is challenged (`challenge`, the endpoint takes one-time secrets) or
+        refused before any key is made."""
+        if not renewal:
+            waiting = self._no_approval_for_server_keys(endpoint, request, challenge)
+            if waiting is not None:
+                return GeneratedEnrollment(waiting, None)
         try:
             generated = self._generate(endpoint)
             csr = _resigned(request.csr, generated.key)
@@ -142,6 +177,20 @@ class EndpointEnrollment:
         if enveloped is None:
             return GeneratedEnrollment(outcome, generated.pkcs8)
         return GeneratedEnrollment(outcome, None, enveloped_content_info(enveloped))
+
+    def _no_approval_for_server_keys(self, endpoint: Endpoint, request: EnrollmentRequest,
+                                     challenge: bool) -> Rejected | None:
+        asked = replace(request, authority=endpoint.authority, profile=endpoint.profile)
+        method = self._enrollment.select(endpoint.methods, asked) or endpoint.methods[0]
+        if method != MANUAL_APPROVAL:
+            return None
+        if challenge and _challenges(endpoint, request):
+            return self._challenged(endpoint, request, "serverkeygen")
+        detail = ("a server-generated key cannot wait for an operator's approval: "
+                  "authenticate, or send a key of your own (simpleenroll)")
+        self.refuse(Refusal(endpoint.protocol, endpoint.label, request.requester,
+                            RefusalReason.METHOD_NOT_ALLOWED, detail, "serverkeygen"))
+        return Rejected(RefusalReason.METHOD_NOT_ALLOWED, detail)
 
     def _refused(self, endpoint: Endpoint, request: EnrollmentRequest, reason: RefusalReason,
                  detail: str) -> GeneratedEnrollment:
@@ -177,10 +226,10 @@ class EndpointEnrollment:
             uow.events.add(Event("enrollment.refused", now, details))
             uow.commit()
 
-    def _pending_for(self, csr: bytes) -> str | None:
-        with self._uow() as uow:
-            pending = uow.pending.for_csr(csr)
-        return None if pending is None else pending.id
+def _challenges(endpoint: Endpoint, request: EnrollmentRequest) -> bool:
+    """A request without a secret, on an endpoint that takes one: ask for it first."""
+    return (request.registration_id is None
+            and MethodName.ONE_TIME_SECRET in endpoint.methods)
 
 
 def _resigned(csr_der: bytes, key: Any) -> bytes:

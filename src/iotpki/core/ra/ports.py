@@ -84,8 +84,20 @@ class PendingRequestRepository(Protocol):
 
     def count_pending(self, authority: str, profile: str) -> int: ...
 
-    def for_csr(self, csr: bytes) -> PendingRequest | None:
-        """The newest request with exactly this CSR (a client repeating it, RFC 7030 §4.2.3)."""
+    def for_request(self, authority: str, profile: str, request_key: str) -> PendingRequest | None:
+        """The newest request for this subject and public key (`pending.request_key`) of one
+        authority and profile: a client repeating it (RFC 7030 §4.2.3)."""
+        ...
+
+    def note_challenge(self, authority: str, profile: str, request_key: str, at: datetime,
+                       forget_before: datetime) -> None:
+        """Remember that a request without credentials was challenged (RFC 7030 §3.2.3);
+        challenges made before `forget_before` are dropped."""
+        ...
+
+    def challenged(self, authority: str, profile: str, request_key: str,
+                   since: datetime) -> bool:
+        """Whether such a request was challenged at or after `since`."""
         ...
 
 

@@ -9,7 +9,9 @@
   smime-type=server-generated-key` (EnvelopedData to the TLS client certificate, §4.4.2).
 - §4.5 GET csrattrs → 200 `application/csrattrs` (base64 DER CsrAttrs) from the profile.
 - §3.2.3 / §3.3: a request without usable credentials gets 401 with
-  `WWW-Authenticate: Basic`; authenticated but not allowed gets 403.
+  `WWW-Authenticate: Basic`; authenticated but not allowed gets 403. On an endpoint with
+  one-time secrets and manual approval, a request without credentials is challenged (401)
+  before it can be queued (the core decides: `EndpointEnrollment.enroll(challenge=True)`).
 
 The adapter decodes, calls the core's endpoint enrollment and encodes; it decides nothing
 about who may enroll. Refusals made here (malformed body, wrong media type) are audited
@@ -95,14 +97,15 @@ class EnrollmentEndpoints(Protocol):
 
     def client_chain(self, leaf: x509.Certificate) -> tuple[x509.Certificate, ...]: ...
 
-    def enroll(self, endpoint: Endpoint, request: EnrollmentRequest) -> Outcome: ...
+    def enroll(self, endpoint: Endpoint, request: EnrollmentRequest,
+               challenge: bool = False) -> Outcome: ...
 
     def renew(self, endpoint: Endpoint, request: EnrollmentRequest) -> Outcome: ...
 
     def enroll_with_server_key(self, endpoint: Endpoint, request: EnrollmentRequest,
                                renewal: bool = False,
-                               recipient: x509.Certificate | None = None
-                               ) -> GeneratedEnrollment: ...
+                               recipient: x509.Certificate | None = None,
+                               challenge: bool = False) -> GeneratedEnrollment: ...
 
     def refuse(self, refusal: Refusal) -> None: ...
 
@@ -224,8 +227,9 @@ class ESTServer:
 
     async def _simpleenroll(self, call: Call, request: Request) -> Response:
         enrollment = await self._enrollment_request(call, request)
+        # §3.2.3: challenge = True, a request without credentials may be asked for them
         return outcome_response(await run_in_threadpool(
-            self._endpoints.enroll, call.endpoint, enrollment))
+            self._endpoints.enroll, call.endpoint, enrollment, True))
 
     async def _simplereenroll(self, call: Call, request: Request) -> Response:
         enrollment = await self._enrollment_request(call, request)
@@ -243,7 +247,8 @@ class ESTServer:
         except KeyRecipientError as exc:
             raise BadRequestError(400, exc.reason, exc.detail) from exc
         generated = await run_in_threadpool(
-            self._endpoints.enroll_with_server_key, call.endpoint, enrollment, False, recipient)
+            self._endpoints.enroll_with_server_key, call.endpoint, enrollment, False, recipient,
+            True)
         if not isinstance(generated.outcome, Issued):
             return outcome_response(generated.outcome)
         if generated.encrypted_key is not None:  # §4.4.2
