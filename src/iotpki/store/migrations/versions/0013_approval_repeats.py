@@ -2,8 +2,8 @@
 (digest of its subject and public key) to recognize a client repeating it, and the 401
 challenges given to requests without credentials (`core.ra.approval`).
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from alembic import op
 from iotpki.core.ra.pending import request_key
 from iotpki.store.types import BigID, UTCDateTime
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
