@@ -20,7 +20,7 @@ def test_default_endpoints_match_the_demo(demo_pki: PKI) -> None:
 
 
 @pytest.mark.parametrize("document", [
-    {"scep": {}},
+    {"telnet": {}},
     {"est": {"x": {"authority": "a", "profile": "p", "methods": ["telepathy"]}}},
     {"est": {"x": {"authority": "a", "methods": ["one-time-secret"]}}},
     {"est": {"x": {"authority": "a", "profile": "p", "methods": []}}},

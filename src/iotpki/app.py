@@ -77,9 +77,9 @@ def load_profiles(path: Path) -> dict[str, Profile]:
 
 
 def with_service_profiles(profiles: dict[str, Profile]) -> dict[str, Profile]:
-    """A profile file written before the `key-delivery` service purpose existed lacks its
-    profile: the packaged one serves until the file names its own."""
-    missing = [p.value for p in (Purpose.KEY_DELIVERY,) if p.value not in profiles]
+    """A profile file written before the `key-delivery` or `scep-ra` service purpose existed
+    lacks its profile: the packaged one serves until the file names its own."""
+    missing = [p.value for p in (Purpose.KEY_DELIVERY, Purpose.SCEP_RA) if p.value not in profiles]
     if not missing:
         return profiles
     defaults = parse_profiles(yaml.safe_load(default_profiles_text()))

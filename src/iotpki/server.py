@@ -1,5 +1,6 @@
-"""The plain-HTTP server (DESIGN.md §4): OCSP, CRLs, CA certificates and CMP, built from the
-adapters and the PKI of `app.py`, plus the node's revocation worker.
+"""The plain-HTTP server: OCSP, CRLs, CA certificates, CMP and SCEP (RFC 8894 §4.1: SCEP
+protects its messages itself and its clients speak plain HTTP), built from the adapters and
+the PKI of `app.py`, plus the node's revocation worker.
 
 Every node (process) runs a `RevocationWorker` thread: it polls the revocation counters
 (one cheap query) so that OCSP caches drop changed certificates within `poll` seconds of a
@@ -27,11 +28,14 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from iotpki.app import PKI, build_pki
+from iotpki.core.ra.endpoint_enrollment import EndpointEnrollment
 from iotpki.core.revocation.crl_distribution import CRLDistribution
 from iotpki.listener import QueryGuard
 from iotpki.protocols.cmp.routes import routes as cmp_routes
 from iotpki.protocols.crl.routes import routes as crl_routes
 from iotpki.protocols.ocsp.routes import routes as ocsp_routes
+from iotpki.protocols.scep.routes import routes as scep_routes
+from iotpki.protocols.scep.server import SCEPServer
 from iotpki.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -131,8 +135,15 @@ def create_app(pki: PKI, worker: bool = True) -> Starlette:
             pki.close()
 
     routes = [*ocsp_routes(pki.ocsp, pki.clock), *crl_routes(distribution, pki.clock),
-              *cmp_routes(pki.cmp), *health_routes(pki)]
+              *cmp_routes(pki.cmp), *scep_routes(scep_server(pki)), *health_routes(pki)]
     return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(QueryGuard)])
+
+
+def scep_server(pki: PKI) -> SCEPServer:
+    endpoints = EndpointEnrollment(pki.database.unit_of_work, pki.endpoints, pki.enrollment,
+                                   pki.profiles, pki.clock)
+    return SCEPServer(endpoints, pki.service_certificates, pki.enrollment.approval.poll,
+                      pki.crl_distribution.current, pki.database.unit_of_work, pki.clock)
 
 
 def health_routes(pki: PKI) -> list[Route]:

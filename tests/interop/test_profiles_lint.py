@@ -31,6 +31,7 @@ CASES = {
     "cmp-protection": ("operatorco-operations", "CMP operatorco-operations", [], "ec-p256"),
     "api-client": ("operatorco-operations", "crm-gateway", [], "ec-p256"),
     "key-delivery": ("deviceco-devices", "Key delivery deviceco-devices", [], "ec-p256"),
+    "scep-ra": ("operatorco-operations", "SCEP RA scep:", [], "rsa-2048"),
 }
 METHODS = {"api-client": "cli"}  # issued only by the operator at the console
 

@@ -97,6 +97,7 @@ class Purpose(StrEnum):
     CMP_PROTECTION = "cmp-protection"  # owner: an authority
     KEY_DELIVERY = "key-delivery"  # owner: an authority (EST §4.4.2 key packages)
     MANIFEST_SIGNING = "manifest-signer"  # owner: an organization
+    SCEP_RA = "scep-ra"  # owner: a SCEP endpoint ("scep:<label>"), RSA (RFC 8894 §2.1)
 
 
 @dataclass(frozen=True)

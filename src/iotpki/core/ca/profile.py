@@ -32,6 +32,7 @@ PROFILE_KINDS = (
     "cmp-protection",
     "api-client",
     "key-delivery",
+    "scep-ra",
 )
 # Certificates of this kind authenticate REST principals bound to a subject
 # (`core.integration.principal_service`); only the operator at the console issues them.
@@ -40,7 +41,7 @@ OPERATOR_METHODS = frozenset({"cli"})  # MethodName.OPERATOR (core.methods)
 # Certificates the service itself signs or serves with: never revoked through a tenant API
 # (`core.revocation.service`), replaced by the service when the operator revokes one.
 INFRASTRUCTURE_KINDS = frozenset({"ocsp-responder", "cmp-protection", "manifest-signer",
-                                  "key-delivery"})
+                                  "key-delivery", "scep-ra"})
 
 KEY_USAGES = (
     "digital_signature",

@@ -4,7 +4,8 @@ Several protocols sign with a key of the service's own, certified by one of its 
 - the delegated OCSP responder of each authority (RFC 6960 §4.2.2.2, id-kp-OCSPSigning);
 - the CMP protection certificate of each authority (RFC 9483 §3.1, id-kp-cmcCA);
 - the signer of server-generated keys delivered over EST (RFC 7030 §4.4.2);
-- the manifest signer of each organization (CMS SignedData, RFC 5652 §5).
+- the manifest signer of each organization (CMS SignedData, RFC 5652 §5);
+- the RA certificate of each SCEP endpoint (RFC 8894 §2.1), RSA: clients encrypt to it.
 
 Each is issued through the ordinary issuance path from the profile named like its purpose,
 with a new key held where the issuing CA's key is (a CA on a PKCS#11 token gets its
@@ -65,7 +66,10 @@ _SUBJECTS: dict[Purpose, str] = {
     Purpose.CMP_PROTECTION: "CN=CMP {owner}",
     Purpose.KEY_DELIVERY: "CN=Key delivery {owner}",
     Purpose.MANIFEST_SIGNING: "CN={owner} manifest signer,O={owner}",
+    Purpose.SCEP_RA: "CN=SCEP RA {owner}",
 }
+# RFC 8894 §2.1, §3.2.2: clients encrypt to the RA with RSA key transport.
+_KEY_TYPES: dict[Purpose, str] = {Purpose.SCEP_RA: "rsa-2048"}
 
 
 @dataclass(frozen=True)
@@ -193,7 +197,8 @@ class ServiceCertificates:
         authority = self._authority(issuer or owner)
         if location is None and authority.key_ref is not None:
             location = self._keys.location_of(authority.key_ref)
-        key_ref = self._keys.generate(KEY_TYPE, f"{owner}-{purpose.value}", location)
+        key_ref = self._keys.generate(_KEY_TYPES.get(purpose, KEY_TYPE),
+                                     f"{owner}-{purpose.value}".replace(":", "-"), location)
         key = self._keys.load(key_ref)
         outcome = self._issuance.issue(IssuanceRequest(
             authority.label, purpose.value, _csr(key, _SUBJECTS[purpose].format(owner=owner)),

@@ -1,4 +1,5 @@
-"""Protocol endpoints: a label in the URL (`/.well-known/est/<label>/`, `/.well-known/cmp/p/<label>`)
+"""Protocol endpoints: a label in the URL (`/.well-known/est/<label>/`, `/.well-known/cmp/p/<label>`,
+`/scep/<label>`)
 selects the authority, the profile and the enrollment methods a request may use.
 
 Declared in `<data-dir>/endpoints.yaml` (the packaged default matches `init --demo`); the
@@ -14,7 +15,7 @@ from typing import Any
 from iotpki.core.errors import ConfigurationError, NotFoundError
 from iotpki.core.methods import ENROLLMENT_METHODS, MethodName, enrollment_method
 
-PROTOCOLS = ("est", "cmp")
+PROTOCOLS = ("est", "cmp", "scep")
 METHODS = tuple(m.value for m in ENROLLMENT_METHODS)
 
 
@@ -28,6 +29,9 @@ class Endpoint:
     renewal: MethodName = MethodName.CURRENT_CERTIFICATE  # EST simplereenroll, CMP kur
     # RFC 7030 §3.5: every request must carry the TLS channel binding in challengePassword.
     channel_binding: bool = False
+    # RFC 8894 §3.5.2: SCEP clients that encrypt with DES or 3DES, or sign with SHA-1, are
+    # served only where the operator allows them.
+    legacy_algorithms: bool = False
 
     def __post_init__(self) -> None:
         if not self.methods:
@@ -64,7 +68,10 @@ def parse_endpoints(document: Any) -> Endpoints:
                     protocol, str(label), str(spec["authority"]), str(spec["profile"]),
                     tuple(enrollment_method(str(m)) for m in spec["methods"]),
                     enrollment_method(str(spec.get("renewal", MethodName.CURRENT_CERTIFICATE))),
-                    _flag(spec.get("channel_binding", False), protocol, str(label)))
+                    _flag(spec.get("channel_binding", False), protocol, str(label),
+                          "channel_binding"),
+                    _flag(spec.get("legacy_algorithms", False), protocol, str(label),
+                          "legacy_algorithms"))
             except ValueError as exc:
                 raise ConfigurationError(f"{protocol} endpoint {label!r}: {exc}; methods must "
                                          f"be some of {METHODS}") from exc
@@ -73,8 +80,7 @@ def parse_endpoints(document: Any) -> Endpoints:
     return Endpoints(endpoints)
 
 
-def _flag(value: Any, protocol: str, label: str) -> bool:
+def _flag(value: Any, protocol: str, label: str, name: str) -> bool:
     if not isinstance(value, bool):
-        raise ConfigurationError(f"{protocol} endpoint {label!r}: channel_binding must be "
-                                 f"true or false")
+        raise ConfigurationError(f"{protocol} endpoint {label!r}: {name} must be true or false")
     return value
