@@ -262,7 +262,7 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         database.migrate_if_needed()
     keys = build_key_ring(settings)
     profiles = load_profiles(settings.profiles_file)
-    urls = PublicURLs(settings.public_url)
+    urls = PublicURLs(settings.public_url, settings.previous_public_urls)
     uow = database.unit_of_work
     reads = database.read_unit_of_work  # never takes SQLite's write lock
     issuance = IssuanceService(uow, keys, profiles, urls, clock)

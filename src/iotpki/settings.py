@@ -1,7 +1,10 @@
-"""Settings from the command line and the environment (`IOTPKI_*`), with embedded defaults.
+"""Settings from the command line, the environment (`IOTPKI_*`) and the data directory's
+`settings.yaml`, with embedded defaults.
 
 The environment is read here, once (`Settings.from_environment`); the composition root
-(`app.py`) passes each service the part it needs, so no service reads `os.environ`."""
+(`app.py`) passes each service the part it needs, so no service reads `os.environ`.
+`settings.yaml` keeps what `iotpki init` and `iotpki config set` chose (the public URL);
+an option or variable given for one run takes precedence over it."""
 
 from __future__ import annotations
 
@@ -10,11 +13,16 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from iotpki.core.ca.urls import normalize_public_url
+from iotpki.core.errors import ConfigurationError
 from iotpki.core.revocation.crl import CRLPolicy, parse_delay
 
 DEFAULT_DATA_DIR = Path("iotpki-data")
-DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"  # where `iotpki serve` listens by default
+SETTINGS_FILE = "settings.yaml"
+STORED_KEYS = ("public_url", "previous_public_urls")
 DEFAULT_PKCS11_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")  # Debian's softhsm2
 DEFAULT_PKCS11_TOKEN = "pkcs11:token=iotpki"
 KEY_BACKENDS = ("software", "pkcs11")
@@ -24,6 +32,44 @@ CRL_POLICY_VARIABLES = {
     "IOTPKI_DELTA_CRL_VALIDITY": "delta_validity", "IOTPKI_DELTA_CRL_INTERVAL": "delta_interval",
     "IOTPKI_CRL_FULL_AFTER_CHANGE": "full_after_change",
 }
+
+
+def read_stored_settings(data_dir: Path) -> dict[str, Any]:
+    """What `<data-dir>/settings.yaml` keeps (nothing if there is no such file)."""
+    path = data_dir / SETTINGS_FILE
+    if not path.is_file():
+        return {}
+    import yaml  # only where a data directory has the file
+
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"{path}: not valid YAML: {exc}") from exc
+    unknown = sorted(set(document) - set(STORED_KEYS)) if isinstance(document, dict) else None
+    if unknown is None or unknown:
+        raise ConfigurationError(f"{path}: a mapping of {', '.join(STORED_KEYS)} expected"
+                                 + (f", not {', '.join(map(str, unknown))}" if unknown else ""))
+    try:
+        if "public_url" in document:
+            document["public_url"] = normalize_public_url(str(document["public_url"]))
+        document["previous_public_urls"] = [
+            normalize_public_url(str(u)) for u in document.get("previous_public_urls") or ()]
+    except ValueError as exc:
+        raise ConfigurationError(f"{path}: {exc}") from exc
+    return document
+
+
+def store_settings(data_dir: Path, **values: Any) -> Path:
+    """Merge `values` into `<data-dir>/settings.yaml` (written whole, then renamed)."""
+    import yaml
+
+    document = {**read_stored_settings(data_dir), **values}
+    path = data_dir / SETTINGS_FILE
+    partial = path.with_suffix(".yaml.partial")
+    partial.write_text("# iotpki settings kept with the data directory (`iotpki config`)\n"
+                       + yaml.safe_dump(document, sort_keys=False))
+    partial.replace(path)
+    return path
 
 
 def crl_policy_from(variables: Mapping[str, str]) -> CRLPolicy:
@@ -38,6 +84,9 @@ class Settings:
     data_dir: Path
     database_url: str | None = None  # None: SQLite in the data directory
     public_url: str = DEFAULT_PUBLIC_URL
+    # Base URLs used before (settings.yaml): CRLs name them too, for older certificates.
+    previous_public_urls: tuple[str, ...] = ()
+    public_url_source: str = "default"  # where public_url came from (`iotpki config show`)
     allow_unencrypted_keys: bool = False
     cmp_check_after: int | None = None  # CMP pollRep checkAfter (s); None: the approval's own
     maintenance_profile: str | None = None  # None: maintenance holds certificates (lifecycle.md)
@@ -73,10 +122,15 @@ class Settings:
         public_url: str | None = None, allow_unencrypted_keys: bool = False,
     ) -> Settings:
         env = os.environ
+        directory = (data_dir or Path(env.get("IOTPKI_DATA_DIR", DEFAULT_DATA_DIR))).resolve()
+        stored = read_stored_settings(directory)
+        public, source = _public_url(public_url, env.get("IOTPKI_PUBLIC_URL"), stored,
+                                     directory)
         return cls(
-            data_dir=(data_dir or Path(env.get("IOTPKI_DATA_DIR", DEFAULT_DATA_DIR))).resolve(),
+            data_dir=directory,
             database_url=database_url or env.get("IOTPKI_DATABASE_URL") or None,
-            public_url=public_url or env.get("IOTPKI_PUBLIC_URL", DEFAULT_PUBLIC_URL),
+            public_url=public, public_url_source=source,
+            previous_public_urls=tuple(stored.get("previous_public_urls", ())),
             allow_unencrypted_keys=allow_unencrypted_keys
             or env.get("IOTPKI_INSECURE_UNENCRYPTED_KEYS") == "1",
             cmp_check_after=int(env["IOTPKI_CMP_CHECK_AFTER"])
@@ -96,3 +150,15 @@ class Settings:
             trusted_proxies=tuple(p.strip() for p in env.get("IOTPKI_TRUSTED_PROXIES", "").split(",")
                                   if p.strip()),
         )
+
+
+def _public_url(option: str | None, variable: str | None, stored: dict[str, Any],
+                data_dir: Path) -> tuple[str, str]:
+    """(public URL, where it came from): the option, the variable, settings.yaml, default."""
+    if option:
+        return normalize_public_url(option), "--public-url or IOTPKI_PUBLIC_URL"
+    if variable:
+        return normalize_public_url(variable), "IOTPKI_PUBLIC_URL"
+    if "public_url" in stored:
+        return stored["public_url"], str(data_dir / SETTINGS_FILE)
+    return DEFAULT_PUBLIC_URL, "default"

@@ -62,7 +62,13 @@ def test_a_busy_https_port_ends_serve_with_one_line(data_dir: Path) -> None:
 
 
 def test_serve_announces_its_listeners_and_answers_health_probes(data_dir: Path) -> None:
+    """It reads the public URL `iotpki config set` stored, and warns (issue 22 item 11)
+    that certificates name an address its HTTP listener is not on."""
     port = free_port()
+    stored = CliRunner().invoke(app, ["--data-dir", str(data_dir), "config", "set",
+                                      "public-url", "http://pki.test:8080"],
+                                env={"IOTPKI_CA_PASSPHRASE": PASSPHRASE, "IOTPKI_PUBLIC_URL": None})
+    assert stored.exit_code == 0, stored.output
     process = serve(data_dir, "--http-port", str(port))
     try:
         assert process.stdout is not None
@@ -70,7 +76,7 @@ def test_serve_announces_its_listeners_and_answers_health_probes(data_dir: Path)
         assert announced[0].startswith(f"iotpki serve: data directory {data_dir}, database "
                                        "sqlite:///")
         assert announced[1].startswith(f"  http://127.0.0.1:{port}  OCSP /ocsp/<ca>")
-        assert announced[2] == "  public URL in certificates: http://127.0.0.1:8080\n"
+        assert announced[2] == "  public URL in certificates: http://pki.test:8080\n"
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -84,7 +90,9 @@ def test_serve_announces_its_listeners_and_answers_health_probes(data_dir: Path)
             assert ready.status == 200 and ready.read() == b"ready\n"
     finally:
         process.terminate()
-        process.communicate(timeout=30)  # and close the pipes
+        _, err = process.communicate(timeout=30)  # and close the pipes
+    assert (f"warning: certificates name http://pki.test:8080 for CRLs and OCSP, but HTTP "
+            f"listens on 127.0.0.1:{port}") in " ".join(err.split())
 
 
 def test_readyz_is_503_without_the_database(tmp_path: Path,
@@ -130,7 +138,6 @@ def test_a_changed_public_url_republishes_the_crls_at_once(
     from cryptography import x509
 
     from iotpki.cli.demo_setup import create_demo_hierarchy
-    from iotpki.cli.serve import republish_for_new_url
     from iotpki.core.revocation.status import CRLKind
 
     monkeypatch.setenv("IOTPKI_CA_PASSPHRASE", PASSPHRASE)
@@ -139,12 +146,12 @@ def test_a_changed_public_url_republishes_the_crls_at_once(
     old.crls.publish("operatorco-operations")
     old.close()
     new = build_pki(Settings(data_dir=tmp_path / "data", public_url="http://pki.test:9090"))
-    assert republish_for_new_url(new, "http://pki.test:9090") == ["operatorco-operations"]
+    assert new.crls.republish_out_of_scope() == ["operatorco-operations"]
     latest = new.crls.latest("operatorco-operations", CRLKind.FULL)
     assert latest is not None
     point = x509.load_der_x509_crl(latest.der).extensions.get_extension_for_class(
         x509.IssuingDistributionPoint).value
     assert [str(n.value) for n in point.full_name or ()] == [
         "http://pki.test:9090/crl/operatorco-operations.crl"]
-    assert republish_for_new_url(new, "http://pki.test:9090") == []  # once is enough
+    assert new.crls.republish_out_of_scope() == []  # once is enough
     new.close()

@@ -36,6 +36,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "principal": ("iotpki.cli.principal:app",
                   "API principals: API keys and client certificates."),
     "audit": ("iotpki.cli.audit:app", "The hash-chained audit log."),
+    "config": ("iotpki.cli.config:app",
+               "Settings kept with the data directory: the public URL."),
     "serve": ("iotpki.cli.serve:serve",
               "Serve OCSP, CRLs and CMP over HTTP and, with --https-port, EST and the REST API."),
     "doctor": ("iotpki.cli.doctor:doctor",

@@ -10,20 +10,19 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import typer
 import uvicorn
-from cryptography import x509
 from sqlalchemy.engine import make_url
 
 from iotpki.app import PKI
 from iotpki.cli.context import state
 from iotpki.cli.output import errors
 from iotpki.core.errors import ConfigurationError
-from iotpki.core.revocation.status import CRLKind
 from iotpki.http_protocol import PROTOCOL_CLASS as HTTP_PROTOCOL
 from iotpki.https_server import (
     ENV_TRUSTED_PROXIES,
@@ -69,13 +68,15 @@ def serve(
     pki = cli.pki()  # creates or migrates the schema once, before the workers start
     try:
         check_keys(pki)
-        republish_for_new_url(pki, settings.public_url)
+        # The public URL changed since the CRLs were published: replace them now
+        # (RFC 5280 §5.2.5 scope), before anyone fetches one from the new CDP.
+        republished = pki.crls.republish_out_of_scope()
         tls = prepare_tls(pki, [host], tls_cert, tls_key) if https_port else None
     finally:
         pki.close()
     listeners = [("http", http_port)] + ([("https", https_port)] if https_port else [])
     check_ports(host, listeners)
-    announce(settings, host, listeners)
+    announce(settings, host, listeners, republished)
     os.environ["IOTPKI_DATA_DIR"] = str(settings.data_dir)
     os.environ["IOTPKI_PUBLIC_URL"] = settings.public_url
     os.environ[ENV_TRUSTED_PROXIES] = ",".join(trusted_proxy)
@@ -103,30 +104,6 @@ def serve(
                                          f"(exit code {https.exitcode}); see its log above")
 
 
-def republish_for_new_url(pki: PKI, public_url: str) -> list[str]:
-    """CRLs whose issuingDistributionPoint names another base URL than the configured one
-    (the public URL changed) are replaced at once: a relying party that fetched the CRL
-    from the new CDP would otherwise find a CRL of another scope (RFC 5280 §5.2.5) and
-    reject it ("different CRL scope"). Returns the authorities republished."""
-    republished = []
-    for authority in pki.authorities.list():
-        if authority.key_ref is None:
-            continue
-        latest = pki.crls.latest(authority.label, CRLKind.FULL)
-        if latest is None:
-            continue
-        crl = x509.load_der_x509_crl(latest.der)
-        try:
-            point = crl.extensions.get_extension_for_class(x509.IssuingDistributionPoint).value
-        except x509.ExtensionNotFound:  # a root's CRL: its scope is the whole CA
-            continue
-        names = [str(n.value) for n in point.full_name or ()]
-        if names and not any(n.startswith(public_url.rstrip("/") + "/") for n in names):
-            pki.crls.publish(authority.label, [CRLKind.FULL, CRLKind.DELTA])
-            republished.append(authority.label)
-    return republished
-
-
 def check_ports(host: str, listeners: list[tuple[str, int]]) -> None:
     """Each port can be bound now: a busy port ends `serve` with one line and exit 1,
     instead of serving HTTP without HTTPS (EST and the REST API gone)."""
@@ -141,7 +118,8 @@ def check_ports(host: str, listeners: list[tuple[str, int]]) -> None:
                                          f"{exc.strerror or exc}") from exc
 
 
-def announce(settings: Settings, host: str, listeners: list[tuple[str, int]]) -> None:
+def announce(settings: Settings, host: str, listeners: list[tuple[str, int]],
+             republished: Sequence[str] = ()) -> None:
     """What listens where, on stdout, before the servers start."""
     url = settings.database_url or sqlite_url(settings.data_dir)
     database = make_url(url).render_as_string(hide_password=True)
@@ -149,6 +127,8 @@ def announce(settings: Settings, host: str, listeners: list[tuple[str, int]]) ->
     for scheme, port in listeners:
         lines.append(f"  {scheme}://{host}:{port}  {SERVICES[scheme]}")
     lines.append(f"  public URL in certificates: {settings.public_url}")
+    if republished:
+        lines.append(f"  CRLs republished for this public URL: {', '.join(republished)}")
     print("\n".join(lines), flush=True)
     mismatch = public_url_mismatch(settings.public_url, host, dict(listeners).get("http"))
     if mismatch:
@@ -166,8 +146,8 @@ def public_url_mismatch(public_url: str, host: str, http_port: int | None) -> st
     if url.scheme == "http" and port == http_port and same_host:
         return None
     return (f"certificates name {public_url} for CRLs and OCSP, but HTTP listens on "
-            f"{host}:{http_port}; give --public-url (IOTPKI_PUBLIC_URL) the address relying "
-            "parties reach, unless a proxy forwards it here")
+            f"{host}:{http_port}; set the address relying parties reach with 'iotpki config "
+            "set public-url URL', unless a proxy forwards it here")
 
 
 SERVICES = {

@@ -1,23 +1,57 @@
-"""Public URLs that go into every certificate (DESIGN.md §4): CRL, delta CRL, OCSP, CA issuers."""
+"""Public URLs that go into every certificate: CRL (RFC 5280 §4.2.1.13), OCSP and CA
+issuers (§4.2.2.1), and the names a CRL's issuingDistributionPoint carries (§5.2.5)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+
+def normalize_public_url(url: str) -> str:
+    """The base URL relying parties reach (`http://pki.example:8080`, optionally with a
+    path prefix), without a trailing `/`; ValueError when it cannot be one."""
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError as exc:
+        raise ValueError(f"public URL {url!r} is not a URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"public URL {url!r} must be http:// or https:// with a host, "
+                         "like http://pki.example:8080")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"public URL {url!r} must be a base URL: no query, fragment or "
+                         "user name")
+    return text.rstrip("/")
 
 
 @dataclass(frozen=True)
 class PublicURLs:
-    """URLs built from the operator's public base URL (plain HTTP, as relying parties expect)."""
+    """URLs built from the operator's public base URL (plain HTTP, as relying parties expect).
+
+    `previous` are base URLs used before the current one: certificates issued then name
+    them in their CRL distribution points, so a CRL names them too in its
+    issuingDistributionPoint (one scope, several distribution points) and stays in scope
+    for those certificates."""
 
     base: str
+    previous: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.base.startswith(("http://", "https://")):
             raise ValueError(f"public base URL must be http(s): {self.base!r}")
         object.__setattr__(self, "base", self.base.rstrip("/"))
+        earlier = dict.fromkeys(p.rstrip("/") for p in self.previous)
+        earlier.pop(self.base, None)
+        object.__setattr__(self, "previous", tuple(earlier))
 
     def crl(self, authority: str) -> str:
         return f"{self.base}/crl/{authority}.crl"
+
+    def crl_names(self, authority: str) -> list[str]:
+        """The full CRL's distribution points, current first: what its
+        issuingDistributionPoint names (RFC 5280 §5.2.5)."""
+        return [f"{base}/crl/{authority}.crl" for base in (self.base, *self.previous)]
 
     def delta_crl(self, authority: str) -> str:
         return f"{self.base}/crl/{authority}-delta.crl"

@@ -169,6 +169,23 @@ class CRLPublisher:
                 uow.commit()
         return published
 
+    def republish_out_of_scope(self) -> list[str]:
+        """Replace at once every CRL whose issuingDistributionPoint does not name the
+        current distribution points (the public URL changed): a relying party fetching the
+        CRL from a certificate's CDP would otherwise find a CRL of another scope and reject
+        it (RFC 5280 §5.2.5; OpenSSL: "different CRL scope"). Returns the authorities."""
+        with self._uow() as uow:
+            labels = [a.label for a in uow.authorities.list()
+                      if a.key_ref is not None and a.can_issue
+                      and a.kind is not AuthorityKind.ROOT]  # a root's CRL names no IDP
+        republished = []
+        for label in labels:
+            latest = self.latest(label, CRLKind.FULL)
+            if latest is not None and _scope_names(latest.der) != self._urls.crl_names(label):
+                self.publish(label, [CRLKind.FULL, CRLKind.DELTA])
+                republished.append(label)
+        return republished
+
     def latest(self, authority: str, kind: CRLKind) -> PublishedCRL | None:
         with self._uow() as uow:
             return uow.crls.latest(authority, kind)
@@ -218,11 +235,12 @@ class CRLPublisher:
                    .add_extension(x509.CRLNumber(number), False))
         if signer.authority.kind is not AuthorityKind.ROOT:
             # §5.2.5: the same IDP on full and delta CRLs (one scope); it names the full CRL's
-            # URL, as every certificate's CDP does. A root's CRL has none: the root itself has
+            # URL, as every certificate's CDP does (and the URLs used before the public URL
+            # changed, which older certificates name). A root's CRL has none: the root itself has
             # no CDP, and verifiers that check the anchor (OpenSSL -crl_check_all) would find
             # it outside the CRL's scope.
             builder = builder.add_extension(
-                _issuing_distribution_point(self._urls.crl(label)), True)
+                _issuing_distribution_point(self._urls.crl_names(label)), True)
         if kind is CRLKind.DELTA:
             assert base_number is not None
             builder = builder.add_extension(x509.DeltaCRLIndicator(base_number), True)
@@ -252,8 +270,18 @@ def _authority_key_identifier(ca: x509.Certificate) -> x509.AuthorityKeyIdentifi
     return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
 
 
-def _issuing_distribution_point(url: str) -> x509.IssuingDistributionPoint:
+def _scope_names(der: bytes) -> list[str]:
+    """The names of a CRL's issuingDistributionPoint (none: the whole CA, a root's)."""
+    try:
+        point = x509.load_der_x509_crl(der).extensions.get_extension_for_class(
+            x509.IssuingDistributionPoint).value
+    except x509.ExtensionNotFound:
+        return []
+    return [str(name.value) for name in point.full_name or ()]
+
+
+def _issuing_distribution_point(urls: list[str]) -> x509.IssuingDistributionPoint:
     return x509.IssuingDistributionPoint(
-        full_name=[x509.UniformResourceIdentifier(url)], relative_name=None,
+        full_name=[x509.UniformResourceIdentifier(u) for u in urls], relative_name=None,
         only_contains_user_certs=False, only_contains_ca_certs=False, only_some_reasons=None,
         indirect_crl=False, only_contains_attribute_certs=False)
