@@ -44,6 +44,7 @@ from iotpki.protocols.est.routes import routes as est_routes
 from iotpki.protocols.rest.app import create_api
 from iotpki.protocols.rest.context import APIServices
 from iotpki.settings import Settings
+from iotpki.tls_exporter import tls_exporter
 from iotpki.tls_guard import (
     ENV_MANAGED,
     CertificateGuard,
@@ -81,15 +82,16 @@ class TLSHttpToolsProtocol(CanonicalHeadersProtocol):
 
 def tls_extension(ssl_object: ssl.SSLObject | None) -> dict[object, object] | None:
     """The ASGI TLS extension's fields for one connection (Python's ssl gives the leaf only),
-    plus `tls_unique`: the RFC 5929 channel binding on TLS 1.2 (RFC 7030 §3.5), None on
-    TLS 1.3, where it is undefined and Python's ssl cannot export tls-exporter (RFC 9266)."""
+    plus the channel binding (RFC 7030 §3.5), our additions: `tls_unique` (RFC 5929) on
+    TLS 1.2, `tls_exporter` (RFC 9266, `iotpki.tls_exporter`) on TLS 1.3, else None."""
     if ssl_object is None:
         return None
     der = ssl_object.getpeercert(binary_form=True)
     version = ssl_object.version()
     unique = ssl_object.get_channel_binding("tls-unique") if version == "TLSv1.2" else None
     return {"client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)] if der else [],
-            "tls_version": version, "server_cert": None, "tls_unique": unique}
+            "tls_version": version, "server_cert": None, "tls_unique": unique,
+            "tls_exporter": tls_exporter(ssl_object)}
 
 
 def tls_context(config: Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:

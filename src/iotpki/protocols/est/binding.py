@@ -3,16 +3,17 @@ one, must be the TLS channel binding of the connection it came on; an endpoint w
 `channel_binding: true` requires it.
 
 What the connection offers comes from the ASGI TLS extension our HTTPS listener fills in
-(`iotpki.https_server.tls_extension`: `tls_unique`, bytes, on TLS 1.2). Python's `ssl`
-module gives tls-unique (`SSLObject.get_channel_binding`) but no keying-material exporter,
-so the RFC 9266 tls-exporter binding of TLS 1.3 cannot be computed: on TLS 1.3 (and behind
-a TLS-terminating proxy) a challengePassword cannot be checked. It is then ignored, unless
-the endpoint requires binding, which refuses the request (docs/est.md).
+(`iotpki.https_server.tls_extension`): `tls_unique` (RFC 5929, bytes) on TLS 1.2,
+`tls_exporter` (RFC 9266, 32 bytes, `iotpki.tls_exporter`) on TLS 1.3. Where neither can be
+had (behind a TLS-terminating proxy, or a Python whose ssl objects the exporter cannot
+reach) a challengePassword cannot be checked: it is then ignored, unless the endpoint
+requires binding, which refuses the request (docs/est.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 from iotpki.core.errors import RefusalReason as R
@@ -28,14 +29,23 @@ class ChannelBindingError(Exception):
         self.detail = detail
 
 
-def session_binding(scope: MutableMapping[str, Any]) -> bytes | None:
-    """The connection's tls-unique (TLS 1.2), None where none can be had."""
+@dataclass(frozen=True)
+class SessionBinding:
+    kind: str  # "tls-unique" (TLS 1.2) or "tls-exporter" (TLS 1.3)
+    value: bytes
+
+
+def session_binding(scope: MutableMapping[str, Any]) -> SessionBinding | None:
+    """The connection's channel binding, None where none can be had."""
     tls = scope.get("extensions", {}).get("tls") or {}
-    value = tls.get("tls_unique")
-    return bytes(value) if value else None
+    for kind, field in (("tls-unique", "tls_unique"), ("tls-exporter", "tls_exporter")):
+        value = tls.get(field)
+        if value:
+            return SessionBinding(kind, bytes(value))
+    return None
 
 
-def check_channel_binding(csr: bytes, binding: bytes | None, required: bool) -> None:
+def check_channel_binding(csr: bytes, binding: SessionBinding | None, required: bool) -> None:
     """Raise `ChannelBindingError` when the request's binding is wrong or missing."""
     try:
         password = challenge_password(csr)
@@ -44,14 +54,17 @@ def check_channel_binding(csr: bytes, binding: bytes | None, required: bool) -> 
     if binding is None:
         if required:
             raise ChannelBindingError(403, R.POSSESSION_NOT_PROVEN, "this endpoint requires "
-                                      "channel binding (RFC 7030 §3.5), which this server "
-                                      "checks on TLS 1.2 only (tls-unique); connect with TLS 1.2")
+                                      "channel binding (RFC 7030 §3.5), which cannot be "
+                                      "checked on this connection (no tls-unique or "
+                                      "tls-exporter): connect to the server's TLS directly")
         return
     if password is None:
         if required:
             raise ChannelBindingError(403, R.POSSESSION_NOT_PROVEN, "this endpoint requires "
-                                      "the tls-unique value in challengePassword (RFC 7030 §3.5)")
+                                      f"the {binding.kind} value in challengePassword "
+                                      "(RFC 7030 §3.5)")
         return
-    if not binding_matches(password, binding):
+    if not binding_matches(password, binding.value):
         raise ChannelBindingError(403, R.POSSESSION_NOT_PROVEN, "challengePassword is not the "
-                                  "tls-unique value of this TLS session (RFC 7030 §3.5)")
+                                  f"{binding.kind} value of this TLS session (RFC 7030 §3.5"
+                                  + (", RFC 9266)" if binding.kind == "tls-exporter" else ")"))
