@@ -4,7 +4,8 @@ client built on `iotpki.wire.scep` for the messages those peers do not send.
 
 Endpoints of the module's server (`endpoints.yaml`): the packaged ones, plus
 `approval` (one-time secret, else manual approval) and `legacy` (DES/3DES and SHA-1
-allowed, for the Go client 2.1.0 that encrypts with DES)."""
+allowed, for the Go client 2.1.0 that encrypts with DES; profile `service`, which admits the
+C attribute the Go client always sends)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ from tests.servers import ServerProcess, free_port
 
 CA = "operatorco-operations"
 DOMAIN = "building-42.operator.example"
+DOMAIN_SAN = x509.UniformResourceIdentifier(f"urn:iotpki:domain:{DOMAIN}")
 SCEP_SUBMIT = next((p for p in ("/usr/lib/certmonger/scep-submit",
                                 "/usr/libexec/certmonger/scep-submit") if os.path.exists(p)),
                    None)
@@ -55,7 +57,7 @@ EXTRA_ENDPOINTS = f"""
     methods: [one-time-secret, manual-approval]
   legacy:
     authority: {CA}
-    profile: operational
+    profile: service
     methods: [one-time-secret]
     legacy_algorithms: true
 """
@@ -69,7 +71,7 @@ def require(tool: str | None, name: str) -> str:
     return tool
 
 
-def self_signed(key: rsa.RSAPrivateKey, subject: x509.Name) -> x509.Certificate:
+def self_signed(key: Any, subject: x509.Name) -> x509.Certificate:
     now = datetime.now(UTC)
     return (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
@@ -77,8 +79,11 @@ def self_signed(key: rsa.RSAPrivateKey, subject: x509.Name) -> x509.Certificate:
             .sign(key, hashes.SHA256()))
 
 
-def csr_der(key: rsa.RSAPrivateKey, subject: str, challenge: str | None) -> bytes:
+def csr_der(key: rsa.RSAPrivateKey, subject: str, challenge: str | None,
+            sans: list[x509.GeneralName] | None = None) -> bytes:
     builder = x509.CertificateSigningRequestBuilder().subject_name(parse_subject(subject))
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     if challenge is not None:
         builder = builder.add_attribute(AttributeOID.CHALLENGE_PASSWORD, challenge.encode())
     return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
@@ -150,9 +155,10 @@ class Scene:
         return next(c for c in self.ca_certificates(label)
                     if not c.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
 
-    def secret_registration(self, subject: str = "CN=sensor-7", **changes: Any) -> str:
+    def secret_registration(self, subject: str = "CN=sensor-7", profile: str = "operational",
+                            **changes: Any) -> str:
         """A one-time-secret registration; the SCEP challengePassword `id:secret`."""
-        spec = RegistrationSpec("operatorco", CA, "operational",
+        spec = RegistrationSpec("operatorco", CA, profile,
                                 RegistrationMethod.ONE_TIME_SECRET,
                                 subject=parse_subject(subject), domain=DOMAIN, **changes)
         created = self.pki.registrations.create(spec, "operatorco:crm")
@@ -173,7 +179,7 @@ class Scene:
         server makes in the background are not counted)."""
         return sum(1 for e in self.pki.audit.entries(after=self.audit_after, limit=None)
                    if e.record.action == "certificate.issue" and e.record.outcome == "success"
-                   and e.record.details.get("profile") == "operational")
+                   and e.record.details.get("profile") in ("operational", "service"))
 
     def for_test(self, directory: Path) -> Scene:
         return replace(self, dir=directory, audit_after=last_audit_seq(self.pki))

@@ -45,14 +45,37 @@ def test_get_ca_cert_s4_2_1_2_ra_and_chain(scep: Scene) -> None:
     assert usage.key_encipherment and usage.digital_signature
 
 
-def test_enroll_with_one_time_secret_s3_3_1(scep: Scene) -> None:
-    challenge = scep.secret_registration("CN=scep-go-1")
+GO_SUBJECT = "CN={cn},OU=MDM,O=scep-client,C=US"  # what scepclient asks for by default
+
+
+def test_enroll_then_renew_s3_3_1(scep: Scene) -> None:
+    """PKCSReq with a registration's one-time secret, then RenewalReq signed by the issued
+    certificate (the endpoint's renewal method, current-certificate)."""
+    subject = GO_SUBJECT.format(cn="scep-go-1")
+    challenge = scep.secret_registration(subject, profile="service")
     done = scepclient(scep, "legacy", "-challenge", challenge, "-cn", "scep-go-1")
     assert done.returncode == 0, done.stdout + done.stderr
     issued = x509.load_pem_x509_certificate((scep.dir / "client.pem").read_bytes())
-    assert issued.subject.rfc4514_string() == "CN=scep-go-1"
+    assert issued.subject.rfc4514_string() == subject
     assert issued.issuer == scep.pki.authorities.get("operatorco-operations").certificate.subject
     assert scep.issued_here() == 1
+
+    renewed = scepclient(scep, "legacy", "-cn", "scep-go-1")  # client.pem exists: RenewalReq
+    assert renewed.returncode == 0, renewed.stdout + renewed.stderr
+    assert scep.issued_here() == 2
+    methods = [e["method"] for e in scep.audit("certificate.issue") if e["outcome"] == "success"
+               and e.get("profile") == "service"]
+    assert methods == ["one-time-secret", "current-certificate"]
+
+
+def test_wrong_challenge_is_refused(scep: Scene) -> None:
+    registration = scep.secret_registration(GO_SUBJECT.format(cn="scep-go-3"),
+                                            profile="service").split(":")[0]
+    done = scepclient(scep, "legacy", "-challenge", f"{registration}:wrong", "-cn", "scep-go-3")
+    assert done.returncode != 0
+    assert "failInfo: badRequest (2)" in done.stdout + done.stderr
+    assert scep.issued_here() == 0
+    assert [r["reason"] for r in scep.refusals()] == ["bad-secret"]
 
 
 def test_des_refused_without_legacy_s3_5_2(scep: Scene) -> None:
