@@ -17,6 +17,11 @@ command -v wrk >/dev/null || needed+=(wrk)  # load generator of bench/ocsp.py (s
 command -v scepclient >/dev/null || needed+=(scep)
 [ -x /usr/lib/certmonger/scep-submit ] || [ -x /usr/libexec/certmonger/scep-submit ] \
     || needed+=(certmonger)
+# ACME peers (tests/acme): two clients, a DNS server for dns-01 and its update tool.
+command -v certbot >/dev/null || needed+=(certbot python3-certbot-dns-rfc2136)
+command -v lego >/dev/null || needed+=(lego)
+command -v knotd >/dev/null || [ -x /usr/sbin/knotd ] || needed+=(knot)
+command -v knsupdate >/dev/null || needed+=(knot-dnsutils)
 if [ ${#needed[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "missing system packages: ${needed[*]} (run as root or install them)" >&2

@@ -28,3 +28,14 @@ def test_default_endpoints_match_the_demo(demo_pki: PKI) -> None:
 def test_bad_endpoint_files_are_refused(document: object) -> None:
     with pytest.raises(ConfigurationError):
         parse_endpoints(document)
+
+
+def test_acme_endpoints_name_challenges_and_eab() -> None:
+    good = parse_endpoints({"acme": {"x": {"authority": "a", "profile": "p",
+                                           "challenges": ["dns-01"], "eab": "required"}}})
+    assert good.get("acme", "x").challenges == ("dns-01",)
+    for spec in ({"challenges": ["dns-02"]}, {"challenges": []}, {"eab": "sometimes"}):
+        with pytest.raises(ConfigurationError):
+            parse_endpoints({"acme": {"x": {"authority": "a", "profile": "p", **spec}}})
+    with pytest.raises(ConfigurationError):  # a resource name cannot be a label
+        parse_endpoints({"acme": {"order": {"authority": "a", "profile": "p"}}})

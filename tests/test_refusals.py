@@ -1,7 +1,7 @@
 """One refusal vocabulary: every refusal of the core carries a `RefusalReason`, and each
 protocol maps every reason to its wire form (RFC 9810 §5.2.3 PKIFailureInfo for CMP,
 RFC 7030 §4.2.3 HTTP status for EST, RFC 9457 problem kind for REST, RFC 8894 §3.2.1.4
-failInfo for SCEP). A reason added
+failInfo for SCEP, RFC 8555 §6.7 error type for ACME). A reason added
 without its wire forms fails here, instead of falling through to a generic error."""
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ import pytest
 from iotpki.core.errors import PolicyError, RefusalReason
 from iotpki.core.ra.key_delivery import KeyDeliveryError
 from iotpki.core.supply_chain.manifests import ManifestRefused
+from iotpki.protocols.acme.problems import PROBLEM_FOR_REASON
 from iotpki.protocols.cmp.refusals import FAILURE_FOR_REASON
 from iotpki.protocols.est.routes import STATUS_FOR_REASON
 from iotpki.protocols.rest.problems import KIND_FOR_REASON, KINDS
 from iotpki.protocols.scep.refusals import FAIL_INFO_FOR_REASON
+from iotpki.wire.acme.messages import PROBLEM_TYPES
 from iotpki.wire.cmp.responses import FAILURE_BITS
 from iotpki.wire.scep.attributes import FailInfo
 
@@ -40,9 +42,15 @@ def test_every_reason_has_a_scep_fail_info(reason: RefusalReason) -> None:
     assert FAIL_INFO_FOR_REASON[reason] in set(FailInfo)
 
 
+@pytest.mark.parametrize("reason", list(RefusalReason))
+def test_every_reason_has_an_acme_error_type(reason: RefusalReason) -> None:
+    """RFC 8555 §6.7: every ACME refusal is a problem document with an ACME error type."""
+    assert PROBLEM_FOR_REASON[reason] in PROBLEM_TYPES
+
+
 def test_maps_name_nothing_else() -> None:
     for mapping in (FAILURE_FOR_REASON, STATUS_FOR_REASON, KIND_FOR_REASON,
-                    FAIL_INFO_FOR_REASON):
+                    FAIL_INFO_FOR_REASON, PROBLEM_FOR_REASON):
         assert set(mapping) == set(RefusalReason)
 
 

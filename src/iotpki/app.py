@@ -33,6 +33,7 @@ from iotpki.core.lifecycle.device_service import DeviceService
 from iotpki.core.lifecycle.expiry import ExpiryMonitor
 from iotpki.core.lifecycle.transitions import LifecycleService
 from iotpki.core.ports import UnitOfWorkFactory
+from iotpki.core.ra.acme_keys import EABKeys
 from iotpki.core.ra.approval import ApprovalLimits
 from iotpki.core.ra.endpoints import Endpoints, parse_endpoints
 from iotpki.core.ra.enrollment import EnrollmentService, ExternalRevocation, default_methods
@@ -188,6 +189,7 @@ class PKI:
     webhooks: WebhookService
     webhook_dispatcher: WebhookDispatcher
     expiry: ExpiryMonitor
+    acme_keys: EABKeys  # External Account Binding keys (ACME, RFC 8555 §7.3.4)
     # CMP (server, key delivery, certConf timeout) is built on first use: its ASN.1 modules
     # take longer to import than everything else, and most CLI commands never need them.
     _cmp_parts: Callable[[], CMPParts] = field(repr=False)
@@ -334,6 +336,7 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         expiry=ExpiryMonitor(uow, profiles, clock),
         principals=principals,
         idempotency=IdempotencyKeys(uow, clock, sealer),
+        acme_keys=EABKeys(uow, sealer, clock),
         _cmp_parts=cmp_parts,
     )
 

@@ -40,6 +40,12 @@ from iotpki.core.outcomes import Issued
 from iotpki.core.ra.endpoint_enrollment import EndpointEnrollment
 from iotpki.http_protocol import CanonicalHeadersProtocol
 from iotpki.listener import QueryGuard
+from iotpki.protocols.acme.accounts import ACMEAccounts
+from iotpki.protocols.acme.certificates import ACMECertificates
+from iotpki.protocols.acme.orders import ACMELimits, ACMEOrders
+from iotpki.protocols.acme.routes import routes as acme_routes
+from iotpki.protocols.acme.server import ACMEServer
+from iotpki.protocols.acme.validation import HTTP01, ValidationSettings
 from iotpki.protocols.est.routes import routes as est_routes
 from iotpki.protocols.rest.app import create_api
 from iotpki.protocols.rest.context import APIServices
@@ -220,6 +226,29 @@ def api_services(pki: PKI) -> APIServices:
         audit=pki.audit, devices=pki.devices, lifecycle=pki.lifecycle)
 
 
+def acme_validation(settings: Settings) -> ValidationSettings:
+    resolver = None
+    if settings.acme_resolver:
+        host, _, port = settings.acme_resolver.rpartition(":")
+        resolver = (host or settings.acme_resolver, int(port or 53))
+    return ValidationSettings(settings.acme_http_port, settings.acme_tls_port, resolver,
+                              settings.acme_connect_address)
+
+
+def acme_server(pki: PKI, validation: ValidationSettings | None = None) -> ACMEServer:
+    """The ACME server (RFC 8555) with its resources and challenge validators."""
+    settings = pki.settings
+    uow = pki.database.unit_of_work
+    validation = validation or acme_validation(settings)
+    server = ACMEServer(uow, pki.endpoints, pki.clock)
+    ACMEAccounts(server, uow, pki.acme_keys, pki.clock)
+    ACMEOrders(server, uow, pki.issuance, {"http-01": HTTP01(validation)}, pki.clock,
+               ACMELimits(settings.acme_orders_per_hour,
+                          settings.acme_organization_orders_per_hour))
+    ACMECertificates(server, uow, pki.certificates, pki.revocation, pki.clock)
+    return server
+
+
 def create_app(pki: PKI, proxies: Sequence[str] = ()) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -229,7 +258,7 @@ def create_app(pki: PKI, proxies: Sequence[str] = ()) -> Starlette:
             pki.close()
 
     # EST first; everything else goes to the REST API (`/api/v1/...`, its own 404 problems).
-    routes = [*est_routes(endpoint_enrollment(pki), proxies),
+    routes = [*est_routes(endpoint_enrollment(pki), proxies), *acme_routes(acme_server(pki)),
               Mount("", app=create_api(api_services(pki)))]
     return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(QueryGuard)])
 

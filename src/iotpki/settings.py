@@ -102,6 +102,15 @@ class Settings:
     expiry_scan_seconds: float = 3600.0  # how often `iotpki serve` looks for expiring certs
     # Addresses of TLS-terminating proxies whose forwarded client certificate EST accepts.
     trusted_proxies: tuple[str, ...] = ()
+    # ACME challenge validation (docs/acme.md): where http-01 and tls-alpn-01 connect, the
+    # DNS server dns-01 asks (host:port; None: the system's), and for labs and tests an
+    # address to connect to instead of resolving the identifier.
+    acme_http_port: int = 80
+    acme_tls_port: int = 443
+    acme_resolver: str | None = None
+    acme_connect_address: str | None = None
+    acme_orders_per_hour: int = 300  # per account (0: unlimited)
+    acme_organization_orders_per_hour: int = 3000  # per organization (0: unlimited)
 
     def __post_init__(self) -> None:
         if self.key_backend not in KEY_BACKENDS:
@@ -147,6 +156,13 @@ class Settings:
                 env.get("IOTPKI_APPROVAL_SUBMISSIONS_PER_MINUTE") or 10),
             crl_policy=crl_policy_from(env),
             expiry_scan_seconds=float(env.get("IOTPKI_EXPIRY_SCAN_SECONDS") or 3600),
+            acme_http_port=int(env.get("IOTPKI_ACME_HTTP_PORT") or 80),
+            acme_tls_port=int(env.get("IOTPKI_ACME_TLS_PORT") or 443),
+            acme_resolver=env.get("IOTPKI_ACME_RESOLVER") or None,
+            acme_connect_address=env.get("IOTPKI_ACME_CONNECT_ADDRESS") or None,
+            acme_orders_per_hour=int(env.get("IOTPKI_ACME_ORDERS_PER_HOUR") or 300),
+            acme_organization_orders_per_hour=int(
+                env.get("IOTPKI_ACME_ORGANIZATION_ORDERS_PER_HOUR") or 3000),
             trusted_proxies=tuple(p.strip() for p in env.get("IOTPKI_TRUSTED_PROXIES", "").split(",")
                                   if p.strip()),
         )

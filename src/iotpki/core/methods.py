@@ -22,6 +22,7 @@ class MethodName(StrEnum):
     DIRECT = "direct"  # a caller with issuing rights (library, REST)
     OPERATOR = "cli"  # the operator at the console
     INTERNAL = "internal"  # the service's own certificates (`core.ca.service_certificates`)
+    ACME = "acme"  # an ACME order whose authorizations the account's challenges satisfied
 
 
 ENROLLMENT_METHODS = (MethodName.PREVIOUS_STAGE, MethodName.CURRENT_CERTIFICATE,

@@ -23,6 +23,7 @@ from iotpki.core.events import EventOutbox
 from iotpki.core.integration.ports import PrincipalRepository, WebhookRepository
 from iotpki.core.lifecycle.ports import DeviceRepository, ExpiryRepository
 from iotpki.core.ra.ports import (
+    ACMERepository,
     CMPRepository,
     FailedCheckRepository,
     PendingRequestRepository,
@@ -107,6 +108,9 @@ class UnitOfWork(Transaction, Protocol):
 
     @property
     def failed_checks(self) -> FailedCheckRepository: ...
+
+    @property
+    def acme(self) -> ACMERepository: ...
 
     @property
     def webhooks(self) -> WebhookRepository: ...

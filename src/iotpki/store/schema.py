@@ -410,3 +410,56 @@ service_certificates = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_service_certificates_owner_purpose", "owner", "purpose", "id"),
 )
+
+# -- ACME (migration 0014, core.ra.acme) -------------------------------------------------------
+
+# Each object is one JSON document (`data`) beside the columns it is looked up by.
+acme_nonces = Table(
+    "acme_nonces", metadata,
+    Column("nonce", String(64), primary_key=True),
+    Column("issued_at", UTCDateTime, nullable=False, index=True),
+)
+
+acme_accounts = Table(
+    "acme_accounts", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("thumbprint", String(64), nullable=False, unique=True),
+    Column("organization", String(63)),
+    Column("status", String(16), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+acme_orders = Table(
+    "acme_orders", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(36), ForeignKey("acme_accounts.id"), nullable=False),
+    Column("organization", String(63)),
+    Column("status", String(16), nullable=False),
+    Column("certificate", String(64), index=True),  # fingerprint, once issued
+    Column("data", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_acme_orders_account", "account_id", "created_at"),
+    Index("ix_acme_orders_organization", "organization", "created_at"),
+)
+
+acme_authorizations = Table(
+    "acme_authorizations", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(36), ForeignKey("acme_accounts.id"), nullable=False),
+    Column("identifier", String(300), nullable=False),  # "<type>:<value>"
+    Column("status", String(16), nullable=False),
+    Column("expires", UTCDateTime, nullable=False),
+    Column("data", Text, nullable=False),
+    Index("ix_acme_authorizations_lookup", "account_id", "identifier", "status"),
+)
+
+acme_eab_keys = Table(
+    "acme_eab_keys", metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("organization", String(63), nullable=False),
+    Column("label", String(63)),
+    Column("sealed_key", LargeBinary, nullable=False),
+    Column("account_id", String(36)),
+    Column("created_at", UTCDateTime, nullable=False),
+)

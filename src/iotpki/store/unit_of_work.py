@@ -7,6 +7,7 @@ from types import TracebackType
 
 from sqlalchemy import Connection, Engine, RootTransaction
 
+from iotpki.store.acme import SQLACMERepository
 from iotpki.store.audit import SQLAuditRepository
 from iotpki.store.authorities import SQLAuthorityRepository
 from iotpki.store.certificates import SQLCertificateRepository
@@ -114,6 +115,10 @@ class SQLUnitOfWork:
     @cached_property
     def failed_checks(self) -> SQLFailedCheckRepository:
         return SQLFailedCheckRepository(self._connection)
+
+    @cached_property
+    def acme(self) -> SQLACMERepository:
+        return SQLACMERepository(self._connection)
 
     @cached_property
     def webhooks(self) -> SQLWebhookRepository:

@@ -1,6 +1,8 @@
 """Protocol endpoints: a label in the URL (`/.well-known/est/<label>/`, `/.well-known/cmp/p/<label>`,
-`/scep/<label>`)
-selects the authority, the profile and the enrollment methods a request may use.
+`/scep/<label>`, `/acme/<label>/directory`) selects the authority, the profile and the
+enrollment methods a request may use. An ACME endpoint names its challenge types instead (its
+enrollment methods: http-01, dns-01, tls-alpn-01 prove control of a name, device-attest-01 the
+previous-stage identity) and whether External Account Binding is required.
 
 Declared in `<data-dir>/endpoints.yaml` (the packaged default matches `init --demo`); the
 empty label is the endpoint without a label.
@@ -15,7 +17,12 @@ from typing import Any
 from iotpki.core.errors import ConfigurationError, NotFoundError
 from iotpki.core.methods import ENROLLMENT_METHODS, MethodName, enrollment_method
 
-PROTOCOLS = ("est", "cmp", "scep")
+PROTOCOLS = ("est", "cmp", "scep", "acme")
+ACME_CHALLENGES = ("http-01", "dns-01", "tls-alpn-01", "device-attest-01")
+EAB_MODES = ("required", "optional")
+# ACME resource names come right after /acme/: a label must not be one of them.
+ACME_RESERVED = ("directory", "new-nonce", "new-account", "new-order", "revoke-cert",
+                 "key-change", "renewal-info", "acct", "order", "authz", "chall", "cert")
 METHODS = tuple(m.value for m in ENROLLMENT_METHODS)
 
 
@@ -32,9 +39,14 @@ class Endpoint:
     # RFC 8894 §3.5.2: SCEP clients that encrypt with DES or 3DES, or sign with SHA-1, are
     # served only where the operator allows them.
     legacy_algorithms: bool = False
+    # ACME (RFC 8555): the challenge types offered, and External Account Binding (§7.3.4).
+    challenges: tuple[str, ...] = ()
+    eab: str = "optional"
 
     def __post_init__(self) -> None:
-        if not self.methods:
+        if self.protocol == "acme":
+            _check_acme(self)
+        elif not self.methods:
             raise ConfigurationError(
                 f"{self.protocol} endpoint {self.label!r}: methods must be some of {METHODS}")
 
@@ -64,6 +76,9 @@ def parse_endpoints(document: Any) -> Endpoints:
             raise ConfigurationError(f"unknown protocol {protocol!r} in endpoint file")
         for label, spec in labels.items():
             try:
+                if protocol == "acme":
+                    endpoints[(protocol, str(label))] = _acme_endpoint(str(label), spec)
+                    continue
                 endpoints[(protocol, str(label))] = Endpoint(
                     protocol, str(label), str(spec["authority"]), str(spec["profile"]),
                     tuple(enrollment_method(str(m)) for m in spec["methods"]),
@@ -84,3 +99,24 @@ def _flag(value: Any, protocol: str, label: str, name: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigurationError(f"{protocol} endpoint {label!r}: {name} must be true or false")
     return value
+
+
+def _acme_endpoint(label: str, spec: Any) -> Endpoint:
+    challenges = spec.get("challenges", ["http-01"])
+    if not isinstance(challenges, list):
+        raise ConfigurationError(f"acme endpoint {label!r}: challenges must be a list")
+    return Endpoint("acme", label, str(spec["authority"]), str(spec["profile"]), (),
+                    challenges=tuple(str(c) for c in challenges),
+                    eab=str(spec.get("eab", "optional")))
+
+
+def _check_acme(endpoint: Endpoint) -> None:
+    if endpoint.label in ACME_RESERVED or "/" in endpoint.label:
+        raise ConfigurationError(f"acme endpoint label {endpoint.label!r} is a resource name")
+    unknown = [c for c in endpoint.challenges if c not in ACME_CHALLENGES]
+    if not endpoint.challenges or unknown:
+        raise ConfigurationError(f"acme endpoint {endpoint.label!r}: challenges must be some "
+                                 f"of {ACME_CHALLENGES}")
+    if endpoint.eab not in EAB_MODES:
+        raise ConfigurationError(f"acme endpoint {endpoint.label!r}: eab must be one of "
+                                 f"{EAB_MODES}")

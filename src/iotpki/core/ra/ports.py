@@ -1,4 +1,5 @@
-"""What the RA needs stored: registrations, requests waiting on an operator, CMP transactions."""
+"""What the RA needs stored: registrations, requests waiting on an operator, CMP transactions,
+ACME state."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import NamedTuple, Protocol
 
 from cryptography import x509
 
+from iotpki.core.ra.acme import ACMEAccount, ACMEAuthorization, ACMEOrder, EABKey
 from iotpki.core.ra.pending import PendingRequest
 from iotpki.core.ra.registration import Registration
 from iotpki.core.ra.transactions import CMPTransaction, TransactionState
@@ -139,4 +141,60 @@ class FailedCheckRepository(Protocol):
 
     def prune(self, before: datetime) -> int:
         """Forget the failures at or before `before`; how many."""
+
+class ACMERepository(Protocol):
+    def add_nonce(self, nonce: str, at: datetime) -> None: ...
+
+    def use_nonce(self, nonce: str, issued_after: datetime) -> bool:
+        """Remove the nonce; True if it was issued by us after `issued_after` and unused."""
+        ...
+
+    def prune_nonces(self, before: datetime) -> None: ...
+
+    def add_account(self, account: ACMEAccount) -> bool:
+        """False if an account with that key thumbprint exists already."""
+        ...
+
+    def account(self, account_id: str) -> ACMEAccount | None: ...
+
+    def account_by_thumbprint(self, thumbprint: str) -> ACMEAccount | None: ...
+
+    def update_account(self, account: ACMEAccount) -> bool:
+        """False if the new key thumbprint belongs to another account."""
+        ...
+
+    def add_order(self, order: ACMEOrder, authorizations: list[ACMEAuthorization]) -> None: ...
+
+    def order(self, order_id: str) -> ACMEOrder | None: ...
+
+    def update_order(self, order: ACMEOrder, expected_status: str) -> bool:
+        """Write the order if its stored status is still `expected_status`."""
+        ...
+
+    def order_for_certificate(self, fingerprint: str) -> ACMEOrder | None: ...
+
+    def orders_of(self, account_id: str, limit: int) -> list[ACMEOrder]: ...
+
+    def count_orders(self, account_id: str | None, organization: str | None,
+                     since: datetime) -> int:
+        """Orders created since `since` by the account, or by any account of the
+        organization (rate limits)."""
+        ...
+
+    def authorization(self, authz_id: str) -> ACMEAuthorization | None: ...
+
+    def update_authorization(self, authz: ACMEAuthorization, expected_status: str) -> bool: ...
+
+    def valid_authorization(self, account_id: str, identifier_type: str,
+                            identifier_value: str, at: datetime) -> ACMEAuthorization | None:
+        """A valid, unexpired authorization of the account for that identifier (reused by a
+        later order, RFC 8555 §7.1.3)."""
+        ...
+
+    def add_eab_key(self, key: EABKey) -> None: ...
+
+    def eab_key(self, key_id: str) -> EABKey | None: ...
+
+    def bind_eab_key(self, key_id: str, account_id: str) -> bool:
+        """Record the account an EAB key created; False if the key was used already."""
         ...
