@@ -273,7 +273,9 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
     certificates = ServiceCertificates(uow, keys, issuance, clock)
     crls = CRLPublisher(uow, keys, urls, clock, settings.crl_policy)
     enrollment = EnrollmentService(uow, issuance, clock, default_methods(
-        external_revocation(clock), grace=lambda name: _renewal_grace(profiles, name)),
+        external_revocation(clock), grace=lambda name: _renewal_grace(profiles, name),
+        needs_registration=lambda name: name not in profiles
+        or profiles[name].previous_stage_needs_registration),
         guesses=GuessLimits(settings.secret_lock_after, settings.secret_guesses_per_minute),
         queue=ApprovalLimits(settings.approval_queue_cap,
                              settings.approval_submissions_per_minute))

@@ -219,13 +219,27 @@ def issued_count(lab: Lab) -> int:
                and e.record.details.get("method") != "internal")
 
 
+def audit_head(lab: Lab) -> int:
+    entries = lab.pki.audit.entries(after=0, limit=None)
+    return entries[-1].seq if entries else 0
+
+
+def refusals_since(lab: Lab, seq: int) -> list[Any]:
+    """The refused decisions audited after `seq` (the adapter's `cmp.request`, the core's
+    `enrollment.authorize` / `certificate.issue`)."""
+    return [e.record for e in lab.pki.audit.entries(after=seq, limit=None)
+            if e.record.outcome == "refused"]
+
+
 def refused(lab: Lab, der: bytes, failure: str, body: str = "error") -> Reply:
     """The request is answered with `body` (error, or ip/cp/kup/rp for a request-level
-    refusal), PKIStatus rejection and exactly the `failure` bit; nothing is issued."""
-    issued = issued_count(lab)
+    refusal), PKIStatus rejection and exactly the `failure` bit; nothing is issued; the
+    refusal is audited."""
+    issued, seq = issued_count(lab), audit_head(lab)
     reply = lab.post(der)
     assert (reply.body, reply.status, reply.failures) == (body, 2, frozenset({failure})), reply
     assert issued_count(lab) == issued
+    assert refusals_since(lab, seq), "the refusal was not audited"
     return reply
 
 

@@ -166,6 +166,11 @@ class Profile:
     # By default only an operator may: a thief holding a lost device would otherwise turn
     # the hold into a revocation and block "found → release".
     holder_revokes_hold: bool = False
+    # Whether a certificate of a trusted previous stage (one chaining to a supplier anchor
+    # the endpoint CA's organization trusts) needs a registration (manifest entry) naming it
+    # to enroll for this profile. Without one the CSR's subject and SANs are what the
+    # profile checks (RFC 9483 §4.1.1 ir signed by a manufacturer certificate).
+    previous_stage_needs_registration: bool = True
 
 
     def __post_init__(self) -> None:
@@ -210,8 +215,8 @@ def _strings(profile: str, spec: Mapping[str, Any], field: str, default: Any = (
     return tuple(value)
 
 
-def _flag(profile: str, spec: Mapping[str, Any], field: str) -> bool:
-    value = spec.get(field, False)
+def _flag(profile: str, spec: Mapping[str, Any], field: str, default: bool = False) -> bool:
+    value = spec.get(field, default)
     if not isinstance(value, bool):
         raise ConfigurationError(f"profile {profile}: {field} must be true or false")
     return value
@@ -227,7 +232,8 @@ def parse_profile(name: str, spec: Mapping[str, Any]) -> Profile:
     """One profile from its mapping in the profile file; raise `ConfigurationError`."""
     known = {"kind", "validity", "key_types", "key_usage", "extended_key_usage", "subject",
              "san", "ocsp_no_check", "description", "component_binding_oid", "renewal_window",
-             "key_archival", "renewal_grace", "holder_revokes_hold"}
+             "key_archival", "renewal_grace", "holder_revokes_hold",
+             "previous_stage_needs_registration"}
     extra = set(spec) - known
     if extra:
         raise ConfigurationError(f"profile {name}: unknown field(s) {sorted(extra)}")
@@ -258,6 +264,8 @@ def parse_profile(name: str, spec: Mapping[str, Any]) -> Profile:
             ocsp_no_check=_flag(name, spec, "ocsp_no_check"),
             key_archival=_flag(name, spec, "key_archival"),
             holder_revokes_hold=_flag(name, spec, "holder_revokes_hold"),
+            previous_stage_needs_registration=_flag(
+                name, spec, "previous_stage_needs_registration", default=True),
             description=str(spec.get("description", "")),
             component_binding_oid=str(spec["component_binding_oid"])
             if spec.get("component_binding_oid") is not None else None,

@@ -174,8 +174,11 @@ class PreviousStageCertificate:
 
     name = MethodName.PREVIOUS_STAGE
 
-    def __init__(self, external: ExternalRevocation | None = None) -> None:
+    def __init__(self, external: ExternalRevocation | None = None,
+                 needs_registration: Callable[[str], bool] | None = None) -> None:
         self._external = external
+        # profile name → whether a registration must name the presented identity
+        self._needs_registration = needs_registration or (lambda _profile: True)
 
     def applies(self, request: EnrollmentRequest) -> bool:
         return bool(request.client_chain)
@@ -185,6 +188,9 @@ class PreviousStageCertificate:
         candidates = [r for r in uow.registrations.for_identity(identity_keys(presented))
                       if r.method is RegistrationMethod.PREVIOUS_STAGE and _matching(request, r)]
         if not candidates:
+            if (request.authority is not None and request.profile is not None
+                    and not self._needs_registration(request.profile)):
+                return self._unregistered(request, presented, uow, now)
             raise PolicyError(R.NOT_REGISTERED, "the presented identity is on no manifest or "
                                                 "registration for this enrollment")
         open_ones = [r for r in candidates if r.status is RegistrationStatus.OPEN]
@@ -205,6 +211,30 @@ class PreviousStageCertificate:
                        component_digest=built.component_digest if built is not None else None,
                        device=device.id if device is not None else None,
                        presented=presented_fingerprint)
+
+    def _unregistered(self, request: EnrollmentRequest, presented: x509.Certificate,
+                      uow: UnitOfWork, now: datetime) -> Authorization:
+        """A profile with `previous_stage_needs_registration: false`: any certificate of a
+        stage the endpoint CA's organization trusts enrolls, for the endpoint's authority
+        and profile, with the subject and SANs of its request (checked by the profile)."""
+        assert request.authority is not None and request.profile is not None
+        authority = uow.authorities.get(request.authority)
+        if authority is None:
+            raise PolicyError(R.UNKNOWN_AUTHORITY, f"unknown authority {request.authority!r}")
+        anchors = [a.certificate for a in uow.trust.anchors(authority.organization)]
+        try:
+            path = validated_path(uow, presented, request.client_chain[1:], anchors, now)
+        except ChainError as exc:
+            raise PolicyError(R.UNTRUSTED_CHAIN, f"{authority.organization} trusts no supplier "
+                                                 f"anchor for this identity: {exc}") from exc
+        _check_not_revoked(uow, path, self._external)
+        presented_fingerprint = fingerprint(presented)
+        device = (uow.devices.containing(authority.organization, presented_fingerprint)
+                  or uow.devices.with_identity(presented_fingerprint))
+        _check_device(device)
+        return Authorization(request.authority, request.profile, None, None, None,
+                             device=device.id if device is not None else None,
+                             presented=presented_fingerprint)
 
 
 def validated_path(uow: UnitOfWork, presented: x509.Certificate,
@@ -390,9 +420,11 @@ MANUAL_APPROVAL = MethodName.MANUAL_APPROVAL
 
 
 def default_methods(external: ExternalRevocation | None = None,
-                    grace: Callable[[str], timedelta] | None = None) -> tuple[EnrollmentMethod, ...]:
-    return (PreviousStageCertificate(external), CurrentCertificate(grace), OneTimeSecret(),
-            OperatorApproval())
+                    grace: Callable[[str], timedelta] | None = None,
+                    needs_registration: Callable[[str], bool] | None = None,
+                    ) -> tuple[EnrollmentMethod, ...]:
+    return (PreviousStageCertificate(external, needs_registration), CurrentCertificate(grace),
+            OneTimeSecret(), OperatorApproval())
 
 
 class EnrollmentService:

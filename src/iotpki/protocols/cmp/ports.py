@@ -51,11 +51,15 @@ class Certificates(Protocol):
 
     def get_by_fingerprint(self, fingerprint: str) -> CertificateRecord: ...
 
+    def get(self, authority: str, serial: int) -> CertificateRecord: ...
+
 
 class Authorities(Protocol):
     """`core.ca.authority_service.AuthorityService`; `NotFoundError` for an unknown label."""
 
     def get(self, label: str) -> Authority: ...
+
+    def list(self) -> list[Authority]: ...
 
 
 class SecretRegistrations(Protocol):

@@ -35,7 +35,7 @@ from iotpki.core.audit.log import AuditRecord
 from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
 from iotpki.core.ca.profile import Profile
 from iotpki.core.clock import Clock
-from iotpki.core.errors import AccessDeniedError, ConflictError, NotFoundError, PolicyError
+from iotpki.core.errors import NotFoundError, PolicyError
 from iotpki.core.keyring import SecretSealer
 from iotpki.core.methods import MethodName
 from iotpki.core.outcomes import Issued, Pending, Rejected
@@ -61,9 +61,8 @@ from iotpki.protocols.cmp.refusals import (
     FAILURE_FOR_REASON,
     CMPFailure,
     RequestRefusal,
-    revocation_reason,
 )
-from iotpki.protocols.cmp.revocation import check_revocation, is_revive
+from iotpki.protocols.cmp.revocation import Revocations, Revoker
 from iotpki.protocols.cmp.templates import check_request, modifications, requested
 from iotpki.protocols.cmp.throttle import MACThrottle
 from iotpki.wire.cmp.messages import (
@@ -156,6 +155,7 @@ class CMPServer:
         self._skew = skew
         self._check_after = check_after  # polling interval; None: the approval's own
         self._key_delivery = key_delivery  # central key generation (RFC 9483 §4.1.6)
+        self._revocations = Revocations(core, profiles)
         self._mac_clients = MACClients(core.registrations, core.transactions, sealer, throttle)
 
     def handle(self, label: str, message: PKIMessage, address: str = "-") -> bytes:
@@ -173,9 +173,11 @@ class CMPServer:
         except RequestRefusal as refusal:
             self._refuse(exchange.endpoint, exchange.client, refusal, message.body_type,
                          exchange.transaction_id)
+            status = Status(REJECTION, refusal.failure, refusal.detail)
+            if message.body_type == "rr":
+                return self._answer(exchange, rp_body(status))
             kind, cert_req_id = _ANSWER_KIND[message.body_type], _cert_req_id(message)
-            return self._answer(exchange, cert_rep_body(kind, [CertResult(
-                cert_req_id, Status(REJECTION, refusal.failure, refusal.detail))]))
+            return self._answer(exchange, cert_rep_body(kind, [CertResult(cert_req_id, status)]))
         except CMPFailure as failure:
             self._refuse(exchange.endpoint, exchange.client, failure, message.body_type,
                          exchange.transaction_id)
@@ -308,6 +310,7 @@ class CMPServer:
         if exchange.message.body_type == "kur":
             assert client.signer is not None  # _method
             check_key_update(asked, client.signer)
+            self._check_one_open_update(client.signer)
         central = None
         if client.signer is not None or wants_central_key(exchange.message):
             # Sign-able answer first: never issue a certificate we could not hand over.
@@ -341,6 +344,18 @@ class CMPServer:
             raise CMPFailure("notAuthorized", f"CMP endpoint {endpoint.label!r} accepts "
                                               f"{', '.join(endpoint.methods)} only")
         return method
+
+    def _check_one_open_update(self, certificate: x509.Certificate) -> None:
+        """RFC 9483 §4.1.3: one key update per certificate at a time. While the new
+        certificate of a kur awaits its certConf, a second kur signed by the same certificate
+        is a duplicate request (RFC 9810 §5.2.3 duplicateCertReq); once that transaction is
+        confirmed, rejected or expired, the certificate may ask again."""
+        open_update = self._transactions.unconfirmed_update_of(certificate)
+        if open_update is not None:
+            raise RequestRefusal("duplicateCertReq", f"RFC 9483 §4.1.3: a key update of this "
+                                                     f"certificate (transaction "
+                                                     f"{open_update.transaction_id}) awaits its "
+                                                     f"certConf")
 
     def _certificate_answer(self, exchange: _Exchange, outcome: Issued | Pending | Rejected,
                             cert_req_id: int, body_type: str,
@@ -461,37 +476,10 @@ class CMPServer:
 
     def _revoke(self, exchange: _Exchange) -> bytes:
         client, body = _client(exchange), exchange.message.body
-        if client.signer is None:
-            raise CMPFailure("notAuthorized", "an rr is signed with the certificate to revoke")
         assert isinstance(body, RevocationRequest)
-        check_revocation(body, client.signer)
-        record = self._record_of(client.signer)
-        if record is None:
-            raise CMPFailure("badCertId", "RFC 9483 §4.2: the certificate was not issued here")
-        if is_revive(body):
-            return self._answer(exchange, rp_body(self._revive(record, client.requester)))
-        reason = revocation_reason(body.reasons[0])
-        try:
-            self._revocation.revoke(record.authority, record.serial, reason, client.requester,
-                                    holder=True)
-        except ConflictError as exc:
-            return self._answer(exchange, rp_body(Status(REJECTION, "certRevoked", str(exc))))
-        except AccessDeniedError as exc:  # a hold is the operator's to end (issue 15 item 12)
-            return self._answer(exchange, rp_body(Status(REJECTION, "notAuthorized", str(exc))))
+        self._revocations.serve(body, Revoker(client.requester, client.signer,
+                                              client.registration))
         return self._answer(exchange, rp_body(Status(ACCEPTED)))
-
-    def _revive(self, record: CertificateRecord, requester: str) -> Status:
-        """removeFromCRL (RFC 9483 §4.2, RFC 5280 §5.3.1) by the holder: a hold is the
-        operator's to end unless the profile lets the holder (`holder_revokes_hold`)."""
-        if record.status is not CertificateStatus.HELD:
-            return Status(REJECTION, "badRequest", "removeFromCRL: the certificate is not on "
-                                                   "hold")
-        profile = self._profiles.get(record.profile)
-        if profile is None or not profile.holder_revokes_hold:
-            return Status(REJECTION, "notAuthorized", "the certificate is on hold; only an "
-                                                      "operator releases it")
-        self._revocation.release(record.authority, record.serial, requester)
-        return Status(ACCEPTED)
 
     def _general_message(self, exchange: _Exchange) -> bytes:
         client, body = _client(exchange), exchange.message.body
