@@ -231,12 +231,12 @@ def refusals_since(lab: Lab, seq: int) -> list[Any]:
             if e.record.outcome == "refused"]
 
 
-def refused(lab: Lab, der: bytes, failure: str, body: str = "error") -> Reply:
+def refused(lab: Lab, der: bytes, failure: str, body: str = "error", label: str = "") -> Reply:
     """The request is answered with `body` (error, or ip/cp/kup/rp for a request-level
     refusal), PKIStatus rejection and exactly the `failure` bit; nothing is issued; the
     refusal is audited."""
     issued, seq = issued_count(lab), audit_head(lab)
-    reply = lab.post(der)
+    reply = lab.post(der, label)
     assert (reply.body, reply.status, reply.failures) == (body, 2, frozenset({failure})), reply
     assert issued_count(lab) == issued
     assert refusals_since(lab, seq), "the refusal was not audited"
