@@ -65,7 +65,7 @@ def revoke_in_core(pki: PKI) -> int:
 def revoke_over_api(pki: PKI) -> int:
     from tests.api.conftest import APIClient  # the in-process ASGI client of the test suite
 
-    from iotpki.https_server import api_services
+    from iotpki.app import api_services
     from iotpki.protocols.rest.app import create_api
 
     key = pki.principals.create_api_key(ORGANIZATION, Role.OPERATOR, "bench", "bench").api_key

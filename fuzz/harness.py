@@ -23,8 +23,7 @@ from typing import Any
 
 import anyio
 
-from iotpki import https_server, server
-from iotpki.app import PKI, build_pki
+from iotpki.app import PKI, build_pki, http_app, https_app
 from iotpki.cli.demo_setup import create_demo_hierarchy
 from iotpki.settings import Settings
 
@@ -104,8 +103,8 @@ def demo_pki() -> Iterator[PKI]:
 
 def applications(pki: PKI) -> tuple[ASGI, ASGI]:
     """(HTTPS application: EST and REST, plain-HTTP application: OCSP, CRL, CMP)."""
-    return (https_server.create_app(pki),
-            server.create_app(pki, worker=False))
+    return (https_app(pki),
+            http_app(pki, background=False))
 
 
 async def call(app: ASGI, request: Request) -> Answer:

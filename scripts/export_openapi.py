@@ -15,8 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from iotpki.app import build_pki
-from iotpki.https_server import api_services
+from iotpki.app import api_services, build_pki
 from iotpki.protocols.rest.app import create_api, openapi_document
 from iotpki.settings import Settings
 

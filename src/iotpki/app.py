@@ -1,10 +1,13 @@
-"""Composition root: builds the store, key ring and core services from settings."""
+"""Composition root: builds the store, key ring and core services from settings (`build_pki`),
+and the two applications `iotpki serve` runs (`http_app`, `https_app`). The listener
+modules (`server.py`, `https_server.py`) only run them under uvicorn."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shutil
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -57,10 +60,17 @@ from iotpki.store.database import Database, private_directory, private_sqlite_fi
 from iotpki.wire.errors import PKIError
 
 if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
     from iotpki.agent.revocation import CRLCache
+    from iotpki.core.ra.endpoint_enrollment import EndpointEnrollment
     from iotpki.core.ra.key_delivery import KeyDelivery
+    from iotpki.protocols.acme.server import ACMEServer
+    from iotpki.protocols.acme.validation import ValidationSettings
     from iotpki.protocols.cmp.confirmation import ConfirmationTimeout
     from iotpki.protocols.cmp.server import CMPServer
+    from iotpki.protocols.rest.context import APIServices
+    from iotpki.protocols.scep.server import SCEPServer
 
 
 def default_profiles_text() -> str:
@@ -353,3 +363,130 @@ def install_default_profiles(settings: Settings) -> bool:
                 shutil.copyfile(src, settings.data_dir / name)
             installed = installed or name == "profiles.yaml"
     return installed
+
+
+# -- the applications of `iotpki serve` (frameworks imported only when one is built) ------------
+
+def http_app(pki: PKI, background: bool = True) -> Starlette:
+    """The plain-HTTP listener: OCSP, CRLs, CA certificates, CMP, SCEP (RFC 8894 §4.1: SCEP
+    protects its messages itself and its clients speak plain HTTP), health; while it serves,
+    the node's background workers run (`iotpki.background`) unless `background` is False."""
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+
+    from iotpki.background import NotificationWorker, RevocationWorker
+    from iotpki.protocols.cmp.routes import routes as cmp_routes
+    from iotpki.protocols.crl.routes import routes as crl_routes
+    from iotpki.protocols.health import health_routes
+    from iotpki.protocols.ocsp.routes import routes as ocsp_routes
+    from iotpki.protocols.query_guard import QueryGuard
+    from iotpki.protocols.scep.routes import routes as scep_routes
+
+    distribution = pki.crl_distribution
+    workers: list[RevocationWorker | NotificationWorker] = [
+        RevocationWorker(pki.ocsp, pki.crls, distribution,
+                         lambda: pki.cmp_confirmations.expire()),
+        NotificationWorker(pki.expiry.scan, pki.webhook_dispatcher.run_once,
+                           scan_every=pki.settings.expiry_scan_seconds),
+    ] if background else []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        for worker in workers:
+            worker.start()
+        try:
+            yield
+        finally:
+            for worker in workers:
+                worker.stop()
+            pki.close()
+
+    routes = [*ocsp_routes(pki.ocsp, pki.clock), *crl_routes(distribution, pki.clock),
+              *cmp_routes(pki.cmp), *scep_routes(scep_server(pki)),
+              *health_routes(pki.database.schema_revision)]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(QueryGuard)])
+
+
+def https_app(pki: PKI) -> Starlette:
+    """The HTTPS listener: EST first (behind the settings' trusted proxies), ACME, everything
+    else to the REST API (`/api/v1/...`, its own 404 problems, bodies capped by the
+    settings)."""
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.routing import Mount
+
+    from iotpki.protocols.acme.routes import routes as acme_routes
+    from iotpki.protocols.est.routes import routes as est_routes
+    from iotpki.protocols.query_guard import QueryGuard
+    from iotpki.protocols.rest.app import create_api
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            pki.close()
+
+    settings = pki.settings
+    routes = [*est_routes(endpoint_enrollment(pki), settings.trusted_proxies),
+              *acme_routes(acme_server(pki)),
+              Mount("", app=create_api(api_services(pki), settings.rest_bodies))]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(QueryGuard)])
+
+
+def acme_validation(settings: Settings) -> ValidationSettings:
+    from iotpki.protocols.acme.validation import ValidationSettings
+
+    resolver = None
+    if settings.acme_resolver:
+        host, _, port = settings.acme_resolver.rpartition(":")
+        resolver = (host or settings.acme_resolver, int(port or 53))
+    return ValidationSettings(settings.acme_http_port, settings.acme_tls_port, resolver,
+                              settings.acme_connect_address)
+
+
+def acme_server(pki: PKI, validation: ValidationSettings | None = None) -> ACMEServer:
+    """The ACME server (RFC 8555) with its resources and challenge validators."""
+    from iotpki.protocols.acme.accounts import ACMEAccounts
+    from iotpki.protocols.acme.certificates import ACMECertificates
+    from iotpki.protocols.acme.orders import ACMELimits, ACMEOrders
+    from iotpki.protocols.acme.server import ACMEServer
+    from iotpki.protocols.acme.validation import HTTP01
+
+    settings = pki.settings
+    uow = pki.database.unit_of_work
+    validation = validation or acme_validation(settings)
+    server = ACMEServer(uow, pki.endpoints, pki.clock)
+    ACMEAccounts(server, uow, pki.acme_keys, pki.clock)
+    ACMEOrders(server, uow, pki.issuance, {"http-01": HTTP01(validation)}, pki.clock,
+               ACMELimits(settings.acme_orders_per_hour,
+                          settings.acme_organization_orders_per_hour))
+    ACMECertificates(server, uow, pki.certificates, pki.revocation, pki.clock)
+    return server
+
+
+def scep_server(pki: PKI) -> SCEPServer:
+    from iotpki.core.ra.endpoint_enrollment import EndpointEnrollment
+    from iotpki.protocols.scep.server import SCEPServer
+
+    endpoints = EndpointEnrollment(pki.database.unit_of_work, pki.endpoints, pki.enrollment,
+                                   pki.profiles, pki.clock)
+    return SCEPServer(endpoints, pki.service_certificates, pki.enrollment.approval.poll,
+                      pki.crl_distribution.current, pki.database.unit_of_work, pki.clock)
+
+
+def endpoint_enrollment(pki: PKI) -> EndpointEnrollment:
+    from iotpki.core.ra.endpoint_enrollment import EndpointEnrollment
+
+    return EndpointEnrollment(pki.database.unit_of_work, pki.endpoints, pki.enrollment,
+                              pki.profiles, pki.clock, pki.key_delivery)
+
+
+def api_services(pki: PKI) -> APIServices:
+    from iotpki.protocols.rest.context import APIServices
+
+    return APIServices(
+        principals=pki.principals, idempotency=pki.idempotency, authorities=pki.authorities,
+        organizations=pki.organizations, profiles=pki.profiles, registrations=pki.registrations,
+        manifests=pki.manifests, certificates=pki.certificates, revocation=pki.revocation,
+        audit=pki.audit, devices=pki.devices, lifecycle=pki.lifecycle)

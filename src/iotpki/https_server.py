@@ -10,18 +10,18 @@
 - uvicorn does not pass the peer certificate to the application: `TLSHttpToolsProtocol`
   puts it into the scope as the ASGI TLS extension (`client_cert_chain`, PEM strings).
 - The server certificate is issued from the `service` profile by the CA of the unlabelled
-  EST endpoint (or read from configured files), before the worker processes start.
+  EST endpoint (or read from configured files), before the worker processes start; its
+  files reach the workers in the handed-over settings (`Settings.tls`).
+- The application itself is the composition root's (`app.https_app`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import os
 import ssl
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,42 +29,22 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.routing import Mount
 from uvicorn.config import Config
 
-from iotpki.app import PKI, build_pki
+from iotpki.app import PKI, build_pki, https_app
 from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.ca.issuance import IssuanceRequest
+from iotpki.core.errors import ConfigurationError
 from iotpki.core.outcomes import Issued
-from iotpki.core.ra.endpoint_enrollment import EndpointEnrollment
 from iotpki.http_protocol import CanonicalHeadersProtocol
-from iotpki.listener import QueryGuard
-from iotpki.protocols.acme.accounts import ACMEAccounts
-from iotpki.protocols.acme.certificates import ACMECertificates
-from iotpki.protocols.acme.orders import ACMELimits, ACMEOrders
-from iotpki.protocols.acme.routes import routes as acme_routes
-from iotpki.protocols.acme.server import ACMEServer
-from iotpki.protocols.acme.validation import HTTP01, ValidationSettings
-from iotpki.protocols.est.routes import routes as est_routes
-from iotpki.protocols.rest.app import create_api
-from iotpki.protocols.rest.context import APIServices
-from iotpki.settings import Settings
+from iotpki.settings import Settings, TLSFiles, worker_settings
 from iotpki.tls_exporter import tls_exporter
-from iotpki.tls_guard import (
-    ENV_MANAGED,
-    CertificateGuard,
-    check_interval,
-    served_status,
-    watch_certificate,
-)
+from iotpki.tls_guard import CertificateGuard, served_status, watch_certificate
 from iotpki.wire.chain import encode_pem_chain
 from iotpki.wire.keys import generate_private_key, signature_hash_for
 
 X509_V_FLAG_NO_CHECK_TIME = 0x200000  # OpenSSL: validity dates are checked by the core
 RENEW_BEFORE = timedelta(days=30)
-ENV_CERT, ENV_KEY, ENV_CLIENT_CAS = "IOTPKI_TLS_CERT", "IOTPKI_TLS_KEY", "IOTPKI_TLS_CLIENT_CAS"
-ENV_TRUSTED_PROXIES = "IOTPKI_TRUSTED_PROXIES"  # read by Settings.from_environment
 FACTORY = "iotpki.https_server:app_from_environment"
 PROTOCOL_CLASS = "iotpki.https_server:TLSHttpToolsProtocol"
 
@@ -101,33 +81,23 @@ def tls_extension(ssl_object: ssl.SSLObject | None) -> dict[object, object] | No
 
 
 def tls_context(config: Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
-    """uvicorn's `ssl_context_factory`: files named by the environment `serve` prepared."""
+    """uvicorn's `ssl_context_factory`: the files `serve` prepared (`Settings.tls`)."""
+    settings = worker_settings()
+    files = settings.tls
+    if files is None:
+        raise ConfigurationError("the HTTPS listener was started without its TLS files")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(os.environ[ENV_CERT], os.environ[ENV_KEY])
-    context.load_verify_locations(cafile=os.environ[ENV_CLIENT_CAS])
+    context.load_cert_chain(files.certificate, files.key)
+    context.load_verify_locations(cafile=files.client_cas)
     context.verify_mode = ssl.CERT_OPTIONAL
     context.verify_flags |= X509_V_FLAG_NO_CHECK_TIME
-    if os.environ.get(ENV_MANAGED) == "1":  # ours: replaced when revoked (tls_guard)
-        watch_certificate(context, os.environ[ENV_CERT], os.environ[ENV_KEY])
+    if files.managed:  # ours: replaced when revoked (tls_guard)
+        watch_certificate(context, files, settings.tls_check_seconds)
     return context
 
 
 # -- server certificate and client CA store, prepared once by `iotpki serve` ---------------------
-
-@dataclass(frozen=True)
-class TLSFiles:
-    certificate: Path
-    key: Path
-    client_cas: Path
-    managed: bool = False  # issued here by `prepare_tls`, replaced when revoked
-
-    def export(self) -> None:
-        os.environ[ENV_CERT] = str(self.certificate)
-        os.environ[ENV_KEY] = str(self.key)
-        os.environ[ENV_CLIENT_CAS] = str(self.client_cas)
-        os.environ[ENV_MANAGED] = "1" if self.managed else "0"
-
 
 def prepare_tls(pki: PKI, hosts: Sequence[str], certificate: Path | None = None,
                 key: Path | None = None) -> TLSFiles:
@@ -181,16 +151,15 @@ def _replace_file(path: Path, content: bytes) -> None:
     os.replace(temporary, path)
 
 
-def start_certificate_guard() -> CertificateGuard | None:
+def start_certificate_guard(settings: Settings) -> CertificateGuard | None:
     """In the HTTPS listener's parent process: replace our certificate once it is revoked."""
-    if os.environ.get(ENV_MANAGED) != "1":
+    files = settings.tls
+    if files is None or not files.managed:
         return None
-    pki = build_pki(Settings.from_environment(), migrate=False)
-    files = TLSFiles(Path(os.environ[ENV_CERT]), Path(os.environ[ENV_KEY]),
-                     Path(os.environ[ENV_CLIENT_CAS]), True)
+    pki = build_pki(settings, migrate=False)
     guard = CertificateGuard(pki, files.certificate,
                              lambda pki, names: _issue_server_certificate(pki, files, names),
-                             check_interval())
+                             settings.tls_check_seconds)
     guard.start()
     return guard
 
@@ -213,57 +182,7 @@ def _san(name: str) -> x509.GeneralName:
 
 # -- the application -----------------------------------------------------------------------------
 
-def endpoint_enrollment(pki: PKI) -> EndpointEnrollment:
-    return EndpointEnrollment(pki.database.unit_of_work, pki.endpoints, pki.enrollment,
-                              pki.profiles, pki.clock, pki.key_delivery)
-
-
-def api_services(pki: PKI) -> APIServices:
-    return APIServices(
-        principals=pki.principals, idempotency=pki.idempotency, authorities=pki.authorities,
-        organizations=pki.organizations, profiles=pki.profiles, registrations=pki.registrations,
-        manifests=pki.manifests, certificates=pki.certificates, revocation=pki.revocation,
-        audit=pki.audit, devices=pki.devices, lifecycle=pki.lifecycle)
-
-
-def acme_validation(settings: Settings) -> ValidationSettings:
-    resolver = None
-    if settings.acme_resolver:
-        host, _, port = settings.acme_resolver.rpartition(":")
-        resolver = (host or settings.acme_resolver, int(port or 53))
-    return ValidationSettings(settings.acme_http_port, settings.acme_tls_port, resolver,
-                              settings.acme_connect_address)
-
-
-def acme_server(pki: PKI, validation: ValidationSettings | None = None) -> ACMEServer:
-    """The ACME server (RFC 8555) with its resources and challenge validators."""
-    settings = pki.settings
-    uow = pki.database.unit_of_work
-    validation = validation or acme_validation(settings)
-    server = ACMEServer(uow, pki.endpoints, pki.clock)
-    ACMEAccounts(server, uow, pki.acme_keys, pki.clock)
-    ACMEOrders(server, uow, pki.issuance, {"http-01": HTTP01(validation)}, pki.clock,
-               ACMELimits(settings.acme_orders_per_hour,
-                          settings.acme_organization_orders_per_hour))
-    ACMECertificates(server, uow, pki.certificates, pki.revocation, pki.clock)
-    return server
-
-
-def create_app(pki: PKI, proxies: Sequence[str] = ()) -> Starlette:
-    @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            pki.close()
-
-    # EST first; everything else goes to the REST API (`/api/v1/...`, its own 404 problems).
-    routes = [*est_routes(endpoint_enrollment(pki), proxies), *acme_routes(acme_server(pki)),
-              Mount("", app=create_api(api_services(pki)))]
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(QueryGuard)])
-
-
 def app_from_environment() -> Starlette:
-    """The uvicorn factory of the HTTPS listener (`iotpki serve --https-port`)."""
-    settings = Settings.from_environment()
-    return create_app(build_pki(settings, migrate=False), settings.trusted_proxies)
+    """The uvicorn factory of the HTTPS listener (`iotpki serve --https-port`): the
+    handed-over settings (`worker_settings`)."""
+    return https_app(build_pki(worker_settings(), migrate=False))

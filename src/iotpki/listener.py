@@ -18,7 +18,8 @@ adds, per worker process:
   request head; with none waiting it is refused. Refused and evicted connections get 503
   with Retry-After and are closed at once: each costs one accept and one write.
 
-Limits come from the environment (`ListenerLimits.from_environment`, docs/security.md).
+Limits are the settings' (`Settings.listener`, docs/security.md), handed to each worker
+process by `iotpki serve`.
 A TLS handshake happens before the protocol sees the connection: asyncio bounds it to
 60 seconds.
 """
@@ -26,50 +27,20 @@ A TLS handshake happens before the protocol sees the connection: asyncio bounds 
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from iotpki.settings import ListenerLimits, worker_settings
+
 PROTOCOL_CLASS = "iotpki.listener:GuardedHttpToolsProtocol"
-_TRUSTED_PROXIES = "IOTPKI_TRUSTED_PROXIES"
-
-
-@dataclass(frozen=True)
-class ListenerLimits:
-    header_timeout: float = 10.0  # s for the request line and headers
-    body_timeout: float = 30.0  # s for the whole body after the head
-    max_header_bytes: int = 32 * 1024  # request line + headers
-    max_connections: int = 1000  # open connections per worker process
-    max_connections_per_client: int = 50  # from one client address, per worker
-    exempt: frozenset[str] = frozenset()  # addresses without a per-client cap (proxies)
-
-    @classmethod
-    def from_environment(cls, env: Mapping[str, str] = os.environ) -> ListenerLimits:
-        default = cls()
-
-        def number(name: str, fallback: float) -> float:
-            return float(env.get(name) or fallback)
-
-        return cls(
-            header_timeout=number("IOTPKI_HEADER_TIMEOUT", default.header_timeout),
-            body_timeout=number("IOTPKI_BODY_TIMEOUT", default.body_timeout),
-            max_header_bytes=int(number("IOTPKI_MAX_HEADER_BYTES", default.max_header_bytes)),
-            max_connections=int(number("IOTPKI_MAX_CONNECTIONS", default.max_connections)),
-            max_connections_per_client=int(number("IOTPKI_MAX_CONNECTIONS_PER_CLIENT",
-                                                  default.max_connections_per_client)),
-            exempt=frozenset(p.strip() for p in env.get(_TRUSTED_PROXIES, "").split(",")
-                             if p.strip()))
 
 
 @cache
 def limits() -> ListenerLimits:
     """The process's limits, read once (uvicorn makes one protocol object per connection)."""
-    return ListenerLimits.from_environment()
+    return worker_settings().listener
 
 
 class Admission:
@@ -217,35 +188,3 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self.transport.write(answer)
             self.transport.close()
-
-
-class QueryGuard:
-    """ASGI middleware of both applications: a query string that is not UTF-8 gets 400
-    (RFC 3986 §2.5: our query parameters are UTF-8 text). Starlette decodes the query
-    string as UTF-8 when it builds a URL (routing's slash redirect, any route that reads
-    parameters) and raised out of the application: a 500."""
-
-    def __init__(self, app: Any) -> None:
-        self._app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            try:
-                bytes(scope.get("query_string", b"")).decode("utf-8")
-            except UnicodeDecodeError:
-                await _bad_query(scope, send)
-                return
-        await self._app(scope, receive, send)
-
-
-async def _bad_query(scope: dict[str, Any], send: Any) -> None:
-    if str(scope.get("path", "")).startswith("/api/"):
-        media, body = "application/problem+json", (
-            b'{"type":"urn:iotpki:problem:invalid-request","title":"The request cannot be '
-            b'carried out as asked","status":400,"detail":"the query string is not UTF-8"}')
-    else:
-        media, body = "text/plain; charset=utf-8", b"the query string is not UTF-8\n"
-    await send({"type": "http.response.start", "status": 400,
-                "headers": [(b"content-type", media.encode()),
-                            (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})

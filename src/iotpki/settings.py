@@ -1,17 +1,30 @@
 """Settings from the command line, the environment (`IOTPKI_*`) and the data directory's
 `settings.yaml`, with embedded defaults.
 
-The environment is read here, once (`Settings.from_environment`); the composition root
-(`app.py`) passes each service the part it needs, so no service reads `os.environ`.
-`settings.yaml` keeps what `iotpki init` and `iotpki config set` chose (the public URL);
-an option or variable given for one run takes precedence over it."""
+The environment is read here and only here (`Settings.from_environment`); the composition
+root (`app.py`) passes each service the part it needs, so no service reads `os.environ`, and
+none is patched after it is built. `settings.yaml` keeps what `iotpki init` and `iotpki
+config set` chose (the public URL); an option or variable given for one run takes
+precedence over it. `iotpki serve` hands the settings it built to its listener processes
+whole (`Settings.handoff`, one environment variable read back by `worker_settings`), so
+every worker runs with exactly the parent's settings, the HTTPS files and the command-line
+options included.
+
+Not here, on purpose: the CA key passphrase and the token PIN (`keys/passphrase.py`,
+`keys/token_pin.py`) are read where a key is opened, so that no secret sits in a settings
+object that is printed, compared or handed to another process."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import os
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +39,58 @@ STORED_KEYS = ("public_url", "previous_public_urls")
 DEFAULT_PKCS11_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")  # Debian's softhsm2
 DEFAULT_PKCS11_TOKEN = "pkcs11:token=iotpki"
 KEY_BACKENDS = ("software", "pkcs11")
+HANDOFF = "IOTPKI_SERVE_SETTINGS"  # `iotpki serve` → its listener processes (JSON)
+KIB, MIB = 1024, 1024 * 1024
 # Environment variables that set CRL timing (durations as in profiles: 24h, 7d; or 30s, 2m).
 CRL_POLICY_VARIABLES = {
     "IOTPKI_CRL_VALIDITY": "full_validity", "IOTPKI_CRL_INTERVAL": "full_interval",
     "IOTPKI_DELTA_CRL_VALIDITY": "delta_validity", "IOTPKI_DELTA_CRL_INTERVAL": "delta_interval",
     "IOTPKI_CRL_FULL_AFTER_CHANGE": "full_after_change",
 }
+# Listener limits (docs/security.md, `iotpki.listener`): variable → field.
+LISTENER_VARIABLES = {
+    "IOTPKI_HEADER_TIMEOUT": "header_timeout", "IOTPKI_BODY_TIMEOUT": "body_timeout",
+    "IOTPKI_MAX_HEADER_BYTES": "max_header_bytes", "IOTPKI_MAX_CONNECTIONS": "max_connections",
+    "IOTPKI_MAX_CONNECTIONS_PER_CLIENT": "max_connections_per_client",
+}
+
+
+@dataclass(frozen=True)
+class ListenerLimits:
+    """Per worker process of each listener (`iotpki.listener`, issue 15 items 2 and 3)."""
+
+    header_timeout: float = 10.0  # s for the request line and headers
+    body_timeout: float = 30.0  # s for the whole body after the head
+    max_header_bytes: int = 32 * KIB  # request line + headers
+    max_connections: int = 1000  # open connections per worker process
+    max_connections_per_client: int = 50  # from one client address, per worker
+    exempt: frozenset[str] = frozenset()  # addresses without a per-client cap (proxies)
+
+
+@dataclass(frozen=True)
+class BodyLimits:
+    """REST body caps in bytes (`protocols/rest/body_guard.py`): `default` for every route,
+    `routes` for path suffixes that carry bulk data (manifests, bulk registrations and
+    revocations)."""
+
+    default: int = 64 * KIB
+    routes: Mapping[str, int] = field(default_factory=lambda: {
+        "/manifests/import": 16 * MIB, "/manifests/export": 1 * MIB,
+        "/registrations/bulk": 4 * MIB, "/certificates/bulk-revoke": 1 * MIB})
+
+    def for_path(self, path: str) -> int:
+        return next((cap for suffix, cap in self.routes.items() if path.endswith(suffix)),
+                    self.default)
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    """The HTTPS listener's certificate chain, key and client-CA store (PEM files)."""
+
+    certificate: Path
+    key: Path
+    client_cas: Path
+    managed: bool = False  # issued by `iotpki serve` itself: replaced when revoked (tls_guard)
 
 
 def read_stored_settings(data_dir: Path) -> dict[str, Any]:
@@ -111,6 +170,10 @@ class Settings:
     acme_connect_address: str | None = None
     acme_orders_per_hour: int = 300  # per account (0: unlimited)
     acme_organization_orders_per_hour: int = 3000  # per organization (0: unlimited)
+    listener: ListenerLimits = field(default_factory=ListenerLimits)
+    rest_bodies: BodyLimits = field(default_factory=BodyLimits)
+    tls: TLSFiles | None = None  # HTTPS files; set by `iotpki serve` for its listener
+    tls_check_seconds: float = 5.0  # how often a managed HTTPS certificate's status is read
 
     def __post_init__(self) -> None:
         if self.key_backend not in KEY_BACKENDS:
@@ -125,12 +188,22 @@ class Settings:
     def key_dir(self) -> Path:
         return self.data_dir / "keys"
 
+    def with_trusted_proxies(self, proxies: typing.Iterable[str]) -> Settings:
+        """Proxies whose forwarded client certificate EST believes; they are also exempt from
+        the listeners' per-client connection cap."""
+        chosen = tuple(p.strip() for p in proxies if p.strip())
+        return dataclasses.replace(self, trusted_proxies=chosen, listener=dataclasses.replace(
+            self.listener, exempt=frozenset(chosen)))
+
     @classmethod
     def from_environment(
         cls, data_dir: Path | None = None, database_url: str | None = None,
         public_url: str | None = None, allow_unencrypted_keys: bool = False,
+        env: Mapping[str, str] | None = None,
     ) -> Settings:
-        env = os.environ
+        """Arguments (the command line's options) first, then `IOTPKI_*` variables of `env`
+        (the process environment unless given), then `settings.yaml`, then the defaults."""
+        env = os.environ if env is None else env
         directory = (data_dir or Path(env.get("IOTPKI_DATA_DIR", DEFAULT_DATA_DIR))).resolve()
         stored = read_stored_settings(directory)
         public, source = _public_url(public_url, env.get("IOTPKI_PUBLIC_URL"), stored,
@@ -163,9 +236,94 @@ class Settings:
             acme_orders_per_hour=int(env.get("IOTPKI_ACME_ORDERS_PER_HOUR") or 300),
             acme_organization_orders_per_hour=int(
                 env.get("IOTPKI_ACME_ORGANIZATION_ORDERS_PER_HOUR") or 3000),
-            trusted_proxies=tuple(p.strip() for p in env.get("IOTPKI_TRUSTED_PROXIES", "").split(",")
-                                  if p.strip()),
-        )
+            listener=listener_limits_from(env),
+            rest_bodies=body_limits_from(env),
+            tls_check_seconds=float(env.get("IOTPKI_TLS_CHECK_SECONDS") or 5),
+        ).with_trusted_proxies(env.get("IOTPKI_TRUSTED_PROXIES", "").split(","))
+
+    # -- `iotpki serve` → its listener processes ------------------------------------------
+
+    def handoff(self) -> str:
+        """These settings as JSON, for `worker_settings` in another process."""
+        return json.dumps(_encode(self), sort_keys=True)
+
+    @classmethod
+    def from_handoff(cls, text: str) -> Settings:
+        settings = _decode(cls, json.loads(text))
+        assert isinstance(settings, Settings)
+        return settings
+
+    def export(self) -> None:
+        """Hand these settings to the processes this one starts (uvicorn's workers, the
+        HTTPS listener): they inherit the environment."""
+        os.environ[HANDOFF] = self.handoff()
+
+
+@functools.cache
+def worker_settings() -> Settings:
+    """In a listener process: the settings `iotpki serve` handed over, read once; without a
+    hand-over (the factory run by uvicorn directly), the environment's."""
+    text = os.environ.get(HANDOFF)
+    return Settings.from_handoff(text) if text else Settings.from_environment()
+
+
+def listener_limits_from(variables: Mapping[str, str]) -> ListenerLimits:
+    default = ListenerLimits()
+    chosen = {name: type(getattr(default, name))(float(variables[variable]))
+              for variable, name in LISTENER_VARIABLES.items() if variables.get(variable)}
+    return dataclasses.replace(default, **chosen)
+
+
+def body_limits_from(variables: Mapping[str, str]) -> BodyLimits:
+    """IOTPKI_REST_MAX_BODY (default cap) and IOTPKI_REST_MAX_BULK_BODY (every bulk route),
+    in bytes."""
+    limits = BodyLimits()
+    default = int(variables.get("IOTPKI_REST_MAX_BODY") or limits.default)
+    bulk = variables.get("IOTPKI_REST_MAX_BULK_BODY")
+    routes = {k: int(bulk) for k in limits.routes} if bulk else dict(limits.routes)
+    return BodyLimits(default, routes)
+
+
+def _encode(value: object) -> object:
+    """Settings as JSON values: dataclasses as objects, durations in seconds, paths as text."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple | frozenset):
+        return [_encode(v) for v in (sorted(value) if isinstance(value, frozenset) else value)]
+    if isinstance(value, Mapping):
+        return {str(k): _encode(v) for k, v in value.items()}
+    return value
+
+
+def _decode(hint: Any, data: Any) -> Any:
+    """The inverse of `_encode`, led by the type annotations."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        if data is None:
+            return None
+        (inner,) = (a for a in args if a is not type(None))
+        return _decode(inner, data)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        hints = typing.get_type_hints(hint)
+        return hint(**{f.name: _decode(hints[f.name], data[f.name])
+                       for f in dataclasses.fields(hint) if f.init and f.name in data})
+    if hint is timedelta:
+        return timedelta(seconds=data)
+    if hint is Path:
+        return Path(data)
+    if origin is tuple:
+        return tuple(_decode(args[0], v) for v in data)
+    if origin is frozenset:
+        return frozenset(_decode(args[0], v) for v in data)
+    if origin in (Mapping, dict):
+        return {k: _decode(args[1], v) for k, v in data.items()}
+    if hint is float:
+        return float(data)
+    return data
 
 
 def _public_url(option: str | None, variable: str | None, stored: dict[str, Any],

@@ -32,16 +32,10 @@ from iotpki.app import PKI
 from iotpki.core.audit.log import AuditRecord, append_audit
 from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.errors import NotFoundError
+from iotpki.settings import TLSFiles
 
 log = logging.getLogger(__name__)
-ENV_MANAGED = "IOTPKI_TLS_MANAGED"  # "1": the certificate files are ours to replace
-ENV_CHECK_SECONDS = "IOTPKI_TLS_CHECK_SECONDS"
-DEFAULT_CHECK_SECONDS = 5.0
 ACTOR = "iotpki serve"
-
-
-def check_interval() -> float:
-    return float(os.environ.get(ENV_CHECK_SECONDS, DEFAULT_CHECK_SECONDS))
 
 
 def served_status(pki: PKI, certificate: Path) -> tuple[x509.Certificate, CertificateStatus | None]:
@@ -105,13 +99,15 @@ def names_of(leaf: x509.Certificate) -> list[str]:
     return [str(n.value) for n in sans if isinstance(n, x509.DNSName | x509.IPAddress)]
 
 
-def watch_certificate(context: ssl.SSLContext, certificate: str, key: str) -> None:
-    """Reload `context` when the certificate file changes (called where uvicorn builds the
-    context, inside the worker's event loop; without a running loop, nothing is watched)."""
+def watch_certificate(context: ssl.SSLContext, files: TLSFiles, interval: float) -> None:
+    """Reload `context` when the certificate file changes, looking every `interval` seconds
+    (at most 1) (called where uvicorn builds the context, inside the worker's event loop;
+    without a running loop, nothing is watched)."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return
+    certificate, key = files.certificate, files.key
     seen = [_mtime(certificate)]
 
     def check() -> None:
@@ -123,12 +119,12 @@ def watch_certificate(context: ssl.SSLContext, certificate: str, key: str) -> No
                 log.warning("HTTPS certificate reloaded from %s", certificate)
             except (ssl.SSLError, OSError, ValueError):  # half-written: next time
                 log.info("HTTPS certificate not reloadable yet; retrying")
-        loop.call_later(min(check_interval(), 1.0), check)
+        loop.call_later(min(interval, 1.0), check)
 
-    loop.call_later(min(check_interval(), 1.0), check)
+    loop.call_later(min(interval, 1.0), check)
 
 
-def _mtime(path: str) -> int:
+def _mtime(path: Path) -> int:
     try:
         return os.stat(path).st_mtime_ns
     except OSError:

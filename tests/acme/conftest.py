@@ -17,9 +17,8 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from iotpki.app import PKI
+from iotpki.app import PKI, acme_server
 from iotpki.core.audit.log import AuditRecord
-from iotpki.https_server import acme_server
 from iotpki.protocols.acme.routes import routes
 from iotpki.protocols.acme.validation import ValidationSettings
 from iotpki.wire.acme.jws import PrivateKey

@@ -18,14 +18,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from iotpki.app import PKI
+from iotpki.app import PKI, api_services
 from iotpki.core.ca.certificate import CertificateRecord
 from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.integration.principal import Role
 from iotpki.core.outcomes import Issued
 from iotpki.core.ra.registration import RegistrationMethod
 from iotpki.core.ra.registration_service import RegistrationSpec
-from iotpki.https_server import api_services
 from iotpki.protocols.rest.app import create_api
 from tests.factories import domain_uri, make_csr
 from tests.lifecycle.fleet import operational_device

@@ -17,10 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from iotpki.app import build_pki
+from iotpki.app import api_services, build_pki
 from iotpki.cli.demo_setup import create_demo_hierarchy
 from iotpki.core.integration.principal import Role
-from iotpki.https_server import api_services
 from iotpki.protocols.rest.app import create_api
 from iotpki.settings import Settings
 from tests.api.conftest import OTHER, OWN, APIClient, World, build_world

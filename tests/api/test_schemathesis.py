@@ -10,8 +10,8 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 
+from iotpki.app import api_services
 from iotpki.core.integration.principal import Role
-from iotpki.https_server import api_services
 from iotpki.protocols.rest.app import create_api
 
 # Generated requests start from what the document says is valid, then break it.

@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from iotpki.app import build_pki
+from iotpki.app import api_services, build_pki
 from iotpki.core.integration.principal import Role
-from iotpki.https_server import api_services
 from iotpki.protocols.rest.app import create_api
 from iotpki.protocols.rest.idempotency import IdempotencyKeys
 from iotpki.settings import Settings

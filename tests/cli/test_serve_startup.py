@@ -17,9 +17,8 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from iotpki.app import build_pki
+from iotpki.app import build_pki, http_app
 from iotpki.cli.main import app
-from iotpki.server import create_app
 from iotpki.settings import Settings
 
 PASSPHRASE = "serve startup test"
@@ -99,7 +98,7 @@ def test_readyz_is_503_without_the_database(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IOTPKI_CA_PASSPHRASE", PASSPHRASE)
     pki = build_pki(Settings(data_dir=tmp_path / "data"))
-    application = create_app(pki, worker=False)
+    application = http_app(pki, background=False)
 
     async def probe(path: str) -> httpx.Response:
         transport = httpx.ASGITransport(app=application)

@@ -9,8 +9,8 @@ import time
 from collections import Counter
 
 from iotpki.app import PKI, build_pki
+from iotpki.background import NotificationWorker
 from iotpki.core.integration.webhook import ID_HEADER
-from iotpki.server import NotificationWorker
 from tests.lifecycle.fleet import operational_device
 from tests.lifecycle.receiver import Receiver, webhook_receiver
 
@@ -25,7 +25,8 @@ def test_the_node_worker_delivers_webhooks_and_runs_the_expiry_monitor(demo_pki:
     fleet = operational_device(demo_pki)
     with webhook_receiver() as receiver:
         demo_pki.webhooks.add("operatorco", receiver.url, ["device.*"], "admin")
-        worker = NotificationWorker(demo_pki, poll=0.05, scan_every=3600)
+        worker = NotificationWorker(demo_pki.expiry.scan, demo_pki.webhook_dispatcher.run_once,
+                                    poll=0.05, scan_every=3600)
         worker.start()
         try:
             demo_pki.lifecycle.report(fleet.device_id, "maintenance_start", "dms")

@@ -11,8 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from iotpki import https_server, server
-from iotpki.app import PKI
+from iotpki.app import PKI, http_app, https_app
 from iotpki.core.ra.registration import RegistrationMethod
 from iotpki.core.ra.registration_service import RegistrationSpec
 from iotpki.wire.names import parse_subject
@@ -51,8 +50,8 @@ class Listeners:
 
 @pytest.fixture
 def listeners(demo_pki: PKI) -> Iterator[Listeners]:
-    https = Client(https_server.create_app(demo_pki))  # type: ignore[arg-type]
-    http = Client(server.create_app(demo_pki, worker=False))  # type: ignore[arg-type]
+    https = Client(https_app(demo_pki))  # type: ignore[arg-type]
+    http = Client(http_app(demo_pki, background=False))  # type: ignore[arg-type]
     try:
         yield Listeners(demo_pki, https, http)
     finally:

@@ -5,16 +5,16 @@ the test sees how many body bytes it pulled from the connection."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
-from iotpki.app import PKI
+from iotpki.app import PKI, api_services
 from iotpki.core.integration.principal import Role
-from iotpki.https_server import api_services
 from iotpki.protocols.rest.app import create_api
-from iotpki.protocols.rest.body_guard import BodyLimits
+from iotpki.settings import BodyLimits, Settings
 
 CHUNK = 1024 * 1024
 
@@ -106,9 +106,9 @@ def test_bulk_routes_have_larger_caps_and_normal_requests_pass(app: Any, admin_k
     assert status in (400, 422) and attack.pulled == attack.total, problem
 
 
-def test_limits_come_from_the_environment() -> None:
-    limits = BodyLimits.from_environment({"IOTPKI_REST_MAX_BODY": "1000",
-                                          "IOTPKI_REST_MAX_BULK_BODY": "5000"})
+def test_limits_come_from_the_environment(tmp_path: Path) -> None:
+    limits = Settings.from_environment(tmp_path, env={
+        "IOTPKI_REST_MAX_BODY": "1000", "IOTPKI_REST_MAX_BULK_BODY": "5000"}).rest_bodies
     assert limits.for_path("/api/v1/registrations") == 1000
     assert limits.for_path("/api/v1/registrations/bulk") == 5000
 
@@ -117,7 +117,7 @@ def test_limits_come_from_the_environment() -> None:
 def test_a_query_string_that_is_not_utf8_is_400_on_every_path(demo_pki: PKI, path: str) -> None:
     """Found by the REST fuzz run: Starlette decoded the query string as UTF-8 while routing
     and raised out of the application (HTTP 500)."""
-    from iotpki.https_server import create_app
+    from iotpki.app import https_app
     sent: list[dict[str, Any]] = []
 
     async def send(message: dict[str, Any]) -> None:
@@ -130,5 +130,5 @@ def test_a_query_string_that_is_not_utf8_is_400_on_every_path(demo_pki: PKI, pat
              "scheme": "https", "path": path, "raw_path": path.encode(),
              "query_string": b'5\xdc\x06\x83"', "root_path": "", "headers": [],
              "client": ("198.51.100.7", 4000), "server": ("iotpki.test", 443)}
-    anyio.run(create_app(demo_pki), scope, receive, send)
+    anyio.run(https_app(demo_pki), scope, receive, send)
     assert sent[0]["status"] == 400

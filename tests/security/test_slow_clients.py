@@ -30,8 +30,7 @@ from iotpki.app import build_pki
 from iotpki.cli.demo_setup import create_demo_hierarchy
 from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued
-from iotpki.listener import ListenerLimits
-from iotpki.settings import Settings
+from iotpki.settings import ListenerLimits, Settings
 from tests.factories import domain_uri, make_csr
 from tests.servers import free_port
 
@@ -232,8 +231,9 @@ def test_slow_tls_head_is_closed_with_408(served: Served) -> None:
         assert time.monotonic() - started < HEAD_TIMEOUT + 3
 
 
-def test_limits_from_the_environment() -> None:
-    limits = ListenerLimits.from_environment({**LIMITS, "IOTPKI_TRUSTED_PROXIES": "10.0.0.1"})
+def test_limits_from_the_environment(tmp_path: Path) -> None:
+    limits = Settings.from_environment(
+        tmp_path, env={**LIMITS, "IOTPKI_TRUSTED_PROXIES": "10.0.0.1"}).listener
     assert limits.header_timeout == HEAD_TIMEOUT and limits.max_connections == 450
     assert limits.max_connections_per_client == 40 and limits.exempt == {"10.0.0.1"}
-    assert ListenerLimits.from_environment({}) == ListenerLimits()
+    assert Settings.from_environment(tmp_path, env={}).listener == ListenerLimits()

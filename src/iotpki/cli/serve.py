@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import signal
@@ -24,19 +25,18 @@ from iotpki.cli.context import state
 from iotpki.cli.output import errors
 from iotpki.core.errors import ConfigurationError
 from iotpki.http_protocol import PROTOCOL_CLASS as HTTP_PROTOCOL
+from iotpki.https_server import FACTORY as HTTPS_FACTORY
 from iotpki.https_server import (
-    ENV_TRUSTED_PROXIES,
     PROTOCOL_CLASS,
     prepare_tls,
     start_certificate_guard,
     tls_context,
 )
-from iotpki.https_server import FACTORY as HTTPS_FACTORY
 from iotpki.keys.errors import KeyProtectionError
+from iotpki.server import FACTORY
 from iotpki.settings import Settings
 from iotpki.store.database import sqlite_url
 
-FACTORY = "iotpki.server:app_from_environment"
 # uvicorn restarts a worker that has not answered its health check in time; on a loaded
 # machine importing and building the PKI takes longer than uvicorn's default 5 s.
 HEALTHCHECK_SECONDS = 60
@@ -65,6 +65,8 @@ def serve(
     and the REST API (/api/v1/..., OpenAPI at /api/v1/openapi.json)."""
     cli = state(ctx)
     settings = cli.settings
+    if trusted_proxy:  # the options replace IOTPKI_TRUSTED_PROXIES
+        settings = settings.with_trusted_proxies(trusted_proxy)
     pki = cli.pki()  # creates or migrates the schema once, before the workers start
     try:
         check_keys(pki)
@@ -74,21 +76,16 @@ def serve(
         tls = prepare_tls(pki, [host], tls_cert, tls_key) if https_port else None
     finally:
         pki.close()
+    settings = dataclasses.replace(settings, tls=tls)
     listeners = [("http", http_port)] + ([("https", https_port)] if https_port else [])
     check_ports(host, listeners)
     announce(settings, host, listeners, republished)
-    os.environ["IOTPKI_DATA_DIR"] = str(settings.data_dir)
-    os.environ["IOTPKI_PUBLIC_URL"] = settings.public_url
-    os.environ[ENV_TRUSTED_PROXIES] = ",".join(trusted_proxy)
-    if settings.database_url:
-        os.environ["IOTPKI_DATABASE_URL"] = settings.database_url
-    if settings.allow_unencrypted_keys:
-        os.environ["IOTPKI_INSECURE_UNENCRYPTED_KEYS"] = "1"
+    settings.export()  # every listener process (and uvicorn's workers) runs with these
     https = None
     if tls is not None:
-        tls.export()
         https = multiprocessing.get_context("spawn").Process(
-            target=run_https, args=(host, https_port, workers, log_level), name="iotpki-https")
+            target=run_https, args=(settings, host, https_port, workers, log_level),
+            name="iotpki-https")
         https.start()
     if https is not None:
         _stop_when_gone(https)
@@ -203,13 +200,13 @@ def run_http(host: str, port: int, workers: int, log_level: str) -> None:
                 timeout_worker_healthcheck=HEALTHCHECK_SECONDS)
 
 
-def run_https(host: str, port: int, workers: int, log_level: str) -> None:
+def run_https(settings: Settings, host: str, port: int, workers: int, log_level: str) -> None:
     _end_with_parent(os.getppid())
     # multiprocessing gave this process a stdin on a descriptor its own children do not
     # inherit; uvicorn's worker processes reopen the parent's stdin descriptor, so make it 0.
     os.dup2(sys.stdin.fileno(), 0)
     sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 - lives as long as we do
-    start_certificate_guard()  # a revoked HTTPS certificate is replaced at once
+    start_certificate_guard(settings)  # a revoked HTTPS certificate is replaced at once
     uvicorn.run(HTTPS_FACTORY, factory=True, host=host, port=port, workers=workers,
                 log_level=log_level, access_log=False, timeout_keep_alive=30,
                 http=PROTOCOL_CLASS, ssl_context_factory=tls_context,

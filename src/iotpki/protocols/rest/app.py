@@ -22,6 +22,7 @@ from iotpki.protocols.rest import (
 from iotpki.protocols.rest.body_guard import BodyGuard
 from iotpki.protocols.rest.context import APIServices, authenticate
 from iotpki.protocols.rest.problems import install_problem_handlers
+from iotpki.settings import BodyLimits
 
 PREFIX = "/api/v1"
 DESCRIPTION = """\
@@ -36,7 +37,9 @@ a principal sees and changes only its own organization's objects.
 """
 
 
-def create_api(api: APIServices) -> FastAPI:
+def create_api(api: APIServices, body_limits: BodyLimits | None = None) -> FastAPI:
+    """The API over `api`; request bodies capped by `body_limits` (the settings'
+    `rest_bodies`; the defaults when not given)."""
     app = FastAPI(title="iotpki", version="1", description=DESCRIPTION,
                   openapi_url=f"{PREFIX}/openapi.json", docs_url=None, redoc_url=None)
     install_docs(app)
@@ -46,7 +49,8 @@ def create_api(api: APIServices) -> FastAPI:
         router.include_router(module.router)
     app.include_router(router)
     install_problem_handlers(app)
-    app.add_middleware(BodyGuard, authenticate=partial(authenticate, api))  # issue 15 item 4
+    app.add_middleware(BodyGuard, authenticate=partial(authenticate, api),  # issue 15 item 4
+                       limits=body_limits or BodyLimits())
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app
 

@@ -16,9 +16,7 @@ middleware sits in front of the REST application:
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from cryptography import x509
@@ -28,35 +26,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from iotpki.core.errors import AuthenticationError
 from iotpki.core.integration.principal import Principal
+from iotpki.settings import BodyLimits
 
 AUTHENTICATED = "iotpki.principal"  # scope key: the principal the guard authenticated
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-KIB, MIB = 1024, 1024 * 1024
-
-
-@dataclass(frozen=True)
-class BodyLimits:
-    """Body caps in bytes: `default` for every route, `routes` for path suffixes that carry
-    bulk data (manifests, bulk registrations and revocations)."""
-
-    default: int = 64 * KIB
-    routes: Mapping[str, int] = field(default_factory=lambda: {
-        "/manifests/import": 16 * MIB, "/manifests/export": 1 * MIB,
-        "/registrations/bulk": 4 * MIB, "/certificates/bulk-revoke": 1 * MIB})
-
-    def for_path(self, path: str) -> int:
-        return next((cap for suffix, cap in self.routes.items() if path.endswith(suffix)),
-                    self.default)
-
-    @classmethod
-    def from_environment(cls, env: Mapping[str, str] = os.environ) -> BodyLimits:
-        """IOTPKI_REST_MAX_BODY (default cap) and IOTPKI_REST_MAX_BULK_BODY (every bulk
-        route), in bytes."""
-        limits = cls()
-        default = int(env.get("IOTPKI_REST_MAX_BODY") or limits.default)
-        bulk = env.get("IOTPKI_REST_MAX_BULK_BODY")
-        routes = {k: int(bulk) for k in limits.routes} if bulk else dict(limits.routes)
-        return cls(default, routes)
 
 
 Authenticate = Callable[[str | None, x509.Certificate | None], Principal]
@@ -64,10 +37,10 @@ Authenticate = Callable[[str | None, x509.Certificate | None], Principal]
 
 class BodyGuard:
     def __init__(self, app: ASGIApp, authenticate: Authenticate,
-                 limits: BodyLimits | None = None) -> None:
+                 limits: BodyLimits) -> None:
         self._app = app
         self._authenticate = authenticate
-        self._limits = limits or BodyLimits.from_environment()
+        self._limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not _is_utf8(scope.get("query_string", b"")):
