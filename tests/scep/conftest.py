@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import AttributeOID, NameOID
 
 from iotpki.app import PKI
@@ -145,10 +147,9 @@ class Scene:
         return fetch(f"{self.url(label)}?operation=PKIOperation", body)
 
     def ca_certificates(self, label: str = "") -> list[x509.Certificate]:
-        from cryptography.hazmat.primitives.serialization import pkcs7
         status, _, body = self.get(label, "operation=GetCACert")
         assert status == 200
-        return pkcs7.load_der_pkcs7_certificates(body)
+        return load_certificates(body)
 
     def ra(self, label: str = "") -> x509.Certificate:
         """The certificate that is no CA (RFC 8894 §2.1.1: the RA's)."""
@@ -183,6 +184,14 @@ class Scene:
 
     def for_test(self, directory: Path) -> Scene:
         return replace(self, dir=directory, audit_after=last_audit_seq(self.pki))
+
+
+def load_certificates(der: bytes) -> list[x509.Certificate]:
+    """The certificates of a certs-only SignedData in their order (the SET OF of a SCEP
+    answer is in the order clients rely on, not sorted as DER: `cryptography` warns)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return pkcs7.load_der_pkcs7_certificates(der)
 
 
 def fetch(url: str, body: bytes | None = None) -> tuple[int, str, bytes]:

@@ -85,7 +85,7 @@ class PKIMessage:
     fail_info: FailInfo | None
     signer: x509.Certificate | None  # the certificate the SignerInfo names, if carried
     certificates: tuple[x509.Certificate, ...]
-    content: bytes | None  # the pkcsPKIEnvelope, DER ContentInfo
+    content: bytes | None  # the pkcsPKIEnvelope, DER ContentInfo (None: absent or empty)
     digest_algorithm: str  # OID
     signature_algorithm: str
     signed_attributes: bytes  # DER of the SET OF the signature covers
@@ -110,7 +110,7 @@ def decode_pki_message(data: bytes) -> PKIMessage:
         signer_info = signed["signerInfos"][0]
         attributes = _attributes(signer_info["signedAttrs"])
         encapsulated = signed["encapContentInfo"]
-        content = (bytes(encapsulated["eContent"]) if encapsulated["eContent"].isValue
+        content = (bytes(encapsulated["eContent"]) or None if encapsulated["eContent"].isValue
                    else None)
         return PKIMessage(
             message_type=int(_string(attributes, MESSAGE_TYPE, required=True) or "0"),
@@ -291,8 +291,9 @@ def encode_pki_message(attributes: Attributes, content: bytes | None, key: Any,
                       + tlv(SEQUENCE, signer.issuer.public_bytes() + _integer(signer.serial_number))
                       + digest_id + tlv(0xA0, signed_attributes) + signature_id
                       + tlv(OCTET_STRING, signature))
-    encapsulated = tlv(SEQUENCE, oid(ID_DATA) + (
-        tlv(0xA0, tlv(OCTET_STRING, content)) if content is not None else b""))
+    # Without a pkcsPKIEnvelope (FAILURE, PENDING) the eContent is empty rather than absent:
+    # OpenSSL-based clients (certmonger) take an absent one for a detached signature.
+    encapsulated = tlv(SEQUENCE, oid(ID_DATA) + tlv(0xA0, tlv(OCTET_STRING, content or b"")))
     carried = b"".join(sorted(c.public_bytes(serialization.Encoding.DER) for c in certificates))
     return content_info(ID_SIGNED_DATA, tlv(SEQUENCE, _integer(1) + tlv(SET, digest_id)
                                              + encapsulated + tlv(0xA0, carried)
@@ -302,10 +303,11 @@ def encode_pki_message(attributes: Attributes, content: bytes | None, key: Any,
 def encode_degenerate(certificates: Sequence[x509.Certificate],
                       crls: Sequence[bytes] = ()) -> bytes:
     """A certs-only (or CRL-only) SignedData without signers (RFC 8894 §3.4, §4.2.1.2).
-    DER orders a SET OF by encoding: clients tell the RA certificate by its key usage, not
-    by its place."""
-    carried = (tlv(0xA0, b"".join(sorted(c.public_bytes(serialization.Encoding.DER)
-                                         for c in certificates))) if certificates else b"")
+    The certificates stay in the order given (RA, issuing CA, its issuers): SCEP clients
+    such as certmonger take the RA and CA certificates by position, so the SET OF is not
+    sorted as DER would have it (BER allows any order)."""
+    carried = (tlv(0xA0, b"".join(c.public_bytes(serialization.Encoding.DER)
+                                  for c in certificates)) if certificates else b"")
     revocation = tlv(0xA1, b"".join(sorted(crls))) if crls else b""
     return content_info(ID_SIGNED_DATA, tlv(SEQUENCE, _integer(1) + tlv(SET, b"")
                                              + tlv(SEQUENCE, oid(ID_DATA)) + carried
