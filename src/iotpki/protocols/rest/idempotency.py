@@ -30,7 +30,7 @@ MAX_KEY_LENGTH = 255
 DEFAULT_TTL = timedelta(hours=24)
 _SEALED = b"\x00sealed\x00"  # JSON never starts with NUL: these prefixes cannot collide
 _REDACTED = b"\x00redacted\x00"
-SECRET_FIELDS = frozenset({"secret"})
+SECRET_FIELDS = frozenset({"secret", "challenge"})  # "challenge": a SCEP `id:secret`
 
 
 @dataclass(frozen=True)

@@ -6,16 +6,16 @@ secret); private keys and hashes never do.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from cryptography.hazmat.primitives import serialization
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from iotpki.core.audit.log import AuditEntry
 from iotpki.core.ca.authority import Authority
 from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
-from iotpki.core.ca.profile import Profile
+from iotpki.core.ca.profile import Profile, parse_duration
 from iotpki.core.ra.registration import Registration, RegistrationMethod, RegistrationStatus
 from iotpki.core.revocation.service import REASONS
 from iotpki.core.supply_chain.domain import Domain
@@ -123,6 +123,31 @@ class RegistrationCreate(Strict):
                       description="How many issuances the secret authorizes")
 
 
+class ChallengeCreate(Strict):
+    """A dynamic SCEP challenge (docs/scep.md): a single-use one-time secret for one device,
+    bound to the subject and SANs it must get, expiring soon."""
+
+    authority: Label = Field(description="The organization's issuing authority")
+    profile: str = Field(min_length=1, max_length=63)
+    subject: str | None = Field(default=None, max_length=1024,
+                                description="The subject the certificate gets, RFC 4514")
+    sans: list[Annotated[str, Field(max_length=1024)]] | None = Field(
+        default=None, max_length=64, description="The SANs it gets, as type:value")
+    domain: str | None = Field(default=None, max_length=253,
+                               description="Adds SAN urn:iotpki:domain:<domain>")
+    lifetime: str = Field(default="1h", pattern=DURATION,
+                          description="How long the challenge may be used, at most 24h")
+
+    @model_validator(mode="after")
+    def _bound(self) -> ChallengeCreate:
+        if self.subject is None and not self.sans and self.domain is None:
+            raise ValueError("a challenge is bound to a subject or SANs: give subject, sans "
+                             "or domain")
+        if parse_duration(self.lifetime) > timedelta(hours=24):
+            raise ValueError("a challenge lives at most 24h")
+        return self
+
+
 class RegistrationBulkCreate(Strict):
     registrations: list[RegistrationCreate] = Field(min_length=1, max_length=1000)
 
@@ -157,6 +182,11 @@ class RegistrationOut(BaseModel):
 class RegistrationCreated(RegistrationOut):
     secret: str | None = Field(description="The one-time secret (one-time-secret method); "
                                            "shown only in this response")
+
+
+class ChallengeCreated(RegistrationOut):
+    challenge: str = Field(description="The SCEP challengePassword, `<id>:<secret>`; shown "
+                                       "only in this response")
 
 
 class RegistrationsCreated(BaseModel):

@@ -12,7 +12,7 @@ from iotpki.core.ca.profile import parse_duration
 from iotpki.core.errors import NotFoundError
 from iotpki.core.integration.access import Action, authorize
 from iotpki.core.integration.principal import Principal
-from iotpki.core.ra.registration import Registration, RegistrationStatus
+from iotpki.core.ra.registration import Registration, RegistrationMethod, RegistrationStatus
 from iotpki.core.ra.registration_service import CreatedRegistration, RegistrationSpec
 from iotpki.protocols.rest.context import (
     APIServices,
@@ -24,6 +24,8 @@ from iotpki.protocols.rest.context import (
 )
 from iotpki.protocols.rest.directory import owned_authority
 from iotpki.protocols.rest.models import (
+    ChallengeCreate,
+    ChallengeCreated,
     RegistrationBulkCreate,
     RegistrationCreate,
     RegistrationCreated,
@@ -69,6 +71,31 @@ def create_registration(body: RegistrationCreate, principal: CurrentPrincipal, a
         api, principal, key, request_hash("create_registration", body), 201,
         lambda: _created(api.registrations.create(_spec(api, principal.organization, body),
                                                   principal.actor)))
+
+
+@router.post("/registrations/challenges", status_code=201, response_model=ChallengeCreated,
+             responses=WRITE_PROBLEMS)
+def create_challenge(body: ChallengeCreate, principal: CurrentPrincipal, api: Services,
+                     key: IdempotencyKey = None) -> Response:
+    """A dynamic SCEP challenge (RFC 8894 §2.3, docs/scep.md): a single-use one-time-secret
+    registration for one device, bound to the subject and SANs its certificate gets, expiring
+    within 24h. The device sends `challenge` as its challengePassword."""
+    authorize(principal, Action.REGISTER)
+    owned_authority(api, principal.organization, body.authority)
+    spec = RegistrationSpec(
+        organization=principal.organization, authority=body.authority, profile=body.profile,
+        method=RegistrationMethod.ONE_TIME_SECRET,
+        subject=parse_subject(body.subject) if body.subject else None,
+        sans=tuple(parse_san(s) for s in body.sans) if body.sans else None, domain=body.domain,
+        lifetime=parse_duration(body.lifetime))
+
+    def create() -> ChallengeCreated:
+        created = api.registrations.create(spec, principal.actor)
+        return ChallengeCreated(**registration_out(created.registration),
+                                challenge=f"{created.registration.id}:{created.secret}")
+
+    return run_idempotent(api, principal, key, request_hash("create_challenge", body), 201,
+                          create)
 
 
 @router.post("/registrations/bulk", status_code=201, response_model=RegistrationsCreated,
