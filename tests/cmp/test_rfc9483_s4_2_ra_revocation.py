@@ -14,6 +14,7 @@ from cryptography import x509
 from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.integration.principal import Role
 from iotpki.core.ra.enrollment import fingerprint
+from iotpki.core.ra.registration import MAY_REVOKE
 from iotpki.wire.cmp.requests import RequestHeader, encode_request
 from iotpki.wire.names import parse_subject
 from tests.cmp.rfc9483 import (
@@ -134,7 +135,7 @@ def test_s4_2_an_ra_rr_for_a_revoked_certificate_is_rp_cert_revoked(lab: Lab) ->
 
 def _credential(lab: Lab, name: str, may_revoke: bool = True) -> tuple[str, bytes]:
     """A reusable MAC credential for subject CN=<name>."""
-    attributes = {"revocation": True} if may_revoke else {}
+    attributes = {MAY_REVOKE: True} if may_revoke else {}
     _, secret = lab.registration(f"CN={name}", reference=name, uses=10, attributes=attributes)
     return name, secret
 

@@ -9,7 +9,12 @@ import typer
 from iotpki.cli.context import state
 from iotpki.cli.output import JSON_OPTION, details, emit_json, errors, table
 from iotpki.core.ca.profile import parse_duration
-from iotpki.core.ra.registration import Registration, RegistrationMethod, RegistrationStatus
+from iotpki.core.ra.registration import (
+    MAY_REVOKE,
+    Registration,
+    RegistrationMethod,
+    RegistrationStatus,
+)
 from iotpki.core.ra.registration_service import RegistrationSpec
 from iotpki.wire.names import format_san, parse_san, parse_subject
 
@@ -29,6 +34,7 @@ def registration_fields(r: Registration) -> dict[str, Any]:
         "certificate": r.certificate, "manifest": r.manifest, "component_id": r.component_id,
         "reference": r.reference, "uses_allowed": r.uses_allowed, "uses": r.uses,
         "failed_secrets": r.failed_secrets, "locked_at": r.locked_at,
+        "may_revoke": r.may_revoke,
     }
 
 
@@ -49,6 +55,8 @@ def create(
     reference: str = typer.Option(None, "--reference", help="A reusable credential's name: "
                                   "the client's CMP senderKID (or EST user name)."),
     uses: int = typer.Option(1, "--uses", min=1, help="Issuances the secret authorizes."),
+    may_revoke: bool = typer.Option(False, "--may-revoke", help="The secret may also revoke "
+                                    "the certificates it could have issued (CMP rr)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Authorize one next identity. A one-time secret is shown once; only its hash (and, for
@@ -60,7 +68,8 @@ def create(
         subject=parse_subject(subject) if subject else None,
         sans=tuple(parse_san(s) for s in sans) if sans else None, domain=domain,
         identity_fingerprint=fingerprint, identity_issuer=issuer, identity_serial=serial,
-        lifetime=parse_duration(lifetime), reference=reference, uses=uses)
+        lifetime=parse_duration(lifetime), reference=reference, uses=uses,
+        attributes={MAY_REVOKE: True} if may_revoke else {})
     created = state(ctx).pki().registrations.create(spec, ACTOR)
     fields = {**registration_fields(created.registration), "secret": created.secret}
     if as_json:

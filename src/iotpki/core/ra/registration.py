@@ -39,6 +39,8 @@ class RegistrationStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+MAY_REVOKE = "revocation"  # attribute: the secret may revoke (`Registration.may_revoke`)
+
 # PBKDF2-HMAC-SHA256 (RFC 8018 §5.2). The secret is random (≥ 128 bits), so the hash only has
 # to keep a stolen database from yielding usable secrets; the iteration count bounds the cost
 # of checking one request.
@@ -135,3 +137,9 @@ class Registration:
 
     def is_expired(self, now: datetime) -> bool:
         return now >= self.expires_at
+
+    @property
+    def may_revoke(self) -> bool:
+        """Whether its secret may also revoke the certificates it could have issued (a CMP
+        rr MAC-protected with it, RFC 9483 §4.2); set by the RA that made it."""
+        return self.attributes.get(MAY_REVOKE) is True

@@ -15,9 +15,10 @@ the rr must hold.
     certificate of another organization is badCertId, as the REST API reports it "not
     found"). An RA releases holds too (it is the operator of its organization).
     Any other signer naming another certificate is notAuthorized.
-  - MAC-protected: a secret registration whose attributes say `"revocation": true` (set by
-    the RA that made it), for a certificate it could have issued: the registration's
-    authority and profile, and its subject if it names one (notAuthorized otherwise).
+  - MAC-protected: a secret registration that may revoke (`Registration.may_revoke`, set by
+    the RA that made it: `iotpki registration create --may-revoke`, REST `may_revoke`),
+    for a certificate it could have issued: the registration's authority and profile, and
+    its subject if it names one (notAuthorized otherwise). Revoking uses none of its uses.
     Holds are ended as by a holder.
 - While a key update of the certificate awaits its certConf, the certificate is neither
   revoked nor released: rp rejection badRequest ("try again after the confirmation"; the
@@ -43,7 +44,6 @@ from iotpki.protocols.cmp.refusals import CMPFailure, RequestRefusal, revocation
 from iotpki.wire.cmp.messages import RevocationRequest
 
 REMOVE_FROM_CRL = 8
-MAY_REVOKE = "revocation"  # the registration attribute that lets its secret send an rr
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ class Revocations:
 
     def _for_registration(self, body: RevocationRequest,
                           registration: Registration) -> CertificateRecord:
-        if registration.attributes.get(MAY_REVOKE) is not True:
+        if not registration.may_revoke:
             raise CMPFailure("notAuthorized", f"registration {registration.id} does not allow "
                                               f"revocation")
         record, _ = self._named(body)

@@ -121,6 +121,8 @@ class RegistrationCreate(Strict):
                     "name); one-time-secret only")
     uses: int = Field(default=1, ge=1, le=1_000_000,
                       description="How many issuances the secret authorizes")
+    may_revoke: bool = Field(default=False, description="The secret may also revoke the "
+                             "certificates it could have issued (CMP rr, RFC 9483 §4.2)")
 
 
 class ChallengeCreate(Strict):
@@ -177,6 +179,7 @@ class RegistrationOut(BaseModel):
     failed_secrets: int = Field(default=0, description="Wrong secrets presented for it")
     locked_at: datetime | None = Field(default=None, description="Locked after too many "
                                        "wrong secrets; POST .../unlock to use it again")
+    may_revoke: bool = False
 
 
 class RegistrationCreated(RegistrationOut):
@@ -205,6 +208,7 @@ def registration_out(r: Registration) -> dict[str, Any]:
         "certificate": r.certificate, "manifest": r.manifest, "component_id": r.component_id,
         "reference": r.reference, "uses_allowed": r.uses_allowed, "uses": r.uses,
         "failed_secrets": r.failed_secrets, "locked_at": r.locked_at,
+        "may_revoke": r.may_revoke,
     }
 
 

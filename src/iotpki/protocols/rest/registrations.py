@@ -12,7 +12,12 @@ from iotpki.core.ca.profile import parse_duration
 from iotpki.core.errors import NotFoundError
 from iotpki.core.integration.access import Action, authorize
 from iotpki.core.integration.principal import Principal
-from iotpki.core.ra.registration import Registration, RegistrationMethod, RegistrationStatus
+from iotpki.core.ra.registration import (
+    MAY_REVOKE,
+    Registration,
+    RegistrationMethod,
+    RegistrationStatus,
+)
 from iotpki.core.ra.registration_service import CreatedRegistration, RegistrationSpec
 from iotpki.protocols.rest.context import (
     APIServices,
@@ -54,7 +59,8 @@ def _spec(api: APIServices, organization: str, body: RegistrationCreate,
         sans=tuple(parse_san(s) for s in body.sans) if body.sans else None, domain=body.domain,
         identity_fingerprint=body.identity_fingerprint, identity_issuer=body.identity_issuer,
         identity_serial=body.identity_serial, lifetime=parse_duration(body.lifetime),
-        component_id=body.component_id, reference=body.reference, uses=body.uses)
+        component_id=body.component_id, reference=body.reference, uses=body.uses,
+        attributes={MAY_REVOKE: True} if body.may_revoke else {})
 
 
 def _created(c: CreatedRegistration) -> RegistrationCreated:
