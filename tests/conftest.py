@@ -114,7 +114,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
     return str(request.getfixturevalue("postgres_schema_url"))
 
 
-MODULE_SERVERS = ("est_server", "cmp_server", "served", "agent_server", "scep_server")
+MODULE_SERVERS = ("est_server", "cmp_server", "served", "agent_server", "scep_server",
+                  "cmc_server", "cmc_pki")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

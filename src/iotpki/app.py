@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from iotpki.core.ra.key_delivery import KeyDelivery
     from iotpki.protocols.acme.server import ACMEServer
     from iotpki.protocols.acme.validation import ValidationSettings
+    from iotpki.protocols.cmc.server import CMCServer
     from iotpki.protocols.cmp.confirmation import ConfirmationTimeout
     from iotpki.protocols.cmp.server import CMPServer
     from iotpki.protocols.rest.context import APIServices
@@ -353,6 +354,19 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
     )
 
 
+def build_cmc_server(pki: PKI) -> CMCServer:
+    """CMC (RFC 5272) for EST's /fullcmc and the plain-HTTP /cmc: the endpoints' enrollment,
+    manual approval, revocation, and the CA's CMC signing certificate."""
+    from iotpki.core.ra.endpoint_enrollment import EndpointEnrollment
+    from iotpki.protocols.cmc.server import CMCServer
+
+    uow = pki.database.unit_of_work
+    enrollment = EndpointEnrollment(uow, pki.endpoints, pki.enrollment, pki.profiles, pki.clock)
+    return CMCServer(enrollment, pki.enrollment.approval, pki.revocation,
+                     pki.service_certificates, uow, build_sealer(pki.settings), pki.profiles,
+                     pki.clock)
+
+
 def install_default_profiles(settings: Settings) -> bool:
     """Copy the packaged profile and endpoint files into the data directory unless there."""
     private_directory(settings.data_dir)
@@ -369,12 +383,14 @@ def install_default_profiles(settings: Settings) -> bool:
 
 def http_app(pki: PKI, background: bool = True) -> Starlette:
     """The plain-HTTP listener: OCSP, CRLs, CA certificates, CMP, SCEP (RFC 8894 §4.1: SCEP
-    protects its messages itself and its clients speak plain HTTP), health; while it serves,
+    protects its messages itself and its clients speak plain HTTP), CMC (RFC 5273), health;
+    while it serves,
     the node's background workers run (`iotpki.background`) unless `background` is False."""
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
 
     from iotpki.background import NotificationWorker, RevocationWorker
+    from iotpki.protocols.cmc.routes import http_routes as cmc_routes
     from iotpki.protocols.cmp.routes import routes as cmp_routes
     from iotpki.protocols.crl.routes import routes as crl_routes
     from iotpki.protocols.health import health_routes
@@ -403,12 +419,13 @@ def http_app(pki: PKI, background: bool = True) -> Starlette:
 
     routes = [*ocsp_routes(pki.ocsp, pki.clock), *crl_routes(distribution, pki.clock),
               *cmp_routes(pki.cmp), *scep_routes(scep_server(pki)),
-              *health_routes(pki.database.schema_revision)]
+              *cmc_routes(build_cmc_server(pki)), *health_routes(pki.database.schema_revision)]
     return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(QueryGuard)])
 
 
 def https_app(pki: PKI) -> Starlette:
-    """The HTTPS listener: EST first (behind the settings' trusted proxies), ACME, everything
+    """The HTTPS listener: EST first (its Full PKI Requests, RFC 7030 §4.3, before the other
+    operations; behind the settings' trusted proxies), ACME, everything
     else to the REST API (`/api/v1/...`, its own 404 problems, bodies capped by the
     settings)."""
     from starlette.applications import Starlette
@@ -416,6 +433,7 @@ def https_app(pki: PKI) -> Starlette:
     from starlette.routing import Mount
 
     from iotpki.protocols.acme.routes import routes as acme_routes
+    from iotpki.protocols.cmc.routes import est_routes as fullcmc_routes
     from iotpki.protocols.est.routes import routes as est_routes
     from iotpki.protocols.query_guard import QueryGuard
     from iotpki.protocols.rest.app import create_api
@@ -428,7 +446,8 @@ def https_app(pki: PKI) -> Starlette:
             pki.close()
 
     settings = pki.settings
-    routes = [*est_routes(endpoint_enrollment(pki), settings.trusted_proxies),
+    routes = [*fullcmc_routes(build_cmc_server(pki)),
+              *est_routes(endpoint_enrollment(pki), settings.trusted_proxies),
               *acme_routes(acme_server(pki)),
               Mount("", app=create_api(api_services(pki), settings.rest_bodies))]
     return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(QueryGuard)])

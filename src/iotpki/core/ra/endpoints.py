@@ -1,5 +1,5 @@
 """Protocol endpoints: a label in the URL (`/.well-known/est/<label>/`, `/.well-known/cmp/p/<label>`,
-`/scep/<label>`, `/acme/<label>/directory`) selects the authority, the profile and the
+`/scep/<label>`, `/acme/<label>/directory`, `/cmc/<label>`) selects the authority, the profile and the
 enrollment methods a request may use. An ACME endpoint names its challenge types instead (its
 enrollment methods: http-01, dns-01, tls-alpn-01 prove control of a name, device-attest-01 the
 previous-stage identity) and whether External Account Binding is required.
@@ -17,7 +17,7 @@ from typing import Any
 from iotpki.core.errors import ConfigurationError, NotFoundError
 from iotpki.core.methods import ENROLLMENT_METHODS, MethodName, enrollment_method
 
-PROTOCOLS = ("est", "cmp", "scep", "acme")
+PROTOCOLS = ("est", "cmp", "scep", "acme", "cmc")
 ACME_CHALLENGES = ("http-01", "dns-01", "tls-alpn-01", "device-attest-01")
 EAB_MODES = ("required", "optional")
 # ACME resource names come right after /acme/: a label must not be one of them.
