@@ -1,6 +1,6 @@
 """Protocol endpoints: a label in the URL (`/.well-known/est/<label>/`, `/.well-known/cmp/p/<label>`,
-`/scep/<label>`, `/acme/<label>/directory`, `/cmc/<label>`) selects the authority, the profile and the
-enrollment methods a request may use. An ACME endpoint names its challenge types instead (its
+`/scep/<label>`, `/acme/<label>/directory`, `/cmc/<label>`) selects the authority, the profile
+and the enrollment methods a request may use. An ACME endpoint names its challenge types instead (its
 enrollment methods: http-01, dns-01, tls-alpn-01 prove control of a name, device-attest-01 the
 previous-stage identity) and whether External Account Binding is required.
 
