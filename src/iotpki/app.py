@@ -280,7 +280,7 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
     reads = database.read_unit_of_work  # never takes SQLite's write lock
     issuance = IssuanceService(uow, keys, profiles, urls, clock)
     sealer = build_sealer(settings)
-    registrations = RegistrationService(uow, profiles, clock, sealer)
+    registrations = RegistrationService(uow, profiles, clock, sealer, reads=reads)
     certificates = ServiceCertificates(uow, keys, issuance, clock)
     crls = CRLPublisher(uow, keys, urls, clock, settings.crl_policy)
     enrollment = EnrollmentService(uow, issuance, clock, default_methods(
@@ -289,7 +289,8 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         or profiles[name].previous_stage_needs_registration),
         guesses=GuessLimits(settings.secret_lock_after, settings.secret_guesses_per_minute),
         queue=ApprovalLimits(settings.approval_queue_cap,
-                             settings.approval_submissions_per_minute))
+                             settings.approval_submissions_per_minute),
+        reads=reads)
     revocation = RevocationService(
         uow, clock, _Infrastructure(profiles, settings.data_dir / "tls" / "server.pem"),
         holder_revokes_hold=lambda name: name in profiles and profiles[name].holder_revokes_hold)
@@ -314,9 +315,9 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         from iotpki.protocols.cmp.server import CMPServer
 
         key_delivery = KeyDelivery(uow, profiles, certificates, sealer, clock)
-        transactions = TransactionService(uow)
+        transactions = TransactionService(uow, reads)
         core = CMPCore(transactions, directory, authorities, registrations, enrollment,
-                       revocation, PresentedIdentities(uow, clock), principals)
+                       revocation, PresentedIdentities(reads, clock), principals)
         mac_throttle = throttle.MACThrottle(FailureBudget(uow, throttle.LIMITS, throttle.WINDOW))
         server = CMPServer(core, GeneralMessages(crls), CMPProtection(certificates), profiles,
                            endpoints, sealer, clock, mac_throttle,

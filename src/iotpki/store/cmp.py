@@ -34,6 +34,9 @@ class SQLCMPRepository:
         self._conn = conn
         self._ids = ids
 
+    def nonce_seen(self, nonce: bytes) -> bool:
+        return _NONCE_SEEN.first(self._conn, {"nonce": nonce.hex()}) is not None
+
     def note_nonce(self, nonce: bytes, at: datetime) -> bool:
         key = nonce.hex()
         if _NONCE_SEEN.first(self._conn, {"nonce": key}) is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography import x509
 
@@ -44,6 +44,15 @@ from iotpki.wire.keys import signature_hash_for
 SERIAL_ATTEMPTS = 3  # a 127-bit collision is astronomically rare; retrying is still cheap
 
 
+class AttachedWrites(Protocol):
+    """Rows a protocol keeps about the request (CMP's senderNonce and transaction state),
+    written in the transaction that stores the outcome, so that the certificate and what
+    the answer promises are committed together or not at all: one write transaction per
+    request (issue 21). `write` raises to refuse the request; its transaction rolls back."""
+
+    def write(self, uow: UnitOfWork, outcome: Issued | Rejected) -> None: ...
+
+
 @dataclass(frozen=True)
 class IssuanceRequest:
     authority: str
@@ -62,6 +71,7 @@ class IssuanceRequest:
     # component in no device yet records a new device built from that component).
     device: str | None = None
     presented: str | None = None
+    attached: AttachedWrites | None = None  # written in the storing transaction
 
 
 class _Signing:
@@ -226,6 +236,9 @@ class IssuanceService:
                     _check_in_transaction(uow, index, request, outcome, organization, now)
                     if kind != API_CLIENT_KIND:
                         _check_subject_free(uow, index, outcome)
+            for request, outcome in zip(requests, outcomes, strict=True):
+                if request.attached is not None:
+                    request.attached.write(uow, outcome)
             if issued:
                 uow.certificates.add_many(issued)
             append_audit_many(uow.audit, now, audit)

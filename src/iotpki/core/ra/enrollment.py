@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 
 from iotpki.core.audit.log import AuditRecord, append_audit
 from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
-from iotpki.core.ca.issuance import IssuanceRequest, IssuanceService
+from iotpki.core.ca.issuance import AttachedWrites, IssuanceRequest, IssuanceService
 from iotpki.core.ca.ports import CertificateQuery
 from iotpki.core.ca.serial import serial_hex
 from iotpki.core.clock import Clock
@@ -431,8 +431,11 @@ class EnrollmentService:
     def __init__(self, uow: UnitOfWorkFactory, issuance: IssuanceService, clock: Clock,
                  methods: tuple[EnrollmentMethod, ...] | None = None,
                  guesses: GuessLimits | None = None,
-                 queue: ApprovalLimits | None = None) -> None:
+                 queue: ApprovalLimits | None = None,
+                 reads: UnitOfWorkFactory | None = None) -> None:
         self._uow = uow
+        # Authorization only reads: a read unit never takes SQLite's write lock (issue 21).
+        self._reads = reads or uow
         self._guess_limits = guesses or GuessLimits()
         self._client_guesses = ClientRate(self._guess_limits.per_client,
                                           self._guess_limits.window, "wrong secrets")
@@ -453,7 +456,10 @@ class EnrollmentService:
         return select_method(allowed, lambda name: name in self._methods
                              and self._methods[name].applies(request))
 
-    def enroll(self, request: EnrollmentRequest, method: MethodName) -> Issued | Pending | Rejected:
+    def enroll(self, request: EnrollmentRequest, method: MethodName,
+               attached: AttachedWrites | None = None) -> Issued | Pending | Rejected:
+        """`attached`: written in the transaction that stores an issuance's outcome (not
+        when the request is refused before issuance or queued for approval)."""
         now = self._clock.now()
         try:
             chosen = self._methods.get(method)
@@ -461,7 +467,7 @@ class EnrollmentService:
                 raise PolicyError(R.METHOD_NOT_ALLOWED, f"unknown enrollment method {method!r}")
             if isinstance(chosen, OneTimeSecret):
                 self._client_guesses.check(request.client, now)
-            with self._uow() as uow:
+            with self._reads() as uow:
                 authorization = chosen.authorize(request, uow, now)
             if authorization.deferred:
                 return self.approval.submit(request.csr, authorization.authority,
@@ -475,7 +481,7 @@ class EnrollmentService:
             requester=request.requester, subject=authorization.subject, sans=authorization.sans,
             method=method, registration=authorization.registration,
             component_digest=authorization.component_digest, device=authorization.device,
-            presented=authorization.presented))
+            presented=authorization.presented, attached=attached))
 
     def _refuse(self, request: EnrollmentRequest, method: MethodName, refusal: PolicyError,
                 now: datetime) -> None:

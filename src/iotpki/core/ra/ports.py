@@ -110,6 +110,10 @@ class CMPRepository(Protocol):
         """Record a client's senderNonce; False if it was seen before (a replay)."""
         ...
 
+    def nonce_seen(self, nonce: bytes) -> bool:
+        """Whether a senderNonce was recorded (a read: no write lock)."""
+        ...
+
     def add_transaction(self, transaction: CMPTransaction) -> bool:
         """False if a transaction with this id exists already."""
         ...

@@ -103,8 +103,10 @@ class CreatedRegistration:
 
 class RegistrationService:
     def __init__(self, uow: UnitOfWorkFactory, profiles: Mapping[str, Profile], clock: Clock,
-                 sealer: SecretSealer | None = None) -> None:
+                 sealer: SecretSealer | None = None,
+                 reads: UnitOfWorkFactory | None = None) -> None:
         self._uow = uow
+        self._reads = reads or uow  # look-ups: never SQLite's write lock (issue 21)
         self._profiles = profiles
         self._clock = clock
         self._sealer = sealer  # None: secrets only hashed (no CMP MAC protection)
@@ -243,7 +245,7 @@ class RegistrationService:
     def for_secret(self, name: str) -> Registration | None:
         """The secret registration a client names (CMP senderKID): its id, or the reference
         of a reusable credential."""
-        with self._uow() as uow:
+        with self._reads() as uow:
             return registration_for_secret(uow, name)
 
     def find(self, organization: str | None = None, status: RegistrationStatus | None = None,

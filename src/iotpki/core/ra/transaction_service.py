@@ -11,6 +11,9 @@ transaction: the protocol-free service behind the CMP adapter's `Transactions` p
   confirmation (one open key update per certificate, RFC 9483 §4.1.3).
 - `record`: audit a decision the adapter made itself (a refusal before the core was
   reached, a client's error report).
+- `attached`: the senderNonce and the transaction of an enrollment request, written in the
+  transaction that stores the certificate (`core.ca.issuance.AttachedWrites`): one write
+  transaction per request, and no certificate without the state its answer promises.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from cryptography import x509
 
 from iotpki.core.audit.log import AuditRecord, append_audit
 from iotpki.core.audit.ports import AuditRepository
+from iotpki.core.outcomes import Issued, Rejected
 from iotpki.core.ports import Transaction
 from iotpki.core.ra.ports import CMPRepository
 from iotpki.core.ra.transactions import CMPTransaction, TransactionState
@@ -36,9 +40,47 @@ class TransactionUnitOfWork(Transaction, Protocol):
     def audit(self) -> AuditRepository: ...
 
 
+class TransactionConflictError(Exception):
+    """The storing transaction found the senderNonce recorded (`what` "nonce": a replay) or
+    the transactionID taken ("transaction"); nothing of the request was written."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+class RequestRecord:
+    """An enrollment request's senderNonce and, for its outcome, the transaction to open
+    (None: none, e.g. a refusal), written in the issuing transaction. `written` is True
+    once the transaction that stored the outcome wrote them."""
+
+    def __init__(self, nonce: bytes, at: datetime,
+                 transaction: Callable[[Issued | Rejected], CMPTransaction | None]) -> None:
+        self._nonce = nonce
+        self._at = at
+        self._transaction = transaction
+        self.written = False
+
+    def write(self, uow: TransactionUnitOfWork, outcome: Issued | Rejected) -> None:
+        if not uow.cmp.note_nonce(self._nonce, self._at):
+            raise TransactionConflictError("nonce")
+        transaction = self._transaction(outcome)
+        if transaction is not None and not _open(uow, transaction):
+            raise TransactionConflictError("transaction")
+        self.written = True
+
+
+def _open(uow: TransactionUnitOfWork, transaction: CMPTransaction) -> bool:
+    existing = uow.cmp.get_transaction(transaction.transaction_id)
+    return (uow.cmp.update_transaction(transaction, existing.state)
+            if existing is not None else uow.cmp.add_transaction(transaction))
+
+
 class TransactionService:
-    def __init__(self, uow: Callable[[], TransactionUnitOfWork]) -> None:
+    def __init__(self, uow: Callable[[], TransactionUnitOfWork],
+                 reads: Callable[[], TransactionUnitOfWork] | None = None) -> None:
         self._uow = uow
+        self._reads = reads or uow  # look-ups: never SQLite's write lock (issue 21)
 
     def note_nonce(self, nonce: bytes, at: datetime) -> bool:
         """Record a client's senderNonce; False if it was seen before (a replay)."""
@@ -47,17 +89,26 @@ class TransactionService:
             uow.commit()
         return fresh
 
+    def nonce_seen(self, nonce: bytes) -> bool:
+        """Whether a senderNonce was recorded already (a read; the issuing transaction
+        records it, `attached`)."""
+        with self._reads() as uow:
+            return uow.cmp.nonce_seen(nonce)
+
+    def attached(self, nonce: bytes, at: datetime,
+                 transaction: Callable[[Issued | Rejected], CMPTransaction | None]
+                 ) -> RequestRecord:
+        return RequestRecord(nonce, at, transaction)
+
     def get(self, transaction_id: str) -> CMPTransaction | None:
-        with self._uow() as uow:
+        with self._reads() as uow:
             return uow.cmp.get_transaction(transaction_id)
 
     def open(self, transaction: CMPTransaction) -> bool:
         """Store a transaction, or its next state if it exists (an approval that was polled
         for); False if another message changed it first."""
         with self._uow() as uow:
-            existing = uow.cmp.get_transaction(transaction.transaction_id)
-            stored = (uow.cmp.update_transaction(transaction, existing.state)
-                      if existing is not None else uow.cmp.add_transaction(transaction))
+            stored = _open(uow, transaction)
             uow.commit()
         return stored
 
@@ -73,13 +124,13 @@ class TransactionService:
         return moved
 
     def awaiting_confirmation(self, before: datetime, limit: int) -> list[CMPTransaction]:
-        with self._uow() as uow:
+        with self._reads() as uow:
             return uow.cmp.awaiting_confirmation(before, limit)
 
     def unconfirmed_update_of(self, certificate: x509.Certificate) -> CMPTransaction | None:
         """The key update signed by `certificate` whose new certificate awaits its
         confirmation, if any."""
-        with self._uow() as uow:
+        with self._reads() as uow:
             return uow.cmp.unconfirmed_update_of(certificate)
 
     def record(self, at: datetime, record: AuditRecord) -> None:

@@ -5,7 +5,7 @@ never opens a unit of work itself, so a test can pass small fakes checked by myp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -15,11 +15,13 @@ from cryptography import x509
 from iotpki.core.audit.log import AuditRecord
 from iotpki.core.ca.authority import Authority
 from iotpki.core.ca.certificate import CertificateRecord
+from iotpki.core.ca.issuance import AttachedWrites
 from iotpki.core.integration.principal import Principal
 from iotpki.core.methods import MethodName
 from iotpki.core.outcomes import Issued, Pending, Rejected
 from iotpki.core.ra.enrollment import EnrollmentRequest
 from iotpki.core.ra.registration import Registration
+from iotpki.core.ra.transaction_service import RequestRecord
 from iotpki.core.ra.transactions import CMPTransaction, TransactionState
 
 Outcome = Issued | Pending | Rejected
@@ -30,6 +32,12 @@ class Transactions(Protocol):
     (`core.ra.transaction_service.TransactionService`)."""
 
     def note_nonce(self, nonce: bytes, at: datetime) -> bool: ...
+
+    def nonce_seen(self, nonce: bytes) -> bool: ...
+
+    def attached(self, nonce: bytes, at: datetime,
+                 transaction: Callable[[Issued | Rejected], CMPTransaction | None]
+                 ) -> RequestRecord: ...
 
     def get(self, transaction_id: str) -> CMPTransaction | None: ...
 
@@ -84,7 +92,8 @@ class Enrollment(Protocol):
     def select(self, allowed: Sequence[MethodName],
                request: EnrollmentRequest) -> MethodName | None: ...
 
-    def enroll(self, request: EnrollmentRequest, method: MethodName) -> Outcome: ...
+    def enroll(self, request: EnrollmentRequest, method: MethodName,
+               attached: AttachedWrites | None = None) -> Outcome: ...
 
 
 class Revocation(Protocol):

@@ -43,9 +43,15 @@ from iotpki.core.ra.endpoints import Endpoint, Endpoints
 from iotpki.core.ra.enrollment import EnrollmentRequest, fingerprint
 from iotpki.core.ra.key_delivery import KeyDelivery
 from iotpki.core.ra.registration import Registration
+from iotpki.core.ra.transaction_service import TransactionConflictError
 from iotpki.core.ra.transactions import CMPTransaction, TransactionState
 from iotpki.protocols.cmp.general import GeneralMessages
-from iotpki.protocols.cmp.header import FIRST_MESSAGES, check_header, check_protector
+from iotpki.protocols.cmp.header import (
+    CERT_REQUESTS,
+    FIRST_MESSAGES,
+    check_header,
+    check_protector,
+)
 from iotpki.protocols.cmp.key_update import check_key_update
 from iotpki.protocols.cmp.keygen import (
     CentralKey,
@@ -125,6 +131,9 @@ class _Exchange:
     now: datetime
     client: Client | None = None
     address: str = "-"  # the client's network address (for the MAC throttle)
+    # A certificate request's senderNonce is recorded in the issuing transaction; until
+    # then (and on every refusal) it is still to be recorded.
+    nonce_pending: bool = False
 
     @property
     def header(self) -> Header:
@@ -171,6 +180,7 @@ class CMPServer:
                                                exchange.now)
             return self._dispatch(exchange)
         except RequestRefusal as refusal:
+            self._note_pending_nonce(exchange)
             self._refuse(exchange.endpoint, exchange.client, refusal, message.body_type,
                          exchange.transaction_id)
             status = Status(REJECTION, refusal.failure, refusal.detail)
@@ -179,6 +189,7 @@ class CMPServer:
             kind, cert_req_id = _ANSWER_KIND[message.body_type], _cert_req_id(message)
             return self._answer(exchange, cert_rep_body(kind, [CertResult(cert_req_id, status)]))
         except CMPFailure as failure:
+            self._note_pending_nonce(exchange)
             self._refuse(exchange.endpoint, exchange.client, failure, message.body_type,
                          exchange.transaction_id)
             return self._answer(exchange, error_body(failure.failure, failure.detail))
@@ -256,11 +267,27 @@ class CMPServer:
         The first message of a transaction needs a transactionID never used before, also
         after its transaction ended (confirmed explicitly or implicitly)."""
         assert exchange.header.sender_nonce is not None  # check_header
-        if not self._transactions.note_nonce(exchange.header.sender_nonce, exchange.now):
+        if exchange.message.body_type in CERT_REQUESTS:
+            # Recorded by the issuing transaction (`_enroll`); a read here refuses a replay
+            # early, the issuing transaction's insert one that races with its original.
+            fresh = not self._transactions.nonce_seen(exchange.header.sender_nonce)
+            exchange.nonce_pending = fresh
+        else:
+            fresh = self._transactions.note_nonce(exchange.header.sender_nonce, exchange.now)
+        if not fresh:
             raise CMPFailure("badSenderNonce", "replayed message: this senderNonce was seen before")
         if (exchange.message.body_type in FIRST_MESSAGES
                 and self._transactions.get(exchange.transaction_id) is not None):
             raise CMPFailure("transactionIdInUse", "this transactionID is in use")
+
+    def _note_pending_nonce(self, exchange: _Exchange) -> bool:
+        """Record a certificate request's senderNonce outside the issuing transaction (a
+        refusal, a request queued for approval); False if it was recorded meanwhile."""
+        if not exchange.nonce_pending:
+            return True
+        exchange.nonce_pending = False
+        assert exchange.header.sender_nonce is not None  # check_header
+        return self._transactions.note_nonce(exchange.header.sender_nonce, exchange.now)
 
     # -- dispatch ---------------------------------------------------------------------------
 
@@ -322,9 +349,38 @@ class CMPServer:
             request = replace(request, csr=central.csr)
         if method == exchange.endpoint.renewal:
             request = replace(request, profile=None)  # the current certificate's profile
-        outcome = self._enrollment.enroll(request, method)
-        return self._certificate_answer(exchange, outcome, cert_req_id, exchange.message.body_type,
-                                        central, asked)
+        nonce, body_type = new_nonce(), exchange.message.body_type
+        assert exchange.header.sender_nonce is not None  # check_header
+        attached = self._transactions.attached(
+            exchange.header.sender_nonce, exchange.now,
+            lambda outcome: self._transaction_of(exchange, outcome, nonce, cert_req_id,
+                                                 body_type))
+        try:
+            outcome = self._enrollment.enroll(request, method, attached)
+        except TransactionConflictError as conflict:
+            exchange.nonce_pending = False  # nothing was written; a replay's nonce is known
+            if conflict.what == "nonce":
+                raise CMPFailure("badSenderNonce", "replayed message: this senderNonce was "
+                                                   "seen before") from conflict
+            raise CMPFailure("transactionIdInUse", "this transactionID is in use") from conflict
+        if attached.written:
+            exchange.nonce_pending = False
+        elif not self._note_pending_nonce(exchange) and not isinstance(outcome, Rejected):
+            raise CMPFailure("badSenderNonce", "replayed message: this senderNonce was seen before")
+        return self._certificate_answer(exchange, outcome, cert_req_id, body_type, central,
+                                        asked, nonce, opened=attached.written)
+
+    def _transaction_of(self, exchange: _Exchange, outcome: Issued | Rejected, nonce: bytes,
+                        cert_req_id: int, body_type: str) -> CMPTransaction | None:
+        """The transaction an issued certificate opens, stored with it: confirmed already
+        with implicitConfirm (the transactionID stays used, RFC 9483 §3.5), else awaiting
+        certConf (§4.1.1). A refusal opens none."""
+        if not isinstance(outcome, Issued):
+            return None
+        state = (TransactionState.CONFIRMED if exchange.header.implicit_confirm
+                 else TransactionState.AWAITING_CONFIRMATION)
+        return self._new_transaction(exchange, state, nonce, cert_req_id, body_type,
+                                     certificate=outcome.record.fingerprint)
 
     def _method(self, exchange: _Exchange, client: Client,
                 request: EnrollmentRequest) -> MethodName:
@@ -359,23 +415,25 @@ class CMPServer:
 
     def _certificate_answer(self, exchange: _Exchange, outcome: Issued | Pending | Rejected,
                             cert_req_id: int, body_type: str,
-                            central: CentralKey | None = None, asked: Any = None) -> bytes:
+                            central: CentralKey | None = None, asked: Any = None,
+                            nonce: bytes | None = None, opened: bool = False) -> bytes:
+        """`opened`: the transaction was stored with the certificate (`_enroll`)."""
         kind = _ANSWER_KIND[body_type]
         if isinstance(outcome, Rejected):
             status = Status(REJECTION, FAILURE_FOR_REASON[outcome.reason],
                             outcome.detail)
             return self._answer(exchange, cert_rep_body(kind, [CertResult(cert_req_id, status)]))
-        nonce = new_nonce()
+        nonce = nonce or new_nonce()
         if isinstance(outcome, Pending):
             self._open(exchange, TransactionState.AWAITING_APPROVAL, nonce, cert_req_id,
                        body_type, pending=outcome.request_id)
             return self._answer(exchange, cert_rep_body(
                 kind, [CertResult(cert_req_id, Status(WAITING))]), nonce)
         implicit = exchange.header.implicit_confirm
-        # Kept also when confirmed implicitly: the transactionID stays used (RFC 9483 §3.5).
-        self._open(exchange, TransactionState.CONFIRMED if implicit
-                   else TransactionState.AWAITING_CONFIRMATION, nonce, cert_req_id,
-                   body_type, certificate=outcome.record.fingerprint)
+        if not opened:  # kept also when confirmed implicitly: the transactionID stays used
+            self._open(exchange, TransactionState.CONFIRMED if implicit
+                       else TransactionState.AWAITING_CONFIRMATION, nonce, cert_req_id,
+                       body_type, certificate=outcome.record.fingerprint)
         client = _client(exchange)
         ca_pubs = (outcome.chain[-1],) if client.secret is not None else ()  # §4.1.1 caPubs
         private_key = None
@@ -393,14 +451,21 @@ class CMPServer:
     def _open(self, exchange: _Exchange, state: TransactionState, nonce: bytes,
               cert_req_id: int, body_type: str, certificate: str | None = None,
               pending: str | None = None) -> None:
+        transaction = self._new_transaction(exchange, state, nonce, cert_req_id, body_type,
+                                            certificate, pending)
+        if not self._transactions.open(transaction):
+            raise CMPFailure("transactionIdInUse", "this transactionID is in use")
+
+    @staticmethod
+    def _new_transaction(exchange: _Exchange, state: TransactionState, nonce: bytes,
+                         cert_req_id: int, body_type: str, certificate: str | None = None,
+                         pending: str | None = None) -> CMPTransaction:
         client = _client(exchange)
-        transaction = CMPTransaction(
+        return CMPTransaction(
             exchange.transaction_id, state, body_type, nonce, cert_req_id,
             exchange.endpoint.authority, exchange.now, exchange.now,
             registration=client.registration.id if client.registration else None,
             signer=client.signer, certificate=certificate, pending_request=pending)
-        if not self._transactions.open(transaction):
-            raise CMPFailure("transactionIdInUse", "this transactionID is in use")
 
     # -- confirmation and polling (RFC 9483 §4.1.1, §4.4) -----------------------------------
 
