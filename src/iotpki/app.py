@@ -365,7 +365,7 @@ def build_cmc_server(pki: PKI) -> CMCServer:
     enrollment = EndpointEnrollment(uow, pki.endpoints, pki.enrollment, pki.profiles, pki.clock)
     return CMCServer(enrollment, pki.enrollment.approval, pki.revocation,
                      pki.service_certificates, uow, build_sealer(pki.settings), pki.profiles,
-                     pki.clock)
+                     pki.clock, principals=pki.principals)
 
 
 def install_default_profiles(settings: Settings) -> bool:

@@ -265,3 +265,44 @@ def test_hostile_requests_get_a_cmc_answer_and_nothing_is_issued(
     else:
         assert answer.response.statuses[0].status is CMCStatus.SUCCESS
         cmc.valid = enrollment(cmc.pki, "CN=cmc-hostile")[0]  # type: ignore[attr-defined]
+
+
+def _revoke_signed_by(cmc: InProcessCMC, target: x509.Certificate, key: object,
+                      signer: x509.Certificate, reason: int = 1) -> object:
+    revoke = P.revoke_request(target.issuer.public_bytes(), target.serial_number, reason)
+    data = P.encode_pki_data([P.control(7, P.REVOKE_REQUEST, revoke)], [])
+    return cmc.cmc(sign_full_pki_request(data, key, [signer]))
+
+
+@pytest.mark.parametrize(("role", "organization", "fail_info"), [
+    ("operator", "operatorco", None),  # an RA of the certificate's organization
+    ("auditor", "operatorco", "badIdentity"),  # a role that may not revoke
+    ("operator", "chipco", "badCertId"),  # another organization's certificate: no such one
+])
+def test_revocation_by_an_ra_principal(cmc: InProcessCMC, role: str, organization: str,
+                                       fail_info: str | None) -> None:
+    """RFC 5272 §6.11 authorized as a CMP rr is (RFC 9483 §5.3.2): another certificate may
+    revoke only if it is bound to an API principal whose role may revoke, for certificates
+    of its organization."""
+    from iotpki.core.integration.principal import Role
+
+    ra_der, ra_key = enrollment(cmc.pki, f"CN=cmc-ra-{role}-{organization}")
+    ra = cmc.cmc(ra_der).certificate_for(ra_key)
+    cmc.pki.principals.create_certificate_principal(
+        organization, Role(role), f"cmc-ra-{role}-{organization}", "test",
+        fingerprint=fingerprint(ra))
+    device_der, device_key = enrollment(cmc.pki, f"CN=cmc-device-{role}-{organization}")
+    device = cmc.cmc(device_der).certificate_for(device_key)
+    answer = _revoke_signed_by(cmc, device, ra_key, ra)
+    assert answer.fail_info == fail_info
+    assert answer.response.statuses[0].body_parts == (7,)
+    status = cmc.pki.certificates.get_by_fingerprint(fingerprint(device)).status
+    assert status is (CertificateStatus.GOOD if fail_info else CertificateStatus.REVOKED)
+
+
+def test_revocation_of_another_certificate_without_a_principal(cmc: InProcessCMC) -> None:
+    first_der, first_key = enrollment(cmc.pki, "CN=cmc-nobody-1")
+    first = cmc.cmc(first_der).certificate_for(first_key)
+    second_der, second_key = enrollment(cmc.pki, "CN=cmc-nobody-2")
+    second = cmc.cmc(second_der).certificate_for(second_key)
+    assert _revoke_signed_by(cmc, second, first_key, first).fail_info == "badIdentity"

@@ -12,7 +12,8 @@ operation:
   its own key (`protocols.cmc.identity`), with an identity proof or not: enrollment through
   the endpoint's methods (`EndpointEnrollment`, `EnrollmentService.select`), renewal when
   the signer is a certificate of the endpoint's CA (a new key is required: noKeyReuse);
-- revokeRequest controls (§6.11, `protocols.cmc.revocation`);
+- revokeRequest controls (§6.11, `protocols.cmc.revocation`): by the holder, or by an RA
+  principal's certificate;
 - queryPending (§6.13) for a request awaiting manual approval (its pendToken).
 
 Every answer is signed with the CA's CMC signing certificate (the `cmp-protection`
@@ -57,7 +58,7 @@ from iotpki.protocols.cmc.identity import (
     verified_signer,
 )
 from iotpki.protocols.cmc.refusals import FAIL_INFO_FOR_REASON, CMCFailure
-from iotpki.protocols.cmc.revocation import CMCRevocation, Revocations
+from iotpki.protocols.cmc.revocation import CMCRevocation, Principals, Revocations
 from iotpki.wire.cmc.pki_data import (
     ADD_EXTENSIONS,
     IDENTIFICATION,
@@ -142,7 +143,7 @@ class CMCServer:
     def __init__(self, enrollment: CMCEnrollment, approvals: Approvals,
                  revocations: Revocations, signers: ServiceSigners, uow: UnitOfWorkFactory,
                  sealer: SecretSealer | None, profiles: Mapping[str, Profile], clock: Clock,
-                 skew: timedelta = CLOCK_SKEW) -> None:
+                 skew: timedelta = CLOCK_SKEW, principals: Principals | None = None) -> None:
         self._enrollment = enrollment
         self._approvals = approvals
         self._signers = signers
@@ -150,7 +151,7 @@ class CMCServer:
         self._sealer = sealer
         self._clock = clock
         self._skew = skew
-        self._revocation = CMCRevocation(uow, revocations, profiles)
+        self._revocation = CMCRevocation(uow, revocations, profiles, principals)
 
     def answer(self, protocol: str, label: str, body: bytes, address: str = "-",
                problem: str | None = None) -> CMCAnswer:
