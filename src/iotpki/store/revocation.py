@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Connection, cast, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.ca.serial import serial_hex
@@ -163,13 +164,15 @@ class SQLCRLRepository:
 
     def lock_number(self, authority: str) -> int:
         authority_id = self._id(authority)
+        # Create the counter row if absent, then lock it. Two nodes publishing an authority's
+        # first CRL at once both see no row; ON CONFLICT DO NOTHING makes the second insert wait
+        # for the first and do nothing, where a plain INSERT failed on the primary key.
+        dialect = postgresql if self._conn.dialect.name == "postgresql" else sqlite
+        self._conn.execute(dialect.insert(crl_numbers).values(
+            authority_id=authority_id, last_number=0).on_conflict_do_nothing())
         number = self._conn.execute(
             select(crl_numbers.c.last_number).where(crl_numbers.c.authority_id == authority_id)
-            .with_for_update()).scalar()
-        if number is None:
-            self._conn.execute(insert(crl_numbers).values(authority_id=authority_id,
-                                                          last_number=0))
-            return 0
+            .with_for_update()).scalar_one()
         return int(number)
 
     def set_number(self, authority: str, number: int) -> None:
