@@ -1,4 +1,5 @@
-"""rr (RFC 9483 §4.2), genm (§4.3) and polling for manual approval (§4.4) with `openssl cmp`."""
+"""rr (RFC 9483 §4.2: by the holder, by an RA principal, MAC-protected), genm (§4.3) and
+polling for manual approval (§4.4) with `openssl cmp`."""
 
 from __future__ import annotations
 
@@ -9,18 +10,51 @@ import pytest
 from cryptography import x509
 
 from iotpki.core.ca.certificate import CertificateStatus
+from iotpki.core.integration.principal import Role
 from iotpki.core.ra.enrollment import fingerprint
+from iotpki.core.ra.registration import MAY_REVOKE
 from tests.cmp.conftest import Scene, write_pem
 
 pytestmark = pytest.mark.interop
 
 
-def _enrolled(scene: Scene) -> x509.Certificate:
-    registration, secret = scene.secret_registration()
+def _enrolled(scene: Scene, name: str = "device", subject: str = "CN=sensor-7") -> x509.Certificate:
+    registration, secret = scene.secret_registration(subject)
     scene.cmp("-cmd", "ir", "-ref", registration, "-secret", f"pass:{secret}", "-implicit_confirm",
-              "-newkey", scene.new_key("device.key"), "-subject", "/CN=sensor-7",
-              "-recipient", "/CN=iotpki", "-certout", "device.pem")
-    return scene.certificate("device.pem")
+              "-newkey", scene.new_key(f"{name}.key"), "-subject", "/" + subject,
+              "-recipient", "/CN=iotpki", "-certout", f"{name}.pem")
+    return scene.certificate(f"{name}.pem")
+
+
+def test_rr_signed_by_an_ra_principal(scene: Scene) -> None:
+    """RFC 9483 §5.3.2: the RA's certificate is bound to an API principal of the device's
+    organization whose role may revoke; `-oldcert` names the device's certificate."""
+    ra = _enrolled(scene, "ra", "CN=ra-station-1")
+    device = _enrolled(scene, "sensor", "CN=sensor-61")
+    scene.pki.principals.create_certificate_principal(
+        "operatorco", Role.OPERATOR, "ra-station-1", "test", fingerprint=fingerprint(ra))
+    done = scene.cmp("-cmd", "rr", "-cert", "ra.pem", "-key", "ra.key",
+                     "-oldcert", "sensor.pem", "-revreason", "5", "-trusted", "root.pem")
+    assert "revocation accepted" in done.stdout + done.stderr
+    record = scene.pki.certificates.get_by_fingerprint(fingerprint(device))
+    assert record.status is CertificateStatus.REVOKED
+    assert scene.pki.certificates.get_by_fingerprint(
+        fingerprint(ra)).status is CertificateStatus.GOOD
+
+
+def test_rr_mac_protected_by_a_credential_that_may_revoke(scene: Scene) -> None:
+    reference = "line-rr-1"
+    registration = {"reference": reference, "uses": 5, "attributes": {MAY_REVOKE: True}}
+    _, secret = scene.secret_registration("CN=sensor-62", **registration)
+    scene.cmp("-cmd", "ir", "-ref", reference, "-secret", f"pass:{secret}",
+              "-implicit_confirm", "-newkey", scene.new_key("line.key"),
+              "-subject", "/CN=sensor-62", "-recipient", "/CN=iotpki", "-certout", "line.pem")
+    device = scene.certificate("line.pem")
+    done = scene.cmp("-cmd", "rr", "-ref", reference, "-secret", f"pass:{secret}",
+                     "-recipient", "/CN=iotpki", "-oldcert", "line.pem", "-revreason", "4")
+    assert "revocation accepted" in done.stdout + done.stderr
+    record = scene.pki.certificates.get_by_fingerprint(fingerprint(device))
+    assert record.status is CertificateStatus.REVOKED
 
 
 def test_rr_revokes_with_the_requested_reason(scene: Scene) -> None:
