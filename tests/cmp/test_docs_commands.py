@@ -1,8 +1,9 @@
 """The command lines of docs/cmp.md "Configure a third-party CMP client" run as printed
 (host, data directory and the secret filled in) against one `iotpki serve`: curl and
 openssl for the trust anchor, `iotpki registration create` for a secret and a reusable
-reference, `openssl cmp` ir with the reference, kur and cr with the certificate, rr, genm
-with the secret and with the certificate. A page that stops working fails here."""
+reference, `openssl cmp` ir with the reference, kur and cr with the certificate, rr (by the
+holder, by an RA principal made with `iotpki principal create`, MAC-protected), genm with the
+secret and with the certificate. A page that stops working fails here."""
 
 from __future__ import annotations
 
@@ -68,7 +69,8 @@ def test_the_documented_commands_work(served: tuple[Server, Path]) -> None:
         if "<id>" in command:
             continue  # the cancel example names a registration id
         line = (command.replace("pki.example:8080", host).replace("SECRET", "$SECRET")
-                .replace("iotpki registration", f"{iotpki} registration"))
+                .replace("iotpki registration", f"{iotpki} registration")
+                .replace("iotpki principal", f"{iotpki} principal"))
         done = subprocess.run(["bash", "-c", line], cwd=directory, env=environment,
                               capture_output=True, text=True, timeout=120, check=False)
         assert done.returncode == 0, (line, done.stdout, done.stderr)
@@ -77,4 +79,5 @@ def test_the_documented_commands_work(served: tuple[Server, Path]) -> None:
         ran.append(command.split()[0:3])
     assert ["openssl", "cmp", "-cmd"] in ran and "SECRET" in environment
     outputs = {p.name for p in directory.iterdir()}
-    assert {"root.pem", "device.pem", "next.pem", "capubs.pem", "chain.pem"} <= outputs
+    assert {"root.pem", "device.pem", "next.pem", "capubs.pem", "chain.pem", "ra.pem",
+            "unit.pem"} <= outputs

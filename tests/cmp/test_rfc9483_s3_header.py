@@ -204,3 +204,11 @@ def test_s3_1_any_non_null_implicit_confirm_value_is_refused(lab: Lab, value: by
     der = _ir(lab, general_info=(_itav(IMPLICIT_OID, tlv(OCTET_STRING, value)),))
     reply = lab.post(der)
     assert (reply.body, reply.status, reply.failures) == ("error", 2, {"badDataFormat"})
+
+
+def test_s3_7_an_unknown_general_info_entry_is_tolerated(lab: Lab) -> None:
+    """Forward compatibility: a generalInfo infoType we do not know (here a private OID
+    with a value) is ignored, the request served."""
+    unknown = _itav(bytes.fromhex("060a2b0601040182e95a0101"), tlv(OCTET_STRING, b"future"))
+    reply = lab.post(_ir(lab, implicit_confirm=True, general_info=(unknown,)))
+    assert (reply.body, reply.status) == ("ip", 0)
