@@ -249,3 +249,24 @@ def test_a_forked_child_opens_its_own_session(backend: PKCS11KeyBackend) -> None
     key.public_key().verify(signature, b"from the child", ec.ECDSA(hashes.SHA256()))
     key.public_key().verify(key.sign(b"parent after", ec.ECDSA(hashes.SHA256())),
                             b"parent after", ec.ECDSA(hashes.SHA256()))
+
+
+def test_rsa_key_made_to_decrypt_decrypts_in_the_token(backend: PKCS11KeyBackend,
+                                                       softhsm: SoftHSM) -> None:
+    """A SCEP RA key (RFC 8894 §3.2.2: clients encrypt the content key to it with RSA PKCS#1
+    v1.5) stays on the token and decrypts there; a key made for signing only refuses."""
+    ref = backend.generate("rsa-2048", "scep-ra", decrypt=True)
+    key = backend.load(ref)
+    assert token_private_object(softhsm, ref)[Attribute.DECRYPT] is True
+    secret = b"content-encryption-key-16"
+    ciphertext = key.public_key().encrypt(secret, padding.PKCS1v15())
+    assert key.decrypt(ciphertext, padding.PKCS1v15()) == secret
+    with pytest.raises(ValueError):
+        key.decrypt(b"\x00" * 256, padding.PKCS1v15())
+
+    signing_only = backend.load(backend.generate("rsa-2048", "signer"))
+    with pytest.raises(ValueError):
+        signing_only.decrypt(signing_only.public_key().encrypt(secret, padding.PKCS1v15()),
+                             padding.PKCS1v15())
+    with pytest.raises(UnsupportedKeyError):
+        backend.generate("ec-p256", "no", decrypt=True)

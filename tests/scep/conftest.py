@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -52,17 +53,12 @@ DOMAIN_SAN = x509.UniformResourceIdentifier(f"urn:iotpki:domain:{DOMAIN}")
 SCEP_SUBMIT = next((p for p in ("/usr/lib/certmonger/scep-submit",
                                 "/usr/libexec/certmonger/scep-submit") if os.path.exists(p)),
                    None)
-EXTRA_ENDPOINTS = f"""
-  approval:
-    authority: {CA}
-    profile: operational
-    methods: [one-time-secret, manual-approval]
-  legacy:
-    authority: {CA}
-    profile: service
-    methods: [one-time-secret]
-    legacy_algorithms: true
-"""
+EXTRA_ENDPOINTS = {
+    "approval": {"authority": CA, "profile": "operational",
+                 "methods": ["one-time-secret", "manual-approval"]},
+    "legacy": {"authority": CA, "profile": "service", "methods": ["one-time-secret"],
+               "legacy_algorithms": True},
+}
 
 
 def require(tool: str | None, name: str) -> str:
@@ -205,9 +201,11 @@ def fetch(url: str, body: bytes | None = None) -> tuple[int, str, bytes]:
 
 
 def write_endpoints(data_dir: Path) -> None:
-    packaged = resources.files("iotpki").joinpath("data/endpoints.yaml").read_text()
+    document = yaml.safe_load(resources.files("iotpki").joinpath("data/endpoints.yaml")
+                              .read_text())
+    document["scep"].update(EXTRA_ENDPOINTS)
     data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / "endpoints.yaml").write_text(packaged + EXTRA_ENDPOINTS)
+    (data_dir / "endpoints.yaml").write_text(yaml.safe_dump(document))
 
 
 @pytest.fixture(scope="module")

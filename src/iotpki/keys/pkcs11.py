@@ -4,7 +4,9 @@ Key references are RFC 7512 URIs without a PIN, e.g.
 `pkcs11:token=iotpki;object=chipco-root-3f9a;id=%5c%e1%07%aa%31%0b%42%d8;type=private`.
 Keys generated here are CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE and not CKA_EXTRACTABLE
 (PKCS#11 v2.40 §4.9): the token never releases them, wrapped or plain. Only signing is
-enabled on them (CKA_SIGN; no DECRYPT, DERIVE or UNWRAP). `load` returns an
+enabled on them (CKA_SIGN; no DECRYPT, DERIVE or UNWRAP), except an RSA key generated with
+`decrypt=True` (a SCEP RA key, RFC 8894 §3.2.2: requests are encrypted to it), which also
+has CKA_DECRYPT and decrypts with CKM_RSA_PKCS inside the token. `load` returns an
 `ExternalECKey`/`ExternalRSAKey` whose `sign()` goes to the token, so cryptography's builders
 sign certificates, CRLs and OCSP responses with it unchanged.
 
@@ -16,6 +18,7 @@ PKCS#11 3.0 is not wired here).
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import replace
@@ -38,6 +41,7 @@ from iotpki.wire.pkcs11_mechanisms import missing_mechanisms, token_signature
 from iotpki.wire.pkcs11_uri import PKCS11URI, decode_pkcs11_uri, encode_pkcs11_uri
 
 SCHEME = "pkcs11"
+log = logging.getLogger(__name__)
 DEFAULT_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")  # Debian's softhsm2 package
 DEFAULT_TOKEN = "pkcs11:token=iotpki"
 _CURVES = {"ec-p256": "secp256r1", "ec-p384": "secp384r1"}
@@ -100,10 +104,17 @@ class PKCS11KeyBackend:
         if target.names_object:
             self._refuse_existing(target)
 
-    def generate(self, key_type: str, label: str, location: str | None = None) -> str:
+    def generate(self, key_type: str, label: str, location: str | None = None,
+                 decrypt: bool = False) -> str:
         self.check(key_type, location)
         target = self._new_object(self._target(location), label)
         kind = token_kind(key_type)
+        if decrypt and kind != "rsa":
+            raise UnsupportedKeyError(f"a {key_type} key cannot decrypt (RSA only)")
+        private = {**_SIGN_ONLY, Attribute.DECRYPT: True} if decrypt else _SIGN_ONLY
+        flags = MechanismFlag.SIGN | MechanismFlag.VERIFY
+        if decrypt:
+            flags |= MechanismFlag.DECRYPT | MechanismFlag.ENCRYPT
 
         def create(session: Any) -> None:
             names = {Attribute.LABEL: target.object, Attribute.ID: target.id}
@@ -117,10 +128,9 @@ class PKCS11KeyBackend:
                     private_template={**_SIGN_ONLY, **names})
             else:
                 session.generate_keypair(
-                    KeyType.RSA, _RSA_BITS[key_type], store=True,
-                    capabilities=MechanismFlag.SIGN | MechanismFlag.VERIFY,
+                    KeyType.RSA, _RSA_BITS[key_type], store=True, capabilities=flags,
                     public_template={**_PUBLIC, **names},
-                    private_template={**_SIGN_ONLY, **names})
+                    private_template={**private, **names})
 
         self._call(target, create, f"generating a {key_type} key")
         return self._created_ref(target)
@@ -181,7 +191,7 @@ class PKCS11KeyBackend:
         signer = functools.partial(self._sign, full)
         key: TokenECKey | TokenRSAKey = (
             TokenECKey(public, signer) if isinstance(public, ec.EllipticCurvePublicKey)
-            else TokenRSAKey(public, signer))
+            else TokenRSAKey(public, signer, functools.partial(self._decrypt, full)))
         key.key_ref = full
         return key
 
@@ -198,6 +208,30 @@ class PKCS11KeyBackend:
                                      mechanism_param=param))
 
         return bytes(self._call(uri, sign, "signing"))
+
+    def _decrypt(self, key_ref: str, ciphertext: bytes) -> bytes:
+        """RSAES-PKCS1-v1_5 inside the token (CKM_RSA_PKCS); a ciphertext that does not decrypt
+        is `ValueError`, as with a software key (and so is a key made without CKA_DECRYPT:
+        logged)."""
+        uri = _parse(key_ref)
+
+        def decrypt(session: Any) -> bytes:
+            handle = self._pool.objects.get(key_ref)
+            if handle is None:
+                handle = self._pool.objects[key_ref] = _private_key(session, uri)
+            if not hasattr(handle, "decrypt"):  # python-pkcs11: no CKA_DECRYPT on the key
+                log.warning("%s was not made to decrypt (CKA_DECRYPT)", uri.describe())
+                raise ValueError("decryption failed")
+            return bytes(handle.decrypt(ciphertext, mechanism=Mechanism.RSA_PKCS))
+
+        try:
+            return bytes(self._call(uri, decrypt, "decrypting"))
+        except TokenError as exc:
+            # Tokens report a ciphertext that does not decrypt variously (SoftHSM2: a general
+            # error), and a key made without CKA_DECRYPT alike: the client's message is
+            # refused either way; the log tells the operator which.
+            log.warning("%s", exc)
+            raise ValueError("decryption failed") from exc
 
     # -- helpers -------------------------------------------------------------------------------
 

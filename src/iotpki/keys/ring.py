@@ -14,7 +14,8 @@ from iotpki.keys.errors import KeyNotFoundError
 class KeyBackend(Protocol):
     def check(self, key_type: str, location: str | None = None) -> None: ...
 
-    def generate(self, key_type: str, label: str, location: str | None = None) -> str: ...
+    def generate(self, key_type: str, label: str, location: str | None = None,
+                 decrypt: bool = False) -> str: ...
 
     def import_private_key(self, key: Any, label: str, location: str | None = None) -> str: ...
 
@@ -43,9 +44,10 @@ class KeyRing:
         backend, where = self._where(location)
         backend.check(key_type, where)
 
-    def generate(self, key_type: str, label: str, location: str | None = None) -> str:
+    def generate(self, key_type: str, label: str, location: str | None = None,
+                 decrypt: bool = False) -> str:
         backend, where = self._where(location)
-        return backend.generate(key_type, label, where)
+        return backend.generate(key_type, label, where, decrypt=decrypt)
 
     def import_private_key(self, key: Any, label: str, location: str | None = None) -> str:
         held = getattr(key, "key_ref", None)  # a key already in a backend stays where it is

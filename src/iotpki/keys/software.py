@@ -33,7 +33,9 @@ class SoftwareKeyBackend:
             generate_private_key(key_type)  # raises the specific UnsupportedKeyError
         self._encryption()
 
-    def generate(self, key_type: str, label: str, location: str | None = None) -> str:
+    def generate(self, key_type: str, label: str, location: str | None = None,
+                 decrypt: bool = False) -> str:
+        """A software key does everything its type can (`decrypt` changes nothing)."""
         return self.import_private_key(generate_private_key(key_type), label)
 
     def import_private_key(self, key: Any, label: str, location: str | None = None) -> str:

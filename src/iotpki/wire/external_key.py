@@ -107,12 +107,18 @@ class ExternalECKey(ec.EllipticCurvePrivateKey):
         return self
 
 
-class ExternalRSAKey(rsa.RSAPrivateKey):
-    """An RSA private key held elsewhere: PKCS#1 v1.5 and PSS signatures through `signer`."""
+RawDecrypter = Callable[[bytes], bytes]  # RSAES-PKCS1-v1_5 decryption (RFC 8017 §7.2.2)
 
-    def __init__(self, public: rsa.RSAPublicKey, signer: RawSigner) -> None:
+
+class ExternalRSAKey(rsa.RSAPrivateKey):
+    """An RSA private key held elsewhere: PKCS#1 v1.5 and PSS signatures through `signer`;
+    PKCS#1 v1.5 decryption through `decrypter` when the key was made to decrypt."""
+
+    def __init__(self, public: rsa.RSAPublicKey, signer: RawSigner,
+                 decrypter: RawDecrypter | None = None) -> None:
         self._public = public
         self._signer = signer
+        self._decrypter = decrypter
 
     def sign(self, data: Any, padding: AsymmetricPadding, algorithm: Any) -> bytes:
         if isinstance(padding, _padding.PKCS1v15):
@@ -143,7 +149,12 @@ class ExternalRSAKey(rsa.RSAPrivateKey):
         return self._public.key_size
 
     def decrypt(self, ciphertext: bytes, padding: AsymmetricPadding) -> bytes:
-        _refuse("RSA decryption with a signing key")
+        """PKCS#1 v1.5 only; a failure to decrypt is `ValueError`, as in `cryptography`."""
+        if self._decrypter is None:
+            _refuse("RSA decryption with a signing key")
+        if not isinstance(padding, _padding.PKCS1v15):
+            raise ExternalKeyError(f"unsupported RSA decryption padding {padding.name}")
+        return self._decrypter(bytes(ciphertext))
 
     def private_numbers(self) -> rsa.RSAPrivateNumbers:
         _refuse("private numbers")

@@ -70,6 +70,7 @@ _SUBJECTS: dict[Purpose, str] = {
 }
 # RFC 8894 §2.1, §3.2.2: clients encrypt to the RA with RSA key transport.
 _KEY_TYPES: dict[Purpose, str] = {Purpose.SCEP_RA: "rsa-2048"}
+_DECRYPTING = frozenset({Purpose.SCEP_RA})  # requests are encrypted to the RA key
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,8 @@ class ServiceCertificates:
         if location is None and authority.key_ref is not None:
             location = self._keys.location_of(authority.key_ref)
         key_ref = self._keys.generate(_KEY_TYPES.get(purpose, KEY_TYPE),
-                                     f"{owner}-{purpose.value}".replace(":", "-"), location)
+                                     f"{owner}-{purpose.value}".replace(":", "-"), location,
+                                     decrypt=purpose in _DECRYPTING)
         key = self._keys.load(key_ref)
         outcome = self._issuance.issue(IssuanceRequest(
             authority.label, purpose.value, _csr(key, _SUBJECTS[purpose].format(owner=owner)),
