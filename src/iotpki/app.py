@@ -361,10 +361,12 @@ def build_cmc_server(pki: PKI) -> CMCServer:
     from iotpki.core.ra.endpoint_enrollment import EndpointEnrollment
     from iotpki.protocols.cmc.server import CMCServer
 
-    uow = pki.database.unit_of_work
-    enrollment = EndpointEnrollment(uow, pki.endpoints, pki.enrollment, pki.profiles, pki.clock)
+    enrollment = EndpointEnrollment(pki.database.unit_of_work, pki.endpoints, pki.enrollment,
+                                    pki.profiles, pki.clock)
+    # The adapter itself only reads (registrations, certificates): never SQLite's write lock.
+    reads = pki.database.read_unit_of_work
     return CMCServer(enrollment, pki.enrollment.approval, pki.revocation,
-                     pki.service_certificates, uow, build_sealer(pki.settings), pki.profiles,
+                     pki.service_certificates, reads, build_sealer(pki.settings), pki.profiles,
                      pki.clock, principals=pki.principals)
 
 

@@ -141,17 +141,17 @@ class _Exchange:
 
 class CMCServer:
     def __init__(self, enrollment: CMCEnrollment, approvals: Approvals,
-                 revocations: Revocations, signers: ServiceSigners, uow: UnitOfWorkFactory,
+                 revocations: Revocations, signers: ServiceSigners, reads: UnitOfWorkFactory,
                  sealer: SecretSealer | None, profiles: Mapping[str, Profile], clock: Clock,
                  skew: timedelta = CLOCK_SKEW, principals: Principals | None = None) -> None:
         self._enrollment = enrollment
         self._approvals = approvals
         self._signers = signers
-        self._uow = uow
+        self._uow = reads  # the adapter only reads; the core writes (issue 21)
         self._sealer = sealer
         self._clock = clock
         self._skew = skew
-        self._revocation = CMCRevocation(uow, revocations, profiles, principals)
+        self._revocation = CMCRevocation(reads, revocations, profiles, principals)
 
     def answer(self, protocol: str, label: str, body: bytes, address: str = "-",
                problem: str | None = None) -> CMCAnswer:
