@@ -45,13 +45,14 @@ def cmc_server(module_database_url: str | None, tmp_path_factory: pytest.TempPat
 class InProcessCMC:
     """The CMC routes of both listeners in process; `audit_after` marks the test's start."""
 
-    def __init__(self, pki: PKI, directory: Path, portal: Any) -> None:
+    def __init__(self, pki: PKI, directory: Path, portal: Any, server: Any = None,
+                 client: tuple[str, int] = ("127.0.0.1", 123)) -> None:
         self.pki = pki
         self.dir = directory
-        server = build_cmc_server(pki)
+        server = server or build_cmc_server(pki)
         app = Starlette(routes=[*est_routes(server), *http_routes(server)])
         self._portal = portal
-        self._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+        self._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=client),
                                          base_url="https://cmc.test")
         self.audit_after = last_audit_seq(pki)
 
@@ -87,6 +88,12 @@ def cmc_pki(module_database_url: str | None, tmp_path_factory: pytest.TempPathFa
     directory = tmp_path_factory.mktemp("cmc-pki")
     with shared_demo_pki(request, directory, module_database_url, "http://pki.test:8080") as pki:
         yield pki
+
+
+@pytest.fixture
+def portal() -> Iterator[Any]:
+    with anyio.from_thread.start_blocking_portal() as running:
+        yield running
 
 
 @pytest.fixture
