@@ -471,16 +471,23 @@ def acme_server(pki: PKI, validation: ValidationSettings | None = None) -> ACMES
     """The ACME server (RFC 8555) with its resources and challenge validators."""
     from iotpki.protocols.acme.accounts import ACMEAccounts
     from iotpki.protocols.acme.certificates import ACMECertificates
+    from iotpki.protocols.acme.dns01 import DNS01, DNSClient
     from iotpki.protocols.acme.orders import ACMELimits, ACMEOrders
     from iotpki.protocols.acme.server import ACMEServer
-    from iotpki.protocols.acme.validation import HTTP01
+    from iotpki.protocols.acme.tls_alpn import TLSALPN01
+    from iotpki.protocols.acme.validation import HTTP01, Validator, system_address
 
     settings = pki.settings
     uow = pki.database.unit_of_work
     validation = validation or acme_validation(settings)
     server = ACMEServer(uow, pki.endpoints, pki.clock)
     ACMEAccounts(server, uow, pki.acme_keys, pki.clock)
-    ACMEOrders(server, uow, pki.issuance, {"http-01": HTTP01(validation)}, pki.clock,
+    dns = DNSClient(validation.resolver, validation.timeout)
+    resolve = dns.resolve if validation.resolver else None
+    validators: dict[str, Validator] = {
+        "http-01": HTTP01(validation, resolve), "dns-01": DNS01(dns),
+        "tls-alpn-01": TLSALPN01(validation, resolve or system_address)}
+    ACMEOrders(server, uow, pki.issuance, validators, pki.clock,
                ACMELimits(settings.acme_orders_per_hour,
                           settings.acme_organization_orders_per_hour))
     ACMECertificates(server, uow, pki.certificates, pki.revocation, pki.clock)

@@ -59,7 +59,7 @@ class HTTP01:
     def __init__(self, settings: ValidationSettings,
                  resolve: Callable[[str], str] | None = None) -> None:
         self._settings = settings
-        self._resolve = resolve or _system_resolve
+        self._resolve = resolve or system_address
 
     def __call__(self, challenge: ChallengeInput) -> None:
         name = challenge.identifier.value
@@ -85,7 +85,8 @@ class HTTP01:
                                   f"http-01: {name} did not answer the key authorization")
 
 
-def _system_resolve(name: str) -> str:
+def system_address(name: str) -> str:
+    """The first address the system resolver gives for `name`."""
     try:
         return socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)[0][4][0]  # type: ignore[return-value]
     except OSError as exc:
