@@ -11,7 +11,7 @@ from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
 from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.errors import ConflictError, NotFoundError
 from iotpki.core.outcomes import Issued
-from iotpki.core.revocation.service import parse_reason
+from iotpki.core.revocation.reasons import parse_reason
 from tests.factories import domain_uri, make_csr
 
 CA = "operatorco-operations"

@@ -30,7 +30,7 @@ from typing import Any
 
 from iotpki.core.ca.urls import normalize_public_url
 from iotpki.core.errors import ConfigurationError
-from iotpki.core.revocation.crl import CRLPolicy, parse_delay
+from iotpki.core.revocation.crl_policy import CRLPolicy, parse_delay
 
 DEFAULT_DATA_DIR = Path("iotpki-data")
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8080"  # where `iotpki serve` listens by default

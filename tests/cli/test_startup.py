@@ -20,7 +20,7 @@ import json, sys
 from iotpki.cli.main import app
 try:
     app(sys.argv[1:])
-except SystemExit:
+except (SystemExit, Exception):  # a refusal (no such certificate) ends the command too
     pass
 print(json.dumps(sorted(sys.modules)), file=sys.stderr)
 """
@@ -52,12 +52,30 @@ def test_help_imports_no_server_database_or_demo_code() -> None:
     assert "iotpki.app" not in modules and "sqlalchemy" not in modules
 
 
-def test_cert_list_imports_no_protocol_server(tmp_path: Path) -> None:
+# What a read of certificates does not need: the composition root and the services it
+# builds, keys, ASN.1 modules of manifests/OCSP/CMP, the other repositories.
+NOT_FOR_READS = ("iotpki.app", "iotpki.keys", "pyasn1_alt_modules", "iotpki.core.ra.",
+                 "iotpki.core.supply_chain.manifests", "iotpki.core.revocation.ocsp",
+                 "iotpki.store.registrations", "iotpki.store.audit")
+
+
+def test_cert_list_and_show_import_the_certificate_store_alone(tmp_path: Path) -> None:
+    """Issue 22 item 6: `cert list` and `cert show` build no PKI (docs/performance.md)."""
     data = tmp_path / "data"
-    assert CliRunner().invoke(app, ["--data-dir", str(data), "init"]).exit_code == 0
-    modules = imported_by("--data-dir", str(data), "cert", "list")
-    assert "iotpki.app" in modules  # it did run
-    assert heavy(modules) == []
+    assert CliRunner().invoke(app, ["--data-dir", str(data), "init"],
+                              env={"IOTPKI_INSECURE_UNENCRYPTED_KEYS": "1"}).exit_code == 0
+    for args in (["cert", "list"], ["cert", "show", "--fingerprint", "00"]):
+        modules = imported_by("--data-dir", str(data), *args)
+        assert "iotpki.store.certificates" in modules, args  # it did run
+        assert heavy(modules) == [], args
+        assert [m for m in modules if m.startswith(NOT_FOR_READS)] == [], args
+
+
+def test_init_without_demo_imports_no_demo_code(tmp_path: Path) -> None:
+    modules = imported_by("--data-dir", str(tmp_path / "data"), "init",
+                          env={"IOTPKI_INSECURE_UNENCRYPTED_KEYS": "1"})
+    assert "iotpki.app" in modules and "alembic" in modules  # it did run and migrate
+    assert [m for m in heavy(modules) if not m.startswith("alembic")] == []
 
 
 def test_each_listed_help_is_the_commands_own_first_paragraph() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from cryptography.hazmat.primitives import serialization
@@ -20,16 +21,15 @@ from iotpki.cli.output import (
     table,
 )
 from iotpki.core.ca.certificate import CertificateStatus
-from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.ca.ports import CertificateQuery
 from iotpki.core.methods import ENROLLMENT_METHODS, MethodName, enrollment_method
-from iotpki.core.outcomes import Issued, Pending, Rejected
-from iotpki.core.ra.enrollment import EnrollmentRequest
-from iotpki.core.revocation.service import REASONS, parse_reason
-from iotpki.wire.chain import decode_certificates, encode_pem_chain
-from iotpki.wire.csr import decode_csr
-from iotpki.wire.names import parse_san, parse_subject
-from iotpki.wire.possession import sign_possession
+from iotpki.core.revocation.reasons import REASONS, parse_reason
+
+if TYPE_CHECKING:
+    from iotpki.core.outcomes import Issued, Pending, Rejected
+
+# What only issuing and enrolling need (the issuance pipeline, CSR and chain codecs) is
+# imported in those commands: `cert list` and `cert show` start without it.
 
 app = typer.Typer(no_args_is_help=True, help="Issue, find and revoke certificates.")
 ACTOR = "cli"
@@ -61,6 +61,9 @@ def issue(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Issue a certificate from a CSR; the profile decides everything the RA did not approve."""
+    from iotpki.core.ca.issuance import IssuanceRequest
+    from iotpki.wire.names import parse_san, parse_subject
+
     pki = state(ctx).pki()
     request = IssuanceRequest(
         authority=authority, profile=profile, csr=csr_file.read_bytes(), requester=ACTOR,
@@ -90,6 +93,11 @@ def enroll(
 ) -> None:
     """Enroll as a device would, through an enrollment method (the RA decides).
     Exit 0 issued, 3 refused, 4 pending manual approval."""
+    from iotpki.core.ra.enrollment import EnrollmentRequest
+    from iotpki.wire.chain import decode_certificates
+    from iotpki.wire.csr import decode_csr
+    from iotpki.wire.possession import sign_possession
+
     csr = csr_file.read_bytes()
     chain = tuple(decode_certificates(client_cert.read_bytes())) if client_cert else ()
     proof = None
@@ -105,6 +113,9 @@ def enroll(
 
 def _report_outcome(outcome: Issued | Pending | Rejected, out: Path | None, with_chain: bool,
                     as_json: bool) -> None:
+    from iotpki.core.outcomes import Pending, Rejected
+    from iotpki.wire.chain import encode_pem_chain
+
     if isinstance(outcome, Pending):
         if as_json:
             emit_json({"pending": outcome.request_id, "retry_after": outcome.retry_after_seconds})
@@ -149,7 +160,7 @@ def list_(
         authority=authority, status=status, profile=profile, subject_contains=subject,
         expires_before=_aware(expires_before) if expires_before else None,
         limit=limit + 1, offset=offset, newest_first=not oldest_first)  # one more: any left?
-    found = state(ctx).pki().certificates.find(query)
+    found = state(ctx).certificates().find(query)
     rows = [certificate_fields(r) for r in found[:limit]]
     if as_json:
         emit_json(rows)
@@ -173,7 +184,7 @@ def show(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """One certificate, by authority and serial or by fingerprint."""
-    directory = state(ctx).pki().certificates
+    directory = state(ctx).certificates()
     if fingerprint:
         record = directory.get_by_fingerprint(fingerprint)
     elif authority and serial:

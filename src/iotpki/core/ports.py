@@ -10,35 +10,38 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
-from iotpki.core.audit.ports import AuditRepository
-from iotpki.core.ca.ports import (
-    AuthorityRepository,
-    CertificateRepository,
-    KeyArchiveRepository,
-    ServiceCertificateRepository,
-)
-from iotpki.core.events import EventOutbox
-from iotpki.core.integration.ports import PrincipalRepository, WebhookRepository
-from iotpki.core.lifecycle.ports import DeviceRepository, ExpiryRepository
-from iotpki.core.ra.ports import (
-    ACMERepository,
-    CMPRepository,
-    FailedCheckRepository,
-    PendingRequestRepository,
-    RegistrationRepository,
-)
-from iotpki.core.revocation.ports import (
-    CRLRepository,
-    RevocationIndex,
-)
-from iotpki.core.supply_chain.ports import (
-    DeliveryRepository,
-    DomainRepository,
-    OrganizationRepository,
-    TrustRepository,
-)
+# Only for the annotations below: a module that needs `Transaction` alone (the certificate
+# directory of `iotpki cert list`) does not import every subdomain's ports with it.
+if TYPE_CHECKING:
+    from iotpki.core.audit.ports import AuditRepository
+    from iotpki.core.ca.ports import (
+        AuthorityRepository,
+        CertificateRepository,
+        KeyArchiveRepository,
+        ServiceCertificateRepository,
+    )
+    from iotpki.core.events import EventOutbox
+    from iotpki.core.integration.ports import PrincipalRepository, WebhookRepository
+    from iotpki.core.lifecycle.ports import DeviceRepository, ExpiryRepository
+    from iotpki.core.ra.ports import (
+        ACMERepository,
+        CMPRepository,
+        FailedCheckRepository,
+        PendingRequestRepository,
+        RegistrationRepository,
+    )
+    from iotpki.core.revocation.ports import (
+        CRLRepository,
+        RevocationIndex,
+    )
+    from iotpki.core.supply_chain.ports import (
+        DeliveryRepository,
+        DomainRepository,
+        OrganizationRepository,
+        TrustRepository,
+    )
 
 
 class Transaction(Protocol):

@@ -4,28 +4,31 @@ from __future__ import annotations
 
 from functools import cached_property
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, RootTransaction
 
-from iotpki.store.acme import SQLACMERepository
-from iotpki.store.audit import SQLAuditRepository
-from iotpki.store.authorities import SQLAuthorityRepository
-from iotpki.store.certificates import SQLCertificateRepository
-from iotpki.store.cmp import SQLCMPRepository
-from iotpki.store.devices import SQLDeviceRepository
-from iotpki.store.domains import SQLDomainRepository, SQLTrustRepository
-from iotpki.store.events import SQLEventOutbox
-from iotpki.store.expiry import SQLExpiryRepository
-from iotpki.store.failed_checks import SQLFailedCheckRepository
 from iotpki.store.ids import IdCache
-from iotpki.store.key_archive import SQLKeyArchiveRepository
-from iotpki.store.organizations import SQLOrganizationRepository
-from iotpki.store.pending import SQLPendingRequestRepository
-from iotpki.store.principals import SQLIdempotencyRepository, SQLPrincipalRepository
-from iotpki.store.registrations import SQLDeliveryRepository, SQLRegistrationRepository
-from iotpki.store.revocation import SQLCRLRepository, SQLRevocationIndex
-from iotpki.store.service_certificates import SQLServiceCertificateRepository
-from iotpki.store.webhooks import SQLWebhookRepository
+
+if TYPE_CHECKING:
+    from iotpki.store.acme import SQLACMERepository
+    from iotpki.store.audit import SQLAuditRepository
+    from iotpki.store.authorities import SQLAuthorityRepository
+    from iotpki.store.certificates import SQLCertificateRepository
+    from iotpki.store.cmp import SQLCMPRepository
+    from iotpki.store.devices import SQLDeviceRepository
+    from iotpki.store.domains import SQLDomainRepository, SQLTrustRepository
+    from iotpki.store.events import SQLEventOutbox
+    from iotpki.store.expiry import SQLExpiryRepository
+    from iotpki.store.failed_checks import SQLFailedCheckRepository
+    from iotpki.store.key_archive import SQLKeyArchiveRepository
+    from iotpki.store.organizations import SQLOrganizationRepository
+    from iotpki.store.pending import SQLPendingRequestRepository
+    from iotpki.store.principals import SQLIdempotencyRepository, SQLPrincipalRepository
+    from iotpki.store.registrations import SQLDeliveryRepository, SQLRegistrationRepository
+    from iotpki.store.revocation import SQLCRLRepository, SQLRevocationIndex
+    from iotpki.store.service_certificates import SQLServiceCertificateRepository
+    from iotpki.store.webhooks import SQLWebhookRepository
 
 READ_ONLY = "iotpki_read_only"  # connection execution option: a unit that never writes
 
@@ -50,94 +53,139 @@ class SQLUnitOfWork:
         return self
 
     # Repositories are made on first use: a unit touches two or three of sixteen, and making
-    # them all cost more than a statement on the issuance hot path.
+    # them all cost more than a statement on the issuance hot path. Their modules are
+    # imported then too: a CLI read (`cert list`) imports the one repository it uses.
 
     @cached_property
     def organizations(self) -> SQLOrganizationRepository:
+        from iotpki.store.organizations import SQLOrganizationRepository
+
         return SQLOrganizationRepository(self._connection)
 
     @cached_property
     def authorities(self) -> SQLAuthorityRepository:
+        from iotpki.store.authorities import SQLAuthorityRepository
+
         return SQLAuthorityRepository(self._connection, self._ids)
 
     @cached_property
     def certificates(self) -> SQLCertificateRepository:
+        from iotpki.store.certificates import SQLCertificateRepository
+
         return SQLCertificateRepository(self._connection, self._ids)
 
     @cached_property
     def audit(self) -> SQLAuditRepository:
+        from iotpki.store.audit import SQLAuditRepository
+
         return SQLAuditRepository(self._connection)
 
     @cached_property
     def events(self) -> SQLEventOutbox:
+        from iotpki.store.events import SQLEventOutbox
+
         return SQLEventOutbox(self._connection)
 
     @cached_property
     def domains(self) -> SQLDomainRepository:
+        from iotpki.store.domains import SQLDomainRepository
+
         return SQLDomainRepository(self._connection, self._ids)
 
     @cached_property
     def trust(self) -> SQLTrustRepository:
+        from iotpki.store.domains import SQLTrustRepository
+
         return SQLTrustRepository(self._connection, self._ids)
 
     @cached_property
     def registrations(self) -> SQLRegistrationRepository:
+        from iotpki.store.registrations import SQLRegistrationRepository
+
         return SQLRegistrationRepository(self._connection, self._ids)
 
     @cached_property
     def deliveries(self) -> SQLDeliveryRepository:
+        from iotpki.store.registrations import SQLDeliveryRepository
+
         return SQLDeliveryRepository(self._connection)
 
     @cached_property
     def service_certificates(self) -> SQLServiceCertificateRepository:
+        from iotpki.store.service_certificates import SQLServiceCertificateRepository
+
         return SQLServiceCertificateRepository(self._connection)
 
     @cached_property
     def pending(self) -> SQLPendingRequestRepository:
+        from iotpki.store.pending import SQLPendingRequestRepository
+
         return SQLPendingRequestRepository(self._connection, self._ids)
 
     @cached_property
     def devices(self) -> SQLDeviceRepository:
+        from iotpki.store.devices import SQLDeviceRepository
+
         return SQLDeviceRepository(self._connection, self._ids)
 
     @cached_property
     def revocation(self) -> SQLRevocationIndex:
+        from iotpki.store.revocation import SQLRevocationIndex
+
         return SQLRevocationIndex(self._connection, self._ids)
 
     @cached_property
     def crls(self) -> SQLCRLRepository:
+        from iotpki.store.revocation import SQLCRLRepository
+
         return SQLCRLRepository(self._connection, self._ids)
 
     @cached_property
     def cmp(self) -> SQLCMPRepository:
+        from iotpki.store.cmp import SQLCMPRepository
+
         return SQLCMPRepository(self._connection, self._ids)
 
     @cached_property
     def failed_checks(self) -> SQLFailedCheckRepository:
+        from iotpki.store.failed_checks import SQLFailedCheckRepository
+
         return SQLFailedCheckRepository(self._connection)
 
     @cached_property
     def acme(self) -> SQLACMERepository:
+        from iotpki.store.acme import SQLACMERepository
+
         return SQLACMERepository(self._connection)
 
     @cached_property
     def webhooks(self) -> SQLWebhookRepository:
+        from iotpki.store.webhooks import SQLWebhookRepository
+
         return SQLWebhookRepository(self._connection, self._ids)
 
     @cached_property
     def expiry(self) -> SQLExpiryRepository:
+        from iotpki.store.expiry import SQLExpiryRepository
+
         return SQLExpiryRepository(self._connection, self._ids)
 
     @cached_property
     def principals(self) -> SQLPrincipalRepository:
+        from iotpki.store.principals import SQLPrincipalRepository
+
         return SQLPrincipalRepository(self._connection, self._ids)
 
     @cached_property
     def idempotency(self) -> SQLIdempotencyRepository:
+        from iotpki.store.principals import SQLIdempotencyRepository
+
         return SQLIdempotencyRepository(self._connection)
 
     @cached_property
     def key_archive(self) -> SQLKeyArchiveRepository:
+        from iotpki.store.key_archive import SQLKeyArchiveRepository
+
         return SQLKeyArchiveRepository(self._connection, self._ids)
 
     @property

@@ -14,7 +14,7 @@ from iotpki.core.ca.ports import CertificateQuery
 from iotpki.core.errors import ConfigurationError, NotFoundError
 from iotpki.core.integration.access import Action, authorize
 from iotpki.core.integration.principal import Principal
-from iotpki.core.revocation.service import parse_reason
+from iotpki.core.revocation.reasons import parse_reason
 from iotpki.protocols.rest.context import (
     APIServices,
     CurrentPrincipal,

@@ -17,7 +17,7 @@ from iotpki.core.ca.authority import Authority
 from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
 from iotpki.core.ca.profile import Profile, parse_duration
 from iotpki.core.ra.registration import Registration, RegistrationMethod, RegistrationStatus
-from iotpki.core.revocation.service import REASONS
+from iotpki.core.revocation.reasons import REASONS
 from iotpki.core.supply_chain.domain import Domain
 from iotpki.core.supply_chain.organization import Organization
 from iotpki.wire.chain import encode_pem_chain
