@@ -2,11 +2,13 @@
 against `iotpki serve --workers W`.
 
 Method: a fresh demo PKI in a temporary data directory (SQLite, or --database-url); the
-server in a child process; N one-time-secret registrations created in batches of 500
-through the core; C threads each drive virtual agents (`iotpki.agent`: scheduler, CMP or
-EST client): enroll (ir MAC-protected / EST simpleenroll with HTTP Basic), jump the
-scheduler's clock to the drawn renewal time, renew (kur signed / EST simplereenroll).
-Prints the report as JSON (successes, failures, latencies, devices/s).
+server in a child process; an API key of an OperatorCo registrar; N one-time-secret
+registrations created in batches of 500 through the REST API (as `iotpki fleet simulate
+--url --api-key` does against any deployment); C threads each drive virtual agents
+(`iotpki.agent`: scheduler, CMP or EST client): enroll (ir MAC-protected / EST
+simpleenroll with HTTP Basic), jump the scheduler's clock to the drawn renewal time,
+renew (kur signed / EST simplereenroll). Prints the report as JSON (successes, failures,
+latencies, devices/s).
 
     python bench/fleet.py [--devices 10000] [--protocol cmp] [--concurrency 8] [--workers 2]
                           [--database-url postgresql+psycopg://...]
@@ -24,6 +26,7 @@ from iotpki.app import build_pki, install_default_profiles
 from iotpki.cli.demo_broker import PKIServer, free_port
 from iotpki.cli.demo_setup import create_demo_hierarchy
 from iotpki.cli.fleet import FleetOptions, simulate
+from iotpki.core.integration.principal import Role
 from iotpki.settings import Settings
 
 
@@ -44,13 +47,15 @@ def main() -> None:
         install_default_profiles(settings)
         pki = build_pki(settings)
         create_demo_hierarchy(pki)
+        key = pki.principals.create_api_key("operatorco", Role.REGISTRAR, "fleet bench",
+                                            "bench").api_key
+        assert key is not None
         server.start()
         try:
-            url = (f"{server.http_url}/.well-known/cmp" if args.protocol == "cmp"
-                   else server.https_url)
-            report = simulate(pki, FleetOptions(args.devices, url, args.protocol,
-                                                args.concurrency, seed=1),
-                              show_progress=not args.quiet)
+            report = simulate(FleetOptions(
+                args.devices, server.https_url, key, args.protocol, args.concurrency,
+                tls_ca=server.data_dir / "tls" / "client-cas.pem", seed=1),
+                show_progress=not args.quiet)
         finally:
             server.stop()
             pki.close()

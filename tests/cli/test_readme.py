@@ -23,8 +23,8 @@ ELSEWHERE = {
     "iotpki demo": "tests/demo",
     "iotpki-agent --config agent.toml enroll": "tests/agent",
     "iotpki-agent --config agent.toml run": "tests/agent",
-    "iotpki fleet simulate --devices 1000 --url http://127.0.0.1:8080/.well-known/cmp":
-        "tests/agent/test_fleet.py",
+    "iotpki fleet simulate --devices 1000 --url https://127.0.0.1:8443 --api-key "
+    "'<registrar-key>' --tls-ca iotpki-data/tls/client-cas.pem": "tests/agent/test_fleet.py",
     "iotpki serve --http-port 8080 --https-port 8443": "tests/est, tests/revocation",
 }
 
