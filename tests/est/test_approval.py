@@ -150,3 +150,21 @@ def test_s4_4_a_server_made_key_never_waits_for_an_operator(est: InProcessEST) -
     answer = est.post("serverkeygen", csr, label="manual")
     assert answer.status_code == 403 and b"method-not-allowed" in answer.content
     assert _pending(est, "chip-keygen") == []
+
+
+def test_s4_2_3_two_copies_arriving_at_once_make_one_request(est: InProcessEST) -> None:
+    """Two copies that both found nothing queued (they raced past the repeat check) reach
+    the queue: the database keeps one undecided request per subject and key, the second
+    copy gets the first one's id."""
+    key = generate_private_key("ec-p256")
+    approval = est.pki.enrollment.approval
+    first = approval.submit(_csr("chip-race", key), "operatorco-operations", "operational",
+                            "est:a", None, "192.0.2.61")
+    second = approval.submit(_csr("chip-race", key), "operatorco-operations", "operational",
+                             "est:b", None, "192.0.2.62")
+    assert second.request_id == first.request_id
+    assert [p.id for p in _pending(est, "chip-race")] == [first.request_id]
+    approval.reject(first.request_id, "operatorco:operator", "no")  # decided: a new one may come
+    third = approval.submit(_csr("chip-race", key), "operatorco-operations", "operational",
+                            "est:c", None, "192.0.2.63")
+    assert third.request_id != first.request_id and len(_pending(est, "chip-race")) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Connection, Row, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.ra.pending import PendingRequest, PendingStatus
 from iotpki.store.ids import IdCache
@@ -16,12 +17,18 @@ class SQLPendingRequestRepository:
         self._conn = conn
         self._ids = ids
 
-    def add(self, pending: PendingRequest) -> None:
-        self._conn.execute(pending_requests.insert().values(
-            id=pending.id, authority_id=self._ids.id_of(self._conn, authorities, pending.authority),
-            profile=pending.profile, csr=pending.csr, requester=pending.requester,
-            presented=pending.presented, status=pending.status.value,
-            created_at=pending.created_at, request_key=pending.request_key))
+    def add(self, pending: PendingRequest) -> bool:
+        try:
+            with self._conn.begin_nested():
+                self._conn.execute(pending_requests.insert().values(
+                    id=pending.id,
+                    authority_id=self._ids.id_of(self._conn, authorities, pending.authority),
+                    profile=pending.profile, csr=pending.csr, requester=pending.requester,
+                    presented=pending.presented, status=pending.status.value,
+                    created_at=pending.created_at, request_key=pending.request_key))
+        except IntegrityError:
+            return False  # a concurrent repeat queued the same subject and key first
+        return True
 
     def get(self, request_id: str) -> PendingRequest | None:
         row = self._conn.execute(

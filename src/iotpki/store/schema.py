@@ -180,6 +180,7 @@ deliveries = Table(
     UniqueConstraint("sender", "recipient", "delivery_id", "direction", name="uq_deliveries"),
 )
 
+_OPEN_KEY = "status = 'pending' AND request_key IS NOT NULL"
 pending_requests = Table(
     "pending_requests", metadata,
     Column("id", String(36), primary_key=True),
@@ -197,6 +198,9 @@ pending_requests = Table(
     Column("request_key", String(64)),  # core.ra.pending.request_key (subject + public key)
     Index("ix_pending_requests_status", "status", "created_at"),
     Index("ix_pending_requests_key", "authority_id", "profile", "request_key"),
+    # One undecided request per subject and key: concurrent repeats find the first one.
+    Index("uq_pending_requests_open_key", "authority_id", "profile", "request_key",
+          unique=True, sqlite_where=text(_OPEN_KEY), postgresql_where=text(_OPEN_KEY)),
 )
 # Requests without credentials answered with a 401 challenge on an endpoint that may queue
 # them for manual approval (RFC 7030 §3.2.3, core.ra.approval): the same request again is

@@ -74,7 +74,11 @@ class ManualApproval:
                                   f"requests for {authority}/{profile} await an operator; "
                                   f"try again later")
             self._submissions.note(client, now)
-            uow.pending.add(pending)
+            if not uow.pending.add(pending) and pending.request_key is not None:
+                # §4.2.3: a concurrent repeat of this request was queued first; it is the one.
+                first = uow.pending.for_request(authority, profile, pending.request_key)
+                if first is not None:
+                    return Pending(first.id, RETRY_AFTER_SECONDS)
             self._audit(uow, now, requester, "enrollment.submit", pending, "success", {})
             uow.events.add(Event("enrollment.pending", now, {"request": pending.id,
                                                              "authority": authority}))

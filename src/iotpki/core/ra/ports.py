@@ -73,7 +73,9 @@ class RegistrationRepository(Protocol):
 class PendingRequestRepository(Protocol):
     """Requests waiting on an operator (manual approval)."""
 
-    def add(self, pending: PendingRequest) -> None: ...
+    def add(self, pending: PendingRequest) -> bool:
+        """False (nothing written) if a pending request with the same `request_key` exists."""
+        ...
 
     def get(self, request_id: str) -> PendingRequest | None: ...
 
