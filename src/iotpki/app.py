@@ -496,12 +496,15 @@ def acme_server(pki: PKI, validation: ValidationSettings | None = None) -> ACMES
 
 def scep_server(pki: PKI) -> SCEPServer:
     from iotpki.core.ra.endpoint_enrollment import EndpointEnrollment
+    from iotpki.core.ra.transaction_service import TransactionService
     from iotpki.protocols.scep.server import SCEPServer
 
     endpoints = EndpointEnrollment(pki.database.unit_of_work, pki.endpoints, pki.enrollment,
                                    pki.profiles, pki.clock)
+    transactions = TransactionService(pki.database.unit_of_work,
+                                      pki.database.read_unit_of_work)
     return SCEPServer(endpoints, pki.service_certificates, pki.enrollment.approval.poll,
-                      pki.crl_distribution.current, pki.database.unit_of_work, pki.clock)
+                      pki.crl_distribution.current, transactions, pki.certificates, pki.clock)
 
 
 def endpoint_enrollment(pki: PKI) -> EndpointEnrollment:

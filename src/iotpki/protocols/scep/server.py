@@ -19,8 +19,9 @@ and CMP, `core.ra.endpoints`).
 A message that cannot be answered with a CertRep (not a SignedData, no transactionID or
 senderNonce) is `BadMessageError`: HTTP 400. Every refusal made here is audited through
 the core (`EndpointEnrollment.refuse`); refusals of the core are audited by the core.
-The SCEP transactions that await an operator and the seen nonces are kept in the CMP
-transaction tables (`cmp_transactions`, `cmp_nonces`), under keys of their own.
+The SCEP transactions that await an operator and the seen nonces are kept by the core's
+`TransactionService` (the CMP transaction tables), under keys of their own. Like the EST and
+CMP adapters, this one reaches the core through narrow ports only, never a unit of work.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Protocol
 
 from cryptography import x509
@@ -36,13 +38,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from iotpki.core.audit.bounds import bounded
+from iotpki.core.ca.certificate import CertificateRecord
 from iotpki.core.ca.ports import Purpose
 from iotpki.core.ca.service_certificates import ServiceSigner
 from iotpki.core.clock import Clock
 from iotpki.core.errors import NotFoundError
 from iotpki.core.errors import RefusalReason as R
 from iotpki.core.outcomes import Issued, Pending
-from iotpki.core.ports import UnitOfWorkFactory
 from iotpki.core.ra.endpoint_enrollment import Outcome, Refusal
 from iotpki.core.ra.endpoints import Endpoint
 from iotpki.core.ra.enrollment import EnrollmentRequest, fingerprint
@@ -97,6 +99,23 @@ class RASigners(Protocol):
                 actor: str | None = None) -> ServiceSigner: ...
 
 
+class Transactions(Protocol):
+    """Seen nonces and pending transactions (`core.ra.transaction_service.TransactionService`)."""
+
+    def note_nonce(self, nonce: bytes, at: datetime) -> bool: ...
+
+    def get(self, transaction_id: str) -> CMPTransaction | None: ...
+
+    def open(self, transaction: CMPTransaction) -> bool: ...
+
+
+class Certificates(Protocol):
+    """Certificates issued here (`core.ca.directory.CertificateDirectory`); `NotFoundError`
+    for one that was not."""
+
+    def get(self, authority: str, serial: int) -> CertificateRecord: ...
+
+
 class BadMessageError(Exception):
     """No CertRep can be formed: answered with HTTP 400 (audited)."""
 
@@ -135,12 +154,13 @@ def ra_owner(endpoint: Endpoint) -> str:
 class SCEPServer:
     def __init__(self, endpoints: EnrollmentEndpoints, signers: RASigners,
                  poll: Callable[[str], Outcome], crl: Callable[[str], PublishedCRL],
-                 uow: UnitOfWorkFactory, clock: Clock) -> None:
+                 transactions: Transactions, certificates: Certificates, clock: Clock) -> None:
         self._endpoints = endpoints
         self._signers = signers
         self._poll = poll
         self._crl = crl
-        self._uow = uow
+        self._transactions = transactions
+        self._certificates = certificates
         self._clock = clock
 
     def endpoint(self, label: str) -> Endpoint:
@@ -213,10 +233,7 @@ class SCEPServer:
 
     def _note_nonce(self, message: PKIMessage) -> None:
         key = hashlib.sha256(b"scep:" + message.sender_nonce).digest()
-        with self._uow() as uow:
-            fresh = uow.cmp.note_nonce(key, self._clock.now())
-            uow.commit()
-        if not fresh:
+        if not self._transactions.note_nonce(key, self._clock.now()):
             raise _Refused(FailInfo.BAD_REQUEST, R.REPLAYED,
                            "replayed message: this senderNonce was seen before")
 
@@ -259,20 +276,15 @@ class SCEPServer:
             _transaction_key(call), TransactionState.AWAITING_APPROVAL, "scep", b"", 0,
             call.endpoint.authority, now, now, signer=call.message.signer,
             pending_request=pending.request_id)
-        with self._uow() as uow:
-            existing = uow.cmp.get_transaction(transaction.transaction_id)
-            if existing is None:
-                uow.cmp.add_transaction(transaction)
-            else:
-                uow.cmp.update_transaction(replace(transaction, created_at=existing.created_at),
-                                           existing.state)
-            uow.commit()
+        existing = self._transactions.get(transaction.transaction_id)
+        if existing is not None:  # the request sent again while it waits
+            transaction = replace(transaction, created_at=existing.created_at)
+        self._transactions.open(transaction)
 
     def _cert_poll(self, call: _Call, content: bytes) -> _Answer:
         """§3.3.3: the transactionID names the pending request; only its signer polls."""
         decode_issuer_and_subject(content)
-        with self._uow() as uow:
-            transaction = uow.cmp.get_transaction(_transaction_key(call))
+        transaction = self._transactions.get(_transaction_key(call))
         if transaction is None or transaction.pending_request is None:
             raise _Refused(FailInfo.BAD_CERT_ID, R.NOT_REGISTERED,
                            "no pending request has this transactionID")
@@ -297,11 +309,11 @@ class SCEPServer:
         """§3.3.4: a certificate of this endpoint's CA, by issuer and serial number."""
         wanted = decode_issuer_and_serial(content)
         self._ca(call.endpoint, wanted.issuer)
-        with self._uow() as uow:
-            record = uow.certificates.get(call.endpoint.authority, wanted.serial)
-        if record is None:
+        try:
+            record = self._certificates.get(call.endpoint.authority, wanted.serial)
+        except NotFoundError as exc:
             raise _Refused(FailInfo.BAD_CERT_ID, R.NOT_REGISTERED,
-                           f"no certificate {wanted.serial:x} from this CA")
+                           f"no certificate {wanted.serial:x} from this CA") from exc
         return _Answer(PKIStatus.SUCCESS, payload=encode_degenerate([record.certificate]))
 
     def _get_crl(self, call: _Call, content: bytes) -> _Answer:
