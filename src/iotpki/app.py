@@ -34,6 +34,7 @@ from iotpki.core.integration.webhook_service import WebhookDispatcher, WebhookSe
 from iotpki.core.keyring import SecretSealer
 from iotpki.core.lifecycle.device_service import DeviceService
 from iotpki.core.lifecycle.expiry import ExpiryMonitor
+from iotpki.core.lifecycle.renewal_info import RenewalInfo
 from iotpki.core.lifecycle.transitions import LifecycleService
 from iotpki.core.ports import UnitOfWorkFactory
 from iotpki.core.ra.acme_keys import EABKeys
@@ -201,6 +202,7 @@ class PKI:
     webhook_dispatcher: WebhookDispatcher
     expiry: ExpiryMonitor
     acme_keys: EABKeys  # External Account Binding keys (ACME, RFC 8555 §7.3.4)
+    renewal_info: RenewalInfo  # suggested renewal windows (ACME ARI, RFC 9773)
     # CMP (server, key delivery, certConf timeout) is built on first use: its ASN.1 modules
     # take longer to import than everything else, and most CLI commands never need them.
     _cmp_parts: Callable[[], CMPParts] = field(repr=False)
@@ -351,6 +353,7 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         principals=principals,
         idempotency=IdempotencyKeys(uow, clock, sealer),
         acme_keys=EABKeys(uow, sealer, clock),
+        renewal_info=RenewalInfo(uow, profiles, clock),
         _cmp_parts=cmp_parts,
     )
 
@@ -470,6 +473,7 @@ def acme_validation(settings: Settings) -> ValidationSettings:
 def acme_server(pki: PKI, validation: ValidationSettings | None = None) -> ACMEServer:
     """The ACME server (RFC 8555) with its resources and challenge validators."""
     from iotpki.protocols.acme.accounts import ACMEAccounts
+    from iotpki.protocols.acme.ari import ACMERenewalInfo
     from iotpki.protocols.acme.certificates import ACMECertificates
     from iotpki.protocols.acme.dns01 import DNS01, DNSClient
     from iotpki.protocols.acme.orders import ACMELimits, ACMEOrders
@@ -491,6 +495,7 @@ def acme_server(pki: PKI, validation: ValidationSettings | None = None) -> ACMES
                ACMELimits(settings.acme_orders_per_hour,
                           settings.acme_organization_orders_per_hour))
     ACMECertificates(server, uow, pki.certificates, pki.revocation, pki.clock)
+    ACMERenewalInfo(server, uow, pki.renewal_info)
     return server
 
 

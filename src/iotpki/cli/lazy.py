@@ -38,7 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("iotpki.cli.audit:app", "The hash-chained audit log."),
     "config": ("iotpki.cli.config:app",
                "Settings kept with the data directory: the public URL."),
-    "acme": ("iotpki.cli.acme:app", "ACME: External Account Binding keys."),
+    "acme": ("iotpki.cli.acme:app", "ACME: External Account Binding keys, renewal windows."),
     "serve": ("iotpki.cli.serve:serve",
               "Serve OCSP, CRLs and CMP over HTTP and, with --https-port, EST and the REST API."),
     "doctor": ("iotpki.cli.doctor:doctor",

@@ -24,7 +24,11 @@ if TYPE_CHECKING:
     )
     from iotpki.core.events import EventOutbox
     from iotpki.core.integration.ports import PrincipalRepository, WebhookRepository
-    from iotpki.core.lifecycle.ports import DeviceRepository, ExpiryRepository
+    from iotpki.core.lifecycle.ports import (
+        DeviceRepository,
+        ExpiryRepository,
+        RenewalPullRepository,
+    )
     from iotpki.core.ra.ports import (
         ACMERepository,
         CMPRepository,
@@ -114,6 +118,9 @@ class UnitOfWork(Transaction, Protocol):
 
     @property
     def acme(self) -> ACMERepository: ...
+
+    @property
+    def renewal_pulls(self) -> RenewalPullRepository: ...
 
     @property
     def webhooks(self) -> WebhookRepository: ...

@@ -467,3 +467,14 @@ acme_eab_keys = Table(
     Column("account_id", String(36)),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+# 0016: renewal windows the operator pulled forward (core.lifecycle.renewal_info, RFC 9773).
+renewal_pulls = Table(
+    "renewal_pulls", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("authority", String(63), nullable=False, index=True),
+    Column("profile", String(63)),
+    Column("at", UTCDateTime, nullable=False),
+    Column("spread_seconds", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+)

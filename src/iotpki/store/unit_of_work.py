@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from iotpki.store.pending import SQLPendingRequestRepository
     from iotpki.store.principals import SQLIdempotencyRepository, SQLPrincipalRepository
     from iotpki.store.registrations import SQLDeliveryRepository, SQLRegistrationRepository
+    from iotpki.store.renewal_pulls import SQLRenewalPullRepository
     from iotpki.store.revocation import SQLCRLRepository, SQLRevocationIndex
     from iotpki.store.service_certificates import SQLServiceCertificateRepository
     from iotpki.store.webhooks import SQLWebhookRepository
@@ -157,6 +158,12 @@ class SQLUnitOfWork:
         from iotpki.store.acme import SQLACMERepository
 
         return SQLACMERepository(self._connection)
+
+    @cached_property
+    def renewal_pulls(self) -> SQLRenewalPullRepository:
+        from iotpki.store.renewal_pulls import SQLRenewalPullRepository
+
+        return SQLRenewalPullRepository(self._connection)
 
     @cached_property
     def webhooks(self) -> SQLWebhookRepository:

@@ -1,8 +1,10 @@
-"""What lifecycle management needs stored: devices with their identities, expiry notices."""
+"""What lifecycle management needs stored: devices with their identities, expiry notices,
+renewal windows pulled forward."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from iotpki.core.ca.certificate import CertificateRecord
@@ -52,3 +54,23 @@ class ExpiryRepository(Protocol):
     def note(self, fingerprint: str, at: datetime) -> bool:
         """Remember the announcement; False if it was made before (by another node)."""
         ...
+
+
+@dataclass(frozen=True)
+class RenewalPull:
+    """Certificates of `authority` (and `profile`, if set) issued before `at` renew within
+    `spread` after it."""
+
+    authority: str
+    profile: str | None
+    at: datetime
+    spread: timedelta
+    reason: str
+
+
+class RenewalPullRepository(Protocol):
+    """Windows the operator pulled forward (`core.lifecycle.renewal_info`)."""
+
+    def add_pull(self, pull: RenewalPull) -> None: ...
+
+    def pulls(self, authority: str) -> list[RenewalPull]: ...

@@ -45,6 +45,7 @@ from iotpki.core.ra.acme import (
 )
 from iotpki.core.supply_chain.domain import valid_domain_name
 from iotpki.core.supply_chain.domain_claims import enclosing
+from iotpki.protocols.acme.ari import certificate_of
 from iotpki.protocols.acme.problems import ACMEProblem, NotFound, refused
 from iotpki.protocols.acme.resources import authorization_json, challenge_json, order_json
 from iotpki.protocols.acme.server import ACMEAnswer, ACMEServer, Signed
@@ -104,6 +105,8 @@ class ACMEOrders:
             self._check_rate(uow, account, now)
             for identifier in request.identifiers:
                 self._check_identifier(uow, signed, account, identifier)
+            if request.replaces is not None:
+                _check_replaces(uow, account, request.replaces)
             order, fresh = self._build_order(uow, signed, account, request.identifiers, now)
             order = replace(order, replaces=request.replaces)
             uow.acme.add_order(order, fresh)
@@ -320,6 +323,14 @@ class ACMEOrders:
             "type": challenge.type, "identifier": authz.identifier_value,
             "label": signed.endpoint.label, **details})
         return updated, done
+
+
+def _check_replaces(uow: UnitOfWork, account: ACMEAccount, replaces: str) -> None:
+    """RFC 9773 §5: the replaced certificate is one this account ordered."""
+    record = certificate_of(uow, replaces)
+    order = None if record is None else uow.acme.order_for_certificate(record.fingerprint)
+    if order is None or order.account_id != account.id:
+        raise ACMEProblem("malformed", "replaces names no certificate this account ordered")
 
 
 def _state(authz: ACMEAuthorization | None, now: datetime) -> str:
