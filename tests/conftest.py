@@ -115,7 +115,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
 
 
 MODULE_SERVERS = ("est_server", "cmp_server", "served", "agent_server", "scep_server",
-                  "cmc_server", "cmc_pki", "acme_server")
+                  "cmc_server", "cmc_pki", "acme_server", "approval_est")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

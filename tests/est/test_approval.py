@@ -22,22 +22,32 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
-from iotpki.app import PKI
 from iotpki.core.ra.pending import PendingRequest, PendingStatus
 from iotpki.wire.keys import generate_private_key
+from tests.conftest import shared_demo_pki
 from tests.est.inprocess import DOMAIN, InProcessEST
 from tests.factories import domain_uri, make_csr
 
 BOTH = ("one-time-secret", "manual-approval")
 
 
+@pytest.fixture(scope="module")
+def approval_est(module_database_url: str | None, tmp_path_factory: pytest.TempPathFactory,
+        request: pytest.FixtureRequest) -> Iterator[InProcessEST]:
+    """One PKI for the module (each test asks for subjects of its own; 7 submissions and 3
+    challenges from the in-process client stay under the per-client rates)."""
+    directory = tmp_path_factory.mktemp("est-approval")
+    with shared_demo_pki(request, directory, module_database_url, "http://127.0.0.1:1") as pki:
+        client = InProcessEST(pki, {"both": BOTH, "manual": ("manual-approval",)})
+        try:
+            yield client
+        finally:
+            client.close()
+
+
 @pytest.fixture
-def est(demo_pki: PKI) -> Iterator[InProcessEST]:
-    client = InProcessEST(demo_pki, {"both": BOTH, "manual": ("manual-approval",)})
-    try:
-        yield client
-    finally:
-        client.close()
+def est(approval_est: InProcessEST) -> InProcessEST:
+    return approval_est
 
 
 def _csr(name: str, key: Any, password: str | None = None) -> bytes:
