@@ -8,7 +8,7 @@ bash scripts/setup.sh dev
 .venv/bin/mypy
 .venv/bin/lint-imports
 set +e
-.venv/bin/pytest -n 2 --dist loadgroup --durations=15 "$@"
+.venv/bin/pytest -n 2 --dist loadscope --durations=15 "$@"
 status=$?
 set -e
 if [ "$status" = 5 ]; then
@@ -22,7 +22,7 @@ if [ "$status" = 0 ] && [ "$#" = 0 ]; then
     # CMP protection and central key generation, the SCEP RA key (signs CertReps, decrypts
     # requests inside the token). Codecs, refusals, peers over TLS and the
     # PostgreSQL half touch no token and are not repeated (docs/testing.md).
-    IOTPKI_TEST_KEY_BACKEND=pkcs11 .venv/bin/pytest -n 2 --dist loadgroup --durations=5 -m "not postgres" \
+    IOTPKI_TEST_KEY_BACKEND=pkcs11 .venv/bin/pytest -n 2 --dist loadscope --durations=5 -m "not postgres" \
         tests/test_issuance.py tests/test_authorities.py \
         tests/revocation/test_ocsp.py tests/revocation/test_crl.py \
         tests/revocation/test_ocsp_interop.py \

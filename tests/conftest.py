@@ -115,13 +115,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
 
 
 MODULE_SERVERS = ("est_server", "cmp_server", "served", "agent_server", "scep_server",
-                  "cmc_server", "cmc_pki", "acme_server", "approval_est")
+                  "cmc_server", "cmc_pki", "acme_server", "approval_est", "https_server")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under `pytest -n N --dist loadgroup` (scripts/test.sh) the tests of a module that
-    share its server run on one worker, so the server starts once per module and database,
-    not once per worker; every other test is spread by load.
+    """Under `pytest -n N --dist loadscope` (scripts/test.sh) every module runs on one
+    worker, so a module's shared server starts once per database, not once per worker.
+    (`--dist loadgroup` with `xdist_group` marks did not group anything under pytest 9:
+    xdist 3.8 renames `item._nodeid`, which pytest 9 no longer reads, so every module's
+    tests were spread over the workers, each starting the module's server.)
 
     A test on a module's shared server that also takes this file's `demo_pki` would work
     on two different PKIs: refused here, with the fix in the message."""
@@ -130,7 +132,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         names = getattr(item, "fixturenames", ())
         if not any(name in names for name in MODULE_SERVERS):
             continue
-        item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
         info = getattr(item, "_fixtureinfo", None)
         definitions = info.name2fixturedefs.get("demo_pki", ()) if info else ()
         if definitions and definitions[-1].func is demo_pki.__wrapped__:  # type: ignore[attr-defined]
