@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -35,11 +34,11 @@ from iotpki.settings import Settings
 from iotpki.wire.names import parse_subject
 from tests.cmp.conftest import CA, DOMAIN, Scene, write_key, write_pem
 from tests.conftest import key_settings
+from tests.java import compile_java, java_command
 from tests.servers import ServerProcess, free_port
 from tests.supply_chain.story import make_chip
 
 pytestmark = pytest.mark.interop
-JARS = [Path("/usr/share/java") / f"{name}.jar" for name in ("bcpkix", "bcprov", "bcutil")]
 SOURCE = Path(__file__).parent / "java" / "CmpInterop.java"
 CA_CERTS, CERT_REQ_TEMPLATE = "1.3.6.1.5.5.7.4.17", "1.3.6.1.5.5.7.4.19"
 PASSPHRASE = "test passphrase, not a secret"
@@ -47,13 +46,7 @@ PASSPHRASE = "test passphrase, not a secret"
 
 @pytest.fixture(scope="module")
 def classes(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    missing = [str(j) for j in JARS if not j.exists()]
-    assert not missing and shutil.which("javac"), (
-        f"BouncyCastle or the JDK is missing ({missing}): run scripts/system-packages.sh")
-    out = tmp_path_factory.mktemp("bc-cmp-classes")
-    subprocess.run(["javac", "-d", str(out), "-cp", ":".join(map(str, JARS)), str(SOURCE)],
-                   check=True, capture_output=True, timeout=300)
-    return out
+    return compile_java(SOURCE, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +79,8 @@ def bc(scene: Scene, classes: Path, op: str, out: str, *options: str, label: str
     """One BC exchange; the process and its report (`<out>.txt`, key=value lines)."""
     url = f"{scene.server.url}/.well-known/cmp" + (f"/p/{label}" if label else "")
     done = subprocess.run(
-        ["java", "-cp", ":".join([str(classes), *map(str, JARS)]), "CmpInterop", url, op, out,
-         *options], cwd=scene.dir, capture_output=True, text=True, timeout=120, check=False)
+        java_command(classes, "CmpInterop", url, op, out, *options), cwd=scene.dir,
+        capture_output=True, text=True, timeout=120, check=False)
     report: dict[str, list[str]] = {}
     path = scene.dir / f"{out}.txt"
     for line in path.read_text().splitlines() if path.exists() else ():

@@ -7,7 +7,6 @@ at test time; results are checked with openssl and in the store."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,30 +17,24 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from iotpki.core.ra.enrollment import fingerprint
 from tests.est.conftest import CA, EST
+from tests.java import compile_java, java_command
 from tests.supply_chain.story import DEVICE_TARGET, make_chip, ship
 
 pytestmark = pytest.mark.interop
-JARS = [Path("/usr/share/java") / f"{name}.jar" for name in ("bcpkix", "bcprov", "bcutil")]
 SOURCE = Path(__file__).parent / "java" / "EstInterop.java"
 
 
 @pytest.fixture(scope="module")
 def classes(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    missing = [str(j) for j in JARS if not j.exists()]
-    assert not missing and shutil.which("javac"), (
-        f"BouncyCastle or the JDK is missing ({missing}): run scripts/system-packages.sh")
-    out = tmp_path_factory.mktemp("bc-classes")
-    subprocess.run(["javac", "-d", str(out), "-cp", ":".join(map(str, JARS)), str(SOURCE)],
-                   check=True, capture_output=True, timeout=300)
-    return out
+    return compile_java(SOURCE, tmp_path_factory)
 
 
 def bc(est: EST, classes: Path, op: str, out: str, *options: str, label: str = "-",
        tls: str = "TLS") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["java", "-cp", ":".join([str(classes), *map(str, JARS)]), "EstInterop",
-         f"127.0.0.1:{est.https_port}", str(est.dir / "root.pem"), label, tls, op, out,
-         *options], cwd=est.dir, capture_output=True, text=True, timeout=120, check=False)
+        java_command(classes, "EstInterop", f"127.0.0.1:{est.https_port}",
+                     str(est.dir / "root.pem"), label, tls, op, out, *options),
+        cwd=est.dir, capture_output=True, text=True, timeout=120, check=False)
 
 
 def ok(done: subprocess.CompletedProcess[str]) -> None:
