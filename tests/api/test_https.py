@@ -1,11 +1,16 @@
 """The REST API on the real HTTPS listener (`iotpki serve --https-port`), driven by curl:
 an API key, a client-certificate principal (TLS client authentication, bound by subject and
-issuing CA, or by fingerprint), the OpenAPI document and the interactive docs."""
+issuing CA, or by fingerprint), the OpenAPI document and the interactive docs; and the HTTPS
+certificate replaced at once when the operator revokes it (issue 15 item 7), read from the
+TLS handshake before and after. One server per database serves the module; the handlers
+themselves are tested in process (`tests/api/conftest.py`)."""
 
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,32 +20,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from iotpki.app import PKI
+from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.integration.principal import Role
 from iotpki.core.outcomes import Issued
-from iotpki.settings import Settings
 from tests.api.conftest import issue_operational
-from tests.est.conftest import EST, start_server, write_trust_files
+from tests.conftest import shared_demo_pki
+from tests.est.conftest import EST, start_server
 from tests.factories import domain_uri, make_csr
 from tests.servers import free_port
 
 DOMAIN = "building-42.operator.example"
-
-
-@pytest.fixture
-def database_url() -> None:
-    return None  # one real server on SQLite; the handlers are tested on both in process
-
-
-@pytest.fixture
-def ports() -> tuple[int, int]:
-    return free_port(), free_port()
-
-
-@pytest.fixture
-def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ports: tuple[int, int]) -> Settings:
-    monkeypatch.setenv("IOTPKI_CA_PASSPHRASE", "test passphrase, not a secret")
-    return Settings(data_dir=tmp_path / "data", public_url=f"http://127.0.0.1:{ports[0]}")
 
 
 @dataclass
@@ -53,17 +43,26 @@ class Answer:
         return json.loads(self.body)  # type: ignore[no-any-return]
 
 
+@pytest.fixture(scope="module")
+def https_server(module_database_url: str | None, tmp_path_factory: pytest.TempPathFactory,
+                 request: pytest.FixtureRequest) -> Iterator[EST]:
+    """The module's demo PKI behind one `iotpki serve --https-port`, looking up its HTTPS
+    certificate's status every second."""
+    directory = tmp_path_factory.mktemp("https")
+    http_port, https_port = free_port(), free_port()
+    with shared_demo_pki(request, directory, module_database_url,
+                         f"http://127.0.0.1:{http_port}", IOTPKI_TLS_CHECK_SECONDS="1") as pki:
+        (directory / "client").mkdir()
+        shared = start_server(pki, pki.settings, (http_port, https_port), directory / "client")
+        try:
+            yield shared
+        finally:
+            shared.stop()
+
+
 @pytest.fixture
-def server(demo_pki: PKI, settings: Settings, ports: tuple[int, int],
-           tmp_path: Path) -> Iterator[EST]:
-    directory = tmp_path / "client"
-    directory.mkdir()
-    write_trust_files(demo_pki, directory)
-    running = start_server(demo_pki, settings, ports, directory)
-    try:
-        yield running
-    finally:
-        running.stop()
+def server(https_server: EST, tmp_path: Path) -> EST:
+    return https_server.for_test(tmp_path)
 
 
 def curl(server: EST, path: str, *args: str) -> Answer:
@@ -142,3 +141,36 @@ def test_client_certificate_principals(server: EST) -> None:
                  "crm-gateway.key")
     assert after.status == 401  # its own certificate is revoked now
     assert after.content_type == "application/problem+json"
+
+
+def served(server: EST) -> x509.Certificate:
+    pem = ssl.get_server_certificate(("127.0.0.1", server.https_port), timeout=10)
+    return x509.load_pem_x509_certificate(pem.encode())
+
+
+def test_revoked_https_certificate_is_replaced_at_once(server: EST) -> None:
+    pki = server.pki
+    before = served(server)
+    record = pki.certificates.get_by_fingerprint(before.fingerprint(hashes.SHA256()).hex())
+    pki.revocation.revoke(record.authority, record.serial, x509.ReasonFlags.key_compromise,
+                          "cli", operator=True)
+    deadline = time.monotonic() + 30
+    after = served(server)
+    while after == before and time.monotonic() < deadline:
+        time.sleep(0.5)
+        after = served(server)
+    assert after != before, "the server still presents its revoked certificate"
+    replacement = pki.certificates.get_by_fingerprint(after.fingerprint(hashes.SHA256()).hex())
+    assert replacement.status is CertificateStatus.GOOD
+    assert replacement.authority == record.authority
+    assert pki.certificates.get_by_fingerprint(record.fingerprint).status is \
+        CertificateStatus.REVOKED
+    said = [e.record for e in pki.audit.entries(after=server.audit_after, limit=None)
+            if e.record.action == "service.certificate.replace"]
+    assert [s.details["revoked"] for s in said] == [record.fingerprint]
+    assert said[0].details["replacement"] == replacement.fingerprint
+    done = subprocess.run(  # a client trusting the CA only accepts the new one
+        ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", "root.pem",
+         f"https://127.0.0.1:{server.https_port}/api/v1/openapi.json"],
+        cwd=server.dir, capture_output=True, text=True, timeout=30, check=False)
+    assert done.stdout == "200", done.stderr

@@ -14,9 +14,11 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from importlib import resources
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from iotpki.app import PKI
@@ -181,11 +183,23 @@ def est_server(module_database_url: str | None, tmp_path_factory: pytest.TempPat
     with shared_demo_pki(request, directory, module_database_url,
                          f"http://127.0.0.1:{http_port}") as pki:
         (directory / "client").mkdir()
+        add_bound_endpoint(pki.settings.data_dir)
         shared = start_server(pki, pki.settings, (http_port, https_port), directory / "client")
         try:
             yield shared
         finally:
             shared.stop()
+
+
+def add_bound_endpoint(data_dir: Path) -> None:
+    """The server's endpoints plus `bound`: one-time secrets with RFC 7030 §3.5 channel
+    binding required (`channel_binding: true`); the other endpoints are the packaged ones."""
+    path = data_dir / "endpoints.yaml"
+    packaged = resources.files("iotpki").joinpath("data/endpoints.yaml")
+    endpoints = yaml.safe_load(path.read_text() if path.exists() else packaged.read_text())
+    endpoints["est"]["bound"] = {"authority": CA, "profile": "operational",
+                                 "methods": ["one-time-secret"], "channel_binding": True}
+    path.write_text(yaml.safe_dump(endpoints))
 
 
 @pytest.fixture

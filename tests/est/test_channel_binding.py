@@ -8,7 +8,7 @@ whose binding they carry:
   s_client.
 
 A value from another session is refused (403 possession-not-proven); an endpoint with
-`channel_binding: true` refuses requests without it."""
+`channel_binding: true` (`bound`, on every EST module server) refuses requests without it."""
 
 from __future__ import annotations
 
@@ -17,37 +17,13 @@ import re
 import socket
 import ssl
 import subprocess
-from collections.abc import Callable, Iterator
-from importlib import resources
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-import yaml
 
-from iotpki.app import PKI
-from iotpki.settings import Settings
-from tests.est.conftest import CA, EST, start_server, write_trust_files
+from tests.est.conftest import EST
 
 pytestmark = pytest.mark.interop
-
-
-@pytest.fixture
-def est(demo_pki: PKI, settings: Settings, ports: tuple[int, int],
-        tmp_path: Path) -> Iterator[EST]:
-    path = settings.data_dir / "endpoints.yaml"
-    packaged = resources.files("iotpki").joinpath("data/endpoints.yaml")
-    endpoints = yaml.safe_load(path.read_text() if path.exists() else packaged.read_text())
-    endpoints["est"]["bound"] = {"authority": CA, "profile": "operational",
-                                 "methods": ["one-time-secret"], "channel_binding": True}
-    path.write_text(yaml.safe_dump(endpoints))
-    client_dir = tmp_path / "client"
-    client_dir.mkdir()
-    write_trust_files(demo_pki, client_dir)
-    server = start_server(demo_pki, settings, ports, client_dir)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class Session:
