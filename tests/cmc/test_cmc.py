@@ -306,3 +306,17 @@ def test_revocation_of_another_certificate_without_a_principal(cmc: InProcessCMC
     second_der, second_key = enrollment(cmc.pki, "CN=cmc-nobody-2")
     second = cmc.cmc(second_der).certificate_for(second_key)
     assert _revoke_signed_by(cmc, second, first_key, first).fail_info == "badIdentity"
+
+
+def test_renewal_with_a_key_on_an_unknown_curve_is_refused_not_a_fault(
+        cmc: InProcessCMC) -> None:
+    """Found by bench/fuzz_cmc.py: a renewal whose CSR names an unknown curve reached the
+    renewal-lineage check, which read the key and raised (internalCAError). It is refused."""
+    der, key = enrollment(cmc.pki, "CN=cmc-curve")
+    current = cmc.cmc(der).certificate_for(key)
+    prime256v1 = bytes.fromhex("06082a8648ce3d030107")
+    unknown = bytes.fromhex("06082a8648ce3d030109")
+    request = csr(new_key(), "CN=cmc-curve").replace(prime256v1, unknown)
+    renewal = sign_full_pki_request(P.encode_pki_data([], [P.tcr(1, request)]), key, [current])
+    answer = cmc.cmc(renewal)
+    assert answer.fail_info in ("badAlg", "popFailed"), answer.response

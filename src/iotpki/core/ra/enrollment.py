@@ -48,6 +48,7 @@ from iotpki.core.ra.registration import (
     secret_matches,
 )
 from iotpki.wire.csr import decode_certification_request, requested_sans
+from iotpki.wire.decoding import MALFORMED
 from iotpki.wire.errors import DecodeError
 from iotpki.wire.path import ChainError, validate_chain
 from iotpki.wire.possession import PossessionError, verify_possession
@@ -325,10 +326,14 @@ def _check_lineage(uow: UnitOfWork, record: CertificateRecord, presented: x509.C
 
 
 def _requested_spki(csr_bytes: bytes) -> bytes | None:
+    """The requested key, None if it cannot be read (a key on an unknown curve raises
+    UnsupportedAlgorithm: the issuance policy refuses it, `unsupported-key`)."""
     try:
         return bytes(decode_certification_request(csr_bytes).public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
-    except (DecodeError, ValueError):
+    except DecodeError:
+        return None
+    except MALFORMED:
         return None
 
 
