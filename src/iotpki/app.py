@@ -474,12 +474,14 @@ def acme_server(pki: PKI, validation: ValidationSettings | None = None) -> ACMES
     """The ACME server (RFC 8555) with its resources and challenge validators."""
     from iotpki.protocols.acme.accounts import ACMEAccounts
     from iotpki.protocols.acme.ari import ACMERenewalInfo
+    from iotpki.protocols.acme.attest import DeviceAttest01
     from iotpki.protocols.acme.certificates import ACMECertificates
     from iotpki.protocols.acme.dns01 import DNS01, DNSClient
     from iotpki.protocols.acme.orders import ACMELimits, ACMEOrders
     from iotpki.protocols.acme.server import ACMEServer
     from iotpki.protocols.acme.tls_alpn import TLSALPN01
     from iotpki.protocols.acme.validation import HTTP01, Validator, system_address
+    from iotpki.wire.acme.attestation import PreviousStageFormat
 
     settings = pki.settings
     uow = pki.database.unit_of_work
@@ -490,10 +492,12 @@ def acme_server(pki: PKI, validation: ValidationSettings | None = None) -> ACMES
     resolve = dns.resolve if validation.resolver else None
     validators: dict[str, Validator] = {
         "http-01": HTTP01(validation, resolve), "dns-01": DNS01(dns),
-        "tls-alpn-01": TLSALPN01(validation, resolve or system_address)}
+        "tls-alpn-01": TLSALPN01(validation, resolve or system_address),
+        "device-attest-01": DeviceAttest01({PreviousStageFormat.name: PreviousStageFormat()},
+                                           pki.enrollment)}
     ACMEOrders(server, uow, pki.issuance, validators, pki.clock,
                ACMELimits(settings.acme_orders_per_hour,
-                          settings.acme_organization_orders_per_hour))
+                          settings.acme_organization_orders_per_hour), pki.enrollment)
     ACMECertificates(server, uow, pki.certificates, pki.revocation, pki.clock)
     ACMERenewalInfo(server, uow, pki.renewal_info)
     return server

@@ -40,6 +40,7 @@ class ACMEChallenge:
     status: str = PENDING
     validated: datetime | None = None
     error: dict[str, Any] | None = None
+    evidence: tuple[str, ...] = ()  # device-attest-01: the attested chain, base64 DER
 
 
 @dataclass(frozen=True)

@@ -488,6 +488,15 @@ class EnrollmentService:
             component_digest=authorization.component_digest, device=authorization.device,
             presented=authorization.presented, attached=attached))
 
+    def check(self, request: EnrollmentRequest, method: MethodName) -> Authorization:
+        """Authorize without issuing or auditing; `PolicyError` if refused. ACME decides a
+        device-attest-01 challenge with it; the certificate is issued later by `enroll`."""
+        chosen = self._methods.get(method)
+        if chosen is None:
+            raise PolicyError(R.METHOD_NOT_ALLOWED, f"unknown enrollment method {method!r}")
+        with self._reads() as uow:
+            return chosen.authorize(request, uow, self._clock.now())
+
     def _refuse(self, request: EnrollmentRequest, method: MethodName, refusal: PolicyError,
                 now: datetime) -> None:
         presented = fingerprint(request.client_chain[0]) if request.client_chain else None

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 import uuid
 from collections.abc import Mapping
@@ -29,7 +30,7 @@ from iotpki.core.ca.issuance import IssuanceRequest, IssuanceService
 from iotpki.core.clock import Clock
 from iotpki.core.errors import RefusalReason as R
 from iotpki.core.methods import MethodName
-from iotpki.core.outcomes import Issued
+from iotpki.core.outcomes import Issued, Pending
 from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 from iotpki.core.ra.acme import (
     DEACTIVATED,
@@ -43,9 +44,11 @@ from iotpki.core.ra.acme import (
     ACMEChallenge,
     ACMEOrder,
 )
+from iotpki.core.ra.enrollment import EnrollmentRequest, EnrollmentService
 from iotpki.core.supply_chain.domain import valid_domain_name
 from iotpki.core.supply_chain.domain_claims import enclosing
 from iotpki.protocols.acme.ari import certificate_of
+from iotpki.protocols.acme.attest import POSSESSION
 from iotpki.protocols.acme.problems import ACMEProblem, NotFound, refused
 from iotpki.protocols.acme.resources import authorization_json, challenge_json, order_json
 from iotpki.protocols.acme.server import ACMEAnswer, ACMEServer, Signed
@@ -78,8 +81,10 @@ class ACMELimits:
 class ACMEOrders:
     def __init__(self, server: ACMEServer, uow: UnitOfWorkFactory, issuance: IssuanceService,
                  validators: Mapping[str, Validator], clock: Clock,
-                 limits: ACMELimits = ACMELimits()) -> None:
+                 limits: ACMELimits = ACMELimits(),
+                 enrollment: EnrollmentService | None = None) -> None:
         self._server = server
+        self._enrollment = enrollment
         self._uow = uow
         self._issuance = issuance
         self._validators = validators
@@ -100,6 +105,10 @@ class ACMEOrders:
             request = decode_new_order(signed.jws.json_payload())
         except JWSError as exc:
             raise ACMEProblem(exc.problem, exc.detail) from exc
+        kinds = {i.type for i in request.identifiers}
+        if "permanent-identifier" in kinds and len(request.identifiers) > 1:
+            raise ACMEProblem("rejectedIdentifier", "a permanent-identifier order names one "
+                                                    "device and nothing else", R.SAN_NOT_ALLOWED)
         now = self._clock.now()
         with self._uow() as uow:
             self._check_rate(uow, account, now)
@@ -228,16 +237,28 @@ class ACMEOrders:
             csr_der = decode_finalize(signed.jws.json_payload())
         except JWSError as exc:
             raise ACMEProblem(exc.problem, exc.detail) from exc
-        subject, sans = _check_csr(csr_der, order, signed)
+        attested = order.identifiers[0][0] == "permanent-identifier"
+        if attested:
+            chain = self._attested_chain(order, csr_der, signed)
+        else:
+            subject, sans = _check_csr(csr_der, order, signed)
         with self._uow() as uow:  # one finalize at a time: ready → processing
             if not uow.acme.update_order(replace(order, status=PROCESSING), READY):
                 raise ACMEProblem("orderNotReady", "the order is being finalized already")
             uow.commit()
-        outcome = self._issuance.issue(IssuanceRequest(
-            signed.endpoint.authority, signed.endpoint.profile, csr_der, signed.actor,
-            subject=subject, sans=sans, method=MethodName.ACME))
+        if attested and self._enrollment is not None:
+            outcome = self._enrollment.enroll(EnrollmentRequest(
+                csr_der, signed.actor, client_chain=chain, possession=POSSESSION,
+                authority=signed.endpoint.authority, profile=signed.endpoint.profile),
+                MethodName.PREVIOUS_STAGE)
+        else:
+            outcome = self._issuance.issue(IssuanceRequest(
+                signed.endpoint.authority, signed.endpoint.profile, csr_der, signed.actor,
+                subject=subject, sans=sans, method=MethodName.ACME))
         if isinstance(outcome, Issued):
             done = replace(order, status=VALID, certificate=outcome.record.fingerprint)
+        elif isinstance(outcome, Pending):  # pragma: no cover - previous-stage never queues
+            raise ACMEProblem("serverInternal", "the enrollment awaits an operator")
         else:
             error = refused(outcome.reason, outcome.detail)
             done = replace(order, status=INVALID, error=error.document())
@@ -248,6 +269,25 @@ class ACMEOrders:
             raise refused(outcome.reason, outcome.detail)
         return ACMEAnswer(200, order_json(signed.links, done),
                           headers={"Location": signed.links.order(done.id)})
+
+    def _attested_chain(self, order: ACMEOrder, csr_der: bytes,
+                        signed: Signed) -> tuple[x509.Certificate, ...]:
+        """The chain device-attest-01 proved, kept on the order's authorization."""
+        try:
+            public = decode_csr(csr_der).public_key()
+        except (DecodeError, ValueError) as exc:
+            raise ACMEProblem("badCSR", f"the CSR does not decode: {exc}") from exc
+        if spki_der(public) == spki_der(signed.key):
+            raise ACMEProblem("badCSR", "the certificate key must not be the account key "
+                                        "(RFC 8555 §11.1)")
+        with self._uow() as uow:
+            authz = uow.acme.authorization(order.authorizations[0])
+        challenge = next((c for c in (authz.challenges if authz else ())
+                          if c.type == "device-attest-01" and c.status == VALID), None)
+        if challenge is None or not challenge.evidence:
+            raise ACMEProblem("orderNotReady", "no device attestation backs this order")
+        return tuple(x509.load_der_x509_certificate(base64.b64decode(e))
+                     for e in challenge.evidence)
 
     # -- §7.5 authorizations and challenges -----------------------------------------------------
 
@@ -300,17 +340,19 @@ class ACMEOrders:
                                  Identifier(authz.identifier_type, authz.identifier_value),
                                  challenge.token,
                                  key_authorization(challenge.token, thumbprint(signed.key)),
-                                 payload, account.organization)
+                                 payload, account.organization, signed.endpoint.authority,
+                                 signed.endpoint.profile)
         now = self._clock.now()
         try:
-            self._validators[challenge.type](attempt)
+            evidence = self._validators[challenge.type](attempt) or ()
         except ChallengeFailed as failure:
             done = replace(challenge, status=INVALID, error=problem(failure.kind, failure.detail))
             updated = replace(authz, status=INVALID, challenges=_swap(authz, done))
             outcome, details = "refused", {"problem": failure.kind, "detail": failure.detail,
-                                           "reason": R.POSSESSION_NOT_PROVEN.value}
+                                           "reason": failure.reason.value}
         else:
-            done = replace(challenge, status=VALID, validated=now)
+            done = replace(challenge, status=VALID, validated=now,
+                           evidence=tuple(base64.b64encode(e).decode() for e in evidence))
             updated = replace(authz, status=VALID, challenges=_swap(authz, done),
                               expires=now + self._limits.valid_authorization)
             outcome, details = "success", {}

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from iotpki.core.errors import RefusalReason
 from iotpki.wire.acme.messages import Identifier
 
 MAX_BODY = 8192
@@ -24,10 +25,11 @@ class ChallengeFailed(Exception):
     """The challenge was not met; `kind` is the ACME problem type (§8: `incorrectResponse`,
     `connection`, `dns`, `tls`, `unauthorized`, `badAttestationStatement`)."""
 
-    def __init__(self, kind: str, detail: str) -> None:
+    def __init__(self, kind: str, detail: str, reason: RefusalReason | None = None) -> None:
         super().__init__(detail)
         self.kind = kind
         self.detail = detail
+        self.reason = reason or RefusalReason.POSSESSION_NOT_PROVEN
 
 
 @dataclass(frozen=True)
@@ -38,9 +40,13 @@ class ChallengeInput:
     key_authorization: str  # RFC 8555 §8.1
     payload: Mapping[str, Any] = field(default_factory=dict)  # the client's response object
     account_organization: str | None = None
+    authority: str | None = None  # the endpoint's
+    profile: str | None = None
 
 
-Validator = Callable[[ChallengeInput], None]
+# A validator raises ChallengeFailed, or returns the evidence to keep (device-attest-01: the
+# attested chain, DER), which finalize hands to enrollment.
+Validator = Callable[[ChallengeInput], tuple[bytes, ...] | None]
 
 
 @dataclass(frozen=True)
