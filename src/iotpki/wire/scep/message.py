@@ -103,7 +103,7 @@ def decode_pki_message(data: bytes) -> PKIMessage:
             raise ValueError("not a CMS SignedData")
         signed, _ = ber_decoder.decode(bytes(info["content"]), asn1Spec=rfc5652.SignedData())
         certificates = tuple(
-            x509.load_der_x509_certificate(der_encoder.encode(choice["certificate"]))
+            _loaded(x509.load_der_x509_certificate(der_encoder.encode(choice["certificate"])))
             for choice in signed["certificates"] if choice.getName() == "certificate")
         if len(signed["signerInfos"]) != 1:
             raise ValueError(f"a pkiMessage has one signer, not {len(signed['signerInfos'])}")
@@ -128,6 +128,14 @@ def decode_pki_message(data: bytes) -> PKIMessage:
             signed_attributes=b"\x31" + der_encoder.encode(signer_info["signedAttrs"])[1:],
             message_digest=_octets(attributes, MESSAGE_DIGEST),
             signature=bytes(signer_info["signature"]))
+
+
+def _loaded(certificate: x509.Certificate) -> x509.Certificate:
+    """`certificate` with the names `cryptography` parses lazily parsed now (inside
+    `decoding`): a malformed name is a malformed message, not a fault later."""
+    certificate.subject.rfc4514_string()
+    certificate.issuer.rfc4514_string()
+    return certificate
 
 
 def _attributes(signed_attrs: Any) -> dict[str, bytes]:
