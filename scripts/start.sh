@@ -8,7 +8,11 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export IOTPKI_DATA_DIR="${IOTPKI_DATA_DIR:-$PWD/iotpki-data}"
 iotpki=.venv/bin/iotpki
-"$iotpki" init --demo
+http_port="${IOTPKI_HTTP_PORT:-8080}"
+https_port="${IOTPKI_HTTPS_PORT:-8443}"
+# The public URL certificates name for CRLs and OCSP: where this script serves (kept in
+# $IOTPKI_DATA_DIR/settings.yaml; 'iotpki config set public-url URL' changes it).
+"$iotpki" init --demo --public-url "${IOTPKI_PUBLIC_URL:-http://127.0.0.1:$http_port}"
 "$iotpki" authority list
 work="$IOTPKI_DATA_DIR/quickstart"
 mkdir -p "$work"
@@ -21,7 +25,5 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=s
 openssl verify -x509_strict -CAfile <(awk '/BEGIN/{n++} n==2' "$work/chain.pem") \
     -untrusted <(awk '/BEGIN/{n++} n==1' "$work/chain.pem") "$work/sensor-1.pem"
 "$iotpki" audit verify
-http_port="${IOTPKI_HTTP_PORT:-8080}"
-https_port="${IOTPKI_HTTPS_PORT:-8443}"
 echo "serving http://127.0.0.1:$http_port (OCSP, CRL, CMP) and https://127.0.0.1:$https_port (EST); Ctrl-C stops"
 exec "$iotpki" serve --http-port "$http_port" --https-port "$https_port"

@@ -184,3 +184,13 @@ def test_another_organization_sees_and_changes_nothing(shared_world: World,
         assert response.status_code in (403, 404, 422), response.text
         assert response.headers["content-type"] == "application/problem+json"
     assert _operatorco_state(world) == before
+
+
+def test_a_refused_role_is_told_which_roles_may(world: World) -> None:
+    """Issue 22 item 8: a registrar's key cannot revoke; the 403 names the roles that can."""
+    registrar = world.key(OWN, Role.REGISTRAR)
+    response = world.client.post(f"/api/v1/certificates/{_serial(world)}/revoke", registrar,
+                                 json={"reason": "keyCompromise"})
+    assert response.status_code == 403, response.text
+    assert response.json()["detail"] == ("role registrar may not revoke (operatorco); a "
+                                         "principal of role admin, operator may")

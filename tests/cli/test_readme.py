@@ -6,9 +6,11 @@ issued last and the device the enrollment made. The Quick start must stay two co
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,6 +52,25 @@ def commands(block: str) -> list[str]:
 
 def test_the_quick_start_is_two_commands() -> None:
     assert commands(section("Quick start")) == ["bash scripts/start.sh", "bash scripts/test.sh"]
+
+
+def test_the_readme_puts_iotpki_on_path() -> None:
+    """Issue 22 item 1: after setup, the README's first line of "Using it" makes `iotpki`
+    and `iotpki-agent` commands of the shell (they are not on PATH without it)."""
+    first = commands(section("Using it"))[0]
+    assert first == "source .venv/bin/activate"
+    venv = Path(sys.executable).parent.parent  # setup.sh's .venv, where the tests run
+    assert (venv / "bin" / "activate").is_file(), f"{venv} is not a virtual environment"
+    bare = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
+                           if Path(p).resolve() != (venv / "bin").resolve())
+    script = (f"! command -v iotpki >/dev/null || [ \"$(command -v iotpki)\" != "
+              f"{shlex.quote(str(venv / 'bin' / 'iotpki'))} ]; "
+              f"source {shlex.quote(str(venv / 'bin' / 'activate'))} && "
+              "iotpki --help >/dev/null && iotpki-agent --help >/dev/null && command -v iotpki")
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PATH": bare}, check=False)
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.strip()).parent.resolve() == (venv / "bin").resolve()
 
 
 def test_using_it_runs_line_by_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -60,3 +60,10 @@ def test_device_events_and_webhooks_from_the_command_line(tmp_path: Path) -> Non
     assert cli.json("expiry", "scan") == []
     bad = cli.run("device", "event", device["id"], "lost", "--details", "[1]", expect=2)
     assert "JSON object" in bad.stderr
+    # Issue 22 item 8: an owner change to an organization not created yet says the steps.
+    unknown = cli.run("device", "event", device["id"], "owner_change", "--details",
+                      '{"new_owner": "newco"}', expect=1)
+    assert unknown.stderr.count("\n") == 1
+    assert ("unknown organization 'newco': create it with its CAs first (iotpki authority "
+            "create newco-root --org newco") in unknown.stderr
+    assert cli.json("device", "show", device["id"])["owner"] == "deviceco"  # type: ignore[index]

@@ -41,5 +41,7 @@ def authorize(principal: Principal, action: Action, organization: str | None = N
     if organization is not None and organization != principal.organization:
         raise NotFoundError(f"no such {what}")
     if not may(principal, action):
+        roles = ", ".join(r.value for r, allowed in ALLOWED.items() if action in allowed)
         raise AccessDeniedError(
-            f"role {principal.role.value} may not {action.value} ({principal.organization})")
+            f"role {principal.role.value} may not {action.value} ({principal.organization}); "
+            f"a principal of role {roles} may")
