@@ -42,6 +42,28 @@ POSTGRES_URL = os.environ.get(
     "IOTPKI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 KEY_BACKEND = os.environ.get("IOTPKI_TEST_KEY_BACKEND", "software")
+# Where the PostgreSQL half of the database matrix runs (docs/testing.md): the core and the
+# store in process (every top-level tests/test_*.py), and this cross-cutting smoke set;
+# elsewhere the adapters and peers are the same on either database and PostgreSQL adds
+# only a second server start. IOTPKI_TEST_FULL_MATRIX=1 runs every test on both.
+FULL_MATRIX = os.environ.get("IOTPKI_TEST_FULL_MATRIX") == "1"
+POSTGRES_SMOKE = frozenset({
+    # one real-server module per protocol, with its real peer
+    "tests/est/test_enroll.py", "tests/cmp/test_openssl_enrollment.py",
+    "tests/scep/test_operations.py", "tests/acme/test_rfc8555_flow.py",
+    "tests/cmc/test_cmc.py", "tests/revocation/test_ocsp_interop.py",
+    "tests/agent/test_end_to_end.py", "tests/api/test_https.py",
+    # what leans on the database's own behaviour: status index and counters, cursors and
+    # stored answers, the outbox and its claims, several nodes on one database, replay
+    # tables, limits and locks
+    "tests/revocation/test_ocsp.py", "tests/revocation/test_crl.py",
+    "tests/revocation/test_nodes.py", "tests/api/test_idempotency_pagination.py",
+    "tests/supply_chain/test_story.py", "tests/supply_chain/test_manifests.py",
+    "tests/lifecycle/test_events.py", "tests/lifecycle/test_webhooks.py",
+    "tests/lifecycle/test_notification_worker.py",
+    "tests/security/test_readers_and_writers.py", "tests/security/test_bounded_fields.py",
+    "tests/security/test_secret_guessing.py", "tests/security/test_approval_queue.py",
+})
 HSM_TOKENS = ("iotpki-test", "iotpki-second")  # made before the module is first initialized
 
 
@@ -118,15 +140,35 @@ MODULE_SERVERS = ("est_server", "cmp_server", "served", "agent_server", "scep_se
                   "cmc_server", "cmc_pki", "acme_server", "approval_est", "https_server")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def on_postgres_matrix(item: pytest.Item) -> bool:
+    """Whether the item is the PostgreSQL half of the database matrix."""
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params if callspec is not None else {}
+    return "postgresql" in (params.get("database_url"), params.get("module_database_url"))
+
+
+def runs_on_postgres(item: pytest.Item) -> bool:
+    module = item.nodeid.split("::")[0]
+    return FULL_MATRIX or module.count("/") == 1 or module in POSTGRES_SMOKE
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under `pytest -n N --dist loadscope` (scripts/test.sh) every module runs on one
     worker, so a module's shared server starts once per database, not once per worker.
     (`--dist loadgroup` with `xdist_group` marks did not group anything under pytest 9:
     xdist 3.8 renames `item._nodeid`, which pytest 9 no longer reads, so every module's
     tests were spread over the workers, each starting the module's server.)
 
+    The PostgreSQL half of the matrix is deselected outside the store tests and the smoke
+    set (`POSTGRES_SMOKE`).
+
     A test on a module's shared server that also takes this file's `demo_pki` would work
     on two different PKIs: refused here, with the fix in the message."""
+    dropped = [item for item in items if on_postgres_matrix(item) and not runs_on_postgres(item)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        gone = set(dropped)
+        items[:] = [item for item in items if item not in gone]
     mixed = []
     for item in items:
         names = getattr(item, "fixturenames", ())
