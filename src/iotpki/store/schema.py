@@ -297,6 +297,9 @@ cmp_transactions = Table(
     Column("pending_request", String(36)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # 0017: the open transactions (awaiting certConf: the confirmation timeout, one open kur
+    # per certificate) are found without reading every finished one.
+    Index("ix_cmp_transactions_state", "state", "updated_at"),
 )
 
 cmp_nonces = Table(

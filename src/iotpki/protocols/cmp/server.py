@@ -1,5 +1,6 @@
 """The CMP server of the Lightweight CMP profile (RFC 9483), protocol-neutral apart from
 the codec (`iotpki.wire.cmp`); `protocols.cmp.routes` only carries bytes over HTTP.
+What it needs from the core comes through the narrow ports of `protocols.cmp.ports`.
 
 Order of checks (RFC 9483 §3.5): the header alone (`protocols.cmp.header`), protection
 (MAC: `protocols.cmp.mac_clients`, the reference looked up before any key derivation;
@@ -15,7 +16,9 @@ message, whether a MAC registration may still be used; only then the request its
   selects authority, profile and methods), the request checked first
   (`protocols.cmp.templates`, `protocols.cmp.key_update`); a certificate other than asked
   is grantedWithMods; certConf → pkiConf, or implicitConfirm.
-- §4.2: rr signed with the certificate to be revoked (`protocols.cmp.revocation`).
+- §4.1.3: one open kur per certificate (duplicateCertReq while one awaits its certConf).
+- §4.2, §5.3.2: rr by the holder, an RA principal or a MAC registration that may revoke
+  (`protocols.cmp.revocation`).
   §4.3: genm (`protocols.cmp.general`). §4.4: pollReq/pollRep during manual approval.
 - §3.6.4: every refusal is protected and audited: an error message, or for a refusal of
   the certificate request itself (`RequestRefusal`) an ip/cp/kup with status rejection.
