@@ -1,6 +1,6 @@
 """BouncyCastle (Debian `libbcpkix-java`) and the JDK as interop peers: one Java source per
 protocol (`tests/<protocol>/java/*.java`) is compiled with javac once per module and run
-with java, BouncyCastle's jars on the class path. Shared by the CMP and EST suites."""
+with java, BouncyCastle's jars on the class path. Shared by the CMP, EST and CMC suites."""
 
 from __future__ import annotations
 

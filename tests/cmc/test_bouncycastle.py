@@ -10,7 +10,6 @@ All scenarios run in two JVM starts (before and after an operator approves)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,10 +24,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.ra.enrollment import fingerprint
 from tests.est.conftest import EST, write_trust_files
+from tests.java import compile_java, java_command
 from tests.supply_chain.story import DEVICE_TARGET, make_chip, ship
 
 pytestmark = pytest.mark.interop
-JARS = [Path("/usr/share/java") / f"{name}.jar" for name in ("bcpkix", "bcprov", "bcutil")]
 SOURCE = Path(__file__).parent / "java" / "CmcInterop.java"
 # CMCFailInfo (RFC 5272 §6.1.4), as BC prints them (the INTEGER)
 BAD_ALG, BAD_MESSAGE_CHECK, BAD_REQUEST, BAD_TIME, BAD_CERT_ID = "0", "1", "2", "3", "4"
@@ -59,13 +58,7 @@ class Run:
 
 @pytest.fixture(scope="module")
 def classes(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    missing = [str(j) for j in JARS if not j.exists()]
-    assert not missing and shutil.which("javac"), (
-        f"BouncyCastle or the JDK is missing ({missing}): run scripts/system-packages.sh")
-    out = tmp_path_factory.mktemp("bc-cmc-classes")
-    subprocess.run(["javac", "-d", str(out), "-cp", ":".join(map(str, JARS)), str(SOURCE)],
-                   check=True, capture_output=True, timeout=300)
-    return out
+    return compile_java(SOURCE, tmp_path_factory)
 
 
 def run_java(est: EST, classes: Path, scenarios: list[str]) -> tuple[dict[str, Result], str]:
@@ -73,9 +66,9 @@ def run_java(est: EST, classes: Path, scenarios: list[str]) -> tuple[dict[str, R
     roots = {a.full_chain[-1] for a in est.pki.authorities.list() if a.full_chain}
     (est.dir / "roots.pem").write_bytes(b"".join(r.public_bytes(Encoding.PEM) for r in roots))
     done = subprocess.run(
-        ["java", "-cp", ":".join([str(classes), *map(str, JARS)]), "CmcInterop",
-         f"http://127.0.0.1:{est.server.http_port}", f"https://127.0.0.1:{est.https_port}",
-         str(est.dir / "roots.pem"), str(est.dir / "scenarios.txt")],
+        java_command(classes, "CmcInterop", f"http://127.0.0.1:{est.server.http_port}",
+                     f"https://127.0.0.1:{est.https_port}", str(est.dir / "roots.pem"),
+                     str(est.dir / "scenarios.txt")),
         cwd=est.dir, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     results = {}
