@@ -2,7 +2,9 @@
 `JsseESTServiceBuilder`, `ESTService`) as an independent peer (DESIGN.md §6): cacerts over
 TLS 1.2 and 1.3, csrattrs, simpleenroll with HTTP Basic (one-time secret) and with a
 previous-stage TLS client certificate, refusal without credentials, simplereenroll with the
-current certificate, serverkeygen. `tests/est/java/EstInterop.java` is compiled with javac
+current certificate, serverkeygen, and manual approval: challenged first (401, RFC 7030
+§3.2.3), queued when sent again without credentials (202), then the certificate, each time
+a new CSR signed with the same key (§4.2.3). `tests/est/java/EstInterop.java` is compiled with javac
 at test time; results are checked with openssl and in the store."""
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from iotpki.core.ra.enrollment import fingerprint
+from iotpki.wire.keys import generate_private_key
 from tests.est.conftest import CA, EST
 from tests.java import compile_java, java_command
 from tests.supply_chain.story import DEVICE_TARGET, make_chip, ship
@@ -104,3 +107,28 @@ def test_serverkeygen(est: EST, classes: Path) -> None:
     public = serialization.PublicFormat.SubjectPublicKeyInfo
     assert key.public_key().public_bytes(Encoding.DER, public) == \
         certificate.public_key().public_bytes(Encoding.DER, public)
+
+
+def test_manual_approval_after_the_challenge(est: EST, classes: Path) -> None:
+    """"components" takes one-time secrets and manual approval. BouncyCastle without
+    credentials: 401 (its ESTException), then the same key and subject again: 202 with
+    Retry-After (not completed), one request queued; after the operator's approval the same
+    again gets the certificate for that key. BouncyCastle signs a new CSR each run (ECDSA:
+    other bytes); the server matches subject and public key."""
+    key = generate_private_key("ec-p256")
+    (est.dir / "chip-bc.key").write_bytes(key.private_bytes(
+        Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption()))
+    again = ("--key", "chip-bc.key", "--subject", "CN=chip-bc")
+    challenged = bc(est, classes, "simpleenroll", "chip", *again, label="components")
+    assert challenged.returncode == 2 and "EST error 401" in challenged.stderr, challenged.stderr
+    for _ in range(2):
+        pending = bc(est, classes, "simpleenroll", "chip", *again, label="components")
+        assert pending.returncode == 3 and "retry after" in pending.stderr, pending.stderr
+    queued = [p for p in est.pki.enrollment.approval.find(limit=1000)
+              if x509.load_der_x509_csr(p.csr).subject.rfc4514_string() == "CN=chip-bc"]
+    assert len(queued) == 1
+    est.pki.enrollment.approval.approve(queued[0].id, "chipco:operator")
+    ok(bc(est, classes, "simpleenroll", "chip", *again, label="components"))
+    certificate = _certificates(est.dir / "chip.pem")[0]
+    assert certificate.public_key() == key.public_key()

@@ -3,10 +3,13 @@
 //   java EstInterop <host:port> <trust.pem> <label|-> <tls: TLS|TLSv1.2|TLSv1.3> <op> <out> [options]
 //   op: cacerts | csrattrs | simpleenroll | simplereenroll | serverkeygen
 //   options: --basic user:password   --p12 file password   --subject "CN=..."
+//            --key file (an "EC PRIVATE KEY" PEM to sign with instead of a new key: a
+//            client sending the same request again after 202, RFC 7030 §4.2.3)
 // Writes <out>.pem (certificates), <out>.key.pem (the key: client-made for enroll, the
 // server's for serverkeygen), <out>.txt (csrattrs OIDs). Exit 0 on success, 2 with the
-// EST status on an EST error.
+// EST status on an EST error, 3 when the request is pending (202; "retry after" printed).
 import java.io.FileInputStream;
+import java.io.FileReader;
 import java.io.FileWriter;
 import java.io.StringWriter;
 import java.security.KeyPair;
@@ -37,6 +40,9 @@ import org.bouncycastle.est.jcajce.JcaHttpAuthBuilder;
 import org.bouncycastle.est.jcajce.JcaJceUtils;
 import org.bouncycastle.est.jcajce.JsseESTServiceBuilder;
 import org.bouncycastle.jce.provider.BouncyCastleProvider;
+import org.bouncycastle.openssl.PEMKeyPair;
+import org.bouncycastle.openssl.PEMParser;
+import org.bouncycastle.openssl.jcajce.JcaPEMKeyConverter;
 import org.bouncycastle.openssl.jcajce.JcaPEMWriter;
 import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
 import org.bouncycastle.pkcs.PKCS10CertificationRequest;
@@ -114,9 +120,16 @@ public final class EstInterop {
 
     static void enroll(ESTService est, String op, String out, Map<String, String[]> options)
             throws Exception {
-        KeyPairGenerator generator = KeyPairGenerator.getInstance("EC");
-        generator.initialize(new ECGenParameterSpec("secp256r1"));
-        KeyPair pair = generator.generateKeyPair();
+        KeyPair pair;
+        if (options.containsKey("key")) {
+            try (PEMParser parser = new PEMParser(new FileReader(options.get("key")[0]))) {
+                pair = new JcaPEMKeyConverter().getKeyPair((PEMKeyPair) parser.readObject());
+            }
+        } else {
+            KeyPairGenerator generator = KeyPairGenerator.getInstance("EC");
+            generator.initialize(new ECGenParameterSpec("secp256r1"));
+            pair = generator.generateKeyPair();
+        }
         String subject = options.containsKey("subject") ? options.get("subject")[0] : "CN=sensor-bc";
         PKCS10CertificationRequest csr = new JcaPKCS10CertificationRequestBuilder(
                 new X500Name(subject), pair.getPublic())

@@ -2,8 +2,8 @@
 
 - §4.1 GET cacerts → 200 `application/pkcs7-mime; smime-type=certs-only`, base64.
 - §4.2.1 POST simpleenroll, §4.2.2 POST simplereenroll: body `application/pkcs10` (base64
-  DER); 200 with the new certificate as certs-only PKCS#7; §4.2.3 202 + Retry-After while
-  a manual approval is pending; 4xx with a text/plain explanation when refused.
+  DER); 200 with the new certificate as certs-only PKCS#7; §4.2.3 202 + Retry-After (empty
+  body) while a manual approval is pending; 4xx with a text/plain explanation when refused.
 - §4.4 POST serverkeygen → 200 `multipart/mixed` (application/pkcs8 + certs-only); with an
   AsymmetricDecryptKeyIdentifier (§4.4.1.2) the key part is `application/pkcs7-mime;
   smime-type=server-generated-key` (EnvelopedData to the TLS client certificate, §4.4.2).
@@ -157,9 +157,10 @@ def outcome_response(outcome: Outcome) -> Response:
     if isinstance(outcome, Issued):
         return certs_only([outcome.certificate])  # §4.2.3: the issued certificate only
     if isinstance(outcome, Pending):
-        return PlainTextResponse(
-            f"request {outcome.request_id} awaits approval; send it again later\n",
-            status_code=202, headers={"Retry-After": str(outcome.retry_after_seconds)})
+        # §4.2.3: 202 + Retry-After, the body empty: BouncyCastle's client (1.72) closes a
+        # 202 unread and then fails on a body it did not consume, as with a 401 (challenge()).
+        return Response(b"", status_code=202,
+                        headers={"Retry-After": str(outcome.retry_after_seconds)})
     return text(status_for(outcome.reason), f"{outcome.reason.value}: {outcome.detail}")
 
 
