@@ -83,6 +83,11 @@ def _ssl_pointer(connection: Any, openssl: _OpenSSL) -> int | None:
     return candidate
 
 
+@cache
+def _layout_warning() -> None:
+    log.warning("tls-exporter unavailable: unexpected ssl object layout")
+
+
 def tls_exporter(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> bytes | None:
     """RFC 9266 tls-exporter of a TLS 1.3 connection after its handshake; None when it
     cannot be had (not TLS 1.3, or see the module docstring)."""
@@ -94,7 +99,7 @@ def tls_exporter(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> bytes | None:
         return None
     pointer = _ssl_pointer(connection, openssl)
     if pointer is None:
-        log.warning("tls-exporter unavailable: unexpected ssl object layout")
+        _layout_warning()
         return None
     out = ctypes.create_string_buffer(LENGTH)
     # RFC 8446 §7.5: no context and an empty context are the same exporter on TLS 1.3.
