@@ -1,10 +1,13 @@
-"""The agent with its keys on a SoftHSM2 token: enrollment and renewal over CMP against a real
-`iotpki serve`, a new non-extractable token key per version, the chain checked by openssl."""
+"""The agent with its keys on a SoftHSM2 token: enrollment and renewal over CMP against the
+server's plain-HTTP application in process (`tests/agent/inprocess.py`: the token and
+openssl are the real peers here, the socket adds nothing), a new non-extractable token key
+per version, the chain checked by openssl; pruning destroys old keys on the token."""
 
 from __future__ import annotations
 
 import subprocess
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,9 +22,20 @@ from iotpki.agent.keystore import KeyStoreError
 from iotpki.agent.token_store import URI_FILE, TokenKeyStore
 from iotpki.wire.keys import signature_hash_for
 from tests.agent.conftest import Servers
+from tests.agent.inprocess import ASGITransport, in_process_servers
+from tests.conftest import shared_demo_pki
 from tests.hsm import MODULE, SoftHSM
 
 TOKEN = "iotpki-second"
+
+
+@pytest.fixture(scope="module")
+def in_process(module_database_url: str | None, tmp_path_factory: pytest.TempPathFactory,
+               request: pytest.FixtureRequest) -> Iterator[tuple[Servers, ASGITransport]]:
+    directory = tmp_path_factory.mktemp("token-agent")
+    with shared_demo_pki(request, directory, module_database_url, "http://pki.test") as pki, \
+            in_process_servers(pki, directory) as served:
+        yield served
 
 
 def _private_key_attributes(softhsm: SoftHSM, label: str) -> tuple[bool, bool]:
@@ -36,8 +50,9 @@ def _private_key_attributes(softhsm: SoftHSM, label: str) -> tuple[bool, bool]:
 
 
 def test_cmp_enrollment_and_renewal_with_keys_on_the_token(
-    servers: Servers, softhsm: SoftHSM
+    in_process: tuple[Servers, ASGITransport], softhsm: SoftHSM
 ) -> None:
+    servers, transport = in_process
     stem = f"sensor-{uuid.uuid4().hex[:8]}"
     servers.dir.mkdir(parents=True, exist_ok=True)
     pin_file = servers.dir / "pin"
@@ -47,7 +62,7 @@ def test_cmp_enrollment_and_renewal_with_keys_on_the_token(
         "registration_id": registration, "secret": secret},
         key_uri=f"pkcs11:token={TOKEN};object={stem}?pin-source=file:{pin_file}",
         pkcs11_module=str(MODULE))
-    with build_agent(config) as agent:
+    with build_agent(config, transport=transport) as agent:
         assert isinstance(agent.store, TokenKeyStore)
         first = agent.enroll()
         second = agent.renew()
@@ -116,6 +131,6 @@ def test_prune_destroys_the_old_keys_on_the_token(tmp_path: Path, softhsm: SoftH
     _self_signed(current.key)  # the remaining key still signs on the token
 
 
-def test_a_key_uri_without_an_object_is_refused(servers: Servers, softhsm: SoftHSM) -> None:
+def test_a_key_uri_without_an_object_is_refused(tmp_path: Path, softhsm: SoftHSM) -> None:
     with pytest.raises(KeyStoreError, match="object="):
-        TokenKeyStore(servers.dir / "nowhere", f"pkcs11:token={TOKEN}", str(MODULE))
+        TokenKeyStore(tmp_path / "nowhere", f"pkcs11:token={TOKEN}", str(MODULE))

@@ -25,7 +25,7 @@ from cryptography import x509
 from iotpki.agent.credentials import Credentials
 from iotpki.agent.errors import PendingError, RefusedError, TransportError, UntrustedAnswerError
 from iotpki.agent.keystore import Identity, PendingKey
-from iotpki.agent.transport import HTTPTransport
+from iotpki.agent.transport import HTTPTransport, Transport
 from iotpki.agent.trust import Trust
 from iotpki.wire.cmp.messages import (
     CertResponses,
@@ -77,7 +77,7 @@ class _Signer:
 
 class CMPClient:
     def __init__(self, url: str, trust: Trust, clock: Clock,
-                 transport: HTTPTransport | None = None) -> None:
+                 transport: Transport | None = None) -> None:
         self._url = url
         self._trust = trust
         self._clock = clock

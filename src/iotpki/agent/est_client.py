@@ -22,7 +22,7 @@ from cryptography import x509
 from iotpki.agent.credentials import Credentials, build_csr, sans_of
 from iotpki.agent.errors import PendingError, RefusedError, TransportError, UntrustedAnswerError
 from iotpki.agent.keystore import Identity, KeyStoreError, PendingKey
-from iotpki.agent.transport import Answer, HTTPTransport
+from iotpki.agent.transport import Answer, HTTPTransport, Transport
 from iotpki.agent.trust import Trust
 from iotpki.wire.errors import DecodeError
 from iotpki.wire.est import CERTS_ONLY, PKCS10, decode_certs_only, encode_base64_body
@@ -32,7 +32,7 @@ Clock = Callable[[], datetime]
 
 class ESTClient:
     def __init__(self, base_url: str, trust: Trust, clock: Clock, label: str = "",
-                 transport: HTTPTransport | None = None) -> None:
+                 transport: Transport | None = None) -> None:
         self._base = base_url.rstrip("/") + "/.well-known/est" + (f"/{label}" if label else "")
         self._trust = trust
         self._clock = clock

@@ -10,13 +10,13 @@ from iotpki.agent.device import STATE_FILE, Agent, CASource, EnrollmentClient
 from iotpki.agent.est_client import ESTClient
 from iotpki.agent.keystore import FileKeyStore, Identity, KeyStore
 from iotpki.agent.renewal import Clock, RenewalScheduler, system_clock
-from iotpki.agent.transport import HTTPTransport
+from iotpki.agent.transport import HTTPTransport, Transport
 from iotpki.agent.trust import Trust
 
 
 def build_agent(config: AgentConfig, clock: Clock = system_clock,
                 rng: random.Random | None = None, store: KeyStore | None = None,
-                transport: HTTPTransport | None = None,
+                transport: Transport | None = None,
                 schedule_clock: Clock | None = None) -> Agent:
     """`clock` is the real time the protocols need (CMP messageTime, path validation);
     `schedule_clock`, if given, is the scheduler's (the fleet simulator compresses time)."""

@@ -24,7 +24,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from iotpki.agent.errors import AgentError
 from iotpki.agent.revocation import CRLCache
-from iotpki.agent.transport import HTTPTransport
+from iotpki.agent.transport import HTTPTransport, Transport
 from iotpki.wire.der import BIT_STRING, children, read_tlv
 from iotpki.wire.peer import RevocationStatus
 
@@ -49,7 +49,7 @@ class OCSPCache:
     """A `RevocationSource`: status from the issuer's OCSP responder, cached until
     nextUpdate. `fetches` counts the requests actually sent (the tests read it)."""
 
-    def __init__(self, transport: HTTPTransport | None = None,
+    def __init__(self, transport: Transport | None = None,
                  now: Clock = lambda: datetime.now(UTC)) -> None:
         self._transport = transport or HTTPTransport(timeout=10)
         self._now = now

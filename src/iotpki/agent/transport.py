@@ -1,4 +1,7 @@
-"""A small HTTP/1.1 client on `http.client` (stdlib: a device installs nothing more).
+"""How the agent talks HTTP: the `Transport` protocol its EST, CMP and OCSP clients use,
+and `HTTPTransport`, a small HTTP/1.1 client on `http.client` (stdlib: a device installs
+nothing more). Tests pass another `Transport` to run the agent against the server's
+applications in process (`tests/agent/inprocess.py`).
 
 Connections are kept alive per thread and per (scheme, host, port, TLS context), so the
 fleet simulator's threads each reuse theirs; a request on a connection the server closed
@@ -12,6 +15,7 @@ import ssl
 import threading
 import urllib.parse
 from dataclasses import dataclass
+from typing import Protocol
 
 from iotpki.agent.errors import TransportError
 
@@ -27,6 +31,19 @@ class Answer:
     @property
     def content_type(self) -> str:
         return self.headers.get("content-type", "")
+
+
+class Transport(Protocol):
+    def request(self, method: str, url: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None,
+                tls: ssl.SSLContext | None = None) -> Answer:
+        """One request; `tls` is the context for an https URL (trust, client certificate).
+        Raises `TransportError` when no answer comes."""
+        ...
+
+    def close(self) -> None:
+        """Release connections (no request is running)."""
+        ...
 
 
 class HTTPTransport:
