@@ -8,7 +8,10 @@
   conditional-request headers (RFC 7232);
 - rest: authenticated and unauthenticated requests to every route with mutated JSON bodies,
   query strings and path parameters;
-- manifest: `POST /api/v1/manifests/import` with a mutated CMS SignedData manifest.
+- manifest: `POST /api/v1/manifests/import` with a mutated CMS SignedData manifest;
+- scep: PKIOperation (RFC 8894 §3.3) over POST and GET: PKCSReq, CertPoll, GetCert and
+  GetCRL messages mutated byte by byte, or with a mutated content behind a valid envelope
+  and signature, so that mutated PKCS #10 and IssuerAndSerialNumber reach the server.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import base64
 import json
 import random
 from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import quote
 
 from cryptography import x509
@@ -253,6 +257,73 @@ def manifest_inputs(pki: PKI, rng: random.Random) -> Iterator[Request]:
                       [(b"authorization", key), (b"content-type", b"application/json")])
 
 
+# -- SCEP ---------------------------------------------------------------------------------------
+
+def _scep_message(kind: int, content: bytes, ra: x509.Certificate, key: Any,
+                  certificate: x509.Certificate) -> bytes:
+    import os
+    from datetime import UTC, datetime
+
+    from iotpki.wire.scep.envelope import encode_envelope
+    from iotpki.wire.scep.message import Attributes, encode_pki_message
+
+    return encode_pki_message(Attributes(kind, "fuzz", os.urandom(16)),
+                              encode_envelope(content, ra), key, certificate, [certificate],
+                              datetime.now(UTC))
+
+
+def scep_inputs(pki: PKI, rng: random.Random) -> Iterator[Request]:
+    from datetime import UTC, datetime, timedelta
+
+    from iotpki.core.ca.ports import Purpose
+    from iotpki.wire.scep.content import encode_issuer_and_serial, encode_issuer_and_subject
+
+    ra = pki.service_certificates.current("scep:", Purpose.SCEP_RA, issuer=CA).certificate
+    key = generate_private_key("rsa-2048")
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "fuzz")])
+    now = datetime.now(UTC)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                   .public_key(key.public_key()).serial_number(1)
+                   .not_valid_before(now - timedelta(minutes=5))
+                   .not_valid_after(now + timedelta(days=1)).sign(key, hashes.SHA256()))
+    issuer = pki.authorities.get(CA).certificate.subject
+    csr = (x509.CertificateSigningRequestBuilder().subject_name(name)
+           .add_attribute(x509.oid.AttributeOID.CHALLENGE_PASSWORD, b"nobody:nothing")
+           .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
+    contents = {19: csr, 20: encode_issuer_and_subject(issuer, name),
+                21: encode_issuer_and_serial(issuer, 1), 22: encode_issuer_and_serial(issuer, 1)}
+    seeds = [_scep_message(k, c, ra, key, certificate) for k, c in contents.items()]
+    while True:
+        if rng.random() < 0.3:  # a valid envelope and signature around mutated content
+            kind = rng.choice(list(contents))
+            body = _scep_message(kind, mutate(contents[kind], rng), ra, key, certificate)
+        else:
+            body = mutate(rng.choice(seeds), rng, seeds)
+        if rng.random() < 0.2:
+            message = quote(base64.b64encode(body).decode(), safe="")
+            if rng.random() < 0.3:
+                message = mutate(message.encode(), rng).decode("latin-1")
+            yield Request("GET", "/scep", query=f"operation=PKIOperation&message={message}"
+                          .encode("latin-1", "replace"))
+        else:
+            yield Request("POST", "/scep", body, [(b"content-type", b"application/x-pki-message")],
+                          query=b"operation=PKIOperation")
+
+
+def scep_fault(request: Request, answer: Answer) -> bool:
+    """A 200 must carry a CertRep; anything but 200 must be a 400 (no CertRep possible)."""
+    if answer.status == 400:
+        return False
+    if answer.status != 200:
+        return True
+    from iotpki.wire.errors import DecodeError
+    from iotpki.wire.scep.message import decode_pki_message
+    try:
+        return decode_pki_message(answer.body).message_type != 3
+    except DecodeError:
+        return True
+
+
 # target → (inputs, which listener: "https" or "http", judge)
 TARGETS: dict[str, tuple[Inputs, str, Callable[[Request, Answer], bool] | None]] = {
     "est": (est_inputs, "https", None),
@@ -260,4 +331,5 @@ TARGETS: dict[str, tuple[Inputs, str, Callable[[Request, Answer], bool] | None]]
     "crl": (crl_inputs, "http", None),
     "rest": (rest_inputs, "https", None),
     "manifest": (manifest_inputs, "https", None),
+    "scep": (scep_inputs, "http", scep_fault),
 }
