@@ -2,8 +2,8 @@
 reads GetCACaps and GetCACert, sends pkiMessages and checks each CertRep's signature with
 the RA certificate before it prints the pkcsPKIEnvelope, which `openssl cms` decrypts.
 certmonger's daemon builds the pkiMessages itself; here our client codec builds them:
-PKCSReq with a one-time secret, PENDING then CertPoll after manual approval, GetCRL, a
-replay."""
+PKCSReq with a one-time secret, RenewalReq, PENDING then CertPoll after manual approval,
+GetCRL, a wrong challenge, a replay."""
 
 from __future__ import annotations
 
@@ -153,3 +153,40 @@ def test_replay_is_rejected(certmonger: Scene) -> None:
     assert again.returncode == REJECTED, again.stdout + again.stderr
     assert certmonger.issued_here() == 1
     assert [r["reason"] for r in certmonger.refusals()] == ["replayed"]
+
+
+def test_renewal_signed_by_the_current_certificate(certmonger: Scene) -> None:
+    """RenewalReq (§3.3.1) signed by the certificate issued a moment ago: the endpoint's
+    renewal method (current-certificate), a new key, the same subject and SANs."""
+    requester = Requester.new()
+    trust = trust_files(certmonger, "")
+    first = submit(certmonger, "", "-p", *trust, message=requester.message(
+        MessageType.PKCS_REQ, csr_der(requester.key, "CN=sensor-7",
+                                      certmonger.secret_registration("CN=scep-cm-renew")),
+        certmonger.ra())[0])
+    assert first.returncode == ISSUED, first.stdout + first.stderr
+    current = pkcs7.load_der_pkcs7_certificates(decrypt(certmonger, requester, first.stdout))[0]
+
+    renewing = Requester(requester.key, current)  # signs with the issued certificate
+    new = Requester.new()
+    sans = list(current.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    csr = csr_der(new.key, "CN=scep-cm-renew", None, sans)
+    done = submit(certmonger, "", "-p", *trust,
+                  message=renewing.message(MessageType.RENEWAL_REQ, csr, certmonger.ra())[0])
+    assert done.returncode == ISSUED, done.stdout + done.stderr
+    renewed = pkcs7.load_der_pkcs7_certificates(decrypt(certmonger, renewing, done.stdout))[0]
+    assert renewed.subject == current.subject and renewed.public_key() == new.key.public_key()
+    methods = [e["method"] for e in certmonger.audit("certificate.issue")
+               if e["outcome"] == "success" and e.get("profile") == "operational"]
+    assert methods == ["one-time-secret", "current-certificate"]
+
+
+def test_wrong_challenge_is_rejected(certmonger: Scene) -> None:
+    registration = certmonger.secret_registration("CN=scep-cm-wrong").split(":")[0]
+    requester = Requester.new()
+    message, _ = requester.message(MessageType.PKCS_REQ, csr_der(
+        requester.key, "CN=sensor-7", f"{registration}:wrong"), certmonger.ra())
+    done = submit(certmonger, "", "-p", *trust_files(certmonger, ""), message=message)
+    assert done.returncode == REJECTED, done.stdout + done.stderr
+    assert certmonger.issued_here() == 0
+    assert [r["reason"] for r in certmonger.refusals()] == ["bad-secret"]
