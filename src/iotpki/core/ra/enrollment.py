@@ -245,11 +245,38 @@ def validated_path(uow: UnitOfWork, presented: x509.Certificate,
     clients send only their leaf, RFC 9483 §3.3 only recommends the chain)."""
     try:
         return validate_chain(presented, given, anchors, now)
-    except ChainError:
+    except ChainError as exc:
         known = _known_issuers(uow, presented)
-        if not known:
-            raise
-        return validate_chain(presented, (*given, *known), anchors, now)
+        if not known and not any(c.subject == presented.issuer for c in given):
+            raise ChainError(  # issue 22 item 4: say what is missing, not the library's words
+                f"its issuer ({presented.issuer.rfc4514_string()}) was not sent with it and is "
+                "no CA known here: send the chain (leaf first), or import the supplier's CA "
+                "(iotpki authority import) and trust it (iotpki org trust)") from exc
+        candidates = (*given, *known)
+        try:
+            return validate_chain(presented, candidates, anchors, now)
+        except ChainError as second:
+            top = _top_of(presented, candidates)
+            if top is presented or any(top == a for a in anchors):
+                raise  # the path reaches an anchor: another fault (validity, signature)
+            raise ChainError(
+                f"its chain ends at {top.subject.rfc4514_string()}, which is not an anchor of a "
+                "trusted supplier (iotpki org trust ORG --supplier SUPPLIER --anchor "
+                "LABEL)") from second
+
+
+def _top_of(leaf: x509.Certificate,
+            candidates: Sequence[x509.Certificate]) -> x509.Certificate:
+    """The last certificate reached from `leaf` by following issuer names in `candidates`."""
+    current, seen = leaf, {leaf}
+    while current.issuer != current.subject:
+        parent = next((c for c in candidates if c.subject == current.issuer and c not in seen),
+                      None)
+        if parent is None:
+            return current
+        current = parent
+        seen.add(current)
+    return current
 
 
 def _known_issuers(uow: UnitOfWork, presented: x509.Certificate) -> list[x509.Certificate]:
