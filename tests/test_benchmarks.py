@@ -27,6 +27,8 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
      "--runs", "1", "--requests", "6", "--in-process", "5"],
     ["scep.py", "--workers", "1", "--loaders", "1", "--threads", "2", "--duration", "1",
      "--runs", "1", "--requests", "6", "--keys", "2", "--in-process", "5"],
+    ["acme.py", "--workers", "1", "--loaders", "1", "--threads", "2", "--duration", "1",
+     "--runs", "1", "--requests", "6", "--in-process", "5"],
     ["crl.py", "--entries", "300", "--runs", "1"],
     ["cli.py", "--runs", "1", "--certs", "2"],
 ])

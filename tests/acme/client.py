@@ -6,8 +6,10 @@ It is deliberately plain: each call is one request; the caller inspects the answ
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -73,3 +75,31 @@ class ACMEClient:
             authz = self.get(authz_url).json()
             found.extend(c for c in authz["challenges"] if c["type"] == kind)
         return found
+
+
+class Responder:
+    """An http-01 responder (RFC 8555 §8.3) on a loopback port: token → body."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, bytes] = {}
+        answers = self.answers
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                token = self.path.rsplit("/", 1)[-1]
+                body = answers.get(token)
+                self.send_response(200 if body is not None else 404)
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -4,11 +4,9 @@ a real HTTP responder on a loopback port (`Responder`)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,7 @@ from iotpki.protocols.acme.routes import routes
 from iotpki.protocols.acme.validation import ValidationSettings
 from iotpki.wire.acme.jws import PrivateKey
 from iotpki.wire.keys import generate_private_key
-from tests.acme.client import ACMEClient
+from tests.acme.client import ACMEClient, Responder
 from tests.conftest import last_audit_seq, shared_demo_pki
 
 BASE = "https://acme.test"
@@ -53,34 +51,6 @@ class InProcess:
     def close(self) -> None:
         self._portal.call(self._client.aclose)
         self._portal_context.__exit__(None, None, None)
-
-
-class Responder:
-    """An http-01 responder (RFC 8555 §8.3) on a loopback port: token → body."""
-
-    def __init__(self) -> None:
-        self.answers: dict[str, bytes] = {}
-        answers = self.answers
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                token = self.path.rsplit("/", 1)[-1]
-                body = answers.get(token)
-                self.send_response(200 if body is not None else 404)
-                self.end_headers()
-                self.wfile.write(body or b"")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @dataclass
