@@ -530,4 +530,4 @@ def api_services(pki: PKI) -> APIServices:
         principals=pki.principals, idempotency=pki.idempotency, authorities=pki.authorities,
         organizations=pki.organizations, profiles=pki.profiles, registrations=pki.registrations,
         manifests=pki.manifests, certificates=pki.certificates, revocation=pki.revocation,
-        audit=pki.audit, devices=pki.devices, lifecycle=pki.lifecycle)
+        audit=pki.audit, devices=pki.devices, lifecycle=pki.lifecycle, acme_keys=pki.acme_keys)

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from iotpki.protocols.rest import (
+    acme_keys,
     audit,
     certificates,
     devices,
@@ -45,7 +46,7 @@ def create_api(api: APIServices, body_limits: BodyLimits | None = None) -> FastA
     install_docs(app)
     app.state.services = api
     router = APIRouter(prefix=PREFIX)
-    for module in (directory, registrations, manifests, certificates, devices, audit):
+    for module in (directory, registrations, manifests, certificates, devices, audit, acme_keys):
         router.include_router(module.router)
     app.include_router(router)
     install_problem_handlers(app)

@@ -23,6 +23,7 @@ from iotpki.core.integration.principal import Principal
 from iotpki.core.integration.principal_service import PrincipalService
 from iotpki.core.lifecycle.device_service import DeviceService
 from iotpki.core.lifecycle.transitions import LifecycleService
+from iotpki.core.ra.acme_keys import EABKeys
 from iotpki.core.ra.registration_service import RegistrationService
 from iotpki.core.revocation.service import RevocationService
 from iotpki.core.supply_chain.manifests import ManifestService
@@ -47,6 +48,7 @@ class APIServices:
     audit: AuditTrail
     devices: DeviceService
     lifecycle: LifecycleService
+    acme_keys: EABKeys
 
 
 def services(request: Request) -> APIServices:
