@@ -32,7 +32,8 @@ SOURCE = Path(__file__).parent / "java" / "CmcInterop.java"
 # CMCFailInfo (RFC 5272 §6.1.4), as BC prints them (the INTEGER)
 BAD_ALG, BAD_MESSAGE_CHECK, BAD_REQUEST, BAD_TIME, BAD_CERT_ID = "0", "1", "2", "3", "4"
 UNSUPPORTED_EXT, BAD_IDENTITY, POP_REQUIRED, POP_FAILED, NO_KEY_REUSE = "5", "7", "8", "9", "10"
-AUTH_DATA_FAIL = "13"
+AUTH_DATA_FAIL, TRY_LATER = "13", "12"
+APPROVALS = 10  # Settings.approval_submissions_per_minute
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,11 @@ def first(cmc_server: EST, classes: Path, tmp_path_factory: pytest.TempPathFacto
         "nothing_asked empty",
         "no_credentials enroll subject=CN=cmc-bc-none",
         "pending enroll via=cmc:components subject=CN=chip-cmc-bc",
+        # one client may queue APPROVALS requests a minute (per listener process: these and
+        # `pending` go to the plain-HTTP one); the next one is told to wait
+        *(f"flood_{n} enroll via=cmc:components subject=CN=chip-flood-{n}"
+          for n in range(APPROVALS - 1)),
+        "flooded enroll via=cmc:components subject=CN=chip-flooded",
         "previous_stage enroll via=est:devices signer=chip.pem:chip.key subject=CN=sensor-cmc",
         "foreign_revoke revoke signer=foreign.pem:foreign.key",
     ])
@@ -201,6 +207,14 @@ def test_each_failure_is_a_failed_status_with_its_fail_info(first: Run, name: st
     is 200, over EST a 4xx (RFC 7030 §4.3.2); nothing is issued."""
     assert first[name] == Result(http, "failed", fail)
     assert not (first.est.dir / f"{name}.cert.pem").exists()
+
+
+def test_flooding_the_approval_queue_is_try_later(first: Run) -> None:
+    """Past one client's budget of requests for approval: failed tryLater (RFC 5272
+    §6.1.4), in a 200 over RFC 5273 HTTP."""
+    assert [first[f"flood_{n}"].status for n in range(APPROVALS - 1)] == \
+        ["pending"] * (APPROVALS - 1)
+    assert first["flooded"] == Result(200, "failed", TRY_LATER)
 
 
 def test_failures_are_audited(first: Run) -> None:
