@@ -5,7 +5,9 @@ A server start costs seconds of CPU (the process imports the whole product, migr
 schema, and the HTTPS listener is a second process that imports it again), so the protocol
 suites share one server per test module (see `served_pki` and docs/testing.md); a test that
 needs a server of its own (other options, other environment) starts one with
-`ServerProcess`.
+`ServerProcess`. Where the socket adds nothing (requests from our own encoders, no real
+peer), `InProcessApp` serves the same application (`app.http_app`, `app.https_app`) in the
+test process.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import anyio.from_thread
+import httpx
 
 from iotpki.settings import Settings
 
@@ -157,3 +162,25 @@ class ManualClock:
 
     def advance(self, delta: timedelta) -> None:
         self.moment += delta
+
+
+class InProcessApp:
+    """A synchronous HTTP client on an ASGI application in this process (httpx's ASGI
+    transport driven through an anyio portal): what a `ServerProcess` answers, without the
+    process and the socket. The application's lifespan is not run (no background work)."""
+
+    def __init__(self, app: object, base_url: str = "http://app.test") -> None:
+        self.url = base_url
+        self._portal_context = anyio.from_thread.start_blocking_portal()
+        self._portal = self._portal_context.__enter__()
+        self._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
+                                         base_url=base_url)
+
+    def request(self, method: str, path: str, content: bytes | None = None,
+                headers: dict[str, str] | None = None) -> httpx.Response:
+        return self._portal.call(lambda: self._client.request(method, path, content=content,
+                                                              headers=headers or {}))
+
+    def stop(self) -> None:
+        self._portal.call(self._client.aclose)
+        self._portal_context.__exit__(None, None, None)

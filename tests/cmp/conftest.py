@@ -2,7 +2,9 @@
 
 `scene`: the module's demo PKI and server (one per module and database), a directory of
 the test's own, and the audit log from the test's start. `private_scene`: a server of the
-test's own, for tests that change its environment or profile file before it starts."""
+test's own, for tests that change its environment or profile file before it starts.
+`app_scene`: the same without a socket, for requests from our own encoder (no peer): the
+plain-HTTP application in process (`InProcessServer`); `Scene.post` sends either way."""
 
 from __future__ import annotations
 
@@ -15,14 +17,14 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from iotpki.app import PKI
+from iotpki.app import PKI, http_app
 from iotpki.core.ra.registration import RegistrationMethod
 from iotpki.core.ra.registration_service import RegistrationSpec
 from iotpki.settings import Settings
 from iotpki.wire.names import parse_subject
 from tests.cmp.rfc9483 import Lab, build_lab
 from tests.conftest import key_settings, last_audit_seq, shared_demo_pki
-from tests.servers import PASSPHRASE, ServerProcess, free_port
+from tests.servers import PASSPHRASE, InProcessApp, ServerProcess, free_port
 
 CA = "operatorco-operations"
 ROOT = "operatorco-root"
@@ -66,14 +68,39 @@ def write_key(path: Path, key: object) -> Path:
     return path
 
 
+class InProcessServer:
+    """Stands in for `ServerProcess` where the socket adds nothing: `app.http_app` (CMP,
+    OCSP, CRLs) in process (`tests.servers.InProcessApp`); no background workers."""
+
+    def __init__(self, pki: PKI) -> None:
+        self._app = InProcessApp(http_app(pki, background=False), "http://cmp.test")
+        self.url = self._app.url
+
+    def post(self, path: str, body: bytes, content_type: str) -> tuple[int, str, bytes]:
+        answer = self._app.request("POST", path, body, {"Content-Type": content_type})
+        return answer.status_code, answer.headers.get("content-type", ""), answer.content
+
+    def stop(self) -> None:
+        self._app.stop()
+
+
 @dataclass
 class Scene:
-    """The demo PKI behind a running server, and a directory for openssl's files."""
+    """The demo PKI behind a running server (or in process), and a directory for openssl's
+    files."""
 
     pki: PKI
-    server: ServerProcess
+    server: ServerProcess | InProcessServer
     dir: Path
     audit_after: int = 0  # the audit sequence number this test started from
+
+    def post(self, body: bytes, label: str = "", content_type: str = "application/pkixcmp"
+             ) -> tuple[int, str, bytes]:
+        """One CMP request over HTTP (RFC 6712): (status, content type, body)."""
+        path = "/.well-known/cmp" + (f"/p/{label}" if label else "")
+        if isinstance(self.server, InProcessServer):
+            return self.server.post(path, body, content_type)
+        return post_cmp(self.server.url + path, body, content_type)
 
     def url_args(self, label: str = "") -> list[str]:
         path = ".well-known/cmp" + (f"/p/{label}" if label else "")
@@ -140,6 +167,25 @@ def cmp_server(module_database_url: str | None, tmp_path_factory: pytest.TempPat
 @pytest.fixture
 def scene(cmp_server: Scene, tmp_path: Path) -> Scene:
     return cmp_server.for_test(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def cmp_app(module_database_url: str | None, tmp_path_factory: pytest.TempPathFactory,
+            request: pytest.FixtureRequest) -> Iterator[Scene]:
+    """The module's demo PKI with the plain-HTTP application in process."""
+    directory = tmp_path_factory.mktemp("cmp-app")
+    with shared_demo_pki(request, directory, module_database_url, "http://cmp.test",
+                         **{CHECK_AFTER[0]: CHECK_AFTER[1]}) as pki:
+        server = InProcessServer(pki)
+        try:
+            yield Scene(pki, server, directory)
+        finally:
+            server.stop()
+
+
+@pytest.fixture
+def app_scene(cmp_app: Scene, tmp_path: Path) -> Scene:
+    return cmp_app.for_test(tmp_path)
 
 
 @pytest.fixture

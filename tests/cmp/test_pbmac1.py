@@ -1,7 +1,8 @@
 """PBMAC1 (RFC 9481 §6.1.1, RFC 8018 §7.1): the codec against an independent computation
 (hashlib's PBKDF2 and hmac), hypothesis round trips, iteration and salt limits, and a
-PBMAC1-protected central-key ir against `iotpki serve` answered with PBMAC1. OpenSSL 3.0
-speaks only PasswordBasedMac, so the request comes from our encoder."""
+PBMAC1-protected central-key ir answered with PBMAC1 by the CMP endpoint in process (the
+request comes from our encoder: OpenSSL 3.0 speaks only PasswordBasedMac, so no peer needs
+the socket; openssl cms opens the delivered key)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from iotpki.wire.cmp.pbmac1 import (
 from iotpki.wire.cmp.protection import MACProtection, ProtectionError, verify_mac
 from iotpki.wire.der import SEQUENCE, tlv
 from iotpki.wire.names import parse_subject
-from tests.cmp.conftest import Scene, error_failures, post_cmp
+from tests.cmp.conftest import Scene, error_failures
 from tests.cmp.keygen_peer import certified_key_pair, open_key_delivery, same_key
 
 HMACS = {"1.2.840.113549.2.7": "sha1", "1.2.840.113549.2.9": "sha256",
@@ -106,12 +107,13 @@ def test_pbmac1_protected_message_verifies_and_tampering_fails() -> None:
 
 
 @pytest.mark.interop
-def test_pbmac1_ir_against_the_server(scene: Scene) -> None:
+def test_pbmac1_ir_against_the_server(app_scene: Scene) -> None:
+    scene = app_scene
     registration, secret = scene.secret_registration("CN=sensor-7")
     request = encode_keygen_cert_req_msg(parse_subject("CN=sensor-7"))
     der = encode_mac_request("ir", tlv(SEQUENCE, request), _pbmac1(secret),
                              registration.encode(), datetime.now(UTC), implicit_confirm=True)
-    status, _, answer = post_cmp(f"{scene.server.url}/.well-known/cmp", der)
+    status, _, answer = scene.post(der)
     assert status == 200
     message = decode_pki_message(answer)
     assert message.header.protection_algorithm == PBMAC1  # answered as asked
@@ -122,13 +124,13 @@ def test_pbmac1_ir_against_the_server(scene: Scene) -> None:
     assert same_key(key, certificate)
 
 
-@pytest.mark.interop
-def test_too_few_pbmac1_iterations_are_refused_and_audited(scene: Scene) -> None:
+def test_too_few_pbmac1_iterations_are_refused_and_audited(app_scene: Scene) -> None:
+    scene = app_scene
     registration, secret = scene.secret_registration("CN=sensor-7")
     request = encode_keygen_cert_req_msg(parse_subject("CN=sensor-7"))
     der = encode_mac_request("ir", tlv(SEQUENCE, request), _Unchecked(secret, 10),
                              registration.encode(), datetime.now(UTC))
-    _, _, answer = post_cmp(f"{scene.server.url}/.well-known/cmp", der)
+    _, _, answer = scene.post(der)
     assert error_failures(answer) == ("error", {"badMessageCheck"})
     assert [r["failure"] for r in scene.audit("cmp.request")] == ["badMessageCheck"]
     assert scene.audit("key.server-generated") == []
