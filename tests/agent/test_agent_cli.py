@@ -66,6 +66,17 @@ timeout = 20
     assert marker.read_text() == "xx"
     assert (tmp_path / "device" / "anchors.pem").exists()
 
+    # Issue 23 item 5: the renewal time follows the configuration at every start, for the
+    # certificate already installed; fraction 0 (renew at once) is a valid setting.
+    before = json.loads(agent(config, "status").stdout)
+    config.write_text(config.read_text().replace("fraction = 0.6667", "fraction = 0.5"))
+    earlier = json.loads(agent(config, "status").stdout)
+    assert earlier["renew_at"] < before["renew_at"] and earlier["next_action"] == "wait"
+    config.write_text(config.read_text().replace("fraction = 0.5", "fraction = 0\njitter = 0"))
+    now = agent(config, "status")
+    assert now.returncode == 0, now.stderr
+    assert json.loads(now.stdout)["next_action"] == "renew"
+
 
 def test_bad_configuration_exit_code_2(tmp_path: Path) -> None:
     config = tmp_path / "agent.toml"

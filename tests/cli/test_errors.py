@@ -74,3 +74,27 @@ def test_a_long_error_is_not_wrapped(data_dir: Path) -> None:
                "--reason", "keyCompromise")
     assert done.returncode == 1
     assert one_line(done).startswith("error: ")
+
+
+
+REGISTRATION = ["registration", "create", "--org", "operatorco", "--ca",
+                "operatorco-operations", "--profile", "operational", "--method",
+                "one-time-secret"]
+
+
+@pytest.mark.parametrize(("args", "code", "words"), [
+    (["cert", "show", "nope", "01"], 1, "error: unknown authority 'nope'"),
+    ([*REGISTRATION, "--subject", "CN"], 2, "error: malformed subject 'CN': expected"),
+    ([*REGISTRATION, "--lifetime", "3x"], 2, "error: bad duration '3x'"),
+    (["cert", "show", "operatorco-operations", "zz"], 2,
+     "error: serial 'zz' is not hexadecimal"),
+    (["cert", "revoke", "operatorco-operations", "01", "--reason", "bored"], 2,
+     "error: unknown revocation reason 'bored'"),
+])
+def test_exit_codes_as_docs_cli_md_says(data_dir: Path, args: list[str], code: int,
+                                        words: str) -> None:
+    """Issue 22 item 12: each kind of error exits with the code docs/cli.md's table gives
+    (1 an iotpki error, 2 a bad value; 3, a refusal, above), in one line in our words."""
+    done = run(data_dir, *args)
+    assert one_line(done).startswith(words), done.stderr
+    assert done.returncode == code, done.stderr

@@ -43,7 +43,11 @@ def _aware(value: str) -> datetime:
 
 
 def _serial(value: str) -> int:
-    return int(value.lower().removeprefix("0x").replace(":", ""), 16)
+    try:
+        return int(value.lower().removeprefix("0x").replace(":", ""), 16)
+    except ValueError:
+        raise ValueError(f"serial {value!r} is not hexadecimal (e.g. 4ba71938…, as "
+                         "'iotpki cert list' shows it)") from None
 
 
 @app.command()

@@ -20,7 +20,10 @@ def parse_subject(text: str) -> x509.Name:
     try:
         return x509.Name.from_rfc4514_string(text)
     except ValueError as exc:
-        raise DecodeError(f"malformed subject {text!r}: {exc}") from exc
+        raise DecodeError(f"malformed subject {text!r}: expected RFC 4514 attribute=value "
+                          f"pairs like CN=sensor-1,O=Example ({exc})"
+                          if str(exc) else f"malformed subject {text!r}: expected RFC 4514 "
+                          "attribute=value pairs like CN=sensor-1,O=Example") from exc
 
 
 def parse_san(text: str) -> x509.GeneralName:
