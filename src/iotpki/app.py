@@ -472,6 +472,7 @@ def acme_validation(settings: Settings) -> ValidationSettings:
 
 def acme_server(pki: PKI, validation: ValidationSettings | None = None) -> ACMEServer:
     """The ACME server (RFC 8555) with its resources and challenge validators."""
+    from iotpki.core.ra.acme_state import ACMEState
     from iotpki.protocols.acme.accounts import ACMEAccounts
     from iotpki.protocols.acme.ari import ACMERenewalInfo
     from iotpki.protocols.acme.attest import DeviceAttest01
@@ -484,10 +485,10 @@ def acme_server(pki: PKI, validation: ValidationSettings | None = None) -> ACMES
     from iotpki.wire.acme.attestation import PreviousStageFormat
 
     settings = pki.settings
-    uow = pki.database.unit_of_work
     validation = validation or acme_validation(settings)
-    server = ACMEServer(uow, pki.endpoints, pki.clock)
-    ACMEAccounts(server, uow, pki.acme_keys, pki.clock)
+    state = ACMEState(pki.database.unit_of_work, pki.clock, pki.database.read_unit_of_work)
+    server = ACMEServer(state, pki.endpoints, pki.clock)
+    ACMEAccounts(server, pki.acme_keys, pki.clock)
     dns = DNSClient(validation.resolver, validation.timeout)
     resolve = dns.resolve if validation.resolver else None
     validators: dict[str, Validator] = {
@@ -495,11 +496,11 @@ def acme_server(pki: PKI, validation: ValidationSettings | None = None) -> ACMES
         "tls-alpn-01": TLSALPN01(validation, resolve or system_address),
         "device-attest-01": DeviceAttest01({PreviousStageFormat.name: PreviousStageFormat()},
                                            pki.enrollment)}
-    ACMEOrders(server, uow, pki.issuance, validators, pki.clock,
+    ACMEOrders(server, pki.issuance, validators, pki.clock,
                ACMELimits(settings.acme_orders_per_hour,
                           settings.acme_organization_orders_per_hour), pki.enrollment)
-    ACMECertificates(server, uow, pki.certificates, pki.revocation, pki.clock)
-    ACMERenewalInfo(server, uow, pki.renewal_info)
+    ACMECertificates(server, pki.certificates, pki.revocation, pki.clock)
+    ACMERenewalInfo(server, pki.renewal_info)
     return server
 
 

@@ -14,7 +14,6 @@ from typing import TypeVar
 from iotpki.core.clock import Clock
 from iotpki.core.errors import ConfigurationError
 from iotpki.core.errors import RefusalReason as R
-from iotpki.core.ports import UnitOfWorkFactory
 from iotpki.core.ra.acme import DEACTIVATED, VALID, ACMEAccount
 from iotpki.core.ra.acme_keys import EABKeys
 from iotpki.protocols.acme.problems import ACMEProblem, NotFound
@@ -38,10 +37,9 @@ T = TypeVar("T")
 
 
 class ACMEAccounts:
-    def __init__(self, server: ACMEServer, uow: UnitOfWorkFactory, eab: EABKeys,
-                 clock: Clock) -> None:
+    def __init__(self, server: ACMEServer, eab: EABKeys, clock: Clock) -> None:
         self._server = server
-        self._uow = uow
+        self._state = server.state
         self._eab = eab
         self._clock = clock
         server.on_post("new-account", self.new_account)
@@ -68,13 +66,12 @@ class ACMEAccounts:
         account = ACMEAccount(account_id, signed.endpoint.label, thumbprint(signed.key),
                               jwk_of(signed.key), VALID, request.contact, organization, key_id,
                               self._clock.now())
-        with self._uow() as uow:
-            if key_id is not None and not uow.acme.bind_eab_key(key_id, account_id):
-                raise ACMEProblem("unauthorized", "the EAB key was used already",
-                                  R.REGISTRATION_CONSUMED)
-            if not uow.acme.add_account(account):  # a concurrent request with the same key
-                raise ACMEProblem("malformed", "an account with this key was just created")
-            uow.commit()
+        creation = self._state.create_account(account)
+        if creation.refusal == "eab-used":
+            raise ACMEProblem("unauthorized", "the EAB key was used already",
+                              R.REGISTRATION_CONSUMED)
+        if not creation.created:  # a concurrent request with the same key
+            raise ACMEProblem("malformed", "an account with this key was just created")
         self._server.audit("acme.account.create", "success", f"acme:{account_id}",
                            signed.endpoint.label or "-",
                            {"organization": organization, "eab_key": key_id})
@@ -95,8 +92,7 @@ class ACMEAccounts:
             raise ACMEProblem("malformed", "the EAB payload is not a JWK") from exc
         if thumbprint(bound) != thumbprint(signed.key):
             raise ACMEProblem("unauthorized", "the EAB payload is not the account key")
-        with self._uow() as uow:
-            key = uow.acme.eab_key(inner.kid)
+        key = self._state.eab_key(inner.kid)
         if key is None or (key.label is not None and key.label != signed.endpoint.label):
             raise ACMEProblem("unauthorized", f"unknown EAB key {inner.kid!r}", R.BAD_SECRET)
         if key.account_id is not None:
@@ -135,23 +131,18 @@ class ACMEAccounts:
         if "contact" in payload:
             request = _decoded(lambda: decode_new_account({"contact": payload["contact"]}))
             account = replace(account, contact=request.contact)
-            with self._uow() as uow:
-                uow.acme.update_account(account)
-                uow.commit()
+            self._state.update_account(account)
         return self._answer(signed, account, 200)
 
     def _deactivate(self, signed: Signed, account: ACMEAccount) -> ACMEAnswer:
         account = replace(account, status=DEACTIVATED)
-        with self._uow() as uow:
-            uow.acme.update_account(account)
-            uow.commit()
+        self._state.update_account(account)
         self._server.audit("acme.account.deactivate", "success", signed.actor,
                            signed.endpoint.label or "-", {"account": account.id})
         return self._answer(signed, account, 200)
 
     def _orders(self, signed: Signed, account: ACMEAccount) -> ACMEAnswer:
-        with self._uow() as uow:
-            orders = uow.acme.orders_of(account.id, ORDERS_LISTED)
+        orders = self._state.orders_of(account.id, ORDERS_LISTED)
         return ACMEAnswer(200, {"orders": [signed.links.order(o.id) for o in orders]})
 
     # -- §7.3.5 key rollover -------------------------------------------------------------------
@@ -172,15 +163,9 @@ class ACMEAccounts:
         payload = inner.json_payload()
         _check_rollover(payload, signed, account)
         updated = replace(account, thumbprint=thumbprint(new_key), jwk=jwk_of(new_key))
-        with self._uow() as uow:
-            other = uow.acme.account_by_thumbprint(updated.thumbprint)
-            if other is not None:
-                raise ACMEProblem("malformed", "the new key belongs to an account already",
-                                  status=409)
-            if not uow.acme.update_account(updated):
-                raise ACMEProblem("malformed", "the new key belongs to an account already",
-                                  status=409)
-            uow.commit()
+        if not self._state.update_account(updated):
+            raise ACMEProblem("malformed", "the new key belongs to an account already",
+                              status=409)
         self._server.audit("acme.account.key_change", "success", signed.actor,
                            signed.endpoint.label or "-",
                            {"account": account.id, "thumbprint": updated.thumbprint})

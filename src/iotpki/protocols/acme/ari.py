@@ -5,11 +5,9 @@ order renews. A certificate id is base64url(AKI keyIdentifier) "." base64url(ser
 
 from __future__ import annotations
 
-from cryptography import x509
-
 from iotpki.core.ca.certificate import CertificateRecord
 from iotpki.core.lifecycle.renewal_info import RenewalInfo
-from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
+from iotpki.core.ra.acme_state import ACMEState
 from iotpki.core.ra.endpoints import Endpoint
 from iotpki.protocols.acme.problems import ACMEProblem, NotFound
 from iotpki.protocols.acme.resources import Links, timestamp
@@ -20,37 +18,25 @@ from iotpki.wire.acme.messages import decode_ari_certificate_id
 RETRY_AFTER = 6 * 3600  # §4.3: how long a client should wait before asking again
 
 
-def key_identifier(certificate: x509.Certificate) -> bytes:
-    try:
-        return certificate.extensions.get_extension_for_class(
-            x509.SubjectKeyIdentifier).value.digest
-    except x509.ExtensionNotFound:
-        return x509.SubjectKeyIdentifier.from_public_key(certificate.public_key()).digest
-
-
-def certificate_of(uow: UnitOfWork, certificate_id: str) -> CertificateRecord | None:
+def certificate_of(state: ACMEState, certificate_id: str) -> CertificateRecord | None:
     """The certificate an RFC 9773 id names; `ACMEProblem(malformed)` if it is not one."""
     try:
         key_id, serial = decode_ari_certificate_id(certificate_id)
     except JWSError as exc:
         raise ACMEProblem("malformed", f"certificate id: {exc.detail}") from exc
-    for authority in uow.authorities.list():
-        if key_identifier(authority.certificate) == key_id:
-            return uow.certificates.get(authority.label, serial)
-    return None
+    return state.certificate_by_key_id(key_id, serial)
 
 
 class ACMERenewalInfo:
-    def __init__(self, server: ACMEServer, uow: UnitOfWorkFactory, renewal: RenewalInfo) -> None:
-        self._uow = uow
+    def __init__(self, server: ACMEServer, renewal: RenewalInfo) -> None:
+        self._state = server.state
         self._renewal = renewal
         server.on_get("renewal-info", self.get)
 
     def get(self, endpoint: Endpoint, links: Links, rest: tuple[str, ...]) -> ACMEAnswer:
         if len(rest) != 1:
             raise NotFound("GET renewal-info/<certID> (RFC 9773 §4.1)")
-        with self._uow() as uow:
-            record = certificate_of(uow, rest[0])
+        record = certificate_of(self._state, rest[0])
         if record is None:
             raise NotFound("no certificate of this server has that id")
         window = self._renewal.window(record)

@@ -21,7 +21,6 @@ from iotpki.core.clock import Clock
 from iotpki.core.errors import AccessDeniedError, ConflictError
 from iotpki.core.errors import NotFoundError as CoreNotFound
 from iotpki.core.errors import RefusalReason as R
-from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 from iotpki.core.ra.acme import ACMEAccount
 from iotpki.core.revocation.service import RevocationService
 from iotpki.protocols.acme.problems import ACMEProblem, NotFound
@@ -38,12 +37,11 @@ REASON_FLAGS = {0: x509.ReasonFlags.unspecified, 1: x509.ReasonFlags.key_comprom
 
 
 class ACMECertificates:
-    def __init__(self, server: ACMEServer, uow: UnitOfWorkFactory,
-                 certificates: CertificateDirectory, revocation: RevocationService,
-                 clock: Clock) -> None:
+    def __init__(self, server: ACMEServer, certificates: CertificateDirectory,
+                 revocation: RevocationService, clock: Clock) -> None:
         self._server = server
         self._clock = clock
-        self._uow = uow
+        self._state = server.state
         self._certificates = certificates
         self._revocation = revocation
         server.on_post("cert", self.download)
@@ -53,24 +51,18 @@ class ACMECertificates:
         account = signed.owned()
         if not rest or len(rest) > 2 or rest[1:] not in ((), ("1",)):
             raise NotFound("no such certificate")
-        with self._uow() as uow:
-            order = uow.acme.order(rest[0])
+        order = self._state.order(rest[0])
         if order is None or order.certificate is None or order.label != signed.endpoint.label:
             raise NotFound("no such certificate")
         if order.account_id != account.id:
             raise ACMEProblem("unauthorized", "the certificate belongs to another account")
         record = self._certificates.get_by_fingerprint(order.certificate)
-        chain = self._server_chain(record)
+        chain = list(self._state.issuing_chain(record.authority))
         full = rest[1:] == ("1",)
         body = encode_pem_chain([record.certificate, *(chain if full else chain[:-1])])
         alternate = signed.links.certificate(order.id) + ("" if full else "/1")
         return ACMEAnswer(200, body, PEM_CHAIN,
                           headers={"Link": f'<{alternate}>;rel="alternate"'})
-
-    def _server_chain(self, record: CertificateRecord) -> list[x509.Certificate]:
-        with self._uow() as uow:
-            authority = uow.authorities.get(record.authority)
-        return list(authority.full_chain) if authority is not None else []
 
     def revoke(self, signed: Signed, rest: tuple[str, ...]) -> ACMEAnswer:
         if rest:
@@ -106,20 +98,19 @@ class ACMECertificates:
                 raise ACMEProblem("unauthorized", "the JWS key is neither an account key nor "
                                                   "the certificate's key")
             return
-        with self._uow() as uow:
-            order = uow.acme.order_for_certificate(record.fingerprint)
-            if order is not None and order.account_id == signed.account.id:
-                return
-            if order is not None and self._authorized_for_all(uow, signed.account, record):
-                return
+        order = self._state.order_for_certificate(record.fingerprint)
+        if order is not None and order.account_id == signed.account.id:
+            return
+        if order is not None and self._authorized_for_all(signed.account, record):
+            return
         raise ACMEProblem("unauthorized", "this account may not revoke that certificate")
 
-    def _authorized_for_all(self, uow: UnitOfWork, account: ACMEAccount,
+    def _authorized_for_all(self, account: ACMEAccount,
                             record: CertificateRecord) -> bool:
         names = [s[4:] for s in record.sans if s.startswith("dns:")]
         if not names or len(names) != len(record.sans):
             return False
         now = self._clock.now()
-        return all(uow.acme.valid_authorization(account.id, "dns", n, now) is not None
+        return all(self._state.valid_authorization(account.id, "dns", n, now) is not None
                    for n in names)
 

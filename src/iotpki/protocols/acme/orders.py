@@ -31,7 +31,6 @@ from iotpki.core.clock import Clock
 from iotpki.core.errors import RefusalReason as R
 from iotpki.core.methods import MethodName
 from iotpki.core.outcomes import Issued, Pending
-from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 from iotpki.core.ra.acme import (
     DEACTIVATED,
     INVALID,
@@ -44,9 +43,9 @@ from iotpki.core.ra.acme import (
     ACMEChallenge,
     ACMEOrder,
 )
+from iotpki.core.ra.acme_state import ACMEState
 from iotpki.core.ra.enrollment import EnrollmentRequest, EnrollmentService
 from iotpki.core.supply_chain.domain import valid_domain_name
-from iotpki.core.supply_chain.domain_claims import enclosing
 from iotpki.protocols.acme.ari import certificate_of
 from iotpki.protocols.acme.attest import POSSESSION
 from iotpki.protocols.acme.problems import ACMEProblem, NotFound, refused
@@ -79,13 +78,13 @@ class ACMELimits:
 
 
 class ACMEOrders:
-    def __init__(self, server: ACMEServer, uow: UnitOfWorkFactory, issuance: IssuanceService,
+    def __init__(self, server: ACMEServer, issuance: IssuanceService,
                  validators: Mapping[str, Validator], clock: Clock,
                  limits: ACMELimits = ACMELimits(),
                  enrollment: EnrollmentService | None = None) -> None:
         self._server = server
         self._enrollment = enrollment
-        self._uow = uow
+        self._state = server.state
         self._issuance = issuance
         self._validators = validators
         self._clock = clock
@@ -110,35 +109,33 @@ class ACMEOrders:
             raise ACMEProblem("rejectedIdentifier", "a permanent-identifier order names one "
                                                     "device and nothing else", R.SAN_NOT_ALLOWED)
         now = self._clock.now()
-        with self._uow() as uow:
-            self._check_rate(uow, account, now)
-            for identifier in request.identifiers:
-                self._check_identifier(uow, signed, account, identifier)
-            if request.replaces is not None:
-                _check_replaces(uow, account, request.replaces)
-            order, fresh = self._build_order(uow, signed, account, request.identifiers, now)
-            order = replace(order, replaces=request.replaces)
-            uow.acme.add_order(order, fresh)
-            uow.commit()
+        self._check_rate(account, now)
+        for identifier in request.identifiers:
+            self._check_identifier(signed, account, identifier)
+        if request.replaces is not None:
+            _check_replaces(self._state, account, request.replaces)
+        order, fresh = self._build_order(signed, account, request.identifiers, now)
+        order = replace(order, replaces=request.replaces)
+        self._state.add_order(order, fresh)
         self._server.audit("acme.order.create", "success", signed.actor, order.id, {
             "label": signed.endpoint.label, "identifiers": [v for _, v in order.identifiers],
             "organization": account.organization})
         return ACMEAnswer(201, order_json(signed.links, order),
                           headers={"Location": signed.links.order(order.id)})
 
-    def _check_rate(self, uow: UnitOfWork, account: ACMEAccount, now: datetime) -> None:
+    def _check_rate(self, account: ACMEAccount, now: datetime) -> None:
         since = now - timedelta(hours=1)
         limit = self._limits.orders_per_account
-        if limit and uow.acme.count_orders(account.id, None, since) >= limit:
+        if limit and self._state.count_orders(account.id, None, since) >= limit:
             raise ACMEProblem("rateLimited", f"at most {limit} orders per account and hour",
                               R.TOO_MANY_ATTEMPTS)
         limit = self._limits.orders_per_organization
         if limit and account.organization is not None and \
-                uow.acme.count_orders(None, account.organization, since) >= limit:
+                self._state.count_orders(None, account.organization, since) >= limit:
             raise ACMEProblem("rateLimited", f"at most {limit} orders per organization and "
                                              "hour", R.TOO_MANY_ATTEMPTS)
 
-    def _check_identifier(self, uow: UnitOfWork, signed: Signed, account: ACMEAccount,
+    def _check_identifier(self, signed: Signed, account: ACMEAccount,
                           identifier: Identifier) -> None:
         offered = signed.endpoint.challenges
         if identifier.type == "permanent-identifier":
@@ -155,20 +152,19 @@ class ACMEOrders:
         if not valid_domain_name(name):
             raise ACMEProblem("rejectedIdentifier", f"{name!r} is not a valid DNS name",
                               R.SAN_NOT_ALLOWED)
-        owners = uow.domains.owners(enclosing(name))
-        owner = next((owners[d] for d in enclosing(name) if d in owners), None)
+        owner = self._state.domain_owner(name)
         if owner is not None and owner != account.organization:
             raise refused(R.DOMAIN_NOT_OWNED, f"{name} lies in an operational domain of "
                                               f"{owner}; only accounts bound to {owner} "
                                               "(External Account Binding) may order it")
 
-    def _build_order(self, uow: UnitOfWork, signed: Signed, account: ACMEAccount,
+    def _build_order(self, signed: Signed, account: ACMEAccount,
                      identifiers: tuple[Identifier, ...],
                      now: datetime) -> tuple[ACMEOrder, list[ACMEAuthorization]]:
         expires = now + self._limits.order_lifetime
         authz_ids, fresh = [], []
         for identifier in identifiers:
-            reused = uow.acme.valid_authorization(account.id, identifier.type,
+            reused = self._state.valid_authorization(account.id, identifier.type,
                                                   identifier.value, now)
             if reused is not None:
                 authz_ids.append(reused.id)
@@ -201,23 +197,20 @@ class ACMEOrders:
 
     def _own_order(self, signed: Signed, rest: tuple[str, ...]) -> ACMEOrder:
         account = signed.owned()
-        with self._uow() as uow:
-            order = uow.acme.order(rest[0]) if rest else None
-            if order is None or order.label != signed.endpoint.label:
-                raise NotFound("no such order")
-            if order.account_id != account.id:
-                raise ACMEProblem("unauthorized", "the order belongs to another account")
-            order = self._refresh(uow, order)
-            uow.commit()
-        return order
+        order = self._state.order(rest[0]) if rest else None
+        if order is None or order.label != signed.endpoint.label:
+            raise NotFound("no such order")
+        if order.account_id != account.id:
+            raise ACMEProblem("unauthorized", "the order belongs to another account")
+        return self._refresh(order)
 
-    def _refresh(self, uow: UnitOfWork, order: ACMEOrder) -> ACMEOrder:
+    def _refresh(self, order: ACMEOrder) -> ACMEOrder:
         """§7.1.6: a pending order becomes ready once every authorization is valid, invalid
         once one is invalid or the order has expired."""
         now = self._clock.now()
         status = order.status
         if status == PENDING:
-            states = [_state(uow.acme.authorization(a), now) for a in order.authorizations]
+            states = [_state(self._state.authorization(a), now) for a in order.authorizations]
             if any(s != VALID and s != PENDING for s in states):
                 status = INVALID
             elif all(s == VALID for s in states):
@@ -227,7 +220,7 @@ class ACMEOrders:
         if status == order.status:
             return order
         updated = replace(order, status=status)
-        uow.acme.update_order(updated, order.status)
+        self._state.update_order(updated, order.status)
         return updated
 
     def _finalize(self, signed: Signed, order: ACMEOrder) -> ACMEAnswer:
@@ -242,10 +235,9 @@ class ACMEOrders:
             chain = self._attested_chain(order, csr_der, signed)
         else:
             subject, sans = _check_csr(csr_der, order, signed)
-        with self._uow() as uow:  # one finalize at a time: ready → processing
-            if not uow.acme.update_order(replace(order, status=PROCESSING), READY):
-                raise ACMEProblem("orderNotReady", "the order is being finalized already")
-            uow.commit()
+        # one finalize at a time: ready → processing
+        if not self._state.update_order(replace(order, status=PROCESSING), READY):
+            raise ACMEProblem("orderNotReady", "the order is being finalized already")
         if attested and self._enrollment is not None:
             outcome = self._enrollment.enroll(EnrollmentRequest(
                 csr_der, signed.actor, client_chain=chain, possession=POSSESSION,
@@ -262,9 +254,7 @@ class ACMEOrders:
         else:
             error = refused(outcome.reason, outcome.detail)
             done = replace(order, status=INVALID, error=error.document())
-        with self._uow() as uow:
-            uow.acme.update_order(done, PROCESSING)
-            uow.commit()
+        self._state.update_order(done, PROCESSING)
         if not isinstance(outcome, Issued):
             raise refused(outcome.reason, outcome.detail)
         return ACMEAnswer(200, order_json(signed.links, done),
@@ -280,8 +270,7 @@ class ACMEOrders:
         if spki_der(public) == spki_der(signed.key):
             raise ACMEProblem("badCSR", "the certificate key must not be the account key "
                                         "(RFC 8555 §11.1)")
-        with self._uow() as uow:
-            authz = uow.acme.authorization(order.authorizations[0])
+        authz = self._state.authorization(order.authorizations[0])
         challenge = next((c for c in (authz.challenges if authz else ())
                           if c.type == "device-attest-01" and c.status == VALID), None)
         if challenge is None or not challenge.evidence:
@@ -292,8 +281,7 @@ class ACMEOrders:
     # -- §7.5 authorizations and challenges -----------------------------------------------------
 
     def _own_authz(self, signed: Signed, authz_id: str) -> ACMEAuthorization:
-        with self._uow() as uow:
-            authz = uow.acme.authorization(authz_id)
+        authz = self._state.authorization(authz_id)
         if authz is None or authz.label != signed.endpoint.label:
             raise NotFound("no such authorization")
         if authz.account_id != signed.owned().id:
@@ -313,9 +301,7 @@ class ACMEOrders:
         if authz.status not in (PENDING, VALID):
             raise ACMEProblem("malformed", f"the authorization is {authz.status}")
         updated = replace(authz, status=DEACTIVATED)
-        with self._uow() as uow:
-            uow.acme.update_authorization(updated, authz.status)
-            uow.commit()
+        self._state.update_authorization(updated, authz.status)
         return updated
 
     def challenge(self, signed: Signed, rest: tuple[str, ...]) -> ACMEAnswer:
@@ -356,21 +342,19 @@ class ACMEOrders:
             updated = replace(authz, status=VALID, challenges=_swap(authz, done),
                               expires=now + self._limits.valid_authorization)
             outcome, details = "success", {}
-        with self._uow() as uow:
-            if not uow.acme.update_authorization(updated, PENDING):
-                current = uow.acme.authorization(authz.id) or authz
-                return current, next(c for c in current.challenges if c.type == challenge.type)
-            uow.commit()
+        if not self._state.update_authorization(updated, PENDING):
+            current = self._state.authorization(authz.id) or authz
+            return current, next(c for c in current.challenges if c.type == challenge.type)
         self._server.audit("acme.challenge", outcome, signed.actor, authz.id, {
             "type": challenge.type, "identifier": authz.identifier_value,
             "label": signed.endpoint.label, **details})
         return updated, done
 
 
-def _check_replaces(uow: UnitOfWork, account: ACMEAccount, replaces: str) -> None:
+def _check_replaces(state: ACMEState, account: ACMEAccount, replaces: str) -> None:
     """RFC 9773 §5: the replaced certificate is one this account ordered."""
-    record = certificate_of(uow, replaces)
-    order = None if record is None else uow.acme.order_for_certificate(record.fingerprint)
+    record = certificate_of(state, replaces)
+    order = None if record is None else state.order_for_certificate(record.fingerprint)
     if order is None or order.account_id != account.id:
         raise ACMEProblem("malformed", "replaces names no certificate this account ordered")
 

@@ -24,11 +24,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from iotpki.core.audit.log import AuditRecord, append_audit
 from iotpki.core.clock import Clock
 from iotpki.core.errors import NotFoundError
-from iotpki.core.ports import UnitOfWorkFactory
 from iotpki.core.ra.acme import VALID, ACMEAccount
+from iotpki.core.ra.acme_state import ACMEState
 from iotpki.core.ra.endpoints import Endpoint, Endpoints
 from iotpki.protocols.acme.problems import ACMEProblem, NotFound
 from iotpki.protocols.acme.resources import Links, directory
@@ -97,8 +96,8 @@ JWK_RESOURCES = ("new-account", "revoke-cert")
 
 
 class ACMEServer:
-    def __init__(self, uow: UnitOfWorkFactory, endpoints: Endpoints, clock: Clock) -> None:
-        self._uow = uow
+    def __init__(self, state: ACMEState, endpoints: Endpoints, clock: Clock) -> None:
+        self.state = state
         self._endpoints = endpoints
         self._clock = clock
         self._pruned = datetime.min.replace(tzinfo=clock.now().tzinfo)
@@ -181,22 +180,16 @@ class ACMEServer:
     def new_nonce(self) -> str:
         nonce = b64url_encode(secrets.token_bytes(16))
         now = self._clock.now()
-        with self._uow() as uow:
-            uow.acme.add_nonce(nonce, now)
-            if now - self._pruned > PRUNE_EVERY:
-                uow.acme.prune_nonces(now - NONCE_LIFETIME)
-                self._pruned = now
-            uow.commit()
+        prune = now - self._pruned > PRUNE_EVERY
+        self.state.add_nonce(nonce, now - NONCE_LIFETIME if prune else None)
+        if prune:
+            self._pruned = now
         return nonce
 
     def _swap_nonce(self, used: str | None) -> tuple[bool, str]:
         """Consume `used` and issue the next nonce, in one transaction."""
         fresh = b64url_encode(secrets.token_bytes(16))
-        now = self._clock.now()
-        with self._uow() as uow:
-            accepted = used is not None and uow.acme.use_nonce(used, now - NONCE_LIFETIME)
-            uow.acme.add_nonce(fresh, now)
-            uow.commit()
+        accepted = self.state.swap_nonce(used, fresh, self._clock.now() - NONCE_LIFETIME)
         return accepted, fresh
 
     # -- authentication (§6.2-§6.4) --------------------------------------------------------------
@@ -231,9 +224,7 @@ class ACMEServer:
                 key = public_key_from_jwk(jws.jwk)
             except JWSError as exc:
                 raise _jws_problem(exc) from exc
-            with self._uow() as uow:
-                account = uow.acme.account_by_thumbprint(thumbprint(key))
-            return account, key
+            return self.state.account_by_thumbprint(thumbprint(key)), key
         if resource == "new-account":
             raise ACMEProblem("malformed", "newAccount must be signed with jwk (RFC 8555 §6.2)")
         account = self._account_of_kid(jws.kid or "", links)
@@ -244,8 +235,7 @@ class ACMEServer:
         account_id = kid[len(prefix):] if kid.startswith(prefix) else ""
         account = None
         if account_id and "/" not in account_id:
-            with self._uow() as uow:
-                account = uow.acme.account(account_id)
+            account = self.state.account(account_id)
         if account is None:
             raise ACMEProblem("accountDoesNotExist", f"no account {kid!r} on this endpoint")
         if account.status != VALID:
@@ -256,10 +246,7 @@ class ACMEServer:
 
     def audit(self, action: str, outcome: str, actor: str, target: str,
               details: dict[str, Any]) -> None:
-        with self._uow() as uow:
-            append_audit(uow.audit, self._clock.now(),
-                         AuditRecord(action, outcome, actor, target, details))
-            uow.commit()
+        self.state.audit(action, outcome, actor, target, details)
 
     def _audit_problem(self, request: ACMERequest, problem: ACMEProblem) -> None:
         details = {"reason": problem.reason.value, "problem": problem.kind,
