@@ -20,6 +20,10 @@ from tests.acme.peers import DOMAIN, ACMEPeers, acme_server, require
 __all__ = ["acme_server"]
 
 
+# HMAC keys go as --option=value: a base64url key may begin with "-", which argparse would
+# take for an option.
+
+
 def certbot(peers: ACMEPeers, home: Path, *arguments: str,
             label: str = "operations") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "REQUESTS_CA_BUNDLE": str(peers.root), "HOME": str(home)}
@@ -38,7 +42,7 @@ def lego(peers: ACMEPeers, home: Path, *arguments: str, label: str = "operations
            "RFC2136_TSIG_SECRET": peers.knot.secret, "RFC2136_PROPAGATION_TIMEOUT": "30",
            "RFC2136_POLLING_INTERVAL": "1", "RFC2136_TTL": "5"}
     command = [require("lego"), "--server", peers.url(label), "--email", "ops@operator.example",
-               "--accept-tos", "--eab", "--kid", key_id, "--hmac", hmac_key,
+               "--accept-tos", "--eab", "--kid", key_id, f"--hmac={hmac_key}",
                "--path", str(home / "lego"), "--key-type", "ec256", *arguments]
     return peers.run(command, env, timeout)
 
@@ -65,7 +69,7 @@ def test_certbot_eab_http01_and_revocation(acme_server: ACMEPeers, tmp_path: Pat
     name = f"certbot.{DOMAIN}"
     issued = certbot(peers, tmp_path, "certonly", "--standalone", "--agree-tos",
                      "--email", "ops@operator.example", "--eab-kid", key_id,
-                     "--eab-hmac-key", hmac_key, "--http-01-port", str(peers.http01_port),
+                     f"--eab-hmac-key={hmac_key}", "--http-01-port", str(peers.http01_port),
                      "--http-01-address", "127.0.0.1", "-d", name, "--key-type", "ecdsa")
     assert issued.returncode == 0, issued.stdout + issued.stderr
     live = tmp_path / "config" / "live" / name
@@ -94,7 +98,7 @@ def test_certbot_dns01_through_rfc2136(acme_server: ACMEPeers, tmp_path: Path) -
     issued = certbot(peers, tmp_path, "certonly", "--dns-rfc2136", "--dns-rfc2136-credentials",
                      str(credentials), "--dns-rfc2136-propagation-seconds", "1", "--agree-tos",
                      "--email", "ops@operator.example", "--eab-kid", key_id,
-                     "--eab-hmac-key", hmac_key, "-d", name)
+                     f"--eab-hmac-key={hmac_key}", "-d", name)
     assert issued.returncode == 0, issued.stdout + issued.stderr
     assert dns_names(leaf_of(tmp_path / "config" / "live" / name / "cert.pem")) == [name]
 
