@@ -212,7 +212,7 @@ class Settings:
             data_dir=directory,
             database_url=database_url or env.get("IOTPKI_DATABASE_URL") or None,
             public_url=public, public_url_source=source,
-            previous_public_urls=tuple(stored.get("previous_public_urls", ())),
+            previous_public_urls=_previous(public, stored),
             allow_unencrypted_keys=allow_unencrypted_keys
             or env.get("IOTPKI_INSECURE_UNENCRYPTED_KEYS") == "1",
             cmp_check_after=int(env["IOTPKI_CMP_CHECK_AFTER"])
@@ -336,3 +336,10 @@ def _public_url(option: str | None, variable: str | None, stored: dict[str, Any]
     if "public_url" in stored:
         return stored["public_url"], str(data_dir / SETTINGS_FILE)
     return DEFAULT_PUBLIC_URL, "default"
+
+
+def _previous(public: str, stored: dict[str, Any]) -> tuple[str, ...]:
+    """The base URLs certificates may name besides `public`: those settings.yaml keeps, and
+    the stored URL itself when an option or variable overrides it for this run."""
+    earlier = [*stored.get("previous_public_urls", ()), stored.get("public_url")]
+    return tuple(dict.fromkeys(u for u in earlier if u and u != public))

@@ -83,6 +83,8 @@ def test_init_without_a_url_off_a_terminal_stores_the_derived_one(cli: CLI) -> N
     # A run with the option (or IOTPKI_PUBLIC_URL) uses it for that run, the file stays.
     once = cli.json("--public-url", "http://other.test", "config", "show")
     assert once["public_url_source"] == "--public-url or IOTPKI_PUBLIC_URL"  # type: ignore[index]
+    # Certificates issued with the stored URL stay in the scope of CRLs published meanwhile.
+    assert once["previous_public_urls"] == ["http://127.0.0.1:8080"]  # type: ignore[index]
     assert cli.json("config", "show")["public_url"] == "http://127.0.0.1:8080"  # type: ignore[index]
 
 
