@@ -6,7 +6,7 @@ mode reads a snapshot and never waits for the writer nor makes it wait. The test
 every statement SQLite runs (the driver's trace callback) while one request is served and
 count the write transactions: an EST renewal (RFC 7030 §4.2.2) and a CMP cr signed with the
 current certificate (RFC 9483 §4.1.2, its senderNonce and transaction recorded in the same
-transaction as the certificate).
+transaction as the certificate), a SCEP PKCSReq (RFC 8894 §3.3.1, its senderNonce likewise).
 """
 
 from __future__ import annotations
@@ -107,3 +107,32 @@ def _cr(key: object, current: Issued) -> bytes:
     return encode_signed_request(
         "cr", encode_cert_req_msg(generate_private_key("ec-p256"), subject), key,
         (current.certificate, *current.chain[:-1]), datetime.now(UTC))
+
+
+def test_scep_pkcsreq_is_one_write_transaction(demo_pki: PKI, statements: list[str]) -> None:
+    """RFC 8894 §3.3.1 PKCSReq with a one-time secret: the senderNonce (§3.2.1.5) is written
+    in the transaction that stores the certificate and consumes the registration."""
+    from iotpki.app import scep_server
+    from iotpki.core.ra.registration import RegistrationMethod
+    from iotpki.core.ra.registration_service import RegistrationSpec
+    from iotpki.wire.names import parse_subject
+    from iotpki.wire.scep.attributes import MessageType, PKIStatus
+    from tests.scep.conftest import Requester, csr_der
+
+    server = scep_server(demo_pki)
+    endpoint = server.endpoint("")
+    ra = server.ra_signer(endpoint).certificate  # issued now: the service's own write
+
+    def pkcsreq(name: str) -> PKIStatus | None:
+        created = demo_pki.registrations.create(RegistrationSpec(
+            "operatorco", CA, "operational", RegistrationMethod.ONE_TIME_SECRET,
+            subject=parse_subject(f"CN={name}"), domain=DOMAIN), "test")
+        requester = Requester.new()
+        message, _ = requester.message(MessageType.PKCS_REQ, csr_der(
+            requester.key, f"CN={name}", f"{created.registration.id}:{created.secret}"), ra)
+        statements.clear()
+        return requester.open(server.operation(endpoint, message, "192.0.2.1"), ra)[0].pki_status
+
+    assert pkcsreq("scep-warm") is PKIStatus.SUCCESS  # caches warm
+    assert pkcsreq("scep-one-write") is PKIStatus.SUCCESS
+    assert _writes(statements) == 1

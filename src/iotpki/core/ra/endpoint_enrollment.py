@@ -24,6 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from iotpki.core.audit.log import AuditRecord, append_audit
+from iotpki.core.ca.issuance import AttachedWrites
 from iotpki.core.ca.profile import Profile
 from iotpki.core.clock import Clock
 from iotpki.core.errors import NotFoundError, RefusalReason
@@ -109,7 +110,7 @@ class EndpointEnrollment:
         return (leaf, *(c for c in above if c.subject != c.issuer))
 
     def enroll(self, endpoint: Endpoint, request: EnrollmentRequest,
-               challenge: bool = False) -> Outcome:
+               challenge: bool = False, attached: AttachedWrites | None = None) -> Outcome:
         """A first enrollment with the first of the endpoint's methods that applies to the
         request; if none does, the first one (its refusal names what is missing).
 
@@ -117,7 +118,11 @@ class EndpointEnrollment:
         §3.2.3). A request bound for manual approval is first matched with the requests
         queued before (§4.2.3); if it is new, carries no secret and the endpoint takes one,
         it is refused with `no-client-identity` (the challenge) unless the same request was
-        challenged before (the client chose not to authenticate)."""
+        challenged before (the client chose not to authenticate).
+
+        `attached`: written in the transaction that stores an issuance's outcome (a message
+        protocol's senderNonce, `core.ca.issuance.AttachedWrites`); not written when the
+        request is queued or refused before issuance."""
         request = replace(request, authority=endpoint.authority, profile=endpoint.profile)
         method = self._enrollment.select(endpoint.methods, request) or endpoint.methods[0]
         if method == MANUAL_APPROVAL:
@@ -130,7 +135,7 @@ class EndpointEnrollment:
                 approval.challenge(endpoint.authority, endpoint.profile, request.csr,
                                    request.client)
                 return self._challenged(endpoint, request, "enroll")
-        return self._enrollment.enroll(request, method)
+        return self._enrollment.enroll(request, method, attached)
 
     def _challenged(self, endpoint: Endpoint, request: EnrollmentRequest,
                     operation: str) -> Rejected:
@@ -141,10 +146,11 @@ class EndpointEnrollment:
                             RefusalReason.NO_CLIENT_IDENTITY, detail, operation))
         return Rejected(RefusalReason.NO_CLIENT_IDENTITY, detail)
 
-    def renew(self, endpoint: Endpoint, request: EnrollmentRequest) -> Outcome:
+    def renew(self, endpoint: Endpoint, request: EnrollmentRequest,
+              attached: AttachedWrites | None = None) -> Outcome:
         """RFC 7030 §4.2.2: re-enrollment with the endpoint's renewal method."""
         request = replace(request, authority=endpoint.authority, profile=endpoint.profile)
-        return self._enrollment.enroll(request, endpoint.renewal)
+        return self._enrollment.enroll(request, endpoint.renewal, attached)
 
     def enroll_with_server_key(self, endpoint: Endpoint, request: EnrollmentRequest,
                                renewal: bool = False,

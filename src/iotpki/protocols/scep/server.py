@@ -39,15 +39,17 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from iotpki.core.audit.bounds import bounded
 from iotpki.core.ca.certificate import CertificateRecord
+from iotpki.core.ca.issuance import AttachedWrites
 from iotpki.core.ca.ports import Purpose
 from iotpki.core.ca.service_certificates import ServiceSigner
 from iotpki.core.clock import Clock
 from iotpki.core.errors import NotFoundError
 from iotpki.core.errors import RefusalReason as R
-from iotpki.core.outcomes import Issued, Pending
+from iotpki.core.outcomes import Issued, Pending, Rejected
 from iotpki.core.ra.endpoint_enrollment import Outcome, Refusal
 from iotpki.core.ra.endpoints import Endpoint
 from iotpki.core.ra.enrollment import EnrollmentRequest, fingerprint
+from iotpki.core.ra.transaction_service import RequestRecord, TransactionConflictError
 from iotpki.core.ra.transactions import CMPTransaction, TransactionState
 from iotpki.core.revocation.status import PublishedCRL
 from iotpki.protocols.scep.refusals import FAIL_INFO_FOR_REASON, REASON_FOR_FAIL_INFO
@@ -85,9 +87,11 @@ class EnrollmentEndpoints(Protocol):
 
     def client_chain(self, leaf: x509.Certificate) -> tuple[x509.Certificate, ...]: ...
 
-    def enroll(self, endpoint: Endpoint, request: EnrollmentRequest) -> Outcome: ...
+    def enroll(self, endpoint: Endpoint, request: EnrollmentRequest, challenge: bool = False,
+               attached: AttachedWrites | None = None) -> Outcome: ...
 
-    def renew(self, endpoint: Endpoint, request: EnrollmentRequest) -> Outcome: ...
+    def renew(self, endpoint: Endpoint, request: EnrollmentRequest,
+              attached: AttachedWrites | None = None) -> Outcome: ...
 
     def refuse(self, refusal: Refusal) -> None: ...
 
@@ -103,6 +107,12 @@ class Transactions(Protocol):
     """Seen nonces and pending transactions (`core.ra.transaction_service.TransactionService`)."""
 
     def note_nonce(self, nonce: bytes, at: datetime) -> bool: ...
+
+    def nonce_seen(self, nonce: bytes) -> bool: ...
+
+    def attached(self, nonce: bytes, at: datetime,
+                 transaction: Callable[[Issued | Rejected], CMPTransaction | None]
+                 ) -> RequestRecord: ...
 
     def get(self, transaction_id: str) -> CMPTransaction | None: ...
 
@@ -219,7 +229,8 @@ class SCEPServer:
         if not 8 <= len(message.sender_nonce) <= 4 * NONCE_SIZE:
             raise _Refused(FailInfo.BAD_REQUEST, R.MALFORMED_REQUEST,
                            "senderNonce must be 16 octets (RFC 8894 §3.2.1.5)")
-        self._note_nonce(message)
+        if self._transactions.nonce_seen(_nonce_key(message)):
+            raise _replayed()
         assert message.signer is not None  # verify_pki_message
         if not isinstance(message.signer.public_key(), rsa.RSAPublicKey):
             raise _Refused(FailInfo.BAD_ALG, R.UNSUPPORTED_KEY, "the reply is encrypted to the "
@@ -232,15 +243,15 @@ class SCEPServer:
         return opened.cipher, opened.content
 
     def _note_nonce(self, message: PKIMessage) -> None:
-        key = hashlib.sha256(b"scep:" + message.sender_nonce).digest()
-        if not self._transactions.note_nonce(key, self._clock.now()):
-            raise _Refused(FailInfo.BAD_REQUEST, R.REPLAYED,
-                           "replayed message: this senderNonce was seen before")
+        """§3.2.1.5: a message that issues nothing records its senderNonce on its own."""
+        if not self._transactions.note_nonce(_nonce_key(message), self._clock.now()):
+            raise _replayed()
 
     def _dispatch(self, call: _Call, content: bytes) -> _Answer:
         kind = call.message.message_type
         if kind in (MessageType.PKCS_REQ, MessageType.RENEWAL_REQ):
             return self._enroll(call, content, renewal=kind == MessageType.RENEWAL_REQ)
+        self._note_nonce(call.message)
         if kind == MessageType.CERT_POLL:
             return self._cert_poll(call, content)
         if kind == MessageType.GET_CERT:
@@ -251,6 +262,23 @@ class SCEPServer:
                        f"messageType {kind} is not a request this server takes")
 
     def _enroll(self, call: _Call, content: bytes, renewal: bool) -> _Answer:
+        """The senderNonce is written in the transaction that stores the certificate (one
+        write transaction per request); on its own when nothing is issued."""
+        record = self._transactions.attached(_nonce_key(call.message), self._clock.now(),
+                                             lambda _outcome: None)
+        try:
+            outcome = self._enrollment(call, content, renewal, record)
+        except TransactionConflictError as exc:  # a replay raced its original
+            raise _replayed() from exc
+        finally:
+            if not record.written:
+                self._transactions.note_nonce(_nonce_key(call.message), self._clock.now())
+        if isinstance(outcome, Pending):
+            self._keep_pending(call, outcome)
+        return _answer(outcome)
+
+    def _enrollment(self, call: _Call, content: bytes, renewal: bool,
+                    record: RequestRecord) -> Outcome:
         csr = decode_csr_content(content)
         registration, secret = _challenge(challenge_password(csr))
         signer = call.message.signer
@@ -263,12 +291,8 @@ class SCEPServer:
             possession="scep-signature" if chain else None,
             registration_id=registration, secret=secret, client=call.address)
         if renewal:
-            outcome = self._endpoints.renew(call.endpoint, request)
-        else:
-            outcome = self._endpoints.enroll(call.endpoint, request)
-        if isinstance(outcome, Pending):
-            self._keep_pending(call, outcome)
-        return _answer(outcome)
+            return self._endpoints.renew(call.endpoint, request, attached=record)
+        return self._endpoints.enroll(call.endpoint, request, attached=record)
 
     def _keep_pending(self, call: _Call, pending: Pending) -> None:
         now = self._clock.now()
@@ -363,6 +387,16 @@ def _refused(exc: Exception) -> _Refused:
                   else REASON_FOR_FAIL_INFO[exc.fail_info])
         return _Refused(exc.fail_info, reason, exc.detail)
     return _Refused(FailInfo.BAD_REQUEST, R.MALFORMED_REQUEST, str(exc))
+
+
+def _nonce_key(message: PKIMessage) -> bytes:
+    """The stored form of a senderNonce: bounded, and apart from CMP's nonces."""
+    return hashlib.sha256(b"scep:" + message.sender_nonce).digest()
+
+
+def _replayed() -> _Refused:
+    return _Refused(FailInfo.BAD_REQUEST, R.REPLAYED,
+                    "replayed message: this senderNonce was seen before")
 
 
 def _challenge(password: str | None) -> tuple[str | None, str | None]:
