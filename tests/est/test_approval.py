@@ -178,3 +178,22 @@ def test_s4_2_3_two_copies_arriving_at_once_make_one_request(est: InProcessEST) 
     third = approval.submit(_csr("chip-race", key), "operatorco-operations", "operational",
                             "est:c", None, "192.0.2.63")
     assert third.request_id != first.request_id and len(_pending(est, "chip-race")) == 2
+
+
+def test_rfc2986_a_request_not_signed_by_its_key_is_neither_queued_nor_answered(
+        est: InProcessEST) -> None:
+    """Proof of possession before the queue: a CSR whose signature does not verify is a 400
+    bad-signature, whether it would be queued or matches a queued request's subject and key
+    (which would otherwise tell anyone its state)."""
+    key = generate_private_key("ec-p256")
+    good = _csr("chip-pop", key)
+    assert est.post("simpleenroll", good, label="manual").status_code == 202
+    broken = bytearray(_csr("chip-pop", key))
+    broken[-1] ^= 0x01  # the last byte of the signature
+    for label in ("manual", "both"):
+        answer = est.post("simpleenroll", bytes(broken), label=label)
+        assert answer.status_code == 400 and b"bad-signature" in answer.content
+    stranger = bytearray(_csr("chip-pop-2", generate_private_key("ec-p256")))
+    stranger[-1] ^= 0x01
+    assert est.post("simpleenroll", bytes(stranger), label="manual").status_code == 400
+    assert len(_pending(est, "chip-pop")) == 1 and _pending(est, "chip-pop-2") == []

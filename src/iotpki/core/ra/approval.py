@@ -28,6 +28,8 @@ from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 from iotpki.core.ra.guessing import ClientRate
 from iotpki.core.ra.pending import PendingRequest, PendingStatus, request_key
 from iotpki.core.ra.registration import new_registration_id
+from iotpki.wire.csr import BadSignatureError, decode_csr, verify_csr
+from iotpki.wire.errors import DecodeError
 
 RETRY_AFTER_SECONDS = 60
 
@@ -43,6 +45,20 @@ class ApprovalLimits:
     # without credentials within this time is queued); challenges remembered per client
     # address and `window` are capped at `per_client` too (past that: 401, not remembered).
     challenge_memory: timedelta = timedelta(days=1)
+
+
+def check_possession(csr: bytes) -> None:
+    """RFC 2986 §3: a PKCS#10 request must be signed by its key before it is queued for an
+    operator, or answered from the queue (which would tell its state to anyone who knows a
+    subject and public key). CMP's CRMF requests have their proof checked by the CMP server."""
+    try:
+        request = decode_csr(csr)
+    except DecodeError:
+        return
+    try:
+        verify_csr(request)
+    except BadSignatureError as exc:
+        raise PolicyError(R.BAD_SIGNATURE, str(exc)) from exc
 
 
 class ManualApproval:
@@ -62,6 +78,7 @@ class ManualApproval:
         if authority is None or profile is None:
             raise PolicyError(R.METHOD_NOT_ALLOWED,
                               "manual approval needs an endpoint that names authority and profile")
+        check_possession(csr)
         now = self._clock.now()
         self._submissions.check(client, now)
         pending = PendingRequest(new_registration_id(), authority, profile, csr, requester, now,

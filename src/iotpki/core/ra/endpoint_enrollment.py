@@ -27,11 +27,12 @@ from iotpki.core.audit.log import AuditRecord, append_audit
 from iotpki.core.ca.issuance import AttachedWrites
 from iotpki.core.ca.profile import Profile
 from iotpki.core.clock import Clock
-from iotpki.core.errors import NotFoundError, RefusalReason
+from iotpki.core.errors import NotFoundError, PolicyError, RefusalReason
 from iotpki.core.events import Event
 from iotpki.core.methods import MethodName
 from iotpki.core.outcomes import Issued, Pending, Rejected
 from iotpki.core.ports import UnitOfWorkFactory
+from iotpki.core.ra.approval import check_possession
 from iotpki.core.ra.endpoints import Endpoint, Endpoints
 from iotpki.core.ra.enrollment import MANUAL_APPROVAL, EnrollmentRequest, EnrollmentService
 from iotpki.core.ra.key_delivery import GeneratedKey, KeyDelivery, KeyDeliveryError
@@ -127,6 +128,12 @@ class EndpointEnrollment:
         method = self._enrollment.select(endpoint.methods, request) or endpoint.methods[0]
         if method == MANUAL_APPROVAL:
             approval = self._enrollment.approval
+            try:
+                check_possession(request.csr)
+            except PolicyError as exc:
+                self.refuse(Refusal(endpoint.protocol, endpoint.label, request.requester,
+                                    exc.reason, exc.detail, "enroll"))
+                return Rejected(exc.reason, exc.detail)
             retried = approval.repeated(endpoint.authority, endpoint.profile, request.csr)
             if retried is not None:
                 return retried
