@@ -125,3 +125,21 @@ def test_mutated_messages_never_fail_the_server(scep: Scene) -> None:
         status, _, _ = scep.post("", bytes(mutated))
         assert status in (200, 400)
     assert scep.issued_here() == 0
+
+
+def test_signer_with_a_non_positive_serial_is_400(scep: Scene) -> None:
+    """RFC 5280 §4.1.2.2: a serial number is positive; `cryptography` only warns (and will
+    refuse): the message is malformed, found by the fuzz run."""
+    requester = Requester.new()
+    key = requester.key
+    now = datetime.now(UTC)
+    certificate = self_signed(key, requester.certificate.subject)
+    body = encode_pki_message(Attributes(MessageType.PKCS_REQ, "t", os.urandom(16)), b"x", key,
+                              certificate, [certificate], now)
+    serial = certificate.serial_number.to_bytes(20, "big").lstrip(b"\x00")
+    serial = (b"\x00" + serial) if serial[0] & 0x80 else serial
+    encoded = bytes([0x02, len(serial)]) + serial
+    negative = bytes([0x02, len(serial)]) + bytes([serial[0] | 0x80]) + serial[1:]
+    assert encoded in body
+    status, _, _ = scep.post("", body.replace(encoded, negative))
+    assert status == 400

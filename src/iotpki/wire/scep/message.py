@@ -13,6 +13,7 @@ the client side).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from pyasn1.codec.ber import decoder as ber_decoder
 from pyasn1.codec.der import encoder as der_encoder
 from pyasn1.type import char, univ
@@ -30,6 +32,7 @@ from pyasn1_alt_modules import rfc5652
 from iotpki.wire.cms_envelope import algorithm_id, content_info, oid
 from iotpki.wire.decoding import decoding
 from iotpki.wire.der import INTEGER, OCTET_STRING, SEQUENCE, UTC_TIME, tlv
+from iotpki.wire.errors import DecodeError
 from iotpki.wire.scep.attributes import (
     FAIL_INFO,
     FAIL_INFO_TEXT,
@@ -94,7 +97,18 @@ class PKIMessage:
 
 
 def decode_pki_message(data: bytes) -> PKIMessage:
-    """Raise `DecodeError` for anything that is not a SCEP pkiMessage."""
+    """Raise `DecodeError` for anything that is not a SCEP pkiMessage. A carried certificate
+    with a non-positive serial number (RFC 5280 §4.1.2.2), which `cryptography` parses with a
+    deprecation warning and will refuse, is refused now."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CryptographyDeprecationWarning)
+        try:
+            return _decode_pki_message(data)
+        except CryptographyDeprecationWarning as exc:
+            raise DecodeError(f"malformed SCEP pkiMessage: {exc}") from exc
+
+
+def _decode_pki_message(data: bytes) -> PKIMessage:
     with decoding("SCEP pkiMessage"):
         info, rest = ber_decoder.decode(data, asn1Spec=rfc5652.ContentInfo())
         if rest:
@@ -135,6 +149,7 @@ def _loaded(certificate: x509.Certificate) -> x509.Certificate:
     `decoding`): a malformed name is a malformed message, not a fault later."""
     certificate.subject.rfc4514_string()
     certificate.issuer.rfc4514_string()
+    certificate.serial_number  # noqa: B018 (warns for a non-positive one)
     return certificate
 
 
