@@ -29,6 +29,7 @@ import base64
 import json
 import multiprocessing
 import os
+import ssl
 import statistics
 import tempfile
 import threading
@@ -85,7 +86,7 @@ def ready_orders(client: ACMEClient, responder: Responder, count: int) -> list[s
 def _thread(base: str, root: str, key_pem: bytes, kid: str, work: list[tuple[str, str]],
             stop_at: float, results: list[bool]) -> None:
     key = serialization.load_pem_private_key(key_pem, None)
-    with httpx.Client(verify=root, timeout=120) as http:
+    with httpx.Client(verify=ssl.create_default_context(cafile=root), timeout=120) as http:
         nonce = http.head(f"{base}/acme/new-nonce").headers["Replay-Nonce"]
         for url, csr in work:
             if time.monotonic() >= stop_at:
@@ -165,7 +166,8 @@ def main() -> None:
             key_pem = key.private_bytes(serialization.Encoding.PEM,
                                         serialization.PrivateFormat.PKCS8,
                                         serialization.NoEncryption())
-            with httpx.Client(verify=str(root), timeout=120) as http:
+            with httpx.Client(verify=ssl.create_default_context(cafile=root),
+                              timeout=120) as http:
                 client = ACMEClient(http, f"{server.https_url}/acme/directory", key)
                 assert client.new_account().status_code == 201
                 results, cpu_ms = [], []

@@ -138,7 +138,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
 
 
 MODULE_SERVERS = ("est_server", "cmp_server", "served", "agent_server", "scep_server",
-                  "cmc_server", "cmc_pki", "acme_server", "approval_est", "https_server")
+                  "cmc_server", "cmc_pki", "acme_server", "approval_est", "https_server", "acme")
 
 
 def on_postgres_matrix(item: pytest.Item) -> bool:

@@ -7,13 +7,17 @@ standalone solvers), dns-01 (RFC 2136 updates to a real Knot DNS server), tls-al
 from __future__ import annotations
 
 import os
+import ssl
 import subprocess
 from pathlib import Path
 
+import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from iotpki.core.ca.certificate import CertificateStatus
+from iotpki.wire.keys import generate_private_key
+from tests.acme.client import ACMEClient
 from tests.acme.knot import ALGORITHM, KEY_NAME
 from tests.acme.peers import DOMAIN, ACMEPeers, acme_server, require
 
@@ -152,3 +156,40 @@ def test_lego_tls_alpn01(acme_server: ACMEPeers, tmp_path: Path) -> None:
                   "--domains", name, "run")
     assert issued.returncode == 0, issued.stdout + issued.stderr
     assert dns_names(leaf_of(tmp_path / "lego" / "certificates" / f"{name}.crt")) == [name]
+
+
+# -- challenge failures against the real server (our own client over HTTPS) ------------------
+
+def publish_txt(peers: ACMEPeers, name: str, value: str) -> None:
+    """An RFC 2136 update signed with the zone's TSIG key (knsupdate, Knot's own tool)."""
+    script = (f"server 127.0.0.1 {peers.dns_port}\nzone {DOMAIN}.\n"
+              f'update add {name}. 5 TXT "{value}"\nsend\n')
+    done = subprocess.run([require("knsupdate"), "-y",
+                           f"{ALGORITHM}:{KEY_NAME}:{peers.knot.secret}"],
+                          input=script, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def test_dns01_and_tls_alpn01_failures_are_invalid_and_audited(acme_server: ACMEPeers) -> None:
+    """RFC 8555 §8.4: a TXT record with another digest is incorrectResponse, no record is
+    dns; RFC 8737: nobody answering TLS on the port is tls. Nothing is issued."""
+    peers = acme_server
+    mark = peers.mark()
+    with httpx.Client(verify=ssl.create_default_context(cafile=peers.root), timeout=60) as http:
+        client = ACMEClient(http, peers.url("operations"), generate_private_key("ec-p256"))
+        key_id, hmac_key = peers.eab_raw()
+        assert client.new_account((key_id, hmac_key)).status_code == 201
+        wrong, missing, tls = (f"{n}.fail.{DOMAIN}" for n in ("wrong", "missing", "tls"))
+        publish_txt(peers, f"_acme-challenge.{wrong}", "not-the-digest")
+        kinds = {}
+        for name, kind in ((wrong, "dns-01"), (missing, "dns-01"), (tls, "tls-alpn-01")):
+            order = client.new_order(name).json()
+            challenge = client.challenge(order, kind)[0]
+            answer = client.post(challenge["url"], {}).json()
+            assert answer["status"] == "invalid", answer
+            kinds[name] = answer["error"]["type"].rsplit(":", 1)[1]
+    assert kinds == {wrong: "incorrectResponse", missing: "dns", tls: "tls"}
+    refused = [e.record for e in peers.pki.audit.entries(after=mark, limit=None)
+               if e.record.action == "acme.challenge"]
+    assert sorted(r.details["problem"] for r in refused) == ["dns", "incorrectResponse", "tls"]
+    assert all(r.outcome == "refused" for r in refused)

@@ -279,3 +279,29 @@ def test_s7_6_revoke_by_another_account_is_unauthorized(acme: ACMEWorld) -> None
             "unauthorized", 403)
     problem(client.post(client.directory["revokeCert"], {"certificate": b64(der), "reason": 7}),
             "badRevocationReason")
+
+
+# -- hostile payloads: a problem document, never a 500 ----------------------------------------
+
+PAYLOADS = [b"", b"null", b"[]", b"42", b'"x"', b"{", b'{"identifiers": [{}]}',
+            b'{"identifiers": "x"}', b'{"csr": 7}', b'{"csr": "////"}', b'{"certificate": 1}',
+            b'{"certificate": "AAAA", "reason": "1"}', b'{"contact": [1]}', b'{"status": 1}',
+            b'{"externalAccountBinding": []}', b'{"attObj": "%%%"}', b'{"replaces": 5}',
+            b'{"identifiers": [{"type": "dns", "value": "' + b"a" * 300 + b'"}]}']
+
+
+def test_hostile_payloads_are_problems_never_server_errors(acme: ACMEWorld) -> None:
+    client = acme.account()
+    order = client.new_order("hostile.refusal.example").json()
+    authz = order["authorizations"][0]
+    challenge = client.challenge(order, "http-01")[0]["url"]
+    urls = [client.directory["newOrder"], client.directory["revokeCert"],
+            client.directory["keyChange"], client.kid, authz, challenge, order["finalize"],
+            client.directory["newAccount"]]
+    for url in urls:
+        for payload in PAYLOADS:
+            answer = client.post(url, payload, use_jwk=url.endswith(("new-account",
+                                                                     "revoke-cert")))
+            assert answer.status_code < 500, (url, payload, answer.text)
+            if answer.status_code >= 400:
+                assert answer.json()["type"].startswith(ERR), answer.text

@@ -42,6 +42,7 @@ from iotpki.wire.acme.jws import (
     thumbprint,
     verify_jws,
 )
+from iotpki.wire.errors import DecodeError
 
 NONCE_LIFETIME = timedelta(hours=1)
 PRUNE_EVERY = timedelta(minutes=5)
@@ -125,6 +126,10 @@ class ACMEServer:
             answer = self._route(request, endpoint, links, nonce)
         except ACMEProblem as problem:
             return self.refuse(request, problem, nonce)
+        except JWSError as exc:  # a payload a handler read: its own problem type
+            return self.refuse(request, _jws_problem(exc), nonce)
+        except DecodeError as exc:
+            return self.refuse(request, ACMEProblem("malformed", str(exc)), nonce)
         return self._framed(request, answer, nonce)
 
     def refuse(self, request: ACMERequest, problem: ACMEProblem,
