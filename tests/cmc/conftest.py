@@ -46,11 +46,18 @@ class InProcessCMC:
     """The CMC routes of both listeners in process; `audit_after` marks the test's start."""
 
     def __init__(self, pki: PKI, directory: Path, portal: Any, server: Any = None,
-                 client: tuple[str, int] = ("127.0.0.1", 123)) -> None:
+                 client: tuple[str, int] = ("127.0.0.1", 123),
+                 tls_unique: bytes | None = None) -> None:
         self.pki = pki
         self.dir = directory
         server = server or build_cmc_server(pki)
-        app = Starlette(routes=[*est_routes(server), *http_routes(server)])
+        starlette = Starlette(routes=[*est_routes(server), *http_routes(server)])
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            if tls_unique is not None and scope["type"] == "http":  # as our HTTPS listener
+                scope = {**scope, "extensions": {"tls": {"tls_unique": tls_unique}}}
+            await starlette(scope, receive, send)
+
         self._portal = portal
         self._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=client),
                                          base_url="https://cmc.test")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from iotpki.app import PKI
+from iotpki.app import PKI, build_sealer
 from iotpki.core.ra.endpoint_enrollment import EndpointEnrollment
 from iotpki.core.ra.endpoints import Endpoint, Endpoints
 from iotpki.core.ra.registration import RegistrationMethod
@@ -106,3 +106,52 @@ def test_no_signing_certificate_is_a_text_503(cmc_pki: PKI, tmp_path: Path,
         assert response.headers["retry-after"] == "60"
     finally:
         scene.close()
+
+
+def test_channel_binding_required_by_the_endpoint(cmc_pki: PKI, tmp_path: Path,
+                                                  portal: Any) -> None:
+    """RFC 7030 §3.5 over /fullcmc as over simpleenroll: on an endpoint with
+    `channel_binding: true` the PKCS #10 request's challengePassword must be the TLS
+    session's binding (popFailed otherwise, nothing issued)."""
+    from cryptography import x509 as x
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import AttributeOID
+
+    from iotpki.core.methods import MethodName
+    from iotpki.wire.channel_binding import encode_channel_binding
+    from tests.cmc.client import registration
+
+    session = bytes(range(12))
+    endpoints = Endpoints({("est", "bound"): Endpoint(
+        "est", "bound", CA, "operational", (MethodName.ONE_TIME_SECRET,),
+        channel_binding=True)})
+    server = CMCServer(
+        EndpointEnrollment(cmc_pki.database.unit_of_work, endpoints, cmc_pki.enrollment,
+                           cmc_pki.profiles, cmc_pki.clock),
+        cmc_pki.enrollment.approval, cmc_pki.revocation, cmc_pki.service_certificates,
+        cmc_pki.database.read_unit_of_work, build_sealer(cmc_pki.settings), cmc_pki.profiles,
+        cmc_pki.clock)
+
+    def request(password: bytes | None) -> bytes:
+        key = new_key()
+        builder = x.CertificateSigningRequestBuilder().subject_name(parse_subject("CN=cmc-cb"))
+        if password is not None:
+            builder = builder.add_attribute(AttributeOID.CHALLENGE_PASSWORD, password)
+        der = builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+        name, secret = registration(cmc_pki, "CN=cmc-cb")
+        return sign_full_pki_request(with_proof([P.tcr(1, der)], name, secret), key)
+
+    good = encode_channel_binding(session).encode()
+    bound = InProcessCMC(cmc_pki, tmp_path, portal, server=server, tls_unique=session)
+    unbound = InProcessCMC(cmc_pki, tmp_path, portal, server=server)
+    try:
+        before = issued_count(bound)
+        assert bound.fullcmc(request(None), "bound").fail_info == "popFailed"
+        assert bound.fullcmc(request(b"not-the-binding"), "bound").fail_info == "popFailed"
+        assert unbound.fullcmc(request(good), "bound").fail_info == "popFailed"
+        assert issued_count(bound) == before
+        answer = bound.fullcmc(request(good), "bound")
+        assert answer.response.statuses[0].status is CMCStatus.SUCCESS
+    finally:
+        bound.close()
+        unbound.close()

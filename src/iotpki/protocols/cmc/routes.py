@@ -5,7 +5,8 @@ CMC HTTP transport (RFC 5273 §3) on the plain-HTTP listener.
   smime-type=CMC-request`, base64 body; the answer (§4.3.2) is `application/pkcs7-mime;
   smime-type=CMC-response`, base64 (`Content-Transfer-Encoding: base64`): 200 for success
   or pending, a 4xx/5xx carrying the CMC response when refused. The label selects the EST
-  endpoint (authority, profile, enrollment methods).
+  endpoint (authority, profile, enrollment methods, and whether it requires the §3.5
+  channel binding, checked in a PKCS #10 request's challengePassword as for simpleenroll).
 - `POST /cmc[/<label>]` (RFC 5273 §3): the same media types, binary DER; every answer is
   200 with the signed PKIResponse (the status is in it). The label selects a `cmc` endpoint
   of endpoints.yaml.
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 class Server(Protocol):
     def answer(self, protocol: str, label: str, body: bytes, address: str = "-",
-               problem: str | None = None) -> CMCAnswer: ...
+               problem: str | None = None, binding: bytes | None = None) -> CMCAnswer: ...
 
 
 class _TransportError(Exception):
@@ -82,7 +83,7 @@ class CMCEndpoints:
         address = request.client.host if request.client else "-"
         try:
             return await run_in_threadpool(self._server.answer, protocol, label, body,
-                                           address, problem)
+                                           address, problem, _session_binding(request))
         except NotFoundError as exc:
             raise _TransportError(404, f"no {protocol} endpoint labelled {label!r}") from exc
         except UnsignableError as exc:
@@ -92,6 +93,14 @@ class CMCEndpoints:
     async def not_allowed(request: Request) -> Response:
         return PlainTextResponse("CMC requests are POSTed\n", status_code=405,
                                  headers={"Allow": "POST"})
+
+
+def _session_binding(request: Request) -> bytes | None:
+    """RFC 7030 §3.5: the connection's tls-unique (TLS 1.2) or tls-exporter (TLS 1.3), as
+    the HTTPS listener puts them into the ASGI TLS extension; None without TLS."""
+    tls = request.scope.get("extensions", {}).get("tls") or {}
+    value = tls.get("tls_unique") or tls.get("tls_exporter")
+    return bytes(value) if value else None
 
 
 def _text(status: int, detail: str) -> Response:

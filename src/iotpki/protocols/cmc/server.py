@@ -59,6 +59,7 @@ from iotpki.protocols.cmc.identity import (
 )
 from iotpki.protocols.cmc.refusals import FAIL_INFO_FOR_REASON, CMCFailure
 from iotpki.protocols.cmc.revocation import CMCRevocation, Principals, Revocations
+from iotpki.wire.channel_binding import binding_matches, challenge_password
 from iotpki.wire.cmc.pki_data import (
     ADD_EXTENSIONS,
     IDENTIFICATION,
@@ -136,6 +137,7 @@ class _Exchange:
     requester: str
     transaction_id: int | None = None
     nonce: bytes | None = None
+    binding: bytes | None = None  # the TLS channel binding (EST only)
     certificates: list[x509.Certificate] = field(default_factory=list)  # issued ones
 
 
@@ -154,14 +156,15 @@ class CMCServer:
         self._revocation = CMCRevocation(reads, revocations, profiles, principals)
 
     def answer(self, protocol: str, label: str, body: bytes, address: str = "-",
-               problem: str | None = None) -> CMCAnswer:
+               problem: str | None = None, binding: bytes | None = None) -> CMCAnswer:
         """The signed answer to `body`; `NotFoundError` for an unknown label,
         `UnsignableError` when no answer can be signed. `problem`: the transport could not
-        read the body (answered badRequest)."""
+        read the body (answered badRequest). `binding`: the TLS session's channel binding
+        (tls-unique or tls-exporter) of an EST request, if it can be had."""
         endpoint = self._enrollment.endpoint(protocol, label)
         signer = self._service_signer(endpoint)
         exchange = _Exchange(endpoint, "fullcmc" if protocol == "est" else "cmc", address,
-                             self._clock.now(), f"cmc:{address}")
+                             self._clock.now(), f"cmc:{address}", binding=binding)
         try:
             if problem is not None:
                 raise CMCFailure("badRequest", problem)
@@ -240,6 +243,8 @@ class CMCServer:
         tagged = data.requests[0]
         signer = verified_signer(request, request_keys(data.requests))
         _check_possession(tagged)
+        if exchange.operation == "fullcmc":
+            _check_binding(tagged, exchange.binding, exchange.endpoint.channel_binding)
         secret = shared_secret(data, self._uow, self._sealer)
         exchange.requester = _requester(exchange.address, signer, secret)
         enrollment = EnrollmentRequest(
@@ -384,6 +389,27 @@ def _check_possession(tagged: TaggedRequest) -> None:
     if request.pop_kind != "signature":
         raise CMCFailure("popRequired", "RFC 4211 §4.1: prove possession with a signature",
                          (tagged.body_part_id,))
+
+
+def _check_binding(tagged: TaggedRequest, binding: bytes | None, required: bool) -> None:
+    """RFC 7030 §3.5 over /fullcmc as over simpleenroll: a PKCS #10 request's
+    challengePassword, when it carries one, is the TLS session's channel binding; an
+    endpoint with `channel_binding: true` requires it (popFailed otherwise: identity and
+    proof of possession are not linked)."""
+    part = (tagged.body_part_id,)
+    try:
+        password = challenge_password(tagged.der) if tagged.kind == "pkcs10" else None
+    except DecodeError as exc:
+        raise CMCFailure("badRequest", str(exc), part) from exc
+    if binding is None or password is None:
+        if required:
+            raise CMCFailure("popFailed", "this endpoint requires the TLS channel binding "
+                                          "(tls-unique or tls-exporter) in the PKCS #10 "
+                                          "challengePassword (RFC 7030 §3.5)", part)
+        return
+    if not binding_matches(password, binding):
+        raise CMCFailure("popFailed", "challengePassword is not the channel binding of this "
+                                      "TLS session (RFC 7030 §3.5)", part)
 
 
 def _check_new_key(tagged: TaggedRequest, current: x509.Certificate) -> None:
