@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
+from iotpki.core.outcomes import Issued
 from iotpki.core.ra.pending import PendingRequest, PendingStatus
 from iotpki.wire.keys import generate_private_key
 from tests.conftest import shared_demo_pki
@@ -197,3 +198,20 @@ def test_rfc2986_a_request_not_signed_by_its_key_is_neither_queued_nor_answered(
     stranger[-1] ^= 0x01
     assert est.post("simpleenroll", bytes(stranger), label="manual").status_code == 400
     assert len(_pending(est, "chip-pop")) == 1 and _pending(est, "chip-pop-2") == []
+
+
+def test_s4_2_3_a_revoked_answer_is_not_given_again(est: InProcessEST) -> None:
+    """After approval the same request gets the certificate while it is good; once it is
+    revoked, the same subject and key make a new request for an operator."""
+    key = generate_private_key("ec-p256")
+    assert est.post("simpleenroll", _csr("chip-manual-5", key), label="manual").status_code == 202
+    approval = est.pki.enrollment.approval
+    issued = approval.approve(_pending(est, "chip-manual-5")[0].id, "operatorco:operator")
+    assert isinstance(issued, Issued)
+    assert est.post("simpleenroll", _csr("chip-manual-5", key), label="manual").status_code == 200
+    est.pki.revocation.revoke("operatorco-operations", issued.certificate.serial_number,
+                              x509.ReasonFlags.superseded, "test")
+    again = est.post("simpleenroll", _csr("chip-manual-5", key), label="manual")
+    assert again.status_code == 202
+    assert [p.status for p in _pending(est, "chip-manual-5")] == [PendingStatus.APPROVED,
+                                                                  PendingStatus.PENDING]

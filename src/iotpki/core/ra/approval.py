@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from iotpki.core.audit.log import AuditRecord, append_audit
+from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.ca.issuance import IssuanceRequest, IssuanceService
 from iotpki.core.clock import Clock
 from iotpki.core.errors import ConflictError, NotFoundError, PolicyError
@@ -105,14 +106,22 @@ class ManualApproval:
     def repeated(self, authority: str, profile: str,
                  csr: bytes) -> Issued | Pending | Rejected | None:
         """The answer to a request queued before for the same subject and public key (RFC 7030
-        §4.2.3): pending, the certificate once approved, the refusal once rejected; None if
-        there is none."""
+        §4.2.3): pending, the certificate once approved (while it is good and valid: a
+        revoked or expired one is not an answer, the request is then a new one), the refusal
+        once rejected; None if there is none."""
         key = request_key(csr)
         if key is None:
             return None
         with self._uow() as uow:
             pending = uow.pending.for_request(authority, profile, key)
-        return None if pending is None else self.poll(pending.id)
+        if pending is None:
+            return None
+        outcome = self.poll(pending.id)
+        if isinstance(outcome, Issued) and (
+                outcome.record.status is not CertificateStatus.GOOD
+                or outcome.record.not_after <= self._clock.now()):
+            return None
+        return outcome
 
     def challenge(self, authority: str, profile: str, csr: bytes, client: str | None) -> None:
         """Remember that this request came without credentials and was challenged."""
