@@ -17,7 +17,8 @@ from iotpki.settings import Settings
 
 CA = "operatorco-operations"
 OWNERS = {Purpose.CMP_PROTECTION: CA, Purpose.KEY_DELIVERY: CA,
-          Purpose.OCSP_SIGNING: CA, Purpose.MANIFEST_SIGNING: "operatorco"}
+          Purpose.OCSP_SIGNING: CA, Purpose.MANIFEST_SIGNING: "operatorco",
+          Purpose.SCEP_RA: "scep:components"}  # the RA certificate of /scep/components
 
 
 def fingerprint(certificate: x509.Certificate) -> str:
@@ -28,7 +29,7 @@ def fingerprint(certificate: x509.Certificate) -> str:
 def test_revoked_service_certificate_is_replaced(demo_pki: PKI, settings: Settings,
                                                  purpose: Purpose) -> None:
     owner = OWNERS[purpose]
-    issuer = CA if purpose is Purpose.MANIFEST_SIGNING else None
+    issuer = CA if purpose in (Purpose.MANIFEST_SIGNING, Purpose.SCEP_RA) else None
     old = demo_pki.service_certificates.current(owner, purpose, issuer).certificate
     other_node = build_pki(settings, migrate=False)
     try:

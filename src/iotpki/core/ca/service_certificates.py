@@ -169,6 +169,8 @@ class ServiceCertificates:
         owner = revoked.authority
         if purpose is Purpose.MANIFEST_SIGNING:
             owner = self._authority(revoked.authority).organization
+        elif purpose is Purpose.SCEP_RA:  # owned by a SCEP endpoint, named in the subject
+            owner = _owner_named(revoked.certificate, purpose)
         with self._uow() as uow:
             current = uow.service_certificates.current(owner, purpose)
         if current is None or current.certificate != revoked.certificate:
@@ -227,6 +229,14 @@ class ServiceCertificates:
         key = self._keys.load(record.key_ref)
         chain = self._authority(issuer).full_chain
         return ServiceSigner(record, key, signature_hash_for(key), chain)
+
+
+def _owner_named(certificate: x509.Certificate, purpose: Purpose) -> str:
+    """The owner a service certificate's subject names (`_SUBJECTS`: "CN=SCEP RA {owner}")."""
+    prefix = _SUBJECTS[purpose].removeprefix("CN=").split("{owner}")[0]
+    names = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    common_name = str(names[0].value) if names else ""
+    return common_name.removeprefix(prefix)
 
 
 def _csr(key: Any, subject: str) -> bytes:
