@@ -58,10 +58,10 @@ def serve(
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes per listener."),
     log_level: str = typer.Option("warning", "--log-level"),
 ) -> None:
-    """Serve OCSP, CRLs and CMP over HTTP and, with --https-port, EST and the REST API.
+    """Serve OCSP, CRLs, CMP and SCEP over HTTP and, with --https-port, EST and the REST API.
 
     HTTP: OCSP (/ocsp/<ca>), CRLs (/crl/<ca>.crl, /crl/<ca>-delta.crl), /ca/<ca>.crt, CMP
-    (/.well-known/cmp). HTTPS: EST (/.well-known/est/... and /.well-known/est/<label>/...)
+    (/.well-known/cmp), SCEP (/scep and /scep/<label>). HTTPS: EST (/.well-known/est/... and /.well-known/est/<label>/...)
     and the REST API (/api/v1/..., OpenAPI at /api/v1/openapi.json)."""
     cli = state(ctx)
     settings = cli.settings
@@ -149,7 +149,7 @@ def public_url_mismatch(public_url: str, host: str, http_port: int | None) -> st
 
 SERVICES = {
     "http": "OCSP /ocsp/<ca>, CRLs /crl/<ca>.crl, CA certificates /ca/<ca>.crt, "
-            "CMP /.well-known/cmp, /healthz, /readyz",
+            "CMP /.well-known/cmp, SCEP /scep, /healthz, /readyz",
     "https": "EST /.well-known/est, REST API /api/v1 (docs /api/v1/docs)",
 }
 
