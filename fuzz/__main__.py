@@ -1,4 +1,4 @@
-"""python -m fuzz [--target est|ocsp|crl|rest|manifest|all] [--count 100000] [--seed 1]"""
+"""python -m fuzz [--target est|ocsp|crl|rest|manifest|scep|cmc|all] [--count 100000] [--seed 1]"""
 
 from __future__ import annotations
 

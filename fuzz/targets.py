@@ -12,6 +12,9 @@
 - scep: PKIOperation (RFC 8894 §3.3) over POST and GET: PKCSReq, CertPoll, GetCert and
   GetCRL messages mutated byte by byte, or with a mutated content behind a valid envelope
   and signature, so that mutated PKCS #10 and IssuerAndSerialNumber reach the server.
+- cmc: `POST /cmc` (RFC 5273) Full PKI Requests (identity-proof enrollment, renewal and
+  revokeRequest signed by a current certificate, queryPending; DER and BER) mutated byte by
+  byte, or a mutated PKIData signed correctly by a current certificate.
 """
 
 from __future__ import annotations
@@ -42,8 +45,8 @@ DOMAIN = "building-42.operator.example"
 Inputs = Callable[[PKI, random.Random], Iterator[Request]]
 
 
-def _csr(common_name: str, san: bool = True, key_type: str = "ec-p256") -> bytes:
-    key = generate_private_key(key_type)
+def _csr(common_name: str, san: bool = True, key_type: str = "ec-p256", key: Any = None) -> bytes:
+    key = key or generate_private_key(key_type)
     builder = x509.CertificateSigningRequestBuilder().subject_name(
         x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, common_name)]))
     if san:
@@ -324,6 +327,82 @@ def scep_fault(request: Request, answer: Answer) -> bool:
         return True
 
 
+# -- CMC ----------------------------------------------------------------------------------------
+
+def _indefinite(der: bytes) -> bytes:
+    """The BER form BouncyCastle sends: every constructed element with indefinite length."""
+    from iotpki.wire.der import read_tlv
+
+    tag, start, end = read_tlv(der, 0)
+    if not tag & 0x20:
+        return der
+    inner, offset = b"", start
+    while offset < end:
+        _, _, child_end = read_tlv(der, offset)
+        inner += _indefinite(der[offset:child_end])
+        offset = child_end
+    return bytes((tag, 0x80)) + inner + b"\x00\x00"
+
+
+def cmc_inputs(pki: PKI, rng: random.Random) -> Iterator[Request]:
+    from iotpki.wire.cmc import pki_data as P
+    from iotpki.wire.cmc.identity_proof import identity_witness
+    from iotpki.wire.cmc.request import sign_full_pki_request
+
+    sha256, hmac_sha256 = "2.16.840.1.101.3.4.2.1", "1.2.840.113549.2.9"
+    key = generate_private_key("ec-p256")
+    holder = pki.issuance.issue(IssuanceRequest(CA, "operational",
+                                                _csr("cmc-fuzz", key=key), "fuzz"))
+    assert isinstance(holder, Issued)
+    created = pki.registrations.create(RegistrationSpec(
+        "operatorco", CA, "operational", RegistrationMethod.ONE_TIME_SECRET,
+        subject=parse_subject("CN=cmc-fuzz"), domain=DOMAIN), "fuzz")
+    assert created.secret is not None
+    requests = [P.tcr(1, _csr("cmc-fuzz"))]
+    witness = identity_witness(created.secret.encode(), P.tlv(0x30, b"".join(requests)),
+                               sha256, hmac_sha256)
+    certificate = holder.certificate
+    structured = [
+        P.encode_pki_data([P.control(2, P.SENDER_NONCE, P.octet_string(b"fuzz")),
+                           P.control(3, P.IDENTIFICATION,
+                                     P.identification(created.registration.id)),
+                           P.control(4, P.IDENTITY_PROOF_V2,
+                                     P.identity_proof_v2(sha256, hmac_sha256, witness))],
+                          requests),
+        P.encode_pki_data([], [P.tcr(1, _csr("cmc-fuzz", san=False))]),
+        P.encode_pki_data([P.control(1, P.REVOKE_REQUEST, P.revoke_request(
+            certificate.issuer.public_bytes(), certificate.serial_number, 1))], []),
+        P.encode_pki_data([P.control(1, P.QUERY_PENDING, P.octet_string(b"x:1"))], [])]
+    seeds = [sign_full_pki_request(structured[0], key),
+             *(sign_full_pki_request(d, key, [certificate]) for d in structured[1:])]
+    seeds += [_indefinite(s) for s in seeds]
+    while True:
+        if rng.random() < 0.4:  # a good signature around a mutated PKIData
+            body = sign_full_pki_request(mutate(rng.choice(structured), rng), key, [certificate])
+        else:
+            body = mutate(rng.choice(seeds), rng, seeds)
+        media = (b"application/pkcs7-mime; smime-type=CMC-request" if rng.random() < 0.95
+                 else mutate(b"application/pkcs7-mime", rng))
+        yield Request("POST", "/cmc", body, [(b"content-type", media)], client=_client(rng))
+
+
+def cmc_fault(request: Request, answer: Answer) -> bool:
+    """RFC 5273: a 200 carrying a signed PKIResponse without internalCAError; only a wrong
+    media type (415) or size (413) may be answered otherwise."""
+    if answer.status in (413, 415):
+        return False
+    if answer.status != 200:
+        return True
+    from iotpki.wire.cmc.response import decode_pki_response
+    from iotpki.wire.cmc.signed_data import decode_signed_data
+    from iotpki.wire.errors import DecodeError
+    try:
+        response = decode_pki_response(decode_signed_data(answer.body).content)
+    except DecodeError:
+        return True
+    return any(s.fail_info == "internalCAError" for s in response.statuses)
+
+
 # target → (inputs, which listener: "https" or "http", judge)
 TARGETS: dict[str, tuple[Inputs, str, Callable[[Request, Answer], bool] | None]] = {
     "est": (est_inputs, "https", None),
@@ -332,4 +411,5 @@ TARGETS: dict[str, tuple[Inputs, str, Callable[[Request, Answer], bool] | None]]
     "rest": (rest_inputs, "https", None),
     "manifest": (manifest_inputs, "https", None),
     "scep": (scep_inputs, "http", scep_fault),
+    "cmc": (cmc_inputs, "http", cmc_fault),
 }
