@@ -320,7 +320,8 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         transactions = TransactionService(uow, reads)
         core = CMPCore(transactions, directory, authorities, registrations, enrollment,
                        revocation, PresentedIdentities(reads, clock), principals)
-        mac_throttle = throttle.MACThrottle(FailureBudget(uow, throttle.LIMITS, throttle.WINDOW))
+        mac_throttle = throttle.MACThrottle(FailureBudget(uow, throttle.LIMITS, throttle.WINDOW,
+                                                          reads=reads))
         server = CMPServer(core, GeneralMessages(crls), CMPProtection(certificates), profiles,
                            endpoints, sealer, clock, mac_throttle,
                            check_after=settings.cmp_check_after, key_delivery=key_delivery)

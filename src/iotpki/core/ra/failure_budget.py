@@ -40,15 +40,17 @@ class Throttled:
 
 class FailureBudget:
     def __init__(self, uow: Callable[[], FailedCheckUnitOfWork], limits: Mapping[str, int],
-                 window: timedelta) -> None:
+                 window: timedelta,
+                 reads: Callable[[], FailedCheckUnitOfWork] | None = None) -> None:
         self._uow = uow
+        self._reads = reads or uow  # `check` only reads (SQLite: no write lock for it)
         self._limits = dict(limits)  # failures allowed per window, by scope
         self._window = window
 
     def check(self, keys: Mapping[str, str], now: datetime) -> Throttled | None:
         """None if every key (scope → value) may still fail; else the first that may not."""
         since = now - self._window
-        with self._uow() as uow:
+        with self._reads() as uow:
             for scope, key in keys.items():
                 count, oldest = uow.failed_checks.since(scope, key, since)
                 if count >= self._limits[scope] and oldest is not None:
