@@ -61,8 +61,9 @@ def serve(
     """Serve OCSP, CRLs, CMP and SCEP over HTTP and, with --https-port, EST and the REST API.
 
     HTTP: OCSP (/ocsp/<ca>), CRLs (/crl/<ca>.crl, /crl/<ca>-delta.crl), /ca/<ca>.crt, CMP
-    (/.well-known/cmp), SCEP (/scep and /scep/<label>). HTTPS: EST (/.well-known/est/... and /.well-known/est/<label>/...)
-    and the REST API (/api/v1/..., OpenAPI at /api/v1/openapi.json)."""
+    (/.well-known/cmp), SCEP (/scep and /scep/<label>). HTTPS: EST (/.well-known/est/...
+    and /.well-known/est/<label>/...) and the REST API (/api/v1/..., OpenAPI at
+    /api/v1/openapi.json)."""
     cli = state(ctx)
     settings = cli.settings
     if trusted_proxy:  # the options replace IOTPKI_TRUSTED_PROXIES
