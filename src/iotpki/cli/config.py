@@ -152,7 +152,8 @@ def set_(
                       f"{cli.settings.data_dir / SETTINGS_FILE})", highlight=False)
         if change.republished:
             console.print("republished CRLs of " + ", ".join(change.republished), highlight=False)
-        console.print("restart 'iotpki serve' so that it issues and publishes with it",
+        console.print("if 'iotpki serve' runs, restart it: it issues and publishes with the URL "
+                      "it started with",
                       highlight=False)
     if override.startswith("--public-url"):
         errors.print("[yellow]warning:[/] --public-url / IOTPKI_PUBLIC_URL is set and takes "
