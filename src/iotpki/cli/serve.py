@@ -1,5 +1,6 @@
 """`iotpki serve`: the plain-HTTP listener for OCSP, CRLs and CA certificates, and with
-`--https-port` the HTTPS listener for EST (RFC 7030) and the REST API, each under uvicorn."""
+`--https-port` the HTTPS listener for EST (RFC 7030), ACME (RFC 8555) and the REST API, each
+under uvicorn."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     http_port: int = typer.Option(8080, "--http-port", help="Plain HTTP: OCSP, CRL, CA certs."),
     https_port: int = typer.Option(None, "--https-port",
-                                   help="HTTPS: EST and the REST API (e.g. 8443); off when "
+                                   help="HTTPS: EST, ACME and the REST API (e.g. 8443); off when "
                                         "not given."),
     tls_cert: Path = typer.Option(None, "--tls-cert", help="Server certificate chain (PEM); "
                                   "default: issued from the 'service' profile."),
@@ -58,12 +59,12 @@ def serve(
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes per listener."),
     log_level: str = typer.Option("warning", "--log-level"),
 ) -> None:
-    """Serve OCSP, CRLs, CMP and SCEP over HTTP and, with --https-port, EST and the REST API.
+    """Serve OCSP, CRLs, CMP and SCEP over HTTP and, with --https-port, EST, ACME and the REST API.
 
     HTTP: OCSP (/ocsp/<ca>), CRLs (/crl/<ca>.crl, /crl/<ca>-delta.crl), /ca/<ca>.crt, CMP
     (/.well-known/cmp), SCEP (/scep and /scep/<label>). HTTPS: EST (/.well-known/est/...
-    and /.well-known/est/<label>/...) and the REST API (/api/v1/..., OpenAPI at
-    /api/v1/openapi.json)."""
+    and /.well-known/est/<label>/...), ACME (/acme/directory and /acme/<label>/directory) and
+    the REST API (/api/v1/..., OpenAPI at /api/v1/openapi.json)."""
     cli = state(ctx)
     settings = cli.settings
     if trusted_proxy:  # the options replace IOTPKI_TRUSTED_PROXIES
