@@ -8,7 +8,6 @@ import os
 import random
 from datetime import UTC, datetime
 
-import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -16,13 +15,6 @@ from iotpki.wire.scep.attributes import FailInfo, MessageType, PKIStatus
 from iotpki.wire.scep.envelope import DES3, encode_envelope
 from iotpki.wire.scep.message import Attributes, encode_pki_message
 from tests.scep.conftest import Requester, Scene, csr_der, fetch, self_signed
-
-
-@pytest.fixture(scope="module")
-def module_database_url() -> None:
-    """SQLite only: what is tested here is the protocol and its peer, not the database
-    (test_operations.py and test_dynamic_challenge.py run on both)."""
-    return None
 
 
 def failure(scep: Scene, requester: Requester, body: bytes) -> FailInfo | None:

@@ -28,13 +28,6 @@ from tests.scep.conftest import (
     run,
 )
 
-
-@pytest.fixture(scope="module")
-def module_database_url() -> None:
-    """SQLite only: what is tested here is the protocol and its peer, not the database
-    (test_operations.py and test_dynamic_challenge.py run on both)."""
-    return None
-
 ISSUED, PENDING, REJECTED = 0, (1, 5), 2  # scep-submit's exit codes (certmonger-scep-submit(8))
 
 

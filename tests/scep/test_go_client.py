@@ -7,18 +7,10 @@ from __future__ import annotations
 import hashlib
 import subprocess
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from tests.scep.conftest import Scene, require, run
-
-
-@pytest.fixture(scope="module")
-def module_database_url() -> None:
-    """SQLite only: what is tested here is the protocol and its peer, not the database
-    (test_operations.py and test_dynamic_challenge.py run on both)."""
-    return None
 
 
 def scepclient(scep: Scene, label: str, *args: str) -> subprocess.CompletedProcess[str]:
