@@ -59,12 +59,14 @@ def serve(
     workers: int = typer.Option(1, "--workers", min=1, help="Worker processes per listener."),
     log_level: str = typer.Option("warning", "--log-level"),
 ) -> None:
-    """Serve OCSP, CRLs, CMP and SCEP over HTTP and, with --https-port, EST, ACME and the REST API.
+    """Serve OCSP, CRLs, CMP, SCEP and CMC over HTTP and, with --https-port, EST, ACME and the
+    REST API.
 
     HTTP: OCSP (/ocsp/<ca>), CRLs (/crl/<ca>.crl, /crl/<ca>-delta.crl), /ca/<ca>.crt, CMP
-    (/.well-known/cmp), SCEP (/scep and /scep/<label>). HTTPS: EST (/.well-known/est/...
-    and /.well-known/est/<label>/...), ACME (/acme/directory and /acme/<label>/directory) and
-    the REST API (/api/v1/..., OpenAPI at /api/v1/openapi.json)."""
+    (/.well-known/cmp), SCEP (/scep and /scep/<label>), CMC (/cmc and /cmc/<label>). HTTPS:
+    EST (/.well-known/est/... and /.well-known/est/<label>/..., Full PKI Requests at
+    .../fullcmc), ACME (/acme/directory and /acme/<label>/directory) and the REST API
+    (/api/v1/..., OpenAPI at /api/v1/openapi.json)."""
     cli = state(ctx)
     settings = cli.settings
     if trusted_proxy:  # the options replace IOTPKI_TRUSTED_PROXIES
@@ -151,8 +153,8 @@ def public_url_mismatch(public_url: str, host: str, http_port: int | None) -> st
 
 SERVICES = {
     "http": "OCSP /ocsp/<ca>, CRLs /crl/<ca>.crl, CA certificates /ca/<ca>.crt, "
-            "CMP /.well-known/cmp, SCEP /scep, /healthz, /readyz",
-    "https": "EST /.well-known/est, REST API /api/v1 (docs /api/v1/docs)",
+            "CMP /.well-known/cmp, SCEP /scep, CMC /cmc, /healthz, /readyz",
+    "https": "EST /.well-known/est (and .../fullcmc), REST API /api/v1 (docs /api/v1/docs)",
 }
 
 
