@@ -69,7 +69,7 @@ def test_fullcmc_body_that_is_not_base64_is_bad_request(cmc: InProcessCMC) -> No
 
 
 def test_cmc_over_http_answers_200_with_the_status_inside(cmc: InProcessCMC) -> None:
-    """RFC 5273 §3: binary DER; the HTTP status is 200 whatever the CMC status."""
+    """RFC 5273 §4: binary DER; the HTTP status is 200 whatever the CMC status."""
     before = issued_count(cmc)
     answer = cmc.cmc(b"\x30\x03\x02\x01\x00")
     assert (answer.status, answer.fail_info) == (200, "badRequest")

@@ -1,5 +1,5 @@
 """CMC over HTTP: EST's Full PKI Requests (RFC 7030 §4.3) on the HTTPS listener and the
-CMC HTTP transport (RFC 5273 §3) on the plain-HTTP listener.
+CMC HTTP transport (RFC 5273 §4) on the plain-HTTP listener.
 
 - `POST /.well-known/est[/<label>]/fullcmc` (§4.3.1): `application/pkcs7-mime;
   smime-type=CMC-request`, base64 body; the answer (§4.3.2) is `application/pkcs7-mime;
@@ -7,7 +7,7 @@ CMC HTTP transport (RFC 5273 §3) on the plain-HTTP listener.
   or pending, a 4xx/5xx carrying the CMC response when refused. The label selects the EST
   endpoint (authority, profile, enrollment methods, and whether it requires the §3.5
   channel binding, checked in a PKCS #10 request's challengePassword as for simpleenroll).
-- `POST /cmc[/<label>]` (RFC 5273 §3): the same media types, binary DER; every answer is
+- `POST /cmc[/<label>]` (RFC 5273 §4): the same media types, binary DER; every answer is
   200 with the signed PKIResponse (the status is in it). The label selects a `cmc` endpoint
   of endpoints.yaml.
 - Where no PKIResponse can be formed (unknown label 404, wrong media type 415, a body over
@@ -68,7 +68,7 @@ class CMCEndpoints:
                         media_type=CMC_RESPONSE, headers=headers)
 
     async def cmc(self, request: Request) -> Response:
-        """RFC 5273 §3: binary DER both ways; the status is in the PKIResponse."""
+        """RFC 5273 §4: binary DER both ways; the status is in the PKIResponse."""
         try:
             body = await _body(request, base64_limit=False)
             answer = await self._answer(request, "cmc", body, None)
@@ -109,7 +109,7 @@ def _text(status: int, detail: str) -> Response:
 
 
 async def _body(request: Request, base64_limit: bool) -> bytes:
-    """RFC 5273 §3 / RFC 7030 §4.3.1: `application/pkcs7-mime` (smime-type CMC-request when
+    """RFC 5273 §4 / RFC 7030 §4.3.1: `application/pkcs7-mime` (smime-type CMC-request when
     given), at most `MAX_REQUEST` octets of DER."""
     media, _, parameters = request.headers.get("content-type", "").partition(";")
     smime = {k.strip().lower(): v.strip().strip('"').lower() for k, _, v in

@@ -1,6 +1,6 @@
 """A Full PKI Request (RFC 5272 §3.2): ContentInfo(SignedData) whose encapsulated content
 is a PKIData (eContentType id-cct-PKIData), as EST's /fullcmc (RFC 7030 §4.3.1) and the
-CMC HTTP transport (RFC 5273 §3) carry it.
+CMC HTTP transport (RFC 5273 §4) carry it.
 
 `decode_full_pki_request` is the server side; `sign_full_pki_request` the client side
 (tests and tools): signed by a certificate's key (sid issuerAndSerialNumber), or by the
