@@ -231,7 +231,12 @@ class ACMEOrders:
         except JWSError as exc:
             raise ACMEProblem(exc.problem, exc.detail) from exc
         attested = order.identifiers[0][0] == "permanent-identifier"
+        chain: tuple[x509.Certificate, ...] = ()
+        subject, sans = None, None
         if attested:
+            if self._enrollment is None:
+                raise ACMEProblem("serverInternal", "device attestation is not configured",
+                                  R.UNKNOWN_PROFILE)
             chain = self._attested_chain(order, csr_der, signed)
         else:
             subject, sans = _check_csr(csr_der, order, signed)
