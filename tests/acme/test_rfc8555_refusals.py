@@ -305,3 +305,14 @@ def test_hostile_payloads_are_problems_never_server_errors(acme: ACMEWorld) -> N
             assert answer.status_code < 500, (url, payload, answer.text)
             if answer.status_code >= 400:
                 assert answer.json()["type"].startswith(ERR), answer.text
+
+
+def test_an_account_belongs_to_its_endpoint(acme: ACMEWorld) -> None:
+    """An account made without EAB on the unlabelled endpoint cannot act on `operations`
+    (EAB required) by pointing kid there, nor register its key there again."""
+    client = acme.account()
+    account_id = client.kid.rsplit("/", 1)[1]  # type: ignore[union-attr]
+    other = acme.client("operations", key=client.key)
+    other.kid = f"https://acme.test/acme/operations/acct/{account_id}"
+    problem(other.new_order("crossing.refusal.example"), "accountDoesNotExist")
+    problem(other.new_account(onlyReturnExisting=True), "malformed")

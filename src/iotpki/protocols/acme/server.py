@@ -212,15 +212,17 @@ class ACMEServer:
         if jws.url != request.url:
             raise ACMEProblem("unauthorized", f"the JWS url {jws.url!r} is not the URL the "
                                               "request was sent to (RFC 8555 §6.4)")
-        account, key = self._signer(jws, links, resource)
+        account, key = self._signer(jws, links, resource, endpoint.label)
         try:
             verify_jws(jws, key)
         except JWSError as exc:
             raise _jws_problem(exc) from exc
         return Signed(jws, key, account, endpoint, links, request.url)
 
-    def _signer(self, jws: JWS, links: Links,
-                resource: str) -> tuple[ACMEAccount | None, PublicKey]:
+    def _signer(self, jws: JWS, links: Links, resource: str,
+                label: str) -> tuple[ACMEAccount | None, PublicKey]:
+        """The signing account and key. An account belongs to the endpoint it was created on
+        (its EAB requirement, its challenges): another endpoint does not know it."""
         if jws.jwk is not None:
             if resource not in JWK_RESOURCES:
                 raise ACMEProblem("malformed", "this request must be signed with kid, the "
@@ -229,19 +231,25 @@ class ACMEServer:
                 key = public_key_from_jwk(jws.jwk)
             except JWSError as exc:
                 raise _jws_problem(exc) from exc
-            return self.state.account_by_thumbprint(thumbprint(key)), key
+            account = self.state.account_by_thumbprint(thumbprint(key))
+            if account is not None and account.label != label:
+                if resource == "new-account":
+                    raise ACMEProblem("malformed", "this key holds an account of another ACME "
+                                                   "endpoint; use one key per endpoint")
+                account = None  # revokeCert: only as the certificate's key
+            return account, key
         if resource == "new-account":
             raise ACMEProblem("malformed", "newAccount must be signed with jwk (RFC 8555 §6.2)")
-        account = self._account_of_kid(jws.kid or "", links)
+        account = self._account_of_kid(jws.kid or "", links, label)
         return account, public_key_from_jwk(account.jwk)
 
-    def _account_of_kid(self, kid: str, links: Links) -> ACMEAccount:
+    def _account_of_kid(self, kid: str, links: Links, label: str) -> ACMEAccount:
         prefix = links.account("")
         account_id = kid[len(prefix):] if kid.startswith(prefix) else ""
         account = None
         if account_id and "/" not in account_id:
             account = self.state.account(account_id)
-        if account is None:
+        if account is None or account.label != label:
             raise ACMEProblem("accountDoesNotExist", f"no account {kid!r} on this endpoint")
         if account.status != VALID:
             raise ACMEProblem("unauthorized", f"account {kid} is {account.status}")
