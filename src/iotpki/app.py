@@ -133,11 +133,12 @@ def database_exists(settings: Settings) -> bool:
         database.dispose()
 
 
-def open_database(settings: Settings) -> Database:
+def open_database(settings: Settings, group_commit: bool = False) -> Database:
     private_directory(settings.data_dir)
     if settings.database_url is None:
         private_sqlite_files(settings.data_dir)
-    return Database(settings.database_url or sqlite_url(settings.data_dir))
+    return Database(settings.database_url or sqlite_url(settings.data_dir),
+                    group_commit=group_commit)
 
 
 def build_key_ring(settings: Settings) -> KeyRing:
@@ -270,9 +271,12 @@ class _Infrastructure:
         return self._seen[1]
 
 
-def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = True) -> PKI:
+def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = True,
+              group_commit: bool = False) -> PKI:
+    """`group_commit`: the process's writers share transactions and COMMITs
+    (`store.group_commit`): `iotpki serve` workers, where many requests write at once."""
     clock = clock or SystemClock()
-    database = open_database(settings)
+    database = open_database(settings, group_commit)
     if migrate:
         database.migrate_if_needed()
     keys = build_key_ring(settings)

@@ -185,4 +185,4 @@ def _san(name: str) -> x509.GeneralName:
 def app_from_environment() -> Starlette:
     """The uvicorn factory of the HTTPS listener (`iotpki serve --https-port`): the
     handed-over settings (`worker_settings`)."""
-    return https_app(build_pki(worker_settings(), migrate=False))
+    return https_app(build_pki(worker_settings(), migrate=False, group_commit=True))

@@ -15,4 +15,4 @@ FACTORY = "iotpki.server:app_from_environment"
 def app_from_environment() -> Starlette:
     """The uvicorn factory (`iotpki serve`): the handed-over settings (`worker_settings`)."""
     # `iotpki serve` migrated the schema before starting the workers.
-    return http_app(build_pki(worker_settings(), migrate=False))
+    return http_app(build_pki(worker_settings(), migrate=False, group_commit=True))

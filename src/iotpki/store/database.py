@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 
+from iotpki.store.group_commit import GroupCommit, lock_path_for
 from iotpki.store.ids import IdCache
 from iotpki.store.unit_of_work import READ_ONLY, SQLUnitOfWork
 
@@ -102,7 +103,9 @@ def _durable_postgresql(engine: Engine) -> None:
 
 
 class Database:
-    def __init__(self, url: str, **engine_options: Any) -> None:
+    def __init__(self, url: str, group_commit: bool = False, **engine_options: Any) -> None:
+        """`group_commit`: this process's writers share transactions and COMMITs
+        (`store.group_commit`; `iotpki serve` workers)."""
         self.url = url
         self.engine = create_engine(url, **engine_options)
         if self.engine.dialect.name == "sqlite":
@@ -110,6 +113,8 @@ class Database:
         elif self.engine.dialect.name == "postgresql":
             _durable_postgresql(self.engine)
         self._ids = IdCache()
+        self._group = (GroupCommit(self.engine, lock_path_for(self.engine.url))
+                       if group_commit else None)
 
     @property
     def dialect(self) -> str:
@@ -140,11 +145,13 @@ class Database:
             command.upgrade(config, "head")
 
     def unit_of_work(self) -> SQLUnitOfWork:
-        return SQLUnitOfWork(self.engine, self._ids)
+        return SQLUnitOfWork(self.engine, self._ids, group=self._group)
 
     def read_unit_of_work(self) -> SQLUnitOfWork:
         """A unit for readers (listings, OCSP, CRL fetches): it must not write."""
         return SQLUnitOfWork(self.engine, self._ids, read_only=True)
 
     def dispose(self) -> None:
+        if self._group is not None:
+            self._group.close()
         self.engine.dispose()

@@ -6,14 +6,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.errors import ConflictError
 from iotpki.core.lifecycle.device import COMPONENT_STAGE, Device, DeviceIdentity, DeviceState
 from iotpki.store.certificates import SQLCertificateRepository
 from iotpki.store.ids import IdCache
+from iotpki.store.prepared import Prepared
 from iotpki.store.schema import device_components, device_identities, devices, organizations
+
+# Prepared (store.prepared): every renewal asks which device holds the presented identity.
+_DEVICE_OF_IDENTITY = Prepared(select(device_identities.c.device_id).where(
+    device_identities.c.fingerprint == bindparam("fingerprint")))
+_DEVICE_OF_COMPONENT = Prepared(select(device_components.c.device_id).where(
+    device_components.c.component == bindparam("fingerprint")))
 
 
 class SQLDeviceRepository:
@@ -59,12 +66,9 @@ class SQLDeviceRepository:
         return self.get(device_id) if device_id is not None else None
 
     def with_identity(self, fingerprint: str) -> Device | None:
-        device_id = self._conn.execute(select(device_identities.c.device_id).where(
-            device_identities.c.fingerprint == fingerprint)).scalar()
-        if device_id is None:
-            device_id = self._conn.execute(select(device_components.c.device_id).where(
-                device_components.c.component == fingerprint)).scalar()
-        return self.get(device_id) if device_id is not None else None
+        found = (_DEVICE_OF_IDENTITY.first(self._conn, {"fingerprint": fingerprint})
+                 or _DEVICE_OF_COMPONENT.first(self._conn, {"fingerprint": fingerprint}))
+        return self.get(found[0]) if found is not None else None
 
     def named(self, organization: str, name: str) -> Device | None:
         row = self._conn.execute(select(devices).where(

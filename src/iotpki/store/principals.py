@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, Row, delete, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.errors import ConflictError
 from iotpki.core.integration.principal import Principal, PrincipalKind, Role
 from iotpki.store.ids import IdCache
+from iotpki.store.prepared import Prepared
 from iotpki.store.schema import idempotency_keys, organizations, principals
+
+# Prepared (store.prepared): every issuance checks that its subject is no principal's.
+_SUBJECT_RESERVED = Prepared(select(principals.c.id).where(
+    principals.c.certificate_subject == bindparam("subject"),
+    principals.c.certificate_authority == bindparam("authority"),
+    principals.c.revoked_at.is_(None)).limit(1))
 
 
 class SQLPrincipalRepository:
@@ -44,10 +51,8 @@ class SQLPrincipalRepository:
         return [self._principal(r) for r in rows]
 
     def subject_reserved(self, subject: str, authority: str) -> bool:
-        c = principals.c
-        return self._conn.execute(select(c.id).where(
-            c.certificate_subject == subject, c.certificate_authority == authority,
-            c.revoked_at.is_(None)).limit(1)).first() is not None
+        return _SUBJECT_RESERVED.first(self._conn, {"subject": subject,
+                                                    "authority": authority}) is not None
 
     def list(self, organization: str | None) -> list[Principal]:
         stmt = select(principals).order_by(principals.c.created_at, principals.c.id)

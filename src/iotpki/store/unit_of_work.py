@@ -6,8 +6,9 @@ from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, RootTransaction
+from sqlalchemy import Connection, Engine, NestedTransaction, RootTransaction
 
+from iotpki.store.group_commit import GroupCommit
 from iotpki.store.ids import IdCache
 
 if TYPE_CHECKING:
@@ -39,14 +40,25 @@ class SQLUnitOfWork:
     WAL mode reads a snapshot without ever taking the write lock (writers never wait for
     it); a writing unit takes the lock up front (`database._tune_sqlite`)."""
 
-    def __init__(self, engine: Engine, ids: IdCache, read_only: bool = False) -> None:
+    def __init__(self, engine: Engine, ids: IdCache, read_only: bool = False,
+                 group: GroupCommit | None = None) -> None:
         self._engine = engine
         self._ids = ids
         self._read_only = read_only
+        self._group = group  # a writer in a group commit (`store.group_commit`)
         self._conn: Connection | None = None
-        self._tx: RootTransaction | None = None
+        self._tx: RootTransaction | NestedTransaction | None = None
+        self._committed = False
 
     def __enter__(self) -> SQLUnitOfWork:
+        if self._group is not None:
+            self._conn = self._group.enter()
+            try:
+                self._tx = self._conn.begin_nested()
+            except BaseException as exc:
+                self._group.abandon(exc)
+                raise
+            return self
         self._conn = self._engine.connect()
         if self._read_only:
             self._conn.execution_options(**{READ_ONLY: True})
@@ -201,14 +213,29 @@ class SQLUnitOfWork:
         return self._conn
 
     def commit(self) -> None:
+        """Commit; in a group commit the unit's savepoint is released here and the unit
+        waits for the group's COMMIT when its `with` ends."""
         assert self._tx is not None, "commit() outside of 'with'"
-        self._tx.commit()
+        if self._tx.is_active:
+            self._tx.commit()
+            self._committed = True
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         assert self._conn is not None and self._tx is not None
-        if self._tx.is_active:
-            self._tx.rollback()  # not committed: nothing of this unit reaches the database
-        self._conn.close()
+        if self._group is None:
+            if self._tx.is_active:
+                self._tx.rollback()  # not committed: nothing of this unit reaches the database
+            self._conn.close()
+            return
+        try:
+            if self._tx.is_active:
+                self._tx.rollback()  # back to the unit's savepoint: the group's work stays
+        except BaseException as error:
+            self._group.abandon(error)
+            raise
+        generation = self._group.leave(self._committed)
+        if generation is not None:
+            self._group.wait(generation)  # durable before the caller answers

@@ -1,0 +1,124 @@
+"""Group commit (issue 21, `store.group_commit`): the write units of work waiting at one
+moment share one COMMIT, each returns only after the COMMIT that made its work durable, a
+failing unit leaves the others' work alone. The kill -9 test of a serving process is in
+tests/test_crash_durability.py."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import event
+
+from iotpki.app import PKI, build_pki
+from iotpki.core.audit.log import AuditRecord, append_audit
+from iotpki.core.ca.issuance import IssuanceRequest
+from iotpki.core.outcomes import Issued
+from iotpki.settings import Settings
+from iotpki.store.group_commit import GroupCommit
+from tests.factories import domain_uri, make_csr
+
+CA = "operatorco-operations"
+DOMAIN = "building-42.operator.example"
+
+
+@pytest.fixture
+def grouped(demo_pki: PKI, settings: Settings) -> Iterator[PKI]:
+    """A second PKI over the demo database whose writers use group commit (as `iotpki
+    serve` workers do)."""
+    pki = build_pki(settings, migrate=False, group_commit=True)
+    try:
+        yield pki
+    finally:
+        pki.close()
+
+
+def _group(pki: PKI) -> GroupCommit:
+    group = pki.database._group
+    assert group is not None
+    return group
+
+
+def test_concurrent_issuances_are_stored_before_they_return(grouped: PKI,
+                                                             demo_pki: PKI) -> None:
+    """Every issue() returns after its certificate is committed: another connection (the
+    demo PKI's own) finds it at once; the audit chain verifies afterwards."""
+    errors: list[BaseException] = []
+
+    def issue(worker: int) -> None:
+        try:
+            for index in range(6):
+                csr, _ = make_csr(f"group-{worker}-{index}", [domain_uri(DOMAIN)])
+                outcome = grouped.issuance.issue(IssuanceRequest(CA, "operational", csr, "t"))
+                assert isinstance(outcome, Issued), outcome
+                stored = demo_pki.certificates.get_by_fingerprint(outcome.record.fingerprint)
+                assert stored.serial == outcome.record.serial
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=issue, args=(w,)) for w in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    checked, problems = demo_pki.audit.problems()
+    assert checked >= 36 and problems == []
+
+
+def test_waiting_writers_share_one_commit(grouped: PKI) -> None:
+    """A holds the turn while B and C queue behind it; A, B and C commit together: one
+    COMMIT for three units, each unit's audit entry stored."""
+    if grouped.database.dialect != "sqlite":
+        pytest.skip("the statement trace is SQLite's")
+    statements: list[str] = []
+    grouped.database.engine.dispose()
+
+    def trace(dbapi_connection: object, _record: object) -> None:
+        dbapi_connection.set_trace_callback(statements.append)  # type: ignore[attr-defined]
+
+    event.listen(grouped.database.engine, "connect", trace)
+    group = _group(grouped)
+    uow = grouped.database.unit_of_work
+
+    def write(name: str) -> None:
+        with uow() as unit:
+            append_audit(unit.audit, grouped.clock.now(), AuditRecord(
+                "test.group", "success", name, "-", {}))
+            unit.commit()
+
+    others = [threading.Thread(target=write, args=(name,)) for name in ("B", "C")]
+    with uow() as first:
+        append_audit(first.audit, grouped.clock.now(), AuditRecord(
+            "test.group", "success", "A", "-", {}))
+        first.commit()
+        for thread in others:
+            thread.start()
+        with group._state:
+            assert group._state.wait_for(lambda: group._waiting == 2, timeout=120)
+    for thread in others:
+        thread.join()
+    commits = [s for s in statements if s.strip().upper() == "COMMIT"]
+    assert len(commits) == 1
+    written = {e.record.actor for e in grouped.audit.entries(limit=None)
+               if e.record.action == "test.group"}
+    assert written == {"A", "B", "C"}
+
+
+def test_a_failing_unit_leaves_the_group_alone(grouped: PKI) -> None:
+    """A unit that raises rolls back to its savepoint; the next unit's work commits."""
+    uow = grouped.database.unit_of_work
+    with pytest.raises(ValueError), uow() as unit:
+        append_audit(unit.audit, grouped.clock.now(), AuditRecord(
+            "test.group", "success", "lost", "-", {}))
+        raise ValueError("refused")
+    with uow() as unit:
+        append_audit(unit.audit, grouped.clock.now(), AuditRecord(
+            "test.group", "success", "kept", "-", {}))
+        unit.commit()
+    actors = {e.record.actor for e in grouped.audit.entries(limit=None)
+              if e.record.action == "test.group"}
+    assert actors == {"kept"}
+    _, problems = grouped.audit.problems()
+    assert problems == []
