@@ -145,7 +145,10 @@ def test_s7_3_wrong_account_sees_no_order(acme: ACMEWorld) -> None:
     url = order.headers["Location"]
     problem(other.get(url), "unauthorized", 403)
     problem(other.get(order.json()["authorizations"][0]), "unauthorized", 403)
+    since = acme.audit_head()
     problem(other.get(owner.kid), "unauthorized", 403)
+    assert [r.actor for r in acme.audit_since(since, "acme.request")] == [
+        "acme:" + other.kid.rsplit("/", 1)[1]]  # type: ignore[union-attr]
 
 
 def test_s7_3_4_eab_required(acme: ACMEWorld) -> None:

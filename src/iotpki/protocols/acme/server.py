@@ -92,6 +92,14 @@ class Signed:
         return self.account
 
 
+@dataclass
+class _Exchange:
+    """What one request learned on its way: the next nonce, who signed it."""
+
+    nonce: str | None = None
+    actor: str = "acme:anonymous"
+
+
 Handler = Callable[[Signed, tuple[str, ...]], ACMEAnswer]
 JWK_RESOURCES = ("new-account", "revoke-cert")
 
@@ -120,28 +128,30 @@ class ACMEServer:
 
     def handle(self, request: ACMERequest) -> ACMEAnswer:
         links = Links(request.base)
-        nonce: list[str] = []
+        exchange = _Exchange()
         try:
             endpoint = self._endpoint_or_404(request.label)
-            answer = self._route(request, endpoint, links, nonce)
+            answer = self._route(request, endpoint, links, exchange)
         except ACMEProblem as problem:
-            return self.refuse(request, problem, nonce)
+            return self.refuse(request, problem, exchange)
         except JWSError as exc:  # a payload a handler read: its own problem type
-            return self.refuse(request, _jws_problem(exc), nonce)
+            return self.refuse(request, _jws_problem(exc), exchange)
         except DecodeError as exc:
-            return self.refuse(request, ACMEProblem("malformed", str(exc)), nonce)
-        return self._framed(request, answer, nonce)
+            return self.refuse(request, ACMEProblem("malformed", str(exc)), exchange)
+        return self._framed(request, answer, exchange)
 
     def refuse(self, request: ACMERequest, problem: ACMEProblem,
-               nonce: list[str] | None = None) -> ACMEAnswer:
+               exchange: _Exchange | None = None) -> ACMEAnswer:
         """Audit a refusal and answer its problem document (with a fresh nonce, §6.5)."""
-        self._audit_problem(request, problem)
+        exchange = exchange or _Exchange()
+        self._audit_problem(request, problem, exchange.actor)
         answer = ACMEAnswer(problem.status, problem.document(), "application/problem+json")
-        return self._framed(request, answer, nonce or [])
+        return self._framed(request, answer, exchange)
 
-    def _framed(self, request: ACMERequest, answer: ACMEAnswer, nonce: list[str]) -> ACMEAnswer:
+    def _framed(self, request: ACMERequest, answer: ACMEAnswer,
+                exchange: _Exchange) -> ACMEAnswer:
         if request.method == "POST" or request.path == ("new-nonce",) or answer.status >= 400:
-            answer.headers.setdefault("Replay-Nonce", nonce[0] if nonce else self.new_nonce())
+            answer.headers.setdefault("Replay-Nonce", exchange.nonce or self.new_nonce())
         index = f'<{Links(request.base).directory}>;rel="index"'
         link = answer.headers.get("Link")
         answer.headers["Link"] = f"{link}, {index}" if link else index
@@ -155,7 +165,7 @@ class ACMEServer:
             raise NotFound(f"no ACME endpoint labelled {label!r}") from exc
 
     def _route(self, request: ACMERequest, endpoint: Endpoint, links: Links,
-               nonce: list[str]) -> ACMEAnswer:
+               exchange: _Exchange) -> ACMEAnswer:
         if not request.path:
             raise NotFound("no such resource")
         resource, rest = request.path[0], request.path[1:]
@@ -164,7 +174,7 @@ class ACMEServer:
         handler = self._posts.get(resource)
         if handler is None or (resource != "new-nonce" and request.method != "POST"):
             raise NotFound("no such resource")
-        signed = self._authenticate(request, endpoint, links, resource, nonce)
+        signed = self._authenticate(request, endpoint, links, resource, exchange)
         return handler(signed, rest)
 
     def _get(self, endpoint: Endpoint, links: Links, resource: str, rest: tuple[str, ...],
@@ -200,13 +210,13 @@ class ACMEServer:
     # -- authentication (§6.2-§6.4) --------------------------------------------------------------
 
     def _authenticate(self, request: ACMERequest, endpoint: Endpoint, links: Links,
-                      resource: str, nonce: list[str]) -> Signed:
+                      resource: str, exchange: _Exchange) -> Signed:
         try:
             jws = decode_jws(request.body)
         except JWSError as exc:
             raise _jws_problem(exc) from exc
         accepted, fresh = self._swap_nonce(jws.nonce)
-        nonce.append(fresh)
+        exchange.nonce = fresh
         if not accepted:
             raise ACMEProblem("badNonce", "the nonce is unknown, used or expired (RFC 8555 §6.5)")
         if jws.url != request.url:
@@ -217,6 +227,8 @@ class ACMEServer:
             verify_jws(jws, key)
         except JWSError as exc:
             raise _jws_problem(exc) from exc
+        if account is not None:  # proven by the signature: refusals from here name it
+            exchange.actor = f"acme:{account.id}"
         return Signed(jws, key, account, endpoint, links, request.url)
 
     def _signer(self, jws: JWS, links: Links, resource: str,
@@ -261,11 +273,11 @@ class ACMEServer:
               details: dict[str, Any]) -> None:
         self.state.audit(action, outcome, actor, target, details)
 
-    def _audit_problem(self, request: ACMERequest, problem: ACMEProblem) -> None:
+    def _audit_problem(self, request: ACMERequest, problem: ACMEProblem, actor: str) -> None:
         details = {"reason": problem.reason.value, "problem": problem.kind,
                    "detail": problem.detail, "protocol": "acme", "label": request.label,
                    "operation": "/".join(request.path[:1]) or "-"}
-        self.audit("acme.request", "refused", "acme", request.label or "-", details)
+        self.audit("acme.request", "refused", actor, request.label or "-", details)
 
 
 def _jws_problem(exc: JWSError) -> ACMEProblem:
