@@ -40,8 +40,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "Settings kept with the data directory: the public URL."),
     "acme": ("iotpki.cli.acme:app", "ACME: External Account Binding keys, renewal windows."),
     "serve": ("iotpki.cli.serve:serve",
-              "Serve OCSP, CRLs, CMP and SCEP over HTTP and, with --https-port, EST, ACME and "
-              "the REST API."),
+              "Serve OCSP, CRLs, CMP, SCEP and CMC over HTTP and, with --https-port, EST, ACME "
+              "and the REST API."),
     "doctor": ("iotpki.cli.doctor:doctor",
                "Check the data directory, database, keys, public URLs and clock."),
     "demo": ("iotpki.cli.demo:demo", "Run the whole story end to end with a Mosquitto broker."),
