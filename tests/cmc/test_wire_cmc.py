@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 from datetime import UTC, datetime
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -129,3 +130,24 @@ def test_identity_witness_depends_on_secret_and_requests() -> None:
     assert witness_matches(b"s3cret", sequence, sha256, hmac256, witness)
     assert not witness_matches(b"s3cret!", sequence, sha256, hmac256, witness)
     assert not witness_matches(b"s3cret", sequence + b"\x00", sha256, hmac256, witness)
+
+
+def test_certificate_with_a_negative_serial_is_malformed() -> None:
+    """Found by `python -m fuzz --target cmc`: `cryptography` parses a non-positive serial
+    number (RFC 5280 §4.1.2.2) with a deprecation warning; the decoder refuses it."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    name = x509.Name.from_rfc4514_string("CN=negative")
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                   .public_key(KEY.public_key()).serial_number(5)
+                   .not_valid_before(datetime(2026, 1, 1, tzinfo=UTC))
+                   .not_valid_after(datetime(2027, 1, 1, tzinfo=UTC)).sign(KEY, hashes.SHA256()))
+    der = certificate.public_bytes(Encoding.DER)
+    request = sign_full_pki_request(P.encode_pki_data([], [P.tcr(1, CSR)]), KEY, [certificate])
+    # the serial INTEGER 5 (02 01 05) becomes -5 (02 01 fb): the outer signature no longer
+    # matters, the certificate must not parse
+    negative = request.replace(der, der.replace(b"\x02\x01\x05", b"\x02\x01\xfb", 1))
+    with pytest.raises(DecodeError, match="serial"):
+        decode_full_pki_request(negative)

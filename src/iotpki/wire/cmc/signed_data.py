@@ -25,6 +25,7 @@ recognised and refused with its own error (CMCFailInfo authDataFail).
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from pyasn1.codec.der import decoder, encoder
 from pyasn1.type import univ, useful
 from pyasn1_alt_modules import rfc5280, rfc5652
@@ -125,13 +127,7 @@ def decode_signed_data(der: bytes) -> SignedContent:
         encapsulated = signed["encapContentInfo"]
         if not encapsulated["eContent"].isValue:
             raise DecodeError("the SignedData has no encapsulated content (detached)")
-        certificates = tuple(
-            x509.load_der_x509_certificate(encoder.encode(choice["certificate"]))
-            for choice in (signed["certificates"] if signed["certificates"].isValue else ())
-            if choice.getName() == "certificate")
-        for certificate in certificates:  # parsed lazily by cryptography: touched here
-            certificate.subject.rfc4514_string()
-            certificate.issuer.rfc4514_string()
+        certificates = _certificates(signed)
         signers = tuple(_signer_info(s) for s in signed["signerInfos"])
     except DecodeError:
         raise
@@ -201,6 +197,29 @@ def _normalized(data: bytes, offset: int, depth: int) -> tuple[bytes, int]:
 def _value(element: bytes) -> bytes:
     _, start, end = read_tlv(element, 0)
     return element[start:end]
+
+
+def _certificates(signed: Any) -> tuple[x509.Certificate, ...]:
+    """The certificates carried, parsed (names are parsed lazily by `cryptography`: touched
+    here). One with a non-positive serial number (RFC 5280 §4.1.2.2), which `cryptography`
+    parses with a deprecation warning and will refuse, is refused now."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CryptographyDeprecationWarning)
+        try:
+            certificates = tuple(
+                x509.load_der_x509_certificate(encoder.encode(choice["certificate"]))
+                for choice in (signed["certificates"] if signed["certificates"].isValue
+                               else ())
+                if choice.getName() == "certificate")
+            for certificate in certificates:
+                if certificate.serial_number <= 0:
+                    raise DecodeError("a certificate of the SignedData has a non-positive "
+                                      "serial number (RFC 5280 §4.1.2.2)")
+                certificate.subject.rfc4514_string()
+                certificate.issuer.rfc4514_string()
+        except CryptographyDeprecationWarning as exc:
+            raise DecodeError(f"a certificate of the SignedData is malformed: {exc}") from exc
+    return certificates
 
 
 def _signer_info(info: Any) -> SignerInfo:
