@@ -487,7 +487,7 @@ def acme_server(pki: PKI, validation: ValidationSettings | None = None) -> ACMES
     from iotpki.protocols.acme.server import ACMEServer
     from iotpki.protocols.acme.tls_alpn import TLSALPN01
     from iotpki.protocols.acme.validation import HTTP01, Validator, system_address
-    from iotpki.wire.acme.attestation import PreviousStageFormat
+    from iotpki.wire.acme.attestation import CurrentCertificateFormat, PreviousStageFormat
 
     settings = pki.settings
     validation = validation or acme_validation(settings)
@@ -499,8 +499,9 @@ def acme_server(pki: PKI, validation: ValidationSettings | None = None) -> ACMES
     validators: dict[str, Validator] = {
         "http-01": HTTP01(validation, resolve), "dns-01": DNS01(dns),
         "tls-alpn-01": TLSALPN01(validation, resolve or system_address),
-        "device-attest-01": DeviceAttest01({PreviousStageFormat.name: PreviousStageFormat()},
-                                           pki.enrollment)}
+        "device-attest-01": DeviceAttest01({
+            PreviousStageFormat.name: PreviousStageFormat(),
+            CurrentCertificateFormat.name: CurrentCertificateFormat()}, pki.enrollment)}
     ACMEOrders(server, pki.issuance, validators, pki.clock,
                ACMELimits(settings.acme_orders_per_hour,
                           settings.acme_organization_orders_per_hour), pki.enrollment)

@@ -55,13 +55,14 @@ def make_sensor(acme: ACMEWorld, name: str, register: bool = True) -> Sensor:
 
 
 def attest(client: ACMEClient, sensor: Sensor, name: str | None = None,
-           key: Any = None, att_obj: bytes | None = None) -> tuple[dict, dict]:
+           key: Any = None, att_obj: bytes | None = None,
+           fmt: str = "previous-stage") -> tuple[dict, dict]:
     order = client.new_order(name or sensor.name, kind="permanent-identifier")
     assert order.status_code == 201, order.text
     challenge = client.challenge(order.json(), "device-attest-01")[0]
     token = challenge["token"]
     att_obj = att_obj or sign_previous_stage(key or sensor.key, sensor.chain,
-                                             client.key_authorization(token))
+                                             client.key_authorization(token), fmt)
     answer = client.post(challenge["url"], {"attObj": b64url_encode(att_obj)})
     assert answer.status_code == 200, answer.text
     return order.json() | {"url": order.headers["Location"]}, answer.json()
@@ -81,13 +82,15 @@ def test_device_attest_issues_the_registered_operational_certificate(acme: ACMEW
     uris = issued.extensions.get_extension_for_class(
         x509.SubjectAlternativeName).value.get_values_for_type(x509.UniformResourceIdentifier)
     assert uris == [f"urn:iotpki:domain:{DOMAIN}"]
-    # the registration is consumed: a second order for the identity issues nothing
-    again, _ = attest(client, sensor)
+    # the registration is consumed: a second order for the identity attests afresh (no
+    # authorization reuse for permanent-identifier) and is refused; nothing is issued
+    again, refused = attest(client, sensor)
+    assert refused["status"] == "invalid"
+    assert refused["error"]["type"] == ERR + "unauthorized"
+    assert "consumed" in refused["error"]["detail"] or "used" in refused["error"]["detail"]
     csr, _ = make_csr(sensor.name, [domain_uri(DOMAIN)])
-    refused = client.post(again["finalize"], {"csr": b64(csr)})
-    assert refused.status_code == 403, refused.text
-    assert refused.json()["type"] == ERR + "unauthorized"
-    assert "consumed" in refused.json()["detail"] or "used" in refused.json()["detail"]
+    assert client.post(again["finalize"], {"csr": b64(csr)}).json()["type"] == \
+        ERR + "orderNotReady"
 
 
 def test_unregistered_identity_is_refused(acme: ACMEWorld) -> None:
@@ -142,3 +145,62 @@ def test_permanent_identifier_only_where_offered(acme: ACMEWorld) -> None:
     devices = acme.account("devices", organization="operatorco")
     answer = devices.new_order("gw.example")
     assert answer.json()["type"] == ERR + "unsupportedIdentifier"
+
+
+def enroll(acme: ACMEWorld, client: ACMEClient, sensor: Sensor,
+           fmt: str = "previous-stage") -> tuple[x509.Certificate, Any]:
+    order, challenge = attest(client, sensor, fmt=fmt)
+    assert challenge["status"] == "valid", challenge
+    csr, key = make_csr(sensor.name, [domain_uri(DOMAIN)])
+    final = client.post(order["finalize"], {"csr": b64(csr)})
+    assert final.status_code == 200, final.text
+    return x509.load_pem_x509_certificates(
+        client.get(final.json()["certificate"]).content)[0], key
+
+
+def current(certificate: x509.Certificate, key: Any, acme: ACMEWorld) -> Sensor:
+    """The device as it renews: its current certificate (and issuing CA) and key."""
+    chain = [certificate, *acme.pki.authorities.get("operatorco-operations").full_chain[:1]]
+    return Sensor(certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value,
+                  key, [c.public_bytes(Encoding.DER) for c in chain], certificate)
+
+
+def test_renewal_is_attested_by_the_current_certificate(acme: ACMEWorld) -> None:
+    """The registration is consumed by the first certificate; the renewal order for the same
+    permanent-identifier is authorized by the current certificate (format
+    `current-certificate`, the current-certificate method of EST and CMP renewal)."""
+    sensor = make_sensor(acme, "sensor-acme-0010")
+    client = acme.account("devices", organization="operatorco")
+    first, first_key = enroll(acme, client, sensor)
+    device = current(first, first_key, acme)
+    second, second_key = enroll(acme, client, device, fmt="current-certificate")
+    assert second.serial_number != first.serial_number
+    assert second.subject == first.subject
+    assert second.extensions.get_extension_for_class(x509.SubjectAlternativeName).value == \
+        first.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    record = acme.pki.certificates.get("operatorco-operations", first.serial_number)
+    assert record is not None and record.status.value == "good"  # it stays valid until it expires
+    # only the newest of the identity renews: the replaced certificate no longer does
+    _, refused = attest(client, device, fmt="current-certificate")
+    assert refused["status"] == "invalid"
+    assert "newest" in refused["error"]["detail"], refused
+    # a previous-stage identity is not a current certificate issued here
+    _, refused = attest(client, sensor, fmt="current-certificate")
+    assert refused["status"] == "invalid", refused
+    # nor does the current key prove a previous stage
+    _, refused = attest(client, current(second, second_key, acme))
+    assert refused["status"] == "invalid", refused
+
+
+def test_revoked_current_certificate_cannot_renew(acme: ACMEWorld) -> None:
+    sensor = make_sensor(acme, "sensor-acme-0011")
+    client = acme.account("devices", organization="operatorco")
+    first, key = enroll(acme, client, sensor)
+    acme.pki.revocation.revoke("operatorco-operations", first.serial_number,
+                               x509.ReasonFlags.superseded, "operatorco:ra")
+    since = acme.audit_head()
+    _, refused = attest(client, current(first, key, acme), fmt="current-certificate")
+    assert refused["status"] == "invalid"
+    assert refused["error"]["type"] == ERR + "unauthorized"
+    assert [r.details["reason"] for r in acme.audit_since(since, "acme.challenge")] == [
+        "revoked"]

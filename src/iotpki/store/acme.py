@@ -56,7 +56,8 @@ def _authorization(data: str) -> ACMEAuthorization:
     d = json.loads(data)
     challenges = tuple(ACMEChallenge(c["type"], c["token"], c["status"],
                                      _time(c["validated"]), c["error"],
-                                     tuple(c.get("evidence", ()))) for c in d["challenges"])
+                                     tuple(c.get("evidence", ())), c.get("method"))
+                       for c in d["challenges"])
     return ACMEAuthorization(d["id"], d["account_id"], d["label"], d["identifier_type"],
                              d["identifier_value"], d["status"],
                              datetime.fromisoformat(d["expires"]), challenges,

@@ -41,6 +41,7 @@ class ACMEChallenge:
     validated: datetime | None = None
     error: dict[str, Any] | None = None
     evidence: tuple[str, ...] = ()  # device-attest-01: the attested chain, base64 DER
+    method: str | None = None  # device-attest-01: the enrollment method that decided it
 
 
 @dataclass(frozen=True)

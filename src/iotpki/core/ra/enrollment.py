@@ -318,7 +318,8 @@ class CurrentCertificate:
             raise PolicyError(R.IDENTITY_MISMATCH, f"renewal goes to {record.authority}, "
                                                    f"the issuer of the current certificate")
         sans = _sans_of(presented)
-        _check_same_identity(request.csr, presented.subject, sans)
+        if request.csr:  # `check` without a CSR (ACME's challenge): finalize checks it
+            _check_same_identity(request.csr, presented.subject, sans)
         _check_lineage(uow, record, presented, request.csr)
         device = uow.devices.with_identity(record.fingerprint)
         _check_device(device)

@@ -11,6 +11,15 @@ the device answers with an attestation object whose statement its previous-stage
 
 Finalize then enrolls with that method (the registration decides subject and SANs, and is
 consumed by the issuance).
+
+Renewal: the registration is consumed by the first certificate, so a device that enrolled
+renews with the format `current-certificate` (same statement, signed by the key of its
+current certificate). Step 3 is then the current-certificate method of EST and CMP renewal
+(`core.ra.enrollment.CurrentCertificate`): the certificate was issued here by the endpoint's
+authority, is good (not revoked or held, not expired beyond the profile's grace), is the
+newest of its identity, its key was never revoked for keyCompromise, and its device is in
+service. Finalize renews with that method: the subject and SANs of the current certificate.
+Which method a format stands for is the `methods` map given with the formats.
 """
 
 from __future__ import annotations
@@ -26,14 +35,17 @@ from iotpki.core.errors import RefusalReason as R
 from iotpki.core.methods import MethodName
 from iotpki.core.ra.enrollment import EnrollmentRequest, EnrollmentService
 from iotpki.protocols.acme.problems import PROBLEM_FOR_REASON
-from iotpki.protocols.acme.validation import ChallengeFailed, ChallengeInput
+from iotpki.protocols.acme.validation import ChallengeFailed, ChallengeInput, Evidence
 from iotpki.wire.acme.attestation import (
     AttestationError,
     AttestationFormat,
+    CurrentCertificateFormat,
     decode_attestation_response,
 )
 
 POSSESSION = "acme-device-attest-01"  # how possession was proven, as enrollment records it
+# The enrollment method each format's statement is decided by (default: previous stage).
+FORMAT_METHODS = {CurrentCertificateFormat.name: MethodName.CURRENT_CERTIFICATE}
 
 
 def permanent_identifier(certificate: x509.Certificate) -> str | None:
@@ -46,11 +58,13 @@ def permanent_identifier(certificate: x509.Certificate) -> str | None:
 
 class DeviceAttest01:
     def __init__(self, formats: Mapping[str, AttestationFormat],
-                 enrollment: EnrollmentService) -> None:
+                 enrollment: EnrollmentService,
+                 methods: Mapping[str, MethodName] = FORMAT_METHODS) -> None:
         self._formats = formats
         self._enrollment = enrollment
+        self._methods = methods
 
-    def __call__(self, challenge: ChallengeInput) -> tuple[bytes, ...]:
+    def __call__(self, challenge: ChallengeInput) -> Evidence:
         try:
             attestation = decode_attestation_response(challenge.payload)
             verifier = self._formats.get(attestation.fmt)
@@ -67,12 +81,13 @@ class DeviceAttest01:
             raise ChallengeFailed("badAttestationStatement", f"the attested certificate names "
                                   f"{named!r}, not {challenge.identifier.value!r}",
                                   R.IDENTITY_MISMATCH)
+        method = self._methods.get(attestation.fmt, MethodName.PREVIOUS_STAGE)
         try:
-            self._enrollment.check(self.request(challenge, chain), MethodName.PREVIOUS_STAGE)
+            self._enrollment.check(self.request(challenge, chain), method)
         except PolicyError as refusal:
             raise ChallengeFailed(PROBLEM_FOR_REASON[refusal.reason], refusal.detail,
                                   refusal.reason) from refusal
-        return tuple(c.public_bytes(Encoding.DER) for c in chain)
+        return Evidence(tuple(c.public_bytes(Encoding.DER) for c in chain), method.value)
 
     @staticmethod
     def request(challenge: ChallengeInput, chain: tuple[x509.Certificate, ...],

@@ -164,8 +164,11 @@ class ACMEOrders:
         expires = now + self._limits.order_lifetime
         authz_ids, fresh = [], []
         for identifier in identifiers:
-            reused = self._state.valid_authorization(account.id, identifier.type,
-                                                  identifier.value, now)
+            # §7.1.3 reuse is for names; a device attests afresh for every order (an
+            # attestation is evidence of one key at one time, and decides one issuance).
+            reused = None if identifier.type == "permanent-identifier" else \
+                self._state.valid_authorization(account.id, identifier.type,
+                                                identifier.value, now)
             if reused is not None:
                 authz_ids.append(reused.id)
                 continue
@@ -232,12 +235,13 @@ class ACMEOrders:
             raise ACMEProblem(exc.problem, exc.detail) from exc
         attested = order.identifiers[0][0] == "permanent-identifier"
         chain: tuple[x509.Certificate, ...] = ()
+        method = MethodName.PREVIOUS_STAGE
         subject, sans = None, None
         if attested:
             if self._enrollment is None:
                 raise ACMEProblem("serverInternal", "device attestation is not configured",
                                   R.UNKNOWN_PROFILE)
-            chain = self._attested_chain(order, csr_der, signed)
+            chain, method = self._attested_chain(order, csr_der, signed)
         else:
             subject, sans = _check_csr(csr_der, order, signed)
         # one finalize at a time: ready → processing
@@ -247,7 +251,7 @@ class ACMEOrders:
             outcome = self._enrollment.enroll(EnrollmentRequest(
                 csr_der, signed.actor, client_chain=chain, possession=POSSESSION,
                 authority=signed.endpoint.authority, profile=signed.endpoint.profile),
-                MethodName.PREVIOUS_STAGE)
+                method)
         else:
             outcome = self._issuance.issue(IssuanceRequest(
                 signed.endpoint.authority, signed.endpoint.profile, csr_der, signed.actor,
@@ -265,9 +269,10 @@ class ACMEOrders:
         return ACMEAnswer(200, order_json(signed.links, done),
                           headers={"Location": signed.links.order(done.id)})
 
-    def _attested_chain(self, order: ACMEOrder, csr_der: bytes,
-                        signed: Signed) -> tuple[x509.Certificate, ...]:
-        """The chain device-attest-01 proved, kept on the order's authorization."""
+    def _attested_chain(self, order: ACMEOrder, csr_der: bytes, signed: Signed,
+                        ) -> tuple[tuple[x509.Certificate, ...], MethodName]:
+        """The chain device-attest-01 proved, kept on the order's authorization, and the
+        enrollment method that accepted it (previous stage, or current certificate)."""
         try:
             public = decode_csr(csr_der).public_key()
         except (DecodeError, ValueError) as exc:
@@ -280,8 +285,9 @@ class ACMEOrders:
                           if c.type == "device-attest-01" and c.status == VALID), None)
         if challenge is None or not challenge.evidence:
             raise ACMEProblem("orderNotReady", "no device attestation backs this order")
-        return tuple(x509.load_der_x509_certificate(base64.b64decode(e))
-                     for e in challenge.evidence)
+        return (tuple(x509.load_der_x509_certificate(base64.b64decode(e))
+                      for e in challenge.evidence),
+                MethodName(challenge.method or MethodName.PREVIOUS_STAGE))
 
     # -- §7.5 authorizations and challenges -----------------------------------------------------
 
@@ -335,7 +341,7 @@ class ACMEOrders:
                                  signed.endpoint.profile)
         now = self._clock.now()
         try:
-            evidence = self._validators[challenge.type](attempt) or ()
+            evidence = self._validators[challenge.type](attempt)
         except ChallengeFailed as failure:
             done = replace(challenge, status=INVALID, error=problem(failure.kind, failure.detail))
             updated = replace(authz, status=INVALID, challenges=_swap(authz, done))
@@ -343,7 +349,9 @@ class ACMEOrders:
                                            "reason": failure.reason.value}
         else:
             done = replace(challenge, status=VALID, validated=now,
-                           evidence=tuple(base64.b64encode(e).decode() for e in evidence))
+                           evidence=tuple(base64.b64encode(e).decode()
+                                          for e in (evidence.chain if evidence else ())),
+                           method=evidence.method if evidence else None)
             updated = replace(authz, status=VALID, challenges=_swap(authz, done),
                               expires=now + self._limits.valid_authorization)
             outcome, details = "success", {}

@@ -44,9 +44,17 @@ class ChallengeInput:
     profile: str | None = None
 
 
-# A validator raises ChallengeFailed, or returns the evidence to keep (device-attest-01: the
-# attested chain, DER), which finalize hands to enrollment.
-Validator = Callable[[ChallengeInput], tuple[bytes, ...] | None]
+@dataclass(frozen=True)
+class Evidence:
+    """What a validator keeps for finalize: device-attest-01's attested chain (DER, leaf
+    first) and the enrollment method that accepted it, which finalize enrolls with."""
+
+    chain: tuple[bytes, ...]
+    method: str
+
+
+# A validator raises ChallengeFailed, or returns the evidence to keep (device-attest-01).
+Validator = Callable[[ChallengeInput], Evidence | None]
 
 
 @dataclass(frozen=True)

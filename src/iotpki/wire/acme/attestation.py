@@ -9,6 +9,10 @@ where `sig` is the signature of the key authorization (UTF-8) by the key of `x5c
 device's previous-stage certificate (chip or device certificate). Whether that certificate
 is trusted, registered and not revoked is the server's decision, not the codec's. TPM
 (`tpm`) or Apple (`apple`) formats plug in beside it.
+
+`current-certificate` has the same statement, signed by the key of the device's current
+operational certificate (`x5c[0]`, issued here): a device that enrolled once renews its
+`permanent-identifier` with it (the server decides with the current-certificate method).
 """
 
 from __future__ import annotations
@@ -88,6 +92,13 @@ class PreviousStageFormat:
         return chain
 
 
+class CurrentCertificateFormat(PreviousStageFormat):
+    """`current-certificate`: the key of the current (operational) certificate signs the key
+    authorization; renewal of a device that enrolled before."""
+
+    name = "current-certificate"
+
+
 def _chain(value: Any) -> tuple[x509.Certificate, ...]:
     if not isinstance(value, list) or not 1 <= len(value) <= MAX_CHAIN or \
             not all(isinstance(c, bytes) for c in value):
@@ -114,8 +125,10 @@ def _verify(key: Any, alg: int, signature: bytes, data: bytes) -> None:
                                "verify with the previous-stage key") from exc
 
 
-def sign_previous_stage(key: Any, chain: list[bytes], key_authorization: str) -> bytes:
-    """A client's attObj for `previous-stage` (devices, tests)."""
+def sign_previous_stage(key: Any, chain: list[bytes], key_authorization: str,
+                        fmt: str = PreviousStageFormat.name) -> bytes:
+    """A client's attObj for `previous-stage` (devices, tests), or for another format with
+    the same statement (`current-certificate`)."""
     data = key_authorization.encode("utf-8")
     if isinstance(key, ec.EllipticCurvePrivateKey):
         alg = COSE_ES256 if key.curve.key_size == 256 else COSE_ES384
@@ -125,5 +138,4 @@ def sign_previous_stage(key: Any, chain: list[bytes], key_authorization: str) ->
         alg, signature = COSE_EDDSA, key.sign(data)
     else:
         alg, signature = COSE_RS256, key.sign(data, padding.PKCS1v15(), hashes.SHA256())
-    return encode_attestation_object(PreviousStageFormat.name,
-                                     {"alg": alg, "sig": signature, "x5c": chain})
+    return encode_attestation_object(fmt, {"alg": alg, "sig": signature, "x5c": chain})
