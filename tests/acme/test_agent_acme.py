@@ -5,17 +5,30 @@ renewal window (RFC 9773), and a refusal as the agent sees it."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import random
 import ssl
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from cryptography.x509.oid import NameOID
+from typer.testing import CliRunner
 
 from iotpki.agent.acme_client import ACMEDeviceClient
+from iotpki.agent.config import parse_config
 from iotpki.agent.credentials import build_csr
+from iotpki.agent.device import Agent
 from iotpki.agent.errors import RefusedError
+from iotpki.agent.factory import build_agent
+from iotpki.agent.renewal import Action
 from iotpki.agent.transport import Answer
+from iotpki.agent.trust import certificate_fingerprint
+from iotpki.cli.main import app
+from iotpki.core.ra.acme_state import ACMEState
+from iotpki.wire.acme.messages import ari_certificate_id
 from iotpki.wire.keys import generate_private_key
 from tests.acme.conftest import BASE, ACMEWorld, InProcess
 from tests.acme.test_device_attest import DOMAIN, make_sensor
@@ -76,3 +89,123 @@ def test_agent_sees_a_refusal_as_refused_error(acme: ACMEWorld) -> None:
                                [x509.load_der_x509_certificate(c) for c in sensor.chain], csr)
     assert refused.value.reason == "unauthorized"
     assert "registration" in refused.value.detail
+
+
+class Clock:
+    """The agent's clock: real time moved forward by the test (the server keeps real time)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+class Counting(InProcessTransport):
+    def __init__(self, http: InProcess) -> None:
+        super().__init__(http)
+        self.renewal_info = 0
+
+    def request(self, method: str, url: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None,
+                tls: ssl.SSLContext | None = None) -> Answer:
+        self.renewal_info += "/renewal-info/" in url
+        return super().request(method, url, body, headers, tls)
+
+
+def sensor_agent(acme: ACMEWorld, tmp_path: Path, name: str,
+                 clock: Clock) -> tuple[Agent, Counting]:
+    sensor = make_sensor(acme, name)
+    (tmp_path / "device.pem").write_bytes(b"".join(
+        x509.load_der_x509_certificate(c).public_bytes(Encoding.PEM) for c in sensor.chain))
+    (tmp_path / "device.key").write_bytes(sensor.key.private_bytes(
+        Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    key_id, hmac_key = eab(acme)
+    root = acme.pki.authorities.get("operatorco-root").certificate
+    config = parse_config({
+        "directory": "agent", "protocol": "acme", "url": f"{BASE}/acme/devices/directory",
+        "trust_anchors": [certificate_fingerprint(root)], "subject": f"CN={name}",
+        "enrollment": {"previous_certificate": "device.pem", "previous_key": "device.key",
+                       "eab_key_id": key_id,
+                       "eab_hmac": base64.urlsafe_b64encode(hmac_key).decode()}},
+        tmp_path)
+    transport = Counting(acme.http)
+    return build_agent(config, clock, random.Random(7), transport=transport), transport
+
+
+def pull_renewals(acme: ACMEWorld, within: str) -> None:
+    """The operator's `iotpki acme pull-renewals` on the server's data directory."""
+    settings = acme.pki.settings
+    database = ["--database-url", settings.database_url] if settings.database_url else []
+    result = CliRunner().invoke(app, ["--data-dir", str(settings.data_dir), *database, "acme",
+                                      "pull-renewals", "--authority", "operatorco-operations",
+                                      "--profile", "operational", "--within", within,
+                                      "--reason", "CA key rollover"])
+    assert result.exit_code == 0, (result.output, result.exception)
+
+
+def test_agent_enrolls_and_renews_inside_the_servers_window(acme: ACMEWorld,
+                                                            tmp_path: Path) -> None:
+    """`iotpki-agent` over ACME: enrollment by device-attest-01 (previous stage), the
+    renewalInfo window (RFC 9773 §4.2) asked again only after Retry-After (§4.3), renewal at
+    a time inside the pulled-forward window with `replaces` (§5), authorized by the current
+    certificate; the replaced certificate stays good and no longer renews."""
+    clock = Clock()
+    agent, transport = sensor_agent(acme, tmp_path, "sensor-agent-0010", clock)
+    with agent:
+        enrolled = agent.step()
+        assert enrolled.decision.action is Action.ENROLL and enrolled.error is None, enrolled
+        first = agent.store.current()
+        assert first is not None
+        waiting = agent.step()  # asks renewalInfo: the profile's window, months away
+        assert waiting.decision.action is Action.WAIT, waiting.decision
+        assert transport.renewal_info == 1
+        start, end = agent.state.window_start, agent.state.window_end
+        assert start is not None and end is not None
+        assert start <= waiting.decision.at <= end
+        assert agent.state.window_check is not None and \
+            agent.state.window_check - clock() > timedelta(hours=5)  # Retry-After 21600
+        pull_renewals(acme, "48h")
+        clock.offset = timedelta(hours=1)
+        assert agent.step().decision.action is Action.WAIT  # Retry-After not yet passed
+        assert transport.renewal_info == 1
+        clock.offset = timedelta(hours=6, minutes=1)
+        result = agent.step()  # asks again: the pulled window
+        assert transport.renewal_info == 2
+        pulled_start, pulled_end = agent.state.window_start, agent.state.window_end
+        assert pulled_start is not None and pulled_end is not None
+        assert pulled_end <= datetime.now(UTC) + timedelta(hours=48, seconds=5) < end
+        renew_at = agent.scheduler.renew_at(first.certificate, agent.state)
+        assert pulled_start <= renew_at <= pulled_end
+        if result.decision.action is Action.WAIT:
+            assert result.decision.at == renew_at
+            clock.offset = renew_at - datetime.now(UTC) + timedelta(seconds=1)
+            result = agent.step()
+        assert result.decision.action is Action.RENEW and result.error is None, result
+        second = agent.store.current()
+        with pytest.raises(RefusedError) as replaced:  # only the newest of the identity renews
+            agent.client.renew(first, agent.store.new_key("ec-p256"))
+        assert "newest" in replaced.value.detail
+    assert second is not None and second.certificate != first.certificate
+    assert second.certificate.subject == first.certificate.subject
+    fingerprint = hashlib.sha256(second.certificate.public_bytes(Encoding.DER)).hexdigest()
+    order = ACMEState(acme.pki.database.unit_of_work, acme.pki.clock).order_for_certificate(
+        fingerprint)
+    assert order is not None and order.replaces == ari_certificate_id(first.certificate)
+    old = acme.pki.certificates.get("operatorco-operations", first.certificate.serial_number)
+    assert old.status.value == "good"  # not revoked: it expires by itself
+
+
+def test_agent_with_a_revoked_certificate_cannot_renew(acme: ACMEWorld,
+                                                       tmp_path: Path) -> None:
+    clock = Clock()
+    agent, _ = sensor_agent(acme, tmp_path, "sensor-agent-0011", clock)
+    with agent:
+        identity = agent.enroll()
+        acme.pki.revocation.revoke("operatorco-operations", identity.certificate.serial_number,
+                                   x509.ReasonFlags.key_compromise, "operatorco:ra")
+        with pytest.raises(RefusedError) as refused:
+            agent.renew()
+    assert refused.value.reason == "unauthorized"
+    kept = agent.store.current()
+    assert kept is not None and kept.chain == identity.chain  # nothing new installed

@@ -75,3 +75,13 @@ def test_rfc7638_s3_1_example_thumbprint() -> None:
          "DKgw")
     key = public_key_from_jwk({"kty": "RSA", "e": "AQAB", "n": n})
     assert thumbprint(key) == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+
+
+def test_rfc9773_s4_3_retry_after_is_bounded() -> None:
+    from iotpki.agent.acme_client import RETRY_DEFAULT, RETRY_MAX, RETRY_MIN, _retry_after
+
+    assert _retry_after("21600") == 21600
+    assert _retry_after(None) == RETRY_DEFAULT
+    assert _retry_after("1") == RETRY_MIN  # not more often than a minute
+    assert _retry_after("9999999") == RETRY_MAX  # not less often than a day
+    assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == RETRY_MIN  # a date in the past

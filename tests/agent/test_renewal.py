@@ -180,3 +180,27 @@ def test_fraction_zero_renews_at_once() -> None:
     cert, _ = certificate(days=90)
     clock.moment = START + timedelta(minutes=1)
     assert plan.decide(cert, plan.installed(cert)).action is Action.RENEW
+
+
+def test_rfc9773_s4_2_a_random_time_inside_the_servers_window() -> None:
+    """With a suggested window (ACME renewalInfo) the certificate's draw places the renewal
+    uniformly inside it, not at the fraction; a state of another certificate ignores it."""
+    from dataclasses import replace
+
+    cert, _ = certificate(days=90)
+    start, end = START + timedelta(days=10), START + timedelta(days=12)
+    times = set()
+    for seed in range(20):
+        plan, clock = scheduler(seed=seed)
+        state = replace(plan.installed(cert), window_start=start, window_end=end)
+        at = plan.renew_at(cert, state)
+        assert start <= at <= end
+        times.add(at)
+        clock.moment = at - timedelta(seconds=1)
+        assert plan.decide(cert, state).action is Action.WAIT
+        clock.moment = at
+        assert plan.decide(cert, state).action is Action.RENEW
+    assert len(times) == 20
+    other = RenewalState(serial=cert.serial_number + 1, jitter=0.5, window_start=start,
+                         window_end=end)
+    assert scheduler()[0].renew_at(cert, other) == START + timedelta(days=60)

@@ -2,7 +2,12 @@
 (with External Account Binding), a `permanent-identifier` order proven by device-attest-01
 with the previous-stage key (draft-ietf-acme-device-attest, format `previous-stage`),
 finalize with the new key's CSR, the PEM chain, and the renewal window the server suggests
-(RFC 9773 renewalInfo).
+(RFC 9773 renewalInfo). A renewal orders the same identifier with `replaces` (RFC 9773 §5)
+and attests with the current certificate's key (format `current-certificate`).
+
+`ACMEEnrollment` is the agent's `EnrollmentClient` over it (`protocol = "acme"`): the
+account key is kept in `<directory>/acme-account.pem`; the account is found again by its
+key at every start (RFC 8555 §7.3.1).
 
 Every answer that is not what the RFC promises raises: a problem document is
 `RefusedError(<ACME error type>, detail)`, a server fault or no answer `TransportError`.
@@ -14,19 +19,37 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import re
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from iotpki.agent.errors import RefusedError, TransportError
+from iotpki.agent.credentials import Credentials, build_csr, sans_of
+from iotpki.agent.errors import RefusedError, TransportError, UntrustedAnswerError
+from iotpki.agent.keystore import Identity, PendingKey, write_atomic
 from iotpki.agent.transport import Answer, HTTPTransport, Transport
-from iotpki.wire.acme.attestation import sign_previous_stage
+from iotpki.agent.trust import Trust
+from iotpki.wire.acme.attestation import (
+    CurrentCertificateFormat,
+    PreviousStageFormat,
+    permanent_identifier,
+    sign_previous_stage,
+)
 from iotpki.wire.acme.jws import PrivateKey, jwk_of, sign_jws, sign_mac_jws, thumbprint
 from iotpki.wire.acme.messages import ERROR_PREFIX, ari_certificate_id, key_authorization
+from iotpki.wire.keys import generate_private_key
+
+ACCOUNT_KEY = "acme-account.pem"
+# RFC 9773 §4.3: Retry-After is honoured within these bounds (a server asking for more often
+# than a minute, or less often than a day, is not followed blindly).
+RETRY_MIN, RETRY_MAX, RETRY_DEFAULT = 60.0, 86400.0, 21600.0
 
 JOSE = {"Content-Type": "application/jose+json"}
 
@@ -43,6 +66,15 @@ def _json(answer: Answer) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TransportError("answer is not a JSON object")
     return value
+
+
+@dataclass(frozen=True)
+class SuggestedWindow:
+    """RFC 9773 §4.2 `suggestedWindow`, and when to ask again (§4.3 Retry-After, seconds)."""
+
+    start: datetime
+    end: datetime
+    retry_after: float
 
 
 class ACMEDeviceClient:
@@ -73,11 +105,24 @@ class ACMEDeviceClient:
 
     def enroll_attested(self, identifier: str, previous_key: Any,
                         previous_chain: Sequence[x509.Certificate],
-                        csr: bytes) -> list[x509.Certificate]:
-        """Order `identifier` (permanent-identifier), prove it with the previous-stage key,
-        finalize with `csr` (DER); the issued chain, leaf first."""
-        order_answer = self._post(self._directory["newOrder"], {"identifiers": [
-            {"type": "permanent-identifier", "value": identifier}]})
+                        csr: bytes, fmt: str = PreviousStageFormat.name,
+                        replaces: str | None = None) -> list[x509.Certificate]:
+        """Order `identifier` (permanent-identifier), prove it with the previous-stage key
+        (or, `fmt="current-certificate"`, the current certificate's key), finalize with `csr`
+        (DER); the issued chain, leaf first. `replaces`: the RFC 9773 id of the certificate
+        this order renews (§5)."""
+        return self.download(self.order_attested(identifier, previous_key, previous_chain,
+                                                 csr, fmt, replaces))[0]
+
+    def order_attested(self, identifier: str, key: Any, chain: Sequence[x509.Certificate],
+                       csr: bytes, fmt: str = PreviousStageFormat.name,
+                       replaces: str | None = None) -> str:
+        """The order up to finalize; the certificate URL."""
+        request: dict[str, Any] = {"identifiers": [
+            {"type": "permanent-identifier", "value": identifier}]}
+        if replaces is not None:
+            request["replaces"] = replaces
+        order_answer = self._post(self._directory["newOrder"], request)
         order = _json(order_answer)
         for authz_url in order["authorizations"]:
             authz = _json(self._post(authz_url, None))
@@ -88,8 +133,8 @@ class ACMEDeviceClient:
             if challenge["status"] == "valid":
                 continue
             att_obj = sign_previous_stage(
-                previous_key, [c.public_bytes(Encoding.DER) for c in previous_chain],
-                key_authorization(challenge["token"], thumbprint(self._key.public_key())))
+                key, [c.public_bytes(Encoding.DER) for c in chain],
+                key_authorization(challenge["token"], thumbprint(self._key.public_key())), fmt)
             result = _json(self._post(challenge["url"], {"attObj": _b64(att_obj)}))
             if result["status"] != "valid":
                 error = result.get("error") or {}
@@ -98,16 +143,49 @@ class ACMEDeviceClient:
         final = _json(self._post(order["finalize"], {"csr": _b64(csr)}))
         if final.get("status") != "valid" or "certificate" not in final:
             raise TransportError(f"the order is {final.get('status')}, not valid")
-        pem = self._post(final["certificate"], None).body
-        return x509.load_pem_x509_certificates(pem)
+        return str(final["certificate"])
+
+    def download(self, url: str) -> list[list[x509.Certificate]]:
+        """§7.4.2: the PEM chain at `url`, then its alternates (Link rel="alternate")."""
+        chains: list[list[x509.Certificate]] = []
+        alternates = [url]
+        while alternates and len(chains) < 4:
+            answer = self._post(alternates.pop(0), None)
+            try:
+                chains.append(x509.load_pem_x509_certificates(answer.body))
+            except ValueError as exc:
+                raise UntrustedAnswerError(f"the certificate is not a PEM chain: {exc}") from exc
+            if len(chains) == 1:
+                alternates += re.findall(r'<([^>]+)>\s*;\s*rel="?alternate"?',
+                                         answer.headers.get("link", ""))
+        return chains
 
     # -- RFC 9773 ----------------------------------------------------------------------------
 
     def renewal_window(self, certificate: x509.Certificate) -> tuple[datetime, datetime]:
-        url = f"{self._directory['renewalInfo']}/{ari_certificate_id(certificate)}"
-        window = _json(self._checked(self._transport.request(
-            "GET", url, tls=self._tls)))["suggestedWindow"]
-        return _time(window["start"]), _time(window["end"])
+        window = self.renewal_info(certificate)
+        if window is None:
+            raise RefusedError("unsupported", "the server has no renewalInfo (RFC 9773)")
+        return window.start, window.end
+
+    def renewal_info(self, certificate: x509.Certificate) -> SuggestedWindow | None:
+        """§4.2 the suggested window and §4.3 when to ask again; None when the server has no
+        renewalInfo resource or does not know the certificate (404)."""
+        base = self._directory.get("renewalInfo")
+        if not isinstance(base, str):
+            return None
+        answer = self._transport.request("GET", f"{base}/{ari_certificate_id(certificate)}",
+                                         tls=self._tls)
+        if answer.status == 404:
+            return None
+        try:
+            window = _json(self._checked(answer))["suggestedWindow"]
+            start, end = _time(window["start"]), _time(window["end"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TransportError(f"renewalInfo answer is not a suggestedWindow: {exc}") from exc
+        if end <= start:  # §4.2: the end must be after the start
+            raise TransportError("renewalInfo suggestedWindow ends before it starts")
+        return SuggestedWindow(start, end, _retry_after(answer.headers.get("retry-after")))
 
     # -- transport -----------------------------------------------------------------------------
 
@@ -157,3 +235,117 @@ def _problem_type(answer: Answer) -> str | None:
 
 def _time(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def _retry_after(value: str | None) -> float:
+    """RFC 9773 §4.3 / RFC 9110 §10.2.3: seconds or an HTTP date; bounded."""
+    seconds = RETRY_DEFAULT
+    if value:
+        try:
+            seconds = float(value)
+        except ValueError:
+            from email.utils import parsedate_to_datetime
+            with contextlib.suppress(TypeError, ValueError):
+                seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
+    return min(RETRY_MAX, max(RETRY_MIN, seconds))
+
+
+class ACMEEnrollment:
+    """The agent's `EnrollmentClient` over ACME: enrollment with device-attest-01 and the
+    previous-stage identity, renewal with the current certificate (`replaces` it), the
+    issued chain validated to a pinned root before it is installed, and the server's
+    renewal window (`renewal_info`) for the scheduler.
+
+    TLS: the server is authenticated with the accepted anchors; before the first certificate
+    the device has none (as at the EST bootstrap, RFC 7030 §4.1.1) and the first contact is
+    not authenticated by TLS: what it brings is believed only through the pinned root (the
+    issued chain must validate to it). The attestation is bound to the account key and the
+    EAB MAC to it too, so neither can be used by another party."""
+
+    def __init__(self, directory_url: str, trust: Trust, clock: Callable[[], datetime],
+                 state_directory: Path, transport: Transport | None = None,
+                 eab: Callable[[], tuple[str, bytes] | None] = lambda: None,
+                 key_type: str = "ec-p256") -> None:
+        self._url = directory_url
+        self._trust = trust
+        self._clock = clock
+        self._state_directory = state_directory
+        self._transport = transport or HTTPTransport()
+        self._eab = eab
+        self._key_type = key_type
+        self._client: ACMEDeviceClient | None = None
+        self._anchors_at_connect: int = -1
+
+    # -- EnrollmentClient ------------------------------------------------------------------
+
+    def enroll(self, pending: PendingKey, subject: x509.Name, credentials: Credentials,
+               sans: list[x509.GeneralName] | None = None) -> list[x509.Certificate]:
+        if credentials.previous_key is None or not credentials.previous_chain:
+            raise RefusedError("no-credentials", "ACME enrollment (device-attest-01) needs the "
+                                                 "previous-stage certificate and key")
+        identifier = permanent_identifier(credentials.previous_chain[0])
+        if identifier is None:
+            raise RefusedError("no-credentials", "the previous-stage certificate names no "
+                                                 "serialNumber or CN (permanent-identifier)")
+        client = self._connected()
+        url = client.order_attested(identifier, credentials.previous_key,
+                                    credentials.previous_chain,
+                                    build_csr(pending.key, subject, sans or ()))
+        return self._issued(client.download(url))
+
+    def renew(self, identity: Identity, pending: PendingKey) -> list[x509.Certificate]:
+        current = identity.certificate
+        identifier = permanent_identifier(current)
+        if identifier is None:
+            raise RefusedError("no-identity", "the current certificate names no serialNumber "
+                                              "or CN (permanent-identifier)")
+        client = self._connected()
+        url = client.order_attested(identifier, identity.key, identity.chain,
+                                    build_csr(pending.key, current.subject, sans_of(current)),
+                                    CurrentCertificateFormat.name, ari_certificate_id(current))
+        return self._issued(client.download(url))
+
+    def renewal_info(self, identity: Identity) -> SuggestedWindow | None:
+        return self._connected().renewal_info(identity.certificate)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _connected(self) -> ACMEDeviceClient:
+        """The client with a registered account, made again once anchors are accepted (from
+        then on TLS authenticates the server)."""
+        if self._client is None or self._anchors_at_connect != len(self._trust.anchors):
+            tls = self._tls_context()
+            self._anchors_at_connect = len(self._trust.anchors)
+            self._client = ACMEDeviceClient(self._url, self._account_key(), tls,
+                                            self._transport)
+            self._client.register(self._eab())
+        return self._client
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._trust.anchors:
+            return ssl.create_default_context(cadata=self._trust.pem().decode())
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _account_key(self) -> PrivateKey:
+        path = self._state_directory / ACCOUNT_KEY
+        if path.exists():
+            return cast(PrivateKey, serialization.load_pem_private_key(path.read_bytes(), None))
+        key = generate_private_key(self._key_type)
+        self._state_directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_atomic(path, key.private_bytes(Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                             serialization.NoEncryption()), 0o600)
+        return cast(PrivateKey, key)
+
+    def _issued(self, chains: list[list[x509.Certificate]]) -> list[x509.Certificate]:
+        """The chain to install (leaf and intermediates), validated to a pinned root; roots
+        a chain brings (the alternate with the root) are accepted only if pinned."""
+        for chain in chains:
+            self._trust.accept(chain)
+        leaf = chains[0][0]
+        intermediates = [c for chain in chains for c in chain[1:]
+                         if c not in self._trust.anchors]
+        path = self._trust.path(leaf, intermediates, self._clock())
+        return path[:-1]

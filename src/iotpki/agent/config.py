@@ -2,8 +2,8 @@
 
 ```toml
 directory = "/var/lib/iotpki-agent"        # key store, anchors, state
-protocol = "est"                           # or "cmp"
-url = "https://pki.example:8443"           # EST base URL, or the CMP URL
+protocol = "est"                           # or "cmp", or "acme"
+url = "https://pki.example:8443"           # EST base URL, the CMP URL, or the ACME directory URL
 label = ""                                 # EST label (CMP: put /p/<label> in the URL)
 trust_anchors = ["9f86d0...", ...]         # SHA-256 fingerprints of the pinned roots
 subject = "CN=sensor-0001"
@@ -16,6 +16,8 @@ registration_id = "..."                    # one-time secret ...
 secret_file = "/etc/iotpki-agent/secret"   # (or secret = "...")
 previous_certificate = "device.pem"        # ... or the previous-stage identity
 previous_key = "device.key"
+eab_key_id = "..."                         # ACME: External Account Binding key id ...
+eab_hmac_file = "eab.key"              # ... and its HMAC key, base64url (or eab_hmac)
 
 [renewal]
 fraction = 0.6667                          # of the lifetime
@@ -33,6 +35,7 @@ timeout = 30
 
 from __future__ import annotations
 
+import base64
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -90,6 +93,22 @@ class AgentConfig:
         return Credentials(section.get("registration_id"), secret, key, chain,
                            section.get("previous_key"), section.get("previous_certificate"))
 
+    def eab(self) -> tuple[str, bytes] | None:
+        """ACME External Account Binding (RFC 8555 §7.3.4): key id and HMAC key, if set."""
+        section = self.enrollment
+        if not section.get("eab_key_id"):
+            return None
+        text = section.get("eab_hmac")
+        if text is None and section.get("eab_hmac_file"):
+            text = Path(section["eab_hmac_file"]).read_text().strip()
+        if not text:
+            raise ConfigError("eab_key_id needs eab_hmac or eab_hmac_file")
+        try:
+            key = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        except ValueError as exc:
+            raise ConfigError(f"eab_hmac is not base64url: {exc}") from exc
+        return section["eab_key_id"], key
+
 
 class ConfigError(ValueError):
     """A configuration file that is missing a field or has a wrong value."""
@@ -107,8 +126,8 @@ def load_config(path: Path) -> AgentConfig:
 def parse_config(document: Mapping[str, Any], base: Path = Path()) -> AgentConfig:
     try:
         protocol = str(document.get("protocol", "est"))
-        if protocol not in ("est", "cmp"):
-            raise ConfigError(f"protocol must be est or cmp, not {protocol!r}")
+        if protocol not in ("est", "cmp", "acme"):
+            raise ConfigError(f"protocol must be est, cmp or acme, not {protocol!r}")
         renewal = document.get("renewal", {})
         enrollment = {k: str(_relative(base, v) if k.endswith(("_file", "_certificate", "_key"))
                              else v) for k, v in document.get("enrollment", {}).items()}

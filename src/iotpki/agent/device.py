@@ -1,9 +1,13 @@
 """The agent proper: enroll, renew, report status, and run the renewal loop.
 
-It glues the key store, an enrollment client (EST or CMP), the scheduler and the hooks;
+It glues the key store, an enrollment client (EST, CMP or ACME), the scheduler and the hooks;
 time and randomness come from the scheduler, so tests drive it with an injected clock.
-State between runs (the drawn renewal time, failures, backoff) is `state.json` in the
-agent directory, written atomically.
+State between runs (the drawn renewal time, failures, backoff, the server's suggested
+window) is `state.json` in the agent directory, written atomically.
+
+Over ACME the agent asks the server's renewalInfo (RFC 9773) for its certificate at each
+step once the last answer's Retry-After has passed, and renews inside the suggested window
+(`renewal.py`); a server without renewalInfo leaves the agent's own fraction rule.
 """
 
 from __future__ import annotations
@@ -11,8 +15,8 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,6 +47,21 @@ class EnrollmentClient(Protocol):
 CASource = Callable[[Identity | None], list[x509.Certificate]]
 
 
+class Window(Protocol):
+    @property
+    def start(self) -> datetime: ...
+
+    @property
+    def end(self) -> datetime: ...
+
+    @property
+    def retry_after(self) -> float: ...  # seconds
+
+
+# The server's suggested renewal window (ACME renewalInfo, RFC 9773), None if it has none.
+RenewalInfoSource = Callable[[Identity], Window | None]
+
+
 @dataclass
 class StepResult:
     decision: Decision
@@ -56,7 +75,8 @@ class Agent:
                  client: EnrollmentClient, scheduler: RenewalScheduler,
                  ca_source: CASource | None = None,
                  credentials: Callable[[], Credentials] | None = None,
-                 state_path: Path | None = None, close: Callable[[], None] | None = None) -> None:
+                 state_path: Path | None = None, close: Callable[[], None] | None = None,
+                 renewal_info: RenewalInfoSource | None = None) -> None:
         self.config = config
         self.store = store
         self.trust = trust
@@ -69,6 +89,7 @@ class Agent:
         self.last_hooks: list[HookResult] = []
         self._last_ca_check: datetime | None = None
         self._close = close
+        self._renewal_info = renewal_info
 
     def close(self) -> None:
         """Close the agent's connections."""
@@ -109,6 +130,8 @@ class Agent:
             "renew_at": _iso(self.scheduler.renew_at(certificate, self.state) if certificate
                              else self.state.renew_at), "failures": self.state.failures,
             "next_attempt": _iso(self.state.next_attempt), "last_error": self.state.last_error,
+            "suggested_window": [_iso(self.state.window_start), _iso(self.state.window_end)]
+            if self.state.window_start is not None else None,
             "next_action": decision.action.value, "next_action_at": decision.at.isoformat(),
             "reason": decision.reason,
         }
@@ -116,6 +139,8 @@ class Agent:
     def step(self) -> StepResult:
         """One tick of the loop: decide, and enroll or renew when due."""
         identity = self.store.current()
+        if identity is not None:
+            self._ask_renewal_info(identity)
         ca_changed = self._ca_rolled_over(identity)
         decision = self.scheduler.decide(identity.certificate if identity else None,
                                          self.state, ca_changed)
@@ -148,6 +173,9 @@ class Agent:
                                            - self.scheduler.now()).total_seconds()))
             else:
                 wait = 0.0
+            if self.state.window_check is not None and wait > 0:
+                wait = max(1.0, min(wait, (self.state.window_check
+                                           - self.scheduler.now()).total_seconds()))
             stop.wait(wait)
 
     # -- internals --------------------------------------------------------------------------
@@ -160,6 +188,30 @@ class Agent:
         self._save_state()
         self.last_hooks = run_hooks(self.config.hooks, hook_environment(identity))
         return identity
+
+    def _ask_renewal_info(self, identity: Identity) -> None:
+        """RFC 9773 §4.2-4.3: ask for the certificate's suggested window, again only after the
+        last answer's Retry-After; a failed question keeps the window known and is asked
+        again after `check_interval`."""
+        state = self.state
+        if (self._renewal_info is None
+                or state.serial != identity.certificate.serial_number):
+            return
+        now = self.scheduler.now()
+        if state.window_check is not None and now < state.window_check:
+            return
+        try:
+            window = self._renewal_info(identity)
+        except (AgentError, OSError, ValueError):
+            self.state = replace(state, window_check=now + timedelta(
+                seconds=self.config.check_interval))
+        else:
+            later = timedelta(seconds=window.retry_after if window is not None
+                              else self.config.check_interval)
+            self.state = replace(state, window_start=window.start if window else None,
+                                 window_end=window.end if window else None,
+                                 window_check=now + later)
+        self._save_state()
 
     def _ca_rolled_over(self, identity: Identity | None) -> bool:
         """RFC 7030 §4.1.3 / RFC 9483 §4.3.1: the server announces its CA certificates; an
@@ -188,7 +240,8 @@ class Agent:
         if self._state_path is None or not self._state_path.exists():
             return RenewalState()
         raw = json.loads(self._state_path.read_text())
-        for name in ("renew_at", "next_attempt", "last_success"):
+        for name in ("renew_at", "next_attempt", "last_success", "window_start", "window_end",
+                     "window_check"):
             if raw.get(name):
                 raw[name] = datetime.fromisoformat(raw[name])
         return RenewalState(**raw)

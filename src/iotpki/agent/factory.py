@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import random
 
+from iotpki.agent.acme_client import ACMEEnrollment
 from iotpki.agent.cmp_client import CMPClient
 from iotpki.agent.config import AgentConfig
-from iotpki.agent.device import STATE_FILE, Agent, CASource, EnrollmentClient
+from iotpki.agent.device import (
+    STATE_FILE,
+    Agent,
+    CASource,
+    EnrollmentClient,
+    RenewalInfoSource,
+)
 from iotpki.agent.est_client import ESTClient
 from iotpki.agent.keystore import FileKeyStore, Identity, KeyStore
 from iotpki.agent.renewal import Clock, RenewalScheduler, system_clock
@@ -25,8 +32,13 @@ def build_agent(config: AgentConfig, clock: Clock = system_clock,
     chosen = store or (_token_store(config) if config.key_uri else files)
     trust = Trust(config.trust_anchors, files.anchors())
     client: EnrollmentClient
-    ca_source: CASource
-    if config.protocol == "est":
+    ca_source: CASource | None
+    renewal_info: RenewalInfoSource | None = None
+    if config.protocol == "acme":
+        acme = ACMEEnrollment(config.url, trust, clock, config.directory, transport,
+                              config.eab)
+        client, ca_source, renewal_info = acme, None, acme.renewal_info
+    elif config.protocol == "est":
         est = ESTClient(config.url, trust, clock, config.label, transport)
         client, ca_source = est, lambda _identity: est.ca_certs()
     else:
@@ -38,7 +50,8 @@ def build_agent(config: AgentConfig, clock: Clock = system_clock,
         client = cmp
     scheduler = RenewalScheduler(config.policy, schedule_clock or clock, rng)
     return Agent(config, chosen, trust, client, scheduler, ca_source,
-                 state_path=config.directory / STATE_FILE, close=transport.close)
+                 state_path=config.directory / STATE_FILE, close=transport.close,
+                 renewal_info=renewal_info)
 
 
 def _token_store(config: AgentConfig) -> KeyStore:

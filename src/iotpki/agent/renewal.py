@@ -10,6 +10,9 @@
   again with its enrollment credentials.
 - Rollover: when the CA certificates the server announces change (new issuing CA), the
   device renews at once to get a certificate from the new CA.
+- Server window (ACME, RFC 9773 §4.2): when the server suggested a renewal window for the
+  certificate, the device renews at a uniformly random time inside it (the certificate's
+  draw, mapped to [0, 1]) instead of at its own fraction; without one, the fraction rule.
 """
 
 from __future__ import annotations
@@ -70,6 +73,10 @@ class RenewalState:
     next_attempt: datetime | None = None
     last_error: str | None = None
     last_success: datetime | None = None
+    # RFC 9773: the server's suggested window for `serial`, and when to ask again (§4.3)
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    window_check: datetime | None = None
 
 
 class RenewalScheduler:
@@ -98,6 +105,9 @@ class RenewalScheduler:
         none for a state of another certificate (installed by hand) or from before draws
         were kept: the window without jitter."""
         draw = state.jitter if certificate.serial_number == state.serial else None
+        if draw is not None and state.window_start is not None and state.window_end is not None:
+            # RFC 9773 §4.2: a uniformly random time inside the suggested window
+            return state.window_start + (state.window_end - state.window_start) * (draw + 1) / 2
         return self.window(certificate, draw or 0.0)
 
     def installed(self, certificate: x509.Certificate) -> RenewalState:

@@ -28,7 +28,6 @@ from collections.abc import Mapping
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
 
 from iotpki.core.errors import PolicyError
 from iotpki.core.errors import RefusalReason as R
@@ -41,19 +40,12 @@ from iotpki.wire.acme.attestation import (
     AttestationFormat,
     CurrentCertificateFormat,
     decode_attestation_response,
+    permanent_identifier,
 )
 
 POSSESSION = "acme-device-attest-01"  # how possession was proven, as enrollment records it
 # The enrollment method each format's statement is decided by (default: previous stage).
 FORMAT_METHODS = {CurrentCertificateFormat.name: MethodName.CURRENT_CERTIFICATE}
-
-
-def permanent_identifier(certificate: x509.Certificate) -> str | None:
-    for oid in (NameOID.SERIAL_NUMBER, NameOID.COMMON_NAME):
-        values = certificate.subject.get_attributes_for_oid(oid)
-        if values:
-            return str(values[0].value)
-    return None
 
 
 class DeviceAttest01:

@@ -25,6 +25,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.x509.oid import NameOID
 
 from iotpki.wire import cbor
 from iotpki.wire.acme.jws import JWSError, b64url_decode
@@ -33,6 +34,16 @@ from iotpki.wire.errors import DecodeError
 MAX_CHAIN = 8
 # COSE algorithms (RFC 9053) a previous-stage statement may use.
 COSE_ES256, COSE_ES384, COSE_EDDSA, COSE_RS256 = -7, -35, -8, -257
+
+
+def permanent_identifier(certificate: x509.Certificate) -> str | None:
+    """The permanent-identifier an attested certificate names: its subject serialNumber,
+    else its CN (server and device agent agree on it)."""
+    for oid in (NameOID.SERIAL_NUMBER, NameOID.COMMON_NAME):
+        values = certificate.subject.get_attributes_for_oid(oid)
+        if values:
+            return str(values[0].value)
+    return None
 
 
 class AttestationError(JWSError):
