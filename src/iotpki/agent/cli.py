@@ -23,7 +23,7 @@ from iotpki.wire.errors import PKIError
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="iotpki-agent", description=(
-        "Device agent: enrollment and automatic renewal over EST or CMP."))
+        "Device agent: enrollment and automatic renewal over EST, CMP or ACME."))
     parser.add_argument("--config", "-c", type=Path, required=True, help="agent.toml")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     commands = parser.add_subparsers(dest="command", required=True)
