@@ -6,20 +6,27 @@ standalone solvers), dns-01 (RFC 2136 updates to a real Knot DNS server), tls-al
 
 from __future__ import annotations
 
+import json
 import os
 import ssl
 import subprocess
+import sys
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from iotpki.core.ca.certificate import CertificateStatus
+from iotpki.core.ra.acme_state import ACMEState
+from iotpki.wire.acme.messages import ari_certificate_id
 from iotpki.wire.keys import generate_private_key
 from tests.acme.client import ACMEClient
 from tests.acme.knot import ALGORITHM, KEY_NAME
 from tests.acme.peers import DOMAIN, ACMEPeers, acme_server, require
+from tests.acme.test_device_attest import make_sensor
 
 __all__ = ["acme_server"]
 
@@ -193,3 +200,54 @@ def test_dns01_and_tls_alpn01_failures_are_invalid_and_audited(acme_server: ACME
                if e.record.action == "acme.challenge"]
     assert sorted(r.details["problem"] for r in refused) == ["dns", "incorrectResponse", "tls"]
     assert all(r.outcome == "refused" for r in refused)
+
+
+# -- our device agent ------------------------------------------------------------------------
+
+def agent(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "iotpki.agent.cli", "--config", str(config),
+                           "--json", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_iotpki_agent_over_acme_https(acme_server: ACMEPeers, tmp_path: Path) -> None:
+    """`iotpki-agent` (protocol acme) as a device runs it, over real HTTPS: the first contact
+    before any anchor (the issued chain believed through the pinned root), device-attest-01
+    with the previous-stage identity, renewalInfo asked by `run --once`, and a renewal (in a
+    new process: the account found again by its key) with `replaces`."""
+    peers = acme_server
+    sensor = make_sensor(peers, "sensor-peer-0001")  # the PKI is all it uses
+    (tmp_path / "device.pem").write_bytes(b"".join(
+        x509.load_der_x509_certificate(c).public_bytes(Encoding.PEM) for c in sensor.chain))
+    (tmp_path / "device.key").write_bytes(sensor.key.private_bytes(
+        Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    key_id, hmac_key = peers.eab(label="devices")
+    root = x509.load_pem_x509_certificate(peers.root.read_bytes())
+    config = tmp_path / "agent.toml"
+    config.write_text(f'''directory = "agent"
+protocol = "acme"
+url = "{peers.url("devices")}"
+trust_anchors = ["{root.fingerprint(hashes.SHA256()).hex()}"]
+subject = "CN={sensor.name}"
+[enrollment]
+previous_certificate = "device.pem"
+previous_key = "device.key"
+eab_key_id = "{key_id}"
+eab_hmac = "{hmac_key}"
+''')
+    enrolled = agent(config, "enroll")
+    assert enrolled.returncode == 0, enrolled.stdout + enrolled.stderr
+    first = leaf_of(tmp_path / "agent" / "current" / "chain.pem")
+    assert (tmp_path / "agent" / "acme-account.pem").stat().st_mode & 0o077 == 0
+    once = agent(config, "run", "--once")
+    assert once.returncode == 0, once.stdout + once.stderr
+    assert json.loads(once.stdout)["action"] == "wait", once.stdout
+    state = json.loads((tmp_path / "agent" / "state.json").read_text())  # RFC 9773 §4.2
+    start, end = (datetime.fromisoformat(state[k]) for k in ("window_start", "window_end"))
+    assert first.not_valid_before_utc < start < end < first.not_valid_after_utc
+    renewed = agent(config, "renew")
+    assert renewed.returncode == 0, renewed.stdout + renewed.stderr
+    second = leaf_of(tmp_path / "agent" / "current" / "chain.pem")
+    assert second.serial_number != first.serial_number and second.subject == first.subject
+    order = ACMEState(peers.pki.database.unit_of_work, peers.pki.clock).order_for_certificate(
+        second.fingerprint(hashes.SHA256()).hex())
+    assert order is not None and order.replaces == ari_certificate_id(first)
