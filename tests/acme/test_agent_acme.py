@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import random
 import ssl
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,7 @@ from iotpki.agent.acme_client import ACMEDeviceClient
 from iotpki.agent.config import parse_config
 from iotpki.agent.credentials import build_csr
 from iotpki.agent.device import Agent
-from iotpki.agent.errors import RefusedError
+from iotpki.agent.errors import RefusedError, TransportError
 from iotpki.agent.factory import build_agent
 from iotpki.agent.renewal import Action
 from iotpki.agent.transport import Answer
@@ -209,3 +210,49 @@ def test_agent_with_a_revoked_certificate_cannot_renew(acme: ACMEWorld,
     assert refused.value.reason == "unauthorized"
     kept = agent.store.current()
     assert kept is not None and kept.chain == identity.chain  # nothing new installed
+
+
+class Scripted:
+    """A hostile ACME server for the agent's renewalInfo parser: a directory, then the
+    renewal-info answer the test sets."""
+
+    def __init__(self, directory: dict) -> None:
+        self.directory = directory
+        self.answer = Answer(404, {}, b"")
+
+    def request(self, method: str, url: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None,
+                tls: ssl.SSLContext | None = None) -> Answer:
+        if url.endswith("/directory"):
+            return Answer(200, {}, json.dumps(self.directory).encode())
+        return self.answer
+
+    def close(self) -> None:
+        pass
+
+
+def test_rfc9773_s4_2_renewal_info_answers_the_agent_refuses(acme: ACMEWorld) -> None:
+    """A missing resource or an unknown certificate is "no window" (the agent's own rule);
+    a window that is not one, or no JSON, or a server fault is an error (the window kept)."""
+    sensor = make_sensor(acme, "sensor-agent-0012", register=False)
+    server = Scripted({"newNonce": "x", "newAccount": "x", "newOrder": "x"})
+    client = ACMEDeviceClient("https://hostile.test/directory", generate_private_key("ec-p256"),
+                              transport=server)
+    assert client.renewal_info(sensor.certificate) is None  # no renewalInfo in the directory
+    server.directory["renewalInfo"] = "https://hostile.test/renewal-info"
+    client = ACMEDeviceClient("https://hostile.test/directory", generate_private_key("ec-p256"),
+                              transport=server)
+    assert client.renewal_info(sensor.certificate) is None  # 404: not known there
+    window = {"start": "2030-01-02T00:00:00Z", "end": "2030-01-01T00:00:00Z"}
+    for answer in (Answer(200, {}, json.dumps({"suggestedWindow": window}).encode()),
+                   Answer(200, {}, json.dumps({"suggestedWindow": {"start": 1}}).encode()),
+                   Answer(200, {}, b"not json"), Answer(200, {}, b"[]"),
+                   Answer(500, {}, b"")):
+        server.answer = answer
+        with pytest.raises(TransportError):
+            client.renewal_info(sensor.certificate)
+    window = {"start": "2030-01-01T00:00:00Z", "end": "2030-01-02T00:00:00Z"}
+    server.answer = Answer(200, {"retry-after": "600"},
+                           json.dumps({"suggestedWindow": window}).encode())
+    got = client.renewal_info(sensor.certificate)
+    assert got is not None and (got.start.day, got.end.day, got.retry_after) == (1, 2, 600)

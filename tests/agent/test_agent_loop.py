@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from iotpki.agent.acme_client import SuggestedWindow
 from iotpki.agent.config import AgentConfig, Hook
 from iotpki.agent.credentials import Credentials
 from iotpki.agent.device import Agent, EnrollmentClient
@@ -187,3 +188,52 @@ def test_hooks_run_with_the_new_files_and_a_timeout(tmp_path: Path) -> None:
     assert "killed after 0.5 s" in agent.last_hooks[1].output
 
 
+
+
+class ServerWindows:
+    """A renewalInfo source (RFC 9773) the test sets: a window, none, or a failure."""
+
+    def __init__(self) -> None:
+        self.window: SuggestedWindow | None = None
+        self.failing = False
+        self.asked = 0
+
+    def __call__(self, _identity: Identity) -> SuggestedWindow | None:
+        self.asked += 1
+        if self.failing:
+            raise TransportError("server unreachable")
+        return self.window
+
+
+def test_rfc9773_server_window_retry_after_and_fallback(tmp_path: Path) -> None:
+    """The server's window replaces the fraction rule; it is asked again only after its
+    Retry-After (or `check_interval` after a failure, the window kept); it survives a
+    restart; a server without renewalInfo leaves the fraction rule."""
+    agent, ca, clock = make_agent(tmp_path)
+    windows = ServerWindows()
+    agent._renewal_info = windows
+    agent.step()  # enroll
+    fraction = agent.scheduler.renew_at(agent.store.current().certificate,  # type: ignore[union-attr]
+                                        agent.state)
+    assert agent.step().decision.action is Action.WAIT  # no renewalInfo: the fraction rule
+    assert windows.asked == 1 and agent.state.window_start is None
+    assert agent.step().decision.at == fraction
+    assert windows.asked == 1  # again after check_interval only
+    start, end = START + timedelta(days=20), START + timedelta(days=22)
+    windows.window = SuggestedWindow(start, end, 21600)
+    clock.moment = START + timedelta(hours=1, seconds=1)
+    waiting = agent.step()
+    assert windows.asked == 2 and start <= waiting.decision.at <= end
+    clock.moment = START + timedelta(hours=7)
+    agent.step()
+    assert windows.asked == 2  # Retry-After (6 h) not passed
+    windows.failing = True
+    clock.moment = START + timedelta(hours=7, seconds=1)  # the Retry-After has passed
+    assert agent.step().decision.at == waiting.decision.at  # the window is kept
+    assert windows.asked == 3
+    again, _, _ = make_agent(tmp_path, ca=ca)
+    assert (again.state.window_start, again.state.window_end) == (start, end)
+    clock.moment = waiting.decision.at
+    windows.failing = False
+    assert agent.step().decision.action is Action.RENEW
+    assert ca.calls == ["enroll", "renew"]
