@@ -256,3 +256,29 @@ def test_rfc9773_s4_2_renewal_info_answers_the_agent_refuses(acme: ACMEWorld) ->
                            json.dumps({"suggestedWindow": window}).encode())
     got = client.renewal_info(sensor.certificate)
     assert got is not None and (got.start.day, got.end.day, got.retry_after) == (1, 2, 600)
+
+
+def test_agent_renews_a_certificate_another_account_obtained(acme: ACMEWorld,
+                                                             tmp_path: Path) -> None:
+    """RFC 9773 §5: the server refuses `replaces` for a certificate the account did not
+    order (a device that enrolled over another protocol or account); the agent orders again
+    without it and the current certificate still authorizes the renewal."""
+    clock = Clock()
+    agent, _ = sensor_agent(acme, tmp_path, "sensor-agent-0013", clock)
+    sensor_chain = agent.config.credentials()
+    other = device_client(acme)
+    other.register(eab(acme))
+    with agent:
+        pending = agent.store.new_key("ec-p256")
+        chain = other.enroll_attested(
+            "sensor-agent-0013", sensor_chain.previous_key, sensor_chain.previous_chain,
+            build_csr(pending.key, x509.Name([x509.NameAttribute(
+                NameOID.COMMON_NAME, "sensor-agent-0013")]), [domain_uri(DOMAIN)]))
+        first = agent.store.install(pending, chain)
+        renewed = agent.renew()
+    assert renewed.certificate.subject == first.certificate.subject
+    assert renewed.certificate.serial_number != first.certificate.serial_number
+    fingerprint = hashlib.sha256(renewed.certificate.public_bytes(Encoding.DER)).hexdigest()
+    order = ACMEState(acme.pki.database.unit_of_work, acme.pki.clock).order_for_certificate(
+        fingerprint)
+    assert order is not None and order.replaces is None  # ordered again without it

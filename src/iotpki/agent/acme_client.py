@@ -300,9 +300,19 @@ class ACMEEnrollment:
             raise RefusedError("no-identity", "the current certificate names no serialNumber "
                                               "or CN (permanent-identifier)")
         client = self._connected()
-        url = client.order_attested(identifier, identity.key, identity.chain,
-                                    build_csr(pending.key, current.subject, sans_of(current)),
-                                    CurrentCertificateFormat.name, ari_certificate_id(current))
+        csr = build_csr(pending.key, current.subject, sans_of(current))
+        try:
+            url = client.order_attested(identifier, identity.key, identity.chain, csr,
+                                        CurrentCertificateFormat.name,
+                                        ari_certificate_id(current))
+        except RefusedError as refused:
+            # RFC 9773 §5: the server may refuse `replaces` for a certificate another account
+            # (or another protocol) obtained; the renewal is still authorized by the current
+            # certificate, so order again without it.
+            if refused.reason != "malformed" or "replaces" not in refused.detail:
+                raise
+            url = client.order_attested(identifier, identity.key, identity.chain, csr,
+                                        CurrentCertificateFormat.name)
         return self._issued(client.download(url))
 
     def renewal_info(self, identity: Identity) -> SuggestedWindow | None:
