@@ -282,3 +282,22 @@ def test_agent_renews_a_certificate_another_account_obtained(acme: ACMEWorld,
     order = ACMEState(acme.pki.database.unit_of_work, acme.pki.clock).order_for_certificate(
         fingerprint)
     assert order is not None and order.replaces is None  # ordered again without it
+
+
+def test_rfc8555_s7_1_answers_without_their_members_are_transport_errors() -> None:
+    """A directory, account or order answer lacking what RFC 8555 §7.1 gives it is a
+    `TransportError` the agent's loop backs off from, never a KeyError."""
+    server = Scripted({"newNonce": "https://hostile.test/nonce"})
+    with pytest.raises(TransportError, match="lacks newAccount, newOrder"):
+        ACMEDeviceClient("https://hostile.test/directory", generate_private_key("ec-p256"),
+                         transport=server)
+    server.directory.update(newAccount="https://hostile.test/acct",
+                            newOrder="https://hostile.test/order")
+    client = ACMEDeviceClient("https://hostile.test/directory", generate_private_key("ec-p256"),
+                              transport=server)
+    server.answer = Answer(201, {"replay-nonce": "n"}, b"{}")  # no Location, no members
+    with pytest.raises(TransportError, match="Location"):
+        client.register()
+    client.account_url = "https://hostile.test/acct/1"
+    with pytest.raises(TransportError, match="unexpected ACME answer"):
+        client.order_attested("sensor", generate_private_key("ec-p256"), [], b"")

@@ -85,6 +85,9 @@ class ACMEDeviceClient:
         self._key = account_key
         self._directory = _json(self._checked(self._transport.request(
             "GET", directory_url, tls=tls)))
+        missing = {"newNonce", "newAccount", "newOrder"} - set(self._directory)
+        if missing:
+            raise TransportError(f"the ACME directory lacks {', '.join(sorted(missing))}")
         self._nonce: str | None = None
         self.account_url: str | None = None
 
@@ -98,8 +101,11 @@ class ACMEDeviceClient:
             payload["externalAccountBinding"] = sign_mac_jws(
                 eab[1], eab[0], jwk_of(self._key.public_key()), url)
         answer = self._post(url, payload, use_jwk=True)
-        self.account_url = answer.headers["location"]
-        return self.account_url
+        location = answer.headers.get("location")
+        if not location:
+            raise TransportError("newAccount answered no Location (RFC 8555 §7.3)")
+        self.account_url = location
+        return location
 
     # -- device-attest-01 ---------------------------------------------------------------------
 
@@ -117,7 +123,15 @@ class ACMEDeviceClient:
     def order_attested(self, identifier: str, key: Any, chain: Sequence[x509.Certificate],
                        csr: bytes, fmt: str = PreviousStageFormat.name,
                        replaces: str | None = None) -> str:
-        """The order up to finalize; the certificate URL."""
+        """The order up to finalize; the certificate URL. An answer without the members
+        RFC 8555 §7.1 gives it is a `TransportError` (never a bare KeyError in the loop)."""
+        try:
+            return self._order_attested(identifier, key, chain, csr, fmt, replaces)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise TransportError(f"unexpected ACME answer: {exc!r}") from exc
+
+    def _order_attested(self, identifier: str, key: Any, chain: Sequence[x509.Certificate],
+                        csr: bytes, fmt: str, replaces: str | None) -> str:
         request: dict[str, Any] = {"identifiers": [
             {"type": "permanent-identifier", "value": identifier}]}
         if replaces is not None:
