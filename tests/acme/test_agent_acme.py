@@ -9,6 +9,7 @@ import hashlib
 import json
 import random
 import ssl
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -106,12 +107,16 @@ class Counting(InProcessTransport):
     def __init__(self, http: InProcess) -> None:
         super().__init__(http)
         self.renewal_info = 0
+        self.answers: list[Answer] = []
 
     def request(self, method: str, url: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None,
                 tls: ssl.SSLContext | None = None) -> Answer:
-        self.renewal_info += "/renewal-info/" in url
-        return super().request(method, url, body, headers, tls)
+        answer = super().request(method, url, body, headers, tls)
+        if "/renewal-info/" in url:
+            self.renewal_info += 1
+            self.answers.append(answer)
+        return answer
 
 
 def sensor_agent(acme: ACMEWorld, tmp_path: Path, name: str,
@@ -171,17 +176,22 @@ def test_agent_enrolls_and_renews_inside_the_servers_window(acme: ACMEWorld,
         assert agent.step().decision.action is Action.WAIT  # Retry-After not yet passed
         assert transport.renewal_info == 1
         clock.offset = timedelta(hours=6, minutes=1)
-        result = agent.step()  # asks again: the pulled window
+        before = agent.state  # the first certificate's draw
+        result = agent.step()  # asks again: the pulled window (and renews if its time came)
         assert transport.renewal_info == 2
-        pulled_start, pulled_end = agent.state.window_start, agent.state.window_end
-        assert pulled_start is not None and pulled_end is not None
+        suggested = json.loads(transport.answers[-1].body)["suggestedWindow"]
+        pulled_start, pulled_end = (datetime.strptime(suggested[k], "%Y-%m-%dT%H:%M:%SZ")
+                                    .replace(tzinfo=UTC) for k in ("start", "end"))
         assert pulled_end <= datetime.now(UTC) + timedelta(hours=48, seconds=5) < end
-        renew_at = agent.scheduler.renew_at(first.certificate, agent.state)
-        assert pulled_start <= renew_at <= pulled_end
+        renew_at = agent.scheduler.renew_at(first.certificate, replace(
+            before, window_start=pulled_start, window_end=pulled_end))
+        assert pulled_start <= renew_at <= pulled_end  # RFC 9773 §4.2: a time inside it
         if result.decision.action is Action.WAIT:
             assert result.decision.at == renew_at
             clock.offset = renew_at - datetime.now(UTC) + timedelta(seconds=1)
             result = agent.step()
+        else:  # the chosen time had come already
+            assert renew_at <= clock()
         assert result.decision.action is Action.RENEW and result.error is None, result
         second = agent.store.current()
         with pytest.raises(RefusedError) as replaced:  # only the newest of the identity renews
