@@ -22,15 +22,26 @@ Limits are the settings' (`Settings.listener`, docs/security.md), handed to each
 process by `iotpki serve`.
 A TLS handshake happens before the protocol sees the connection: asyncio bounds it to
 60 seconds.
+
+With several workers, each worker process listens on a socket of its own bound with
+SO_REUSEPORT (issue 21), so that the kernel spreads new connections over the workers by
+hash; uvicorn's own multi-worker mode shares one listening socket, where the worker that
+wakes first takes most connections (`serve_workers`). Where SO_REUSEPORT is missing, the
+shared socket remains.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from collections import Counter
 from functools import cache
+from typing import Any
 
+from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.supervisors import Multiprocess
 
 from iotpki.settings import ListenerLimits, worker_settings
 
@@ -188,3 +199,72 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self.transport.write(answer)
             self.transport.close()
+
+
+# -- one listening socket per worker (SO_REUSEPORT) ----------------------------------------------
+
+def reuseport_supported() -> bool:
+    """The platform lets several sockets listen on one port, the kernel spreading
+    connections over them (Linux 3.9 and later)."""
+    if not hasattr(socket, "SO_REUSEPORT"):
+        return False
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    except OSError:
+        return False
+    return True
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def hold_port(host: str, port: int) -> socket.socket:
+    """For `iotpki serve`, once the port was found free: a socket bound with SO_REUSEPORT
+    that never listens (so it receives no connections), kept while `serve` runs. Its workers
+    (same user, SO_REUSEPORT) may bind beside it; anyone binding without SO_REUSEPORT, such
+    as a second `iotpki serve`'s port check, gets EADDRINUSE. It has no SO_REUSEADDR:
+    Linux lets two SO_REUSEADDR sockets share a port while neither listens."""
+    holder = socket.socket(_family(host), socket.SOCK_STREAM)
+    try:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        holder.bind((host, port))
+    except BaseException:
+        holder.close()
+        raise
+    return holder
+
+
+def bind_worker_socket(host: str, port: int) -> socket.socket:
+    """In a worker process: its own socket on the shared port (uvicorn listens on it)."""
+    sock = socket.socket(_family(host), socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class WorkerSocket:
+    """Stands for a listening socket in uvicorn's worker supervisor, which hands its
+    sockets to each worker process by pickling them: unpickled in the worker, it is a new
+    socket bound there (`bind_worker_socket`), one per worker instead of one shared."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+
+    def __reduce__(self) -> tuple[Any, tuple[str, int]]:
+        return bind_worker_socket, (self.host, self.port)
+
+
+def serve_workers(app: str, host: str, port: int, **options: Any) -> None:
+    """`uvicorn.run(app, host=host, port=port, **options)` with `options["workers"]`
+    processes, each listening on its own SO_REUSEPORT socket; uvicorn's supervisor starts,
+    restarts and stops them (SIGTERM: graceful shutdown) as in its own multi-worker mode."""
+    config = Config(app, host=host, port=port, **options)
+    with contextlib.suppress(KeyboardInterrupt):
+        Multiprocess(config, sockets=[WorkerSocket(host, port)]).run()  # type: ignore[list-item]

@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import typer
@@ -34,6 +35,7 @@ from iotpki.https_server import (
     tls_context,
 )
 from iotpki.keys.errors import KeyProtectionError
+from iotpki.listener import hold_port, reuseport_supported, serve_workers
 from iotpki.server import FACTORY
 from iotpki.settings import Settings
 from iotpki.store.database import sqlite_url
@@ -82,20 +84,25 @@ def serve(
         pki.close()
     settings = dataclasses.replace(settings, tls=tls)
     listeners = [("http", http_port)] + ([("https", https_port)] if https_port else [])
-    check_ports(host, listeners)
+    # Several workers: one SO_REUSEPORT socket per worker (iotpki.listener), the ports held
+    # by this process meanwhile so that no other program (a second serve) shares them.
+    spread = workers > 1 and reuseport_supported()
+    held = check_ports(host, listeners, hold=spread)
     announce(settings, host, listeners, republished)
     settings.export()  # every listener process (and uvicorn's workers) runs with these
     https = None
     if tls is not None:
         https = multiprocessing.get_context("spawn").Process(
-            target=run_https, args=(settings, host, https_port, workers, log_level),
+            target=run_https, args=(settings, host, https_port, workers, log_level, spread),
             name="iotpki-https")
         https.start()
     if https is not None:
         _stop_when_gone(https)
     try:
-        run_http(host, http_port, workers, log_level)
+        run_http(host, http_port, workers, log_level, spread)
     finally:
+        for holder in held:
+            holder.close()
         if https is not None:
             failed = https.exitcode not in (None, 0)
             https.terminate()
@@ -105,18 +112,34 @@ def serve(
                                          f"(exit code {https.exitcode}); see its log above")
 
 
-def check_ports(host: str, listeners: list[tuple[str, int]]) -> None:
+def check_ports(host: str, listeners: list[tuple[str, int]],
+                hold: bool = False) -> list[socket.socket]:
     """Each port can be bound now: a busy port ends `serve` with one line and exit 1,
-    instead of serving HTTP without HTTPS (EST and the REST API gone)."""
-    for scheme, port in listeners:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    instead of serving HTTP without HTTPS (EST and the REST API gone).
+
+    The probe binds without SO_REUSEPORT, so a port another program listens on with
+    SO_REUSEPORT (a second `iotpki serve` with several workers) is busy too. With `hold`,
+    each port is then held (`listener.hold_port`) until `serve` ends: the workers' own
+    SO_REUSEPORT sockets bind beside the holder, another program's probe or bind does not.
+    Between probe and hold is one system call: the only window a racing start can use."""
+    held: list[socket.socket] = []
+    try:
+        for scheme, port in listeners:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
             try:
-                probe.bind((host, port))
+                with socket.socket(family, socket.SOCK_STREAM) as probe:
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    probe.bind((host, port))
+                if hold:
+                    held.append(hold_port(host, port))
             except OSError as exc:
                 raise ConfigurationError(f"cannot listen on {host}:{port} ({scheme}): "
                                          f"{exc.strerror or exc}") from exc
+    except BaseException:
+        for holder in held:
+            holder.close()
+        raise
+    return held
 
 
 def announce(settings: Settings, host: str, listeners: list[tuple[str, int]],
@@ -196,22 +219,32 @@ def _end_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def run_http(host: str, port: int, workers: int, log_level: str) -> None:
+def run_listener(app: str, host: str, port: int, spread: bool, **options: Any) -> None:
+    """uvicorn on one port: with `spread`, each worker on its own SO_REUSEPORT socket
+    (`listener.serve_workers`), else uvicorn's own (one socket shared by the workers)."""
+    if spread:
+        serve_workers(app, host, port, **options)
+    else:
+        uvicorn.run(app, host=host, port=port, **options)
+
+
+def run_http(host: str, port: int, workers: int, log_level: str, spread: bool = False) -> None:
     # httptools: with uvicorn's h11 fallback, small keep-alive answers stall on delayed ACKs;
     # guarded with read timeouts and connection caps (iotpki.listener).
-    uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, access_log=False, timeout_keep_alive=30, http=HTTP_PROTOCOL,
-                timeout_worker_healthcheck=HEALTHCHECK_SECONDS)
+    run_listener(FACTORY, host, port, spread, factory=True, workers=workers,
+                 log_level=log_level, access_log=False, timeout_keep_alive=30,
+                 http=HTTP_PROTOCOL, timeout_worker_healthcheck=HEALTHCHECK_SECONDS)
 
 
-def run_https(settings: Settings, host: str, port: int, workers: int, log_level: str) -> None:
+def run_https(settings: Settings, host: str, port: int, workers: int, log_level: str,
+              spread: bool = False) -> None:
     _end_with_parent(os.getppid())
     # multiprocessing gave this process a stdin on a descriptor its own children do not
     # inherit; uvicorn's worker processes reopen the parent's stdin descriptor, so make it 0.
     os.dup2(sys.stdin.fileno(), 0)
     sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 - lives as long as we do
     start_certificate_guard(settings)  # a revoked HTTPS certificate is replaced at once
-    uvicorn.run(HTTPS_FACTORY, factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, access_log=False, timeout_keep_alive=30,
-                http=PROTOCOL_CLASS, ssl_context_factory=tls_context,
-                timeout_worker_healthcheck=HEALTHCHECK_SECONDS)
+    run_listener(HTTPS_FACTORY, host, port, spread, factory=True, workers=workers,
+                 log_level=log_level, access_log=False, timeout_keep_alive=30,
+                 http=PROTOCOL_CLASS, ssl_context_factory=tls_context,
+                 timeout_worker_healthcheck=HEALTHCHECK_SECONDS)
