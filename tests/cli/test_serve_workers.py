@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,9 +39,20 @@ def served(tmp_path_factory: pytest.TempPathFactory,
     with shared_demo_pki(request, directory, None, f"http://127.0.0.1:{port}") as pki:
         running = ServerProcess(pki.settings, port, https_port=free_port(), workers=2).start()
         try:
+            _wait_for_both_workers(running)
             yield pki, running
         finally:
             running.stop()
+
+
+def _wait_for_both_workers(server: ServerProcess, timeout: float = 240) -> None:
+    """`start` returns once one worker answers; the other may still be loading."""
+    deadline = time.monotonic() + timeout
+    for port in (server.http_port, int(server.https_port or 0)):
+        while sum(state == "0A" for _, _, state in _tcp_sockets(port)) < 2:
+            assert server.process is not None and server.process.poll() is None
+            assert time.monotonic() < deadline, f"port {port}: a worker is not listening"
+            time.sleep(0.1)
 
 
 def _process_tree(root: int) -> list[int]:
