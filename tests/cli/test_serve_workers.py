@@ -9,6 +9,7 @@ worker's file descriptors): the application is not changed to reveal its process
 from __future__ import annotations
 
 import os
+import pickle
 import socket
 import subprocess
 import sys
@@ -20,7 +21,9 @@ from pathlib import Path
 import pytest
 
 from iotpki.app import PKI
-from iotpki.listener import reuseport_supported
+from iotpki.cli.serve import check_ports
+from iotpki.core.errors import ConfigurationError
+from iotpki.listener import WorkerSocket, reuseport_supported
 from tests.conftest import shared_demo_pki
 from tests.servers import ServerProcess, free_port, pythonpath, serve_command
 
@@ -143,3 +146,31 @@ def test_a_second_serve_on_a_held_port_is_refused(served: tuple[PKI, ServerProce
     assert second.stderr.splitlines() == [f"error: cannot listen on 127.0.0.1:"
                                           f"{server.http_port} (http): Address already in use"]
     assert "iotpki serve:" not in second.stdout  # nothing announced, nothing started
+
+
+def test_a_held_port_admits_worker_sockets_and_refuses_the_rest() -> None:
+    """In process, no server: what `serve` relies on. The holder has no SO_REUSEADDR (two
+    SO_REUSEADDR sockets may share a port while neither listens); a worker socket arrives in
+    the worker by unpickling (`WorkerSocket`)."""
+    port = free_port()
+    holders = check_ports("127.0.0.1", [("http", port)], hold=True)
+    try:
+        _refused(port)  # before the workers listen (they are still loading)
+        worker = pickle.loads(pickle.dumps(WorkerSocket("127.0.0.1", port)))
+        with worker:
+            assert worker.getsockname() == ("127.0.0.1", port)
+            _refused(port)
+            worker.listen()
+            _refused(port)
+    finally:
+        for holder in holders:
+            holder.close()
+    assert check_ports("127.0.0.1", [("http", port)]) == []  # released with `serve`
+
+
+def _refused(port: int) -> None:
+    with pytest.raises(ConfigurationError, match="Address already in use"):
+        check_ports("127.0.0.1", [("http", port)])
+    with socket.socket() as plain, pytest.raises(OSError):
+        plain.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        plain.bind(("127.0.0.1", port))
