@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from sqlalchemy import Connection, bindparam, select, update
 
 from iotpki.core.audit.log import AuditEntry, AuditHead, AuditRecord
-from iotpki.store.bulk import insert_many
 from iotpki.store.prepared import Prepared
 from iotpki.store.schema import audit_head, audit_log
 
@@ -19,8 +18,6 @@ _COLUMNS = ("seq", "at", "action", "outcome", "actor", "target", "details", "pre
 _INSERT = Prepared(audit_log.insert().inline(), _COLUMNS)
 _MOVE_HEAD = Prepared(update(audit_head).where(audit_head.c.id == 1).values(
     seq=bindparam("new_seq"), hash=bindparam("new_hash")))
-_BULK_COLUMNS = [audit_log.c[name] for name in _COLUMNS]
-_DRIVER_LEVEL = 1000  # rows from which a batch goes to the driver directly (store.bulk)
 _JSON = json.JSONEncoder(sort_keys=True, default=str)
 
 
@@ -42,10 +39,7 @@ class SQLAuditRepository:
         self.append_many([entry])
 
     def append_many(self, entries: list[AuditEntry]) -> None:
-        if len(entries) < _DRIVER_LEVEL:
-            _INSERT.execute_many(self._conn, [_row(e) for e in entries])
-        else:  # a bulk revocation: memoized bind processing (store.bulk)
-            insert_many(self._conn, _BULK_COLUMNS, [tuple(_row(e).values()) for e in entries])
+        _INSERT.execute_many(self._conn, [_row(e) for e in entries])
         last = entries[-1]
         _MOVE_HEAD.execute(self._conn, {"new_seq": last.seq, "new_hash": last.hash})
 

@@ -10,13 +10,10 @@ from typing import Any
 from sqlalchemy import Connection, Row, select, update
 
 from iotpki.core.events import Event, StoredEvent
-from iotpki.store.bulk import insert_many
 from iotpki.store.prepared import Prepared
 from iotpki.store.schema import events
 
 _INSERT = Prepared(events.insert().inline(), ("type", "at", "payload"))
-_COLUMNS = [events.c.type, events.c.at, events.c.payload]
-_DRIVER_LEVEL = 1000  # rows from which a batch goes to the driver directly (store.bulk)
 _JSON = json.JSONEncoder(sort_keys=True, default=str)  # built once: bulk revocations
 
 
@@ -28,12 +25,8 @@ class SQLEventOutbox:
         self.add_many([event])
 
     def add_many(self, events: list[Event]) -> None:
-        rows = [(e.type, e.at, _JSON.encode(e.payload)) for e in events]
-        if len(rows) < _DRIVER_LEVEL:
-            _INSERT.execute_many(self._conn, [dict(zip(("type", "at", "payload"), r, strict=True))
-                                              for r in rows])
-        else:  # a bulk revocation: skip SQLAlchemy's per-row parameter processing
-            insert_many(self._conn, _COLUMNS, rows)
+        _INSERT.execute_many(self._conn, [
+            {"type": e.type, "at": e.at, "payload": _JSON.encode(e.payload)} for e in events])
 
     def undispatched(self, limit: int) -> list[StoredEvent]:
         # SKIP LOCKED (PostgreSQL): another node's fan-out takes the next batch instead of

@@ -7,6 +7,13 @@ SQLite and PostgreSQL), compiled once per dialect together with its types' bind 
 processors, and executed on the DB-API connection inside the transaction that SQLAlchemy
 began: the same SQL, the same stored values, the same transaction. DB-API errors are raised
 as SQLAlchemy's (`IntegrityError`, `OperationalError`), so callers handle them as before.
+
+It is the store's one write path: a single row goes through `execute`, a batch of any size
+(a million-entry manifest, a hundred-thousand-certificate revocation) through `execute_many`,
+which binds the values shared by every row once and, for large batches, runs each column's
+bind processor once per distinct value (most repeat: one timestamp, one reason). A statement
+that differs per dialect (ON CONFLICT, `= ANY(array)`) is given as a function of the dialect
+name and built once per dialect.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import Executable
 
 Processor = Callable[[Any], Any] | None
+_MEMOIZE_FROM = 1000  # rows from which bind processors are memoized for one batch
 
 
 @dataclass(frozen=True)
@@ -36,7 +44,9 @@ class _Compiled:
 class Prepared:
     """One Core statement; bind values are given by bind name (for inserts: column key)."""
 
-    def __init__(self, statement: Executable, column_keys: Sequence[str] | None = None) -> None:
+    def __init__(self, statement: Executable | Callable[[str], Executable],
+                 column_keys: Sequence[str] | None = None) -> None:
+        """`statement`, or a function building it for a dialect name (built once each)."""
         self._statement = statement
         self._column_keys = list(column_keys) if column_keys is not None else None
         self._compiled: dict[str, _Compiled] = {}
@@ -52,9 +62,15 @@ class Prepared:
         finally:
             cursor.close()
 
-    def execute_many(self, conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
+    def execute_many(self, conn: Connection, rows: Iterable[Mapping[str, Any]],
+                     shared: Mapping[str, Any] | None = None) -> None:
+        """Run once per row; `shared` holds the values common to every row (bound once)."""
         compiled, cursor = self._cursor(conn)
-        bound = [_bound(compiled, row) for row in rows]
+        rows = rows if isinstance(rows, Sequence) else list(rows)
+        if not rows:
+            cursor.close()
+            return
+        bound = _bound_many(compiled, rows, shared or {})
         try:
             if len(bound) == 1:
                 cursor.execute(compiled.sql, bound[0])
@@ -89,13 +105,15 @@ class Prepared:
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         statement: Any = self._statement
+        if not isinstance(statement, Executable):
+            statement = statement(dialect.name)
         compiled: Any = statement.compile(dialect=dialect, column_keys=self._column_keys)
         defaults = dict(compiled.params)
         names = tuple(compiled.positiontup if compiled.positional else defaults)
         by_name = {name: bind for bind, name in compiled.bind_names.items()}
         binds = tuple(by_name[name].type.dialect_impl(dialect).bind_processor(dialect)
                       for name in names)
-        columns = getattr(self._statement, "selected_columns", ())
+        columns = getattr(statement, "exported_columns", ())  # SELECT or RETURNING
         results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None)
                         for c in columns)
         return _Compiled(str(compiled), names, bool(compiled.positional), binds, defaults,
@@ -108,6 +126,52 @@ def _bound(compiled: _Compiled, params: Mapping[str, Any]) -> Any:
         value = params[name] if name in params else compiled.defaults[name]
         values.append(value if process is None or value is None else process(value))
     return tuple(values) if compiled.positional else dict(zip(compiled.names, values, strict=True))
+
+
+def _bound_many(compiled: _Compiled, rows: Sequence[Mapping[str, Any]],
+                shared: Mapping[str, Any]) -> list[Any]:
+    """Every row's parameters: shared and default values processed once, per-row values
+    through their bind processor (memoized per distinct value for large batches)."""
+    fixed: dict[int, Any] = {}
+    varying: list[tuple[int, str, Callable[[Any], Any] | None]] = []
+    memoize = len(rows) >= _MEMOIZE_FROM
+    for index, (name, process) in enumerate(zip(compiled.names, compiled.binds, strict=True)):
+        if name in shared or (name not in rows[0] if rows else True):
+            value = shared[name] if name in shared else compiled.defaults[name]
+            fixed[index] = value if process is None or value is None else process(value)
+        else:
+            varying.append((index, name, _memoized(process) if memoize and process
+                            else process))
+    if not fixed and all(process is None for _, _, process in varying):
+        names = compiled.names
+        if compiled.positional:
+            return [tuple([row[n] for n in names]) for row in rows]
+        return [{n: row[n] for n in names} for row in rows]
+    template = [fixed.get(index) for index in range(len(compiled.names))]
+    bound = []
+    for row in rows:
+        values = template.copy()
+        for index, name, process in varying:
+            value = row[name]
+            values[index] = value if process is None or value is None else process(value)
+        bound.append(tuple(values) if compiled.positional
+                     else dict(zip(compiled.names, values, strict=True)))
+    return bound
+
+
+def _memoized(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    cache: dict[Any, Any] = {}
+
+    def process(value: Any) -> Any:
+        try:
+            return cache[value]
+        except KeyError:
+            result = cache[value] = processor(value)
+            return result
+        except TypeError:  # unhashable
+            return processor(value)
+
+    return process
 
 
 def _wrapped(compiled: _Compiled, params: Any, exc: Exception, dialect: Dialect) -> Exception:

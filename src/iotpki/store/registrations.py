@@ -17,9 +17,14 @@ from iotpki.store.prepared import Prepared
 from iotpki.store.schema import authorities, deliveries, organizations, registrations
 from iotpki.wire.names import format_san, parse_san, parse_subject
 
-_INSERT = registrations.insert()
+_ROW = ("id", "organization_id", "authority_id", "profile", "method", "subject", "sans",
+        "identity_fingerprint", "identity_issuer", "identity_serial", "identity_key",
+        "secret_hash", "secret_sealed", "status", "expires_at", "created_at", "created_by",
+        "consumed_at", "certificate", "manifest", "component_id", "attributes", "reference",
+        "uses_allowed", "uses", "failed_secrets", "locked_at")  # the keys of `_row`
+_INSERT = Prepared(registrations.insert().inline(), _ROW)
 _PER_IDENTITY = ("id", "identity_key", "identity_fingerprint", "identity_issuer",
-                 "identity_serial", "component_id", "attributes")
+                 "identity_serial", "component_id", "attributes")  # BulkIdentity's order
 _SEPARATOR = "\n"
 # A conditional update: of two concurrent requests for the last use only one sees rowcount 1.
 # SET expressions read the row's old values (SQL standard; SQLite and PostgreSQL alike).
@@ -45,32 +50,19 @@ class SQLRegistrationRepository:
         if not items:
             return
         try:
-            self._conn.execute(_INSERT, [self._row(r) for r in items])
+            _INSERT.execute_many(self._conn, [self._row(r) for r in items])
         except IntegrityError as exc:
             raise ConflictError("a registration with this id exists already") from exc
 
     def add_bulk(self, template: Registration, identities: list[BulkIdentity]) -> None:
-        """One INSERT executed for every identity, with the shared values bound once.
-
-        Bypasses per-row type processing (the hot cost of a million-entry manifest): the
-        shared columns go through their SQLAlchemy bind processors once, the per-identity
-        ones are plain strings."""
+        """One INSERT executed for every identity (a manifest may carry a million), with
+        the template's values bound once (store.prepared)."""
         if not identities:
             return
         shared = {k: v for k, v in self._row(template).items() if k not in _PER_IDENTITY}
-        dialect = self._conn.dialect
-        processed = {}
-        for column, value in shared.items():
-            processor = registrations.c[column].type.dialect_impl(dialect).bind_processor(dialect)
-            processed[column] = processor(value) if processor is not None else value
-        columns = [*_PER_IDENTITY, *processed]
-        marker = "?" if dialect.paramstyle == "qmark" else "%s"
-        sql = (f"INSERT INTO registrations ({', '.join(columns)}) "
-               f"VALUES ({', '.join([marker] * len(columns))})")
-        tail = tuple(processed.values())
-        rows = [(*identity, *tail) for identity in identities]  # BulkIdentity order = _PER_IDENTITY
         try:
-            self._conn.exec_driver_sql(sql, rows)
+            _INSERT.execute_many(self._conn, [dict(zip(_PER_IDENTITY, identity, strict=True))
+                                              for identity in identities], shared)
         except IntegrityError as exc:
             raise ConflictError("a registration in the batch exists already") from exc
 

@@ -7,8 +7,19 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, cast, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    any_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.expression import Executable
 
 from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.ca.serial import serial_hex
@@ -18,8 +29,8 @@ from iotpki.core.revocation.status import (
     PublishedCRL,
     StatusEntry,
 )
-from iotpki.store.bulk import execute_many, process_rows
 from iotpki.store.ids import IdCache
+from iotpki.store.prepared import Prepared
 from iotpki.store.schema import (
     authorities,
     certificates,
@@ -35,11 +46,50 @@ _STATUS_COLUMNS = (
 )
 _ON_CRL = (CertificateStatus.REVOKED.value, CertificateStatus.HELD.value)
 _STREAM_ROWS = 20_000
-# A held certificate keeps its original revocation time (RFC 5280 §5.3.1, certificateHold).
-_BULK_UPDATE = ("UPDATE certificates SET status = ?, revocation_reason = ?, status_seq = ?, "
-                "released_at = NULL, invalidity_date = ?, revoked_at = COALESCE(revoked_at, ?) "
-                "WHERE authority_id = ? AND serial = ?")
-_BULK_UPDATE_ANY = _BULK_UPDATE.replace("serial = ?", "serial = ANY(?)").replace("?", "%s")
+_C = certificates.c
+_RC = revocation_counters.c
+# Writes (store.prepared: the one write path).
+_BUMP = Prepared(update(revocation_counters).where(_RC.authority_id == bindparam("authority"))
+                 .values(seq=_RC.seq + 1, changed_at=bindparam("at")).returning(_RC.seq))
+_FIRST_COUNTER = Prepared(insert(revocation_counters).inline(),
+                          ("authority_id", "seq", "changed_at"))
+_MARK_CHANGE = Prepared(update(certificates).where(
+    _C.authority_id == bindparam("authority"), _C.serial == bindparam("serial_hex"),
+).values(status_seq=bindparam("seq"), released_at=bindparam("released"),
+         invalidity_date=bindparam("invalidity")))
+
+
+def _bulk_update(dialect: str) -> Executable:
+    """One statement for every serial: on PostgreSQL the serials as one array
+    (`serial = ANY(...)`), on SQLite one prepared statement stepped per serial.
+    A held certificate keeps its original revocation time (RFC 5280 §5.3.1, certificateHold)."""
+    serial: Any = bindparam("serial")
+    if dialect == "postgresql":
+        serial = any_(bindparam("serials", type_=postgresql.ARRAY(_C.serial.type)))
+    return update(certificates).where(_C.authority_id == bindparam("authority"),
+                                      _C.serial == serial).values(
+        status=bindparam("status"), revocation_reason=bindparam("reason"),
+        status_seq=bindparam("seq"), released_at=None,
+        invalidity_date=bindparam("invalidity"),
+        revoked_at=func.coalesce(_C.revoked_at, bindparam("at", type_=_C.revoked_at.type)))
+
+
+_BULK_UPDATE = Prepared(_bulk_update)
+
+
+def _lock_number(dialect: str) -> Executable:
+    # ON CONFLICT DO NOTHING: see SQLCRLRepository.lock_number.
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert_(crl_numbers).values(authority_id=bindparam("authority"),
+                                       last_number=0).on_conflict_do_nothing()
+
+
+_CREATE_NUMBER = Prepared(_lock_number)
+_SET_NUMBER = Prepared(update(crl_numbers).where(
+    crl_numbers.c.authority_id == bindparam("authority")).values(last_number=bindparam("number")))
+_ADD_CRL = Prepared(insert(crls).inline(), ("authority_id", "kind", "number", "base_number",
+                                            "revocation_seq", "this_update", "next_update",
+                                            "entries", "der"))
 
 
 def _epoch_seconds(dialect: str) -> Callable[[Any], Any]:
@@ -67,19 +117,11 @@ class SQLRevocationIndex:
         invalidity_date: datetime | None = None,
     ) -> int:
         authority_id = self._id(authority)
-        c = revocation_counters.c
-        seq = self._conn.execute(
-            update(revocation_counters).where(c.authority_id == authority_id)
-            .values(seq=c.seq + 1, changed_at=at).returning(c.seq)).scalar()
-        if seq is None:  # the authority's first change: the row lock starts here
-            seq = 1
-            self._conn.execute(insert(revocation_counters).values(
-                authority_id=authority_id, seq=seq, changed_at=at))
-        self._conn.execute(update(certificates).where(
-            certificates.c.authority_id == authority_id,
-            certificates.c.serial == serial_hex(serial),
-        ).values(status_seq=seq, released_at=released_at, invalidity_date=invalidity_date))
-        return int(seq)
+        seq = self._bump(authority_id, at)
+        _MARK_CHANGE.execute(self._conn, {
+            "authority": authority_id, "serial_hex": serial_hex(serial), "seq": seq,
+            "released": released_at, "invalidity": invalidity_date})
+        return seq
 
     def record_bulk_change(
         self, authority: str, serials: list[str], status: CertificateStatus, at: datetime,
@@ -89,29 +131,23 @@ class SQLRevocationIndex:
             return self.counter(authority)
         authority_id = self._id(authority)
         seq = self._bump(authority_id, at)
-        c = certificates.c
-        # One statement executed for every serial at the driver level: the unique
-        # (authority, serial) index finds each row; the values are shared.
-        shared = process_rows(self._conn, [c.status, c.revocation_reason, c.status_seq,
-                                           c.invalidity_date, c.revoked_at],
-                              [(status.value, reason, seq, invalidity_date, at)])[0]
+        # One statement for every serial: the unique (authority, serial) index finds each
+        # row; the shared values are bound once.
+        shared = {"status": status.value, "reason": reason, "seq": seq,
+                  "invalidity": invalidity_date, "at": at, "authority": authority_id}
         if self._conn.dialect.name == "postgresql":  # one statement, the serials as an array
-            self._conn.exec_driver_sql(_BULK_UPDATE_ANY, (*shared, authority_id, list(serials)))
+            _BULK_UPDATE.execute(self._conn, {**shared, "serials": list(serials)})
         else:  # SQLite: one prepared statement stepped per serial (no round trips)
-            execute_many(self._conn, _BULK_UPDATE,
-                         [(*shared, authority_id, serial) for serial in serials])
+            _BULK_UPDATE.execute_many(self._conn, [{"serial": s} for s in serials], shared)
         return seq
 
     def _bump(self, authority_id: int, at: datetime) -> int:
-        c = revocation_counters.c
-        seq = self._conn.execute(
-            update(revocation_counters).where(c.authority_id == authority_id)
-            .values(seq=c.seq + 1, changed_at=at).returning(c.seq)).scalar()
-        if seq is None:
-            seq = 1
-            self._conn.execute(insert(revocation_counters).values(
-                authority_id=authority_id, seq=seq, changed_at=at))
-        return int(seq)
+        row = _BUMP.first(self._conn, {"authority": authority_id, "at": at})
+        if row is None:  # the authority's first change: the row lock starts here
+            _FIRST_COUNTER.execute(self._conn, {"authority_id": authority_id, "seq": 1,
+                                                "changed_at": at})
+            return 1
+        return int(row[0])
 
     def counter(self, authority: str) -> int:
         seq = self._conn.execute(select(revocation_counters.c.seq).where(
@@ -167,25 +203,22 @@ class SQLCRLRepository:
         # Create the counter row if absent, then lock it. Two nodes publishing an authority's
         # first CRL at once both see no row; ON CONFLICT DO NOTHING makes the second insert wait
         # for the first and do nothing, where a plain INSERT failed on the primary key.
-        dialect = postgresql if self._conn.dialect.name == "postgresql" else sqlite
-        self._conn.execute(dialect.insert(crl_numbers).values(
-            authority_id=authority_id, last_number=0).on_conflict_do_nothing())
+        _CREATE_NUMBER.execute(self._conn, {"authority": authority_id})
         number = self._conn.execute(
             select(crl_numbers.c.last_number).where(crl_numbers.c.authority_id == authority_id)
             .with_for_update()).scalar_one()
         return int(number)
 
     def set_number(self, authority: str, number: int) -> None:
-        self._conn.execute(update(crl_numbers).where(
-            crl_numbers.c.authority_id == self._id(authority)).values(last_number=number))
+        _SET_NUMBER.execute(self._conn, {"authority": self._id(authority), "number": number})
 
     def add(self, crl: PublishedCRL) -> None:
         info = crl.info
-        self._conn.execute(insert(crls).values(
-            authority_id=self._id(info.authority), kind=info.kind.value, number=info.number,
-            base_number=info.base_number, revocation_seq=info.revocation_seq,
-            this_update=info.this_update, next_update=info.next_update, entries=info.entries,
-            der=crl.der))
+        _ADD_CRL.execute(self._conn, {
+            "authority_id": self._id(info.authority), "kind": info.kind.value,
+            "number": info.number, "base_number": info.base_number,
+            "revocation_seq": info.revocation_seq, "this_update": info.this_update,
+            "next_update": info.next_update, "entries": info.entries, "der": crl.der})
 
     def _newest(self, authority: str, kind: CRLKind, *columns: Any) -> Any:
         return self._conn.execute(select(*columns).where(
