@@ -38,3 +38,19 @@ def test_prepared_raises_sqlalchemy_integrity_error(pki: PKI) -> None:
         _INSERT.execute(conn, {"nonce": "once", "seen_at": AT})
         with pytest.raises(IntegrityError):
             _INSERT.execute(conn, {"nonce": "once", "seen_at": AT})
+
+
+def test_prepared_large_batch_with_shared_values_equals_sqlalchemy_rows(pki: PKI) -> None:
+    """A batch large enough for memoized bind processing, the timestamp given once as a
+    shared value, stores what one Core insert stores."""
+    engine = pki.database.engine
+    with engine.begin() as conn:
+        _INSERT.execute_many(conn, [{"nonce": f"bulk-{i}"} for i in range(1500)],
+                             {"seen_at": AT})
+        conn.execute(cmp_nonces.insert().values(nonce="core-bulk", seen_at=AT))
+    with engine.connect() as conn:
+        raw = {nonce: seen for nonce, seen in conn.exec_driver_sql(
+            "SELECT nonce, seen_at FROM cmp_nonces").all() if "bulk" in nonce}
+        assert len(raw) == 1501
+        assert {raw[f"bulk-{i}"] for i in range(1500)} == {raw["core-bulk"]}
+        assert _SEEN.first(conn, {"nonce": "bulk-1499"}) == (AT,)

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.ra.acme import (
@@ -18,6 +18,7 @@ from iotpki.core.ra.acme import (
     ACMEOrder,
     EABKey,
 )
+from iotpki.store.prepared import Prepared
 from iotpki.store.schema import (
     acme_accounts,
     acme_authorizations,
@@ -64,6 +65,36 @@ def _authorization(data: str) -> ACMEAuthorization:
                              datetime.fromisoformat(d["created_at"]))
 
 
+
+# Writes (store.prepared: the one write path).
+_ADD_NONCE = Prepared(insert(acme_nonces).inline(), ("nonce", "issued_at"))
+_USE_NONCE = Prepared(delete(acme_nonces).where(
+    acme_nonces.c.nonce == bindparam("nonce"), acme_nonces.c.issued_at > bindparam("after")))
+_PRUNE_NONCES = Prepared(delete(acme_nonces).where(acme_nonces.c.issued_at <= bindparam("before")))
+_ADD_ACCOUNT = Prepared(insert(acme_accounts).inline(), ("id", "thumbprint", "organization",
+                                                         "status", "data", "created_at"))
+_UPDATE_ACCOUNT = Prepared(update(acme_accounts).where(acme_accounts.c.id == bindparam("account"))
+                           .values(thumbprint=bindparam("thumbprint"),
+                                   status=bindparam("status"), data=bindparam("data")))
+_ADD_AUTHORIZATION = Prepared(insert(acme_authorizations).inline(),
+                              ("id", "account_id", "identifier", "status", "expires", "data"))
+_ADD_ORDER = Prepared(insert(acme_orders).inline(), ("id", "account_id", "organization",
+                                                     "status", "data", "created_at"))
+_UPDATE_ORDER = Prepared(update(acme_orders).where(
+    acme_orders.c.id == bindparam("order"), acme_orders.c.status == bindparam("expected"))
+    .values(status=bindparam("status"), certificate=bindparam("certificate"),
+            data=bindparam("data")))
+_UPDATE_AUTHORIZATION = Prepared(update(acme_authorizations).where(
+    acme_authorizations.c.id == bindparam("authz"),
+    acme_authorizations.c.status == bindparam("expected"))
+    .values(status=bindparam("status"), expires=bindparam("expires"), data=bindparam("data")))
+_ADD_EAB_KEY = Prepared(insert(acme_eab_keys).inline(), ("key_id", "organization", "label",
+                                                         "sealed_key", "account_id",
+                                                         "created_at"))
+_BIND_EAB_KEY = Prepared(update(acme_eab_keys).where(
+    acme_eab_keys.c.key_id == bindparam("key"), acme_eab_keys.c.account_id.is_(None))
+    .values(account_id=bindparam("account")))
+
 class SQLACMERepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -71,25 +102,23 @@ class SQLACMERepository:
     # -- nonces (RFC 8555 §6.5) -----------------------------------------------------------------
 
     def add_nonce(self, nonce: str, at: datetime) -> None:
-        self._conn.execute(insert(acme_nonces).values(nonce=nonce, issued_at=at))
+        _ADD_NONCE.execute(self._conn, {"nonce": nonce, "issued_at": at})
 
     def use_nonce(self, nonce: str, issued_after: datetime) -> bool:
-        result = self._conn.execute(delete(acme_nonces).where(
-            acme_nonces.c.nonce == nonce, acme_nonces.c.issued_at > issued_after))
-        return result.rowcount == 1
+        return _USE_NONCE.execute(self._conn, {"nonce": nonce, "after": issued_after}) == 1
 
     def prune_nonces(self, before: datetime) -> None:
-        self._conn.execute(delete(acme_nonces).where(acme_nonces.c.issued_at <= before))
+        _PRUNE_NONCES.execute(self._conn, {"before": before})
 
     # -- accounts -------------------------------------------------------------------------------
 
     def add_account(self, account: ACMEAccount) -> bool:
         try:
             with self._conn.begin_nested():
-                self._conn.execute(insert(acme_accounts).values(
-                    id=account.id, thumbprint=account.thumbprint,
-                    organization=account.organization, status=account.status,
-                    data=_dump(asdict(account)), created_at=account.created_at))
+                _ADD_ACCOUNT.execute(self._conn, {
+                    "id": account.id, "thumbprint": account.thumbprint,
+                    "organization": account.organization, "status": account.status,
+                    "data": _dump(asdict(account)), "created_at": account.created_at})
         except IntegrityError:
             return False
         return True
@@ -107,10 +136,9 @@ class SQLACMERepository:
     def update_account(self, account: ACMEAccount) -> bool:
         try:
             with self._conn.begin_nested():
-                self._conn.execute(update(acme_accounts).where(
-                    acme_accounts.c.id == account.id).values(
-                    thumbprint=account.thumbprint, status=account.status,
-                    data=_dump(asdict(account))))
+                _UPDATE_ACCOUNT.execute(self._conn, {
+                    "account": account.id, "thumbprint": account.thumbprint,
+                    "status": account.status, "data": _dump(asdict(account))})
         except IntegrityError:
             return False
         return True
@@ -120,14 +148,14 @@ class SQLACMERepository:
     def add_order(self, order: ACMEOrder, authorizations: list[ACMEAuthorization]) -> None:
         organization = self._conn.execute(select(acme_accounts.c.organization).where(
             acme_accounts.c.id == order.account_id)).scalar()
-        for authz in authorizations:
-            self._conn.execute(insert(acme_authorizations).values(
-                id=authz.id, account_id=authz.account_id,
-                identifier=f"{authz.identifier_type}:{authz.identifier_value}",
-                status=authz.status, expires=authz.expires, data=_dump(asdict(authz))))
-        self._conn.execute(insert(acme_orders).values(
-            id=order.id, account_id=order.account_id, organization=organization,
-            status=order.status, data=_dump(asdict(order)), created_at=order.created_at))
+        _ADD_AUTHORIZATION.execute_many(self._conn, [{
+            "id": authz.id, "account_id": authz.account_id,
+            "identifier": f"{authz.identifier_type}:{authz.identifier_value}",
+            "status": authz.status, "expires": authz.expires, "data": _dump(asdict(authz)),
+        } for authz in authorizations])
+        _ADD_ORDER.execute(self._conn, {
+            "id": order.id, "account_id": order.account_id, "organization": organization,
+            "status": order.status, "data": _dump(asdict(order)), "created_at": order.created_at})
 
     def order(self, order_id: str) -> ACMEOrder | None:
         data = self._conn.execute(select(acme_orders.c.data).where(
@@ -135,10 +163,9 @@ class SQLACMERepository:
         return None if data is None else _order(data)
 
     def update_order(self, order: ACMEOrder, expected_status: str) -> bool:
-        result = self._conn.execute(update(acme_orders).where(
-            acme_orders.c.id == order.id, acme_orders.c.status == expected_status).values(
-            status=order.status, certificate=order.certificate, data=_dump(asdict(order))))
-        return result.rowcount == 1
+        return _UPDATE_ORDER.execute(self._conn, {
+            "order": order.id, "expected": expected_status, "status": order.status,
+            "certificate": order.certificate, "data": _dump(asdict(order))}) == 1
 
     def order_for_certificate(self, fingerprint: str) -> ACMEOrder | None:
         data = self._conn.execute(select(acme_orders.c.data).where(
@@ -167,11 +194,9 @@ class SQLACMERepository:
         return None if data is None else _authorization(data)
 
     def update_authorization(self, authz: ACMEAuthorization, expected_status: str) -> bool:
-        result = self._conn.execute(update(acme_authorizations).where(
-            acme_authorizations.c.id == authz.id,
-            acme_authorizations.c.status == expected_status).values(
-            status=authz.status, expires=authz.expires, data=_dump(asdict(authz))))
-        return result.rowcount == 1
+        return _UPDATE_AUTHORIZATION.execute(self._conn, {
+            "authz": authz.id, "expected": expected_status, "status": authz.status,
+            "expires": authz.expires, "data": _dump(asdict(authz))}) == 1
 
     def valid_authorization(self, account_id: str, identifier_type: str,
                             identifier_value: str, at: datetime) -> ACMEAuthorization | None:
@@ -186,9 +211,10 @@ class SQLACMERepository:
     # -- External Account Binding keys ---------------------------------------------------------
 
     def add_eab_key(self, key: EABKey) -> None:
-        self._conn.execute(insert(acme_eab_keys).values(
-            key_id=key.key_id, organization=key.organization, label=key.label,
-            sealed_key=key.sealed_key, account_id=key.account_id, created_at=key.created_at))
+        _ADD_EAB_KEY.execute(self._conn, {
+            "key_id": key.key_id, "organization": key.organization, "label": key.label,
+            "sealed_key": key.sealed_key, "account_id": key.account_id,
+            "created_at": key.created_at})
 
     def eab_key(self, key_id: str) -> EABKey | None:
         row = self._conn.execute(select(acme_eab_keys).where(
@@ -199,7 +225,4 @@ class SQLACMERepository:
                       row.label, row.account_id)
 
     def bind_eab_key(self, key_id: str, account_id: str) -> bool:
-        result = self._conn.execute(update(acme_eab_keys).where(
-            acme_eab_keys.c.key_id == key_id, acme_eab_keys.c.account_id.is_(None)).values(
-            account_id=account_id))
-        return result.rowcount == 1
+        return _BIND_EAB_KEY.execute(self._conn, {"key": key_id, "account": account_id}) == 1
