@@ -6,15 +6,31 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.errors import ConflictError, NotFoundError
 from iotpki.core.integration.webhook import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from iotpki.store.ids import IdCache
+from iotpki.store.prepared import Prepared
 from iotpki.store.schema import organizations, webhook_deliveries, webhook_subscriptions
 
 S, D = webhook_subscriptions.c, webhook_deliveries.c
+# Writes (store.prepared: the one write path).
+_ADD = Prepared(webhook_subscriptions.insert().inline(), (
+    "id", "url", "organization_id", "event_types", "secret_sealed", "created_at", "created_by"))
+_REMOVE = Prepared(update(webhook_subscriptions).where(
+    S.id == bindparam("subscription"), S.removed_at.is_(None)).values(removed_at=bindparam("at")))
+_ADD_DELIVERY = Prepared(webhook_deliveries.insert().inline(), (
+    "id", "subscription_id", "event_id", "event_type", "status", "attempts", "next_attempt_at",
+    "created_at"))
+_CLAIM = Prepared(update(webhook_deliveries).where(
+    D.id == bindparam("delivery"), D.status == DeliveryStatus.PENDING.value,
+    D.next_attempt_at == bindparam("due")).values(next_attempt_at=bindparam("lease_until")))
+_RECORD_ATTEMPT = Prepared(update(webhook_deliveries).where(D.id == bindparam("delivery")).values(
+    status=bindparam("status"), attempts=bindparam("attempts"),
+    next_attempt_at=bindparam("next_attempt"), last_error=bindparam("error"),
+    delivered_at=bindparam("delivered")))
 
 
 class SQLWebhookRepository:
@@ -23,11 +39,13 @@ class SQLWebhookRepository:
         self._ids = ids
 
     def add(self, subscription: WebhookSubscription, secret_sealed: bytes) -> None:
-        self._conn.execute(webhook_subscriptions.insert().values(
-            id=subscription.id, url=subscription.url,
-            organization_id=self._ids.id_of(self._conn, organizations, subscription.organization),
-            event_types=json.dumps(list(subscription.event_types)), secret_sealed=secret_sealed,
-            created_at=subscription.created_at, created_by=subscription.created_by))
+        _ADD.execute(self._conn, {
+            "id": subscription.id, "url": subscription.url,
+            "organization_id": self._ids.id_of(self._conn, organizations,
+                                               subscription.organization),
+            "event_types": json.dumps(list(subscription.event_types)),
+            "secret_sealed": secret_sealed, "created_at": subscription.created_at,
+            "created_by": subscription.created_by})
 
     def get(self, subscription_id: str) -> WebhookSubscription | None:
         row = self._conn.execute(select(webhook_subscriptions).where(
@@ -53,9 +71,7 @@ class SQLWebhookRepository:
         return [self._subscription(r) for r in rows]
 
     def remove(self, subscription_id: str, at: datetime) -> bool:
-        result = self._conn.execute(update(webhook_subscriptions).where(
-            S.id == subscription_id, S.removed_at.is_(None)).values(removed_at=at))
-        return result.rowcount == 1
+        return _REMOVE.execute(self._conn, {"subscription": subscription_id, "at": at}) == 1
 
     def _subscription(self, row: Row[Any]) -> WebhookSubscription:
         return WebhookSubscription(
@@ -66,7 +82,7 @@ class SQLWebhookRepository:
         if not deliveries:
             return
         try:
-            self._conn.execute(webhook_deliveries.insert(), [{
+            _ADD_DELIVERY.execute_many(self._conn, [{
                 "id": d.id, "subscription_id": d.subscription, "event_id": d.event_id,
                 "event_type": d.event_type, "status": d.status.value, "attempts": d.attempts,
                 "next_attempt_at": d.next_attempt_at, "created_at": d.created_at,
@@ -82,18 +98,16 @@ class SQLWebhookRepository:
             .with_for_update(skip_locked=True)).all()
         claimed = []
         for row in rows:
-            result = self._conn.execute(update(webhook_deliveries).where(
-                D.id == row.id, D.status == DeliveryStatus.PENDING.value,
-                D.next_attempt_at == row.next_attempt_at).values(next_attempt_at=lease_until))
-            if result.rowcount == 1:
+            if _CLAIM.execute(self._conn, {"delivery": row.id, "due": row.next_attempt_at,
+                                           "lease_until": lease_until}) == 1:
                 claimed.append(_delivery(row))
         return claimed
 
     def record_attempt(self, delivery: WebhookDelivery) -> None:
-        self._conn.execute(update(webhook_deliveries).where(D.id == delivery.id).values(
-            status=delivery.status.value, attempts=delivery.attempts,
-            next_attempt_at=delivery.next_attempt_at, last_error=delivery.last_error,
-            delivered_at=delivery.delivered_at))
+        _RECORD_ATTEMPT.execute(self._conn, {
+            "delivery": delivery.id, "status": delivery.status.value,
+            "attempts": delivery.attempts, "next_attempt": delivery.next_attempt_at,
+            "error": delivery.last_error, "delivered": delivery.delivered_at})
 
     def deliveries(self, organization: str | None, subscription: str | None,
                    status: DeliveryStatus | None, limit: int,
