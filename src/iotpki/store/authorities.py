@@ -12,8 +12,14 @@ from sqlalchemy.exc import IntegrityError
 from iotpki.core.ca.authority import Authority, AuthorityKind
 from iotpki.core.errors import ConflictError
 from iotpki.store.ids import IdCache
+from iotpki.store.prepared import Prepared
 from iotpki.store.schema import authorities, organizations
 from iotpki.wire.chain import decode_certificates, encode_pem_chain
+
+# Writes (store.prepared: the one write path).
+_ADD = Prepared(authorities.insert().inline(), (
+    "label", "organization_id", "kind", "certificate", "chain_pem", "key_ref", "parent",
+    "created_at"))
 
 
 class SQLAuthorityRepository:
@@ -24,7 +30,7 @@ class SQLAuthorityRepository:
     def add(self, authority: Authority) -> None:
         org_id = self._ids.id_of(self._conn, organizations, authority.organization)
         try:
-            self._conn.execute(authorities.insert().values(
+            _ADD.execute(self._conn, dict(
                 label=authority.label, organization_id=org_id, kind=authority.kind.value,
                 certificate=authority.certificate.public_bytes(Encoding.DER),
                 chain_pem=encode_pem_chain(authority.chain).decode(),

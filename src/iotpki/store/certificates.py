@@ -23,6 +23,11 @@ _COLUMNS = ("authority_id", "serial", "fingerprint", "subject", "sans", "not_bef
             "der")
 # Prepared (store.prepared): every issuance inserts, every renewal and CMP request looks up.
 _INSERT = Prepared(certificates.insert().inline(), _COLUMNS)
+_SET_STATUS = Prepared(update(certificates).where(
+    certificates.c.authority_id == bindparam("authority"),
+    certificates.c.serial == bindparam("serial_hex"),
+).values(status=bindparam("status"), revoked_at=bindparam("revoked"),
+         revocation_reason=bindparam("reason")))
 _BY_FINGERPRINT = Prepared(select(*(certificates.c[name] for name in _COLUMNS)).where(
     certificates.c.fingerprint == bindparam("fingerprint")).limit(1))
 
@@ -108,10 +113,10 @@ class SQLCertificateRepository:
     def set_status(self, authority: str, serial: int, status: CertificateStatus,
                    revoked_at: Any, reason: str | None) -> None:
         authority_id = self._ids.id_of(self._conn, authorities, authority)
-        self._conn.execute(update(certificates).where(
-            certificates.c.authority_id == authority_id,
-            certificates.c.serial == serial_hex(serial),
-        ).values(status=status.value, revoked_at=revoked_at, revocation_reason=reason))
+        _SET_STATUS.execute(self._conn, {"authority": authority_id,
+                                         "serial_hex": serial_hex(serial),
+                                         "status": status.value, "revoked": revoked_at,
+                                         "reason": reason})
 
     def record(self, row: Row) -> CertificateRecord:  # type: ignore[type-arg]
         """The record of a `certificates` row another repository selected."""

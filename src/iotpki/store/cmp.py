@@ -18,6 +18,14 @@ from iotpki.store.schema import authorities, cmp_nonces, cmp_transactions
 # Prepared (store.prepared): every CMP request checks its nonce and its transaction.
 _NONCE_SEEN = Prepared(select(cmp_nonces.c.nonce).where(cmp_nonces.c.nonce == bindparam("nonce")))
 _NOTE_NONCE = Prepared(cmp_nonces.insert().inline(), ("nonce", "seen_at"))
+# Writes (store.prepared: the one write path).
+_TRANSACTION_COLUMNS = ("transaction_id", "state", "body_type", "our_nonce", "cert_req_id",
+                        "authority_id", "registration", "signer", "certificate",
+                        "pending_request", "created_at", "updated_at")  # the keys of `_row`
+_ADD_TRANSACTION = Prepared(insert(cmp_transactions).inline(), _TRANSACTION_COLUMNS)
+_UPDATE_TRANSACTION = Prepared(update(cmp_transactions).where(
+    cmp_transactions.c.transaction_id == bindparam("old_id"),
+    cmp_transactions.c.state == bindparam("expected")), _TRANSACTION_COLUMNS)
 _TRANSACTION = Prepared(select(*cmp_transactions.c).where(
     cmp_transactions.c.transaction_id == bindparam("transaction_id")))
 
@@ -51,7 +59,7 @@ class SQLCMPRepository:
     def add_transaction(self, transaction: CMPTransaction) -> bool:
         try:
             with self._conn.begin_nested():
-                self._conn.execute(insert(cmp_transactions).values(**self._row(transaction)))
+                _ADD_TRANSACTION.execute(self._conn, self._row(transaction))
         except IntegrityError:
             return False
         return True
@@ -63,10 +71,9 @@ class SQLCMPRepository:
         return self._transaction(_Row(zip(cmp_transactions.c.keys(), row, strict=True)))
 
     def update_transaction(self, transaction: CMPTransaction, expected: TransactionState) -> bool:
-        result = self._conn.execute(update(cmp_transactions).where(
-            cmp_transactions.c.transaction_id == transaction.transaction_id,
-            cmp_transactions.c.state == expected.value).values(**self._row(transaction)))
-        return result.rowcount == 1
+        return _UPDATE_TRANSACTION.execute(self._conn, {
+            **self._row(transaction), "old_id": transaction.transaction_id,
+            "expected": expected.value}) == 1
 
     def awaiting_confirmation(self, before: datetime, limit: int) -> list[CMPTransaction]:
         rows = self._conn.execute(select(cmp_transactions).where(

@@ -22,6 +22,18 @@ _DEVICE_OF_IDENTITY = Prepared(select(device_identities.c.device_id).where(
 _DEVICE_OF_COMPONENT = Prepared(select(device_components.c.device_id).where(
     device_components.c.component == bindparam("fingerprint")))
 
+# Writes (store.prepared: the one write path).
+_ADD = Prepared(devices.insert().inline(), (
+    "id", "name", "component_digest", "organization_id", "owner_id", "state",
+    "state_changed_at", "created_at"))
+_ADD_COMPONENT = Prepared(device_components.insert().inline(), ("device_id", "component"))
+_LINK = Prepared(device_identities.insert().inline(),
+                 ("device_id", "fingerprint", "stage", "linked_at"))
+_MOVE = Prepared(update(devices).where(
+    devices.c.id == bindparam("device"), devices.c.state == bindparam("expected"),
+).values(state=bindparam("state"), owner_id=bindparam("owner"),
+         state_changed_at=bindparam("at")))
+
 
 class SQLDeviceRepository:
     def __init__(self, conn: Connection, ids: IdCache) -> None:
@@ -33,15 +45,15 @@ class SQLDeviceRepository:
 
     def add(self, device: Device) -> None:
         try:
-            self._conn.execute(devices.insert().values(
+            _ADD.execute(self._conn, dict(
                 id=device.id, name=device.name, component_digest=device.component_digest.hex(),
                 organization_id=self._org_id(device.organization),
                 owner_id=self._org_id(device.current_owner), state=device.state.value,
                 state_changed_at=device.state_changed_at, created_at=device.created_at))
         except IntegrityError as exc:
             raise ConflictError(f"{device.organization} has a device named {device.name!r}") from exc
-        self._conn.execute(device_components.insert(),
-                           [{"device_id": device.id, "component": c} for c in device.components])
+        _ADD_COMPONENT.execute_many(
+            self._conn, [{"device_id": device.id, "component": c} for c in device.components])
 
     def get(self, device_id: str) -> Device | None:
         row = self._conn.execute(select(devices).where(devices.c.id == device_id)).first()
@@ -76,15 +88,14 @@ class SQLDeviceRepository:
         return self._device(row) if row is not None else None
 
     def link(self, device_id: str, fingerprint: str, stage: str, at: datetime) -> None:
-        self._conn.execute(device_identities.insert().values(
+        _LINK.execute(self._conn, dict(
             device_id=device_id, fingerprint=fingerprint, stage=stage, linked_at=at))
 
     def move(self, device_id: str, expected: DeviceState, state: DeviceState, owner: str,
              at: datetime) -> bool:
-        result = self._conn.execute(update(devices).where(
-            devices.c.id == device_id, devices.c.state == expected.value,
-        ).values(state=state.value, owner_id=self._org_id(owner), state_changed_at=at))
-        return result.rowcount == 1
+        return _MOVE.execute(self._conn, {
+            "device": device_id, "expected": expected.value, "state": state.value,
+            "owner": self._org_id(owner), "at": at}) == 1
 
     def history(self, device_id: str) -> list[DeviceIdentity]:
         certificates = SQLCertificateRepository(self._conn, self._ids)

@@ -26,6 +26,14 @@ from iotpki.store.schema import (
 _OWNER = Prepared(select(domains.c.organization_id).where(domains.c.name == bindparam("name")))
 
 
+# Writes (store.prepared: the one write path).
+_ADD = Prepared(domains.insert().inline(), ("name", "organization_id", "created_at"))
+_ADD_NETWORK = Prepared(domain_networks.insert().inline(),
+                        ("network", "domain_id", "created_at"))
+_ADD_TRUST = Prepared(supplier_trust.insert().inline(),
+                      ("organization_id", "supplier_id", "anchor_id", "created_at"))
+
+
 class SQLDomainRepository:
     def __init__(self, conn: Connection, ids: IdCache) -> None:
         self._conn = conn
@@ -34,7 +42,7 @@ class SQLDomainRepository:
     def add(self, domain: Domain) -> None:
         org_id = self._ids.id_of(self._conn, organizations, domain.organization)
         try:
-            self._conn.execute(domains.insert().values(
+            _ADD.execute(self._conn, dict(
                 name=domain.name, organization_id=org_id, created_at=domain.created_at))
         except IntegrityError as exc:
             raise ConflictError(f"domain {domain.name!r} is already owned") from exc
@@ -53,7 +61,7 @@ class SQLDomainRepository:
             domains.c.name == network.domain)).scalar_one()
         try:
             with self._conn.begin_nested():  # PostgreSQL: keep the transaction usable
-                self._conn.execute(domain_networks.insert().values(
+                _ADD_NETWORK.execute(self._conn, dict(
                     network=str(network.network), domain_id=domain_id,
                     created_at=network.created_at))
         except IntegrityError as exc:
@@ -85,7 +93,7 @@ class SQLTrustRepository:
 
     def add(self, organization: str, supplier: str, anchor: str, at: datetime) -> None:
         try:
-            self._conn.execute(supplier_trust.insert().values(
+            _ADD_TRUST.execute(self._conn, dict(
                 organization_id=self._ids.id_of(self._conn, organizations, organization),
                 supplier_id=self._ids.id_of(self._conn, organizations, supplier),
                 anchor_id=self._ids.id_of(self._conn, authorities, anchor), created_at=at))

@@ -7,13 +7,15 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 
 from iotpki.core.events import Event, StoredEvent
 from iotpki.store.prepared import Prepared
 from iotpki.store.schema import events
 
 _INSERT = Prepared(events.insert().inline(), ("type", "at", "payload"))
+_MARK_DISPATCHED = Prepared(update(events).where(events.c.id == bindparam("event"))
+                            .values(delivered_at=bindparam("at")))
 _JSON = json.JSONEncoder(sort_keys=True, default=str)  # built once: bulk revocations
 
 
@@ -41,8 +43,7 @@ class SQLEventOutbox:
         return _stored(row) if row is not None else None
 
     def mark_dispatched(self, event_ids: list[int], at: datetime) -> None:
-        self._conn.execute(update(events).where(events.c.id.in_(event_ids)).values(
-            delivered_at=at))
+        _MARK_DISPATCHED.execute_many(self._conn, [{"event": i} for i in event_ids], {"at": at})
 
 
 def _stored(row: Row[Any]) -> StoredEvent:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, select
 
+from iotpki.store.prepared import Prepared
 from iotpki.store.schema import failed_checks
+
+# Writes (store.prepared: the one write path).
+_ADD = Prepared(insert(failed_checks).inline(), ("scope", "key", "failed_at"))
+_PRUNE = Prepared(delete(failed_checks).where(failed_checks.c.failed_at <= bindparam("before")))
 
 
 class SQLFailedCheckRepository:
@@ -14,7 +19,7 @@ class SQLFailedCheckRepository:
         self._conn = conn
 
     def add(self, scope: str, key: str, at: datetime) -> None:
-        self._conn.execute(insert(failed_checks).values(scope=scope, key=key, failed_at=at))
+        _ADD.execute(self._conn, {"scope": scope, "key": key, "failed_at": at})
 
     def since(self, scope: str, key: str, since: datetime) -> tuple[int, datetime | None]:
         row = self._conn.execute(select(func.count(), func.min(failed_checks.c.failed_at)).where(
@@ -23,6 +28,4 @@ class SQLFailedCheckRepository:
         return int(row[0]), row[1]
 
     def prune(self, before: datetime) -> int:
-        result = self._conn.execute(delete(failed_checks).where(
-            failed_checks.c.failed_at <= before))
-        return int(result.rowcount or 0)
+        return max(_PRUNE.execute(self._conn, {"before": before}), 0)

@@ -6,7 +6,12 @@ from sqlalchemy import Connection, insert, select
 
 from iotpki.core.ca.ports import ArchivedKey
 from iotpki.store.ids import IdCache
+from iotpki.store.prepared import Prepared
 from iotpki.store.schema import authorities, key_archive
+
+# Writes (store.prepared: the one write path).
+_ADD = Prepared(insert(key_archive).inline(),
+                ("fingerprint", "serial_hex", "sealed", "authority_id", "archived_at"))
 
 
 class SQLKeyArchiveRepository:
@@ -15,10 +20,10 @@ class SQLKeyArchiveRepository:
         self._ids = ids
 
     def add(self, key: ArchivedKey) -> None:
-        self._conn.execute(insert(key_archive).values(
-            fingerprint=key.fingerprint, serial_hex=key.serial_hex, sealed=key.sealed,
-            authority_id=self._ids.id_of(self._conn, authorities, key.authority),
-            archived_at=key.archived_at))
+        _ADD.execute(self._conn, {
+            "fingerprint": key.fingerprint, "serial_hex": key.serial_hex, "sealed": key.sealed,
+            "authority_id": self._ids.id_of(self._conn, authorities, key.authority),
+            "archived_at": key.archived_at})
 
     def get(self, fingerprint: str) -> ArchivedKey | None:
         row = self._conn.execute(select(key_archive).where(

@@ -5,7 +5,11 @@ from __future__ import annotations
 from sqlalchemy import Connection, Row, select
 
 from iotpki.core.supply_chain.organization import Organization
+from iotpki.store.prepared import Prepared
 from iotpki.store.schema import organizations
+
+# Writes (store.prepared: the one write path).
+_ADD = Prepared(organizations.insert().inline(), ("label", "name", "created_at"))
 
 
 class SQLOrganizationRepository:
@@ -13,7 +17,7 @@ class SQLOrganizationRepository:
         self._conn = conn
 
     def add(self, organization: Organization) -> None:
-        self._conn.execute(organizations.insert().values(
+        _ADD.execute(self._conn, dict(
             label=organization.label, name=organization.name, created_at=organization.created_at))
 
     def get(self, label: str) -> Organization | None:

@@ -4,12 +4,27 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, Row, delete, func, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.ra.pending import PendingRequest, PendingStatus
 from iotpki.store.ids import IdCache
+from iotpki.store.prepared import Prepared
 from iotpki.store.schema import approval_challenges, authorities, pending_requests
+
+# Writes (store.prepared: the one write path).
+_ADD = Prepared(pending_requests.insert().inline(), (
+    "id", "authority_id", "profile", "csr", "requester", "presented", "status", "created_at",
+    "request_key"))
+_DECIDE = Prepared(update(pending_requests).where(
+    pending_requests.c.id == bindparam("request"),
+    pending_requests.c.status == PendingStatus.PENDING.value,
+).values(status=bindparam("status"), decided_at=bindparam("at"), decided_by=bindparam("by"),
+         certificate=bindparam("certificate"), reason=bindparam("reason")))
+_FORGET_CHALLENGES = Prepared(delete(approval_challenges).where(
+    approval_challenges.c.challenged_at < bindparam("before")))
+_ADD_CHALLENGE = Prepared(approval_challenges.insert().inline(), (
+    "authority_id", "profile", "request_key", "challenged_at"))
 
 
 class SQLPendingRequestRepository:
@@ -20,7 +35,7 @@ class SQLPendingRequestRepository:
     def add(self, pending: PendingRequest) -> bool:
         try:
             with self._conn.begin_nested():
-                self._conn.execute(pending_requests.insert().values(
+                _ADD.execute(self._conn, dict(
                     id=pending.id,
                     authority_id=self._ids.id_of(self._conn, authorities, pending.authority),
                     profile=pending.profile, csr=pending.csr, requester=pending.requester,
@@ -37,12 +52,9 @@ class SQLPendingRequestRepository:
 
     def decide(self, request_id: str, status: str, at: datetime, by: str,
                certificate: str | None, reason: str | None) -> bool:
-        result = self._conn.execute(update(pending_requests).where(
-            pending_requests.c.id == request_id,
-            pending_requests.c.status == PendingStatus.PENDING.value,
-        ).values(status=status, decided_at=at, decided_by=by, certificate=certificate,
-                 reason=reason))
-        return result.rowcount == 1
+        return _DECIDE.execute(self._conn, {
+            "request": request_id, "status": status, "at": at, "by": by,
+            "certificate": certificate, "reason": reason}) == 1
 
     def find(self, status: str | None, limit: int, offset: int) -> list[PendingRequest]:
         stmt = select(pending_requests).order_by(pending_requests.c.created_at)
@@ -67,9 +79,8 @@ class SQLPendingRequestRepository:
 
     def note_challenge(self, authority: str, profile: str, request_key: str, at: datetime,
                        forget_before: datetime) -> None:
-        self._conn.execute(delete(approval_challenges).where(
-            approval_challenges.c.challenged_at < forget_before))
-        self._conn.execute(approval_challenges.insert().values(
+        _FORGET_CHALLENGES.execute(self._conn, {"before": forget_before})
+        _ADD_CHALLENGE.execute(self._conn, dict(
             authority_id=self._ids.id_of(self._conn, authorities, authority), profile=profile,
             request_key=request_key, challenged_at=at))
 

@@ -19,6 +19,17 @@ _SUBJECT_RESERVED = Prepared(select(principals.c.id).where(
     principals.c.certificate_authority == bindparam("authority"),
     principals.c.revoked_at.is_(None)).limit(1))
 
+# Writes (store.prepared: the one write path).
+_ADD = Prepared(principals.insert().inline(), (
+    "id", "role", "name", "organization_id", "kind", "key_hash", "certificate_fingerprint",
+    "certificate_subject", "certificate_authority", "created_at", "created_by", "revoked_at"))
+_REVOKE = Prepared(update(principals).where(principals.c.id == bindparam("principal"))
+                   .values(revoked_at=bindparam("at")))
+_PURGE_IDEMPOTENCY = Prepared(delete(idempotency_keys).where(
+    idempotency_keys.c.created_at < bindparam("before")))
+_ADD_IDEMPOTENCY = Prepared(idempotency_keys.insert().inline(), (
+    "principal", "key", "request_hash", "status", "body", "created_at"))
+
 
 class SQLPrincipalRepository:
     def __init__(self, conn: Connection, ids: IdCache) -> None:
@@ -27,7 +38,7 @@ class SQLPrincipalRepository:
 
     def add(self, principal: Principal) -> None:
         try:
-            self._conn.execute(principals.insert().values(
+            _ADD.execute(self._conn, dict(
                 id=principal.id, role=principal.role.value, name=principal.name,
                 organization_id=self._ids.id_of(self._conn, organizations, principal.organization),
                 kind=principal.kind.value, key_hash=principal.key_hash,
@@ -62,8 +73,7 @@ class SQLPrincipalRepository:
         return [self._principal(r) for r in self._conn.execute(stmt)]
 
     def revoke(self, principal_id: str, at: datetime) -> None:
-        self._conn.execute(update(principals).where(principals.c.id == principal_id)
-                           .values(revoked_at=at))
+        _REVOKE.execute(self._conn, {"principal": principal_id, "at": at})
 
     def _principal(self, row: Row) -> Principal:  # type: ignore[type-arg]
         return Principal(
@@ -90,14 +100,14 @@ class SQLIdempotencyRepository:
         return None if row is None else (row.request_hash, row.status, row.body, row.created_at)
 
     def purge(self, before: datetime) -> None:
-        self._conn.execute(delete(idempotency_keys).where(idempotency_keys.c.created_at < before))
+        _PURGE_IDEMPOTENCY.execute(self._conn, {"before": before})
 
     def add(self, principal: str, key: str, request_hash: str, status: int, body: bytes,
             at: datetime) -> bool:
         try:
             # A savepoint: on PostgreSQL a failed INSERT would abort the whole transaction.
             with self._conn.begin_nested():
-                self._conn.execute(idempotency_keys.insert().values(
+                _ADD_IDEMPOTENCY.execute(self._conn, dict(
                     principal=principal, key=key, request_hash=request_hash, status=status,
                     body=body, created_at=at))
         except IntegrityError:

@@ -40,6 +40,20 @@ _CONSUME = Prepared(update(registrations).where(
          consumed_at=case((_LAST_USE, bindparam("at")), else_=_R.consumed_at),
          certificate=bindparam("certificate")))
 
+_NOTE_FAILED_SECRET = Prepared(update(registrations).where(
+    _R.id == bindparam("registration"), _R.locked_at.is_(None),
+).values(failed_secrets=_R.failed_secrets + 1,
+         locked_at=case((_R.failed_secrets + 1 >= bindparam("lock_after"),
+                          bindparam("at", type_=_R.locked_at.type)),
+                        else_=None)))
+_UNLOCK = Prepared(update(registrations).where(_R.id == bindparam("registration"))
+                   .values(failed_secrets=0, locked_at=None))
+_CANCEL = Prepared(update(registrations).where(
+    _R.id == bindparam("registration"), _R.status == RegistrationStatus.OPEN.value,
+).values(status=RegistrationStatus.CANCELLED.value))
+_ADD_DELIVERY = Prepared(deliveries.insert().inline(), (
+    "sender", "recipient", "delivery_id", "direction", "entries", "created_at"))
+
 
 class SQLRegistrationRepository:
     def __init__(self, conn: Connection, ids: IdCache) -> None:
@@ -92,27 +106,17 @@ class SQLRegistrationRepository:
     def note_failed_secret(self, registration_id: str, at: datetime, lock_after: int) -> bool:
         """Count one wrong secret; True when this one locked the registration. One
         statement, so concurrent guesses on several nodes are all counted."""
-        failed = _R.failed_secrets + 1
-        result = self._conn.execute(update(registrations).where(
-            _R.id == registration_id, _R.locked_at.is_(None),
-        ).values(failed_secrets=failed,
-                 locked_at=case((failed >= lock_after, at), else_=None)))
-        if result.rowcount != 1:
+        if _NOTE_FAILED_SECRET.execute(self._conn, {
+                "registration": registration_id, "lock_after": lock_after, "at": at}) != 1:
             return False
         locked = self._conn.execute(select(_R.locked_at).where(_R.id == registration_id))
         return locked.scalar_one() is not None
 
     def unlock(self, registration_id: str) -> bool:
-        result = self._conn.execute(update(registrations).where(
-            _R.id == registration_id).values(failed_secrets=0, locked_at=None))
-        return result.rowcount == 1
+        return _UNLOCK.execute(self._conn, {"registration": registration_id}) == 1
 
     def cancel(self, registration_id: str) -> bool:
-        result = self._conn.execute(update(registrations).where(
-            registrations.c.id == registration_id,
-            registrations.c.status == RegistrationStatus.OPEN.value,
-        ).values(status=RegistrationStatus.CANCELLED.value))
-        return result.rowcount == 1
+        return _CANCEL.execute(self._conn, {"registration": registration_id}) == 1
 
     def find(self, organization: str | None, status: str | None, limit: int,
              offset: int) -> list[Registration]:
@@ -174,7 +178,7 @@ class SQLDeliveryRepository:
             deliveries.c.delivery_id == delivery_id, deliveries.c.direction == direction)).first()
         if seen is not None:
             return False
-        self._conn.execute(deliveries.insert().values(
+        _ADD_DELIVERY.execute(self._conn, dict(
             sender=sender, recipient=recipient, delivery_id=delivery_id, direction=direction,
             entries=entries, created_at=at))
         return True

@@ -7,7 +7,12 @@ from datetime import timedelta
 from sqlalchemy import Connection, insert, select
 
 from iotpki.core.lifecycle.ports import RenewalPull
+from iotpki.store.prepared import Prepared
 from iotpki.store.schema import renewal_pulls
+
+# Writes (store.prepared: the one write path).
+_ADD = Prepared(insert(renewal_pulls).inline(),
+                ("authority", "profile", "at", "spread_seconds", "reason"))
 
 
 class SQLRenewalPullRepository:
@@ -15,9 +20,9 @@ class SQLRenewalPullRepository:
         self._conn = conn
 
     def add_pull(self, pull: RenewalPull) -> None:
-        self._conn.execute(insert(renewal_pulls).values(
-            authority=pull.authority, profile=pull.profile, at=pull.at,
-            spread_seconds=int(pull.spread.total_seconds()), reason=pull.reason))
+        _ADD.execute(self._conn, {
+            "authority": pull.authority, "profile": pull.profile, "at": pull.at,
+            "spread_seconds": int(pull.spread.total_seconds()), "reason": pull.reason})
 
     def pulls(self, authority: str) -> list[RenewalPull]:
         rows = self._conn.execute(select(renewal_pulls).where(

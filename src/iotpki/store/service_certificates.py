@@ -8,7 +8,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Connection, select
 
 from iotpki.core.ca.ports import Purpose, ServiceCertificate
+from iotpki.store.prepared import Prepared
 from iotpki.store.schema import service_certificates
+
+# Writes (store.prepared: the one write path).
+_ADD = Prepared(service_certificates.insert().inline(), (
+    "owner", "purpose", "key_ref", "certificate", "created_at"))
 
 
 class SQLServiceCertificateRepository:
@@ -16,7 +21,7 @@ class SQLServiceCertificateRepository:
         self._conn = conn
 
     def add(self, record: ServiceCertificate) -> None:
-        self._conn.execute(service_certificates.insert().values(
+        _ADD.execute(self._conn, dict(
             owner=record.owner, purpose=record.purpose.value, key_ref=record.key_ref,
             certificate=record.certificate.public_bytes(Encoding.DER),
             created_at=record.created_at))
