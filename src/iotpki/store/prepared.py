@@ -148,12 +148,17 @@ def _bound_many(compiled: _Compiled, rows: Sequence[Mapping[str, Any]],
             return [tuple([row[n] for n in names]) for row in rows]
         return [{n: row[n] for n in names} for row in rows]
     template = [fixed.get(index) for index in range(len(compiled.names))]
+    plain = [(index, name) for index, name, process in varying if process is None]
+    processed = [(index, name, process) for index, name, process in varying
+                 if process is not None]
     bound = []
     for row in rows:
         values = template.copy()
-        for index, name, process in varying:
+        for index, name in plain:
+            values[index] = row[name]
+        for index, name, process in processed:
             value = row[name]
-            values[index] = value if process is None or value is None else process(value)
+            values[index] = value if value is None else process(value)
         bound.append(tuple(values) if compiled.positional
                      else dict(zip(compiled.names, values, strict=True)))
     return bound
