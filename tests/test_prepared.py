@@ -54,3 +54,20 @@ def test_prepared_large_batch_with_shared_values_equals_sqlalchemy_rows(pki: PKI
         assert len(raw) == 1501
         assert {raw[f"bulk-{i}"] for i in range(1500)} == {raw["core-bulk"]}
         assert _SEEN.first(conn, {"nonce": "bulk-1499"}) == (AT,)
+
+
+def test_timestamps_inside_case_expressions_go_through_utc_datetime() -> None:
+    """A bind inside CASE has no column to take its type from: the registration updates give
+    it `UTCDateTime`, so SQLite stores the same text as every other timestamp (not the
+    driver's own rendering of an aware datetime)."""
+    from sqlalchemy.dialects import sqlite
+
+    from iotpki.store import registrations
+
+    dialect = sqlite.dialect()
+    for statement in (registrations._CONSUME, registrations._NOTE_FAILED_SECRET):
+        compiled = statement._compile(dialect)
+        at = compiled.binds[compiled.names.index("at")]
+        assert at is not None
+        assert at(AT) == cmp_nonces.c.seen_at.type.dialect_impl(dialect).bind_processor(
+            dialect)(AT)

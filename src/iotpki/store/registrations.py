@@ -37,7 +37,8 @@ _CONSUME = Prepared(update(registrations).where(
 ).values(uses=_R.uses + 1,
          status=case((_LAST_USE, RegistrationStatus.CONSUMED.value),
                      else_=RegistrationStatus.OPEN.value),
-         consumed_at=case((_LAST_USE, bindparam("at")), else_=_R.consumed_at),
+         consumed_at=case((_LAST_USE, bindparam("at", type_=_R.consumed_at.type)),
+                          else_=_R.consumed_at),
          certificate=bindparam("certificate")))
 
 _NOTE_FAILED_SECRET = Prepared(update(registrations).where(
