@@ -27,6 +27,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from iotpki.core.errors import NotFoundError
+from iotpki.protocols.channel_binding import SessionBinding, session_binding
 from iotpki.protocols.cmc.refusals import HTTP_STATUS
 from iotpki.protocols.cmc.server import CMCAnswer, UnsignableError
 from iotpki.wire.cmc.request import MAX_REQUEST
@@ -39,7 +40,8 @@ log = logging.getLogger(__name__)
 
 class Server(Protocol):
     def answer(self, protocol: str, label: str, body: bytes, address: str = "-",
-               problem: str | None = None, binding: bytes | None = None) -> CMCAnswer: ...
+               problem: str | None = None,
+               binding: SessionBinding | None = None) -> CMCAnswer: ...
 
 
 class _TransportError(Exception):
@@ -83,7 +85,7 @@ class CMCEndpoints:
         address = request.client.host if request.client else "-"
         try:
             return await run_in_threadpool(self._server.answer, protocol, label, body,
-                                           address, problem, _session_binding(request))
+                                           address, problem, session_binding(request.scope))
         except NotFoundError as exc:
             raise _TransportError(404, f"no {protocol} endpoint labelled {label!r}") from exc
         except UnsignableError as exc:
@@ -93,14 +95,6 @@ class CMCEndpoints:
     async def not_allowed(request: Request) -> Response:
         return PlainTextResponse("CMC requests are POSTed\n", status_code=405,
                                  headers={"Allow": "POST"})
-
-
-def _session_binding(request: Request) -> bytes | None:
-    """RFC 7030 §3.5: the connection's tls-unique (TLS 1.2) or tls-exporter (TLS 1.3), as
-    the HTTPS listener puts them into the ASGI TLS extension; None without TLS."""
-    tls = request.scope.get("extensions", {}).get("tls") or {}
-    value = tls.get("tls_unique") or tls.get("tls_exporter")
-    return bytes(value) if value else None
 
 
 def _text(status: int, detail: str) -> Response:

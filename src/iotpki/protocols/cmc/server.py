@@ -47,6 +47,11 @@ from iotpki.core.ra.endpoint_enrollment import Refusal
 from iotpki.core.ra.endpoints import Endpoint
 from iotpki.core.ra.enrollment import EnrollmentRequest, fingerprint
 from iotpki.core.ra.pending import PendingRequest
+from iotpki.protocols.channel_binding import (
+    ChannelBindingError,
+    SessionBinding,
+    check_channel_binding,
+)
 from iotpki.protocols.cmc.identity import (
     UNREADABLE,
     SharedSecret,
@@ -59,7 +64,6 @@ from iotpki.protocols.cmc.identity import (
 )
 from iotpki.protocols.cmc.refusals import FAIL_INFO_FOR_REASON, CMCFailure
 from iotpki.protocols.cmc.revocation import CMCRevocation, Principals, Revocations
-from iotpki.wire.channel_binding import binding_matches, challenge_password
 from iotpki.wire.cmc.pki_data import (
     ADD_EXTENSIONS,
     IDENTIFICATION,
@@ -137,7 +141,7 @@ class _Exchange:
     requester: str
     transaction_id: int | None = None
     nonce: bytes | None = None
-    binding: bytes | None = None  # the TLS channel binding (EST only)
+    binding: SessionBinding | None = None  # the TLS channel binding (EST only)
     certificates: list[x509.Certificate] = field(default_factory=list)  # issued ones
 
 
@@ -156,7 +160,8 @@ class CMCServer:
         self._revocation = CMCRevocation(reads, revocations, profiles, principals)
 
     def answer(self, protocol: str, label: str, body: bytes, address: str = "-",
-               problem: str | None = None, binding: bytes | None = None) -> CMCAnswer:
+               problem: str | None = None,
+               binding: SessionBinding | None = None) -> CMCAnswer:
         """The signed answer to `body`; `NotFoundError` for an unknown label,
         `UnsignableError` when no answer can be signed. `problem`: the transport could not
         read the body (answered badRequest). `binding`: the TLS session's channel binding
@@ -391,25 +396,24 @@ def _check_possession(tagged: TaggedRequest) -> None:
                          (tagged.body_part_id,))
 
 
-def _check_binding(tagged: TaggedRequest, binding: bytes | None, required: bool) -> None:
-    """RFC 7030 §3.5 over /fullcmc as over simpleenroll: a PKCS #10 request's
-    challengePassword, when it carries one, is the TLS session's channel binding; an
-    endpoint with `channel_binding: true` requires it (popFailed otherwise: identity and
-    proof of possession are not linked)."""
+def _check_binding(tagged: TaggedRequest, binding: SessionBinding | None,
+                   required: bool) -> None:
+    """RFC 7030 §3.5 over /fullcmc as over simpleenroll, by the same check: a PKCS #10
+    request's challengePassword, when it carries one, is the TLS session's channel binding;
+    an endpoint with `channel_binding: true` requires it (popFailed otherwise: identity and
+    proof of possession are not linked). A CRMF request has no challengePassword."""
     part = (tagged.body_part_id,)
-    try:
-        password = challenge_password(tagged.der) if tagged.kind == "pkcs10" else None
-    except DecodeError as exc:
-        raise CMCFailure("badRequest", str(exc), part) from exc
-    if binding is None or password is None:
+    if tagged.kind != "pkcs10":
         if required:
             raise CMCFailure("popFailed", "this endpoint requires the TLS channel binding "
-                                          "(tls-unique or tls-exporter) in the PKCS #10 "
+                                          "(tls-unique or tls-exporter) in a PKCS #10 "
                                           "challengePassword (RFC 7030 §3.5)", part)
         return
-    if not binding_matches(password, binding):
-        raise CMCFailure("popFailed", "challengePassword is not the channel binding of this "
-                                      "TLS session (RFC 7030 §3.5)", part)
+    try:
+        check_channel_binding(tagged.der, binding, required)
+    except ChannelBindingError as exc:  # 400: unreadable request; 403: not bound
+        fail = "badRequest" if exc.status == 400 else "popFailed"
+        raise CMCFailure(fail, exc.detail, part) from exc
 
 
 def _check_new_key(tagged: TaggedRequest, current: x509.Certificate) -> None:

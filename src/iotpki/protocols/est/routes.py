@@ -37,7 +37,7 @@ from iotpki.core.outcomes import Issued, Pending
 from iotpki.core.ra.endpoint_enrollment import GeneratedEnrollment, Outcome, Refusal
 from iotpki.core.ra.endpoints import Endpoint
 from iotpki.core.ra.enrollment import EnrollmentRequest
-from iotpki.protocols.est.binding import (
+from iotpki.protocols.channel_binding import (
     ChannelBindingError,
     check_channel_binding,
     session_binding,

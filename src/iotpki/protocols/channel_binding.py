@@ -1,6 +1,7 @@
-"""RFC 7030 §3.5 on the EST listener: the challengePassword of a request, when it carries
-one, must be the TLS channel binding of the connection it came on; an endpoint with
-`channel_binding: true` requires it.
+"""RFC 7030 §3.5 on the EST listener (simpleenroll, simplereenroll and /fullcmc): the
+challengePassword of a request, when it carries one, must be the TLS channel binding of the
+connection it came on; an endpoint with `channel_binding: true` requires it. Shared by the
+EST and CMC adapters, which map `ChannelBindingError` to their own answers.
 
 What the connection offers comes from the ASGI TLS extension our HTTPS listener fills in
 (`iotpki.https_server.tls_extension`): `tls_unique` (RFC 5929, bytes) on TLS 1.2,
