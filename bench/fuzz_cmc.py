@@ -21,6 +21,11 @@ must be 0.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.*
+
 import argparse
 import collections
 import logging
@@ -28,12 +33,12 @@ import os
 import random
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from tests.cmc.client import indefinite_lengths
 
 from iotpki.app import build_cmc_server, build_pki
 from iotpki.cli.demo_setup import create_demo_hierarchy
@@ -45,7 +50,6 @@ from iotpki.wire.cmc.identity_proof import identity_witness
 from iotpki.wire.cmc.request import sign_full_pki_request
 from iotpki.wire.cmc.response import decode_pki_response
 from iotpki.wire.cmc.signed_data import decode_signed_data
-from iotpki.wire.der import read_tlv
 from iotpki.wire.names import parse_subject
 
 CA, DOMAIN = "operatorco-operations", "building-42.operator.example"
@@ -65,18 +69,6 @@ class Tracebacks(logging.Handler):
 def csr(key: Any, subject: str) -> bytes:
     return (x509.CertificateSigningRequestBuilder().subject_name(parse_subject(subject))
             .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
-
-
-def indefinite(der: bytes) -> bytes:
-    tag, start, end = read_tlv(der, 0)
-    if not tag & 0x20:
-        return der
-    inner, offset = b"", start
-    while offset < end:
-        _, _, child_end = read_tlv(der, offset)
-        inner += indefinite(der[offset:child_end])
-        offset = child_end
-    return bytes((tag, 0x80)) + inner + b"\x00\x00"
 
 
 def mutate(data: bytes, rng: random.Random) -> bytes:
@@ -126,7 +118,7 @@ def seeds(pki: Any, server: Any) -> tuple[list[bytes], list[bytes], Any, x509.Ce
     query = P.encode_pki_data([P.control(1, P.QUERY_PENDING, P.octet_string(b"x:1"))], [])
     raw = [first, sign_full_pki_request(renew, key, [holder]),
            sign_full_pki_request(revoke, key, [holder]), sign_full_pki_request(query, key)]
-    raw += [indefinite(r) for r in raw]
+    raw += [indefinite_lengths(r) for r in raw]
     return raw, [enroll, renew, revoke, query], key, holder
 
 

@@ -329,22 +329,9 @@ def scep_fault(request: Request, answer: Answer) -> bool:
 
 # -- CMC ----------------------------------------------------------------------------------------
 
-def _indefinite(der: bytes) -> bytes:
-    """The BER form BouncyCastle sends: every constructed element with indefinite length."""
-    from iotpki.wire.der import read_tlv
-
-    tag, start, end = read_tlv(der, 0)
-    if not tag & 0x20:
-        return der
-    inner, offset = b"", start
-    while offset < end:
-        _, _, child_end = read_tlv(der, offset)
-        inner += _indefinite(der[offset:child_end])
-        offset = child_end
-    return bytes((tag, 0x80)) + inner + b"\x00\x00"
-
-
 def cmc_inputs(pki: PKI, rng: random.Random) -> Iterator[Request]:
+    from tests.cmc.client import indefinite_lengths  # the BER form BouncyCastle sends
+
     from iotpki.wire.cmc import pki_data as P
     from iotpki.wire.cmc.identity_proof import identity_witness
     from iotpki.wire.cmc.request import sign_full_pki_request
@@ -375,7 +362,7 @@ def cmc_inputs(pki: PKI, rng: random.Random) -> Iterator[Request]:
         P.encode_pki_data([P.control(1, P.QUERY_PENDING, P.octet_string(b"x:1"))], [])]
     seeds = [sign_full_pki_request(structured[0], key),
              *(sign_full_pki_request(d, key, [certificate]) for d in structured[1:])]
-    seeds += [_indefinite(s) for s in seeds]
+    seeds += [indefinite_lengths(s) for s in seeds]
     while True:
         if rng.random() < 0.4:  # a good signature around a mutated PKIData
             body = sign_full_pki_request(mutate(rng.choice(structured), rng), key, [certificate])

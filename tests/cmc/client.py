@@ -19,12 +19,26 @@ from iotpki.wire.cmc.identity_proof import identity_witness
 from iotpki.wire.cmc.request import sign_full_pki_request
 from iotpki.wire.cmc.response import PKIResponse, decode_pki_response
 from iotpki.wire.cmc.signed_data import SignedContent, decode_signed_data, verify_signer
-from iotpki.wire.der import SEQUENCE, tlv
+from iotpki.wire.der import SEQUENCE, read_tlv, tlv
 from iotpki.wire.names import parse_subject
 
 CA = "operatorco-operations"
 DOMAIN = "building-42.operator.example"
 SHA256, HMAC_SHA256 = "2.16.840.1.101.3.4.2.1", "1.2.840.113549.2.9"
+
+
+def indefinite_lengths(der: bytes) -> bytes:
+    """The BER form BouncyCastle sends: the same tree with every constructed element in
+    indefinite-length form (the server rewrites it to definite lengths)."""
+    tag, start, end = read_tlv(der, 0)
+    if not tag & 0x20:
+        return der
+    inner, offset = b"", start
+    while offset < end:
+        _, _, child_end = read_tlv(der, offset)
+        inner += indefinite_lengths(der[offset:child_end])
+        offset = child_end
+    return bytes((tag, 0x80)) + inner + b"\x00\x00"
 
 
 def new_key() -> ec.EllipticCurvePrivateKey:

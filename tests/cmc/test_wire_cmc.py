@@ -25,9 +25,8 @@ from iotpki.wire.cmc.response import (
     encode_pki_response,
 )
 from iotpki.wire.cmc.signed_data import ber_to_der_lengths, verify_signer
-from iotpki.wire.der import read_tlv
 from iotpki.wire.errors import DecodeError
-from tests.cmc.client import csr
+from tests.cmc.client import csr, indefinite_lengths
 
 KEY = ec.generate_private_key(ec.SECP256R1())
 CSR = csr(KEY, "CN=hypothesis")
@@ -74,19 +73,6 @@ def test_pki_response_round_trip(items: list[StatusInfo], transaction: int | Non
     assert decode_pki_response(encode_pki_response(response)) == response
 
 
-def _indefinite(der: bytes) -> bytes:
-    """The same tree with every constructed element in indefinite-length form."""
-    tag, start, end = read_tlv(der, 0)
-    if not tag & 0x20:
-        return der
-    inner, offset = b"", start
-    while offset < end:
-        _, _, child_end = read_tlv(der, offset)
-        inner += _indefinite(der[offset:child_end])
-        offset = child_end
-    return bytes((tag, 0x80)) + inner + b"\x00\x00"
-
-
 @settings(max_examples=30, deadline=None)
 @given(values=st.lists(st.binary(max_size=50), max_size=4))
 def test_ber_request_reads_as_its_der_form(values: list[bytes]) -> None:
@@ -94,8 +80,8 @@ def test_ber_request_reads_as_its_der_form(values: list[bytes]) -> None:
     controls = [P.control(n + 2, P.SENDER_NONCE, P.octet_string(v)) for n, v in
                 enumerate(values)]
     der = sign_full_pki_request(P.encode_pki_data(controls, [P.tcr(1, CSR)]), KEY)
-    assert ber_to_der_lengths(_indefinite(der)) == der
-    request = decode_full_pki_request(_indefinite(der))
+    assert ber_to_der_lengths(indefinite_lengths(der)) == der
+    request = decode_full_pki_request(indefinite_lengths(der))
     verify_signer(request.signed, request.signed.signers[0], KEY.public_key())
 
 
