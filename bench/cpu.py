@@ -23,24 +23,25 @@ def _stat(pid: int) -> tuple[int, float] | None:
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICK
 
 
-def tree_cpu(root: int) -> float:
-    """CPU seconds used so far by `root` and every live descendant."""
-    parents: dict[int, int] = {}
-    seconds: dict[int, float] = {}
+def process_tree(root: int) -> list[int]:
+    """`root` and every live descendant."""
+    children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             found = _stat(int(entry.name))
             if found is not None:
-                parents[int(entry.name)], seconds[int(entry.name)] = found
-    total, todo = 0.0, [root]
-    children: dict[int, list[int]] = {}
-    for pid, parent in parents.items():
-        children.setdefault(parent, []).append(pid)
+                children.setdefault(found[0], []).append(int(entry.name))
+    tree, todo = [], [root]
     while todo:
         pid = todo.pop()
-        total += seconds.get(pid, 0.0)
+        tree.append(pid)
         todo.extend(children.get(pid, ()))
-    return total
+    return tree
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds used so far by `root` and every live descendant."""
+    return sum(found[1] for pid in process_tree(root) if (found := _stat(pid)) is not None)
 
 
 def load_average() -> float:

@@ -16,8 +16,8 @@ import os
 import signal
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 
+from bench.cpu import process_tree
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
@@ -86,23 +86,6 @@ class _Clients:
             self.enough.set()  # a client that ends early must not leave the test waiting
 
 
-def _process_tree(root: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(child for child, parent in parents.items() if parent == pid)
-    return tree
-
-
 def test_kill_9_loses_no_certificate_a_client_received(demo_pki: PKI) -> None:
     requests = _requests(demo_pki)
     server = ServerProcess(demo_pki.settings, workers=2).start()
@@ -114,7 +97,7 @@ def test_kill_9_loses_no_certificate_a_client_received(demo_pki: PKI) -> None:
         for thread in threads:
             thread.start()
         clients.enough.wait(timeout=600)
-        for pid in _process_tree(server.process.pid):  # the supervisor first: no restarts
+        for pid in process_tree(server.process.pid):  # the supervisor first: no restarts
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         server.process.wait(timeout=30)

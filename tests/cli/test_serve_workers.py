@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bench.cpu import process_tree
 
 from iotpki.app import PKI
 from iotpki.cli.serve import check_ports
@@ -58,23 +59,6 @@ def _wait_for_both_workers(server: ServerProcess, timeout: float = 240) -> None:
             time.sleep(0.1)
 
 
-def _process_tree(root: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(child for child, parent in parents.items() if parent == pid)
-    return tree
-
-
 def _tcp_sockets(port: int) -> list[tuple[int, int, str]]:
     """(inode, remote port, state) of the IPv4 sockets whose local port is `port`."""
     found = []
@@ -88,7 +72,7 @@ def _tcp_sockets(port: int) -> list[tuple[int, int, str]]:
 def _owners(root: int, inodes: set[int]) -> Counter[int]:
     """How many of the sockets `inodes` each process under `root` has open."""
     owned: Counter[int] = Counter()
-    for pid in _process_tree(root):
+    for pid in process_tree(root):
         try:
             descriptors = os.listdir(f"/proc/{pid}/fd")
         except OSError:
