@@ -22,6 +22,9 @@ command -v certbot >/dev/null || needed+=(certbot python3-certbot-dns-rfc2136)
 command -v lego >/dev/null || needed+=(lego)
 command -v knotd >/dev/null || [ -x /usr/sbin/knotd ] || needed+=(knot)
 command -v knsupdate >/dev/null || needed+=(knot-dnsutils)
+# The web console's browser tests (tests/console): headless Chromium driven over chromedriver.
+command -v chromium >/dev/null || needed+=(chromium)
+command -v chromedriver >/dev/null || needed+=(chromium-driver)
 if [ ${#needed[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "missing system packages: ${needed[*]} (run as root or install them)" >&2

@@ -53,6 +53,7 @@ POSTGRES_SMOKE = frozenset({
     "tests/scep/test_operations.py", "tests/acme/test_rfc8555_flow.py",
     "tests/cmc/test_cmc.py", "tests/revocation/test_ocsp_interop.py",
     "tests/agent/test_end_to_end.py", "tests/api/test_https.py",
+    "tests/console/test_browser.py",  # the web console's one server, and its counts and pages
     # what leans on the database's own behaviour: status index and counters, cursors and
     # stored answers, the outbox and its claims, several nodes on one database, replay
     # tables, limits and locks

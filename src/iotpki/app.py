@@ -71,6 +71,7 @@ if TYPE_CHECKING:
     from iotpki.protocols.cmc.server import CMCServer
     from iotpki.protocols.cmp.confirmation import ConfirmationTimeout
     from iotpki.protocols.cmp.server import CMPServer
+    from iotpki.protocols.console.context import ConsoleServices
     from iotpki.protocols.rest.context import APIServices
     from iotpki.protocols.scep.server import SCEPServer
 
@@ -436,15 +437,16 @@ def http_app(pki: PKI, background: bool = True) -> Starlette:
 
 def https_app(pki: PKI) -> Starlette:
     """The HTTPS listener: EST first (its Full PKI Requests, RFC 7030 §4.3, before the other
-    operations; behind the settings' trusted proxies), ACME, everything
-    else to the REST API (`/api/v1/...`, its own 404 problems, bodies capped by the
-    settings)."""
+    operations; behind the settings' trusted proxies), ACME, the web console (`/console/`),
+    everything else to the REST API (`/api/v1/...`, its own 404 problems, bodies capped by
+    the settings)."""
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
     from starlette.routing import Mount
 
     from iotpki.protocols.acme.routes import routes as acme_routes
     from iotpki.protocols.cmc.routes import est_routes as fullcmc_routes
+    from iotpki.protocols.console.app import create_console
     from iotpki.protocols.est.routes import routes as est_routes
     from iotpki.protocols.query_guard import QueryGuard
     from iotpki.protocols.rest.app import create_api
@@ -460,6 +462,7 @@ def https_app(pki: PKI) -> Starlette:
     routes = [*fullcmc_routes(build_cmc_server(pki)),
               *est_routes(endpoint_enrollment(pki), settings.trusted_proxies),
               *acme_routes(acme_server(pki)),
+              Mount("/console", app=create_console(console_services(pki))),
               Mount("", app=create_api(api_services(pki), settings.rest_bodies))]
     return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(QueryGuard)])
 
@@ -538,3 +541,17 @@ def api_services(pki: PKI) -> APIServices:
         organizations=pki.organizations, profiles=pki.profiles, registrations=pki.registrations,
         manifests=pki.manifests, certificates=pki.certificates, revocation=pki.revocation,
         audit=pki.audit, devices=pki.devices, lifecycle=pki.lifecycle, acme_keys=pki.acme_keys)
+
+
+def console_services(pki: PKI) -> ConsoleServices:
+    from iotpki.core.integration.console_session import ConsoleSessions
+    from iotpki.core.lifecycle.fleet_overview import FleetOverview
+    from iotpki.protocols.console.context import ConsoleServices
+
+    return ConsoleServices(
+        sessions=ConsoleSessions(pki.database.unit_of_work, pki.clock),
+        principals=pki.principals,
+        fleet=FleetOverview(pki.database.read_unit_of_work, pki.clock),
+        authorities=pki.authorities, organizations=pki.organizations, profiles=pki.profiles,
+        certificates=pki.certificates, revocation=pki.revocation, devices=pki.devices,
+        lifecycle=pki.lifecycle, ocsp=pki.ocsp, crls=pki.crls, audit=pki.audit)

@@ -67,6 +67,9 @@ certificates = Table(
     Index("ix_certificates_status", "authority_id", "status"),
     Index("ix_certificates_subject", "subject"),
     Index("ix_certificates_status_seq", "authority_id", "status_seq"),
+    # 0018: the console's fleet overview counts from these without reading the table.
+    Index("ix_certificates_fleet", "authority_id", "status", "not_after", "profile"),
+    Index("ix_certificates_issued", "authority_id", "issued_at"),
 )
 
 audit_log = Table(
@@ -99,6 +102,7 @@ events = Table(
     Column("payload", Text, nullable=False),
     Column("delivered_at", UTCDateTime),
     Index("ix_events_undelivered", "delivered_at", "id"),
+    Index("ix_events_type_at", "type", "at"),  # 0018: the console's rates
 )
 
 # -- supply chain (migration 0003) ------------------------------------------------------------
@@ -480,4 +484,16 @@ renewal_pulls = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("spread_seconds", Integer, nullable=False),
     Column("reason", Text, nullable=False),
+)
+
+# 0018: web console sessions (core.integration.console_session): only the token's hash.
+console_sessions = Table(
+    "console_sessions", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("principal_id", String(32), ForeignKey("principals.id"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("via", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_console_sessions_expires", "expires_at"),
 )

@@ -17,11 +17,13 @@ if TYPE_CHECKING:
     from iotpki.store.authorities import SQLAuthorityRepository
     from iotpki.store.certificates import SQLCertificateRepository
     from iotpki.store.cmp import SQLCMPRepository
+    from iotpki.store.console_sessions import SQLConsoleSessionRepository
     from iotpki.store.devices import SQLDeviceRepository
     from iotpki.store.domains import SQLDomainRepository, SQLTrustRepository
     from iotpki.store.events import SQLEventOutbox
     from iotpki.store.expiry import SQLExpiryRepository
     from iotpki.store.failed_checks import SQLFailedCheckRepository
+    from iotpki.store.fleet_statistics import SQLFleetStatistics
     from iotpki.store.key_archive import SQLKeyArchiveRepository
     from iotpki.store.organizations import SQLOrganizationRepository
     from iotpki.store.pending import SQLPendingRequestRepository
@@ -206,6 +208,18 @@ class SQLUnitOfWork:
         from iotpki.store.key_archive import SQLKeyArchiveRepository
 
         return SQLKeyArchiveRepository(self._connection, self._ids)
+
+    @cached_property
+    def console_sessions(self) -> SQLConsoleSessionRepository:
+        from iotpki.store.console_sessions import SQLConsoleSessionRepository
+
+        return SQLConsoleSessionRepository(self._connection)
+
+    @cached_property
+    def fleet(self) -> SQLFleetStatistics:
+        from iotpki.store.fleet_statistics import SQLFleetStatistics
+
+        return SQLFleetStatistics(self._connection, self._ids)
 
     @property
     def _connection(self) -> Connection:

@@ -1,12 +1,16 @@
-"""What integrations need stored: API principals, webhook subscriptions and deliveries."""
+"""What integrations need stored: API principals, webhook subscriptions and deliveries, web
+console sessions."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from iotpki.core.integration.principal import Principal
 from iotpki.core.integration.webhook import DeliveryStatus, WebhookDelivery, WebhookSubscription
+
+if TYPE_CHECKING:
+    from iotpki.core.integration.console_session import ConsoleSession
 
 
 class PrincipalRepository(Protocol):
@@ -58,4 +62,16 @@ class WebhookRepository(Protocol):
     def deliveries(self, organization: str | None, subscription: str | None,
                    status: DeliveryStatus | None, limit: int, offset: int) -> list[WebhookDelivery]:
         """Newest first."""
+        ...
+
+
+class ConsoleSessionRepository(Protocol):
+    def add(self, session: ConsoleSession) -> None: ...
+
+    def get(self, token_hash: str) -> ConsoleSession | None: ...
+
+    def delete(self, token_hash: str) -> None: ...
+
+    def purge(self, now: datetime) -> None:
+        """Delete the sessions expired at `now`."""
         ...

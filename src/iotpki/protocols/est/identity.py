@@ -19,6 +19,7 @@ from cryptography import x509
 from starlette.requests import Request
 
 from iotpki.core.audit.bounds import bounded
+from iotpki.protocols.tls_client import client_certificate
 
 PROXY_CERT_HEADER = "x-ssl-client-cert"
 USERNAME_LIMIT = 128  # characters of a Basic user name kept (registration ids are 32)
@@ -47,19 +48,11 @@ class ClientIdentity:
 
 def client_identity(request: Request, trusted_proxies: Collection[str]) -> ClientIdentity:
     address = request.client.host if request.client else "-"
-    certificate = _tls_certificate(request)
+    certificate = client_certificate(request.scope)
     if certificate is None and address in trusted_proxies:
         certificate = _proxy_certificate(request)
     username, password = _basic(request)
     return ClientIdentity(certificate, username, password, address)
-
-
-def _tls_certificate(request: Request) -> x509.Certificate | None:
-    tls = request.scope.get("extensions", {}).get("tls") or {}
-    chain = tls.get("client_cert_chain") or ()
-    if not chain:
-        return None
-    return x509.load_pem_x509_certificate(str(chain[0]).encode())
 
 
 def _proxy_certificate(request: Request) -> x509.Certificate | None:

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from iotpki.core.errors import AuthenticationError
 from iotpki.core.integration.principal import Principal
+from iotpki.protocols.tls_client import client_certificate
 from iotpki.settings import BodyLimits
 
 AUTHENTICATED = "iotpki.principal"  # scope key: the principal the guard authenticated
@@ -54,7 +55,7 @@ class BodyGuard:
         cap = self._limits.for_path(scope["path"])
         try:
             principal = await run_in_threadpool(self._authenticate, _header(scope, b"authorization"),
-                                                _tls_certificate(scope))
+                                                client_certificate(scope))
         except AuthenticationError as exc:
             await _problem(401, "unauthenticated", "Authentication required", str(exc), scope,
                            {"WWW-Authenticate": 'Bearer realm="iotpki"'})(scope, receive, send)
@@ -89,12 +90,6 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key.lower() == name:
             return bytes(value).decode("latin-1").strip()
     return None
-
-
-def _tls_certificate(scope: Scope) -> x509.Certificate | None:
-    tls = scope.get("extensions", {}).get("tls") or {}
-    chain = tls.get("client_cert_chain") or ()
-    return x509.load_pem_x509_certificate(str(chain[0]).encode()) if chain else None
 
 
 async def _read(receive: Receive, cap: int) -> bytes | None:

@@ -30,6 +30,7 @@ from iotpki.core.supply_chain.manifests import ManifestService
 from iotpki.core.supply_chain.organization_service import OrganizationService
 from iotpki.protocols.rest.body_guard import AUTHENTICATED
 from iotpki.protocols.rest.idempotency import MAX_KEY_LENGTH, IdempotencyKeys
+from iotpki.protocols.tls_client import client_certificate
 
 
 @dataclass(frozen=True)
@@ -62,13 +63,6 @@ _bearer = HTTPBearer(auto_error=False, scheme_name="apiKey",
                                  "create`), as `Authorization: Bearer <key>`")
 
 
-def _tls_certificate(request: Request) -> x509.Certificate | None:
-    """The client certificate of the TLS connection (ASGI TLS extension, PEM strings)."""
-    tls = request.scope.get("extensions", {}).get("tls") or {}
-    chain = tls.get("client_cert_chain") or ()
-    return x509.load_pem_x509_certificate(str(chain[0]).encode()) if chain else None
-
-
 def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -79,7 +73,7 @@ def current_principal(
     known = request.scope.get(AUTHENTICATED)
     if isinstance(known, Principal):
         return known
-    return authenticate(api, request.headers.get("authorization"), _tls_certificate(request))
+    return authenticate(api, request.headers.get("authorization"), client_certificate(request.scope))
 
 
 def authenticate(api: APIServices, authorization: str | None,

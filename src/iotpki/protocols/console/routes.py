@@ -1,0 +1,33 @@
+"""The console's route table: one line per screen action. A screen is a module of
+`screens/` with its template in `templates/`; its views take the `Visit` and the path's
+parameters and return a response."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.responses import Response
+
+from iotpki.protocols.console.screens import overview
+
+
+@dataclass(frozen=True)
+class ScreenRoute:
+    method: str
+    path: str
+    view: Callable[..., Response]
+
+
+def _get(path: str, view: Callable[..., Response]) -> ScreenRoute:
+    return ScreenRoute("GET", path, view)
+
+
+def _post(path: str, view: Callable[..., Any]) -> ScreenRoute:
+    return ScreenRoute("POST", path, view)
+
+
+SCREENS: tuple[ScreenRoute, ...] = (
+    _get("/", overview.show),
+)

@@ -1,0 +1,113 @@
+"""Logging in and out, and what every request of a session is checked for.
+
+- The session token travels in one cookie, `Secure; HttpOnly; SameSite=Strict;
+  Path=/console` (RFC 6265 §4.1.2, RFC 6265bis §5.4.7 SameSite): never sent by another
+  site's page, never readable by script, never sent over plain HTTP.
+- Every POST must come from our own pages: an `Origin` (RFC 6454) or `Sec-Fetch-Site`
+  header, when the browser sends one, must name this origin; and every POST of a session
+  carries the session's CSRF token in its form (`core.integration.console_session`).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from iotpki.core.errors import AuthenticationError
+from iotpki.core.integration.console_session import SESSION_LIFETIME, SignedIn
+from iotpki.protocols.console.context import PREFIX, ConsoleServices
+from iotpki.protocols.console.rendering import render
+from iotpki.protocols.tls_client import client_certificate
+
+COOKIE = "iotpki_console"
+MAX_FORM = 64 * 1024  # bytes of a form body; larger bodies are refused before parsing
+MAX_FIELDS = 100
+
+
+class FormTooLargeError(ValueError):
+    pass
+
+
+def signed_in(services: ConsoleServices, request: Request) -> SignedIn:
+    token = request.cookies.get(COOKIE)
+    if not token:
+        raise AuthenticationError("not logged in")
+    return services.sessions.resolve(token)
+
+
+def same_origin(request: Request) -> bool:
+    """Whether a POST comes from a page of this origin (browsers send `Origin` on every
+    POST; clients that send neither header are judged by the CSRF token alone)."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    return origin == f"{request.url.scheme}://{request.url.netloc}"
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """An `application/x-www-form-urlencoded` body (the console's forms), size-capped."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_FORM):
+        raise FormTooLargeError(f"a form body is at most {MAX_FORM} bytes")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM:
+            raise FormTooLargeError(f"a form body is at most {MAX_FORM} bytes")
+    try:
+        pairs = parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise FormTooLargeError(f"not a form: {exc}") from None
+    return dict(pairs)
+
+
+def start_session(response: Response, token: str) -> Response:
+    response.set_cookie(COOKIE, token, max_age=int(SESSION_LIFETIME.total_seconds()),
+                        path=PREFIX, secure=True, httponly=True, samesite="strict")
+    return response
+
+
+def end_session(response: Response) -> Response:
+    response.delete_cookie(COOKIE, path=PREFIX, secure=True, httponly=True, samesite="strict")
+    return response
+
+
+def login_page(error: str | None = None, status: int = 200) -> Response:
+    return render("login.html", None, status, {"error": error})
+
+
+def login_with_key(services: ConsoleServices, form: dict[str, str]) -> Response:
+    key = form.get("api_key", "").strip()
+    try:
+        principal = services.principals.authenticate_key(key)
+    except AuthenticationError as exc:
+        services.sessions.refuse("console.login", "console", "-",
+                                 {"via": "api-key", "reason": str(exc)})
+        return login_page(f"Login refused: {exc}.", 401)
+    return start_session(RedirectResponse(f"{PREFIX}/", 303),
+                         services.sessions.open(principal, "api-key").token)
+
+
+def login_with_certificate(services: ConsoleServices, request: Request) -> Response:
+    certificate = client_certificate(request.scope)
+    try:
+        if certificate is None:
+            raise AuthenticationError("no client certificate was presented on this connection")
+        principal = services.principals.authenticate_certificate(certificate)
+    except AuthenticationError as exc:
+        actor = certificate.subject.rfc4514_string() if certificate is not None else "console"
+        services.sessions.refuse("console.login", actor, "-",
+                                 {"via": "certificate", "reason": str(exc)})
+        return login_page(f"Login refused: {exc}.", 401)
+    return start_session(RedirectResponse(f"{PREFIX}/", 303),
+                         services.sessions.open(principal, "certificate").token)
+
+
+def logout(services: ConsoleServices, session: SignedIn) -> Response:
+    services.sessions.close(session)
+    return end_session(RedirectResponse(f"{PREFIX}/login", 303))

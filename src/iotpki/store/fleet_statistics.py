@@ -1,0 +1,57 @@
+"""Counts for the fleet overview (`core.lifecycle.fleet_overview`), each answered from an
+index (migration 0018): certificates by authority, status, notAfter and profile
+(`ix_certificates_fleet`, a covering index: the table is not read), by authority and issue
+time (`ix_certificates_issued`), and events by type and time (`ix_events_type_at`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, and_, case, func, select
+
+from iotpki.core.events import StoredEvent
+from iotpki.core.lifecycle.fleet_overview import EXPIRED, CertificateCount
+from iotpki.store.ids import IdCache
+from iotpki.store.schema import authorities, certificates, events
+
+
+class SQLFleetStatistics:
+    def __init__(self, conn: Connection, ids: IdCache) -> None:
+        self._conn = conn
+        self._ids = ids
+
+    def _authority_ids(self, labels: Sequence[str]) -> list[int]:
+        return [self._ids.id_of(self._conn, authorities, label) for label in labels]
+
+    def certificate_counts(self, labels: Sequence[str], now: datetime) -> list[CertificateCount]:
+        c = certificates.c
+        status = case((and_(c.status == "good", c.not_after < now), EXPIRED), else_=c.status)
+        found: dict[tuple[str, str], int] = {}
+        for authority_id in self._authority_ids(labels):  # one index range per authority
+            rows = self._conn.execute(
+                select(c.profile, status, func.count()).where(c.authority_id == authority_id)
+                .group_by(c.profile, status))
+            for profile, state, count in rows:
+                found[(profile, state)] = found.get((profile, state), 0) + int(count)
+        return [CertificateCount(p, s, n) for (p, s), n in sorted(found.items())]
+
+    def expiring(self, labels: Sequence[str], start: datetime, end: datetime) -> int:
+        c = certificates.c
+        return sum(int(self._conn.execute(select(func.count()).where(
+            c.authority_id == authority_id, c.status == "good", c.not_after >= start,
+            c.not_after < end)).scalar_one()) for authority_id in self._authority_ids(labels))
+
+    def issued_since(self, labels: Sequence[str], since: datetime) -> int:
+        c = certificates.c
+        return sum(int(self._conn.execute(select(func.count()).where(
+            c.authority_id == authority_id, c.issued_at >= since)).scalar_one())
+            for authority_id in self._authority_ids(labels))
+
+    def recent_events(self, types: Sequence[str], since: datetime,
+                      limit: int) -> list[StoredEvent]:
+        e = events.c
+        rows = self._conn.execute(select(e.id, e.type, e.at, e.payload).where(
+            e.type.in_(list(types)), e.at >= since).order_by(e.at.desc()).limit(limit))
+        return [StoredEvent(r.id, r.type, r.at, json.loads(r.payload)) for r in rows]
