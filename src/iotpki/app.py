@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import shutil
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -45,6 +47,7 @@ from iotpki.core.ra.guessing import GuessLimits
 from iotpki.core.ra.registration_service import RegistrationService
 from iotpki.core.revocation.crl import CRLPublisher
 from iotpki.core.revocation.crl_distribution import CRLDistribution
+from iotpki.core.revocation.crl_shards import CRLShardBuilds
 from iotpki.core.revocation.ocsp import OCSPResponder
 from iotpki.core.revocation.service import RevocationService
 from iotpki.core.supply_chain.manifests import ManifestService
@@ -194,6 +197,7 @@ class PKI:
     crls: CRLPublisher
     ocsp: OCSPResponder
     crl_distribution: CRLDistribution
+    crl_shards: CRLShardBuilds
     clock: Clock
     endpoints: Endpoints
     devices: DeviceService
@@ -270,6 +274,11 @@ class _Infrastructure:
             leaf = x509.load_pem_x509_certificate(self._tls.read_bytes())
             self._seen = (mtime, leaf.fingerprint(hashes.SHA256()).hex())
         return self._seen[1]
+
+
+def node_name() -> str:
+    """Who this process is among the nodes sharing the database (CRL shard build leases)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = True,
@@ -349,6 +358,7 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         crls=crls,
         ocsp=OCSPResponder(reads, certificates, clock),
         crl_distribution=CRLDistribution(reads, crls, clock),
+        crl_shards=CRLShardBuilds(uow, crls, clock, node_name()),
         clock=clock,
         endpoints=endpoints,
         devices=DeviceService(uow, clock),
@@ -413,7 +423,7 @@ def http_app(pki: PKI, background: bool = True) -> Starlette:
     distribution = pki.crl_distribution
     workers: list[RevocationWorker | NotificationWorker] = [
         RevocationWorker(pki.ocsp, pki.crls, distribution,
-                         lambda: pki.cmp_confirmations.expire()),
+                         lambda: pki.cmp_confirmations.expire(), shards=pki.crl_shards),
         NotificationWorker(pki.expiry.scan, pki.webhook_dispatcher.run_once,
                            scan_every=pki.settings.expiry_scan_seconds),
     ] if background else []

@@ -3,7 +3,8 @@
 A `RevocationWorker` thread polls the revocation counters (one cheap query) so that OCSP
 caches drop changed certificates within `poll` seconds of a revocation made on any node,
 publishes CRLs when due (delta CRLs soon after a change, debounced; the CRL-number lock
-keeps nodes from publishing twice), replaces delegated OCSP responder certificates before
+keeps nodes from publishing twice) and the CRL shards whose build lease it takes
+(`core.revocation.crl_shards`), replaces delegated OCSP responder certificates before
 they expire, and revokes CMP certificates whose certConf did not come in time
 (`protocols.cmp.confirmation`). A `NotificationWorker` thread delivers webhooks and runs
 the expiry monitor (docs/webhooks.md, docs/lifecycle.md). Both take the services they
@@ -19,6 +20,7 @@ from collections.abc import Callable
 
 from iotpki.core.revocation.crl import CRLPublisher
 from iotpki.core.revocation.crl_distribution import CRLDistribution
+from iotpki.core.revocation.crl_shards import CRLShardBuilds
 from iotpki.core.revocation.ocsp import OCSPResponder
 
 log = logging.getLogger(__name__)
@@ -30,9 +32,10 @@ class RevocationWorker:
 
     def __init__(self, ocsp: OCSPResponder, crls: CRLPublisher, distribution: CRLDistribution,
                  expire_unconfirmed: Callable[[], object], poll: float = 0.25,
-                 publish_every: float = 1.0) -> None:
+                 publish_every: float = 1.0, shards: CRLShardBuilds | None = None) -> None:
         self._ocsp = ocsp
         self._crls = crls
+        self._shards = shards
         self._distribution = distribution
         self._expire_unconfirmed = expire_unconfirmed
         self._poll = poll
@@ -62,6 +65,8 @@ class RevocationWorker:
         for label in sorted(self._distribution.issuing_authorities()):
             self._crls.publish_if_due(label, counters.get(label, 0))
             self._ocsp.responder(label)
+        if self._shards is not None:
+            self._shards.run_once()  # the CRL shards this node's leases give it
 
     @staticmethod
     def _step(action: Callable[[], object]) -> None:

@@ -1,4 +1,4 @@
-"""`iotpki authority create|import|list|show|export`."""
+"""`iotpki authority create|import|crl-shards|list|show|export`."""
 
 from __future__ import annotations
 
@@ -156,6 +156,27 @@ def import_(
         authority = pki.authorities.import_authority(
             label, organization, certs[0], certs[1:], key, ACTOR, key_location=location)
     _show(authority_fields(authority), as_json, f"imported authority {label}")
+
+
+@app.command("crl-shards")
+def crl_shards(
+    ctx: typer.Context, label: str,
+    window: str = typer.Option(None, "--window", help="Shard the CRL by certificate expiry "
+                               "in windows of this length, e.g. 7d, 30d (at least 1h)."),
+    off: bool = typer.Option(False, "--off", help="Back to one CRL for the whole CA."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Shard the authority's CRL (RFC 5280 §5.2.5) by expiry window, or stop sharding.
+
+    Applies to certificates issued from now on (each keeps the CRL its CDP names); serving
+    nodes apply it when restarted. See docs/crl.md for choosing the window."""
+    if (window is None) == (not off):
+        raise ValueError("give --window DURATION or --off")
+    pki = state(ctx).pki()
+    authority = pki.authorities.set_crl_sharding(
+        label, parse_duration(window) if window is not None else None, ACTOR)
+    _show(authority_fields(authority), as_json,
+          f"CRL of {label} " + ("sharded every " + window if window else "not sharded"))
 
 
 @app.command("list")

@@ -76,6 +76,8 @@ def authority_fields(a: Authority) -> dict[str, Any]:
         "subject": cert.subject.rfc4514_string(), "serial": format(cert.serial_number, "x"),
         "not_before": cert.not_valid_before_utc, "not_after": cert.not_valid_after_utc,
         "key_ref": a.key_ref, "parent": a.parent, "chain_length": len(a.chain) + 1,
+        "crl_shard_window": (int(a.crl_shard_window.total_seconds())
+                             if a.crl_shard_window is not None else None),
     }
 
 
@@ -85,5 +87,5 @@ def certificate_fields(r: CertificateRecord) -> dict[str, Any]:
         "sans": list(r.sans), "profile": r.profile, "status": r.status.value,
         "not_before": r.not_before, "not_after": r.not_after, "fingerprint": r.fingerprint,
         "issued_at": r.issued_at, "revoked_at": r.revoked_at,
-        "revocation_reason": r.revocation_reason,
+        "revocation_reason": r.revocation_reason, "crl_shard": r.crl_shard,
     }

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     )
     from iotpki.core.revocation.ports import (
         CRLRepository,
+        CRLShardRepository,
         RevocationIndex,
     )
     from iotpki.core.supply_chain.ports import (
@@ -109,6 +110,9 @@ class UnitOfWork(Transaction, Protocol):
 
     @property
     def crls(self) -> CRLRepository: ...
+
+    @property
+    def crl_shards(self) -> CRLShardRepository: ...
 
     @property
     def cmp(self) -> CMPRepository: ...

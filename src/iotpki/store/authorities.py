@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import Connection, Row, Select, select
+from sqlalchemy import Connection, Row, Select, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.ca.authority import Authority, AuthorityKind
@@ -20,6 +21,8 @@ from iotpki.wire.chain import decode_certificates, encode_pem_chain
 _ADD = Prepared(authorities.insert().inline(), (
     "label", "organization_id", "kind", "certificate", "chain_pem", "key_ref", "parent",
     "created_at"))
+_SET_CRL_SHARDS = Prepared(update(authorities).where(authorities.c.label == bindparam("label"))
+                           .values(crl_shard_seconds=bindparam("seconds")))
 
 
 class SQLAuthorityRepository:
@@ -37,8 +40,14 @@ class SQLAuthorityRepository:
                 key_ref=authority.key_ref, parent=authority.parent,
                 created_at=authority.created_at,
             ))
+            if authority.crl_shard_window is not None:
+                self.set_crl_shard_window(authority.label, authority.crl_shard_window)
         except IntegrityError as exc:
             raise ConflictError(f"authority {authority.label!r} already exists") from exc
+
+    def set_crl_shard_window(self, label: str, window: timedelta | None) -> None:
+        seconds = int(window.total_seconds()) if window is not None else None
+        _SET_CRL_SHARDS.execute(self._conn, {"label": label, "seconds": seconds})
 
     def get(self, label: str) -> Authority | None:
         row = self._conn.execute(self._select().where(authorities.c.label == label)).first()
@@ -60,4 +69,6 @@ def _authority(row: Row) -> Authority:  # type: ignore[type-arg]
         label=row.label, organization=row.organization, kind=AuthorityKind(row.kind),
         certificate=x509.load_der_x509_certificate(row.certificate), key_ref=row.key_ref,
         chain=tuple(chain), created_at=row.created_at, parent=row.parent,
+        crl_shard_window=(timedelta(seconds=row.crl_shard_seconds)
+                          if row.crl_shard_seconds is not None else None),
     )

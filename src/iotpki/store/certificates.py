@@ -20,7 +20,7 @@ from iotpki.store.schema import authorities, certificates, organizations
 SAN_SEPARATOR = "\n"
 _COLUMNS = ("authority_id", "serial", "fingerprint", "subject", "sans", "not_before",
             "not_after", "profile", "status", "revoked_at", "revocation_reason", "issued_at",
-            "der")
+            "der", "crl_shard")
 # Prepared (store.prepared): every issuance inserts, every renewal and CMP request looks up.
 _INSERT = Prepared(certificates.insert().inline(), _COLUMNS)
 _SET_STATUS = Prepared(update(certificates).where(
@@ -131,6 +131,7 @@ class SQLCertificateRepository:
             not_before=r["not_before"], not_after=r["not_after"], profile=r["profile"],
             der=bytes(r["der"]), issued_at=r["issued_at"], status=CertificateStatus(r["status"]),
             revoked_at=r["revoked_at"], revocation_reason=r["revocation_reason"],
+            crl_shard=r["crl_shard"],
         )
 
 
@@ -141,5 +142,5 @@ def _row(record: CertificateRecord, authority_id: int) -> dict[str, Any]:
         "sans": SAN_SEPARATOR.join(record.sans), "not_before": record.not_before,
         "not_after": record.not_after, "profile": record.profile, "status": record.status.value,
         "revoked_at": record.revoked_at, "revocation_reason": record.revocation_reason,
-        "issued_at": record.issued_at, "der": record.der,
+        "issued_at": record.issued_at, "der": record.der, "crl_shard": record.crl_shard,
     }

@@ -16,6 +16,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -23,6 +24,7 @@ from sqlalchemy.sql.expression import Executable
 
 from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.ca.serial import serial_hex
+from iotpki.core.errors import NotFoundError
 from iotpki.core.revocation.status import (
     CRLInfo,
     CRLKind,
@@ -35,8 +37,10 @@ from iotpki.store.schema import (
     authorities,
     certificates,
     crl_numbers,
+    crl_shards,
     crls,
     revocation_counters,
+    shard_crls,
 )
 from iotpki.wire.crl import RevokedEntry
 
@@ -87,9 +91,13 @@ def _lock_number(dialect: str) -> Executable:
 _CREATE_NUMBER = Prepared(_lock_number)
 _SET_NUMBER = Prepared(update(crl_numbers).where(
     crl_numbers.c.authority_id == bindparam("authority")).values(last_number=bindparam("number")))
-_ADD_CRL = Prepared(insert(crls).inline(), ("authority_id", "kind", "number", "base_number",
-                                            "revocation_seq", "this_update", "next_update",
-                                            "entries", "der"))
+_CRL_COLUMNS = ("authority_id", "kind", "number", "base_number", "revocation_seq",
+                "this_update", "next_update", "entries", "der")
+_ADD_CRL = Prepared(insert(crls).inline(), _CRL_COLUMNS)
+_ADD_SHARD_CRL = Prepared(insert(shard_crls).inline(), ("shard", *_CRL_COLUMNS))
+_SET_SHARD_NUMBER = Prepared(update(crl_shards).where(
+    crl_shards.c.authority_id == bindparam("authority"), crl_shards.c.shard == bindparam("shard"),
+).values(last_number=bindparam("number")))
 
 
 def _epoch_seconds(dialect: str) -> Callable[[Any], Any]:
@@ -98,6 +106,16 @@ def _epoch_seconds(dialect: str) -> Callable[[Any], Any]:
     if dialect == "sqlite":  # stored as naive UTC text
         return lambda column: cast(func.strftime("%s", column), BigInteger)
     return lambda column: cast(func.floor(func.extract("epoch", column)), BigInteger)
+
+
+_ON_CRL_LITERAL = text("certificates.status IN ('revoked', 'on-hold')")
+
+
+def _in_shard(shard: int | None) -> Any:
+    """A CRL's scope: one shard's certificates, or (None) those in no shard; an unsharded
+    CA's are all in none."""
+    column = certificates.c.crl_shard
+    return column.is_(None) if shard is None else column == shard
 
 
 def _entry(row: Any) -> StatusEntry:
@@ -173,24 +191,39 @@ class SQLRevocationIndex:
         for row in result:
             yield _entry(row)
 
-    def crl_entries(self, authority: str) -> Iterator[RevokedEntry]:
+    def crl_entries(self, authority: str, shard: int | None = None) -> Iterator[RevokedEntry]:
         c = certificates.c
         epoch = _epoch_seconds(self._conn.dialect.name)
+        # A shard's rows through the partial index on revoked rows: its predicate must be
+        # written as the index's for the planners (SQLite's above all) to use it.
+        status = c.status.in_(_ON_CRL) if shard is None else _ON_CRL_LITERAL
         stmt = select(c.serial, epoch(c.revoked_at), c.revocation_reason,
                       epoch(c.invalidity_date)).where(
-            c.authority_id == self._id(authority), c.status.in_(_ON_CRL),
+            c.authority_id == self._id(authority), status, _in_shard(shard),
         ).execution_options(yield_per=_STREAM_ROWS)
         for rows in self._conn.execute(stmt).partitions():
             yield from (RevokedEntry(*row) for row in rows)
 
-    def changed_since(self, authority: str, seq: int) -> list[StatusEntry]:
+    def changed_since(self, authority: str, seq: int,
+                      shard: int | None = None) -> list[StatusEntry]:
         rows = self._conn.execute(select(*_STATUS_COLUMNS).where(
             certificates.c.authority_id == self._id(authority),
-            certificates.c.status_seq > seq).order_by(certificates.c.status_seq))
+            certificates.c.status_seq > seq, _in_shard(shard))
+            .order_by(certificates.c.status_seq))
         return [_entry(r) for r in rows]
+
+    def shard_changes(self, authority: str, seq: int) -> Mapping[int, int]:
+        c = certificates.c
+        rows = self._conn.execute(select(c.crl_shard, func.max(c.status_seq)).where(
+            c.authority_id == self._id(authority), c.status_seq > seq,
+            c.crl_shard.is_not(None)).group_by(c.crl_shard))
+        return {int(shard): int(newest) for shard, newest in rows}
 
 
 class SQLCRLRepository:
+    """The authority's own CRLs in `crls`, its shards' in `shard_crls` (one number
+    sequence per scope, RFC 5280 §5.2.3)."""
+
     def __init__(self, conn: Connection, ids: IdCache) -> None:
         self._conn = conn
         self._ids = ids
@@ -198,8 +231,15 @@ class SQLCRLRepository:
     def _id(self, authority: str) -> int:
         return self._ids.id_of(self._conn, authorities, authority)
 
-    def lock_number(self, authority: str) -> int:
+    def lock_number(self, authority: str, shard: int | None = None) -> int:
         authority_id = self._id(authority)
+        if shard is not None:  # registered by the shard's first issuance
+            number = self._conn.execute(select(crl_shards.c.last_number).where(
+                crl_shards.c.authority_id == authority_id, crl_shards.c.shard == shard)
+                .with_for_update()).scalar()
+            if number is None:
+                raise NotFoundError(f"no CRL shard {shard} of {authority}")
+            return int(number)
         # Create the counter row if absent, then lock it. Two nodes publishing an authority's
         # first CRL at once both see no row; ON CONFLICT DO NOTHING makes the second insert wait
         # for the first and do nothing, where a plain INSERT failed on the primary key.
@@ -209,35 +249,48 @@ class SQLCRLRepository:
             .with_for_update()).scalar_one()
         return int(number)
 
-    def set_number(self, authority: str, number: int) -> None:
-        _SET_NUMBER.execute(self._conn, {"authority": self._id(authority), "number": number})
+    def set_number(self, authority: str, number: int, shard: int | None = None) -> None:
+        params = {"authority": self._id(authority), "number": number}
+        if shard is None:
+            _SET_NUMBER.execute(self._conn, params)
+        else:
+            _SET_SHARD_NUMBER.execute(self._conn, {**params, "shard": shard})
 
     def add(self, crl: PublishedCRL) -> None:
         info = crl.info
-        _ADD_CRL.execute(self._conn, {
-            "authority_id": self._id(info.authority), "kind": info.kind.value,
-            "number": info.number, "base_number": info.base_number,
-            "revocation_seq": info.revocation_seq, "this_update": info.this_update,
-            "next_update": info.next_update, "entries": info.entries, "der": crl.der})
+        row = {"authority_id": self._id(info.authority), "kind": info.kind.value,
+               "number": info.number, "base_number": info.base_number,
+               "revocation_seq": info.revocation_seq, "this_update": info.this_update,
+               "next_update": info.next_update, "entries": info.entries, "der": crl.der}
+        if info.shard is None:
+            _ADD_CRL.execute(self._conn, row)
+        else:
+            _ADD_SHARD_CRL.execute(self._conn, {**row, "shard": info.shard})
 
-    def _newest(self, authority: str, kind: CRLKind, *columns: Any) -> Any:
-        return self._conn.execute(select(*columns).where(
-            crls.c.authority_id == self._id(authority), crls.c.kind == kind.value)
-            .order_by(crls.c.number.desc()).limit(1)).first()
+    def _newest(self, authority: str, kind: CRLKind, shard: int | None, der: bool) -> Any:
+        table = crls if shard is None else shard_crls
+        columns = [table.c[name] for name in _INFO_COLUMNS] + ([table.c.der] if der else [])
+        scope = [table.c.authority_id == self._id(authority), table.c.kind == kind.value]
+        if shard is not None:
+            scope.append(table.c.shard == shard)
+        return self._conn.execute(select(*columns).where(*scope)
+                                  .order_by(table.c.number.desc()).limit(1)).first()
 
-    def latest(self, authority: str, kind: CRLKind) -> PublishedCRL | None:
-        row = self._newest(authority, kind, *_INFO_COLUMNS, crls.c.der)
-        return PublishedCRL(_info(authority, kind, row), row.der) if row is not None else None
+    def latest(self, authority: str, kind: CRLKind,
+               shard: int | None = None) -> PublishedCRL | None:
+        row = self._newest(authority, kind, shard, der=True)
+        return PublishedCRL(_info(authority, kind, row, shard), row.der) if row else None
 
-    def latest_info(self, authority: str, kind: CRLKind) -> CRLInfo | None:
-        row = self._newest(authority, kind, *_INFO_COLUMNS)
-        return _info(authority, kind, row) if row is not None else None
-
-
-_INFO_COLUMNS = (crls.c.number, crls.c.base_number, crls.c.revocation_seq, crls.c.this_update,
-                 crls.c.next_update, crls.c.entries)
+    def latest_info(self, authority: str, kind: CRLKind,
+                    shard: int | None = None) -> CRLInfo | None:
+        row = self._newest(authority, kind, shard, der=False)
+        return _info(authority, kind, row, shard) if row is not None else None
 
 
-def _info(authority: str, kind: CRLKind, row: Any) -> CRLInfo:
+_INFO_COLUMNS = ("number", "base_number", "revocation_seq", "this_update", "next_update",
+                 "entries")
+
+
+def _info(authority: str, kind: CRLKind, row: Any, shard: int | None) -> CRLInfo:
     return CRLInfo(authority, kind, row.number, row.base_number, row.revocation_seq,
-                   row.this_update, row.next_update, row.entries)
+                   row.this_update, row.next_update, row.entries, shard)

@@ -40,8 +40,11 @@ authorities = Table(
     Column("key_ref", String(1024)),
     Column("parent", String(63)),
     Column("created_at", UTCDateTime, nullable=False),
+    # 0019: the CRL shard window in seconds (core.ca.crl_shard); NULL: one CRL scope.
+    Column("crl_shard_seconds", BigInteger),
 )
 
+_ON_CRL = "status IN ('revoked', 'on-hold')"
 certificates = Table(
     "certificates", metadata,
     Column("id", BigID, primary_key=True),
@@ -62,6 +65,7 @@ certificates = Table(
     Column("status_seq", BigInteger),
     Column("released_at", UTCDateTime),
     Column("invalidity_date", UTCDateTime),
+    Column("crl_shard", BigInteger),  # 0019: the CRL shard its CDP names; NULL: none
     UniqueConstraint("authority_id", "serial", name="uq_certificates_issuer_serial"),
     Index("ix_certificates_not_after", "not_after"),
     Index("ix_certificates_status", "authority_id", "status"),
@@ -70,6 +74,9 @@ certificates = Table(
     # 0018: the console's fleet overview counts from these without reading the table.
     Index("ix_certificates_fleet", "authority_id", "status", "not_after", "profile"),
     Index("ix_certificates_issued", "authority_id", "issued_at"),
+    # 0019: a shard's entries; revoked and held rows only (issuance never writes to it).
+    Index("ix_certificates_crl_shard", "authority_id", "crl_shard",
+          sqlite_where=text(_ON_CRL), postgresql_where=text(_ON_CRL)),
 )
 
 audit_log = Table(
@@ -250,6 +257,38 @@ crls = Table(
     Column("entries", Integer, nullable=False),
     Column("der", LargeBinary, nullable=False),
     UniqueConstraint("authority_id", "kind", "number", name="uq_crls_authority_kind_number"),
+)
+
+# 0019: the CRL shards of sharded authorities (core.revocation.crl_shards), registered by the
+# first issuance into each: the shard's own CRL-number sequence (RFC 5280 §5.2.3, one per
+# scope; the row is locked while a CRL is numbered), until when it holds unexpired
+# certificates, and the node holding its build lease.
+crl_shards = Table(
+    "crl_shards", metadata,
+    Column("authority_id", Integer, ForeignKey("authorities.id"), primary_key=True,
+           autoincrement=False),
+    Column("shard", BigInteger, primary_key=True, autoincrement=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("last_number", BigInteger, nullable=False),
+    Column("lease_holder", String(255)),
+    Column("lease_until", UTCDateTime),
+)
+
+shard_crls = Table(
+    "shard_crls", metadata,
+    Column("id", BigID, primary_key=True),
+    Column("authority_id", Integer, ForeignKey("authorities.id"), nullable=False),
+    Column("shard", BigInteger, nullable=False),
+    Column("kind", String(8), nullable=False),  # "full" or "delta"
+    Column("number", BigInteger, nullable=False),
+    Column("base_number", BigInteger),
+    Column("revocation_seq", BigInteger, nullable=False),
+    Column("this_update", UTCDateTime, nullable=False),
+    Column("next_update", UTCDateTime, nullable=False),
+    Column("entries", Integer, nullable=False),
+    Column("der", LargeBinary, nullable=False),
+    UniqueConstraint("authority_id", "shard", "kind", "number",
+                     name="uq_shard_crls_scope_kind_number"),
 )
 
 devices = Table(

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from iotpki.store.certificates import SQLCertificateRepository
     from iotpki.store.cmp import SQLCMPRepository
     from iotpki.store.console_sessions import SQLConsoleSessionRepository
+    from iotpki.store.crl_shards import SQLCRLShardRepository
     from iotpki.store.devices import SQLDeviceRepository
     from iotpki.store.domains import SQLDomainRepository, SQLTrustRepository
     from iotpki.store.events import SQLEventOutbox
@@ -154,6 +155,12 @@ class SQLUnitOfWork:
         from iotpki.store.revocation import SQLCRLRepository
 
         return SQLCRLRepository(self._connection, self._ids)
+
+    @cached_property
+    def crl_shards(self) -> SQLCRLShardRepository:
+        from iotpki.store.crl_shards import SQLCRLShardRepository
+
+        return SQLCRLShardRepository(self._connection, self._ids)
 
     @cached_property
     def cmp(self) -> SQLCMPRepository:

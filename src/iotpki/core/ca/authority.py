@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
 
@@ -29,6 +29,9 @@ class Authority:
     chain: tuple[x509.Certificate, ...]
     created_at: datetime
     parent: str | None = None
+    # Sharded CRLs (core.ca.crl_shard): each certificate's CDP names the shard of its
+    # notAfter in windows of this length. None: one CRL for the whole CA (the default).
+    crl_shard_window: timedelta | None = None
 
     def __post_init__(self) -> None:
         check_label(self.label, "authority")

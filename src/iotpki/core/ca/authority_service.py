@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from cryptography import x509
@@ -12,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from iotpki.core.audit.log import AuditRecord, append_audit
 from iotpki.core.ca.authority import Authority, AuthorityKind
 from iotpki.core.ca.ca_certificate import CAIssuer, CASpec, build_ca_certificate, check_ca_certificate
+from iotpki.core.ca.crl_shard import check_window
 from iotpki.core.ca.urls import PublicURLs
 from iotpki.core.clock import Clock
 from iotpki.core.errors import ConfigurationError, ConflictError, NotFoundError
@@ -118,6 +120,27 @@ class AuthorityService:
             uow.events.add(Event("authority.created", self._clock.now(),
                                  {"authority": authority.label, "kind": authority.kind.value}))
             uow.commit()
+
+    # -- CRL sharding --------------------------------------------------------------------------
+
+    def set_crl_sharding(self, label: str, window: timedelta | None, actor: str) -> Authority:
+        """Shard the authority's CRL by expiry window (`core.ca.crl_shard`), or (None) go back
+        to one CRL. It applies to certificates issued from then on: each keeps the scope its
+        CDP names, so the CRLs already relied upon stay complete. Nodes read the setting when
+        they first sign with the authority (a restart applies it everywhere)."""
+        if window is not None:
+            check_window(window)
+        with self._uow() as uow:
+            authority = uow.authorities.get(label)
+            if authority is None:
+                raise NotFoundError(f"unknown authority {label!r}")
+            if not authority.can_issue:
+                raise ConfigurationError(f"authority {label} issues no certificates")
+            uow.authorities.set_crl_shard_window(label, window)
+            self._audit(uow, actor, "authority.crl_sharding", label, {
+                "window_seconds": int(window.total_seconds()) if window is not None else None})
+            uow.commit()
+        return self.get(label)
 
     # -- importing -----------------------------------------------------------------------------
 

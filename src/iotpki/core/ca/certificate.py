@@ -44,6 +44,7 @@ class CertificateRecord:
     status: CertificateStatus = CertificateStatus.GOOD
     revoked_at: datetime | None = None
     revocation_reason: str | None = None  # x509.ReasonFlags value, e.g. "keyCompromise"
+    crl_shard: int | None = None  # the CRL shard its CDP names (core.ca.crl_shard)
 
     @property
     def serial_hex(self) -> str:
@@ -62,7 +63,7 @@ class CertificateRecord:
     @classmethod
     def issued(
         cls, cert: x509.Certificate, subject: x509.Name, sans: Sequence[x509.GeneralName], *,
-        authority: str, profile: str, issued_at: datetime,
+        authority: str, profile: str, issued_at: datetime, crl_shard: int | None = None,
     ) -> CertificateRecord:
         """The record of a certificate we just built from these names (no re-parsing)."""
         der = cert.public_bytes(serialization.Encoding.DER)
@@ -71,4 +72,5 @@ class CertificateRecord:
             fingerprint=hashlib.sha256(der).hexdigest(), subject=subject.rfc4514_string(),
             sans=tuple(format_san(n) for n in sans), not_before=cert.not_valid_before_utc,
             not_after=cert.not_valid_after_utc, profile=profile, der=der, issued_at=issued_at,
+            crl_shard=crl_shard,
         )

@@ -32,14 +32,18 @@ def key_usage(usages: Sequence[str], public_key: Any, *, ca: bool = False) -> x5
     )
 
 
-def issuer_links(issuer_label: str, urls: PublicURLs) -> list[tuple[x509.ExtensionType, bool]]:
-    """CRL distribution point and AIA (OCSP + caIssuers) of the issuing CA (§4.2.1.13, §4.2.2.1)."""
-    cdp = x509.CRLDistributionPoints([
-        x509.DistributionPoint(
-            full_name=[x509.UniformResourceIdentifier(urls.crl(issuer_label))],
-            relative_name=None, reasons=None, crl_issuer=None,
-        )
-    ])
+def crl_distribution_points(url: str) -> tuple[x509.ExtensionType, bool]:
+    """One distribution point, by URI (§4.2.1.13: the issuer is the CRL issuer, so no
+    cRLIssuer; all reasons)."""
+    return x509.CRLDistributionPoints([x509.DistributionPoint(
+        full_name=[x509.UniformResourceIdentifier(url)], relative_name=None, reasons=None,
+        crl_issuer=None)]), False
+
+
+def issuer_links(issuer_label: str, urls: PublicURLs,
+                 with_cdp: bool = True) -> list[tuple[x509.ExtensionType, bool]]:
+    """CRL distribution point and AIA (OCSP + caIssuers) of the issuing CA (§4.2.1.13,
+    §4.2.2.1). `with_cdp` False: the caller adds the CDP (a CRL shard's, per certificate)."""
     aia = x509.AuthorityInformationAccess([
         x509.AccessDescription(
             AuthorityInformationAccessOID.OCSP,
@@ -50,7 +54,8 @@ def issuer_links(issuer_label: str, urls: PublicURLs) -> list[tuple[x509.Extensi
             x509.UniformResourceIdentifier(urls.ca_issuers(issuer_label)),
         ),
     ])
-    return [(cdp, False), (aia, False)]
+    cdp = [crl_distribution_points(urls.crl(issuer_label))] if with_cdp else []
+    return [*cdp, (aia, False)]
 
 
 def key_identifiers(
@@ -67,10 +72,12 @@ def key_identifiers(
 
 
 def issuer_extensions(
-    issuer_label: str, issuer: x509.Certificate, urls: PublicURLs
+    issuer_label: str, issuer: x509.Certificate, urls: PublicURLs, with_cdp: bool = True,
 ) -> list[tuple[x509.ExtensionType, bool]]:
-    """The part that depends on the issuer alone (AKI, CDP, AIA): computed once per authority."""
-    return [key_identifiers(issuer.public_key(), issuer)[1], *issuer_links(issuer_label, urls)]
+    """The part that depends on the issuer alone (AKI, CDP, AIA): computed once per authority.
+    A sharded authority's CDP depends on the certificate (`with_cdp` False)."""
+    return [key_identifiers(issuer.public_key(), issuer)[1],
+            *issuer_links(issuer_label, urls, with_cdp)]
 
 
 def subject_extensions(

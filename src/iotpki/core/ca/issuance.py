@@ -17,7 +17,12 @@ from cryptography import x509
 from iotpki.core.audit.log import AuditRecord, append_audit_many
 from iotpki.core.ca.authority import Authority
 from iotpki.core.ca.certificate import CertificateRecord
-from iotpki.core.ca.extensions import issuer_extensions, subject_extensions
+from iotpki.core.ca.crl_shard import crl_shard_of, shard_expires_at
+from iotpki.core.ca.extensions import (
+    crl_distribution_points,
+    issuer_extensions,
+    subject_extensions,
+)
 from iotpki.core.ca.policy import CertificateTemplate, decide
 from iotpki.core.ca.profile import API_CLIENT_KIND, OPERATOR_METHODS, Profile
 from iotpki.core.ca.serial import new_serial
@@ -82,7 +87,16 @@ class _Signing:
         self.authority = authority
         self.key = key
         self.hash = signature_hash_for(key)
-        self.extensions = issuer_extensions(authority.label, authority.certificate, urls)
+        self.urls = urls
+        self.shard_window = authority.crl_shard_window
+        self.extensions = issuer_extensions(authority.label, authority.certificate, urls,
+                                            with_cdp=self.shard_window is None)
+
+    def crl_shard(self, not_after: datetime) -> int | None:
+        """The CRL shard a certificate expiring then goes to; None: the CA's one CRL."""
+        if self.shard_window is None:
+            return None
+        return crl_shard_of(not_after, self.shard_window)
 
 
 class _LateRefusal(Exception):
@@ -105,6 +119,7 @@ class IssuanceService:
         self._urls = urls
         self._clock = clock
         self._signing: dict[str, _Signing] = {}
+        self._registered: set[tuple[str, int]] = set()  # CRL shards known to the store
 
     def issue(self, request: IssuanceRequest) -> Issued | Rejected:
         return self.issue_many([request])[0]
@@ -135,10 +150,11 @@ class IssuanceService:
             signing, profile, template = self._decide(request, now)
         except PolicyError as refusal:
             return Rejected(refusal.reason, refusal.detail)
-        certificate = self._build(signing, profile, template)
+        shard = signing.crl_shard(template.not_after)
+        certificate = self._build(signing, profile, template, shard)
         record = CertificateRecord.issued(
             certificate, template.subject, template.sans, authority=signing.authority.label,
-            profile=profile.name, issued_at=now)
+            profile=profile.name, issued_at=now, crl_shard=shard)
         return Issued(record, certificate, signing.authority.full_chain)
 
     def _decide(
@@ -193,7 +209,8 @@ class IssuanceService:
         return signing
 
     def _build(
-        self, signing: _Signing, profile: Profile, template: CertificateTemplate
+        self, signing: _Signing, profile: Profile, template: CertificateTemplate,
+        shard: int | None,
     ) -> x509.Certificate:
         issuer = signing.authority.certificate
         builder = (
@@ -210,6 +227,9 @@ class IssuanceService:
             *signing.extensions,
         ):
             builder = builder.add_extension(extension, critical)
+        if shard is not None:  # RFC 5280 §4.2.1.13: the CDP names the certificate's shard
+            builder = builder.add_extension(*crl_distribution_points(
+                signing.urls.crl(signing.authority.label, shard)))
         if template.component_digest is not None and profile.component_binding_oid is not None:
             builder = builder.add_extension(encode_component_binding(
                 profile.component_binding_oid, template.component_digest), False)
@@ -226,6 +246,7 @@ class IssuanceService:
             audit.append(record)
             events.append(event)
         issued = [o.record for o in outcomes if isinstance(o, Issued)]
+        new_shards = self._new_shards(issued)
         with self._uow() as uow:
             for index, (request, outcome) in enumerate(zip(requests, outcomes, strict=True)):
                 if isinstance(outcome, Issued):
@@ -241,10 +262,27 @@ class IssuanceService:
                     request.attached.write(uow, outcome)
             if issued:
                 uow.certificates.add_many(issued)
+            for authority, shard, expires_at in new_shards:
+                uow.crl_shards.register(authority, shard, expires_at)
             append_audit_many(uow.audit, now, audit)
             self._link_devices(uow, requests, outcomes, now)
             uow.events.add_many(events)
             uow.commit()
+        self._registered.update((a, s) for a, s, _ in new_shards)
+
+    def _new_shards(self, issued: list[CertificateRecord]) -> list[tuple[str, int, datetime]]:
+        """CRL shards this batch issues into that this process has not registered yet
+        (a shard is registered once; the register is idempotent across nodes)."""
+        shards: dict[tuple[str, int], datetime] = {}
+        for record in issued:
+            key = (record.authority, record.crl_shard)
+            if record.crl_shard is None or key in self._registered or key in shards:
+                continue
+            window = self._signing[record.authority].shard_window
+            assert window is not None
+            shards[(record.authority, record.crl_shard)] = shard_expires_at(record.crl_shard,
+                                                                             window)
+        return [(a, s, at) for (a, s), at in shards.items()]
 
     def _link_devices(self, uow: UnitOfWork, requests: Sequence[IssuanceRequest],
                       outcomes: list[Issued | Rejected], now: datetime) -> None:

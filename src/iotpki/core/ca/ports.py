@@ -4,7 +4,7 @@ and the service's own certificates (`core.ca.service_certificates`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple, Protocol
 
@@ -20,6 +20,10 @@ class AuthorityRepository(Protocol):
     def get(self, label: str) -> Authority | None: ...
 
     def list(self) -> list[Authority]: ...
+
+    def set_crl_shard_window(self, label: str, window: timedelta | None) -> None:
+        """Shard the authority's CRL by expiry window from now on (None: one CRL)."""
+        ...
 
 
 @dataclass(frozen=True)

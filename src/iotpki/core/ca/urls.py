@@ -1,5 +1,6 @@
-"""Public URLs that go into every certificate: CRL (RFC 5280 §4.2.1.13), OCSP and CA
-issuers (§4.2.2.1), and the names a CRL's issuingDistributionPoint carries (§5.2.5)."""
+"""Public URLs that go into every certificate: CRL (RFC 5280 §4.2.1.13; one per CRL shard
+of a sharded authority), OCSP and CA issuers (§4.2.2.1), and the names a CRL's
+issuingDistributionPoint carries (§5.2.5)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,15 @@ def normalize_public_url(url: str) -> str:
     return text.rstrip("/")
 
 
+SHARD_SEPARATOR = "."  # never in a label (lowercase letters, digits, dashes)
+
+
+def crl_scope_name(authority: str, shard: int | None = None) -> str:
+    """`<label>` for the authority's whole CRL, `<label>.<shard>` for one CRL shard
+    (`core.ca.crl_shard`): the name in `/crl/<name>.crl` and `/crl/<name>-delta.crl`."""
+    return authority if shard is None else f"{authority}{SHARD_SEPARATOR}{shard}"
+
+
 @dataclass(frozen=True)
 class PublicURLs:
     """URLs built from the operator's public base URL (plain HTTP, as relying parties expect).
@@ -45,16 +55,17 @@ class PublicURLs:
         earlier.pop(self.base, None)
         object.__setattr__(self, "previous", tuple(earlier))
 
-    def crl(self, authority: str) -> str:
-        return f"{self.base}/crl/{authority}.crl"
+    def crl(self, authority: str, shard: int | None = None) -> str:
+        return f"{self.base}/crl/{crl_scope_name(authority, shard)}.crl"
 
-    def crl_names(self, authority: str) -> list[str]:
+    def crl_names(self, authority: str, shard: int | None = None) -> list[str]:
         """The full CRL's distribution points, current first: what its
         issuingDistributionPoint names (RFC 5280 §5.2.5)."""
-        return [f"{base}/crl/{authority}.crl" for base in (self.base, *self.previous)]
+        name = crl_scope_name(authority, shard)
+        return [f"{base}/crl/{name}.crl" for base in (self.base, *self.previous)]
 
-    def delta_crl(self, authority: str) -> str:
-        return f"{self.base}/crl/{authority}-delta.crl"
+    def delta_crl(self, authority: str, shard: int | None = None) -> str:
+        return f"{self.base}/crl/{crl_scope_name(authority, shard)}-delta.crl"
 
     def ocsp(self, authority: str) -> str:
         return f"{self.base}/ocsp/{authority}"

@@ -7,14 +7,20 @@
 - Entries carry the reason code (§5.3.1) and the invalidity date (§5.3.2) when known.
 - Full and delta CRLs share one number sequence (§5.2.3); a full CRL and the delta
   published with it carry the same number.
+- Sharded authorities (`core.ca.crl_shard`) publish one full and delta CRL per shard, each
+  with an IDP naming the shard's URL (onlyContainsUserCerts) and its own number sequence
+  (§5.2.3 numbers per scope); their unsharded CRL keeps covering the certificates issued
+  before sharding. `core.revocation.crl_shards` spreads the shards' builds over nodes.
 
-A publication holds the authority's CRL-number row locked, so several nodes never issue
+A publication holds the scope's CRL-number row locked, so several nodes never issue
 two CRLs with one number; the entries are encoded in one pass (`iotpki.wire.crl`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -24,18 +30,22 @@ from cryptography.hazmat.primitives import serialization
 from iotpki.core.ca.authority import Authority, AuthorityKind
 from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.ca.ports import AuthorityRepository
-from iotpki.core.ca.urls import PublicURLs
+from iotpki.core.ca.urls import PublicURLs, crl_scope_name
 from iotpki.core.clock import Clock
 from iotpki.core.errors import ConfigurationError, NotFoundError
 from iotpki.core.keyring import KeyRing
 from iotpki.core.ports import Transaction
 from iotpki.core.revocation.crl_policy import CRLPolicy, parse_delay
-from iotpki.core.revocation.ports import CRLRepository, RevocationIndex
+from iotpki.core.revocation.ports import CRLRepository, CRLShardRepository, RevocationIndex
 from iotpki.core.revocation.status import CRLInfo, CRLKind, PublishedCRL, StatusEntry
 from iotpki.wire.crl import RevokedEntry, encode_revoked_certificates, splice_revoked
 from iotpki.wire.keys import signature_hash_for
 
 __all__ = ["CRLPolicy", "CRLPublisher", "crl_entry", "due_kinds", "parse_delay"]
+
+log = logging.getLogger(__name__)
+# A CRL shard's size goal (docs/crl.md): a relying party on a constrained link fetches it.
+SHARD_TARGET_BYTES = 1_000_000
 
 
 def due_kinds(policy: CRLPolicy, now: datetime, full: CRLInfo | None, delta: CRLInfo | None,
@@ -75,6 +85,28 @@ class _Signer:
         self.hash: Any = signature_hash_for(key)  # a hash the key's algorithm accepts, or None
 
 
+@dataclass(frozen=True)
+class _Scope:
+    """One publication: who signs, which scope (a shard, or None: the whole CA), the CRL
+    number, the revocation counter it reflects, and thisUpdate."""
+
+    signer: _Signer
+    shard: int | None
+    number: int
+    counter: int
+    now: datetime
+
+
+def _changed(uow: CRLUnitOfWork, authority: str, shard: int | None, full: CRLInfo | None,
+             delta: CRLInfo | None, counter: int) -> int:
+    """The change mark `due_kinds` compares with the newest CRLs: the authority's counter,
+    or for a shard the newest counter value stamped on one of its own certificates."""
+    if shard is None:
+        return counter
+    newest = max((c.revocation_seq for c in (full, delta) if c is not None), default=0)
+    return uow.revocation.shard_changes(authority, newest).get(shard, 0)
+
+
 class CRLUnitOfWork(Transaction, Protocol):
     """The repositories CRL publication uses."""
 
@@ -86,6 +118,9 @@ class CRLUnitOfWork(Transaction, Protocol):
 
     @property
     def revocation(self) -> RevocationIndex: ...
+
+    @property
+    def crl_shards(self) -> CRLShardRepository: ...
 
 
 class CRLPublisher:
@@ -99,37 +134,63 @@ class CRLPublisher:
         self._signers: dict[str, _Signer] = {}
         # Newest (full, delta) seen by this node, so that a scheduler round that finds
         # nothing due takes no lock and writes nothing.
-        self._known: dict[str, tuple[CRLInfo | None, CRLInfo | None]] = {}
+        self._known: dict[tuple[str, int | None], tuple[CRLInfo | None, CRLInfo | None]] = {}
 
-    def publish_if_due(self, authority: str, counter: int) -> list[PublishedCRL]:
-        """Scheduler entry: `counter` is the authority's revocation counter as last polled.
-        When something looks due, `publish` decides again under the CRL-number lock (another
-        node may have published meanwhile)."""
-        known = self._known.get(authority)
-        if known is not None and not due_kinds(self.policy, self._clock.now(), *known, counter):
+    def publish_if_due(self, authority: str, counter: int,
+                       shard: int | None = None) -> list[PublishedCRL]:
+        """Scheduler entry: `counter` is the authority's revocation counter as last polled
+        (for a shard: the newest counter value stamped on one of its certificates, so that
+        changes in other shards do not make it due). When something looks due, `publish`
+        decides again under the CRL-number lock (another node may have published meanwhile)."""
+        if not self.looks_due(authority, counter, shard, load=False):
             return []
-        published = self.publish(authority)
-        with self._uow() as uow:
-            self._known[authority] = (uow.crls.latest_info(authority, CRLKind.FULL),
-                                      uow.crls.latest_info(authority, CRLKind.DELTA))
+        published = self.publish(authority, shard=shard)
+        self._remember(authority, shard)
         return published
 
-    def publish(self, authority: str, kinds: Iterable[CRLKind] | None = None) -> list[PublishedCRL]:
-        """Publish the given kinds now, or (None) the kinds that are due; return them."""
+    def looks_due(self, authority: str, counter: int, shard: int | None = None,
+                  load: bool = True) -> bool:
+        """Whether the newest CRLs this node knows of call for a new one (no lock taken).
+        Unknown scopes are read from the store when `load`, else count as due."""
+        known = self._known.get((authority, shard))
+        if known is None:
+            if not load:
+                return True
+            known = self._remember(authority, shard)
+        return bool(due_kinds(self.policy, self._clock.now(), *known, counter))
+
+    def newest_seq(self, authority: str, shard: int | None = None) -> int:
+        """The revocation counter the scope's newest CRL this node knows of reflects."""
+        known = self._known.get((authority, shard)) or self._remember(authority, shard)
+        return max((c.revocation_seq for c in known if c is not None), default=0)
+
+    def _remember(self, authority: str, shard: int | None) -> tuple[CRLInfo | None, CRLInfo | None]:
+        with self._uow() as uow:
+            known = (uow.crls.latest_info(authority, CRLKind.FULL, shard),
+                     uow.crls.latest_info(authority, CRLKind.DELTA, shard))
+        self._known[(authority, shard)] = known
+        return known
+
+    def publish(self, authority: str, kinds: Iterable[CRLKind] | None = None,
+                shard: int | None = None) -> list[PublishedCRL]:
+        """Publish the given kinds now, or (None) the kinds that are due; return them.
+        `shard`: the CRLs of one CRL shard (`core.ca.crl_shard`); None: the authority's own."""
         signer = self._signer(authority)
         now = self._clock.now()
         with self._uow() as uow:
-            last_number = uow.crls.lock_number(authority)
-            full = uow.crls.latest_info(authority, CRLKind.FULL)
-            delta = uow.crls.latest_info(authority, CRLKind.DELTA)
+            last_number = uow.crls.lock_number(authority, shard)
+            full = uow.crls.latest_info(authority, CRLKind.FULL, shard)
+            delta = uow.crls.latest_info(authority, CRLKind.DELTA, shard)
             counter = uow.revocation.counter(authority)
             wanted = list(kinds) if kinds is not None else due_kinds(
-                self.policy, now, full, delta, counter)
+                self.policy, now, full, delta, _changed(uow, authority, shard, full, delta,
+                                                        counter))
             if full is None and CRLKind.FULL not in wanted and wanted:
                 wanted.insert(0, CRLKind.FULL)  # a delta needs a base
-            published = self._issue(uow, signer, wanted, last_number + 1, full, counter, now)
+            scope = _Scope(signer, shard, last_number + 1, counter, now)
+            published = self._issue(uow, scope, wanted, full)
             if published:
-                uow.crls.set_number(authority, last_number + 1)
+                uow.crls.set_number(authority, last_number + 1, shard)
                 uow.commit()
         return published
 
@@ -137,80 +198,94 @@ class CRLPublisher:
         """Replace at once every CRL whose issuingDistributionPoint does not name the
         current distribution points (the public URL changed): a relying party fetching the
         CRL from a certificate's CDP would otherwise find a CRL of another scope and reject
-        it (RFC 5280 §5.2.5; OpenSSL: "different CRL scope"). Returns the authorities."""
+        it (RFC 5280 §5.2.5; OpenSSL: "different CRL scope"). Returns the scopes' names
+        (`<label>`, or `<label>.<shard>` for a CRL shard)."""
         with self._uow() as uow:
-            labels = [a.label for a in uow.authorities.list()
-                      if a.key_ref is not None and a.can_issue
-                      and a.kind is not AuthorityKind.ROOT]  # a root's CRL names no IDP
+            scopes: list[tuple[str, int | None]] = [
+                (a.label, None) for a in uow.authorities.list()
+                if a.key_ref is not None and a.can_issue
+                and a.kind is not AuthorityKind.ROOT]  # a root's CRL names no IDP
+            scopes += [(s.authority, s.shard) for s in uow.crl_shards.live(self._clock.now())]
         republished = []
-        for label in labels:
-            latest = self.latest(label, CRLKind.FULL)
-            if latest is not None and _scope_names(latest.der) != self._urls.crl_names(label):
-                self.publish(label, [CRLKind.FULL, CRLKind.DELTA])
-                republished.append(label)
+        for label, shard in scopes:
+            latest = self.latest(label, CRLKind.FULL, shard)
+            if latest is not None and \
+                    _scope_names(latest.der) != self._urls.crl_names(label, shard):
+                self.publish(label, [CRLKind.FULL, CRLKind.DELTA], shard)
+                republished.append(crl_scope_name(label, shard))
         return republished
 
-    def latest(self, authority: str, kind: CRLKind) -> PublishedCRL | None:
+    def latest(self, authority: str, kind: CRLKind,
+               shard: int | None = None) -> PublishedCRL | None:
         with self._uow() as uow:
-            return uow.crls.latest(authority, kind)
+            return uow.crls.latest(authority, kind, shard)
 
-    def latest_info(self, authority: str, kind: CRLKind) -> CRLInfo | None:
+    def latest_info(self, authority: str, kind: CRLKind,
+                    shard: int | None = None) -> CRLInfo | None:
         with self._uow() as uow:
-            return uow.crls.latest_info(authority, kind)
+            return uow.crls.latest_info(authority, kind, shard)
 
-    def _issue(self, uow: CRLUnitOfWork, signer: _Signer, kinds: list[CRLKind], number: int,
-               full: CRLInfo | None, counter: int, now: datetime) -> list[PublishedCRL]:
+    def _issue(self, uow: CRLUnitOfWork, scope: _Scope, kinds: list[CRLKind],
+               full: CRLInfo | None) -> list[PublishedCRL]:
         published = []
         base = full
+        label = scope.signer.authority.label
         for kind in (k for k in (CRLKind.FULL, CRLKind.DELTA) if k in kinds):
             if kind is CRLKind.FULL:
-                entries = uow.revocation.crl_entries(signer.authority.label)
-                crl = self._build(signer, kind, number, None, counter, entries, now)
+                entries = uow.revocation.crl_entries(label, scope.shard)
+                crl = self._build(scope, kind, None, entries)
                 base = base or crl.info  # the first full CRL is its own delta's base
             else:
                 assert base is not None
-                changes = uow.revocation.changed_since(signer.authority.label,
-                                                       base.revocation_seq)
-                crl = self._build(signer, kind, number, base.number, counter,
-                                  (crl_entry(c) for c in changes), now)
+                changes = uow.revocation.changed_since(label, base.revocation_seq, scope.shard)
+                crl = self._build(scope, kind, base.number, (crl_entry(c) for c in changes))
             uow.crls.add(crl)
             published.append(crl)
         return published
 
-    def _build(self, signer: _Signer, kind: CRLKind, number: int, base_number: int | None,
-               counter: int, entries: Iterator[RevokedEntry], now: datetime) -> PublishedCRL:
+    def _build(self, scope: _Scope, kind: CRLKind, base_number: int | None,
+               entries: Iterator[RevokedEntry]) -> PublishedCRL:
         validity = (self.policy.full_validity if kind is CRLKind.FULL
                     else self.policy.delta_validity)
-        frame = self._frame(signer, kind, number, base_number, now, now + validity)
+        frame = self._frame(scope, kind, base_number, scope.now + validity)
         revoked, count = encode_revoked_certificates(entries)
         frame_der = frame.public_bytes(serialization.Encoding.DER)
+        signer = scope.signer
         der = splice_revoked(frame_der, revoked, signer.key, signer.hash)
-        info = CRLInfo(signer.authority.label, kind, number, base_number, counter, now,
-                       now + validity, count)
+        if scope.shard is not None and len(der) > SHARD_TARGET_BYTES:
+            log.warning("CRL shard %s.%s: %s CRL of %d bytes is over the %d-byte target; "
+                        "a shorter shard window keeps shards small (docs/crl.md)",
+                        signer.authority.label, scope.shard, kind.value, len(der),
+                        SHARD_TARGET_BYTES)
+        info = CRLInfo(signer.authority.label, kind, scope.number, base_number, scope.counter,
+                       scope.now, scope.now + validity, count, scope.shard)
         return PublishedCRL(info, der)
 
-    def _frame(self, signer: _Signer, kind: CRLKind, number: int, base_number: int | None,
-               now: datetime, next_update: datetime) -> x509.CertificateRevocationList:
+    def _frame(self, scope: _Scope, kind: CRLKind, base_number: int | None,
+               next_update: datetime) -> x509.CertificateRevocationList:
+        signer, shard = scope.signer, scope.shard
         ca = signer.authority.certificate
         label = signer.authority.label
         builder = (x509.CertificateRevocationListBuilder()
-                   .issuer_name(ca.subject).last_update(now).next_update(next_update)
+                   .issuer_name(ca.subject).last_update(scope.now).next_update(next_update)
                    .add_extension(_authority_key_identifier(ca), False)
-                   .add_extension(x509.CRLNumber(number), False))
-        if signer.authority.kind is not AuthorityKind.ROOT:
+                   .add_extension(x509.CRLNumber(scope.number), False))
+        if signer.authority.kind is not AuthorityKind.ROOT or shard is not None:
             # §5.2.5: the same IDP on full and delta CRLs (one scope); it names the full CRL's
             # URL, as every certificate's CDP does (and the URLs used before the public URL
-            # changed, which older certificates name). A root's CRL has none: the root itself has
-            # no CDP, and verifiers that check the anchor (OpenSSL -crl_check_all) would find
-            # it outside the CRL's scope.
-            builder = builder.add_extension(
-                _issuing_distribution_point(self._urls.crl_names(label)), True)
+            # changed, which older certificates name). A root's own CRL has none: the root
+            # itself has no CDP, and verifiers that check the anchor (OpenSSL
+            # -crl_check_all) would find it outside the CRL's scope. A shard's CRL names the
+            # shard's URL and covers end-entity certificates only (every profile issues
+            # those; the CA certificates an authority signs stay on its own CRL).
+            builder = builder.add_extension(_issuing_distribution_point(
+                self._urls.crl_names(label, shard), user_certs_only=shard is not None), True)
         if kind is CRLKind.DELTA:
             assert base_number is not None
             builder = builder.add_extension(x509.DeltaCRLIndicator(base_number), True)
         else:
             builder = builder.add_extension(x509.FreshestCRL([x509.DistributionPoint(
-                [x509.UniformResourceIdentifier(self._urls.delta_crl(label))],
+                [x509.UniformResourceIdentifier(self._urls.delta_crl(label, shard))],
                 None, None, None)]), False)
         return builder.sign(signer.key, signer.hash)
 
@@ -244,8 +319,9 @@ def _scope_names(der: bytes) -> list[str]:
     return [str(name.value) for name in point.full_name or ()]
 
 
-def _issuing_distribution_point(urls: list[str]) -> x509.IssuingDistributionPoint:
+def _issuing_distribution_point(urls: list[str],
+                                 user_certs_only: bool) -> x509.IssuingDistributionPoint:
     return x509.IssuingDistributionPoint(
         full_name=[x509.UniformResourceIdentifier(u) for u in urls], relative_name=None,
-        only_contains_user_certs=False, only_contains_ca_certs=False, only_some_reasons=None,
+        only_contains_user_certs=user_certs_only, only_contains_ca_certs=False, only_some_reasons=None,
         indirect_crl=False, only_contains_attribute_certs=False)

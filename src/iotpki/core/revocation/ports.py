@@ -1,8 +1,9 @@
-"""What revocation needs stored: status by (authority, serial), published CRLs."""
+"""What revocation needs stored: status by (authority, serial), published CRLs, CRL shards."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -48,26 +49,68 @@ class RevocationIndex(Protocol):
         """Every revoked or held certificate of the authority."""
         ...
 
-    def crl_entries(self, authority: str) -> Iterator[RevokedEntry]:
-        """The same as CRL entries, streamed: the fast path of a full CRL (RFC 5280 §5.1)."""
+    def crl_entries(self, authority: str, shard: int | None = None) -> Iterator[RevokedEntry]:
+        """The same as CRL entries, streamed: the fast path of a full CRL (RFC 5280 §5.1).
+        `shard`: those of one CRL shard; None: those in no shard (an unsharded CA's all)."""
         ...
 
-    def changed_since(self, authority: str, seq: int) -> list[StatusEntry]:
-        """Certificates whose status changed after counter value `seq` (delta CRL, caches)."""
+    def changed_since(self, authority: str, seq: int,
+                      shard: int | None = None) -> list[StatusEntry]:
+        """Certificates whose status changed after counter value `seq` (delta CRL, caches);
+        `shard` as in `crl_entries`."""
+        ...
+
+    def shard_changes(self, authority: str, seq: int) -> Mapping[int, int]:
+        """CRL shard → the newest counter value stamped on one of its certificates, for the
+        shards with a change after `seq` (which shards need a new CRL)."""
         ...
 
 
 class CRLRepository(Protocol):
-    def lock_number(self, authority: str) -> int:
+    """Published CRLs by scope: the authority's own (`shard` None) or one CRL shard's, each
+    with its own number sequence (RFC 5280 §5.2.3: per scope)."""
+
+    def lock_number(self, authority: str, shard: int | None = None) -> int:
         """The last CRL number used, locked until the transaction ends (one publisher)."""
         ...
 
-    def set_number(self, authority: str, number: int) -> None: ...
+    def set_number(self, authority: str, number: int, shard: int | None = None) -> None: ...
 
     def add(self, crl: PublishedCRL) -> None: ...
 
-    def latest(self, authority: str, kind: CRLKind) -> PublishedCRL | None: ...
+    def latest(self, authority: str, kind: CRLKind,
+               shard: int | None = None) -> PublishedCRL | None: ...
 
-    def latest_info(self, authority: str, kind: CRLKind) -> CRLInfo | None:
+    def latest_info(self, authority: str, kind: CRLKind,
+                    shard: int | None = None) -> CRLInfo | None:
         """Cheap: the newest CRL of that kind, without its DER."""
+        ...
+
+
+@dataclass(frozen=True)
+class CRLShard:
+    authority: str
+    shard: int
+    expires_at: datetime  # every certificate in it has expired by then
+
+
+class CRLShardRepository(Protocol):
+    """The CRL shards of sharded authorities and their build leases."""
+
+    def register(self, authority: str, shard: int, expires_at: datetime) -> None:
+        """Make the shard known (idempotent: a shard registered already stays as it is)."""
+        ...
+
+    def live(self, now: datetime) -> list[CRLShard]:
+        """Every shard still holding an unexpired certificate."""
+        ...
+
+    def claim(self, authority: str, shard: int, holder: str, now: datetime,
+              until: datetime) -> bool:
+        """Take the shard's build lease for `holder` until `until` if nobody holds it at
+        `now` (compare-and-set: of several nodes, one wins)."""
+        ...
+
+    def release(self, authority: str, shard: int, holder: str) -> None:
+        """Give the lease back (only `holder`'s own)."""
         ...

@@ -42,6 +42,7 @@ class CRLInfo:
     this_update: datetime
     next_update: datetime
     entries: int
+    shard: int | None = None  # the CRL shard (core.ca.crl_shard); None: the whole CA
 
 
 @dataclass(frozen=True)
