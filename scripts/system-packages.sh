@@ -13,6 +13,8 @@ command -v pkcs11-tool >/dev/null || needed+=(opensc)  # independent PKCS#11 pee
 [ -f /usr/share/java/bcpkix.jar ] || needed+=(libbcpkix-java libbcprov-java libbcutil-java)
 command -v javac >/dev/null || needed+=(default-jdk-headless)
 command -v wrk >/dev/null || needed+=(wrk)  # load generator of bench/ocsp.py (smoke run in tests)
+# A primary, a synchronous standby and a read replica of our own (tests/topology.py).
+[ -x /usr/lib/postgresql/15/bin/pg_basebackup ] || needed+=(postgresql-15)
 # SCEP peers (tests/scep): the Go client (package `scep`: scepclient) and certmonger's helper.
 command -v scepclient >/dev/null || needed+=(scep)
 [ -x /usr/lib/certmonger/scep-submit ] || [ -x /usr/libexec/certmonger/scep-submit ] \

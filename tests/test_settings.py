@@ -80,6 +80,7 @@ def test_the_handoff_to_listener_processes_carries_every_field(tmp_path: Path) -
     default = Settings(data_dir=tmp_path)
     changed = Settings(
         data_dir=tmp_path / "elsewhere", database_url="postgresql+psycopg://u@h/db",
+        database_read_url="postgresql+psycopg://u@replica/db", database_read_max_lag=0.25,
         public_url="https://pki.example", previous_public_urls=("http://old.example",),
         public_url_source="IOTPKI_PUBLIC_URL", allow_unencrypted_keys=True, cmp_check_after=7,
         maintenance_profile="device-maintenance", key_backend="pkcs11",

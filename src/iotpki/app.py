@@ -142,7 +142,8 @@ def open_database(settings: Settings, group_commit: bool = False) -> Database:
     if settings.database_url is None:
         private_sqlite_files(settings.data_dir)
     return Database(settings.database_url or sqlite_url(settings.data_dir),
-                    group_commit=group_commit)
+                    group_commit=group_commit, read_url=settings.database_read_url,
+                    read_max_lag=settings.database_read_max_lag)
 
 
 def build_key_ring(settings: Settings) -> KeyRing:
@@ -189,6 +190,9 @@ class PKI:
     service_certificates: ServiceCertificates
     revocation: RevocationService
     certificates: CertificateDirectory
+    # The API's listings and lookups: on the read replica when there is one (they may trail
+    # the primary by its lag bound); `certificates` reads what this node just wrote.
+    listings: CertificateDirectory
     audit: AuditTrail
     organizations: OrganizationService
     registrations: RegistrationService
@@ -294,11 +298,12 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
     urls = PublicURLs(settings.public_url, settings.previous_public_urls)
     uow = database.unit_of_work
     reads = database.read_unit_of_work  # never takes SQLite's write lock
+    replica = database.replica_unit_of_work  # the read replica while it is fresh enough
     issuance = IssuanceService(uow, keys, profiles, urls, clock)
     sealer = build_sealer(settings)
     registrations = RegistrationService(uow, profiles, clock, sealer, reads=reads)
     certificates = ServiceCertificates(uow, keys, issuance, clock)
-    crls = CRLPublisher(uow, keys, urls, clock, settings.crl_policy)
+    crls = CRLPublisher(uow, keys, urls, clock, settings.crl_policy, reads=replica)
     enrollment = EnrollmentService(uow, issuance, clock, default_methods(
         external_revocation(clock), grace=lambda name: _renewal_grace(profiles, name),
         needs_registration=lambda name: name not in profiles
@@ -350,14 +355,15 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         service_certificates=certificates,
         revocation=revocation,
         certificates=directory,
-        audit=AuditTrail(reads),
+        listings=CertificateDirectory(replica),
+        audit=AuditTrail(replica),
         organizations=OrganizationService(uow, clock),
         registrations=registrations,
         enrollment=enrollment,
         manifests=ManifestService(uow, certificates, registrations, clock),
         crls=crls,
-        ocsp=OCSPResponder(reads, certificates, clock),
-        crl_distribution=CRLDistribution(reads, crls, clock),
+        ocsp=OCSPResponder(replica, certificates, clock),
+        crl_distribution=CRLDistribution(replica, crls, clock),
         crl_shards=CRLShardBuilds(uow, crls, clock, node_name()),
         clock=clock,
         endpoints=endpoints,
@@ -549,7 +555,7 @@ def api_services(pki: PKI) -> APIServices:
     return APIServices(
         principals=pki.principals, idempotency=pki.idempotency, authorities=pki.authorities,
         organizations=pki.organizations, profiles=pki.profiles, registrations=pki.registrations,
-        manifests=pki.manifests, certificates=pki.certificates, revocation=pki.revocation,
+        manifests=pki.manifests, certificates=pki.listings, revocation=pki.revocation,
         audit=pki.audit, devices=pki.devices, lifecycle=pki.lifecycle, acme_keys=pki.acme_keys)
 
 

@@ -142,6 +142,10 @@ def crl_policy_from(variables: Mapping[str, str]) -> CRLPolicy:
 class Settings:
     data_dir: Path
     database_url: str | None = None  # None: SQLite in the data directory
+    # A PostgreSQL read replica for OCSP, CRL serving and API listings (store/replica.py),
+    # used while it trails the primary by at most database_read_max_lag seconds.
+    database_read_url: str | None = None
+    database_read_max_lag: float = 0.5
     public_url: str = DEFAULT_PUBLIC_URL
     # Base URLs used before (settings.yaml): CRLs name them too, for older certificates.
     previous_public_urls: tuple[str, ...] = ()
@@ -211,6 +215,8 @@ class Settings:
         return cls(
             data_dir=directory,
             database_url=database_url or env.get("IOTPKI_DATABASE_URL") or None,
+            database_read_url=env.get("IOTPKI_DATABASE_READ_URL") or None,
+            database_read_max_lag=float(env.get("IOTPKI_DATABASE_READ_MAX_LAG") or 0.5),
             public_url=public, public_url_source=source,
             previous_public_urls=_previous(public, stored),
             allow_unencrypted_keys=allow_unencrypted_keys

@@ -12,8 +12,10 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 
+from iotpki.core.errors import ConfigurationError
 from iotpki.store.group_commit import GroupCommit, lock_path_for
 from iotpki.store.ids import IdCache
+from iotpki.store.replica import DEFAULT_MAX_LAG, ReplicaRouter
 from iotpki.store.unit_of_work import READ_ONLY, SQLUnitOfWork
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -102,12 +104,27 @@ def _durable_postgresql(engine: Engine) -> None:
         dbapi_connection.commit()
 
 
+def _postgresql_engine(url: str, **engine_options: Any) -> Engine:
+    """Pre-ping: a pooled connection is tested when taken from the pool, so after a server
+    restart or a failover (the URL may name several hosts, `target_session_attrs=read-write`
+    picks the primary) the node reconnects by itself at the next unit of work; a unit never
+    starts on a dead connection. A unit that fails on one is not retried here: a write whose
+    COMMIT got no answer may have committed, and only its caller can check."""
+    return create_engine(url, pool_pre_ping=True, **engine_options)
+
+
 class Database:
-    def __init__(self, url: str, group_commit: bool = False, **engine_options: Any) -> None:
+    def __init__(self, url: str, group_commit: bool = False, read_url: str | None = None,
+                 read_max_lag: float = DEFAULT_MAX_LAG, **engine_options: Any) -> None:
         """`group_commit`: this process's writers share transactions and COMMITs
-        (`store.group_commit`; `iotpki serve` workers)."""
+        (`store.group_commit`; `iotpki serve` workers). `read_url`: a PostgreSQL read
+        replica for `replica_unit_of_work` while it lags at most `read_max_lag` seconds
+        (`store.replica`)."""
         self.url = url
-        self.engine = create_engine(url, **engine_options)
+        if url.startswith("postgresql"):
+            self.engine = _postgresql_engine(url, **engine_options)
+        else:
+            self.engine = create_engine(url, **engine_options)
         if self.engine.dialect.name == "sqlite":
             _tune_sqlite(self.engine)
         elif self.engine.dialect.name == "postgresql":
@@ -115,6 +132,15 @@ class Database:
         self._ids = IdCache()
         self._group = (GroupCommit(self.engine, lock_path_for(self.engine.url))
                        if group_commit else None)
+        self.replicas = self._replica_router(read_url, read_max_lag)
+
+    def _replica_router(self, read_url: str | None, max_lag: float) -> ReplicaRouter | None:
+        if not read_url:
+            return None
+        if self.dialect != "postgresql" or not read_url.startswith("postgresql"):
+            raise ConfigurationError("IOTPKI_DATABASE_READ_URL: a PostgreSQL read replica "
+                                     "of a PostgreSQL database (IOTPKI_DATABASE_URL)")
+        return ReplicaRouter(self.engine, _postgresql_engine(read_url), max_lag)
 
     @property
     def dialect(self) -> str:
@@ -148,10 +174,20 @@ class Database:
         return SQLUnitOfWork(self.engine, self._ids, group=self._group)
 
     def read_unit_of_work(self) -> SQLUnitOfWork:
-        """A unit for readers (listings, OCSP, CRL fetches): it must not write."""
+        """A unit for readers that must see this node's own writes (the RA's checks before
+        it writes, CMP transactions): it must not write."""
         return SQLUnitOfWork(self.engine, self._ids, read_only=True)
+
+    def replica_unit_of_work(self) -> SQLUnitOfWork:
+        """A unit for readers that may trail the primary by the replica's lag bound: OCSP,
+        CRL serving, API listings. On the read replica while it is fresh enough, else as
+        `read_unit_of_work`."""
+        engine = self.replicas.engine() if self.replicas is not None else self.engine
+        return SQLUnitOfWork(engine, self._ids, read_only=True)
 
     def dispose(self) -> None:
         if self._group is not None:
             self._group.close()
+        if self.replicas is not None:
+            self.replicas.replica.dispose()
         self.engine.dispose()

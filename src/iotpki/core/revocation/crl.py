@@ -125,8 +125,11 @@ class CRLUnitOfWork(Transaction, Protocol):
 
 class CRLPublisher:
     def __init__(self, uow: Callable[[], CRLUnitOfWork], keys: KeyRing, urls: PublicURLs, clock: Clock,
-                 policy: CRLPolicy | None = None) -> None:
+                 policy: CRLPolicy | None = None,
+                 reads: Callable[[], CRLUnitOfWork] | None = None) -> None:
         self._uow = uow
+        # Where published CRLs are served from (a read replica may trail the primary).
+        self._reads = reads or uow
         self._keys = keys
         self._urls = urls
         self._clock = clock
@@ -208,21 +211,23 @@ class CRLPublisher:
             scopes += [(s.authority, s.shard) for s in uow.crl_shards.live(self._clock.now())]
         republished = []
         for label, shard in scopes:
-            latest = self.latest(label, CRLKind.FULL, shard)
+            latest = self.latest(label, CRLKind.FULL, shard, fresh=True)
             if latest is not None and \
                     _scope_names(latest.der) != self._urls.crl_names(label, shard):
                 self.publish(label, [CRLKind.FULL, CRLKind.DELTA], shard)
                 republished.append(crl_scope_name(label, shard))
         return republished
 
-    def latest(self, authority: str, kind: CRLKind,
-               shard: int | None = None) -> PublishedCRL | None:
-        with self._uow() as uow:
+    def latest(self, authority: str, kind: CRLKind, shard: int | None = None,
+               fresh: bool = False) -> PublishedCRL | None:
+        """The newest CRL as served (`fresh`: as the primary has it, this node's own
+        publications included)."""
+        with (self._uow if fresh else self._reads)() as uow:
             return uow.crls.latest(authority, kind, shard)
 
     def latest_info(self, authority: str, kind: CRLKind,
                     shard: int | None = None) -> CRLInfo | None:
-        with self._uow() as uow:
+        with self._reads() as uow:
             return uow.crls.latest_info(authority, kind, shard)
 
     def _issue(self, uow: CRLUnitOfWork, scope: _Scope, kinds: list[CRLKind],

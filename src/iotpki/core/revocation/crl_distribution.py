@@ -105,7 +105,7 @@ class CRLDistribution:
         if crl is None:  # nothing published yet: publish now rather than fail (a shard
             # nobody issued into is unknown: NotFoundError)
             self._publisher.publish(label, shard=shard)
-            crl = self._publisher.latest(label, kind, shard)
+            crl = self._publisher.latest(label, kind, shard, fresh=True)
         if crl is None:
             raise NotFoundError(f"no {kind.value} CRL published for {name_of(label, shard)}")
         return crl

@@ -1,0 +1,188 @@
+"""A read replica behind a node (issue 20): on a real topology of our own (a primary, a
+synchronous standby, an asynchronous replica: tests/topology.py), OCSP, CRL serving and the
+API's listings read from the replica while it is fresh, from the primary when it lags, and
+a revocation shows in OCSP answers within 1 s of its commit either way."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
+from sqlalchemy import create_engine, text
+
+from iotpki.app import PKI, build_pki
+from iotpki.background import RevocationWorker
+from iotpki.cli.demo_setup import create_demo_hierarchy
+from iotpki.core.ca.certificate import CertificateStatus
+from iotpki.core.ca.issuance import IssuanceRequest
+from iotpki.core.ca.ports import CertificateQuery
+from iotpki.core.errors import ConfigurationError
+from iotpki.core.outcomes import Issued
+from iotpki.core.revocation.status import CRLKind
+from iotpki.settings import Settings
+from iotpki.store.database import Database
+from iotpki.store.ids import IdCache
+from iotpki.store.unit_of_work import SQLUnitOfWork
+from tests.conftest import key_settings
+from tests.factories import domain_uri, make_csr
+from tests.servers import PASSPHRASE
+from tests.topology import Topology, running_topology
+
+CA = "operatorco-operations"
+DOMAIN = "building-42.operator.example"
+VISIBLE_WITHIN = 1.0  # s from the revoking commit to a revoked OCSP answer (issue 20)
+
+
+@pytest.fixture(scope="module")
+def topology() -> Iterator[Topology]:
+    with running_topology() as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def nodes(topology: Topology, tmp_path_factory: pytest.TempPathFactory,
+          request: pytest.FixtureRequest) -> Iterator[tuple[PKI, PKI]]:
+    """(writer, reader): two nodes of one PKI; the reader has the replica as read URL."""
+    os.environ["IOTPKI_CA_PASSPHRASE"] = PASSPHRASE
+    settings = Settings(data_dir=tmp_path_factory.mktemp("replicas") / "data",
+                        database_url=topology.primary.url, public_url="http://pki.test:8080",
+                        **key_settings(request))
+    writer = build_pki(settings)
+    create_demo_hierarchy(writer)
+    reader = build_pki(dataclasses.replace(settings, database_read_url=topology.replica.url),
+                       migrate=False)
+    try:
+        yield writer, reader
+    finally:
+        reader.close()
+        writer.close()
+
+
+def issue(pki: PKI, name: str) -> Issued:
+    csr, _ = make_csr(name, [domain_uri(DOMAIN)])
+    outcome = pki.issuance.issue(IssuanceRequest(CA, "operational", csr, "test"))
+    assert isinstance(outcome, Issued), outcome
+    return outcome
+
+
+def ocsp_status(pki: PKI, issued: Issued, nonce: bool = False) -> ocsp.OCSPCertStatus:
+    """The reader's answer; with a nonce it is signed fresh (no pre-signed cache)."""
+    builder = ocsp.OCSPRequestBuilder().add_certificate(issued.certificate, issued.chain[0],
+                                                        hashes.SHA1())
+    if nonce:
+        builder = builder.add_extension(x509.OCSPNonce(os.urandom(16)), False)
+    answer = pki.ocsp.respond(CA, builder.build().public_bytes(Encoding.DER))
+    return ocsp.load_der_ocsp_response(answer.der).certificate_status
+
+
+def seconds_until_revoked(pki: PKI, issued: Issued, committed: float, nonce: bool) -> float:
+    while ocsp_status(pki, issued, nonce) is not ocsp.OCSPCertStatus.REVOKED:
+        assert time.monotonic() - committed < 15, "the revocation never reached OCSP"
+        time.sleep(0.02)
+    return time.monotonic() - committed
+
+
+def test_the_standby_is_synchronous_and_the_replica_streams(topology: Topology) -> None:
+    engine = create_engine(topology.primary.url)
+    try:
+        with engine.connect() as conn:
+            states = dict(conn.execute(text(
+                "SELECT application_name, sync_state FROM pg_stat_replication")).all())
+            names = conn.execute(text("SHOW synchronous_standby_names")).scalar()
+    finally:
+        engine.dispose()
+    assert states == {"standby": "sync", "replica": "async"}
+    assert names == "standby"
+
+
+def test_reads_go_to_the_replica_and_writes_to_the_primary(nodes: tuple[PKI, PKI]) -> None:
+    writer, reader = nodes
+    router = reader.database.replicas
+    assert router is not None
+    issued = issue(writer, "routed")
+    before = router.replica_reads
+    assert ocsp_status(reader, issued, nonce=True) is ocsp.OCSPCertStatus.GOOD
+    listed = reader.listings.find(CertificateQuery(authority=CA, subject_contains="routed"))
+    assert [r.serial for r in listed] == [issued.record.serial]
+    assert router.replica_reads > before
+    with reader.database.replica_unit_of_work() as uow:  # the replica refuses writes
+        in_recovery = uow._connection.execute(text("SELECT pg_is_in_recovery()")).scalar()
+    assert in_recovery is True
+
+
+@pytest.mark.parametrize("nonce", [True, False], ids=["fresh", "pre-signed"])
+def test_a_revocation_shows_in_ocsp_from_the_replica_within_1s(
+        nodes: tuple[PKI, PKI], nonce: bool) -> None:
+    writer, reader = nodes
+    issued = issue(writer, f"revoked-{nonce}")
+    worker = RevocationWorker(reader.ocsp, reader.crls, reader.crl_distribution, lambda: None)
+    worker.start()  # the node's poll of the revocation counters (0.25 s)
+    try:
+        assert ocsp_status(reader, issued, nonce) is ocsp.OCSPCertStatus.GOOD  # now cached
+        writer.revocation.revoke(CA, issued.record.serial,
+                                 x509.ReasonFlags.key_compromise, "test")
+        elapsed = seconds_until_revoked(reader, issued, time.monotonic(), nonce)
+    finally:
+        worker.stop()
+    assert elapsed < VISIBLE_WITHIN
+
+
+def test_a_lagging_replica_is_left_for_the_primary_and_used_again_once_it_caught_up(
+        topology: Topology, nodes: tuple[PKI, PKI]) -> None:
+    writer, reader = nodes
+    router = reader.database.replicas
+    assert router is not None
+    issued = issue(writer, "lagging")
+    topology.pause_replay(topology.replica)
+    try:
+        writer.revocation.revoke(CA, issued.record.serial,
+                                 x509.ReasonFlags.key_compromise, "test")
+        committed = time.monotonic()
+        # The replica never replays the revocation, yet OCSP shows it: from the primary.
+        assert seconds_until_revoked(reader, issued, committed, True) < VISIBLE_WITHIN
+        assert router.engine() is router.primary
+        with SQLUnitOfWork(router.replica, IdCache(), read_only=True) as uow:
+            on_replica = uow.revocation.lookup(CA, issued.record.serial)
+        assert on_replica is not None and on_replica.status is CertificateStatus.GOOD
+    finally:
+        topology.resume_replay(topology.replica)
+    deadline = time.monotonic() + 10
+    while router.engine() is not router.replica:
+        assert time.monotonic() < deadline, "the replica was never used again"
+        time.sleep(0.05)
+    assert ocsp_status(reader, issued, nonce=True) is ocsp.OCSPCertStatus.REVOKED
+
+
+def test_crls_are_served_from_the_replica(nodes: tuple[PKI, PKI]) -> None:
+    writer, reader = nodes
+    writer.crls.publish(CA)
+    deadline = time.monotonic() + 5
+    newest = writer.crls.latest(CA, CRLKind.FULL, fresh=True)
+    assert newest is not None
+    while reader.crl_distribution.current(CA).info.number < newest.info.number:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def test_a_read_url_needs_postgresql(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="IOTPKI_DATABASE_READ_URL"):
+        Database(f"sqlite:///{tmp_path / 'x.db'}",
+                 read_url="postgresql+psycopg://postgres@127.0.0.1:1/iotpki")
+
+
+def test_the_read_url_comes_from_the_environment(tmp_path: Path) -> None:
+    settings = Settings.from_environment(tmp_path, env={
+        "IOTPKI_DATABASE_URL": "postgresql+psycopg://a/b",
+        "IOTPKI_DATABASE_READ_URL": "postgresql+psycopg://r/b",
+        "IOTPKI_DATABASE_READ_MAX_LAG": "0.25"})
+    assert settings.database_read_url == "postgresql+psycopg://r/b"
+    assert settings.database_read_max_lag == 0.25
+    assert Settings.from_handoff(settings.handoff()) == settings
