@@ -5,6 +5,7 @@ tests/test_crash_durability.py."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 
@@ -101,6 +102,11 @@ def test_waiting_writers_share_one_commit(grouped: PKI) -> None:
         thread.join()
     commits = [s for s in statements if s.strip().upper() == "COMMIT"]
     assert len(commits) == 1
+    # One audit-head move for the group: the first unit reads the head, each moves it in
+    # memory, one UPDATE before the COMMIT.
+    head_reads = [s for s in statements if "FROM audit_head" in s]
+    head_moves = [s for s in statements if s.lstrip().upper().startswith("UPDATE AUDIT_HEAD")]
+    assert (len(head_reads), len(head_moves)) == (1, 1)
     written = {e.record.actor for e in grouped.audit.entries(limit=None)
                if e.record.action == "test.group"}
     assert written == {"A", "B", "C"}
@@ -120,5 +126,41 @@ def test_a_failing_unit_leaves_the_group_alone(grouped: PKI) -> None:
     actors = {e.record.actor for e in grouped.audit.entries(limit=None)
               if e.record.action == "test.group"}
     assert actors == {"kept"}
+    _, problems = grouped.audit.problems()
+    assert problems == []
+
+
+def test_a_unit_rolled_back_inside_a_group_leaves_the_chain_intact(grouped: PKI) -> None:
+    """B appends to the group's audit head and then fails; the head the group shares goes
+    back to where it was when B began, so C's entry follows A's and the chain verifies."""
+    group = _group(grouped)
+    uow = grouped.database.unit_of_work
+
+    def write(name: str) -> None:
+        with uow() as unit:
+            append_audit(unit.audit, grouped.clock.now(), AuditRecord(
+                "test.group", "success", name, "-", {}))
+            if name == "B":
+                raise ValueError("refused after appending")
+            unit.commit()
+
+    def run(name: str) -> None:
+        with contextlib.suppress(ValueError):
+            write(name)
+
+    others = [threading.Thread(target=run, args=(name,)) for name in ("B", "C")]
+    with uow() as first:
+        append_audit(first.audit, grouped.clock.now(), AuditRecord(
+            "test.group", "success", "A", "-", {}))
+        first.commit()
+        for thread in others:
+            thread.start()
+        with group._state:
+            assert group._state.wait_for(lambda: group._waiting == 2, timeout=120)
+    for thread in others:
+        thread.join()
+    actors = [e.record.actor for e in grouped.audit.entries(limit=None)
+              if e.record.action == "test.group"]
+    assert actors == ["A", "C"]
     _, problems = grouped.audit.problems()
     assert problems == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -9,17 +10,24 @@ from typing import Any, Protocol
 
 from iotpki.core.audit.bounds import bounded_value
 
+_PAYLOAD = json.JSONEncoder(sort_keys=True, default=str)
+
 
 @dataclass(frozen=True)
 class Event:
     type: str  # e.g. "certificate.issued", "certificate.revoked", "enrollment.refused"
     at: datetime
     payload: Mapping[str, Any] = field(default_factory=dict)
+    # The payload as the outbox stores it, encoded where the event is made: a writer does
+    # this before it takes the write lock, not under it (issue 21).
+    payload_json: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Payloads carry client-supplied text (requesters, refusal details): bounded, as
         # in the audit log, before they reach the outbox and every webhook receiver.
-        object.__setattr__(self, "payload", bounded_value(dict(self.payload)))
+        payload = bounded_value(dict(self.payload))
+        object.__setattr__(self, "payload", payload)
+        object.__setattr__(self, "payload_json", _PAYLOAD.encode(payload))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from iotpki.core.audit.log import AuditEntry, AuditHead, AuditRecord
+from iotpki.core.audit.log import AuditEntry, AuditHead, AuditRecord, encode_details
+from iotpki.store.group_commit import GroupCommit
 from iotpki.store.prepared import Prepared
 from iotpki.store.schema import audit_head, audit_log
 
@@ -18,20 +19,34 @@ _COLUMNS = ("seq", "at", "action", "outcome", "actor", "target", "details", "pre
 _INSERT = Prepared(audit_log.insert().inline(), _COLUMNS)
 _MOVE_HEAD = Prepared(update(audit_head).where(audit_head.c.id == 1).values(
     seq=bindparam("new_seq"), hash=bindparam("new_hash")))
-_JSON = json.JSONEncoder(sort_keys=True, default=str)
+_GROUP_HEAD = "audit_head"  # the group's head in `GroupCommit.shared`
 
 
 class SQLAuditRepository:
-    def __init__(self, conn: Connection) -> None:
+    """In a group commit (`store.group_commit`) the units of one group share one head: the
+    first reads and locks it, each moves it in memory, and it is written once before the
+    group's COMMIT (one `FOR UPDATE` and one UPDATE per group, issue 21)."""
+
+    def __init__(self, conn: Connection, group: GroupCommit | None = None) -> None:
         self._conn = conn
+        self._group = group
 
     def head_for_update(self) -> AuditHead:
+        shared = self._shared_head()
+        if shared is not None:
+            return shared
         # FOR UPDATE on PostgreSQL; SQLite already holds the write lock (BEGIN IMMEDIATE).
         row = _HEAD_FOR_UPDATE.first(self._conn)
         assert row is not None, "the audit head row is created by the first migration"
-        return AuditHead(row[0], row[1])
+        head = AuditHead(row[0], row[1])
+        if self._group is not None:
+            self._group.shared[_GROUP_HEAD] = head
+        return head
 
     def head(self) -> AuditHead:
+        shared = self._shared_head()
+        if shared is not None:
+            return shared
         row = self._conn.execute(_HEAD).one()
         return AuditHead(row.seq, row.hash)
 
@@ -40,8 +55,18 @@ class SQLAuditRepository:
 
     def append_many(self, entries: list[AuditEntry]) -> None:
         _INSERT.execute_many(self._conn, [_row(e) for e in entries])
-        last = entries[-1]
-        _MOVE_HEAD.execute(self._conn, {"new_seq": last.seq, "new_hash": last.hash})
+        last = AuditHead(entries[-1].seq, entries[-1].hash)
+        if self._group is None:
+            _move_head(self._conn, last)
+            return
+        self._group.shared[_GROUP_HEAD] = last
+        self._group.defer(_GROUP_HEAD, lambda conn: _move_head(conn, last))
+
+    def _shared_head(self) -> AuditHead | None:
+        if self._group is None:
+            return None
+        head: AuditHead | None = self._group.shared.get(_GROUP_HEAD)
+        return head
 
     def entries(self, after: int = 0, limit: int | None = None) -> Iterator[AuditEntry]:
         stmt = select(audit_log).where(audit_log.c.seq > after).order_by(audit_log.c.seq)
@@ -53,11 +78,16 @@ class SQLAuditRepository:
             yield AuditEntry(row.seq, row.at, record, row.prev_hash, row.hash)
 
 
+def _move_head(conn: Connection, head: AuditHead) -> None:
+    _MOVE_HEAD.execute(conn, {"new_seq": head.seq, "new_hash": head.hash})
+
+
 def _row(entry: AuditEntry) -> dict[str, object]:
     record = entry.record
     return {
         "seq": entry.seq, "at": entry.at, "action": record.action,
         "outcome": record.outcome, "actor": record.actor, "target": record.target,
-        "details": _JSON.encode(record.details),
+        "details": (entry.details_json if entry.details_json is not None
+                    else encode_details(record.details)),
         "prev_hash": entry.prev_hash, "hash": entry.hash,
     }

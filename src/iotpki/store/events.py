@@ -16,7 +16,6 @@ from iotpki.store.schema import events
 _INSERT = Prepared(events.insert().inline(), ("type", "at", "payload"))
 _MARK_DISPATCHED = Prepared(update(events).where(events.c.id == bindparam("event"))
                             .values(delivered_at=bindparam("at")))
-_JSON = json.JSONEncoder(sort_keys=True, default=str)  # built once: bulk revocations
 
 
 class SQLEventOutbox:
@@ -28,7 +27,7 @@ class SQLEventOutbox:
 
     def add_many(self, events: list[Event]) -> None:
         _INSERT.execute_many(self._conn, [
-            {"type": e.type, "at": e.at, "payload": _JSON.encode(e.payload)} for e in events])
+            {"type": e.type, "at": e.at, "payload": e.payload_json} for e in events])
 
     def undispatched(self, limit: int) -> list[StoredEvent]:
         # SKIP LOCKED (PostgreSQL): another node's fan-out takes the next batch instead of

@@ -11,6 +11,12 @@ and sleeps until the group's COMMIT; the last unit of a group (nobody else waiti
 one COMMIT — one fsync with `synchronous=FULL`, and on PostgreSQL one lock of the audit
 head — and every unit returns, and its answer is sent, only after the COMMIT that made its
 work durable. If that COMMIT fails, every unit of the group raises its error.
+
+Rows every unit moves (the audit chain's head) are moved once per group: a unit keeps the
+new value in `shared` and `defer`s the write, which runs once before the COMMIT. On
+PostgreSQL the first unit's `SELECT … FOR UPDATE` of the head is then the group's only one,
+and other nodes queue once per group, not once per request. A unit that rolls back to its
+savepoint restores `shared` and the deferred writes as they were when it began (`mark`).
 """
 
 from __future__ import annotations
@@ -19,10 +25,13 @@ import contextlib
 import fcntl
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, RootTransaction
+
+Deferred = Callable[[Connection], None]
 
 MAX_GROUP = 64  # units per COMMIT at most: a group must not hold the lock unbounded
 WAIT_SECONDS = 120.0  # a unit whose group never commits raises instead of hanging
@@ -47,6 +56,8 @@ class GroupCommit:
         self._tx: RootTransaction | None = None
         self._members = 0  # units of the open group that committed their savepoint
         self._lock_fd: int | None = None
+        self.shared: dict[str, Any] = {}  # values the open group's units share (audit head)
+        self._deferred: dict[str, Deferred] = {}  # writes run once before the COMMIT
 
     # -- a unit's turn ----------------------------------------------------------------------
 
@@ -85,6 +96,18 @@ class GroupCommit:
             self._turn.release()
         return generation if committed else None
 
+    def defer(self, key: str, write: Deferred) -> None:
+        """Run `write` once before the open group's COMMIT; a later `write` for the same
+        `key` replaces it (the last value of a shared row is the one written)."""
+        self._deferred[key] = write
+
+    def mark(self) -> tuple[dict[str, Any], dict[str, Deferred]]:
+        """The shared state as a unit begins, for `restore` if its savepoint rolls back."""
+        return dict(self.shared), dict(self._deferred)
+
+    def restore(self, mark: tuple[dict[str, Any], dict[str, Deferred]]) -> None:
+        self.shared, self._deferred = dict(mark[0]), dict(mark[1])
+
     def abandon(self, error: BaseException) -> None:
         """The unit's connection failed under it: the open group cannot commit."""
         self._end_group(error)
@@ -120,10 +143,14 @@ class GroupCommit:
         """COMMIT the open group (ROLLBACK if it has no member or `error`), then wake its
         units. Called with the turn held."""
         tx, members, generation = self._tx, self._members, self._generation
-        self._tx, self._members = None, 0
+        deferred = list(self._deferred.values())
+        self._tx, self._members, self.shared, self._deferred = None, 0, {}, {}
         if tx is not None:
             try:
                 if members and error is None:
+                    for write in deferred:
+                        assert self._conn is not None
+                        write(self._conn)
                     tx.commit()
                 else:
                     tx.rollback()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, NestedTransaction, RootTransaction
 
@@ -52,10 +52,12 @@ class SQLUnitOfWork:
         self._conn: Connection | None = None
         self._tx: RootTransaction | NestedTransaction | None = None
         self._committed = False
+        self._mark: tuple[dict[str, Any], dict[str, Any]] = ({}, {})  # group state at entry
 
     def __enter__(self) -> SQLUnitOfWork:
         if self._group is not None:
             self._conn = self._group.enter()
+            self._mark = self._group.mark()
             try:
                 self._tx = self._conn.begin_nested()
             except BaseException as exc:
@@ -94,7 +96,7 @@ class SQLUnitOfWork:
     def audit(self) -> SQLAuditRepository:
         from iotpki.store.audit import SQLAuditRepository
 
-        return SQLAuditRepository(self._connection)
+        return SQLAuditRepository(self._connection, self._group)
 
     @cached_property
     def events(self) -> SQLEventOutbox:
@@ -254,6 +256,7 @@ class SQLUnitOfWork:
         try:
             if self._tx.is_active:
                 self._tx.rollback()  # back to the unit's savepoint: the group's work stays
+                self._group.restore(self._mark)
         except BaseException as error:
             self._group.abandon(error)
             raise

@@ -49,6 +49,20 @@ class AuditEntry:
     record: AuditRecord
     prev_hash: str
     hash: str
+    # The details as the log stores them, when encoded already (`SealedRecord`).
+    details_json: str | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class SealedRecord:
+    """A record ready to be chained: bounded, its hashed content and its stored details
+    encoded. Everything of an entry but the link to the log's head, so that a writer does
+    this work before it takes the write lock and, under it, only hashes (issue 21)."""
+
+    at: datetime
+    record: AuditRecord
+    content: bytes
+    details_json: str
 
 
 def _content(at: datetime, record: AuditRecord) -> bytes:
@@ -70,14 +84,37 @@ def bounded_record(record: AuditRecord) -> AuditRecord:
                        bounded(record.target, TARGET_LIMIT), bounded_value(dict(record.details)))
 
 
+def encode_details(details: Mapping[str, Any]) -> str:
+    """The details as the log's rows keep them (JSON, keys sorted)."""
+    return _DETAILS.encode(details)
+
+
+_DETAILS = json.JSONEncoder(sort_keys=True, default=str)
+
+
 def entry_hash(prev_hash: str, at: datetime, record: AuditRecord) -> str:
-    return hashlib.sha256(bytes.fromhex(prev_hash) + _content(at, record)).hexdigest()
+    return _linked_hash(prev_hash, _content(at, record))
+
+
+def _linked_hash(prev_hash: str, content: bytes) -> str:
+    return hashlib.sha256(bytes.fromhex(prev_hash) + content).hexdigest()
+
+
+def seal(at: datetime, record: AuditRecord) -> SealedRecord:
+    """`record` bounded (client-supplied text) and encoded, not yet chained."""
+    record = bounded_record(record)
+    return SealedRecord(at, record, _content(at, record), encode_details(record.details))
+
+
+def chain_sealed(head: AuditHead, sealed: SealedRecord) -> AuditEntry:
+    """The entry that follows `head`: one SHA-256 over work done before."""
+    return AuditEntry(head.seq + 1, sealed.at, sealed.record, head.hash,
+                      _linked_hash(head.hash, sealed.content), sealed.details_json)
 
 
 def chain_entry(head: AuditHead, at: datetime, record: AuditRecord) -> AuditEntry:
     """The entry that follows `head`; client-supplied text in it is bounded first."""
-    record = bounded_record(record)
-    return AuditEntry(head.seq + 1, at, record, head.hash, entry_hash(head.hash, at, record))
+    return chain_sealed(head, seal(at, record))
 
 
 @dataclass(frozen=True)
@@ -151,13 +188,15 @@ def append_audit(log: _AuditAppender, at: datetime, record: AuditRecord) -> Audi
 
 
 def append_audit_many(
-    log: _AuditAppender, at: datetime, records: Iterable[AuditRecord]
+    log: _AuditAppender, at: datetime, records: Iterable[AuditRecord | SealedRecord]
 ) -> list[AuditEntry]:
-    """Chain several records in order with one head lock (batch issuance)."""
+    """Chain several records in order with one head lock (batch issuance). Records sealed
+    beforehand (`seal`) cost one hash each here, inside the caller's transaction."""
     head = log.head_for_update()
     entries = []
     for record in records:
-        entry = chain_entry(head, at, record)
+        entry = chain_sealed(head, record if isinstance(record, SealedRecord)
+                             else seal(at, record))
         entries.append(entry)
         head = AuditHead(entry.seq, entry.hash)
     if entries:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from cryptography import x509
 
-from iotpki.core.audit.log import AuditRecord, append_audit_many
+from iotpki.core.audit.log import AuditRecord, SealedRecord, append_audit_many, seal
 from iotpki.core.ca.authority import Authority
 from iotpki.core.ca.certificate import CertificateRecord
 from iotpki.core.ca.crl_shard import crl_shard_of, shard_expires_at
@@ -35,7 +35,7 @@ from iotpki.core.lifecycle.device_service import IssuedIdentity, link_issued
 from iotpki.core.methods import MethodName
 from iotpki.core.outcomes import Issued, Rejected
 from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
-from iotpki.core.supply_chain.domain_claims import DomainClaims, check_claims, claims_of
+from iotpki.core.supply_chain.domain_claims import DomainClaims, check_claims
 from iotpki.wire.binding import encode_component_binding
 from iotpki.wire.csr import (
     BadSignatureError,
@@ -108,6 +108,25 @@ class _LateRefusal(Exception):
         self.refusal = Rejected(reason, detail)
 
 
+@dataclass(frozen=True)
+class _Staged:
+    """A decided request and everything its storing transaction writes, made before the
+    write lock is taken (issue 21): under the lock run only statements and the audit
+    chain's hash."""
+
+    request: IssuanceRequest
+    outcome: Issued | Rejected
+    claims: DomainClaims  # what the certificate's names claim (empty for a refusal)
+    audit: SealedRecord
+    event: Event
+
+    @classmethod
+    def of(cls, request: IssuanceRequest, outcome: Issued | Rejected, now: datetime,
+           claims: DomainClaims = DomainClaims()) -> _Staged:
+        record, event = _audit_and_event(request, outcome, now)
+        return cls(request, outcome, claims, seal(now, record), event)
+
+
 class IssuanceService:
     def __init__(
         self, uow: UnitOfWorkFactory, keys: KeyRing, profiles: Mapping[str, Profile],
@@ -132,30 +151,31 @@ class IssuanceService:
         """
         now = self._clock.now()
         for attempt in range(SERIAL_ATTEMPTS):
-            outcomes = [self._outcome(request, now) for request in requests]
+            staged = [self._staged(request, now) for request in requests]
             while True:
                 try:
-                    self._store(requests, outcomes, now)
-                    return outcomes
+                    self._store(staged, now)
+                    return [s.outcome for s in staged]
                 except _LateRefusal as late:
-                    outcomes[late.index] = late.refusal
+                    staged[late.index] = _Staged.of(requests[late.index], late.refusal, now)
                 except ConflictError:
                     if attempt == SERIAL_ATTEMPTS - 1:
                         raise
                     break  # a serial collided: sign again with fresh serials
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _outcome(self, request: IssuanceRequest, now: datetime) -> Issued | Rejected:
+    def _staged(self, request: IssuanceRequest, now: datetime) -> _Staged:
         try:
             signing, profile, template = self._decide(request, now)
         except PolicyError as refusal:
-            return Rejected(refusal.reason, refusal.detail)
+            return _Staged.of(request, Rejected(refusal.reason, refusal.detail), now)
         shard = signing.crl_shard(template.not_after)
         certificate = self._build(signing, profile, template, shard)
         record = CertificateRecord.issued(
             certificate, template.subject, template.sans, authority=signing.authority.label,
             profile=profile.name, issued_at=now, crl_shard=shard)
-        return Issued(record, certificate, signing.authority.full_chain)
+        return _Staged.of(request, Issued(record, certificate, signing.authority.full_chain),
+                          now, template.claims)
 
     def _decide(
         self, request: IssuanceRequest, now: datetime
@@ -235,38 +255,31 @@ class IssuanceService:
                 profile.component_binding_oid, template.component_digest), False)
         return builder.sign(signing.key, signing.hash)
 
-    def _store(
-        self, requests: Sequence[IssuanceRequest], outcomes: list[Issued | Rejected], now: datetime
-    ) -> None:
-        """Certificates, audit entries and events of a batch: all or nothing."""
-        audit: list[AuditRecord] = []
-        events: list[Event] = []
-        for request, outcome in zip(requests, outcomes, strict=True):
-            record, event = _audit_and_event(request, outcome, now)
-            audit.append(record)
-            events.append(event)
-        issued = [o.record for o in outcomes if isinstance(o, Issued)]
+    def _store(self, staged: Sequence[_Staged], now: datetime) -> None:
+        """Certificates, audit entries and events of a batch: all or nothing. Everything
+        but statements was prepared before (`_Staged`): this runs under the write lock."""
+        issued = [s.outcome.record for s in staged if isinstance(s.outcome, Issued)]
         new_shards = self._new_shards(issued)
         with self._uow() as uow:
-            for index, (request, outcome) in enumerate(zip(requests, outcomes, strict=True)):
-                if isinstance(outcome, Issued):
+            for index, item in enumerate(staged):
+                if isinstance(item.outcome, Issued):
                     # The issuing authority's organization, from the signing cache (issued
                     # outcomes always went through it): no query per certificate.
-                    organization = self._signing[outcome.record.authority].authority.organization
-                    kind = self._profiles[outcome.record.profile].kind
-                    _check_in_transaction(uow, index, request, outcome, organization, now)
+                    organization = self._signing[item.outcome.record.authority].authority.organization
+                    kind = self._profiles[item.outcome.record.profile].kind
+                    _check_in_transaction(uow, index, item, organization, now)
                     if kind != API_CLIENT_KIND:
-                        _check_subject_free(uow, index, outcome)
-            for request, outcome in zip(requests, outcomes, strict=True):
-                if request.attached is not None:
-                    request.attached.write(uow, outcome)
+                        _check_subject_free(uow, index, item.outcome)
+            for item in staged:
+                if item.request.attached is not None:
+                    item.request.attached.write(uow, item.outcome)
             if issued:
                 uow.certificates.add_many(issued)
             for authority, shard, expires_at in new_shards:
                 uow.crl_shards.register(authority, shard, expires_at)
-            append_audit_many(uow.audit, now, audit)
-            self._link_devices(uow, requests, outcomes, now)
-            uow.events.add_many(events)
+            append_audit_many(uow.audit, now, [s.audit for s in staged])
+            self._link_devices(uow, staged, now)
+            uow.events.add_many([s.event for s in staged])
             uow.commit()
         self._registered.update((a, s) for a, s, _ in new_shards)
 
@@ -284,9 +297,8 @@ class IssuanceService:
                                                                              window)
         return [(a, s, at) for (a, s), at in shards.items()]
 
-    def _link_devices(self, uow: UnitOfWork, requests: Sequence[IssuanceRequest],
-                      outcomes: list[Issued | Rejected], now: datetime) -> None:
-        for request, outcome in zip(requests, outcomes, strict=True):
+    def _link_devices(self, uow: UnitOfWork, staged: Sequence[_Staged], now: datetime) -> None:
+        for request, outcome in ((s.request, s.outcome) for s in staged):
             if isinstance(outcome, Issued) and (request.device or request.presented):
                 signing = self._signing[outcome.record.authority]
                 link_issued(uow, IssuedIdentity(
@@ -295,14 +307,16 @@ class IssuanceService:
                     request.registration is not None, request.requester), now)
 
 
-def _check_in_transaction(uow: UnitOfWork, index: int, request: IssuanceRequest,
-                          outcome: Issued, organization: str, now: datetime) -> None:
+def _check_in_transaction(uow: UnitOfWork, index: int, item: _Staged, organization: str,
+                          now: datetime) -> None:
     """Checks whose answer must hold at commit: they run in the storing transaction."""
+    request, outcome = item.request, item.outcome
+    assert isinstance(outcome, Issued)
     try:
         # An organization issues only names in the operational domains it owns, whatever
-        # the SAN type (`domain_claims`): "the domain is the authorization".
-        check_claims(uow.domains, _claims(outcome.certificate), organization,
-                     outcome.record.authority)
+        # the SAN type (`domain_claims`): "the domain is the authorization". The claims are
+        # those of the certificate's subject and SANs, decided with its template.
+        check_claims(uow.domains, item.claims, organization, outcome.record.authority)
     except PolicyError as refusal:
         raise _LateRefusal(index, refusal.reason, refusal.detail) from refusal
     if request.registration is not None and not uow.registrations.consume(
@@ -318,14 +332,6 @@ def _check_subject_free(uow: UnitOfWork, index: int, outcome: Issued) -> None:
     if uow.principals.subject_reserved(record.subject, record.authority):
         raise _LateRefusal(index, RefusalReason.SUBJECT_NOT_ALLOWED,
                            f"subject {record.subject} is reserved for an API principal")
-
-
-def _claims(certificate: x509.Certificate) -> DomainClaims:
-    try:
-        sans = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return claims_of(certificate.subject, ())
-    return claims_of(certificate.subject, sans)
 
 
 def _audit_and_event(

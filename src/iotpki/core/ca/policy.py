@@ -10,7 +10,7 @@ import ipaddress
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +22,7 @@ from iotpki.core.ca.extensions import key_usage
 from iotpki.core.ca.profile import SUBJECT_ATTRIBUTES, Profile
 from iotpki.core.errors import PolicyError
 from iotpki.core.errors import RefusalReason as R
-from iotpki.core.supply_chain.domain_claims import canonical_sans, claims_of
+from iotpki.core.supply_chain.domain_claims import DomainClaims, canonical_sans, claims_of
 from iotpki.wire.keys import UnsupportedKeyError, key_type_of
 from iotpki.wire.names import format_san, san_kind
 
@@ -50,6 +50,9 @@ class CertificateTemplate:
     not_before: datetime
     not_after: datetime
     component_digest: bytes | None = None
+    # The domains the names speak for, checked against their owners when the certificate
+    # is stored (`domain_claims.check_claims`); decided here, before the write lock.
+    claims: DomainClaims = field(default_factory=DomainClaims)
 
     def bound_to(self, digest: bytes | None) -> CertificateTemplate:
         return self if digest is None else replace(self, component_digest=digest)
@@ -66,9 +69,9 @@ def decide(
     sans = canonical_sans(sans)  # RFC 8141 §3.1: URN scheme and NID are case-insensitive
     check_sans(profile, subject, sans)
     check_name_constraints(issuer.name_constraints, sans)
-    claims_of(subject, sans)  # a name whose domain cannot be told is refused here
+    claims = claims_of(subject, sans)  # a name whose domain cannot be told is refused here
     start, end = validity(profile, issuer, now, not_after)
-    return CertificateTemplate(subject, sans, public_key, key_type, start, end)
+    return CertificateTemplate(subject, sans, public_key, key_type, start, end, claims=claims)
 
 
 def check_key(profile: Profile, public_key: Any) -> str:
