@@ -27,13 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.*, bench.*
 import argparse
 import base64
 import json
-import multiprocessing
 import os
 import ssl
 import statistics
 import tempfile
-import threading
 import time
+from collections.abc import Sequence
+from functools import partial
 
 import httpx
 from cryptography import x509
@@ -43,7 +43,8 @@ from tests.factories import make_csr
 from tests.servers import ServerProcess, free_port
 
 from bench.cmp import in_process_rate, prepare
-from bench.cpu import load_average, tree_cpu
+from bench.cpu import load_average
+from bench.load import run_load, threaded
 from iotpki.app import build_pki
 from iotpki.settings import Settings
 from iotpki.wire.acme.jws import sign_jws
@@ -83,8 +84,9 @@ def ready_orders(client: ACMEClient, responder: Responder, count: int) -> list[s
     return urls
 
 
-def _thread(base: str, root: str, key_pem: bytes, kid: str, work: list[tuple[str, str]],
-            stop_at: float, results: list[bool]) -> None:
+def finalize_client(base: str, root: str, key_pem: bytes, kid: str,
+                    work: Sequence[tuple[str, str]], stop_at: float, results: list[bool]) -> None:
+    """One keep-alive connection finalizing its orders until `stop_at` (bench/load.py)."""
     key = serialization.load_pem_private_key(key_pem, None)
     with httpx.Client(verify=ssl.create_default_context(cafile=root), timeout=120) as http:
         nonce = http.head(f"{base}/acme/new-nonce").headers["Replay-Nonce"]
@@ -97,43 +99,16 @@ def _thread(base: str, root: str, key_pem: bytes, kid: str, work: list[tuple[str
             results.append(answer.status_code == 200 and answer.json()["status"] == "valid")
 
 
-def load(base: str, root: str, key_pem: bytes, kid: str, work: list[tuple[str, str]],
-         threads: int, duration: float, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    stop_at = time.monotonic() + duration
-    results: list[list[bool]] = [[] for _ in range(threads)]
-    workers = [threading.Thread(target=_thread, args=(base, root, key_pem, kid,
-                                                      work[i::threads], stop_at, results[i]))
-               for i in range(threads)]
-    started, cpu = time.monotonic(), time.process_time()
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    queue.put((time.monotonic() - started, [r for per in results for r in per],
-               time.process_time() - cpu))
-
-
 def run(server: ServerProcess, root: Path, key_pem: bytes, kid: str,
         work: list[tuple[str, str]], loaders: int, threads: int,
         duration: float) -> tuple[float, int, int, float, float]:
     """(finalizes/s, successes, answers, load-process cores, server CPU ms per answer)."""
     assert server.process is not None
-    queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-    processes = [multiprocessing.Process(target=load, args=(
-        server.https_url, str(root), key_pem, kid, work[i::loaders], threads, duration, queue))
-        for i in range(loaders)]
-    cpu_before = tree_cpu(server.process.pid)
-    for process in processes:
-        process.start()
-    results = [queue.get(timeout=duration + 300) for _ in processes]
-    server_cpu = tree_cpu(server.process.pid) - cpu_before
-    for process in processes:
-        process.join()
-    elapsed = max(r[0] for r in results)
-    answers = [a for r in results for a in r[1]]
-    good = sum(answers)
-    load_cpu = sum(r[2] for r in results) / elapsed
-    return good / elapsed, good, len(answers), load_cpu, 1000 * server_cpu / max(len(answers), 1)
+    loader = threaded(partial(finalize_client, server.https_url, str(root), key_pem, kid), threads)
+    measured = run_load(server.process.pid, loader, work, loaders, duration, timeout=300)
+    good = sum(measured.answers)
+    return (measured.rate(good), good, len(measured.answers), measured.load_cores,
+            measured.server_ms_per_answer)
 
 
 def main() -> None:

@@ -22,13 +22,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.*, bench.*
 
 import argparse
 import http.client
-import multiprocessing
 import os
 import statistics
 import tempfile
-import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from cryptography import x509
@@ -37,9 +37,10 @@ from pyasn1_alt_modules import rfc9480
 from tests.factories import domain_uri, make_csr
 from tests.servers import ServerProcess, free_port
 
-from bench.cpu import load_average, tree_cpu
+from bench.cpu import load_average
 from bench.issuance import make_csrs as make_issuance_csrs
 from bench.issuance import rate, single
+from bench.load import run_load, threaded
 from iotpki.app import build_pki
 from iotpki.cli.demo_setup import create_demo_hierarchy
 from iotpki.core.ca.issuance import IssuanceRequest
@@ -98,7 +99,8 @@ def serve(settings: Settings, port: int, workers: int) -> ServerProcess:
                          log_path=settings.data_dir.parent / "server.log").start(timeout=180)
 
 
-def _client(port: int, requests: list[bytes], stop_at: float, answers: list[bytes]) -> None:
+def client(port: int, requests: Sequence[bytes], stop_at: float, answers: list[bytes]) -> None:
+    """One keep-alive connection posting its requests until `stop_at` (bench/load.py)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     for request in requests:
         if time.monotonic() >= stop_at:
@@ -107,23 +109,6 @@ def _client(port: int, requests: list[bytes], stop_at: float, answers: list[byte
                            {"Content-Type": "application/pkixcmp"})
         answers.append(connection.getresponse().read())
     connection.close()
-
-
-def load(port: int, requests: list[bytes], threads: int, duration: float,
-         queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    """One load process: `threads` keep-alive connections, each with its share of requests."""
-    stop_at = time.monotonic() + duration
-    answers: list[list[bytes]] = [[] for _ in range(threads)]
-    workers = [threading.Thread(target=_client, args=(port, requests[i::threads], stop_at,
-                                                      answers[i])) for i in range(threads)]
-    started, cpu = time.monotonic(), time.process_time()
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    elapsed = time.monotonic() - started
-    queue.put((elapsed, [a for per_thread in answers for a in per_thread],
-               time.process_time() - cpu))
 
 
 def accepted(answer: bytes) -> bool:
@@ -143,25 +128,15 @@ def run(server: ServerProcess, requests: list[bytes], loaders: int, threads: int
         duration: float) -> tuple[float, int, int, float, float]:
     """(certificates/s, accepted, answers, load-process cores, server CPU ms per answer)."""
     assert server.process is not None
-    queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-    processes = [multiprocessing.Process(target=load, args=(
-        server.http_port, requests[i::loaders], threads, duration, queue))
-        for i in range(loaders)]
-    cpu_before = tree_cpu(server.process.pid)
-    for process in processes:
-        process.start()
-    results = [queue.get(timeout=duration + 120) for _ in processes]
-    server_cpu = tree_cpu(server.process.pid) - cpu_before
-    for process in processes:
-        process.join()
-    elapsed = max(r[0] for r in results)
-    answers = [a for r in results for a in r[1]]
+    measured = run_load(server.process.pid, threaded(partial(client, server.http_port), threads),
+                        requests, loaders, duration, timeout=120)
+    answers = measured.answers
     good = sum(1 for a in answers if accepted(a))
     refused = [a for a in answers if not accepted(a)]
     if refused:
         print(f"first refusal of {len(refused)}: {refusal(refused[0])}", flush=True)
-    load_cpu = sum(r[2] for r in results) / elapsed  # cores the load processes used
-    return good / elapsed, good, len(answers), load_cpu, 1000 * server_cpu / max(len(answers), 1)
+    return (measured.rate(good), good, len(answers), measured.load_cores,
+            measured.server_ms_per_answer)
 
 
 def in_process_rate(settings: Settings, count: int) -> float:

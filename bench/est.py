@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import os
 import platform
 import ssl
@@ -31,6 +30,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from cryptography import x509
@@ -41,9 +42,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.servers import ServerProcess, free_port
 
-from bench.cpu import load_average, tree_cpu
+from bench.cpu import load_average
 from bench.issuance import make_csrs as make_issuance_csrs
 from bench.issuance import rate, single
+from bench.load import run_load
 from iotpki.app import build_pki
 from iotpki.cli.demo_setup import create_demo_hierarchy
 from iotpki.core.ca.issuance import IssuanceRequest
@@ -111,7 +113,8 @@ def request_for(port: int, body: bytes) -> bytes:
 
 
 async def connection(port: int, root: str, devices: list[Device], until: float,
-                     latencies: list[float], statuses: dict[int, int]) -> None:
+                     latencies: list[float], statuses: dict[int, int],
+                     answers: list[tuple[int, float]] | None = None) -> None:
     """One device after another: a TLS connection with the device's certificate, its
     renewal, the answer (a device renews once, so one request per connection)."""
     for path, request in devices:
@@ -127,6 +130,8 @@ async def connection(port: int, root: str, devices: list[Device], until: float,
         await reader.readexactly(length)
         latencies.append(time.perf_counter() - sent)
         statuses[status] = statuses.get(status, 0) + 1
+        if answers is not None:
+            answers.append((status, latencies[-1]))
         writer.close()
 
 
@@ -138,14 +143,18 @@ async def read_head(reader: asyncio.StreamReader) -> tuple[int, int]:
     return int(lines[0].split()[1]), length
 
 
-def generate_load(args: tuple[int, str, list[Device], list[Device], int, float]) -> tuple[
-        list[float], dict[int, int], float, int, float]:
-    """(latencies, statuses, CPU seconds, warm-up answers, seconds measured)."""
-    port, root, warm_devices, devices, connections, duration = args
+def generate_load(port: int, root: str, connections: int, work: Sequence[tuple[bool, Device]],
+                  duration: float) -> tuple[float, list[tuple[int, float]], float, int]:
+    """One load process (bench/load.py): its warm-up devices (marked True) renew first,
+    unmeasured; then its other devices for `duration` seconds. The answers are (status,
+    latency) pairs; the warm-up's count is reported apart (the server's CPU covers it)."""
+    warm_devices = [device for warm, device in work if warm]
+    devices = [device for warm, device in work if not warm]
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     measured = [0.0, 0.0]  # CPU seconds of this load generator, wall seconds
     warm: dict[int, int] = {}
+    answers: list[tuple[int, float]] = []
 
     async def run() -> None:
         await asyncio.gather(*(connection(port, root, warm_devices[i::connections],
@@ -154,10 +163,11 @@ def generate_load(args: tuple[int, str, list[Device], list[Device], int, float])
         started, cpu = time.monotonic(), time.process_time()
         until = started + duration
         await asyncio.gather(*(connection(port, root, devices[i::connections], until,
-                                          latencies, statuses) for i in range(connections)))
+                                          latencies, statuses, answers)
+                               for i in range(connections)))
         measured[:] = [time.process_time() - cpu, time.monotonic() - started]
     asyncio.run(run())
-    return latencies, statuses, measured[0], sum(warm.values()), measured[1]
+    return measured[1], answers, measured[0], sum(warm.values())
 
 
 # -- orchestration -------------------------------------------------------------------------------
@@ -180,24 +190,18 @@ def one_run(args: argparse.Namespace, server: ServerProcess, root: Path,
     """(enrollments/s, latencies, statuses, load-generator cores, server CPU ms per
     answer, load average). Server CPU covers warm-up and measurement alike, divided by every
     answer of both."""
-    port = int(server.https_port or 0)
-    jobs = [(port, str(root), warm[i::args.clients], devices[i::args.clients],
-             args.connections, args.duration) for i in range(args.clients)]
     assert server.process is not None
-    with multiprocessing.get_context("spawn").Pool(args.clients) as pool:
-        cpu_before = tree_cpu(server.process.pid)
-        results = pool.map(generate_load, jobs)
-        server_cpu = tree_cpu(server.process.pid) - cpu_before
-    latencies = [x for r in results for x in r[0]]
+    # Each load process gets its round-robin share of both (bench/load.py).
+    work = [(True, d) for d in warm] + [(False, d) for d in devices]
+    loader = partial(generate_load, int(server.https_port or 0), str(root), args.connections)
+    measured = run_load(server.process.pid, loader, work, args.clients, args.duration,
+                        timeout=300)
     statuses: dict[int, int] = {}
-    for counted in (r[1] for r in results):
-        for status, count in counted.items():
-            statuses[status] = statuses.get(status, 0) + count
-    answers = sum(statuses.values()) + sum(r[3] for r in results)
-    elapsed = max(r[4] for r in results)
-    load_cpu = sum(r[2] for r in results) / elapsed  # cores the load generators used
-    return (statuses.get(200, 0) / elapsed, latencies, statuses, load_cpu,
-            1000 * server_cpu / max(answers, 1), load_average())
+    for status, _ in measured.answers:
+        statuses[status] = statuses.get(status, 0) + 1
+    latencies = [latency for _, latency in measured.answers]
+    return (measured.rate(statuses.get(200, 0)), latencies, statuses, measured.load_cores,
+            measured.server_ms_per_answer, load_average())
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
     python bench/issuance.py                       # SQLite in a temporary data directory
     python bench/issuance.py --database-url postgresql+psycopg://postgres@127.0.0.1/test
     python bench/issuance.py --key-backend pkcs11   # CA keys on a fresh SoftHSM2 token
+    python bench/issuance.py --synchronous NORMAL   # SQLite without an fsync per COMMIT
 
 Runs in one process (one core). Reports the median of --repeat runs for: signing alone,
 CSR verification plus signing, the full single-request path (one transaction per
@@ -21,9 +22,11 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.hsm: the SoftHSM2 token
@@ -112,10 +115,14 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--key-backend", choices=["software", "pkcs11"], default="software",
                         help="pkcs11: the CA keys on a SoftHSM2 token made for the run")
+    parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL",
+                        help="SQLite durability (iotpki runs FULL; NORMAL shows the fsync's cost)")
     args = parser.parse_args()
     os.environ.setdefault("IOTPKI_CA_PASSPHRASE", "benchmark passphrase")
     with tempfile.TemporaryDirectory() as tmp:
         pki = build_pki(settings_for(Path(tmp), args))
+        if args.synchronous != "FULL":
+            relax_durability(pki, args.synchronous)
         create_demo_hierarchy(pki)
         csrs = make_csrs(args.count)
         single(pki, csrs[:50])()  # warm caches (CA key, statements)
@@ -129,6 +136,19 @@ def main() -> None:
         }
         pki.close()
     report(results, args)
+
+
+def relax_durability(pki: PKI, synchronous: str) -> None:
+    """SQLite `synchronous` other than iotpki's FULL on every connection (a measurement only:
+    with NORMAL a power cut can lose the last committed certificates)."""
+    engine = pki.database.engine
+    if engine.dialect.name != "sqlite":
+        raise SystemExit("--synchronous applies to SQLite only")
+
+    @event.listens_for(engine, "connect")
+    def _relax(dbapi_connection: Any, _record: Any) -> None:  # after iotpki's own listener
+        dbapi_connection.execute(f"PRAGMA synchronous={synchronous}")
+    engine.dispose()  # connections made before the listener
 
 
 def settings_for(data_dir: Path, args: argparse.Namespace) -> Settings:
@@ -145,7 +165,8 @@ def settings_for(data_dir: Path, args: argparse.Namespace) -> Settings:
 
 def report(results: dict[str, object], args: argparse.Namespace) -> None:
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
-    print(f"# issuance, {results['database']}, CA keys: {results['key backend']}, "
+    print(f"# issuance, {results['database']} (synchronous={args.synchronous}), "
+          f"CA keys: {results['key backend']}, "
           f"{args.count} certs/run, median of {args.repeat}")
     print(f"# {machine}")
     baseline = float(results["CSR verify + sign"])  # type: ignore[arg-type]

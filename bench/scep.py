@@ -27,15 +27,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.*, bench.*
 
 import argparse
 import http.client
-import multiprocessing
 import os
 import statistics
 import tempfile
-import threading
 import time
 import urllib.request
 import warnings
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -45,7 +45,8 @@ from cryptography.x509.oid import AttributeOID, NameOID
 from tests.servers import ServerProcess, free_port
 
 from bench.cmp import in_process_rate, prepare
-from bench.cpu import load_average, tree_cpu
+from bench.cpu import load_average
+from bench.load import run_load, threaded
 from iotpki.app import build_pki
 from iotpki.core.ra.registration import RegistrationMethod
 from iotpki.core.ra.registration_service import RegistrationSpec
@@ -113,7 +114,8 @@ def build_requests(pool: list[tuple[rsa.RSAPrivateKey, x509.Certificate]], ra: x
     return requests
 
 
-def _client(port: int, requests: list[bytes], stop_at: float, answers: list[bytes]) -> None:
+def client(port: int, requests: Sequence[bytes], stop_at: float, answers: list[bytes]) -> None:
+    """One keep-alive connection posting its requests until `stop_at` (bench/load.py)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     for request in requests:
         if time.monotonic() >= stop_at:
@@ -122,21 +124,6 @@ def _client(port: int, requests: list[bytes], stop_at: float, answers: list[byte
                            {"Content-Type": "application/x-pki-message"})
         answers.append(connection.getresponse().read())
     connection.close()
-
-
-def load(port: int, requests: list[bytes], threads: int, duration: float,
-         queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    stop_at = time.monotonic() + duration
-    answers: list[list[bytes]] = [[] for _ in range(threads)]
-    workers = [threading.Thread(target=_client, args=(port, requests[i::threads], stop_at,
-                                                      answers[i])) for i in range(threads)]
-    started, cpu = time.monotonic(), time.process_time()
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    queue.put((time.monotonic() - started, [a for per in answers for a in per],
-               time.process_time() - cpu))
 
 
 def succeeded(answer: bytes) -> bool:
@@ -150,25 +137,15 @@ def run(server: ServerProcess, requests: list[bytes], loaders: int, threads: int
         duration: float) -> tuple[float, int, int, float, float]:
     """(certificates/s, successes, answers, load-process cores, server CPU ms per answer)."""
     assert server.process is not None
-    queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-    processes = [multiprocessing.Process(target=load, args=(
-        server.http_port, requests[i::loaders], threads, duration, queue))
-        for i in range(loaders)]
-    cpu_before = tree_cpu(server.process.pid)
-    for process in processes:
-        process.start()
-    results = [queue.get(timeout=duration + 180) for _ in processes]
-    server_cpu = tree_cpu(server.process.pid) - cpu_before
-    for process in processes:
-        process.join()
-    elapsed = max(r[0] for r in results)
-    answers = [a for r in results for a in r[1]]
+    measured = run_load(server.process.pid, threaded(partial(client, server.http_port), threads),
+                        requests, loaders, duration, timeout=180)
+    answers = measured.answers
     good = sum(1 for a in answers if succeeded(a))
     if good != len(answers):
         failed = next(a for a in answers if not succeeded(a))
         print(f"first failure of {len(answers) - good}: {failed[:300]!r}", flush=True)
-    load_cpu = sum(r[2] for r in results) / elapsed
-    return good / elapsed, good, len(answers), load_cpu, 1000 * server_cpu / max(len(answers), 1)
+    return (measured.rate(good), good, len(answers), measured.load_cores,
+            measured.server_ms_per_answer)
 
 
 def main() -> None:

@@ -310,8 +310,9 @@ def test_revocation_of_another_certificate_without_a_principal(cmc: InProcessCMC
 
 def test_renewal_with_a_key_on_an_unknown_curve_is_refused_not_a_fault(
         cmc: InProcessCMC) -> None:
-    """Found by bench/fuzz_cmc.py: a renewal whose CSR names an unknown curve reached the
-    renewal-lineage check, which read the key and raised (internalCAError). It is refused."""
+    """Found by the CMC fuzzer (`python -m fuzz --target cmc`): a renewal whose CSR names an
+    unknown curve reached the renewal-lineage check, which read the key and raised
+    (internalCAError). It is refused."""
     der, key = enrollment(cmc.pki, "CN=cmc-curve")
     current = cmc.cmc(der).certificate_for(key)
     prime256v1 = bytes.fromhex("06082a8648ce3d030107")
