@@ -30,6 +30,10 @@ _SET_STATUS = Prepared(update(certificates).where(
          revocation_reason=bindparam("reason")))
 _BY_FINGERPRINT = Prepared(select(*(certificates.c[name] for name in _COLUMNS)).where(
     certificates.c.fingerprint == bindparam("fingerprint")).limit(1))
+# Every renewal reads the lineage of the presented identity (`enrollment._check_lineage`).
+_OF_SUBJECT = Prepared(select(*(certificates.c[name] for name in _COLUMNS)).where(
+    certificates.c.authority_id == bindparam("authority"),
+    certificates.c.subject == bindparam("subject")).order_by(certificates.c.id))
 
 
 class SQLCertificateRepository:
@@ -67,6 +71,12 @@ class SQLCertificateRepository:
         return self._record(dict(zip(_COLUMNS, row, strict=True))) if row is not None else None
 
     def find(self, query: CertificateQuery) -> list[CertificateRecord]:
+        if _is_lineage(query):  # one authority and subject, all: prepared (every renewal)
+            assert query.authority is not None and query.subject is not None
+            rows = _OF_SUBJECT.all(self._conn, {
+                "authority": self._ids.id_of(self._conn, authorities, query.authority),
+                "subject": query.subject})
+            return [self._record(dict(zip(_COLUMNS, row, strict=True))) for row in rows]
         stmt = self._filtered(select(certificates), query)
         order = certificates.c.id.desc() if query.newest_first else certificates.c.id
         stmt = stmt.order_by(order).limit(query.limit).offset(query.offset)
@@ -133,6 +143,12 @@ class SQLCertificateRepository:
             revoked_at=r["revoked_at"], revocation_reason=r["revocation_reason"],
             crl_shard=r["crl_shard"],
         )
+
+
+def _is_lineage(query: CertificateQuery) -> bool:
+    return (query.authority is not None and query.subject is not None
+            and query == CertificateQuery(authority=query.authority, subject=query.subject,
+                                          limit=None))
 
 
 def _row(record: CertificateRecord, authority_id: int) -> dict[str, Any]:

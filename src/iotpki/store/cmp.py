@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import Connection, bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Table, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.expression import Executable
 
 from iotpki.core.ra.transactions import CMPTransaction, TransactionState
 from iotpki.store.ids import IdCache
@@ -17,12 +19,24 @@ from iotpki.store.schema import authorities, cmp_nonces, cmp_transactions
 
 # Prepared (store.prepared): every CMP request checks its nonce and its transaction.
 _NONCE_SEEN = Prepared(select(cmp_nonces.c.nonce).where(cmp_nonces.c.nonce == bindparam("nonce")))
-_NOTE_NONCE = Prepared(cmp_nonces.insert().inline(), ("nonce", "seen_at"))
+
+
+def _insert_new(table: Table) -> Callable[[str], Executable]:
+    """INSERT … ON CONFLICT DO NOTHING: a row whose key exists (a replayed nonce, a
+    transaction another request opened meanwhile) inserts nothing and counts 0 rows, with
+    no look-up before it and no SAVEPOINT around it; these run under the write lock."""
+    def build(dialect: str) -> Executable:
+        insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        return insert_(table).on_conflict_do_nothing()
+    return build
+
+
+_NOTE_NONCE = Prepared(_insert_new(cmp_nonces), ("nonce", "seen_at"))
 # Writes (store.prepared: the one write path).
 _TRANSACTION_COLUMNS = ("transaction_id", "state", "body_type", "our_nonce", "cert_req_id",
                         "authority_id", "registration", "signer", "certificate",
                         "pending_request", "created_at", "updated_at")  # the keys of `_row`
-_ADD_TRANSACTION = Prepared(insert(cmp_transactions).inline(), _TRANSACTION_COLUMNS)
+_ADD_TRANSACTION = Prepared(_insert_new(cmp_transactions), _TRANSACTION_COLUMNS)
 _UPDATE_TRANSACTION = Prepared(update(cmp_transactions).where(
     cmp_transactions.c.transaction_id == bindparam("old_id"),
     cmp_transactions.c.state == bindparam("expected")), _TRANSACTION_COLUMNS)
@@ -46,23 +60,11 @@ class SQLCMPRepository:
         return _NONCE_SEEN.first(self._conn, {"nonce": nonce.hex()}) is not None
 
     def note_nonce(self, nonce: bytes, at: datetime) -> bool:
-        key = nonce.hex()
-        if _NONCE_SEEN.first(self._conn, {"nonce": key}) is not None:
-            return False
-        try:
-            with self._conn.begin_nested():
-                _NOTE_NONCE.execute(self._conn, {"nonce": key, "seen_at": at})
-        except IntegrityError:
-            return False  # a concurrent request carried the same nonce
-        return True
+        # False for a nonce seen before, a concurrent request's included.
+        return _NOTE_NONCE.execute(self._conn, {"nonce": nonce.hex(), "seen_at": at}) == 1
 
     def add_transaction(self, transaction: CMPTransaction) -> bool:
-        try:
-            with self._conn.begin_nested():
-                _ADD_TRANSACTION.execute(self._conn, self._row(transaction))
-        except IntegrityError:
-            return False
-        return True
+        return _ADD_TRANSACTION.execute(self._conn, self._row(transaction)) == 1
 
     def get_transaction(self, transaction_id: str) -> CMPTransaction | None:
         row = _TRANSACTION.first(self._conn, {"transaction_id": transaction_id})

@@ -83,18 +83,30 @@ class Prepared:
 
     def first(self, conn: Connection, params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
         """The first row with the columns' result processing applied, or None."""
+        rows = self._fetch(conn, params, one=True)
+        return rows[0] if rows else None
+
+    def all(self, conn: Connection, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Every row, with the columns' result processing applied."""
+        return self._fetch(conn, params, one=False)
+
+    def _fetch(self, conn: Connection, params: Mapping[str, Any] | None,
+               one: bool) -> list[tuple[Any, ...]]:
         compiled, cursor = self._cursor(conn)
         try:
             cursor.execute(compiled.sql, _bound(compiled, params or {}))
-            row = cursor.fetchone()
+            if one:
+                row = cursor.fetchone()
+                rows = [row] if row is not None else []
+            else:
+                rows = cursor.fetchall()
         except conn.dialect.loaded_dbapi.Error as exc:
             raise _wrapped(compiled, params, exc, conn.dialect) from exc
         finally:
             cursor.close()
-        if row is None:
-            return None
-        return tuple(value if process is None or value is None else process(value)
-                     for process, value in zip(compiled.results, row, strict=True))
+        results = compiled.results
+        return [tuple(value if process is None or value is None else process(value)
+                      for process, value in zip(results, row, strict=True)) for row in rows]
 
     def _cursor(self, conn: Connection) -> tuple[_Compiled, Any]:
         dialect = conn.dialect
