@@ -28,6 +28,7 @@ from iotpki.core.ra.registration import (
     hash_secret,
     identity_key,
     new_registration_id,
+    new_registration_ids,
     new_secret,
 )
 from iotpki.core.supply_chain.domain import domain_uri
@@ -70,12 +71,18 @@ class RegistrationSpec:
     uses: int = 1  # how many issuances it authorizes (more than one: one-time-secret only)
 
 
-def _bulk_identity(entry: ManifestEntry) -> BulkIdentity:
-    issuer = normalized_name(entry.issuer)
-    serial = entry.serial.lower().lstrip("0")
-    fingerprint = entry.fingerprint.lower()
-    return BulkIdentity(new_registration_id(), fingerprint, fingerprint, issuer, serial,
-                        entry.component_id, _attributes_json(entry.attributes))
+def _bulk_identities(entries: Sequence[ManifestEntry]) -> list[BulkIdentity]:
+    ids = new_registration_ids(len(entries))
+    identities = []
+    last: tuple[Mapping[str, Any], str] | None = None  # entries repeat their neighbour's
+    for registration_id, entry in zip(ids, entries, strict=True):
+        if last is None or entry.attributes != last[0]:
+            last = (entry.attributes, _attributes_json(entry.attributes))
+        fingerprint = entry.fingerprint.lower()
+        identities.append(BulkIdentity(
+            registration_id, fingerprint, fingerprint, normalized_name(entry.issuer),
+            entry.serial.lower().lstrip("0"), entry.component_id, last[1]))
+    return identities
 
 
 _ATTRIBUTES: dict[Any, str] = {}
@@ -155,7 +162,7 @@ class RegistrationService:
         shared = self._build(uow, replace(template, identity_fingerprint="0" * 64),
                              self._clock.now(), actor, {}).registration
         for start in range(0, len(entries), chunk):
-            uow.registrations.add_bulk(shared, [_bulk_identity(e) for e in entries[start:start + chunk]])
+            uow.registrations.add_bulk(shared, _bulk_identities(entries[start:start + chunk]))
             if progress is not None:
                 progress(min(start + chunk, len(entries)), len(entries))
         return len(entries)
