@@ -561,6 +561,7 @@ def api_services(pki: PKI) -> APIServices:
 
 def console_services(pki: PKI) -> ConsoleServices:
     from iotpki.core.integration.console_session import ConsoleSessions
+    from iotpki.core.lifecycle.device_inventory import DeviceInventory
     from iotpki.core.lifecycle.fleet_overview import FleetOverview
     from iotpki.protocols.console.context import ConsoleServices
 
@@ -570,4 +571,6 @@ def console_services(pki: PKI) -> ConsoleServices:
         fleet=FleetOverview(pki.database.read_unit_of_work, pki.clock),
         authorities=pki.authorities, organizations=pki.organizations, profiles=pki.profiles,
         certificates=pki.certificates, revocation=pki.revocation, devices=pki.devices,
-        lifecycle=pki.lifecycle, ocsp=pki.ocsp, crls=pki.crls, audit=pki.audit)
+        inventory=DeviceInventory(pki.database.read_unit_of_work),
+        lifecycle=pki.lifecycle, ocsp=pki.ocsp, crls=pki.crls, audit=pki.audit,
+        clock=pki.clock)

@@ -59,6 +59,10 @@ class SQLDeviceRepository:
         row = self._conn.execute(select(devices).where(devices.c.id == device_id)).first()
         return self._device(row) if row is not None else None
 
+    def device(self, row: Row[Any]) -> Device:
+        """The device of a `devices` row another repository selected."""
+        return self._device(row)
+
     def _device(self, row: Row[Any]) -> Device:
         components = tuple(sorted(self._conn.execute(select(device_components.c.component).where(
             device_components.c.device_id == row.id)).scalars()))

@@ -304,6 +304,7 @@ devices = Table(
     Column("state_changed_at", UTCDateTime),
     UniqueConstraint("organization_id", "name", name="uq_devices_name"),
     Index("ix_devices_owner", "owner_id"),
+    Index("ix_devices_owner_created", "owner_id", "created_at", "id"),  # 0020: keyset pages
 )
 
 # 0005: the identities issued for a device (device, operational, renewed certificates), linked

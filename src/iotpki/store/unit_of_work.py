@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from iotpki.store.cmp import SQLCMPRepository
     from iotpki.store.console_sessions import SQLConsoleSessionRepository
     from iotpki.store.crl_shards import SQLCRLShardRepository
+    from iotpki.store.device_inventory import SQLDeviceInventory
     from iotpki.store.devices import SQLDeviceRepository
     from iotpki.store.domains import SQLDomainRepository, SQLTrustRepository
     from iotpki.store.events import SQLEventOutbox
@@ -223,6 +224,12 @@ class SQLUnitOfWork:
         from iotpki.store.console_sessions import SQLConsoleSessionRepository
 
         return SQLConsoleSessionRepository(self._connection)
+
+    @cached_property
+    def device_inventory(self) -> SQLDeviceInventory:
+        from iotpki.store.device_inventory import SQLDeviceInventory
+
+        return SQLDeviceInventory(self._connection, self._ids)
 
     @cached_property
     def fleet(self) -> SQLFleetStatistics:

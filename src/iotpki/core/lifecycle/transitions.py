@@ -178,6 +178,10 @@ class LifecycleService:
         self._maintenance_profile = maintenance_profile
         self._table = transition_table(maintenance_profile)
 
+    def allowed(self, device: Device) -> list[Transition]:
+        """The transitions the device's state allows now (what a console offers)."""
+        return [t for t in self._table if device.state in t.sources]
+
     def report(self, device_id: str, event: LifecycleEvent | str, actor: str,
                details: Mapping[str, Any] | None = None,
                organization: str | None = None) -> LifecycleOutcome:

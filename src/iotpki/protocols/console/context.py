@@ -14,10 +14,12 @@ from iotpki.core.audit.trail import AuditTrail
 from iotpki.core.ca.authority_service import AuthorityService
 from iotpki.core.ca.directory import CertificateDirectory
 from iotpki.core.ca.profile import Profile
+from iotpki.core.clock import Clock
 from iotpki.core.integration.access import Action, may
 from iotpki.core.integration.console_session import ConsoleSessions, SignedIn
 from iotpki.core.integration.principal import Principal
 from iotpki.core.integration.principal_service import PrincipalService
+from iotpki.core.lifecycle.device_inventory import DeviceInventory
 from iotpki.core.lifecycle.device_service import DeviceService
 from iotpki.core.lifecycle.fleet_overview import FleetOverview
 from iotpki.core.lifecycle.transitions import LifecycleService
@@ -40,10 +42,12 @@ class ConsoleServices:
     certificates: CertificateDirectory
     revocation: RevocationService
     devices: DeviceService
+    inventory: DeviceInventory
     lifecycle: LifecycleService
     ocsp: OCSPResponder
     crls: CRLPublisher
     audit: AuditTrail
+    clock: Clock
 
 
 @dataclass

@@ -24,7 +24,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",  # pages show tenant data: never kept by a shared cache
 }
-NAVIGATION = (("overview", "Fleet", ""),)
+NAVIGATION = (("overview", "Fleet", ""), ("devices", "Devices", "devices"))
 
 
 def format_time(value: datetime | None) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from iotpki.protocols.console.screens import overview
+from iotpki.protocols.console.screens import certificate, devices, overview
 
 
 @dataclass(frozen=True)
@@ -30,4 +30,10 @@ def _post(path: str, view: Callable[..., Any]) -> ScreenRoute:
 
 SCREENS: tuple[ScreenRoute, ...] = (
     _get("/", overview.show),
+    _get("/devices", devices.index),
+    _get("/devices/{device_id}", devices.show),
+    _post("/devices/{device_id}/events", devices.report_event),
+    _get("/certificates/{authority}/{serial}", certificate.show),
+    _get("/certificates/{authority}/{serial}/download/{form}", certificate.download),
+    _post("/certificates/{authority}/{serial}/status", certificate.change_status),
 )
