@@ -130,7 +130,7 @@ def main() -> None:
     os.environ["IOTPKI_ACME_ORDERS_PER_HOUR"] = "0"  # the run's orders exceed the default
     with tempfile.TemporaryDirectory() as tmp:
         port, https_port = free_port(), free_port()
-        settings = Settings(Path(tmp) / "data", args.database_url, f"http://127.0.0.1:{port}")
+        settings = Settings(Path(tmp) / "data", args.database_url, public_url=f"http://127.0.0.1:{port}")
         prepare(settings)
         root = root_pem(settings, Path(tmp) / "root.pem")
         in_process = in_process_rate(settings, args.in_process)

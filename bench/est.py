@@ -174,7 +174,7 @@ def generate_load(port: int, root: str, connections: int, work: Sequence[tuple[b
 
 def start_server(data_dir: Path, database_url: str | None, workers: int) -> tuple[
         ServerProcess, int]:
-    settings = Settings(data_dir, database_url, "http://127.0.0.1:8080")
+    settings = Settings(data_dir, database_url, public_url="http://127.0.0.1:8080")
     # a loaded machine starts 2 listeners x N workers slowly
     server = ServerProcess(settings, free_port(), free_port(), workers=workers).start(240)
     if workers > 1:
@@ -221,7 +221,7 @@ def main() -> None:
     os.environ.setdefault("IOTPKI_CA_PASSPHRASE", "benchmark passphrase")
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
-        settings = Settings(data_dir, args.database_url, "http://127.0.0.1:8080")
+        settings = Settings(data_dir, args.database_url, public_url="http://127.0.0.1:8080")
         pki = build_pki(settings)
         create_demo_hierarchy(pki)
         root = root_file(pki, Path(tmp))

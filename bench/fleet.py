@@ -43,7 +43,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = PKIServer(Path(tmp) / "data", free_port(), free_port(), args.database_url,
                            args.workers)
-        settings = Settings(server.data_dir, args.database_url, server.http_url)
+        settings = Settings(server.data_dir, args.database_url, public_url=server.http_url)
         install_default_profiles(settings)
         pki = build_pki(settings)
         create_demo_hierarchy(pki)

@@ -73,7 +73,8 @@ def sign_only(pki: PKI, csrs: list[bytes]) -> Callable[[], int]:
 
     def run() -> int:
         for i in range(len(csrs)):
-            service._build(signing, profile, templates[i % len(templates)])
+            template = templates[i % len(templates)]
+            service._build(signing, profile, template, signing.crl_shard(template.not_after))
         return len(csrs)
     return run
 
@@ -154,12 +155,12 @@ def relax_durability(pki: PKI, synchronous: str) -> None:
 def settings_for(data_dir: Path, args: argparse.Namespace) -> Settings:
     """Software keys in the data directory, or keys on a SoftHSM2 token made beside it."""
     if args.key_backend == "software":
-        return Settings(data_dir, args.database_url, "http://pki.example:8080")
+        return Settings(data_dir, args.database_url, public_url="http://pki.example:8080")
     from tests.hsm import make_softhsm
 
     hsm = make_softhsm(data_dir / "softhsm", ("iotpki-bench",))
     os.environ.update(hsm.environment())
-    return Settings(data_dir / "data", args.database_url, "http://pki.example:8080",
+    return Settings(data_dir / "data", args.database_url, public_url="http://pki.example:8080",
                     key_backend="pkcs11", pkcs11_token=hsm.uri)
 
 

@@ -49,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("IOTPKI_CA_PASSPHRASE", "benchmark passphrase")
     with tempfile.TemporaryDirectory() as tmp:
-        pki = build_pki(Settings(Path(tmp), args.database_url, "http://pki.example:8080"))
+        pki = build_pki(Settings(Path(tmp), args.database_url, public_url="http://pki.example:8080"))
         create_demo_hierarchy(pki)
         key, signer, chain = pki.manifests.signer("chipco", "bench")
         manifest = synthetic_manifest(args.entries)

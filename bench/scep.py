@@ -164,7 +164,7 @@ def main() -> None:
     os.environ.setdefault("IOTPKI_CA_PASSPHRASE", "bench passphrase, not a secret")
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
-        settings = Settings(Path(tmp) / "data", args.database_url, f"http://127.0.0.1:{port}")
+        settings = Settings(Path(tmp) / "data", args.database_url, public_url=f"http://127.0.0.1:{port}")
         prepare(settings)
         in_process = in_process_rate(settings, args.in_process)
         server = ServerProcess(settings, port, workers=args.workers,
