@@ -570,7 +570,8 @@ def console_services(pki: PKI) -> ConsoleServices:
         principals=pki.principals,
         fleet=FleetOverview(pki.database.read_unit_of_work, pki.clock),
         authorities=pki.authorities, organizations=pki.organizations, profiles=pki.profiles,
-        certificates=pki.certificates, revocation=pki.revocation, devices=pki.devices,
+        certificates=pki.certificates, service_certificates=pki.service_certificates,
+        revocation=pki.revocation, devices=pki.devices,
         inventory=DeviceInventory(pki.database.read_unit_of_work),
         lifecycle=pki.lifecycle, ocsp=pki.ocsp, crls=pki.crls, audit=pki.audit,
         clock=pki.clock)

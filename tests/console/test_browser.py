@@ -109,6 +109,7 @@ def test_log_in_open_every_screen_and_log_out(console_server: Served,
     visit(chromium, f"/console/devices/{console_server.device}", "Identity timeline", "device")
     visit(chromium, certificate_path(console_server.operational), "Live status",
           "certificate")
+    visit(chromium, "/console/authorities", "operatorco-operations", "authorities")
     chromium.submit("header form button", "/console/login")  # log out
     chromium.open("/console/")
     assert chromium.path == "/console/login"
@@ -212,6 +213,8 @@ def test_another_organization_sees_nothing_of_ours(console_server: Served,
     log_in(chromium, served.key(OTHER, Role.ADMIN))
     visit(chromium, "/console/devices", "Devices")
     assert "sensor-0001" not in chromium.text()
+    visit(chromium, "/console/authorities", "deviceco-devices")
+    assert "operatorco" not in chromium.text()
     for path in (f"/console/devices/{served.device}", certificate_path(served.operational)):
         chromium.open(path)
         assert "404" in chromium.text()

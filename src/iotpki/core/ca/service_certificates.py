@@ -115,6 +115,12 @@ class ServiceCertificates:
         self._checked: dict[tuple[str, Purpose], datetime] = {}  # last compared with the store
         self._lock = threading.Lock()  # request handlers and worker threads both ask
 
+    def stored(self, owner: str, purpose: Purpose) -> ServiceCertificate | None:
+        """The owner's current certificate for `purpose` as stored, without issuing or
+        replacing one (what a console shows)."""
+        with self._uow() as uow:
+            return uow.service_certificates.current(owner, purpose)
+
     def current(self, owner: str, purpose: Purpose, issuer: str | None = None,
                 actor: str | None = None) -> ServiceSigner:
         """The owner's key and certificate for `purpose`, replaced once due. `issuer` is the

@@ -14,6 +14,7 @@ from iotpki.core.audit.trail import AuditTrail
 from iotpki.core.ca.authority_service import AuthorityService
 from iotpki.core.ca.directory import CertificateDirectory
 from iotpki.core.ca.profile import Profile
+from iotpki.core.ca.service_certificates import ServiceCertificates
 from iotpki.core.clock import Clock
 from iotpki.core.integration.access import Action, may
 from iotpki.core.integration.console_session import ConsoleSessions, SignedIn
@@ -40,6 +41,7 @@ class ConsoleServices:
     organizations: OrganizationService
     profiles: Mapping[str, Profile]
     certificates: CertificateDirectory
+    service_certificates: ServiceCertificates
     revocation: RevocationService
     devices: DeviceService
     inventory: DeviceInventory

@@ -24,7 +24,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",  # pages show tenant data: never kept by a shared cache
 }
-NAVIGATION = (("overview", "Fleet", ""), ("devices", "Devices", "devices"))
+NAVIGATION = (("overview", "Fleet", ""), ("devices", "Devices", "devices"),
+              ("authorities", "Authorities", "authorities"))
 
 
 def format_time(value: datetime | None) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from iotpki.protocols.console.screens import certificate, devices, overview
+from iotpki.protocols.console.screens import authorities, certificate, devices, overview
 
 
 @dataclass(frozen=True)
@@ -36,4 +36,5 @@ SCREENS: tuple[ScreenRoute, ...] = (
     _get("/certificates/{authority}/{serial}", certificate.show),
     _get("/certificates/{authority}/{serial}/download/{form}", certificate.download),
     _post("/certificates/{authority}/{serial}/status", certificate.change_status),
+    _get("/authorities", authorities.show),
 )
