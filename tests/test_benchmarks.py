@@ -30,10 +30,12 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
     ["acme.py", "--workers", "1", "--loaders", "1", "--threads", "2", "--duration", "1",
      "--runs", "1", "--requests", "6", "--in-process", "5"],
     ["crl.py", "--entries", "300", "--runs", "1"],
+    ["crl_shards.py", "--certificates", "100", "--revoked", "0.05", "--window", "90d"],
     ["cli.py", "--runs", "1", "--certs", "2"],
 ])
 def test_benchmark_script_runs(args: list[str]) -> None:
     run = subprocess.run([sys.executable, str(BENCH / args[0]), *args[1:]],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    assert {"crl.py": "full CRL", "cli.py": "CPU min"}.get(args[0], "/s") in run.stdout
+    assert {"crl.py": "full CRL", "cli.py": "CPU min",
+            "crl_shards.py": "largest_shard_bytes"}.get(args[0], "/s") in run.stdout

@@ -140,3 +140,38 @@ def test_a_revocation_makes_only_its_own_shard_due(
     published = node.run_once()
     assert shards(published, CRLKind.DELTA) == [near.record.crl_shard]
     assert far.record.crl_shard not in {c.info.shard for c in published}
+
+
+@pytest.fixture
+def legacy(nodes: tuple[PKI, PKI], settings: Settings, clock: ManualClock) -> Issued:
+    """A certificate of the CA in no shard: issued while sharding was off."""
+    other = build_pki(settings, clock=clock, migrate=False)
+    try:
+        other.authorities.set_crl_sharding(CA, None, "test")
+        [issued] = issue_in_weeks(other, [30])
+        other.authorities.set_crl_sharding(CA, WINDOW, "test")
+    finally:
+        other.close()
+    assert issued.record.crl_shard is None
+    return issued
+
+
+def test_the_own_crl_of_a_sharded_ca_follows_its_certificates_in_no_shard(
+        nodes: tuple[PKI, PKI], legacy: Issued, clock: ManualClock) -> None:
+    first, _ = nodes
+    [leaf] = issue_in_weeks(first, [4])
+    node = builds(first, "first")
+    node.run_once()
+    first.crls.publish(CA, [CRLKind.FULL, CRLKind.DELTA])
+    first.revocation.revoke(CA, leaf.record.serial, x509.ReasonFlags.key_compromise, "test")
+    clock.advance(first.crls.policy.full_after_change)
+    assert shards(node.run_once()) == [leaf.record.crl_shard]
+    # The CA's own CRL covers no shard's certificate: that revocation does not make it due.
+    assert first.crls.publish_if_due(CA, node.own_marks[CA]) == []
+    assert first.crls.publish(CA) == []  # nor when decided under its number lock
+    first.revocation.revoke(CA, legacy.record.serial, x509.ReasonFlags.superseded, "test")
+    clock.advance(first.crls.policy.full_after_change)
+    node.run_once()
+    published = first.crls.publish_if_due(CA, node.own_marks[CA])
+    full = next(c for c in published if c.info.kind is CRLKind.FULL)
+    assert {r.serial_number for r in x509.load_der_x509_crl(full.der)} == {legacy.record.serial}

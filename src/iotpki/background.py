@@ -62,11 +62,13 @@ class RevocationWorker:
 
     def _publish_due(self) -> None:
         counters = self._ocsp.polled_counters()
-        for label in sorted(self._distribution.issuing_authorities()):
-            self._crls.publish_if_due(label, counters.get(label, 0))
-            self._ocsp.responder(label)
+        marks: dict[str, int] = {}
         if self._shards is not None:
             self._shards.run_once()  # the CRL shards this node's leases give it
+            marks = self._shards.own_marks  # sharded authorities' own CRLs
+        for label in sorted(self._distribution.issuing_authorities()):
+            self._crls.publish_if_due(label, marks.get(label, counters.get(label, 0)))
+            self._ocsp.responder(label)
 
     @staticmethod
     def _step(action: Callable[[], object]) -> None:

@@ -54,6 +54,11 @@ class SQLCRLShardRepository:
         return [CRLShard(self._ids.label_of(self._conn, authorities, a), int(s), at)
                 for a, s, at in rows]
 
+    def has_live(self, authority: str, now: datetime) -> bool:
+        return self._conn.execute(select(_S.shard).where(
+            _S.authority_id == self._id(authority), _S.expires_at > now).limit(1)).first() \
+            is not None
+
     def claim(self, authority: str, shard: int, holder: str, now: datetime,
               until: datetime) -> bool:
         return _CLAIM.execute(self._conn, {"authority": self._id(authority), "shard": shard,

@@ -212,12 +212,11 @@ class SQLRevocationIndex:
             .order_by(certificates.c.status_seq))
         return [_entry(r) for r in rows]
 
-    def shard_changes(self, authority: str, seq: int) -> Mapping[int, int]:
+    def shard_changes(self, authority: str, seq: int) -> Mapping[int | None, int]:
         c = certificates.c
         rows = self._conn.execute(select(c.crl_shard, func.max(c.status_seq)).where(
-            c.authority_id == self._id(authority), c.status_seq > seq,
-            c.crl_shard.is_not(None)).group_by(c.crl_shard))
-        return {int(shard): int(newest) for shard, newest in rows}
+            c.authority_id == self._id(authority), c.status_seq > seq).group_by(c.crl_shard))
+        return {None if shard is None else int(shard): int(newest) for shard, newest in rows}
 
 
 class SQLCRLRepository:

@@ -98,10 +98,12 @@ class _Scope:
 
 
 def _changed(uow: CRLUnitOfWork, authority: str, shard: int | None, full: CRLInfo | None,
-             delta: CRLInfo | None, counter: int) -> int:
+             delta: CRLInfo | None, counter: int, now: datetime) -> int:
     """The change mark `due_kinds` compares with the newest CRLs: the authority's counter,
-    or for a shard the newest counter value stamped on one of its own certificates."""
-    if shard is None:
+    or for a shard (and for the own CRL of an authority with live shards) the newest
+    counter value stamped on one of the scope's own certificates, so that a change in
+    one scope does not make the others due."""
+    if shard is None and not uow.crl_shards.has_live(authority, now):
         return counter
     newest = max((c.revocation_seq for c in (full, delta) if c is not None), default=0)
     return uow.revocation.shard_changes(authority, newest).get(shard, 0)
@@ -187,7 +189,7 @@ class CRLPublisher:
             counter = uow.revocation.counter(authority)
             wanted = list(kinds) if kinds is not None else due_kinds(
                 self.policy, now, full, delta, _changed(uow, authority, shard, full, delta,
-                                                        counter))
+                                                        counter, now))
             if full is None and CRLKind.FULL not in wanted and wanted:
                 wanted.insert(0, CRLKind.FULL)  # a delta needs a base
             scope = _Scope(signer, shard, last_number + 1, counter, now)

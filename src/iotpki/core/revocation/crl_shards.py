@@ -44,6 +44,9 @@ class CRLShardBuilds:
         self._clock = clock
         self.holder = holder  # this node (host and process): who holds a lease
         self._lease = lease
+        # Authority → the change mark of its own CRL, for authorities with live shards
+        # (`CRLPublisher.publish_if_due`), as of the last round.
+        self.own_marks: dict[str, int] = {}
 
     def run_once(self) -> list[PublishedCRL]:
         """Build every live shard that looks due and whose lease this node gets."""
@@ -65,12 +68,16 @@ class CRLShardBuilds:
         by_authority: dict[str, list[CRLShard]] = defaultdict(list)
         for shard in live:
             by_authority[shard.authority].append(shard)
-        # One query per authority: the changes since the oldest of its shards' CRLs.
-        since = {authority: min(self._publisher.newest_seq(authority, s.shard) for s in shards)
+        # One query per authority: the changes since the oldest of its scopes' CRLs (its
+        # shards' and its own).
+        since = {authority: min(self._publisher.newest_seq(authority, scope) for scope in
+                                [None, *(s.shard for s in shards)])
                  for authority, shards in by_authority.items()}
         with self._uow() as uow:
             changes = {authority: uow.revocation.shard_changes(authority, seq)
                        for authority, seq in since.items()}
+        # The own CRL of a sharded authority changes with its certificates in no shard only.
+        self.own_marks = {authority: marks.get(None, 0) for authority, marks in changes.items()}
         marked = [(s, changes[s.authority].get(s.shard, 0)) for s in live]
         due = [(s, changed) for s, changed in marked
                if self._publisher.looks_due(s.authority, changed, s.shard)]

@@ -60,9 +60,10 @@ class RevocationIndex(Protocol):
         `shard` as in `crl_entries`."""
         ...
 
-    def shard_changes(self, authority: str, seq: int) -> Mapping[int, int]:
+    def shard_changes(self, authority: str, seq: int) -> Mapping[int | None, int]:
         """CRL shard → the newest counter value stamped on one of its certificates, for the
-        shards with a change after `seq` (which shards need a new CRL)."""
+        shards with a change after `seq` (which shards need a new CRL); None: the
+        certificates in no shard (the authority's own CRL)."""
         ...
 
 
@@ -103,6 +104,11 @@ class CRLShardRepository(Protocol):
 
     def live(self, now: datetime) -> list[CRLShard]:
         """Every shard still holding an unexpired certificate."""
+        ...
+
+    def has_live(self, authority: str, now: datetime) -> bool:
+        """Whether the authority has a live shard (its own CRL then covers only the
+        certificates in no shard)."""
         ...
 
     def claim(self, authority: str, shard: int, holder: str, now: datetime,
