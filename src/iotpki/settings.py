@@ -142,10 +142,6 @@ def crl_policy_from(variables: Mapping[str, str]) -> CRLPolicy:
 class Settings:
     data_dir: Path
     database_url: str | None = None  # None: SQLite in the data directory
-    # A PostgreSQL read replica for OCSP, CRL serving and API listings (store/replica.py),
-    # used while it trails the primary by at most database_read_max_lag seconds.
-    database_read_url: str | None = None
-    database_read_max_lag: float = 0.5
     public_url: str = DEFAULT_PUBLIC_URL
     # Base URLs used before (settings.yaml): CRLs name them too, for older certificates.
     previous_public_urls: tuple[str, ...] = ()
@@ -178,6 +174,10 @@ class Settings:
     rest_bodies: BodyLimits = field(default_factory=BodyLimits)
     tls: TLSFiles | None = None  # HTTPS files; set by `iotpki serve` for its listener
     tls_check_seconds: float = 5.0  # how often a managed HTTPS certificate's status is read
+    # A PostgreSQL read replica for OCSP, CRL serving and API listings (store/replica.py),
+    # used while it trails the primary by at most database_read_max_lag seconds.
+    database_read_url: str | None = None
+    database_read_max_lag: float = 0.5
 
     def __post_init__(self) -> None:
         if self.key_backend not in KEY_BACKENDS:

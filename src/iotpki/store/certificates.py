@@ -79,7 +79,12 @@ class SQLCertificateRepository:
             return [self._record(dict(zip(_COLUMNS, row, strict=True))) for row in rows]
         stmt = self._filtered(select(certificates), query)
         order = certificates.c.id.desc() if query.newest_first else certificates.c.id
-        stmt = stmt.order_by(order).limit(query.limit).offset(query.offset)
+        if query.after is not None:
+            stmt = stmt.where(certificates.c.id < query.after if query.newest_first
+                              else certificates.c.id > query.after)
+        stmt = stmt.order_by(order).limit(query.limit)
+        if query.offset:
+            stmt = stmt.offset(query.offset)
         return [self._record(r) for r in self._conn.execute(stmt)]
 
     def _filtered(self, stmt: Select[Any], query: CertificateQuery) -> Select[Any]:
@@ -141,7 +146,7 @@ class SQLCertificateRepository:
             not_before=r["not_before"], not_after=r["not_after"], profile=r["profile"],
             der=bytes(r["der"]), issued_at=r["issued_at"], status=CertificateStatus(r["status"]),
             revoked_at=r["revoked_at"], revocation_reason=r["revocation_reason"],
-            crl_shard=r["crl_shard"],
+            crl_shard=r["crl_shard"], position=r.get("id"),
         )
 
 

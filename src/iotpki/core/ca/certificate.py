@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -45,6 +45,9 @@ class CertificateRecord:
     revoked_at: datetime | None = None
     revocation_reason: str | None = None  # x509.ReasonFlags value, e.g. "keyCompromise"
     crl_shard: int | None = None  # the CRL shard its CDP names (core.ca.crl_shard)
+    # Where the store keeps it, in issue order (keyset pagination: `CertificateQuery.after`);
+    # None until stored. Not part of the record's value.
+    position: int | None = field(default=None, compare=False)
 
     @property
     def serial_hex(self) -> str:

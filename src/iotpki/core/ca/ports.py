@@ -37,6 +37,9 @@ class CertificateQuery:
     organization: str | None = None  # certificates of this organization's authorities
     limit: int | None = 100  # None: all
     offset: int = 0
+    # Keyset pagination: only records after this `position` (before it, newest first), so a
+    # page costs an index range scan however deep it is (an offset reads every row before).
+    after: int | None = None
     newest_first: bool = False  # issue order by default; the CLI lists the newest first
 
 

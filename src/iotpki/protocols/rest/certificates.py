@@ -36,7 +36,7 @@ from iotpki.protocols.rest.models import (
     certificate_detail,
     certificate_out,
 )
-from iotpki.protocols.rest.pagination import Page, PageRequest, offset_page, page_request
+from iotpki.protocols.rest.pagination import Page, PageRequest, keyset_page, page_request
 from iotpki.protocols.rest.problems import COMMON_PROBLEMS, WRITE_PROBLEMS
 
 router = APIRouter(tags=["certificates"])
@@ -58,14 +58,14 @@ def certificate_filter(
 
 
 def _query(api: APIServices, principal: Principal, selection: CertificateFilter,
-           limit: int | None = None, offset: int = 0) -> CertificateQuery:
+           limit: int | None = None, after: int | None = None) -> CertificateQuery:
     """The filter, confined to the principal's organization."""
     if selection.authority is not None:
         owned_authority(api, principal.organization, selection.authority)
     return CertificateQuery(
         authority=selection.authority, status=selection.status, profile=selection.profile,
         subject_contains=selection.subject, expires_before=selection.expiring_before,
-        organization=principal.organization, limit=limit, offset=offset)
+        organization=principal.organization, limit=limit, after=after)
 
 
 def _serial(text: str) -> int:
@@ -92,8 +92,8 @@ def list_certificates(
     """Oldest first; filters combine with AND."""
     authorize(principal, Action.READ, organization, "organization")
     query = _query(api, principal, selection, page.limit + 1, page.position)
-    return offset_page([CertificateOut(**certificate_out(r))
-                        for r in api.certificates.find(query)], page)
+    return keyset_page(api.certificates.find(query), page, lambda r: r.position,
+                       lambda r: CertificateOut(**certificate_out(r)))
 
 
 @router.get("/certificates/{authority}/{serial}", responses=COMMON_PROBLEMS)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel, Field
 
 T = TypeVar("T")
+R = TypeVar("R")
 MAX_LIMIT = 1000
 MAX_POSITION = (1 << 63) - 1  # a signed 64-bit column: SQLite and PostgreSQL refuse more
 
@@ -28,7 +29,7 @@ class Page(BaseModel, Generic[T]):
 
 class PageRequest(BaseModel):
     limit: int
-    position: int  # offset, or the last sequence number seen (audit)
+    position: int  # the last position seen (keyset: certificates, audit), or an offset
 
 
 def encode_cursor(position: int) -> str:
@@ -54,6 +55,17 @@ def page_request(
                                description="next_cursor of the previous page"),
 ) -> PageRequest:
     return PageRequest(limit=limit, position=decode_cursor(cursor) if cursor else 0)
+
+
+def keyset_page(records: Sequence[R], page: PageRequest, position: Callable[[R], int | None],
+                out: Callable[[R], T]) -> Page[T]:
+    """`records` fetched with `limit + 1` after `page.position` in the store's order (keyset
+    pagination: the cursor is the last record's position, so a deep page costs what the
+    first does)."""
+    kept = list(records[:page.limit])
+    last = position(kept[-1]) if kept and len(records) > page.limit else None
+    return Page[T](items=[out(r) for r in kept], limit=page.limit,
+                   next_cursor=encode_cursor(last) if last is not None else None)
 
 
 def offset_page(items: Sequence[T], page: PageRequest) -> Page[T]:
