@@ -8,6 +8,7 @@ keeps a CRL of a million entries to a few seconds.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -59,13 +60,20 @@ _DAY = 86_400
 _UTC_TIME_END = 2_524_608_000  # 2050-01-01T00:00:00Z: §5.1.2.4 switches to GeneralizedTime
 
 
+@functools.cache
+def _times_of_day() -> list[bytes]:
+    """`HHMMSSZ` for every second of a day, made once per process: building it (60 ms)
+    for every CRL would dominate the many small CRLs of CRL shards."""
+    return [b"%02d%02d%02dZ" % (s // 3600, s // 60 % 60, s % 60) for s in range(_DAY)]
+
+
 class _TimeEncoder:
     """Encodes POSIX seconds as X.509 Time quickly: the date part is cached per day and the
     time of day comes from a table, since CRLs hold up to millions of entries."""
 
     def __init__(self) -> None:
         self._days: dict[int, bytes] = {}
-        self._clock = [b"%02d%02d%02dZ" % (s // 3600, s // 60 % 60, s % 60) for s in range(_DAY)]
+        self._clock = _times_of_day()
 
     def utc_time(self, seconds: int) -> bytes:
         day, second = divmod(seconds, _DAY)
