@@ -51,3 +51,22 @@ def test_bad_settings_are_refused(cli: CLI) -> None:
     assert "unknown authority" in cli.run("authority", "crl-shards", "nope", "--window", "7d",
                                           expect=1).stderr
     assert cli.json("authority", "show", CA)["crl_shard_window"] is None  # type: ignore[index]
+
+
+def test_crl_commands_list_publish_and_show_shards(cli: CLI, tmp_path: Path) -> None:
+    cli.run("authority", "crl-shards", CA, "--window", "7d")
+    url = issued_cdp(cli, tmp_path, "sharded")
+    shard = int(url.removesuffix(".crl").rsplit(".", 1)[1])
+    [live] = cli.json("crl", "shards")  # type: ignore[misc]
+    assert (live["authority"], live["shard"], live["number"]) == (CA, shard, None)
+    published = cli.json("crl", "publish", CA, "--shard", str(shard))
+    assert [(c["kind"], c["number"], c["shard"]) for c in published] == [  # type: ignore[index,union-attr]
+        ("full", 1, shard), ("delta", 1, shard)]
+    der = tmp_path / "shard.crl"
+    shown = cli.json("crl", "show", CA, "--shard", str(shard), "--out", str(der))
+    assert shown["number"] == 1 and shown["serials"] == []  # type: ignore[index]
+    point = x509.load_der_x509_crl(der.read_bytes()).extensions.get_extension_for_class(
+        x509.IssuingDistributionPoint).value
+    assert point.full_name == [x509.UniformResourceIdentifier(url)]
+    assert "no CRL shard" in cli.run("crl", "publish", CA, "--shard", str(shard + 1),
+                                     expect=1).stderr

@@ -36,7 +36,12 @@ from iotpki.core.errors import ConfigurationError, NotFoundError
 from iotpki.core.keyring import KeyRing
 from iotpki.core.ports import Transaction
 from iotpki.core.revocation.crl_policy import CRLPolicy, parse_delay
-from iotpki.core.revocation.ports import CRLRepository, CRLShardRepository, RevocationIndex
+from iotpki.core.revocation.ports import (
+    CRLRepository,
+    CRLShard,
+    CRLShardRepository,
+    RevocationIndex,
+)
 from iotpki.core.revocation.status import CRLInfo, CRLKind, PublishedCRL, StatusEntry
 from iotpki.wire.crl import RevokedEntry, encode_revoked_certificates, splice_revoked
 from iotpki.wire.keys import signature_hash_for
@@ -219,6 +224,11 @@ class CRLPublisher:
                 self.publish(label, [CRLKind.FULL, CRLKind.DELTA], shard)
                 republished.append(crl_scope_name(label, shard))
         return republished
+
+    def live_shards(self) -> list[CRLShard]:
+        """The CRL shards still holding unexpired certificates, of every authority."""
+        with self._uow() as uow:
+            return uow.crl_shards.live(self._clock.now())
 
     def latest(self, authority: str, kind: CRLKind, shard: int | None = None,
                fresh: bool = False) -> PublishedCRL | None:
