@@ -226,6 +226,7 @@ def test_shard_crls_are_served_at_their_cdp(sharded: PKI) -> None:
         *(f"/crl/{name}.crl" for name in bad)])
     assert answer.status_code == 200
     assert answer.headers["content-type"] == "application/pkix-crl"
+    assert answer.headers["etag"] == f'"{CA}.{shard}-full-1"'
     crl = x509.load_der_x509_crl(answer.content)
     assert crl.extensions.get_extension_for_class(x509.FreshestCRL).value[0].full_name == [
         x509.UniformResourceIdentifier(f"{sharded.settings.public_url}/crl/{CA}.{shard}-delta.crl")]

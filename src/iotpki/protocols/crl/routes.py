@@ -1,6 +1,7 @@
 """CRLs and CA certificates over plain HTTP (RFC 5280 §4.2.1.13, §4.2.2.1, §5).
 
-GET /crl/<ca>.crl and /crl/<ca>-delta.crl answer DER (`application/pkix-crl`, RFC 5280
+GET /crl/<ca>.crl and /crl/<ca>-delta.crl (and a CRL shard's /crl/<ca>.<shard>.crl and
+/crl/<ca>.<shard>-delta.crl, §5.2.5) answer DER (`application/pkix-crl`, RFC 5280
 §4.2.1.13 / RFC 2585 §4.2) with ETag (the CRL number), Last-Modified (thisUpdate),
 Expires (nextUpdate) and Cache-Control; If-None-Match gives 304. GET /ca/<ca>.crt answers
 the DER CA certificate (`application/pkix-cert`). An unknown name is a 404.
@@ -16,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from iotpki.core.ca.urls import crl_scope_name
 from iotpki.core.errors import NotFoundError
 from iotpki.core.revocation.status import PublishedCRL
 from iotpki.protocols.http_dates import http_date
@@ -38,7 +40,8 @@ def crl_headers(crl: PublishedCRL, now: datetime, max_age: int) -> dict[str, str
     info = crl.info
     remaining = int((info.next_update - now).total_seconds())
     return {
-        "ETag": f'"{info.authority}-{info.kind.value}-{info.number}"',
+        # A CRL shard's numbers are its own (RFC 5280 §5.2.3): its scope is in the tag.
+        "ETag": f'"{crl_scope_name(info.authority, info.shard)}-{info.kind.value}-{info.number}"',
         "Last-Modified": http_date(info.this_update),
         "Expires": http_date(info.next_update),
         "Cache-Control": f"public, max-age={max(0, min(max_age, remaining))}",
