@@ -61,6 +61,9 @@ def hot_paths(pki: PKI) -> None:
         UTC) + timedelta(days=30)))
     pki.audit.entries(after=5, limit=10)
     pki.crls.publish(CA)
+    moment = datetime.now(UTC) - timedelta(days=1)
+    pki.devices.find("operatorco", limit=10, after=(moment, "0"))  # the API's keyset pages
+    pki.registrations.find("operatorco", limit=10, after=(moment, "0"))
 
 
 def statements_of(pki: PKI) -> list[tuple[str, Any]]:
@@ -105,7 +108,7 @@ def test_every_hot_statement_is_served_by_an_index(pki: PKI) -> None:
     assert whole_table_scans(pki, statements) == {}
 
 
-def test_the_api_pages_by_keyset_not_by_offset(pki: PKI) -> None:
+def test_the_api_lists_page_by_keyset_not_by_offset(pki: PKI) -> None:
     """A deep page is an index range scan from the cursor's position."""
     for i in range(5):
         issue(pki, f"paged-{i}")

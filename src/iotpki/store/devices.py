@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, select, update
+from sqlalchemy import Connection, Row, bindparam, literal, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.errors import ConflictError
@@ -119,12 +119,15 @@ class SQLDeviceRepository:
         ]
 
     def find(self, owner: str | None, state: DeviceState | None, limit: int,
-             offset: int) -> list[Device]:
+             offset: int, after: tuple[datetime, str] | None = None) -> list[Device]:
         stmt = select(devices)
+        if after is not None:  # keyset: ix_devices_owner_created
+            stmt = stmt.where(tuple_(devices.c.created_at, devices.c.id) > tuple_(
+                literal(after[0], devices.c.created_at.type), literal(after[1])))
         if owner is not None:
             stmt = stmt.where(devices.c.owner_id == self._org_id(owner))
         if state is not None:
             stmt = stmt.where(devices.c.state == state.value)
-        rows = self._conn.execute(stmt.order_by(devices.c.created_at, devices.c.id)
-                                  .limit(limit).offset(offset)).all()
+        stmt = stmt.order_by(devices.c.created_at, devices.c.id).limit(limit)
+        rows = self._conn.execute(stmt.offset(offset) if offset else stmt).all()
         return [self._device(r) for r in rows]

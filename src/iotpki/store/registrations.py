@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, case, select, update
+from sqlalchemy import Connection, Row, bindparam, case, literal, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.errors import ConflictError
@@ -120,14 +120,20 @@ class SQLRegistrationRepository:
         return _CANCEL.execute(self._conn, {"registration": registration_id}) == 1
 
     def find(self, organization: str | None, status: str | None, limit: int,
-             offset: int) -> list[Registration]:
-        stmt = select(registrations).order_by(registrations.c.created_at, registrations.c.id)
+             offset: int, after: tuple[datetime, str] | None = None) -> list[Registration]:
+        r = registrations.c
+        stmt = select(registrations).order_by(r.created_at, r.id)
+        if after is not None:  # keyset: ix_registrations_org_created
+            stmt = stmt.where(tuple_(r.created_at, r.id) > tuple_(
+                literal(after[0], r.created_at.type), literal(after[1])))
         if organization is not None:
             stmt = stmt.where(registrations.c.organization_id == self._ids.id_of(
                 self._conn, organizations, organization))
         if status is not None:
             stmt = stmt.where(registrations.c.status == status)
-        return [self._registration(r) for r in self._conn.execute(stmt.limit(limit).offset(offset))]
+        stmt = stmt.limit(limit)
+        return [self._registration(row) for row in self._conn.execute(
+            stmt.offset(offset) if offset else stmt)]
 
     def _row(self, r: Registration) -> dict[str, Any]:
         return {

@@ -177,6 +177,7 @@ registrations = Table(
           sqlite_where=text("status = 'open' AND reference IS NOT NULL"),
           postgresql_where=text("status = 'open' AND reference IS NOT NULL")),
     Index("ix_registrations_org_status", "organization_id", "status"),
+    Index("ix_registrations_org_created", "organization_id", "created_at", "id"),  # 0021
 )
 
 deliveries = Table(

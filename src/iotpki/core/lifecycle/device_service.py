@@ -68,10 +68,11 @@ class DeviceService:
         return device
 
     def find(self, owner: str | None = None, state: DeviceState | None = None,
-             limit: int = 100, offset: int = 0) -> list[Device]:
-        """Devices by current owner and state, oldest first."""
+             limit: int = 100, offset: int = 0,
+             after: tuple[datetime, str] | None = None) -> list[Device]:
+        """Devices by current owner and state, oldest first (`after`: a keyset page)."""
         with self._uow() as uow:
-            return uow.devices.find(owner, state, limit, offset)
+            return uow.devices.find(owner, state, limit, offset, after)
 
     def history(self, device_id: str, organization: str | None = None) -> list[DeviceIdentity]:
         """The device's chain of identities: its components, then every certificate issued

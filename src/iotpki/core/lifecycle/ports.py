@@ -41,7 +41,9 @@ class DeviceRepository(Protocol):
         ...
 
     def find(self, owner: str | None, state: DeviceState | None, limit: int,
-             offset: int) -> list[Device]: ...
+             offset: int, after: tuple[datetime, str] | None = None) -> list[Device]:
+        """Oldest first; `after`: keyset pagination, only devices after (created_at, id)."""
+        ...
 
 
 class ExpiryRepository(Protocol):

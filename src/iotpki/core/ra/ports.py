@@ -67,7 +67,9 @@ class RegistrationRepository(Protocol):
     def unlock(self, registration_id: str) -> bool: ...
 
     def find(self, organization: str | None, status: str | None, limit: int,
-             offset: int) -> list[Registration]: ...
+             offset: int, after: tuple[datetime, str] | None = None) -> list[Registration]:
+        """Oldest first; `after`: keyset pagination, only those after (created_at, id)."""
+        ...
 
 
 class PendingRequestRepository(Protocol):

@@ -256,10 +256,12 @@ class RegistrationService:
             return registration_for_secret(uow, name)
 
     def find(self, organization: str | None = None, status: RegistrationStatus | None = None,
-             limit: int = 100, offset: int = 0) -> list[Registration]:
+             limit: int = 100, offset: int = 0,
+             after: tuple[datetime, str] | None = None) -> list[Registration]:
+        """Oldest first (`after`: a keyset page after (created_at, id))."""
         with self._uow() as uow:
             return uow.registrations.find(organization, status.value if status else None,
-                                          limit, offset)
+                                          limit, offset, after)
 
     def cancel(self, registration_id: str, actor: str) -> Registration:
         with self._uow() as uow:

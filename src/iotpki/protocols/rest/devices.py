@@ -27,7 +27,7 @@ from iotpki.protocols.rest.models import (
     certificate_out,
     registration_out,
 )
-from iotpki.protocols.rest.pagination import Page, PageRequest, offset_page, page_request
+from iotpki.protocols.rest.pagination import Page, PageRequest, created_page, page_request
 from iotpki.protocols.rest.problems import COMMON_PROBLEMS, WRITE_PROBLEMS
 
 router = APIRouter(tags=["devices"])
@@ -120,8 +120,8 @@ def list_devices(principal: CurrentPrincipal, api: Services,
                  state: Annotated[DeviceState | None, Query()] = None) -> Page[DeviceOut]:
     """Devices the organization owns now, oldest first, optionally in one state."""
     authorize(principal, Action.READ)
-    found = api.devices.find(principal.organization, state, page.limit + 1, page.position)
-    return offset_page([device_out(d) for d in found], page)
+    found = api.devices.find(principal.organization, state, page.limit + 1, after=page.key)
+    return created_page(found, page, lambda d: (d.created_at, d.id), device_out)
 
 
 @router.get("/devices/{device_id}", responses=COMMON_PROBLEMS)

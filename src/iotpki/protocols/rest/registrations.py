@@ -38,7 +38,7 @@ from iotpki.protocols.rest.models import (
     RegistrationsCreated,
     registration_out,
 )
-from iotpki.protocols.rest.pagination import Page, PageRequest, offset_page, page_request
+from iotpki.protocols.rest.pagination import Page, PageRequest, created_page, page_request
 from iotpki.protocols.rest.problems import COMMON_PROBLEMS, WRITE_PROBLEMS
 from iotpki.wire.names import parse_san, parse_subject
 
@@ -129,8 +129,10 @@ def list_registrations(
 ) -> Page[RegistrationOut]:
     """The organization's registrations, oldest first, optionally by status."""
     authorize(principal, Action.READ)
-    found = api.registrations.find(principal.organization, status, page.limit + 1, page.position)
-    return offset_page([RegistrationOut(**registration_out(r)) for r in found], page)
+    found = api.registrations.find(principal.organization, status, page.limit + 1,
+                                   after=page.key)
+    return created_page(found, page, lambda r: (r.created_at, r.id),
+                        lambda r: RegistrationOut(**registration_out(r)))
 
 
 def _owned(api: APIServices, principal: Principal, registration_id: str) -> Registration:
