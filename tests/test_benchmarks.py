@@ -32,10 +32,12 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
     ["crl.py", "--entries", "300", "--runs", "1"],
     ["crl_shards.py", "--certificates", "100", "--revoked", "0.05", "--window", "90d"],
     ["cli.py", "--runs", "1", "--certs", "2"],
+    ["console.py", "--certificates", "40", "--devices", "8", "--batch", "10", "--repeat", "1"],
 ])
 def test_benchmark_script_runs(args: list[str]) -> None:
     run = subprocess.run([sys.executable, str(BENCH / args[0]), *args[1:]],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert {"crl.py": "full CRL", "cli.py": "CPU min",
-            "crl_shards.py": "largest_shard_bytes"}.get(args[0], "/s") in run.stdout
+            "crl_shards.py": "largest_shard_bytes",
+            "console.py": "ms median"}.get(args[0], "/s") in run.stdout

@@ -84,11 +84,13 @@ class AuditTrail:
         return found
 
     def page_for(self, organization: str, after: int = 0, limit: int = 100,
-                 scan: int = MAX_SCAN) -> AuditPage:
+                 scan: int = MAX_SCAN,
+                 matches: Callable[[AuditEntry], bool] | None = None) -> AuditPage:
         """One page of `organization`'s entries after `after` (keyset pagination on the
-        sequence number, the primary key). At most `scan` entries are read per page, so
-        a page may hold fewer than `limit` entries while more follow: `next_after` then
-        names where the next page starts (None at the end of the log)."""
+        sequence number, the primary key), only those `matches` accepts if given. At most
+        `scan` entries are read per page, so a page may hold fewer than `limit` entries
+        while more follow: `next_after` then names where the next page starts (None at the
+        end of the log)."""
         found: list[AuditEntry] = []
         position = after
         with self._uow() as uow:
@@ -98,13 +100,19 @@ class AuditTrail:
                 batch = list(uow.audit.entries(position, wanted))
                 for entry in batch:
                     position = entry.seq
-                    if organization in organization_of(entry, owners):
+                    if organization in organization_of(entry, owners) and (
+                            matches is None or matches(entry)):
                         found.append(entry)
                         if len(found) == limit:
                             return AuditPage(tuple(found), position)
                 if len(batch) < wanted:
                     return AuditPage(tuple(found), None)  # the end of the log
         return AuditPage(tuple(found), position)  # this page's scan is spent
+
+    def last_seq(self) -> int:
+        """The sequence number of the newest entry (0 for an empty log)."""
+        with self._uow() as uow:
+            return uow.audit.head().seq
 
     def problems(self) -> tuple[int, list[AuditProblem]]:
         """(number of entries checked, every break in the chain), read in one transaction."""

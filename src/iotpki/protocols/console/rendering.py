@@ -24,8 +24,10 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",  # pages show tenant data: never kept by a shared cache
 }
-NAVIGATION = (("overview", "Fleet", ""), ("devices", "Devices", "devices"),
-              ("authorities", "Authorities", "authorities"))
+# (key, label, path, what the principal must be allowed to see it)
+NAVIGATION = (("overview", "Fleet", "", Action.READ), ("devices", "Devices", "devices", Action.READ),
+              ("authorities", "Authorities", "authorities", Action.READ),
+              ("audit", "Audit log", "audit", Action.READ_AUDIT))
 
 
 def format_time(value: datetime | None) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from iotpki.protocols.console.screens import authorities, certificate, devices, overview
+from iotpki.protocols.console.screens import audit, authorities, certificate, devices, overview
 
 
 @dataclass(frozen=True)
@@ -37,4 +37,7 @@ SCREENS: tuple[ScreenRoute, ...] = (
     _get("/certificates/{authority}/{serial}/download/{form}", certificate.download),
     _post("/certificates/{authority}/{serial}/status", certificate.change_status),
     _get("/authorities", authorities.show),
+    _get("/audit", audit.show),
+    _get("/audit/verify", audit.verify),
+    _get("/audit/export", audit.export),
 )
