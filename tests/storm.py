@@ -23,6 +23,7 @@ class Received:
     serial: int
     fingerprint: str
     at: float  # time.monotonic() when the client had it
+    node: int  # which of the storm's nodes issued it
 
 
 @dataclass
@@ -38,7 +39,7 @@ class IssuanceStorm:
     def start(self) -> IssuanceStorm:
         csrs = [make_csr(f"storm-{i}", [domain_uri(DOMAIN)])[0] for i in range(self.batch)]
         for number, node in enumerate(self.nodes):
-            thread = threading.Thread(target=self._client, args=(node, csrs),
+            thread = threading.Thread(target=self._client, args=(number, node, csrs),
                                       name=f"storm-{number}", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -63,7 +64,16 @@ class IssuanceStorm:
             time.sleep(0.02)
         return min(r.at for r in self.received_after(moment))
 
-    def _client(self, node: PKI, csrs: list[bytes]) -> None:
+    def wait_every_node_after(self, moment: float, timeout: float = 60.0) -> None:
+        """Until each node has issued since `moment` (each reconnected after a failover)."""
+        deadline = time.monotonic() + timeout
+        while {r.node for r in self.received_after(moment)} != set(range(len(self.nodes))):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not every node issued after {timeout} s; "
+                                   f"last failures: {self.failures[-3:]}")
+            time.sleep(0.02)
+
+    def _client(self, number: int, node: PKI, csrs: list[bytes]) -> None:
         requests = [IssuanceRequest(CA, "operational", c, "storm") for c in csrs]
         while not self._stop.is_set():
             try:
@@ -75,5 +85,5 @@ class IssuanceStorm:
                 continue
             now = time.monotonic()
             with self._lock:
-                self.received += [Received(o.record.serial, o.record.fingerprint, now)
+                self.received += [Received(o.record.serial, o.record.fingerprint, now, number)
                                   for o in outcomes if isinstance(o, Issued)]

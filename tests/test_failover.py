@@ -41,7 +41,9 @@ def nodes(topology: Topology, tmp_path: Path,
                         public_url="http://pki.test:8080", **key_settings(request))
     first = build_pki(settings)
     create_demo_hierarchy(first)
-    started = [first, build_pki(settings, migrate=False)]
+    # The second node as `iotpki serve` workers run: writers share a group commit, whose
+    # connection outlives a pool checkout (no pre-ping): it must be redone after the kill.
+    started = [first, build_pki(settings, migrate=False, group_commit=True)]
     try:
         yield started
     finally:
@@ -58,6 +60,7 @@ def test_no_received_certificate_is_lost_when_the_primary_dies_mid_storm(
         killed = time.monotonic()  # whatever is received from now on, the standby issued
         topology.promote_standby()
         storm.wait_received_after(killed, 60)  # the nodes issue again, on the new primary
+        storm.wait_every_node_after(killed)
     finally:
         storm.stop()
     received = storm.received
