@@ -140,7 +140,10 @@ class Database:
         if self.dialect != "postgresql" or not read_url.startswith("postgresql"):
             raise ConfigurationError("IOTPKI_DATABASE_READ_URL: a PostgreSQL read replica "
                                      "of a PostgreSQL database (IOTPKI_DATABASE_URL)")
-        return ReplicaRouter(self.engine, _postgresql_engine(read_url), max_lag)
+        # A replica that does not answer must not hold a request for long: it is measured
+        # from the request path (store.replica), and the primary serves meanwhile.
+        replica = _postgresql_engine(read_url, connect_args={"connect_timeout": 2})
+        return ReplicaRouter(self.engine, replica, max_lag)
 
     @property
     def dialect(self) -> str:

@@ -53,14 +53,15 @@ class ReplicaRouter:
         self.max_lag = max_lag
         self._check_every = min(check_every, max_lag / 4) if max_lag > 0 else check_every
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the state below
+        self._measuring = threading.Lock()  # one measurement at a time
         self._samples: collections.deque[tuple[float, int]] = collections.deque(maxlen=SAMPLES)
         self._replayed: int | None = None  # the replica's position at the last check
         self._checked_at = float("-inf")
         self._floor = 0  # a position the replica must have replayed before it is used again
         self._primary_down = False  # the last check could not reach the primary
         self._primary_read = False  # a read went to the primary since the last check
-        self.replica_reads = 0  # counters for /metrics and the tests
+        self.replica_reads = 0  # where reads went (tests, benchmarks)
         self.primary_reads = 0
 
     def engine(self) -> Engine:
@@ -84,12 +85,16 @@ class ReplicaRouter:
     def check(self) -> None:
         """Measure both positions (one query to each server). One thread measures; the
         others go on with the last measurement."""
-        if not self._lock.acquire(blocking=False):
+        if not self._measuring.acquire(blocking=False):
             return
         try:
-            primary_read, self._primary_read = self._primary_read, False
+            self._measure()
         finally:
-            self._lock.release()
+            self._measuring.release()
+
+    def _measure(self) -> None:
+        with self._lock:
+            primary_read, self._primary_read = self._primary_read, False
         now = self._clock()
         primary = _position(self.primary, PRIMARY_POSITION)
         replayed = _position(self.replica, REPLICA_POSITION)
