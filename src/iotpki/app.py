@@ -573,5 +573,5 @@ def console_services(pki: PKI) -> ConsoleServices:
         certificates=pki.certificates, service_certificates=pki.service_certificates,
         revocation=pki.revocation, devices=pki.devices,
         inventory=DeviceInventory(pki.database.read_unit_of_work),
-        lifecycle=pki.lifecycle, ocsp=pki.ocsp, crls=pki.crls, audit=pki.audit,
-        clock=pki.clock)
+        lifecycle=pki.lifecycle, approval=pki.enrollment.approval, ocsp=pki.ocsp,
+        crls=pki.crls, audit=pki.audit, clock=pki.clock)

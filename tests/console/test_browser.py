@@ -110,6 +110,7 @@ def test_log_in_open_every_screen_and_log_out(console_server: Served,
     visit(chromium, certificate_path(console_server.operational), "Live status",
           "certificate")
     visit(chromium, "/console/authorities", "operatorco-operations", "authorities")
+    visit(chromium, "/console/approvals", "Recently decided", "approvals")
     visit(chromium, "/console/audit", "authority.create", "audit")
     chromium.submit("header form button", "/console/login")  # log out
     chromium.open("/console/")

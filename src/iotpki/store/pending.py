@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, Row, bindparam, delete, func, select, update
@@ -11,6 +12,7 @@ from iotpki.core.ra.pending import PendingRequest, PendingStatus
 from iotpki.store.ids import IdCache
 from iotpki.store.prepared import Prepared
 from iotpki.store.schema import approval_challenges, authorities, pending_requests
+from iotpki.store.schema import authorities as authorities_table
 
 # Writes (store.prepared: the one write path).
 _ADD = Prepared(pending_requests.insert().inline(), (
@@ -56,10 +58,14 @@ class SQLPendingRequestRepository:
             "request": request_id, "status": status, "at": at, "by": by,
             "certificate": certificate, "reason": reason}) == 1
 
-    def find(self, status: str | None, limit: int, offset: int) -> list[PendingRequest]:
+    def find(self, status: str | None, limit: int, offset: int,
+             authorities: Sequence[str] | None = None) -> list[PendingRequest]:
         stmt = select(pending_requests).order_by(pending_requests.c.created_at)
         if status is not None:
             stmt = stmt.where(pending_requests.c.status == status)
+        if authorities is not None:
+            stmt = stmt.where(pending_requests.c.authority_id.in_(
+                [self._ids.id_of(self._conn, authorities_table, a) for a in authorities]))
         return [self._pending(r) for r in self._conn.execute(stmt.limit(limit).offset(offset))]
 
     def count_pending(self, authority: str, profile: str) -> int:

@@ -13,6 +13,7 @@ authenticate, and is queued (`core.ra.endpoint_enrollment`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -185,9 +186,11 @@ class ManualApproval:
         return pending
 
     def find(self, status: PendingStatus | None = PendingStatus.PENDING, limit: int = 100,
-             offset: int = 0) -> list[PendingRequest]:
+             offset: int = 0, authorities: Sequence[str] | None = None) -> list[PendingRequest]:
+        """Oldest first; `authorities`: only requests to these (an organization's queue)."""
         with self._uow() as uow:
-            return uow.pending.find(status.value if status else None, limit, offset)
+            return uow.pending.find(status.value if status else None, limit, offset,
+                                    authorities)
 
     def _undecided(self, request_id: str) -> PendingRequest:
         pending = self.get(request_id)

@@ -3,6 +3,7 @@ ACME state."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, Protocol
@@ -86,7 +87,10 @@ class PendingRequestRepository(Protocol):
         """Record the decision if still pending; False if decided already."""
         ...
 
-    def find(self, status: str | None, limit: int, offset: int) -> list[PendingRequest]: ...
+    def find(self, status: str | None, limit: int, offset: int,
+             authorities: Sequence[str] | None = None) -> list[PendingRequest]:
+        """Oldest first; `authorities`: only requests to these (an organization's queue)."""
+        ...
 
     def count_pending(self, authority: str, profile: str) -> int: ...
 

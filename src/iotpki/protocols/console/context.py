@@ -24,6 +24,7 @@ from iotpki.core.lifecycle.device_inventory import DeviceInventory
 from iotpki.core.lifecycle.device_service import DeviceService
 from iotpki.core.lifecycle.fleet_overview import FleetOverview
 from iotpki.core.lifecycle.transitions import LifecycleService
+from iotpki.core.ra.approval import ManualApproval
 from iotpki.core.revocation.crl import CRLPublisher
 from iotpki.core.revocation.ocsp import OCSPResponder
 from iotpki.core.revocation.service import RevocationService
@@ -46,6 +47,7 @@ class ConsoleServices:
     devices: DeviceService
     inventory: DeviceInventory
     lifecycle: LifecycleService
+    approval: ManualApproval
     ocsp: OCSPResponder
     crls: CRLPublisher
     audit: AuditTrail

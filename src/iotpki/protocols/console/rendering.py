@@ -27,6 +27,7 @@ SECURITY_HEADERS = {
 # (key, label, path, what the principal must be allowed to see it)
 NAVIGATION = (("overview", "Fleet", "", Action.READ), ("devices", "Devices", "devices", Action.READ),
               ("authorities", "Authorities", "authorities", Action.READ),
+              ("approvals", "Approvals", "approvals", Action.READ),
               ("audit", "Audit log", "audit", Action.READ_AUDIT))
 
 

@@ -10,7 +10,14 @@ from typing import Any
 
 from starlette.responses import Response
 
-from iotpki.protocols.console.screens import audit, authorities, certificate, devices, overview
+from iotpki.protocols.console.screens import (
+    approvals,
+    audit,
+    authorities,
+    certificate,
+    devices,
+    overview,
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,8 @@ SCREENS: tuple[ScreenRoute, ...] = (
     _get("/certificates/{authority}/{serial}/download/{form}", certificate.download),
     _post("/certificates/{authority}/{serial}/status", certificate.change_status),
     _get("/authorities", authorities.show),
+    _get("/approvals", approvals.show),
+    _post("/approvals/{request_id}", approvals.decide),
     _get("/audit", audit.show),
     _get("/audit/verify", audit.verify),
     _get("/audit/export", audit.export),
