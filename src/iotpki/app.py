@@ -574,4 +574,5 @@ def console_services(pki: PKI) -> ConsoleServices:
         revocation=pki.revocation, devices=pki.devices,
         inventory=DeviceInventory(pki.database.read_unit_of_work),
         lifecycle=pki.lifecycle, approval=pki.enrollment.approval, ocsp=pki.ocsp,
-        crls=pki.crls, audit=pki.audit, clock=pki.clock)
+        crls=pki.crls, audit=pki.audit, clock=pki.clock,
+        webhooks=pki.webhooks)

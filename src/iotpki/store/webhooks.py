@@ -6,11 +6,16 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.errors import ConflictError, NotFoundError
-from iotpki.core.integration.webhook import DeliveryStatus, WebhookDelivery, WebhookSubscription
+from iotpki.core.integration.webhook import (
+    DeliveryPosition,
+    DeliveryStatus,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from iotpki.store.ids import IdCache
 from iotpki.store.prepared import Prepared
 from iotpki.store.schema import organizations, webhook_deliveries, webhook_subscriptions
@@ -31,6 +36,10 @@ _RECORD_ATTEMPT = Prepared(update(webhook_deliveries).where(D.id == bindparam("d
     status=bindparam("status"), attempts=bindparam("attempts"),
     next_attempt_at=bindparam("next_attempt"), last_error=bindparam("error"),
     delivered_at=bindparam("delivered")))
+# A manual retry: an undelivered delivery is due now (a delivered one stays as it is).
+_RETRY = Prepared(update(webhook_deliveries).where(
+    D.id == bindparam("delivery"), D.status != DeliveryStatus.DELIVERED.value).values(
+    status=DeliveryStatus.PENDING.value, next_attempt_at=bindparam("now")))
 
 
 class SQLWebhookRepository:
@@ -124,6 +133,30 @@ class SQLWebhookRepository:
         rows = self._conn.execute(stmt.order_by(D.created_at.desc(), D.event_id.desc())
                                   .limit(limit).offset(offset)).all()
         return [_delivery(r) for r in rows]
+
+    def delivery_page(self, organization: str, status: DeliveryStatus | None,
+                      before: DeliveryPosition | None, limit: int) -> list[WebhookDelivery]:
+        stmt = select(webhook_deliveries).join(
+            webhook_subscriptions, S.id == D.subscription_id).where(
+            S.organization_id == self._ids.id_of(self._conn, organizations, organization))
+        if status is not None:
+            stmt = stmt.where(D.status == status.value)
+        if before is not None:
+            stmt = stmt.where(or_(D.created_at < before.created_at, and_(
+                D.created_at == before.created_at, D.id < before.delivery_id)))
+        rows = self._conn.execute(stmt.order_by(D.created_at.desc(), D.id.desc())
+                                  .limit(limit)).all()
+        return [_delivery(r) for r in rows]
+
+    def delivery(self, delivery_id: str) -> tuple[WebhookDelivery, str] | None:
+        row = self._conn.execute(select(webhook_deliveries, S.organization_id).join(
+            webhook_subscriptions, S.id == D.subscription_id).where(D.id == delivery_id)).first()
+        if row is None:
+            return None
+        return _delivery(row), self._ids.label_of(self._conn, organizations, row.organization_id)
+
+    def retry(self, delivery_id: str, now: datetime) -> bool:
+        return _RETRY.execute(self._conn, {"delivery": delivery_id, "now": now}) == 1
 
 
 def _delivery(row: Row[Any]) -> WebhookDelivery:

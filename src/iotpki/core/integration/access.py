@@ -20,6 +20,7 @@ class Action(StrEnum):
     REGISTER = "register"  # registrations (create, cancel) and manifests (export, import)
     REVOKE = "revoke"  # certificates, one or many
     REPORT_EVENT = "report-event"  # lifecycle events on devices
+    INTEGRATE = "integrate"  # API principals (revoke) and webhook deliveries (retry)
 
 
 ALLOWED: dict[Role, frozenset[Action]] = {

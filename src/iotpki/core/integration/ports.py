@@ -7,7 +7,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from iotpki.core.integration.principal import Principal
-from iotpki.core.integration.webhook import DeliveryStatus, WebhookDelivery, WebhookSubscription
+from iotpki.core.integration.webhook import (
+    DeliveryPosition,
+    DeliveryStatus,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 
 if TYPE_CHECKING:
     from iotpki.core.integration.console_session import ConsoleSession
@@ -62,6 +67,20 @@ class WebhookRepository(Protocol):
     def deliveries(self, organization: str | None, subscription: str | None,
                    status: DeliveryStatus | None, limit: int, offset: int) -> list[WebhookDelivery]:
         """Newest first."""
+        ...
+
+    def delivery_page(self, organization: str, status: DeliveryStatus | None,
+                      before: DeliveryPosition | None, limit: int) -> list[WebhookDelivery]:
+        """The organization's deliveries older than `before` (keyset), newest first."""
+        ...
+
+    def delivery(self, delivery_id: str) -> tuple[WebhookDelivery, str] | None:
+        """A delivery and the organization of its subscription."""
+        ...
+
+    def retry(self, delivery_id: str, now: datetime) -> bool:
+        """Make an undelivered delivery pending and due at `now`; False if it was
+        delivered (or is unknown)."""
         ...
 
 

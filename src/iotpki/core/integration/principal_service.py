@@ -140,6 +140,14 @@ class PrincipalService:
         assert revoked is not None
         return revoked
 
+    def get(self, principal_id: str, organization: str | None = None) -> Principal:
+        """One principal; another organization's is reported unknown, like a missing one."""
+        with self._uow() as uow:
+            principal = uow.principals.get(principal_id)
+        if principal is None or organization not in (None, principal.organization):
+            raise NotFoundError(f"unknown principal {principal_id!r}")
+        return principal
+
     def list(self, organization: str | None = None) -> list[Principal]:
         with self._uow() as uow:
             return uow.principals.list(organization)

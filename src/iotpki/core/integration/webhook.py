@@ -52,6 +52,14 @@ class WebhookDelivery:
 
 
 @dataclass(frozen=True)
+class DeliveryPosition:
+    """Where a page of the delivery log ends (keyset: newest first by creation, then id)."""
+
+    created_at: datetime
+    delivery_id: str
+
+
+@dataclass(frozen=True)
 class RetryPolicy:
     """Exponential backoff: the n-th failure waits base·2^(n-1), at most `cap`; after
     `max_attempts` failures the delivery is dead. `lease`: how long an attempt may take

@@ -30,11 +30,12 @@ from urllib.parse import urlsplit
 
 from iotpki.core.audit.log import AuditRecord, append_audit
 from iotpki.core.clock import Clock
-from iotpki.core.errors import ConfigurationError, NotFoundError
+from iotpki.core.errors import ConfigurationError, ConflictError, NotFoundError
 from iotpki.core.events import StoredEvent
 from iotpki.core.integration.webhook import (
     ID_HEADER,
     SIGNATURE_HEADER,
+    DeliveryPosition,
     DeliveryStatus,
     RetryPolicy,
     WebhookDelivery,
@@ -149,6 +150,33 @@ class WebhookService:
                    offset: int = 0) -> list[WebhookDelivery]:
         with self._uow() as uow:
             return uow.webhooks.deliveries(organization, subscription, status, limit, offset)
+
+    def delivery_page(self, organization: str, status: DeliveryStatus | None = None,
+                      before: DeliveryPosition | None = None,
+                      limit: int = 50) -> list[WebhookDelivery]:
+        """The organization's delivery log, newest first, one keyset page."""
+        with self._uow() as uow:
+            return uow.webhooks.delivery_page(organization, status, before, limit)
+
+    def retry(self, delivery_id: str, actor: str,
+              organization: str | None = None) -> WebhookDelivery:
+        """Attempt an undelivered delivery again now, with the same delivery id (receivers
+        drop a repeat by it). A dead one gets one more attempt; it stays dead if that
+        fails too, since its attempts are spent."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            found = uow.webhooks.delivery(delivery_id)
+            if found is None or organization not in (None, found[1]):
+                raise NotFoundError(f"unknown webhook delivery {delivery_id!r}")
+            delivery, owner = found
+            if not uow.webhooks.retry(delivery_id, now):
+                raise ConflictError(f"webhook delivery {delivery_id} was delivered already")
+            append_audit(uow.audit, now, AuditRecord(
+                "webhook.retry", "success", actor, delivery_id,
+                {"organization": owner, "subscription": delivery.subscription,
+                 "previous_status": delivery.status.value, "attempts": delivery.attempts}))
+            uow.commit()
+        return replace(delivery, status=DeliveryStatus.PENDING, next_attempt_at=now)
 
 
 class WebhookDispatcher:

@@ -20,6 +20,7 @@ from iotpki.core.integration.access import Action, may
 from iotpki.core.integration.console_session import ConsoleSessions, SignedIn
 from iotpki.core.integration.principal import Principal
 from iotpki.core.integration.principal_service import PrincipalService
+from iotpki.core.integration.webhook_service import WebhookService
 from iotpki.core.lifecycle.device_inventory import DeviceInventory
 from iotpki.core.lifecycle.device_service import DeviceService
 from iotpki.core.lifecycle.fleet_overview import FleetOverview
@@ -52,6 +53,7 @@ class ConsoleServices:
     crls: CRLPublisher
     audit: AuditTrail
     clock: Clock
+    webhooks: WebhookService
 
 
 @dataclass

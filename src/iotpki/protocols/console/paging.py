@@ -13,20 +13,29 @@ from iotpki.core.lifecycle.device_inventory import DevicePosition
 MAX_CURSOR = 200
 
 
-def encode_position(position: DevicePosition) -> str:
-    raw = f"{position.created_at.isoformat()}|{position.device_id}".encode()
+def encode_keyset(created_at: datetime, key: str) -> str:
+    """A (creation time, id) position: the keyset of devices, webhook deliveries, ..."""
+    raw = f"{created_at.isoformat()}|{key}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_position(cursor: str) -> DevicePosition:
+def decode_keyset(cursor: str) -> tuple[datetime, str]:
     try:
         if len(cursor) > MAX_CURSOR:
             raise ValueError
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment, _, device_id = raw.partition("|")
+        moment, _, key = raw.partition("|")
         created_at = datetime.fromisoformat(moment)
-        if created_at.tzinfo is None or not device_id:
+        if created_at.tzinfo is None or not key:
             raise ValueError
-        return DevicePosition(created_at, device_id)
+        return created_at, key
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise ConfigurationError("invalid page cursor: follow the page's links") from None
+
+
+def encode_position(position: DevicePosition) -> str:
+    return encode_keyset(position.created_at, position.device_id)
+
+
+def decode_position(cursor: str) -> DevicePosition:
+    return DevicePosition(*decode_keyset(cursor))

