@@ -20,3 +20,29 @@ def test_migrating_twice_is_harmless(pki: PKI) -> None:
     pki.database.migrate()
     with pki.database.engine.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() is not None
+
+
+def test_0022_fills_the_key_facts_and_domain_of_stored_certificates(demo_pki: PKI) -> None:
+    """Certificates stored before 0022 get their key's identity and strength and their
+    domain from their DER and SANs."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import select, update
+
+    from iotpki.store.database import MIGRATIONS
+    from iotpki.store.schema import certificates
+    from tests.api.conftest import DOMAIN, issue_operational
+
+    record = issue_operational(demo_pki, "sensor-before-0022")
+    columns = ("key_id", "key_algorithm", "key_bits", "domain")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with demo_pki.database.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        conn.execute(update(certificates).values(dict.fromkeys(columns)))
+        command.downgrade(config, "0021")
+        command.upgrade(config, "head")
+        row = conn.execute(select(*(certificates.c[c] for c in columns)).where(
+            certificates.c.fingerprint == record.fingerprint)).one()
+    facts = record.key_facts
+    assert tuple(row) == (facts.key_id, "ec", 256, DOMAIN)

@@ -563,6 +563,7 @@ def console_services(pki: PKI) -> ConsoleServices:
     from iotpki.core.integration.console_session import ConsoleSessions
     from iotpki.core.lifecycle.device_inventory import DeviceInventory
     from iotpki.core.lifecycle.fleet_overview import FleetOverview
+    from iotpki.core.lifecycle.posture import PostureChecks
     from iotpki.protocols.console.context import ConsoleServices
 
     return ConsoleServices(
@@ -575,4 +576,4 @@ def console_services(pki: PKI) -> ConsoleServices:
         inventory=DeviceInventory(pki.database.read_unit_of_work),
         lifecycle=pki.lifecycle, approval=pki.enrollment.approval, ocsp=pki.ocsp,
         crls=pki.crls, audit=pki.audit, clock=pki.clock,
-        webhooks=pki.webhooks)
+        webhooks=pki.webhooks, posture=PostureChecks(pki.database.read_unit_of_work, pki.clock))

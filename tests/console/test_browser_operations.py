@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from iotpki.app import PKI, build_sealer
 from iotpki.core.integration.principal import Role
 from iotpki.core.integration.webhook import DeliveryStatus, RetryPolicy, WebhookDelivery
@@ -18,6 +20,7 @@ from tests.api.conftest import OWN
 from tests.console.browser import Browser
 from tests.console.test_browser import Served, chromium, console_server, log_in
 from tests.lifecycle.receiver import webhook_receiver
+from tests.test_posture_checks import legacy
 
 __all__ = ["chromium", "console_server"]  # the browser module's fixtures, shared
 
@@ -77,3 +80,19 @@ def test_integrations_retry_a_failed_delivery(console_server: Served, chromium: 
         chromium.open("/console/integrations")
         assert "delivered" in chromium.text()
         assert chromium.console_errors() == []
+
+
+def test_posture_checks_open_and_lead_to_the_finding(console_server: Served,
+                                                     chromium: Browser) -> None:
+    pki = console_server.pki
+    weak = legacy(pki, "operatorco-operations", "sensor-weak-browser",
+                  rsa.generate_private_key(65537, 1024), pki.clock.now() + timedelta(days=60))
+    log_in(chromium, console_server.keys[(OWN, Role.AUDITOR)])
+    chromium.open("/console/posture")
+    assert "Posture checks" in chromium.text() and "RSA 1024" in chromium.text()
+    assert chromium.console_errors() == []
+    chromium.screenshot("posture")
+    chromium.submit(f"#weak-keys a[href$='/{weak.serial_hex}']",
+                    f"/console/certificates/operatorco-operations/{weak.serial_hex}")
+    assert "sensor-weak-browser" in chromium.text()
+    assert chromium.console_errors() == []

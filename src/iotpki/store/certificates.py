@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Row, Select, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
+from iotpki.core.ca.key_facts import KeyFacts
 from iotpki.core.ca.ports import CertificateQuery, RevocationCandidate
 from iotpki.core.ca.serial import serial_hex
 from iotpki.core.errors import ConflictError
@@ -20,7 +21,7 @@ from iotpki.store.schema import authorities, certificates, organizations
 SAN_SEPARATOR = "\n"
 _COLUMNS = ("authority_id", "serial", "fingerprint", "subject", "sans", "not_before",
             "not_after", "profile", "status", "revoked_at", "revocation_reason", "issued_at",
-            "der", "crl_shard")
+            "der", "crl_shard", "key_id", "key_algorithm", "key_bits", "domain")
 # Prepared (store.prepared): every issuance inserts, every renewal and CMP request looks up.
 _INSERT = Prepared(certificates.insert().inline(), _COLUMNS)
 _SET_STATUS = Prepared(update(certificates).where(
@@ -147,6 +148,8 @@ class SQLCertificateRepository:
             der=bytes(r["der"]), issued_at=r["issued_at"], status=CertificateStatus(r["status"]),
             revoked_at=r["revoked_at"], revocation_reason=r["revocation_reason"],
             crl_shard=r["crl_shard"], position=r.get("id"),
+            key=KeyFacts(r["key_id"], r["key_algorithm"], r["key_bits"])
+            if r["key_id"] is not None else None,
         )
 
 
@@ -157,6 +160,7 @@ def _is_lineage(query: CertificateQuery) -> bool:
 
 
 def _row(record: CertificateRecord, authority_id: int) -> dict[str, Any]:
+    key = record.key_facts
     return {
         "authority_id": authority_id, "serial": record.serial_hex,
         "fingerprint": record.fingerprint, "subject": record.subject,
@@ -164,4 +168,6 @@ def _row(record: CertificateRecord, authority_id: int) -> dict[str, Any]:
         "not_after": record.not_after, "profile": record.profile, "status": record.status.value,
         "revoked_at": record.revoked_at, "revocation_reason": record.revocation_reason,
         "issued_at": record.issued_at, "der": record.der, "crl_shard": record.crl_shard,
+        "key_id": key.key_id, "key_algorithm": key.algorithm, "key_bits": key.bits,
+        "domain": record.domain,
     }

@@ -66,6 +66,12 @@ certificates = Table(
     Column("released_at", UTCDateTime),
     Column("invalidity_date", UTCDateTime),
     Column("crl_shard", BigInteger),  # 0019: the CRL shard its CDP names; NULL: none
+    # 0022: the public key's identity and strength (core.ca.key_facts) and the operational
+    # domain it names: the posture checks' set-based queries.
+    Column("key_id", String(64)),
+    Column("key_algorithm", String(16)),
+    Column("key_bits", Integer),
+    Column("domain", String(253)),
     UniqueConstraint("authority_id", "serial", name="uq_certificates_issuer_serial"),
     Index("ix_certificates_not_after", "not_after"),
     Index("ix_certificates_status", "authority_id", "status"),
@@ -77,6 +83,9 @@ certificates = Table(
     # 0019: a shard's entries; revoked and held rows only (issuance never writes to it).
     Index("ix_certificates_crl_shard", "authority_id", "crl_shard",
           sqlite_where=text(_ON_CRL), postgresql_where=text(_ON_CRL)),
+    Index("ix_certificates_key_id", "key_id"),
+    Index("ix_certificates_key_strength", "authority_id", "key_algorithm", "key_bits"),
+    Index("ix_certificates_domain", "domain"),
 )
 
 audit_log = Table(

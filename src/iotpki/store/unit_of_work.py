@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from iotpki.store.key_archive import SQLKeyArchiveRepository
     from iotpki.store.organizations import SQLOrganizationRepository
     from iotpki.store.pending import SQLPendingRequestRepository
+    from iotpki.store.posture import SQLPostureQueries
     from iotpki.store.principals import SQLIdempotencyRepository, SQLPrincipalRepository
     from iotpki.store.registrations import SQLDeliveryRepository, SQLRegistrationRepository
     from iotpki.store.renewal_pulls import SQLRenewalPullRepository
@@ -230,6 +231,12 @@ class SQLUnitOfWork:
         from iotpki.store.device_inventory import SQLDeviceInventory
 
         return SQLDeviceInventory(self._connection, self._ids)
+
+    @cached_property
+    def posture(self) -> SQLPostureQueries:
+        from iotpki.store.posture import SQLPostureQueries
+
+        return SQLPostureQueries(self._connection, self._ids)
 
     @cached_property
     def fleet(self) -> SQLFleetStatistics:

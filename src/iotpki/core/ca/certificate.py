@@ -11,6 +11,7 @@ from enum import StrEnum
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from iotpki.core.ca.key_facts import KeyFacts
 from iotpki.core.ca.serial import serial_hex
 from iotpki.core.supply_chain.domain import DOMAIN_URN_PREFIX
 from iotpki.wire.names import format_san
@@ -48,6 +49,17 @@ class CertificateRecord:
     # Where the store keeps it, in issue order (keyset pagination: `CertificateQuery.after`);
     # None until stored. Not part of the record's value.
     position: int | None = field(default=None, compare=False)
+    # Its public key's identity and strength (posture checks), when known without parsing.
+    key: KeyFacts | None = field(default=None, compare=False)
+
+    @property
+    def key_facts(self) -> KeyFacts:
+        return self.key if self.key is not None else KeyFacts.of(self.certificate.public_key())
+
+    @property
+    def domain(self) -> str | None:
+        """The operational domain the store indexes (the first, if it named several)."""
+        return min(self.domains, default=None)
 
     @property
     def serial_hex(self) -> str:
@@ -75,5 +87,5 @@ class CertificateRecord:
             fingerprint=hashlib.sha256(der).hexdigest(), subject=subject.rfc4514_string(),
             sans=tuple(format_san(n) for n in sans), not_before=cert.not_valid_before_utc,
             not_after=cert.not_valid_after_utc, profile=profile, der=der, issued_at=issued_at,
-            crl_shard=crl_shard,
+            crl_shard=crl_shard, key=KeyFacts.of(cert.public_key()),
         )

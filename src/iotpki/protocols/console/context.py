@@ -24,6 +24,7 @@ from iotpki.core.integration.webhook_service import WebhookService
 from iotpki.core.lifecycle.device_inventory import DeviceInventory
 from iotpki.core.lifecycle.device_service import DeviceService
 from iotpki.core.lifecycle.fleet_overview import FleetOverview
+from iotpki.core.lifecycle.posture import PostureChecks
 from iotpki.core.lifecycle.transitions import LifecycleService
 from iotpki.core.ra.approval import ManualApproval
 from iotpki.core.revocation.crl import CRLPublisher
@@ -54,6 +55,7 @@ class ConsoleServices:
     audit: AuditTrail
     clock: Clock
     webhooks: WebhookService
+    posture: PostureChecks
 
 
 @dataclass

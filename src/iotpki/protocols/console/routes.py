@@ -18,6 +18,7 @@ from iotpki.protocols.console.screens import (
     devices,
     integrations,
     overview,
+    posture,
 )
 
 
@@ -50,6 +51,7 @@ SCREENS: tuple[ScreenRoute, ...] = (
     _get("/audit", audit.show),
     _get("/audit/verify", audit.verify),
     _get("/audit/export", audit.export),
+    _get("/posture", posture.show),
     _get("/integrations", integrations.show),
     _post("/integrations/deliveries/{delivery_id}/retry", integrations.retry_delivery),
     _post("/integrations/principals/{principal_id}/revoke", integrations.revoke_principal),

@@ -1,0 +1,104 @@
+"""The posture checks' queries (`core.lifecycle.posture`), each one statement over indexes:
+keys by identity (`ix_certificates_key_id`) and strength (`ix_certificates_key_strength`,
+migration 0022), expiry ranges per authority and status (`ix_certificates_fleet`), renewals
+by subject (`ix_certificates_subject`), domains by name (`ix_certificates_domain`), and the
+owner's devices (`ix_devices_owner`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, and_, distinct, exists, func, or_, select
+
+from iotpki.core.ca.key_facts import MINIMUM_BITS
+from iotpki.core.lifecycle.posture import CertificateRef, DeviceRef, ForeignDomain, SharedKey
+from iotpki.store.ids import IdCache
+from iotpki.store.schema import (
+    authorities,
+    certificates,
+    device_identities,
+    devices,
+    domains,
+    organizations,
+)
+
+c, i, d = certificates.c, device_identities.c, devices.c
+_OWNED_IDENTITIES = devices.join(device_identities, i.device_id == d.id).join(
+    certificates, c.fingerprint == i.fingerprint)
+
+
+class SQLPostureQueries:
+    def __init__(self, conn: Connection, ids: IdCache) -> None:
+        self._conn = conn
+        self._ids = ids
+
+    def _organization(self, label: str) -> int:
+        return self._ids.id_of(self._conn, organizations, label)
+
+    def _authorities(self, labels: Sequence[str]) -> list[int]:
+        return [self._ids.id_of(self._conn, authorities, label) for label in labels]
+
+    def shared_keys(self, organization: str, limit: int) -> list[SharedKey]:
+        owner = self._organization(organization)
+        shared = (select(c.key_id).select_from(_OWNED_IDENTITIES)
+                  .where(d.owner_id == owner, c.key_id.is_not(None)).group_by(c.key_id)
+                  .having(func.count(distinct(d.id)) > 1).order_by(c.key_id).limit(limit)
+                  .subquery())
+        rows = self._conn.execute(
+            select(c.key_id, d.id, d.name).distinct().select_from(_OWNED_IDENTITIES)
+            .where(d.owner_id == owner, c.key_id.in_(select(shared.c.key_id)))
+            .order_by(c.key_id, d.name, d.id)).all()
+        found: dict[str, list[DeviceRef]] = {}
+        for key_id, device_id, name in rows:
+            found.setdefault(key_id, []).append(DeviceRef(device_id, name))
+        return [SharedKey(k, tuple(v)) for k, v in found.items()]
+
+    def weak_keys(self, labels: Sequence[str], now: datetime,
+                  limit: int) -> list[CertificateRef]:
+        weak = or_(*(and_(c.key_algorithm == algorithm, c.key_bits < bits)
+                     for algorithm, bits in MINIMUM_BITS.items()))
+        stmt = select(c.authority_id, c.serial, c.subject, c.profile, c.not_after,
+                      c.key_algorithm, c.key_bits).where(
+            c.authority_id.in_(self._authorities(labels)), weak, c.status == "good",
+            c.not_after > now).order_by(c.not_after, c.id).limit(limit)
+        return [self._reference(r, f"{r.key_algorithm.upper()} {r.key_bits}")
+                for r in self._conn.execute(stmt)]
+
+    def unrenewed(self, labels: Sequence[str], now: datetime, until: datetime,
+                  limit: int) -> list[CertificateRef]:
+        own = self._authorities(labels)
+        later = certificates.alias("later")
+        renewed = exists(select(1).select_from(later).where(
+            later.c.subject == c.subject, later.c.authority_id.in_(own),
+            later.c.issued_at > c.issued_at))
+        stmt = select(c.authority_id, c.serial, c.subject, c.profile, c.not_after).where(
+            c.authority_id.in_(own), c.status == "good", c.not_after >= now,
+            c.not_after < until, ~renewed).order_by(c.not_after, c.id).limit(limit)
+        return [self._reference(r) for r in self._conn.execute(stmt)]
+
+    def leaves_after(self, authority: str, moment: datetime) -> tuple[int, datetime | None]:
+        count, last = self._conn.execute(select(func.count(), func.max(c.not_after)).where(
+            c.authority_id == self._ids.id_of(self._conn, authorities, authority),
+            c.status == "good", c.not_after > moment)).one()
+        return int(count), last
+
+    def foreign_domains(self, organization: str, now: datetime,
+                        limit: int) -> list[ForeignDomain]:
+        owner = self._organization(organization)
+        dm = domains.c
+        stmt = (select(d.id, d.name, dm.name, dm.organization_id).distinct()
+                .select_from(domains.join(certificates, c.domain == dm.name)
+                             .join(device_identities, i.fingerprint == c.fingerprint)
+                             .join(devices, d.id == i.device_id))
+                .where(dm.organization_id != owner, d.owner_id == owner,
+                       c.status == "good", c.not_after > now)
+                .order_by(d.name, d.id, dm.name).limit(limit))
+        return [ForeignDomain(DeviceRef(device_id, name), domain,
+                              self._ids.label_of(self._conn, organizations, domain_owner))
+                for device_id, name, domain, domain_owner in self._conn.execute(stmt)]
+
+    def _reference(self, row: object, key: str = "") -> CertificateRef:
+        r = row._mapping  # type: ignore[attr-defined]
+        return CertificateRef(self._ids.label_of(self._conn, authorities, r["authority_id"]),
+                              r["serial"], r["subject"], r["profile"], r["not_after"], key)
