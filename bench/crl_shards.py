@@ -8,7 +8,7 @@ rounds (`CRLShardBuilds.run_once`) and reports the shard count, the largest shar
 the build times, and what a delta after a few more revocations costs.
 
     python bench/crl_shards.py --certificates 100000 --revoked 0.01 --window 7d \
-        [--database-url postgresql+psycopg://...] [--json out.json]
+        [--revoke-expiring 30d] [--database-url postgresql+psycopg://...] [--json out.json]
 
 `run_shard_bench(pki, ...)` is the same measurement on a PKI someone else filled (for
 bench/scale.py): it reads the shards registered in the store.
@@ -39,6 +39,7 @@ from bench.issuance import make_csrs
 from iotpki.app import PKI, build_pki
 from iotpki.cli.demo_setup import create_demo_hierarchy
 from iotpki.core.ca.issuance import IssuanceRequest
+from iotpki.core.ca.ports import CertificateQuery
 from iotpki.core.ca.profile import parse_duration
 from iotpki.core.outcomes import Issued
 from iotpki.core.revocation.crl_shards import CRLShardBuilds
@@ -123,6 +124,9 @@ def main() -> None:
     parser.add_argument("--certificates", type=int, default=100_000)
     parser.add_argument("--revoked", type=float, default=0.01, help="fraction revoked")
     parser.add_argument("--window", default="7d", help="CRL shard window")
+    parser.add_argument("--revoke-expiring", default=None, help="also revoke, in one bulk "
+                        "revocation, every certificate expiring within this (e.g. 30d): "
+                        "the worst case, shards whose every certificate is revoked")
     parser.add_argument("--database-url", default=os.environ.get("IOTPKI_DATABASE_URL"))
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
@@ -149,15 +153,24 @@ def measure(pki: PKI, args: argparse.Namespace) -> dict[str, Any]:
     serials = issue(pki, args.certificates, pki.profiles["operational"].validity)
     issue_seconds = time.perf_counter() - started
     rng = random.Random(20)
-    chosen = rng.sample(serials, int(len(serials) * args.revoked) + 10)
+    # The 10 revoked after the first build: among the latest to expire, which
+    # --revoke-expiring never reaches.
+    later = rng.sample(serials[len(serials) // 2:], 10)
+    chosen = rng.sample(sorted(set(serials) - set(later)), int(len(serials) * args.revoked))
     started = time.perf_counter()
-    revoke(pki, chosen[10:])
+    revoke(pki, chosen)
     revoke_seconds = time.perf_counter() - started
+    bulk = 0
+    if args.revoke_expiring is not None:
+        bulk = pki.revocation.revoke_matching(CertificateQuery(
+            authority=CA, expires_before=pki.clock.now() + parse_duration(args.revoke_expiring),
+            limit=None), x509.ReasonFlags.cessation_of_operation, "bench").revoked
     return {"database": pki.database.dialect, "certificates": args.certificates,
-            "revoked": len(chosen) - 10, "window": args.window,
+            "revoked": len(chosen), "window": args.window,
+            "bulk_revoked_expiring": [args.revoke_expiring, bulk],
             "issue_seconds": round(issue_seconds, 1),
             "revoke_seconds": round(revoke_seconds, 1),
-            **run_shard_bench(pki, chosen[:10])}
+            **run_shard_bench(pki, later)}
 
 
 if __name__ == "__main__":
