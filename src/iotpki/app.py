@@ -364,7 +364,7 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         crls=crls,
         ocsp=OCSPResponder(replica, certificates, clock),
         crl_distribution=CRLDistribution(replica, crls, clock),
-        crl_shards=CRLShardBuilds(uow, crls, clock, node_name()),
+        crl_shards=CRLShardBuilds(uow, crls, clock, node_name(), reads=reads),
         clock=clock,
         endpoints=endpoints,
         devices=DeviceService(uow, clock),

@@ -13,6 +13,7 @@ shard from taking one number, whatever the leases.
 
 from __future__ import annotations
 
+import logging
 import zlib
 from collections import defaultdict
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from iotpki.core.ports import Transaction
 from iotpki.core.revocation.crl import CRLPublisher
 from iotpki.core.revocation.ports import CRLShard, CRLShardRepository, RevocationIndex
 from iotpki.core.revocation.status import PublishedCRL
+
+log = logging.getLogger(__name__)
 
 
 class ShardsUnitOfWork(Transaction, Protocol):
@@ -38,8 +41,10 @@ class ShardsUnitOfWork(Transaction, Protocol):
 
 class CRLShardBuilds:
     def __init__(self, uow: Callable[[], ShardsUnitOfWork], publisher: CRLPublisher,
-                 clock: Clock, holder: str, lease: timedelta = timedelta(minutes=5)) -> None:
+                 clock: Clock, holder: str, lease: timedelta = timedelta(minutes=5),
+                 reads: Callable[[], ShardsUnitOfWork] | None = None) -> None:
         self._uow = uow
+        self._reads = reads or uow  # the round's look-ups never take SQLite's write lock
         self._publisher = publisher
         self._clock = clock
         self.holder = holder  # this node (host and process): who holds a lease
@@ -52,18 +57,21 @@ class CRLShardBuilds:
         """Build every live shard that looks due and whose lease this node gets."""
         published: list[PublishedCRL] = []
         for shard, changed in self._due():
-            if self._claim(shard):
-                try:
-                    published += self._publisher.publish_if_due(shard.authority, changed,
-                                                                 shard.shard)
-                finally:
-                    self._release(shard)
+            if not self._claim(shard):
+                continue  # another node builds it
+            try:
+                published += self._publisher.publish_if_due(shard.authority, changed,
+                                                             shard.shard)
+            except Exception:  # one shard's failure (its CA's key unreadable) spares the rest
+                log.exception("CRL shard %s.%s not built", shard.authority, shard.shard)
+            finally:
+                self._release(shard)
         return published
 
     def _due(self) -> list[tuple[CRLShard, int]]:
         """The live shards whose newest CRLs (as this node knows them) call for new ones,
         with their change marks, starting at this node's own point of the list."""
-        with self._uow() as uow:
+        with self._reads() as uow:
             live = uow.crl_shards.live(self._clock.now())
         by_authority: dict[str, list[CRLShard]] = defaultdict(list)
         for shard in live:
@@ -73,7 +81,7 @@ class CRLShardBuilds:
         since = {authority: min(self._publisher.newest_seq(authority, scope) for scope in
                                 [None, *(s.shard for s in shards)])
                  for authority, shards in by_authority.items()}
-        with self._uow() as uow:
+        with self._reads() as uow:
             changes = {authority: uow.revocation.shard_changes(authority, seq)
                        for authority, seq in since.items()}
         # The own CRL of a sharded authority changes with its certificates in no shard only.
