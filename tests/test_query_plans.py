@@ -34,7 +34,8 @@ SMALL_TABLES = {"revocation_counters", "authorities", "organizations", "alembic_
 @pytest.fixture
 def pki(postgres_schema_url: str, tmp_path: Path) -> Iterator[PKI]:
     os.environ["IOTPKI_CA_PASSPHRASE"] = PASSPHRASE
-    instance = build_pki(Settings(tmp_path / "data", postgres_schema_url, "http://pki.test:8080"))
+    instance = build_pki(Settings(tmp_path / "data", postgres_schema_url,
+                                  public_url="http://pki.test:8080"))
     create_demo_hierarchy(instance)
     try:
         yield instance
