@@ -5,6 +5,7 @@ write: `openssl verify -crl_check[_all] [-use_deltas]` and pkilint's `lint_crl`.
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from cryptography.x509 import ocsp
 from starlette.applications import Starlette
 
 from iotpki.app import PKI, build_pki
+from iotpki.background import RevocationWorker
 from iotpki.core.ca.crl_shard import crl_shard_of
 from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued
@@ -247,3 +249,23 @@ def test_ocsp_answers_for_sharded_certificates(sharded: PKI) -> None:
             leaf.certificate, leaf.chain[0], hashes.SHA256()).build().public_bytes(Encoding.DER)
         answer = ocsp.load_der_ocsp_response(sharded.ocsp.respond(CA, request).der)
         assert answer.certificate_status is status
+
+
+def test_a_nodes_revocation_worker_builds_the_shards(sharded: PKI) -> None:
+    """`iotpki serve`'s background worker runs the shard round (after the CAs' own CRLs)."""
+    near, far = issue(sharded, "near"), issue(sharded, "far", weeks=20)
+    worker = RevocationWorker(sharded.ocsp, sharded.crls, sharded.crl_distribution,
+                              lambda: None, poll=0.05, publish_every=0.1,
+                              shards=sharded.crl_shards)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(
+                sharded.crls.latest_info(CA, CRLKind.FULL, shard_of(leaf)) is None
+                for leaf in (near, far)):
+            time.sleep(0.1)
+    finally:
+        worker.stop()
+    for leaf in (near, far):
+        crl = sharded.crls.latest(CA, CRLKind.FULL, shard_of(leaf))
+        assert crl is not None and crl.info.shard == shard_of(leaf)
