@@ -1,5 +1,5 @@
 """Benchmark: one CA at scale on PostgreSQL with a synchronous standby and a read replica
-(issue 20; docs/performance.md, "Scale: primary, standby, replica").
+(issue 20; docs/performance.md, "Scale: primary, synchronous standby, read replica").
 
 On a topology of our own (tests/topology.py: primary, synchronous standby, asynchronous
 replica, Debian's PostgreSQL 15), N real certificates are issued through `issue_many` (1% of
