@@ -10,11 +10,14 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from cryptography.hazmat.primitives.asymmetric import rsa
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.select import Select
 
 from iotpki.app import PKI, build_sealer
 from iotpki.core.integration.principal import Role
 from iotpki.core.integration.webhook import DeliveryStatus, RetryPolicy, WebhookDelivery
 from iotpki.core.integration.webhook_service import WebhookDispatcher
+from iotpki.core.lifecycle.device import DeviceState
 from iotpki.protocols.webhook.sender import HTTPWebhookSender
 from tests.api.conftest import OWN
 from tests.console.browser import Browser
@@ -96,3 +99,27 @@ def test_posture_checks_open_and_lead_to_the_finding(console_server: Served,
                     f"/console/certificates/operatorco-operations/{weak.serial_hex}")
     assert "sensor-weak-browser" in chromium.text()
     assert chromium.console_errors() == []
+
+
+def test_revocation_center_reports_lost_after_confirming(console_server: Served,
+                                                         chromium: Browser) -> None:
+    pki = console_server.pki
+    device = pki.devices.get(console_server.device)
+    log_in(chromium, console_server.keys[(OWN, Role.OPERATOR)])
+    chromium.open("/console/revocation")
+    assert "CRLs" in chromium.text() and "OCSP health" in chromium.text()
+    assert chromium.console_errors() == []
+    chromium.screenshot("revocation")
+    for event, state in (("lost", DeviceState.LOST), ("found", DeviceState.ACTIVE)):
+        chromium.open("/console/revocation")
+        chromium.fill("device", device.name)
+        Select(chromium.driver.find_element(By.NAME, "event")).select_by_value(event)
+        confirm = f"/console/revocation/devices/{device.id}/{event}"
+        chromium.submit("#lifecycle button", confirm)
+        assert "What will happen" in chromium.text()
+        if event == "lost":
+            chromium.screenshot("revocation-confirm")
+        assert pki.devices.get(device.id).state is not state  # nothing yet
+        chromium.submit("#confirm button", f"/console/devices/{device.id}")
+        assert pki.devices.get(device.id).state is state
+        assert chromium.console_errors() == []

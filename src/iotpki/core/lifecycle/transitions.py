@@ -167,6 +167,15 @@ class LifecycleOutcome:
     cancelled: tuple[str, ...] = ()  # the previous owner's registrations, cancelled
 
 
+@dataclass(frozen=True)
+class LifecyclePreview:
+    """What reporting an event would do now, changing nothing (a console's confirmation)."""
+
+    device: Device
+    transition: Transition
+    certificates: tuple[CertificateRecord, ...]  # those it would act on, as they are now
+
+
 class LifecycleService:
     """Applies lifecycle events reported by a CRM or device-management system."""
 
@@ -181,6 +190,21 @@ class LifecycleService:
     def allowed(self, device: Device) -> list[Transition]:
         """The transitions the device's state allows now (what a console offers)."""
         return [t for t in self._table if device.state in t.sources]
+
+    def preview(self, device_id: str, event: LifecycleEvent, organization: str | None = None
+                ) -> LifecyclePreview:
+        """The transition `report` would take and the certificates it would act on; the
+        same refusals (NotFoundError, IllegalTransitionError), none audited: nothing
+        happened."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            device = uow.devices.get(device_id)
+            if device is None or organization not in (None, device.current_owner):
+                raise NotFoundError(f"unknown device {device_id!r}")
+            transition = transition_for(device, event, self._table)
+            history = uow.devices.history(device.id)
+        return LifecyclePreview(device, transition, tuple(
+            _targets(history, transition, now, self._maintenance_profile)))
 
     def report(self, device_id: str, event: LifecycleEvent | str, actor: str,
                details: Mapping[str, Any] | None = None,

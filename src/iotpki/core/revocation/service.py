@@ -48,6 +48,15 @@ class BulkRevocation:
     protected: int = 0  # infrastructure certificates the filter matched, left alone
 
 
+@dataclass(frozen=True)
+class BulkPreview:
+    """What `revoke_matching` would do now: how many certificates would change status, and
+    how many infrastructure certificates the filter matches that it would leave alone."""
+
+    changes: int
+    protected: int
+
+
 class RevocationService:
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock,
                  infrastructure: InfrastructurePredicate = _no_infrastructure,
@@ -92,23 +101,39 @@ class RevocationService:
                 replace_it(revoked)
         return revoked
 
+    def _matching(self, uow: UnitOfWork, query: CertificateQuery, hold: bool
+                  ) -> tuple[list[RevocationCandidate], int]:
+        """(the certificates a bulk change would act on, infrastructure ones left alone)."""
+        skip = {CertificateStatus.REVOKED} | ({CertificateStatus.HELD} if hold else set())
+        matched = [c for c in uow.certificates.revocation_candidates(
+            replace(query, limit=None, offset=0)) if c.status not in skip]
+        candidates = [c for c in matched if not self._infrastructure(c.profile, c.fingerprint)]
+        return candidates, len(matched) - len(candidates)
+
+    def preview_matching(self, query: CertificateQuery, reason: x509.ReasonFlags) -> BulkPreview:
+        with self._uow() as uow:
+            candidates, protected = self._matching(
+                uow, query, reason is x509.ReasonFlags.certificate_hold)
+        return BulkPreview(len(candidates), protected)
+
     def revoke_matching(
         self, query: CertificateQuery, reason: x509.ReasonFlags, actor: str,
-        invalidity_date: datetime | None = None,
+        invalidity_date: datetime | None = None, expected: int | None = None,
     ) -> BulkRevocation:
         """Revoke (or hold) every certificate the query matches, in ONE transaction: all or
         none. Already revoked certificates are left alone (and held ones, for a hold). Each
         certificate gets its own audit entry and event, as if revoked one by one; the
-        revocation counter moves once per authority, so the next delta CRL lists them all."""
+        revocation counter moves once per authority, so the next delta CRL lists them all.
+        `expected`: the count the caller was shown (`preview_matching`); if the filter now
+        matches another number, nothing changes (ConflictError)."""
         now = self._clock.now()
         hold = reason is x509.ReasonFlags.certificate_hold
         status = CertificateStatus.HELD if hold else CertificateStatus.REVOKED
-        skip = {CertificateStatus.REVOKED} | ({CertificateStatus.HELD} if hold else set())
         with self._uow() as uow:
-            matched = [c for c in uow.certificates.revocation_candidates(
-                replace(query, limit=None, offset=0)) if c.status not in skip]
-            candidates = [c for c in matched
-                          if not self._infrastructure(c.profile, c.fingerprint)]
+            candidates, protected = self._matching(uow, query, hold)
+            if expected is not None and len(candidates) != expected:
+                raise ConflictError(f"the filter now matches {len(candidates)} certificates, "
+                                    f"not the {expected} shown: review the count again")
             by_authority: dict[str, list[RevocationCandidate]] = defaultdict(list)
             for candidate in candidates:
                 by_authority[candidate.authority].append(candidate)
@@ -118,7 +143,7 @@ class RevocationService:
             if candidates:
                 self._record_many(uow, actor, hold, candidates, now, reason.value)
             uow.commit()
-        return BulkRevocation(len(candidates), reason.value, now, len(matched) - len(candidates))
+        return BulkRevocation(len(candidates), reason.value, now, protected)
 
     @staticmethod
     def _record_many(uow: UnitOfWork, actor: str, hold: bool,

@@ -28,6 +28,7 @@ SECURITY_HEADERS = {
 NAVIGATION = (("overview", "Fleet", "", Action.READ), ("devices", "Devices", "devices", Action.READ),
               ("authorities", "Authorities", "authorities", Action.READ),
               ("approvals", "Approvals", "approvals", Action.READ),
+              ("revocation", "Revocation", "revocation", Action.READ),
               ("posture", "Posture", "posture", Action.READ),
               ("audit", "Audit log", "audit", Action.READ_AUDIT),
               ("integrations", "Integrations", "integrations", Action.READ))

@@ -19,6 +19,7 @@ from iotpki.protocols.console.screens import (
     integrations,
     overview,
     posture,
+    revocation,
 )
 
 
@@ -51,6 +52,12 @@ SCREENS: tuple[ScreenRoute, ...] = (
     _get("/audit", audit.show),
     _get("/audit/verify", audit.verify),
     _get("/audit/export", audit.export),
+    _get("/revocation", revocation.show),
+    _get("/revocation/lifecycle", revocation.find_device),
+    _get("/revocation/devices/{device_id}/{event}", revocation.confirm_event),
+    _post("/revocation/devices/{device_id}/{event}", revocation.report_event),
+    _get("/revocation/bulk", revocation.bulk_preview),
+    _post("/revocation/bulk", revocation.bulk_revoke),
     _get("/posture", posture.show),
     _get("/integrations", integrations.show),
     _post("/integrations/deliveries/{delivery_id}/retry", integrations.retry_delivery),
