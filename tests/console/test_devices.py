@@ -38,6 +38,9 @@ def test_the_inventory_filters_and_pages(world: World, console_app: Any) -> None
             assert more[0] in found.text and more[1] not in found.text, term
         assert "No device matches" in client.get(
             "/console/devices", params={"search": "no-such-sensor"}).text
+        for term in ("sensor-000", "building-42.operator.example"):  # CN prefix, domain
+            found = client.get("/console/devices", params={"search": term}).text
+            assert all(d in found for d in everyone), term
         lost = client.get("/console/devices", params={"state": "lost"})
         assert "No device matches" in lost.text
         domain = client.get("/console/devices", params={

@@ -1,20 +1,26 @@
 """The device inventory's pages (`core.lifecycle.device_inventory`): devices of one owner in
 (created_at, id) order from the `ix_devices_owner_created` index (migration 0020), a page
 starting after the last one shown; identity filters are EXISTS subqueries over the device's
-identities and their certificates."""
+identities and their certificates; a search is a union of index lookups."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, CompoundSelect, Connection, and_, exists, literal, select, tuple_, union
 
 from iotpki.core.lifecycle.device import Device
 from iotpki.core.lifecycle.device_inventory import DeviceQuery
 from iotpki.core.supply_chain.domain import DOMAIN_URN_PREFIX
 from iotpki.store.devices import SQLDeviceRepository
 from iotpki.store.ids import IdCache
-from iotpki.store.schema import certificates, device_identities, devices, organizations
+from iotpki.store.schema import (
+    authorities,
+    certificates,
+    device_identities,
+    devices,
+    organizations,
+)
 
 
 class SQLDeviceInventory:
@@ -32,7 +38,7 @@ class SQLDeviceInventory:
         if identity:
             stmt = stmt.where(_has_identity(and_(*identity)))
         if query.search:
-            stmt = stmt.where(or_(d.name == query.search, _has_identity(_matches(query.search))))
+            stmt = stmt.where(d.id.in_(_matching(query.search)))
         if query.after is not None:
             stmt = stmt.where(tuple_(d.created_at, d.id)
                               > tuple_(_bound(query.after.created_at), query.after.device_id))
@@ -64,10 +70,20 @@ def _identity_conditions(query: DeviceQuery) -> list[ColumnElement[bool]]:
     return found
 
 
-def _matches(term: str) -> ColumnElement[bool]:
-    """A serial (hex), a fingerprint, a subject containing the term, or a SAN value."""
-    c = certificates.c
+def _matching(term: str) -> CompoundSelect[Any]:
+    """Devices named `term`, or holding an identity whose serial (hex) or fingerprint is
+    `term`, whose subject starts with `CN=<term>`, or whose operational domain is `term`:
+    each an index lookup (a substring search would read every certificate)."""
+    c, i, d = certificates.c, device_identities.c, devices.c
     compact = term.lower().removeprefix("0x").replace(":", "")
-    return or_(c.serial == compact, c.fingerprint == compact,
-               c.subject.contains(term, autoescape=True),
-               c.sans.contains(term, autoescape=True))
+    common_name = f"CN={term}"
+    fingerprints = union(
+        select(c.fingerprint).where(c.fingerprint == compact),
+        select(c.fingerprint).where(c.authority_id.in_(select(authorities.c.id)),
+                                    c.serial == compact),
+        select(c.fingerprint).where(c.subject >= common_name,
+                                    c.subject < common_name + "\uffff"),
+        select(c.fingerprint).where(c.domain == term))
+    return union(
+        select(d.id).where(d.organization_id.in_(select(organizations.c.id)), d.name == term),
+        select(i.device_id).where(i.fingerprint.in_(fingerprints)))

@@ -1,6 +1,6 @@
 """The device inventory of an organization: the devices it owns now, filtered by state and by
 what their identities say (profile, operational domain, expiry, a serial, fingerprint, name,
-subject or SAN), a page at a time.
+common name or operational domain), a page at a time.
 
 Pages are keyset pages (ordered by creation time and id, the next page starting after the
 last device shown), so page 1,000 costs what page 1 costs, however large the fleet.
@@ -34,7 +34,8 @@ class DeviceQuery:
     profile: str | None = None  # a device with an identity of this profile
     domain: str | None = None  # ... naming this operational domain
     expires_before: datetime | None = None  # ... not revoked, expiring before this time
-    search: str | None = None  # device name, or an identity's serial, fingerprint, CN or SAN
+    # a device name, or an identity's serial or fingerprint, CN prefix or operational domain
+    search: str | None = None
     after: DevicePosition | None = None
     limit: int = 50
 
