@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from iotpki.app import PKI
 from iotpki.core.ca.certificate import CertificateRecord
 from iotpki.core.ca.issuance import IssuanceRequest
+from iotpki.core.ca.ports import Purpose
 from iotpki.core.lifecycle.posture import PostureChecks
 from iotpki.core.outcomes import Issued
 from iotpki.core.ra.enrollment import EnrollmentRequest
@@ -81,7 +82,8 @@ def test_every_check_finds_its_case_and_only_the_organizations(demo_pki: PKI) ->
         not_after=pki.clock.now() + timedelta(days=10)))
     assert isinstance(expiring, Issued)
 
-    checks = PostureChecks(pki.database.read_unit_of_work, pki.clock)
+    pki.service_certificates.current("operatorco-operations", Purpose.OCSP_SIGNING)
+    checks = PostureChecks(pki.database.read_unit_of_work, pki.clock, pki.profiles)
     report = checks.report(OWN)
     [shared] = report.shared_keys.items
     assert {d.id for d in shared.devices} == {first.device_id, second.device_id}
@@ -89,6 +91,8 @@ def test_every_check_finds_its_case_and_only_the_organizations(demo_pki: PKI) ->
     assert [(c.serial_hex, c.key) for c in report.weak_keys.items] == [
         (weak.serial_hex, "RSA 1024")]
     assert expiring.record.serial_hex in {c.serial_hex for c in report.unrenewed.items}
+    # the service replaces its own certificates (the OCSP responder's lives 30 days)
+    assert "ocsp-responder" not in {c.profile for c in report.unrenewed.items}
     [outlived] = report.outlived
     assert (outlived.authority, outlived.leaves_after, outlived.last_leaf) == (
         "operatorco-operations", 1, outliving.not_after)

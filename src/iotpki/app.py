@@ -576,4 +576,5 @@ def console_services(pki: PKI) -> ConsoleServices:
         inventory=DeviceInventory(pki.database.read_unit_of_work),
         lifecycle=pki.lifecycle, approval=pki.enrollment.approval, ocsp=pki.ocsp,
         crls=pki.crls, audit=pki.audit, clock=pki.clock,
-        webhooks=pki.webhooks, posture=PostureChecks(pki.database.read_unit_of_work, pki.clock))
+        webhooks=pki.webhooks,
+        posture=PostureChecks(pki.database.read_unit_of_work, pki.clock, pki.profiles))

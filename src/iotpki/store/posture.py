@@ -66,7 +66,7 @@ class SQLPostureQueries:
                 for r in self._conn.execute(stmt)]
 
     def unrenewed(self, labels: Sequence[str], now: datetime, until: datetime,
-                  limit: int) -> list[CertificateRef]:
+                  skipped_profiles: Sequence[str], limit: int) -> list[CertificateRef]:
         own = self._authorities(labels)
         later = certificates.alias("later")
         renewed = exists(select(1).select_from(later).where(
@@ -74,7 +74,8 @@ class SQLPostureQueries:
             later.c.issued_at > c.issued_at))
         stmt = select(c.authority_id, c.serial, c.subject, c.profile, c.not_after).where(
             c.authority_id.in_(own), c.status == "good", c.not_after >= now,
-            c.not_after < until, ~renewed).order_by(c.not_after, c.id).limit(limit)
+            c.not_after < until, c.profile.not_in(skipped_profiles), ~renewed
+        ).order_by(c.not_after, c.id).limit(limit)
         return [self._reference(r) for r in self._conn.execute(stmt)]
 
     def leaves_after(self, authority: str, moment: datetime) -> tuple[int, datetime | None]:

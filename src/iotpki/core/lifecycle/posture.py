@@ -4,7 +4,8 @@
   copied key: one device can impersonate the other);
 - weak keys in its good certificates (`core.ca.key_facts.MINIMUM_BITS`);
 - certificates expiring within `HORIZON` with no renewal seen (no later certificate of
-  the same authority and subject);
+  the same authority and subject); the service's own certificates (OCSP responder, CMP
+  protection, ...) are left out: the service replaces them itself;
 - its authorities that expire before certificates they issued (a leaf that outlives its
   CA fails validation from the CA's notAfter on, RFC 5280 §6.1.3 (a)(2)), or before which
   their parent expires;
@@ -18,12 +19,13 @@ were others).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
 from iotpki.core.ca.authority import Authority
+from iotpki.core.ca.profile import INFRASTRUCTURE_KINDS, Profile
 from iotpki.core.clock import Clock
 from iotpki.core.ports import Transaction
 
@@ -106,7 +108,7 @@ class PostureQueries(Protocol):
                   limit: int) -> list[CertificateRef]: ...
 
     def unrenewed(self, authorities: Sequence[str], now: datetime, until: datetime,
-                  limit: int) -> list[CertificateRef]: ...
+                  skipped_profiles: Sequence[str], limit: int) -> list[CertificateRef]: ...
 
     def leaves_after(self, authority: str, moment: datetime) -> tuple[int, datetime | None]:
         """Good certificates of `authority` whose notAfter is after `moment`: how many,
@@ -130,9 +132,12 @@ class PostureUnitOfWork(Transaction, Protocol):
 
 
 class PostureChecks:
-    def __init__(self, uow: Callable[[], PostureUnitOfWork], clock: Clock) -> None:
+    def __init__(self, uow: Callable[[], PostureUnitOfWork], clock: Clock,
+                 profiles: Mapping[str, Profile]) -> None:
         self._uow = uow
         self._clock = clock
+        self._service_profiles = sorted(
+            name for name, p in profiles.items() if p.kind in INFRASTRUCTURE_KINDS)
 
     def report(self, organization: str, limit: int = LIMIT) -> PostureReport:
         now = self._clock.now()
@@ -144,7 +149,8 @@ class PostureChecks:
                 organization, now,
                 Findings.of(checks.shared_keys(organization, limit + 1), limit),
                 Findings.of(checks.weak_keys(own, now, limit + 1), limit),
-                Findings.of(checks.unrenewed(own, now, now + HORIZON, limit + 1), limit),
+                Findings.of(checks.unrenewed(own, now, now + HORIZON,
+                                                    self._service_profiles, limit + 1), limit),
                 tuple(found for label in own
                       if (found := _outlived(checks, every[label], every)) is not None),
                 Findings.of(checks.foreign_domains(organization, now, limit + 1), limit))
