@@ -157,6 +157,13 @@ def measure(pki: PKI, records: list[Any], devices: list[str], repeat: int) -> di
             "certificate page (live OCSP)": (
                 f"/console/certificates/{middle.authority}/{middle.serial_hex}", {}),
             "authorities": ("/console/authorities", {}),
+            "revocation center (CRLs, live OCSP)": ("/console/revocation", {}),
+            "bulk revocation count, one subject": ("/console/revocation/bulk", {
+                "subject": last.subject.removeprefix("CN="), "reason": "superseded"}),
+            "bulk revocation count, whole profile": ("/console/revocation/bulk", {
+                "profile": "operational", "reason": "superseded"}),
+            "posture checks": ("/console/posture", {}),
+            "integrations": ("/console/integrations", {}),
         }
         return {name: timed(client, path, repeat, **params)
                 for name, (path, params) in pages.items()}
