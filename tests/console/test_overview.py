@@ -75,3 +75,17 @@ def test_forecast_and_rates_follow_the_clock(demo_pki: PKI) -> None:
     assert after.total("expired") == before.total("expired") + 1
     assert after.total("good") == before.total("good") - 1
     assert after.months[0].count == before.months[0].count - 1
+
+
+def test_forecast_slices_match_the_certificates(world: World) -> None:
+    """Every horizon and month counts exactly the good certificates whose notAfter falls in
+    it (one pass over the index, sliced; checked against the records themselves)."""
+    for n in range(3):
+        issue_operational(world.pki, f"sensor-slice-{n}")
+    overview = FleetOverview(world.pki.database.read_unit_of_work, world.pki.clock).overview(OWN)
+    records = [r for r in world.pki.certificates.find(
+        CertificateQuery(organization=OWN, limit=None)) if r.status.value == "good"]
+    for bucket in (*overview.horizons, *overview.months):
+        expected = sum(1 for r in records
+                       if overview.at <= r.not_after < bucket.end and r.not_after >= bucket.start)
+        assert bucket.count == expected, bucket.label

@@ -1,6 +1,7 @@
 """Counts for the fleet overview (`core.lifecycle.fleet_overview`), each answered from an
-index (migration 0018): certificates by authority, status, notAfter and profile
-(`ix_certificates_fleet`, a covering index: the table is not read), by authority and issue
+index (migration 0018): certificates by authority, status, notAfter and profile, every
+count and expiry slice in one pass (`ix_certificates_fleet`, a covering index: the table is
+not read), by authority and issue
 time (`ix_certificates_issued`), and events by type and time (`ix_events_type_at`)."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, case, func, select
 
 from iotpki.core.events import StoredEvent
-from iotpki.core.lifecycle.fleet_overview import EXPIRED, CertificateCount
+from iotpki.core.lifecycle.fleet_overview import EXPIRED, Tally
 from iotpki.store.ids import IdCache
 from iotpki.store.schema import authorities, certificates, events
 
@@ -25,23 +26,20 @@ class SQLFleetStatistics:
     def _authority_ids(self, labels: Sequence[str]) -> list[int]:
         return [self._ids.id_of(self._conn, authorities, label) for label in labels]
 
-    def certificate_counts(self, labels: Sequence[str], now: datetime) -> list[CertificateCount]:
+    def tally(self, labels: Sequence[str], now: datetime,
+              edges: Sequence[datetime]) -> list[Tally]:
         c = certificates.c
         status = case((and_(c.status == "good", c.not_after < now), EXPIRED), else_=c.status)
-        found: dict[tuple[str, str], int] = {}
+        bucket = case(*((c.not_after < edge, n) for n, edge in enumerate(edges)),
+                      else_=len(edges))
+        found: list[Tally] = []
         for authority_id in self._authority_ids(labels):  # one index range per authority
             rows = self._conn.execute(
-                select(c.profile, status, func.count()).where(c.authority_id == authority_id)
-                .group_by(c.profile, status))
-            for profile, state, count in rows:
-                found[(profile, state)] = found.get((profile, state), 0) + int(count)
-        return [CertificateCount(p, s, n) for (p, s), n in sorted(found.items())]
-
-    def expiring(self, labels: Sequence[str], start: datetime, end: datetime) -> int:
-        c = certificates.c
-        return sum(int(self._conn.execute(select(func.count()).where(
-            c.authority_id == authority_id, c.status == "good", c.not_after >= start,
-            c.not_after < end)).scalar_one()) for authority_id in self._authority_ids(labels))
+                select(c.profile, status, bucket, func.count()).where(
+                    c.authority_id == authority_id).group_by(c.profile, status, bucket))
+            found += [Tally(profile, state, int(n), int(count))
+                      for profile, state, n, count in rows]
+        return found
 
     def issued_since(self, labels: Sequence[str], since: datetime) -> int:
         c = certificates.c

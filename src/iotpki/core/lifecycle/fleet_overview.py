@@ -2,8 +2,9 @@
 on hold, revoked, expired), how many expire soon (the next 7, 30 and 90 days and each of the
 next 12 months), and the recent issuance, renewal and refusal rates.
 
-Counts come from the store's indexes (`FleetStatistics`), never from reading certificates:
-an organization with a million of them is counted in one index scan. Renewals and refused
+Counts come from the store's indexes (`FleetStatistics.tally`), never from reading
+certificates: every count and every expiry slice of an organization comes from one pass over
+an index. Renewals and refused
 enrollments are read from the event outbox, newest first, up to `EVENT_SCAN` events per
 window: beyond that the figure is shown as a lower bound (`RateCount.capped`).
 """
@@ -35,14 +36,22 @@ class CertificateCount:
     count: int
 
 
-class FleetStatistics(Protocol):
-    def certificate_counts(self, authorities: Sequence[str], now: datetime) -> list[CertificateCount]:
-        """Certificates of these authorities by profile and status (`EXPIRED` for good ones
-        whose notAfter is before `now`)."""
-        ...
+@dataclass(frozen=True)
+class Tally:
+    """Certificates of one profile and status; for good ones, which expiry slice: the first
+    `edges[bucket]` their notAfter is before (`len(edges)`: after every edge)."""
 
-    def expiring(self, authorities: Sequence[str], start: datetime, end: datetime) -> int:
-        """Good certificates of these authorities with start <= notAfter < end."""
+    profile: str
+    status: str  # one of STATUSES
+    bucket: int
+    count: int
+
+
+class FleetStatistics(Protocol):
+    def tally(self, authorities: Sequence[str], now: datetime,
+              edges: Sequence[datetime]) -> list[Tally]:
+        """Certificates of these authorities by profile, status (`EXPIRED` for good ones
+        whose notAfter is before `now`) and expiry slice, in one pass over an index."""
         ...
 
     def issued_since(self, authorities: Sequence[str], since: datetime) -> int: ...
@@ -115,23 +124,25 @@ class Overview:
         return dict(sorted(table.items()))
 
 
+def expiry_edges(now: datetime) -> list[datetime]:
+    """The slice boundaries: every horizon and the end of every 30-day month."""
+    days = sorted({*HORIZONS, *(30 * (m + 1) for m in range(MONTHS))})
+    return [now + timedelta(days=d) for d in days]
+
+
 class FleetOverview:
     def __init__(self, uow: Callable[[], FleetUnitOfWork], clock: Clock) -> None:
         self._uow = uow
         self._clock = clock
 
     def overview(self, organization: str) -> Overview:
-        now = self._clock.now()
+        now, edges = self._clock.now(), expiry_edges(self._clock.now())
         with self._uow() as uow:
             own = [a.label for a in uow.authorities.list() if a.organization == organization]
-            fleet = uow.fleet
-            counts = tuple(fleet.certificate_counts(own, now)) if own else ()
-            horizons = tuple(ExpiryBucket(f"{d} days", now, now + timedelta(days=d),
-                                          fleet.expiring(own, now, now + timedelta(days=d))
-                                          if own else 0) for d in HORIZONS)
-            months = tuple(_month(fleet, own, now, i) for i in range(MONTHS))
-            rates = self._rates(fleet, set(own), now)
-        return Overview(organization, now, counts, horizons, months, rates)
+            tally = uow.fleet.tally(own, now, edges) if own else []
+            rates = self._rates(uow.fleet, set(own), now)
+        return Overview(organization, now, _counts(tally), _horizons(tally, now, edges),
+                        _months(tally, now, edges), rates)
 
     @staticmethod
     def _rates(fleet: FleetStatistics, own: set[str], now: datetime) -> Rates:
@@ -151,10 +162,37 @@ class FleetOverview:
         return Rates(tuple(issued), tuple(renewed), tuple(refused), tuple(failures))
 
 
-def _month(fleet: FleetStatistics, own: Sequence[str], now: datetime, index: int) -> ExpiryBucket:
-    start, end = now + timedelta(days=30 * index), now + timedelta(days=30 * (index + 1))
-    return ExpiryBucket(start.strftime("%b %Y"), start, end,
-                        fleet.expiring(own, start, end) if own else 0)
+def _counts(tally: Sequence[Tally]) -> tuple[CertificateCount, ...]:
+    found: dict[tuple[str, str], int] = {}
+    for t in tally:
+        found[(t.profile, t.status)] = found.get((t.profile, t.status), 0) + t.count
+    return tuple(CertificateCount(p, s, n) for (p, s), n in sorted(found.items()))
+
+
+def _expiring(tally: Sequence[Tally], edges: Sequence[datetime], now: datetime,
+              start: datetime, end: datetime) -> int:
+    """Good certificates in the slices from `start` to `end` (each now or an edge): slice
+    `b` runs from `edges[b - 1]` (from now for the first) to `edges[b]`."""
+    return sum(t.count for t in tally if t.status == "good" and t.bucket < len(edges)
+               and start <= (edges[t.bucket - 1] if t.bucket else now)
+               and edges[t.bucket] <= end)
+
+
+def _horizons(tally: Sequence[Tally], now: datetime,
+              edges: Sequence[datetime]) -> tuple[ExpiryBucket, ...]:
+    return tuple(ExpiryBucket(f"{d} days", now, now + timedelta(days=d),
+                              _expiring(tally, edges, now, now, now + timedelta(days=d)))
+                 for d in HORIZONS)
+
+
+def _months(tally: Sequence[Tally], now: datetime,
+            edges: Sequence[datetime]) -> tuple[ExpiryBucket, ...]:
+    months = []
+    for index in range(MONTHS):
+        start, end = now + timedelta(days=30 * index), now + timedelta(days=30 * (index + 1))
+        months.append(ExpiryBucket(start.strftime("%b %Y"), start, end,
+                                   _expiring(tally, edges, now, start, end)))
+    return tuple(months)
 
 
 def _authority(event: StoredEvent) -> str:
