@@ -566,15 +566,18 @@ def console_services(pki: PKI) -> ConsoleServices:
     from iotpki.core.lifecycle.posture import PostureChecks
     from iotpki.protocols.console.context import ConsoleServices
 
+    # The console's screens read from the read replica when there is one (they may trail the
+    # primary by its lag bound, docs/operations.md); sessions and actions use the primary.
+    replica = pki.database.replica_unit_of_work
     return ConsoleServices(
         sessions=ConsoleSessions(pki.database.unit_of_work, pki.clock),
         principals=pki.principals,
-        fleet=FleetOverview(pki.database.read_unit_of_work, pki.clock),
+        fleet=FleetOverview(replica, pki.clock),
         authorities=pki.authorities, organizations=pki.organizations, profiles=pki.profiles,
-        certificates=pki.certificates, service_certificates=pki.service_certificates,
+        certificates=pki.listings, service_certificates=pki.service_certificates,
         revocation=pki.revocation, devices=pki.devices,
-        inventory=DeviceInventory(pki.database.read_unit_of_work),
+        inventory=DeviceInventory(replica),
         lifecycle=pki.lifecycle, approval=pki.enrollment.approval, ocsp=pki.ocsp,
         crls=pki.crls, audit=pki.audit, clock=pki.clock,
         webhooks=pki.webhooks,
-        posture=PostureChecks(pki.database.read_unit_of_work, pki.clock, pki.profiles))
+        posture=PostureChecks(replica, pki.clock, pki.profiles))
