@@ -41,10 +41,16 @@ def test_a_writer_is_not_blocked_by_an_open_read_transaction(demo_pki: PKI) -> N
 
 
 def test_readers_of_the_pki_use_read_only_units(demo_pki: PKI) -> None:
-    reads = demo_pki.database.read_unit_of_work
-    assert demo_pki.audit._uow == reads
-    assert demo_pki.certificates._uow == reads
-    assert demo_pki.ocsp._uow == reads
+    """Audit pages and OCSP may read through the replica unit (issue 20: a read-only unit
+    on the replica while it is fresh, else on the primary), the certificate directory
+    through the primary's read unit; none of them through a writer."""
+    database = demo_pki.database
+    assert demo_pki.audit._uow == database.replica_unit_of_work
+    assert demo_pki.ocsp._uow == database.replica_unit_of_work
+    assert demo_pki.certificates._uow == database.read_unit_of_work
+    for reader in (demo_pki.audit, demo_pki.certificates, demo_pki.ocsp):
+        with reader._uow() as uow:
+            assert uow._read_only
 
 
 def test_an_audit_page_reads_a_bounded_slice_and_says_where_to_go_on(demo_pki: PKI) -> None:
