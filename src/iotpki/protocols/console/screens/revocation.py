@@ -113,8 +113,10 @@ def _crl_row(visit: Visit, authority: Authority) -> CRLRow:
 def _ocsp_row(visit: Visit, authority: Authority) -> OCSPRow:
     responder = visit.services.service_certificates.stored(authority.label,
                                                            Purpose.OCSP_SIGNING)
+    # A good one (the answer to expect), found in (authority, status) index order: without
+    # the status, SQLite sorts all the authority's certificates to find its newest.
     newest = visit.services.certificates.find(CertificateQuery(
-        authority=authority.label, limit=1, newest_first=True))
+        authority=authority.label, status=CertificateStatus.GOOD, limit=1, newest_first=True))
     if not newest:
         return OCSPRow(authority.label, responder, None, None)
     started = time.perf_counter()
