@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from cryptography import x509
 
-from iotpki.core.ca.certificate import CertificateStatus
+from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
 from iotpki.core.clock import Clock
 from iotpki.core.errors import PolicyError
 from iotpki.core.errors import RefusalReason as R
@@ -28,8 +28,11 @@ class PresentedIdentities:
         self._uow = uow
         self._clock = clock
 
-    def check(self, chain: tuple[x509.Certificate, ...], allow_held: bool = False) -> None:
-        """`chain` leaf first; raise `PolicyError` (REVOKED, UNTRUSTED_CHAIN) or return.
+    def check(self, chain: tuple[x509.Certificate, ...],
+              allow_held: bool = False) -> CertificateRecord | None:
+        """`chain` leaf first; raise `PolicyError` (REVOKED, UNTRUSTED_CHAIN) or return the
+        leaf's record if it was issued here (None for a supplier's certificate), read in the
+        same unit of work: the caller needs it next and need not read it again (issue 21).
         `allow_held`: a certificate on hold may speak (to ask for its release)."""
         if not chain:
             raise PolicyError(R.NO_CLIENT_IDENTITY, "no certificate was presented")
@@ -45,7 +48,8 @@ class PresentedIdentities:
                                                          f"issued here and chains to no "
                                                          f"trusted supplier anchor: {exc}"
                                       ) from exc
-                return
+                return None
         held = allow_held and record.status is CertificateStatus.HELD
         if record.status is not CertificateStatus.GOOD and not held:
             raise PolicyError(R.REVOKED, f"the presented certificate is {record.status.value}")
+        return record

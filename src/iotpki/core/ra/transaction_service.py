@@ -95,6 +95,12 @@ class TransactionService:
         with self._reads() as uow:
             return uow.cmp.nonce_seen(nonce)
 
+    def seen(self, nonce: bytes, transaction_id: str) -> tuple[bool, CMPTransaction | None]:
+        """Whether a senderNonce was recorded already, and the transaction of an id, in one
+        read (a first message's two freshness checks, RFC 9483 §3.5; issue 21)."""
+        with self._reads() as uow:
+            return uow.cmp.nonce_seen(nonce), uow.cmp.get_transaction(transaction_id)
+
     def attached(self, nonce: bytes, at: datetime,
                  transaction: Callable[[Issued | Rejected], CMPTransaction | None]
                  ) -> RequestRecord:

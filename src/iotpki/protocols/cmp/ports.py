@@ -33,7 +33,7 @@ class Transactions(Protocol):
 
     def note_nonce(self, nonce: bytes, at: datetime) -> bool: ...
 
-    def nonce_seen(self, nonce: bytes) -> bool: ...
+    def seen(self, nonce: bytes, transaction_id: str) -> tuple[bool, CMPTransaction | None]: ...
 
     def attached(self, nonce: bytes, at: datetime,
                  transaction: Callable[[Issued | Rejected], CMPTransaction | None]
@@ -107,9 +107,11 @@ class Revocation(Protocol):
 
 
 class Presented(Protocol):
-    """`core.ra.presented.PresentedIdentities`: whether a protection certificate may speak."""
+    """`core.ra.presented.PresentedIdentities`: whether a protection certificate may speak;
+    its record if it was issued here."""
 
-    def check(self, chain: tuple[x509.Certificate, ...], allow_held: bool = False) -> None: ...
+    def check(self, chain: tuple[x509.Certificate, ...],
+              allow_held: bool = False) -> CertificateRecord | None: ...
 
 
 class Principals(Protocol):

@@ -123,6 +123,9 @@ class Client:
     mac: MACParameters | None = None
     signer: x509.Certificate | None = None
     chain: tuple[x509.Certificate, ...] = ()
+    # The signer's record if it was issued here, read once with its trust check: what the
+    # request does next (renewal or not, the renewed profile, genm) is decided from it.
+    record: CertificateRecord | None = None
 
 
 @dataclass
@@ -252,13 +255,13 @@ class CMPServer:
         check_protector(exchange.header, signer)
         body = exchange.message.body
         try:  # a certificate on hold may still send an rr (RFC 9483 §4.2; `_revoke` decides)
-            self._core.presented.check(exchange.message.extra_certs,
-                                  allow_held=isinstance(body, RevocationRequest))
+            record = self._core.presented.check(exchange.message.extra_certs,
+                                                allow_held=isinstance(body, RevocationRequest))
         except PolicyError as exc:
             raise CMPFailure(FAILURE_FOR_REASON.get(exc.reason, "signerNotTrusted"),
                              exc.detail) from exc
         return Client(f"cmp:{fingerprint(signer)[:16]}", signer=signer,
-                      chain=exchange.message.extra_certs)
+                      chain=exchange.message.extra_certs, record=record)
 
     def _by_mac(self, exchange: _Exchange) -> Client:
         mac = self._mac_clients.authenticate(exchange.message, exchange.now, exchange.address)
@@ -270,17 +273,21 @@ class CMPServer:
         The first message of a transaction needs a transactionID never used before, also
         after its transaction ended (confirmed explicitly or implicitly)."""
         assert exchange.header.sender_nonce is not None  # check_header
-        if exchange.message.body_type in CERT_REQUESTS:
+        kind, existing = exchange.message.body_type, None
+        if kind in CERT_REQUESTS:
             # Recorded by the issuing transaction (`_enroll`); a read here refuses a replay
-            # early, the issuing transaction's insert one that races with its original.
-            fresh = not self._transactions.nonce_seen(exchange.header.sender_nonce)
-            exchange.nonce_pending = fresh
+            # early, the issuing transaction's insert one that races with its original. The
+            # transactionID is read with it (one unit of work, issue 21).
+            seen, existing = self._transactions.seen(exchange.header.sender_nonce,
+                                                     exchange.transaction_id)
+            fresh = exchange.nonce_pending = not seen
         else:
             fresh = self._transactions.note_nonce(exchange.header.sender_nonce, exchange.now)
         if not fresh:
             raise CMPFailure("badSenderNonce", "replayed message: this senderNonce was seen before")
-        if (exchange.message.body_type in FIRST_MESSAGES
-                and self._transactions.get(exchange.transaction_id) is not None):
+        if kind in FIRST_MESSAGES and kind not in CERT_REQUESTS:
+            existing = self._transactions.get(exchange.transaction_id)
+        if existing is not None:
             raise CMPFailure("transactionIdInUse", "this transactionID is in use")
 
     def _note_pending_nonce(self, exchange: _Exchange) -> bool:
@@ -334,7 +341,7 @@ class CMPServer:
         method = self._method(exchange, client, request)
         profile: str | None = exchange.endpoint.profile
         if method == exchange.endpoint.renewal and client.signer is not None:
-            record = self._record_of(client.signer)
+            record = client.record
             profile = record.profile if record is not None else None  # the renewed one's
         check_request(asked, self._profiles.get(profile) if profile is not None else None)
         if exchange.message.body_type == "kur":
@@ -395,8 +402,8 @@ class CMPServer:
             if client.signer is None:
                 raise CMPFailure("notAuthorized", "kur must be signed with the current certificate")
             return endpoint.renewal
-        if kind in ("cr", "p10cr") and client.signer is not None and self._issued_by(
-                client.signer, endpoint.authority):
+        if kind in ("cr", "p10cr") and client.record is not None and (
+                client.record.authority == endpoint.authority):
             return endpoint.renewal  # RFC 9483 §4.1.2: a cr by the current certificate
         method = self._enrollment.select(endpoint.methods, request)
         if method is None:
@@ -552,7 +559,8 @@ class CMPServer:
     def _general_message(self, exchange: _Exchange) -> bytes:
         client, body = _client(exchange), exchange.message.body
         assert isinstance(body, GeneralMessage)
-        if client.signer is not None and not self._issued_here_and_good(client.signer):
+        if client.signer is not None and (client.record is None
+                                          or client.record.status is not CertificateStatus.GOOD):
             raise CMPFailure("notAuthorized", "genm must be signed with a good certificate "
                                               "issued here, or MAC-protected")
         try:
@@ -562,17 +570,6 @@ class CMPServer:
         infos = self._general.answer(body.info_types, authority,
                                      self._profiles.get(exchange.endpoint.profile), body.values)
         return self._answer(exchange, genp_body(infos))
-
-    def _issued_here_and_good(self, certificate: x509.Certificate) -> bool:
-        record = self._record_of(certificate)
-        return record is not None and record.status is CertificateStatus.GOOD
-
-    def _issued_by(self, certificate: x509.Certificate, authority: str) -> bool:
-        record = self._record_of(certificate)
-        return record is not None and record.authority == authority
-
-    def _record_of(self, certificate: x509.Certificate) -> CertificateRecord | None:
-        return self._by_fingerprint(fingerprint(certificate))
 
     def _by_fingerprint(self, certificate_fingerprint: str) -> CertificateRecord | None:
         try:
