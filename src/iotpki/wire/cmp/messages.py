@@ -20,6 +20,7 @@ from pyasn1_alt_modules import rfc9480
 
 import iotpki.wire.asn1_cost  # noqa: F401  (pyasn1 errors must stay cheap)
 from iotpki.wire.cmp.crmf import CRMFRequest, decode_crmf_request
+from iotpki.wire.cmp.header_der import NotReadError, read_header_fields
 from iotpki.wire.cmp.tlv import check_tlv_tree
 from iotpki.wire.decoding import MALFORMED
 from iotpki.wire.der import BIT_STRING, SEQUENCE, children, read_tlv, tlv
@@ -167,10 +168,10 @@ def decode_pki_message(der: bytes) -> PKIMessage:
         raise DecodeError("empty or oversized CMP message")
     header, body, protection, extra = split_message(der)
     try:
-        header_value = _decode_exactly(header, rfc9480.PKIHeader())
+        header_value = _decode_header(header)
         kind, content = _cert_requests(body) if body[0] in _CERT_REQUESTS else _pkibody(body)
         return PKIMessage(
-            header=_header(header_value), body_type=kind, body=content,
+            header=header_value, body_type=kind, body=content,
             protected_part=tlv(SEQUENCE, header + body), protection=protection,
             extra_certs=_extra_certs(extra))
     except DecodeError:
@@ -245,6 +246,22 @@ def _decode_exactly(der: bytes, spec: Any) -> Any:
     if rest:
         raise DecodeError("trailing bytes in the PKIMessage")
     return value
+
+
+def _decode_header(der: bytes) -> Header:
+    """The DER walker reads the common shape (`wire.cmp.header_der`), pyasn1 the rest."""
+    try:
+        fields = read_header_fields(der)
+    except NotReadError:
+        return _header(_decode_exactly(der, rfc9480.PKIHeader()))
+    return Header(
+        pvno=fields.pvno, transaction_id=fields.transaction_id,
+        sender_nonce=fields.sender_nonce, recip_nonce=fields.recip_nonce,
+        message_time=fields.message_time, sender_kid=fields.sender_kid,
+        protection_algorithm=fields.protection_algorithm,
+        protection_parameters=fields.protection_parameters,
+        implicit_confirm=any(oid == _IMPLICIT_CONFIRM for oid, _ in fields.general_info),
+        sender_der=fields.sender_der, general_info=fields.general_info)
 
 
 def _octets(value: Any) -> bytes | None:
