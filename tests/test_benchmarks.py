@@ -41,3 +41,18 @@ def test_benchmark_script_runs(args: list[str]) -> None:
     assert {"crl.py": "full CRL", "cli.py": "CPU min",
             "crl_shards.py": "largest_shard_bytes",
             "console.py": "ms median"}.get(args[0], "/s") in run.stdout
+
+
+def test_cmp_cpu_benchmark_runs(tmp_path: Path) -> None:
+    """bench/cmp_cpu.py in its two steps: the population prepared, then requests posted
+    (and cProfiled) through the in-process application."""
+    script = str(BENCH / "cmp_cpu.py")
+    prepared = subprocess.run([sys.executable, script, "prepare", str(tmp_path), "--devices", "3"],
+                              capture_output=True, text=True, timeout=300)
+    assert prepared.returncode == 0, prepared.stderr
+    for extra in ([], ["--profile", str(tmp_path / "cmp.prof")]):
+        run = subprocess.run([sys.executable, script, "run", str(tmp_path), "--devices", "3",
+                              "--post", "2", *extra], capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        assert "2 accepted of 2" in run.stdout
+    assert (tmp_path / "cmp.prof").stat().st_size > 0
