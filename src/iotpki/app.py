@@ -304,6 +304,7 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
     registrations = RegistrationService(uow, profiles, clock, sealer, reads=reads)
     certificates = ServiceCertificates(uow, keys, issuance, clock)
     crls = CRLPublisher(uow, keys, urls, clock, settings.crl_policy, reads=replica)
+    crl_distribution = CRLDistribution(replica, crls, clock)
     enrollment = EnrollmentService(uow, issuance, clock, default_methods(
         external_revocation(clock), grace=lambda name: _renewal_grace(profiles, name),
         needs_registration=lambda name: name not in profiles
@@ -341,7 +342,8 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
                        revocation, PresentedIdentities(reads, clock), principals)
         mac_throttle = throttle.MACThrottle(FailureBudget(uow, throttle.LIMITS, throttle.WINDOW,
                                                           reads=reads))
-        server = CMPServer(core, GeneralMessages(crls), CMPProtection(certificates), profiles,
+        general = GeneralMessages(crls, crl_distribution, urls)
+        server = CMPServer(core, general, CMPProtection(certificates), profiles,
                            endpoints, sealer, clock, mac_throttle,
                            check_after=settings.cmp_check_after, key_delivery=key_delivery)
         return CMPParts(server, key_delivery, ConfirmationTimeout(
@@ -363,7 +365,7 @@ def build_pki(settings: Settings, clock: Clock | None = None, migrate: bool = Tr
         manifests=ManifestService(uow, certificates, registrations, clock),
         crls=crls,
         ocsp=OCSPResponder(replica, certificates, clock),
-        crl_distribution=CRLDistribution(replica, crls, clock),
+        crl_distribution=crl_distribution,
         crl_shards=CRLShardBuilds(uow, crls, clock, node_name(), reads=reads),
         clock=clock,
         endpoints=endpoints,
