@@ -582,4 +582,5 @@ def console_services(pki: PKI) -> ConsoleServices:
         lifecycle=pki.lifecycle, approval=pki.enrollment.approval, ocsp=pki.ocsp,
         crls=pki.crls, audit=pki.audit, clock=pki.clock,
         webhooks=pki.webhooks,
-        posture=PostureChecks(replica, pki.clock, pki.profiles))
+        posture=PostureChecks(replica, pki.clock, pki.profiles),
+        registrations=pki.registrations, endpoints=pki.endpoints, manifests=pki.manifests)

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from iotpki.core.errors import ConflictError
 from iotpki.core.ra.ports import BulkIdentity, IdentityKey
 from iotpki.core.ra.registration import Registration, RegistrationMethod, RegistrationStatus
+from iotpki.core.supply_chain.ports import ImportedDelivery
 from iotpki.store.ids import IdCache
 from iotpki.store.prepared import Prepared
 from iotpki.store.schema import authorities, deliveries, organizations, registrations
@@ -189,3 +190,14 @@ class SQLDeliveryRepository:
             sender=sender, recipient=recipient, delivery_id=delivery_id, direction=direction,
             entries=entries, created_at=at))
         return True
+
+    def imported(self, recipient: str, limit: int,
+                 before: int | None = None) -> list[ImportedDelivery]:
+        # A row per manifest, not per entry: an organization's list stays short.
+        query = select(deliveries).where(deliveries.c.recipient == recipient,
+                                         deliveries.c.direction == "imported")
+        if before is not None:
+            query = query.where(deliveries.c.id < before)
+        rows = self._conn.execute(query.order_by(deliveries.c.id.desc()).limit(limit))
+        return [ImportedDelivery(r.id, r.sender, r.delivery_id, r.entries, r.created_at)
+                for r in rows]

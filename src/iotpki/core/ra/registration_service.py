@@ -33,6 +33,7 @@ from iotpki.core.ra.registration import (
 )
 from iotpki.core.supply_chain.domain import domain_uri
 from iotpki.core.supply_chain.domain_claims import canonical_sans, check_claims, claims_of
+from iotpki.wire.errors import PKIError
 from iotpki.wire.names import parse_subject
 
 if TYPE_CHECKING:  # the ASN.1 of manifests is not needed to create registrations
@@ -127,6 +128,29 @@ class RegistrationService:
             created = self.create_in(uow, specs, actor)
             uow.commit()
         return created
+
+    def check_many(self, specs: Sequence[RegistrationSpec], actor: str) -> list[str | None]:
+        """What `create_many` would refuse, spec by spec (None: accepted), writing nothing:
+        each spec is built in one transaction that is rolled back, after the specs before it
+        (so a reference repeated in the batch is refused where it repeats). A bulk upload
+        reports every bad line this way before it writes any."""
+        problems: list[str | None] = []
+        with self._uow() as uow:  # never committed
+            for spec in specs:
+                try:
+                    self.create_in(uow, [spec], actor, audit=False)
+                    problems.append(None)
+                except PKIError as exc:
+                    problems.append(str(exc))
+        return problems
+
+    def refuse_upload(self, actor: str, organization: str, lines: int, bad: int) -> None:
+        """A bulk upload with bad lines writes nothing; the refusal is audited."""
+        with self._uow() as uow:
+            append_audit(uow.audit, self._clock.now(), AuditRecord(
+                "registration.upload", "refused", actor, organization,
+                {"organization": organization, "lines": lines, "bad_lines": bad}))
+            uow.commit()
 
     def create_in(self, uow: UnitOfWork, specs: Sequence[RegistrationSpec],
                   actor: str, audit: bool = True) -> list[CreatedRegistration]:

@@ -30,6 +30,7 @@ from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 from iotpki.core.ra.enrollment import fingerprint
 from iotpki.core.ra.registration import RegistrationMethod
 from iotpki.core.ra.registration_service import RegistrationService, RegistrationSpec
+from iotpki.core.supply_chain.ports import ImportedDelivery
 from iotpki.wire.errors import DecodeError
 from iotpki.wire.manifest import (
     Manifest,
@@ -127,6 +128,12 @@ class ManifestService:
         return signer.key, signer.certificate, list(signer.chain[:-1])
 
     # -- import --------------------------------------------------------------------------------
+
+    def imported(self, recipient: str, limit: int = 50,
+                 before: int | None = None) -> list[ImportedDelivery]:
+        """The manifests the recipient imported, newest first, with their entry counts."""
+        with self._uow() as uow:
+            return uow.deliveries.imported(recipient, limit, before)
 
     def import_manifest(self, recipient: str, data: bytes, target: ImportTarget, actor: str,
                         progress: Progress | None = None) -> ImportResult:

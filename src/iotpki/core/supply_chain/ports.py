@@ -4,6 +4,7 @@ seen, and keys an organization uses itself."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -54,10 +55,27 @@ class TrustRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ImportedDelivery:
+    """A manifest imported: who sent it, its delivery id, how many entries it held."""
+
+    row: int  # the keyset position
+    sender: str
+    delivery_id: str
+    entries: int
+    imported_at: datetime
+
+
 class DeliveryRepository(Protocol):
     """Manifests seen, so that a delivery is imported once (replay protection)."""
 
     def add(self, sender: str, recipient: str, delivery_id: str, direction: str,
             entries: int, at: datetime) -> bool:
         """False if this delivery was recorded before."""
+        ...
+
+    def imported(self, recipient: str, limit: int,
+                 before: int | None = None) -> list[ImportedDelivery]:
+        """The manifests the recipient imported, newest first (`before`: a keyset page
+        after the delivery of that row id)."""
         ...

@@ -27,9 +27,12 @@ from iotpki.core.lifecycle.fleet_overview import FleetOverview
 from iotpki.core.lifecycle.posture import PostureChecks
 from iotpki.core.lifecycle.transitions import LifecycleService
 from iotpki.core.ra.approval import ManualApproval
+from iotpki.core.ra.endpoints import Endpoints
+from iotpki.core.ra.registration_service import RegistrationService
 from iotpki.core.revocation.crl import CRLPublisher
 from iotpki.core.revocation.ocsp import OCSPResponder
 from iotpki.core.revocation.service import RevocationService
+from iotpki.core.supply_chain.manifests import ManifestService
 from iotpki.core.supply_chain.organization_service import OrganizationService
 
 PREFIX = "/console"
@@ -56,6 +59,9 @@ class ConsoleServices:
     clock: Clock
     webhooks: WebhookService
     posture: PostureChecks
+    registrations: RegistrationService
+    endpoints: Endpoints
+    manifests: ManifestService
 
 
 @dataclass

@@ -27,6 +27,7 @@ SECURITY_HEADERS = {
 # (key, label, path, what the principal must be allowed to see it)
 NAVIGATION = (("overview", "Fleet", "", Action.READ), ("devices", "Devices", "devices", Action.READ),
               ("authorities", "Authorities", "authorities", Action.READ),
+              ("enrollment", "Enrollment", "enrollment", Action.READ),
               ("approvals", "Approvals", "approvals", Action.READ),
               ("revocation", "Revocation", "revocation", Action.READ),
               ("posture", "Posture", "posture", Action.READ),
