@@ -19,7 +19,7 @@ from iotpki.core.integration.webhook import DeliveryStatus, RetryPolicy, Webhook
 from iotpki.core.integration.webhook_service import WebhookDispatcher
 from iotpki.core.lifecycle.device import DeviceState
 from iotpki.protocols.webhook.sender import HTTPWebhookSender
-from tests.api.conftest import OWN
+from tests.api.conftest import DOMAIN, OWN
 from tests.console.browser import Browser
 from tests.console.test_browser import Served, chromium, console_server, log_in
 from tests.lifecycle.receiver import webhook_receiver
@@ -123,3 +123,33 @@ def test_revocation_center_reports_lost_after_confirming(console_server: Served,
         chromium.submit("#confirm button", f"/console/devices/{device.id}")
         assert pki.devices.get(device.id).state is state
         assert chromium.console_errors() == []
+
+
+def test_enrollment_create_a_registration_and_upload_a_csv(console_server: Served,
+                                                          chromium: Browser) -> None:
+    log_in(chromium, console_server.keys[(OWN, Role.AUDITOR)])
+    chromium.open("/console/enrollment")
+    assert "/.well-known/est" in chromium.text() and "Create" not in chromium.buttons()
+    assert chromium.console_errors() == []
+
+    log_in(chromium, console_server.keys[(OWN, Role.ADMIN)])
+    chromium.open("/console/enrollment")
+    chromium.fill("subject", "CN=browser-1")
+    chromium.fill("domain", DOMAIN)
+    chromium.submit("#create-registration", "/console/enrollment/registrations")
+    secret = chromium.driver.find_element(By.ID, "secret").text
+    assert len(secret) >= 20 and "Shown this once" in chromium.text()
+    chromium.open("/console/enrollment")
+    assert secret not in chromium.text()
+    chromium.screenshot("enrollment")
+
+    chromium.fill("csv", "authority,profile,method,subject,domain\n" + "\n".join(
+        f"operatorco-operations,operational,one-time-secret,CN=browser-csv-{n},{DOMAIN}"
+        for n in range(3)))
+    chromium.submit("#upload-csv", "/console/enrollment/upload")
+    assert "3 registrations created" in chromium.text()
+    bars = chromium.driver.find_elements(By.CSS_SELECTOR, "#progress progress")
+    shown = [b.get_attribute("value") for b in bars if b.is_displayed()]
+    assert shown == ["3"]  # the checking step's bar is hidden by the newest
+    chromium.screenshot("enrollment-upload")
+    assert chromium.console_errors() == []

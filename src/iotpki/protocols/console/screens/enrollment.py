@@ -89,9 +89,10 @@ def _endpoint_row(endpoint: Endpoint) -> EndpointRow:
 
 
 def _own_authorities(visit: Visit) -> list[str]:
+    """The organization's issuing CAs (a root signs only CAs)."""
     organization = visit.principal.organization
     return [a.label for a in visit.services.authorities.list()
-            if a.organization == organization and a.can_issue]
+            if a.organization == organization and a.can_issue and a.parent is not None]
 
 
 def _status(text: str) -> RegistrationStatus | None:
