@@ -164,6 +164,7 @@ def measure(pki: PKI, records: list[Any], devices: list[str], repeat: int) -> di
                 "profile": "operational", "reason": "superseded"}),
             "posture checks": ("/console/posture", {}),
             "integrations": ("/console/integrations", {}),
+            "enrollment (endpoints, registrations, manifests)": ("/console/enrollment", {}),
         }
         return {name: timed(client, path, repeat, **params)
                 for name, (path, params) in pages.items()}
