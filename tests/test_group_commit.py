@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy import event
@@ -68,6 +68,23 @@ def test_concurrent_issuances_are_stored_before_they_return(grouped: PKI,
     assert checked >= 36 and problems == []
 
 
+def _a_then_b_and_c_waiting(grouped: PKI, write: Callable[[str], None]) -> None:
+    """Unit A writes and holds the group's turn until `write("B")` and `write("C")`, each in
+    its own thread, are both waiting behind it; then A ends and B and C join its group."""
+    group = _group(grouped)
+    others = [threading.Thread(target=write, args=(name,)) for name in ("B", "C")]
+    with grouped.database.unit_of_work() as first:
+        append_audit(first.audit, grouped.clock.now(), AuditRecord(
+            "test.group", "success", "A", "-", {}))
+        first.commit()
+        for thread in others:
+            thread.start()
+        with group._state:
+            assert group._state.wait_for(lambda: group._waiting == 2, timeout=120)
+    for thread in others:
+        thread.join()
+
+
 def test_waiting_writers_share_one_commit(grouped: PKI) -> None:
     """A holds the turn while B and C queue behind it; A, B and C commit together: one
     COMMIT for three units, each unit's audit entry stored."""
@@ -80,7 +97,6 @@ def test_waiting_writers_share_one_commit(grouped: PKI) -> None:
         dbapi_connection.set_trace_callback(statements.append)  # type: ignore[attr-defined]
 
     event.listen(grouped.database.engine, "connect", trace)
-    group = _group(grouped)
     uow = grouped.database.unit_of_work
 
     def write(name: str) -> None:
@@ -89,17 +105,7 @@ def test_waiting_writers_share_one_commit(grouped: PKI) -> None:
                 "test.group", "success", name, "-", {}))
             unit.commit()
 
-    others = [threading.Thread(target=write, args=(name,)) for name in ("B", "C")]
-    with uow() as first:
-        append_audit(first.audit, grouped.clock.now(), AuditRecord(
-            "test.group", "success", "A", "-", {}))
-        first.commit()
-        for thread in others:
-            thread.start()
-        with group._state:
-            assert group._state.wait_for(lambda: group._waiting == 2, timeout=120)
-    for thread in others:
-        thread.join()
+    _a_then_b_and_c_waiting(grouped, write)
     commits = [s for s in statements if s.strip().upper() == "COMMIT"]
     assert len(commits) == 1
     # One audit-head move for the group: the first unit reads the head, each moves it in
@@ -133,7 +139,6 @@ def test_a_failing_unit_leaves_the_group_alone(grouped: PKI) -> None:
 def test_a_unit_rolled_back_inside_a_group_leaves_the_chain_intact(grouped: PKI) -> None:
     """B appends to the group's audit head and then fails; the head the group shares goes
     back to where it was when B began, so C's entry follows A's and the chain verifies."""
-    group = _group(grouped)
     uow = grouped.database.unit_of_work
 
     def write(name: str) -> None:
@@ -148,17 +153,7 @@ def test_a_unit_rolled_back_inside_a_group_leaves_the_chain_intact(grouped: PKI)
         with contextlib.suppress(ValueError):
             write(name)
 
-    others = [threading.Thread(target=run, args=(name,)) for name in ("B", "C")]
-    with uow() as first:
-        append_audit(first.audit, grouped.clock.now(), AuditRecord(
-            "test.group", "success", "A", "-", {}))
-        first.commit()
-        for thread in others:
-            thread.start()
-        with group._state:
-            assert group._state.wait_for(lambda: group._waiting == 2, timeout=120)
-    for thread in others:
-        thread.join()
+    _a_then_b_and_c_waiting(grouped, run)
     actors = [e.record.actor for e in grouped.audit.entries(limit=None)
               if e.record.action == "test.group"]
     assert actors == ["A", "C"]
