@@ -28,6 +28,7 @@ from iotpki.core.revocation.status import CRLKind, PublishedCRL
 from iotpki.protocols.crl.routes import routes as crl_routes
 from tests.factories import domain_uri, make_csr
 from tests.revocation.conftest import CA, DOMAIN, ROOT
+from tests.revocation.openssl_verify import Verifier
 
 pytestmark = pytest.mark.interop
 WINDOW = timedelta(days=7)
@@ -74,26 +75,6 @@ def delta(pki: PKI, shard: int) -> PublishedCRL:
 
 def serials(crl: PublishedCRL) -> set[int]:
     return {r.serial_number for r in x509.load_der_x509_crl(crl.der)}
-
-
-class Verifier:
-    """`openssl verify` of one leaf with our chain and the CRLs given."""
-
-    def __init__(self, pki: PKI, tmp: Path) -> None:
-        self.tmp = tmp
-        chain = pki.authorities.get(CA).full_chain
-        (tmp / "root.pem").write_bytes(chain[-1].public_bytes(Encoding.PEM))
-        (tmp / "sub.pem").write_bytes(chain[0].public_bytes(Encoding.PEM))
-
-    def run(self, leaf: Issued, crls: list[PublishedCRL], *flags: str) -> tuple[int, str]:
-        (self.tmp / "leaf.pem").write_bytes(leaf.certificate.public_bytes(Encoding.PEM))
-        (self.tmp / "crls.pem").write_bytes(b"".join(
-            x509.load_der_x509_crl(c.der).public_bytes(Encoding.PEM) for c in crls))
-        done = subprocess.run(
-            ["openssl", "verify", "-x509_strict", "-CAfile", "root.pem", "-untrusted", "sub.pem",
-             "-CRLfile", "crls.pem", *flags, "leaf.pem"],
-            cwd=self.tmp, capture_output=True, text=True, timeout=30, check=False)
-        return done.returncode, done.stdout + done.stderr
 
 
 @pytest.fixture
