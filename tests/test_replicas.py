@@ -73,6 +73,22 @@ def issue(pki: PKI, name: str) -> Issued:
     return outcome
 
 
+def issue_and_replicate(writer: PKI, reader: PKI, name: str) -> Issued:
+    """Issued by the writer and replayed by the replica. A reader may trail the primary by
+    its lag bound, so a certificate issued a moment ago may be unknown to it: a test that
+    asks about one first waits until the replica itself holds the record."""
+    issued = issue(writer, name)
+    router = reader.database.replicas
+    assert router is not None
+    deadline = time.monotonic() + 15
+    while True:
+        with SQLUnitOfWork(router.replica, IdCache(), read_only=True) as uow:
+            if uow.revocation.lookup(CA, issued.record.serial) is not None:
+                return issued
+        assert time.monotonic() < deadline, "the replica never replayed the issuance"
+        time.sleep(0.02)
+
+
 def ocsp_status(pki: PKI, issued: Issued, nonce: bool = False) -> ocsp.OCSPCertStatus:
     """The reader's answer; with a nonce it is signed fresh (no pre-signed cache)."""
     builder = ocsp.OCSPRequestBuilder().add_certificate(issued.certificate, issued.chain[0],
@@ -108,7 +124,7 @@ def test_reads_go_to_the_replica_and_writes_to_the_primary(nodes: tuple[PKI, PKI
     writer, reader = nodes
     router = reader.database.replicas
     assert router is not None
-    issued = issue(writer, "routed")
+    issued = issue_and_replicate(writer, reader, "routed")
     before = router.replica_reads
     assert ocsp_status(reader, issued, nonce=True) is ocsp.OCSPCertStatus.GOOD
     listed = reader.listings.find(CertificateQuery(authority=CA, subject_contains="routed"))
@@ -130,7 +146,7 @@ def test_a_revocation_shows_in_ocsp_from_the_replica_once_the_lag_bound_passed(
     writer, reader = nodes
     router = reader.database.replicas
     assert router is not None
-    issued = issue(writer, f"revoked-{nonce}")
+    issued = issue_and_replicate(writer, reader, f"revoked-{nonce}")
     reader.ocsp.refresh_changes()
     assert ocsp_status(reader, issued, nonce) is ocsp.OCSPCertStatus.GOOD  # cached if it may
     writer.revocation.revoke(CA, issued.record.serial, x509.ReasonFlags.key_compromise, "test")
@@ -143,7 +159,7 @@ def test_a_revocation_shows_in_ocsp_from_the_replica_once_the_lag_bound_passed(
 def test_the_node_worker_brings_a_revocation_to_ocsp_from_the_replica(
         nodes: tuple[PKI, PKI]) -> None:
     writer, reader = nodes
-    issued = issue(writer, "worker")
+    issued = issue_and_replicate(writer, reader, "worker")
     worker = RevocationWorker(reader.ocsp, reader.crls, reader.crl_distribution, lambda: None)
     worker.start()
     try:
@@ -160,7 +176,7 @@ def test_a_lagging_replica_is_left_for_the_primary_and_used_again_once_it_caught
     writer, reader = nodes
     router = reader.database.replicas
     assert router is not None
-    issued = issue(writer, "lagging")
+    issued = issue_and_replicate(writer, reader, "lagging")
     topology.pause_replay(topology.replica)
     try:
         writer.revocation.revoke(CA, issued.record.serial,
