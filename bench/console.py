@@ -13,6 +13,7 @@ per page (median and max, ms) and the population it measured.
 
     python bench/console.py [--certificates 100000] [--devices 10000] [--repeat 5]
                             [--batch 500] [--database-url postgresql+psycopg://...]
+                            [--data-dir DIR [--reuse]]
 """
 
 from __future__ import annotations
@@ -131,14 +132,21 @@ def timed(client: ConsoleClient, path: str, repeat: int, **params: str) -> dict[
             "cpu_median_ms": round(statistics.median(cpu), 1)}
 
 
-def measure(pki: PKI, records: list[Any], devices: list[str], repeat: int) -> dict[str, Any]:
+def samples(records: list[Any], devices: list[str]) -> dict[str, str]:
+    """What the pages ask about: the middle certificate, the last subject, a device."""
+    middle = records[len(records) // 2]
+    return {"authority": middle.authority, "serial_hex": middle.serial_hex,
+            "last_cn": records[-1].subject.removeprefix("CN="),
+            "device": devices[len(devices) // 2]}
+
+
+def measure(pki: PKI, sample: dict[str, str], repeat: int) -> dict[str, Any]:
     key = pki.principals.create_api_key(ORGANIZATION, Role.ADMIN, "bench", "bench").api_key
     assert key is not None
     client = ConsoleClient(https_app(pki))
     try:
         client.login(key)
         deep = client.get("/console/devices").text  # a cursor from the first page's link
-        middle, last = records[len(records) // 2], records[-1]
         pages = {
             "fleet overview": ("/console/", {}),
             "devices, first page": ("/console/devices", {}),
@@ -149,17 +157,17 @@ def measure(pki: PKI, records: list[Any], devices: list[str], repeat: int) -> di
                 "profile": "operational", "domain": "building-42.operator.example"}),
             "devices, expiring before +30 days": ("/console/devices", {
                 "expiring_before": (pki.clock.now() + timedelta(days=30)).strftime("%Y-%m-%d")}),
-            "devices, search serial": ("/console/devices", {"search": middle.serial_hex}),
+            "devices, search serial": ("/console/devices", {"search": sample["serial_hex"]}),
             "devices, search CN (last issued)": ("/console/devices", {
-                "search": last.subject.removeprefix("CN=")}),
+                "search": sample["last_cn"]}),
             "devices, search matching nothing": ("/console/devices", {"search": "no-such-x"}),
-            "device page (timeline)": (f"/console/devices/{devices[len(devices) // 2]}", {}),
+            "device page (timeline)": (f"/console/devices/{sample['device']}", {}),
             "certificate page (live OCSP)": (
-                f"/console/certificates/{middle.authority}/{middle.serial_hex}", {}),
+                f"/console/certificates/{sample['authority']}/{sample['serial_hex']}", {}),
             "authorities": ("/console/authorities", {}),
             "revocation center (CRLs, live OCSP)": ("/console/revocation", {}),
             "bulk revocation count, one subject": ("/console/revocation/bulk", {
-                "subject": last.subject.removeprefix("CN="), "reason": "superseded"}),
+                "subject": sample["last_cn"], "reason": "superseded"}),
             "bulk revocation count, whole profile": ("/console/revocation/bulk", {
                 "profile": "operational", "reason": "superseded"}),
             "posture checks": ("/console/posture", {}),
@@ -180,20 +188,31 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--database-url")
     parser.add_argument("--data-dir", type=Path, help="keep the store here (default: a temp dir)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure the store --data-dir kept from an earlier run (upgraded "
+                             "by the migrations), without populating it again")
     args = parser.parse_args()
     os.environ.setdefault("IOTPKI_CA_PASSPHRASE", "bench passphrase, not a secret")
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(args.data_dir or Path(tmp), args.database_url,
+        data_dir = args.data_dir or Path(tmp)
+        kept = data_dir / "bench-console.json"  # the population's sample, for --reuse
+        settings = Settings(data_dir, args.database_url,
                             public_url="http://pki.example:8080", allow_unencrypted_keys=True)
         pki = build_pki(settings)
         try:
-            create_demo_hierarchy(pki)
-            started = time.perf_counter()
-            records = populate_certificates(pki, args.certificates, args.batch)
-            change_statuses(pki, records)
-            devices = populate_devices(pki, records, args.devices)
-            populated = time.perf_counter() - started
-            results = measure(pki, records, devices, args.repeat)
+            populated = 0.0
+            if args.reuse:
+                sample = json.loads(kept.read_text())
+            else:
+                create_demo_hierarchy(pki)
+                started = time.perf_counter()
+                records = populate_certificates(pki, args.certificates, args.batch)
+                change_statuses(pki, records)
+                devices = populate_devices(pki, records, args.devices)
+                populated = time.perf_counter() - started
+                sample = samples(records, devices)
+                kept.write_text(json.dumps(sample))
+            results = measure(pki, sample, args.repeat)
         finally:
             pki.close()
     report = {"database": "postgresql" if args.database_url else "sqlite",
