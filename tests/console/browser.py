@@ -61,10 +61,14 @@ class Browser:
 
     def submit(self, selector: str, then: str) -> None:
         """Click a form's button and wait until the browser shows the page `then` (a path
-        prefix, before the query)."""
+        prefix, before the query). The page clicked on must go first: `then` may be the
+        path it already shows (an action that returns to its page), and reading the new
+        page's elements from the old one, mid-navigation, fails under load."""
+        self.driver.execute_script("window.iotpkiOldPage = true")  # gone with the page
         self.click(selector)
         WebDriverWait(self.driver, 10).until(
-            lambda _: self.path.split("?")[0] == then
+            lambda _: self.driver.execute_script("return window.iotpkiOldPage") is None
+            and self.path.split("?")[0] == then
             and self.driver.execute_script("return document.readyState") == "complete")
 
     def buttons(self) -> list[str]:
