@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from selenium.webdriver.common.by import By
@@ -126,7 +127,8 @@ def test_revocation_center_reports_lost_after_confirming(console_server: Served,
 
 
 def test_enrollment_create_a_registration_and_upload_a_csv(console_server: Served,
-                                                          chromium: Browser) -> None:
+                                                          chromium: Browser,
+                                                          tmp_path: Path) -> None:
     log_in(chromium, console_server.keys[(OWN, Role.AUDITOR)])
     chromium.open("/console/enrollment")
     assert "/.well-known/est" in chromium.text() and "Create" not in chromium.buttons()
@@ -143,9 +145,11 @@ def test_enrollment_create_a_registration_and_upload_a_csv(console_server: Serve
     assert secret not in chromium.text()
     chromium.screenshot("enrollment")
 
-    chromium.fill("csv", "authority,profile,method,subject,domain\n" + "\n".join(
+    chosen = tmp_path / "registrations.csv"  # a file, as a spreadsheet saves it (BOM, CRLF)
+    chosen.write_text("\ufeffauthority,profile,method,subject,domain\r\n" + "\r\n".join(
         f"operatorco-operations,operational,one-time-secret,CN=browser-csv-{n},{DOMAIN}"
-        for n in range(3)))
+        for n in range(3)), encoding="utf-8", newline="")
+    chromium.driver.find_element(By.ID, "upload-file").send_keys(str(chosen))
     chromium.submit("#upload-csv", "/console/enrollment/upload")
     assert "3 registrations created" in chromium.text()
     bars = chromium.driver.find_elements(By.CSS_SELECTOR, "#progress progress")

@@ -14,7 +14,7 @@ from iotpki.core.integration.principal import Role
 from iotpki.core.ra.registration import RegistrationStatus, secret_matches
 from iotpki.core.supply_chain.manifests import ImportTarget
 from tests.api.conftest import DOMAIN, OTHER, OWN, World
-from tests.console.conftest import signed_in
+from tests.console.conftest import BASE, signed_in
 
 CREATE, UPLOAD = "/console/enrollment/registrations", "/console/enrollment/upload"
 SECRET = re.compile(r'<code class="mono" id="secret">([^<]+)</code>')
@@ -152,4 +152,56 @@ def test_an_auditor_sees_but_cannot_act_and_another_organization_sees_nothing(
     assert "/.well-known/est/devices" in page  # DeviceCo's own endpoint
     csrf = stranger.csrf("/console/enrollment")
     assert stranger.post(CREATE, {**ONE, "csrf": csrf}).status_code == 422
+    assert len(registrations(world)) == before
+
+
+def multipart(fields: dict[str, str], file: bytes) -> dict[str, Any]:
+    """httpx arguments for a multipart/form-data POST (RFC 7578) with one CSV file part."""
+    return {"data": fields, "files": {"file": ("registrations.csv", file, "text/csv")}}
+
+
+def test_a_csv_file_is_uploaded_as_a_spreadsheet_saves_it(world: World, console_app: Any) -> None:
+    registrar = signed_in(console_app, world, OWN, Role.REGISTRAR)
+    csrf = registrar.csrf("/console/enrollment")
+    saved = ("\ufeff" + csv_of("file-1", "file-2").replace("\n", "\r\n")).encode()
+    answer = registrar.request("POST", UPLOAD, headers={"Origin": BASE},
+                               **multipart({"csrf": csrf, "csv": ""}, saved))
+    assert answer.status_code == 200 and "2 registrations created" in answer.text, answer.text
+    made = {r.subject.rfc4514_string() for r in registrations(world) if r.subject is not None}
+    assert {"CN=file-1", "CN=file-2"} <= made
+
+
+def test_a_file_of_1001_lines_is_read_past_the_form_cap_and_refused_whole(
+        world: World, console_app: Any) -> None:
+    """A 1,000-line CSV is larger than a form's 64 KiB: the file part may be (up to 1 MiB);
+    one line too many is refused as the REST API's bulk request would be, nothing written."""
+    registrar = signed_in(console_app, world, OWN, Role.REGISTRAR)
+    csrf = registrar.csrf("/console/enrollment")
+    before = len(registrations(world))
+    big = csv_of(*(f"a-rather-long-subject-name-for-line-{n:04d}" for n in range(1001))).encode()
+    assert len(big) > 64 * 1024
+    answer = registrar.request("POST", UPLOAD, headers={"Origin": BASE},
+                               **multipart({"csrf": csrf}, big))
+    assert answer.status_code == 422 and "at most 1000" in answer.text
+    assert len(registrations(world)) == before
+
+
+def test_a_bad_multipart_body_is_refused_and_writes_nothing(world: World,
+                                                           console_app: Any) -> None:
+    registrar = signed_in(console_app, world, OWN, Role.REGISTRAR)
+    csrf = registrar.csrf("/console/enrollment")
+    before = len(registrations(world))
+    origin = {"Origin": BASE}
+    too_big = registrar.request("POST", UPLOAD, headers=origin,
+                                **multipart({"csrf": csrf}, b"x" * (1024 * 1024 + 1)))
+    assert too_big.status_code == 413
+    latin1 = registrar.request("POST", UPLOAD, headers=origin, **multipart(
+        {"csrf": csrf}, "authority,subject\nx,CN=Müller".encode("latin-1")))
+    assert latin1.status_code == 400 and "UTF-8" in latin1.text
+    broken = registrar.request("POST", UPLOAD, content=b"--b\r\nno headers",
+                               headers={**origin, "Content-Type": "multipart/form-data"})
+    assert broken.status_code == 400
+    no_token = registrar.request("POST", UPLOAD, headers=origin,
+                                 **multipart({}, csv_of("file-x").encode()))
+    assert no_token.status_code == 403
     assert len(registrations(world)) == before

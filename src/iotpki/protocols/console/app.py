@@ -78,9 +78,10 @@ async def _check_post(services: ConsoleServices, visit: Visit) -> Response | Non
     nothing."""
     request = visit.request
     try:
-        visit.form = await session.read_form(request)
-    except session.FormTooLargeError as exc:
-        return error_page(visit, 413, str(exc))
+        visit.form = await session.read_form(request, files=True)
+    except session.BadFormError as exc:
+        too_large = isinstance(exc, session.FormTooLargeError)
+        return error_page(visit, 413 if too_large else 400, str(exc))
     reason = None
     if not session.same_origin(request):
         reason = "the request came from another site"
@@ -101,8 +102,9 @@ async def _login(services: ConsoleServices, request: Request) -> Response:
         return session.login_page("Refused: the login form came from another site.", 403)
     try:
         form = await session.read_form(request)
-    except session.FormTooLargeError as exc:
-        return session.login_page(str(exc), 413)
+    except session.BadFormError as exc:
+        too_large = isinstance(exc, session.FormTooLargeError)
+        return session.login_page(str(exc), 413 if too_large else 400)
     return await run_in_threadpool(session.login_with_key, services, form)
 
 

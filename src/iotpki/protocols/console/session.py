@@ -10,8 +10,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from urllib.parse import parse_qsl
 
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -23,11 +26,16 @@ from iotpki.protocols.tls_client import client_certificate
 
 COOKIE = "iotpki_console"
 MAX_FORM = 64 * 1024  # bytes of a form body; larger bodies are refused before parsing
+MAX_UPLOAD = 1024 * 1024  # bytes of a signed-in multipart body (a CSV file of 1,000 lines)
 MAX_FIELDS = 100
 
 
-class FormTooLargeError(ValueError):
-    pass
+class BadFormError(ValueError):
+    """A body that is not a form the console accepts (400)."""
+
+
+class FormTooLargeError(BadFormError):
+    """A body above its cap, refused before it is parsed (413)."""
 
 
 def signed_in(services: ConsoleServices, request: Request) -> SignedIn:
@@ -49,21 +57,58 @@ def same_origin(request: Request) -> bool:
     return origin == f"{request.url.scheme}://{request.url.netloc}"
 
 
-async def read_form(request: Request) -> dict[str, str]:
-    """An `application/x-www-form-urlencoded` body (the console's forms), size-capped."""
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_FORM):
-        raise FormTooLargeError(f"a form body is at most {MAX_FORM} bytes")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM:
-            raise FormTooLargeError(f"a form body is at most {MAX_FORM} bytes")
+async def read_form(request: Request, files: bool = False) -> dict[str, str]:
+    """An `application/x-www-form-urlencoded` body (the console's forms), size-capped; with
+    `files` (signed-in POSTs only: an anonymous login never makes us read a megabyte) also a
+    `multipart/form-data` body (RFC 7578) whose one file part is read as UTF-8 text under its
+    field's name."""
+    multipart = files and request.headers.get("content-type", "").startswith(
+        "multipart/form-data")
+    body = await _body(request, MAX_UPLOAD if multipart else MAX_FORM)
+    if multipart:
+        return await _multipart(request, body)
     try:
         pairs = parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=MAX_FIELDS)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise FormTooLargeError(f"not a form: {exc}") from None
+        raise BadFormError(f"not a form: {exc}") from None
     return dict(pairs)
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise FormTooLargeError(f"a form body is at most {limit} bytes")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise FormTooLargeError(f"a form body is at most {limit} bytes")
+    return body
+
+
+async def _multipart(request: Request, body: bytes) -> dict[str, str]:
+    async def stream() -> AsyncGenerator[bytes, None]:
+        yield body
+
+    parser = MultiPartParser(request.headers, stream(), max_files=1, max_fields=MAX_FIELDS,
+                             max_part_size=MAX_UPLOAD)
+    try:
+        parsed = await parser.parse()
+    except MultiPartException as exc:
+        raise BadFormError(f"not a form: {exc.message}") from None
+    form: dict[str, str] = {}
+    try:
+        for name, value in parsed.multi_items():
+            if isinstance(value, UploadFile):
+                # utf-8-sig: spreadsheets put a byte order mark before a CSV's first line
+                form[name] = (await value.read()).decode("utf-8-sig")
+            else:
+                form[name] = value
+    except UnicodeDecodeError:
+        raise BadFormError("an uploaded file must be UTF-8 text") from None
+    finally:
+        await parsed.close()
+    return form
 
 
 def start_session(response: Response, token: str) -> Response:

@@ -216,7 +216,8 @@ def _lines(text: str) -> tuple[list[tuple[int, dict[str, str]]], list[LineProble
 def upload(visit: Visit) -> Response:
     """The bulk CSV upload: the page streams while the lines are checked and written."""
     authorize(visit.principal, Action.REGISTER)
-    rows, problems = _lines(visit.form.get("csv", ""))
+    # A chosen file, else the pasted text (the form offers both).
+    rows, problems = _lines(visit.form.get("file", "").strip() or visit.form.get("csv", ""))
     own = _own_authorities(visit)
     lines = len(rows) + len(problems)
     specs: list[tuple[int, RegistrationSpec]] = []
