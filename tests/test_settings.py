@@ -53,6 +53,13 @@ def test_trusted_proxies_come_from_the_environment(
                                                                             "10.0.0.2")
 
 
+def test_console_origins_come_from_the_environment_as_browsers_send_them(
+        tmp_path: Path) -> None:
+    settings = Settings.from_environment(tmp_path, env={
+        "IOTPKI_CONSOLE_ORIGINS": "https://PKI.example.com:443/, https://pki.example.com:8443,"})
+    assert settings.console_origins == ("https://pki.example.com", "https://pki.example.com:8443")
+
+
 def test_listener_and_body_limits_and_tls_check_come_from_the_environment(
         tmp_path: Path) -> None:
     settings = Settings.from_environment(tmp_path, env={
@@ -96,7 +103,7 @@ def test_the_handoff_to_listener_processes_carries_every_field(tmp_path: Path) -
                                 exempt=frozenset({"10.0.0.1", "10.0.0.2"})),
         rest_bodies=BodyLimits(1000, {"/bulk": 5000}),
         tls=TLSFiles(tmp_path / "c.pem", tmp_path / "k.pem", tmp_path / "cas.pem", True),
-        tls_check_seconds=0.5)
+        tls_check_seconds=0.5, console_origins=("https://pki.example.com",))
     unchanged = [f.name for f in dataclasses.fields(Settings)
                  if getattr(changed, f.name) == getattr(default, f.name)]
     assert unchanged == []

@@ -583,4 +583,5 @@ def console_services(pki: PKI) -> ConsoleServices:
         crls=pki.crls, audit=pki.audit, clock=pki.clock,
         webhooks=pki.webhooks,
         posture=PostureChecks(replica, pki.clock, pki.profiles),
-        registrations=pki.registrations, endpoints=pki.endpoints, manifests=pki.manifests)
+        registrations=pki.registrations, endpoints=pki.endpoints, manifests=pki.manifests,
+        origins=frozenset(pki.settings.console_origins))

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from iotpki.core.ca.urls import normalize_public_url
 from iotpki.core.errors import ConfigurationError
@@ -178,6 +179,9 @@ class Settings:
     # used while it trails the primary by at most database_read_max_lag seconds.
     database_read_url: str | None = None
     database_read_max_lag: float = 0.5
+    # Origins (https://host[:port]) the console is also reached at, through a reverse proxy
+    # that does not keep the host and port: its POSTs must name one of them or its own.
+    console_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.key_backend not in KEY_BACKENDS:
@@ -245,6 +249,7 @@ class Settings:
             listener=listener_limits_from(env),
             rest_bodies=body_limits_from(env),
             tls_check_seconds=float(env.get("IOTPKI_TLS_CHECK_SECONDS") or 5),
+            console_origins=console_origins(env.get("IOTPKI_CONSOLE_ORIGINS", "")),
         ).with_trusted_proxies(env.get("IOTPKI_TRUSTED_PROXIES", "").split(","))
 
     # -- `iotpki serve` → its listener processes ------------------------------------------
@@ -330,6 +335,23 @@ def _decode(hint: Any, data: Any) -> Any:
     if hint is float:
         return float(data)
     return data
+
+
+def console_origins(text: str) -> tuple[str, ...]:
+    """`IOTPKI_CONSOLE_ORIGINS`: comma-separated origins as a browser sends them in `Origin`
+    (RFC 6454 §6.2: scheme, host, a port only if not the scheme's default; no path)."""
+    origins = []
+    for given in (t.strip() for t in text.split(",")):
+        if not given:
+            continue
+        parts = urlsplit(given)
+        if parts.scheme != "https" or not parts.hostname or parts.path not in ("", "/") \
+                or parts.query or parts.fragment or parts.username:
+            raise ValueError(f"IOTPKI_CONSOLE_ORIGINS: {given!r} is not an https origin "
+                             "(https://host or https://host:port)")
+        port = "" if parts.port in (None, 443) else f":{parts.port}"
+        origins.append(f"https://{parts.hostname.lower()}{port}")
+    return tuple(origins)
 
 
 def _public_url(option: str | None, variable: str | None, stored: dict[str, Any],

@@ -3,14 +3,17 @@ every POST (in process)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import select
 
-from iotpki.app import PKI
+from iotpki.app import PKI, https_app
 from iotpki.core.integration.principal import Role
+from iotpki.settings import console_origins
 from iotpki.store.schema import console_sessions
 from tests.api.conftest import OWN, World
 from tests.conftest import last_audit_seq
@@ -88,6 +91,39 @@ def test_a_post_from_another_origin_is_refused(world: World, browser: ConsoleCli
                          headers={"Origin": BASE, "Sec-Fetch-Site": "cross-site"})
     assert cross.status_code == 403
     assert browser.get("/console/").status_code == 200  # still logged in
+
+
+def test_a_proxy_origin_named_by_the_operator_is_accepted_and_no_other(
+        world: World, demo_pki: PKI) -> None:
+    """Behind a reverse proxy the browser's `Origin` is the proxy's (https://pki.example.com,
+    port 443), not the listener's: accepted once named in IOTPKI_CONSOLE_ORIGINS."""
+    settings = dataclasses.replace(demo_pki.settings,
+                                   console_origins=console_origins("https://PKI.example.com:443"))
+    proxied = ConsoleClient(https_app(dataclasses.replace(demo_pki, settings=settings)))
+    try:
+        proxy = {"Origin": "https://pki.example.com"}
+        assert proxied.post("/console/login", {"api_key": world.key(OWN, Role.ADMIN)},
+                            headers=proxy).status_code == 303
+        csrf = proxied.csrf()
+        assert proxied.post("/console/logout", {"csrf": csrf},
+                            headers={"Origin": "https://pki.example.com:8443"}).status_code == 403
+        assert proxied.post("/console/logout", {"csrf": csrf},
+                            headers=proxy).status_code == 303
+    finally:
+        proxied.close()
+    unnamed = ConsoleClient(https_app(demo_pki))
+    try:
+        assert unnamed.post("/console/login", {"api_key": world.key(OWN, Role.ADMIN)},
+                            headers={"Origin": "https://pki.example.com"}).status_code == 403
+    finally:
+        unnamed.close()
+
+
+@pytest.mark.parametrize("given", ["http://pki.example.com", "https://pki.example.com/console",
+                                   "https://user@pki.example.com", "pki.example.com"])
+def test_a_console_origin_must_be_an_https_origin(given: str) -> None:
+    with pytest.raises(ValueError, match="IOTPKI_CONSOLE_ORIGINS"):
+        console_origins(given)
 
 
 def test_a_revoked_principal_loses_its_session(world: World, browser: ConsoleClient) -> None:

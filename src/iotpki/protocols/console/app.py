@@ -83,7 +83,7 @@ async def _check_post(services: ConsoleServices, visit: Visit) -> Response | Non
         too_large = isinstance(exc, session.FormTooLargeError)
         return error_page(visit, 413 if too_large else 400, str(exc))
     reason = None
-    if not session.same_origin(request):
+    if not session.same_origin(request, services.origins):
         reason = "the request came from another site"
     elif not visit.signed_in.csrf_matches(visit.form.get("csrf")):
         reason = "the form's CSRF token is missing or wrong"
@@ -98,7 +98,7 @@ async def _check_post(services: ConsoleServices, visit: Visit) -> Response | Non
 async def _login(services: ConsoleServices, request: Request) -> Response:
     if request.method == "GET":
         return session.login_page()
-    if not session.same_origin(request):
+    if not session.same_origin(request, services.origins):
         return session.login_page("Refused: the login form came from another site.", 403)
     try:
         form = await session.read_form(request)
@@ -109,7 +109,7 @@ async def _login(services: ConsoleServices, request: Request) -> Response:
 
 
 async def _certificate_login(services: ConsoleServices, request: Request) -> Response:
-    if not session.same_origin(request):
+    if not session.same_origin(request, services.origins):
         return session.login_page("Refused: the login form came from another site.", 403)
     return await run_in_threadpool(session.login_with_certificate, services, request)
 

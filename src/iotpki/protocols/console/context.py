@@ -62,6 +62,7 @@ class ConsoleServices:
     registrations: RegistrationService
     endpoints: Endpoints
     manifests: ManifestService
+    origins: frozenset[str] = frozenset()  # reached through a proxy too (console_origins)
 
 
 @dataclass

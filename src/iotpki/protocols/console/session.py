@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Collection
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import UploadFile
@@ -45,16 +45,17 @@ def signed_in(services: ConsoleServices, request: Request) -> SignedIn:
     return services.sessions.resolve(token)
 
 
-def same_origin(request: Request) -> bool:
-    """Whether a POST comes from a page of this origin (browsers send `Origin` on every
-    POST; clients that send neither header are judged by the CSRF token alone)."""
+def same_origin(request: Request, also: Collection[str] = ()) -> bool:
+    """Whether a POST comes from a page of this origin, or of one of the origins `also` the
+    operator named for a reverse proxy in front (browsers send `Origin` on every POST;
+    clients that send neither header are judged by the CSRF token alone)."""
     site = request.headers.get("sec-fetch-site")
     if site is not None and site not in ("same-origin", "none"):
         return False
     origin = request.headers.get("origin")
     if origin is None:
         return True
-    return origin == f"{request.url.scheme}://{request.url.netloc}"
+    return origin == f"{request.url.scheme}://{request.url.netloc}" or origin in also
 
 
 async def read_form(request: Request, files: bool = False) -> dict[str, str]:
