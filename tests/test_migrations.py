@@ -46,3 +46,32 @@ def test_0022_fills_the_key_facts_and_domain_of_stored_certificates(demo_pki: PK
             certificates.c.fingerprint == record.fingerprint)).one()
     facts = record.key_facts
     assert tuple(row) == (facts.key_id, "ec", 256, DOMAIN)
+
+
+def test_0023_fills_the_fleet_counters_from_stored_certificates(demo_pki: PKI) -> None:
+    """A store upgraded to 0023 counts its certificates as if every write had kept the
+    counters: by authority, profile, status and notAfter day, and by issue hour."""
+    from alembic import command
+    from alembic.config import Config
+    from cryptography import x509
+
+    from iotpki.store.database import MIGRATIONS
+    from tests.api.conftest import issue_operational
+    from tests.test_fleet_tallies import direct_tallies, stored_tallies
+
+    records = [issue_operational(demo_pki, f"sensor-before-0023-{n}") for n in range(4)]
+    demo_pki.revocation.revoke(records[0].authority, records[0].serial,
+                               x509.ReasonFlags.certificate_hold, "test")
+    demo_pki.revocation.revoke(records[1].authority, records[1].serial,
+                               x509.ReasonFlags.key_compromise, "test")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with demo_pki.database.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0022")
+        command.upgrade(config, "head")
+        kept, hours = stored_tallies(conn)
+        assert (kept, hours) == direct_tallies(conn)
+        statuses = {key[2] for key in kept}
+    assert {"good", "on-hold", "revoked"} <= statuses
+    assert sum(hours.values()) >= len(records)

@@ -1,5 +1,6 @@
 """Certificate repository: DER plus indexed issuer, serial, fingerprint, subject, SANs,
-notAfter, status and revocation facts."""
+notAfter, status and revocation facts. Every insert and status change also tells the unit's
+`TallyLedger` (store.certificate_tallies), which keeps the fleet overview's counters in step."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from iotpki.core.ca.key_facts import KeyFacts
 from iotpki.core.ca.ports import CertificateQuery, RevocationCandidate
 from iotpki.core.ca.serial import serial_hex
 from iotpki.core.errors import ConflictError
+from iotpki.store.certificate_tallies import TallyLedger, day_of
 from iotpki.store.ids import IdCache
 from iotpki.store.prepared import Prepared
 from iotpki.store.schema import authorities, certificates, organizations
@@ -29,6 +31,12 @@ _SET_STATUS = Prepared(update(certificates).where(
     certificates.c.serial == bindparam("serial_hex"),
 ).values(status=bindparam("status"), revoked_at=bindparam("revoked"),
          revocation_reason=bindparam("reason")))
+# The row a status change moves between counters, locked first (FOR UPDATE on PostgreSQL): a
+# concurrent change of the same certificate waits, then reads the status it left.
+_BEFORE_CHANGE = Prepared(select(certificates.c.status, certificates.c.profile,
+                                 certificates.c.not_after).where(
+    certificates.c.authority_id == bindparam("authority"),
+    certificates.c.serial == bindparam("serial_hex")).with_for_update())
 _BY_FINGERPRINT = Prepared(select(*(certificates.c[name] for name in _COLUMNS)).where(
     certificates.c.fingerprint == bindparam("fingerprint")).limit(1))
 # Every renewal reads the lineage of the presented identity (`enrollment._check_lineage`).
@@ -38,9 +46,17 @@ _OF_SUBJECT = Prepared(select(*(certificates.c[name] for name in _COLUMNS)).wher
 
 
 class SQLCertificateRepository:
-    def __init__(self, conn: Connection, ids: IdCache) -> None:
+    def __init__(self, conn: Connection, ids: IdCache,
+                 tallies: TallyLedger | None = None) -> None:
+        """`tallies`: the unit's ledger; without one (a reader's helper) nothing is written."""
         self._conn = conn
         self._ids = ids
+        self._tallies = tallies
+
+    @property
+    def _ledger(self) -> TallyLedger:
+        assert self._tallies is not None, "certificates are written through the unit of work"
+        return self._tallies
 
     def add(self, record: CertificateRecord) -> None:
         authority_id = self._ids.id_of(self._conn, authorities, record.authority)
@@ -51,6 +67,7 @@ class SQLCertificateRepository:
             raise ConflictError(
                 f"serial {record.serial_hex} or fingerprint already present for "
                 f"{record.authority}") from exc
+        self._count(record, authority_id)
 
     def add_many(self, records: list[CertificateRecord]) -> None:
         rows = [_row(r, self._ids.id_of(self._conn, authorities, r.authority)) for r in records]
@@ -58,6 +75,12 @@ class SQLCertificateRepository:
             _INSERT.execute_many(self._conn, rows)
         except IntegrityError as exc:
             raise ConflictError("a serial or fingerprint in the batch is already present") from exc
+        for record, row in zip(records, rows, strict=True):
+            self._count(record, row["authority_id"])
+
+    def _count(self, record: CertificateRecord, authority_id: int) -> None:
+        self._ledger.issued(authority_id, record.profile, record.status.value,
+                            record.not_after, record.issued_at)
 
     def get(self, authority: str, serial: int) -> CertificateRecord | None:
         authority_id = self._ids.id_of(self._conn, authorities, authority)
@@ -129,10 +152,13 @@ class SQLCertificateRepository:
     def set_status(self, authority: str, serial: int, status: CertificateStatus,
                    revoked_at: Any, reason: str | None) -> None:
         authority_id = self._ids.id_of(self._conn, authorities, authority)
-        _SET_STATUS.execute(self._conn, {"authority": authority_id,
-                                         "serial_hex": serial_hex(serial),
-                                         "status": status.value, "revoked": revoked_at,
+        key = {"authority": authority_id, "serial_hex": serial_hex(serial)}
+        before = _BEFORE_CHANGE.first(self._conn, key)
+        _SET_STATUS.execute(self._conn, {**key, "status": status.value, "revoked": revoked_at,
                                          "reason": reason})
+        if before is not None:
+            old, profile, not_after = before
+            self._ledger.moved(authority_id, profile, day_of(not_after), old, status.value)
 
     def record(self, row: Row) -> CertificateRecord:  # type: ignore[type-arg]
         """The record of a `certificates` row another repository selected."""

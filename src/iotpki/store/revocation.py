@@ -3,6 +3,7 @@ RFC 6960 answers), and published CRLs."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,7 @@ from iotpki.core.revocation.status import (
     PublishedCRL,
     StatusEntry,
 )
+from iotpki.store.certificate_tallies import TallyLedger, utc_day
 from iotpki.store.ids import IdCache
 from iotpki.store.prepared import Prepared
 from iotpki.store.schema import (
@@ -81,6 +83,30 @@ def _bulk_update(dialect: str) -> Executable:
 _BULK_UPDATE = Prepared(_bulk_update)
 
 
+def _bulk_before(dialect: str) -> Executable:
+    """The certificates a bulk change moves (those not yet in the new status), by profile,
+    status and notAfter day: what the fleet counters lose and gain. On PostgreSQL the rows
+    are locked first (FOR UPDATE) so a concurrent change of one of them waits, then is seen;
+    on SQLite the serials come as one JSON array (`json_each`)."""
+    if dialect == "postgresql":
+        serial: Any = _C.serial == any_(bindparam("serials",
+                                                  type_=postgresql.ARRAY(_C.serial.type)))
+    else:
+        serial = _C.serial.in_(select(text("value")).select_from(
+            func.json_each(bindparam("serials"))))
+    day = utc_day(dialect)(_C.not_after).label("expires_on")
+    rows = select(_C.profile, _C.status, day).where(
+        _C.authority_id == bindparam("authority"), serial, _C.status != bindparam("status"))
+    if dialect == "postgresql":
+        rows = rows.with_for_update()
+    moved = rows.subquery()
+    return select(moved.c.profile, moved.c.status, moved.c.expires_on, func.count()).group_by(
+        moved.c.profile, moved.c.status, moved.c.expires_on)
+
+
+_BULK_BEFORE = Prepared(_bulk_before)
+
+
 def _lock_number(dialect: str) -> Executable:
     # ON CONFLICT DO NOTHING: see SQLCRLRepository.lock_number.
     insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -123,9 +149,11 @@ def _entry(row: Any) -> StatusEntry:
 
 
 class SQLRevocationIndex:
-    def __init__(self, conn: Connection, ids: IdCache) -> None:
+    def __init__(self, conn: Connection, ids: IdCache,
+                 tallies: TallyLedger | None = None) -> None:
         self._conn = conn
         self._ids = ids
+        self._tallies = tallies  # the unit's fleet counters (store.certificate_tallies)
 
     def _id(self, authority: str) -> int:
         return self._ids.id_of(self._conn, authorities, authority)
@@ -153,11 +181,21 @@ class SQLRevocationIndex:
         # row; the shared values are bound once.
         shared = {"status": status.value, "reason": reason, "seq": seq,
                   "invalidity": invalidity_date, "at": at, "authority": authority_id}
+        self._count_bulk(authority_id, serials, status)
         if self._conn.dialect.name == "postgresql":  # one statement, the serials as an array
             _BULK_UPDATE.execute(self._conn, {**shared, "serials": list(serials)})
         else:  # SQLite: one prepared statement stepped per serial (no round trips)
             _BULK_UPDATE.execute_many(self._conn, [{"serial": s} for s in serials], shared)
         return seq
+
+    def _count_bulk(self, authority_id: int, serials: list[str],
+                    status: CertificateStatus) -> None:
+        assert self._tallies is not None, "certificates are written through the unit of work"
+        listed: Any = (list(serials) if self._conn.dialect.name == "postgresql"
+                       else json.dumps(serials))
+        for profile, old, expires_on, count in _BULK_BEFORE.all(self._conn, {
+                "authority": authority_id, "serials": listed, "status": status.value}):
+            self._tallies.moved(authority_id, profile, expires_on, old, status.value, count)
 
     def _bump(self, authority_id: int, at: datetime) -> int:
         row = _BUMP.first(self._conn, {"authority": authority_id, "at": at})

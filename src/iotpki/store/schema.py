@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -86,6 +87,25 @@ certificates = Table(
     Index("ix_certificates_key_id", "key_id"),
     Index("ix_certificates_key_strength", "authority_id", "key_algorithm", "key_bits"),
     Index("ix_certificates_domain", "domain"),
+)
+
+# 0023: the fleet overview's counters (store.certificate_tallies), kept in step by every write
+# to `certificates` in the same transaction: certificates by authority, profile, status and
+# the UTC day of their notAfter; issuances by authority and UTC hour (hours since the epoch).
+certificate_tallies = Table(
+    "certificate_tallies", metadata,
+    Column("authority_id", Integer, ForeignKey("authorities.id"), primary_key=True),
+    Column("profile", String(63), primary_key=True),
+    Column("status", String(16), primary_key=True),
+    Column("expires_on", Date, primary_key=True),
+    Column("count", BigInteger, nullable=False),
+)
+
+issuance_tallies = Table(
+    "issuance_tallies", metadata,
+    Column("authority_id", Integer, ForeignKey("authorities.id"), primary_key=True),
+    Column("issued_hour", BigInteger, primary_key=True),
+    Column("count", BigInteger, nullable=False),
 )
 
 audit_log = Table(

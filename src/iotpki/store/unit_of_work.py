@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from iotpki.store.acme import SQLACMERepository
     from iotpki.store.audit import SQLAuditRepository
     from iotpki.store.authorities import SQLAuthorityRepository
+    from iotpki.store.certificate_tallies import TallyLedger
     from iotpki.store.certificates import SQLCertificateRepository
     from iotpki.store.cmp import SQLCMPRepository
     from iotpki.store.console_sessions import SQLConsoleSessionRepository
@@ -92,7 +93,14 @@ class SQLUnitOfWork:
     def certificates(self) -> SQLCertificateRepository:
         from iotpki.store.certificates import SQLCertificateRepository
 
-        return SQLCertificateRepository(self._connection, self._ids)
+        return SQLCertificateRepository(self._connection, self._ids, self.tallies)
+
+    @cached_property
+    def tallies(self) -> TallyLedger:
+        """The fleet counters' changes of this unit's writes, written as it commits."""
+        from iotpki.store.certificate_tallies import TallyLedger
+
+        return TallyLedger(self._group)
 
     @cached_property
     def audit(self) -> SQLAuditRepository:
@@ -152,7 +160,7 @@ class SQLUnitOfWork:
     def revocation(self) -> SQLRevocationIndex:
         from iotpki.store.revocation import SQLRevocationIndex
 
-        return SQLRevocationIndex(self._connection, self._ids)
+        return SQLRevocationIndex(self._connection, self._ids, self.tallies)
 
     @cached_property
     def crls(self) -> SQLCRLRepository:
@@ -254,6 +262,8 @@ class SQLUnitOfWork:
         waits for the group's COMMIT when its `with` ends."""
         assert self._tx is not None, "commit() outside of 'with'"
         if self._tx.is_active:
+            if "tallies" in self.__dict__:  # this unit wrote certificates
+                self.tallies.settle(self._connection)
             self._tx.commit()
             self._committed = True
 

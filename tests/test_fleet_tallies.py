@@ -1,0 +1,182 @@
+"""The fleet overview's counters (store.certificate_tallies) stay exact: after every step of a
+seeded random sequence of issues, holds, releases, revocations, bulk changes and clock moves,
+over two authorities and two profiles with notAfter and issue times on and around the
+overview's edges, its numbers equal direct COUNTs over `certificates`, and the counter rows
+equal the certificates grouped as they are kept. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from sqlalchemy import Connection, and_, case, func, select
+
+from iotpki.app import PKI
+from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
+from iotpki.core.ca.ports import CertificateQuery
+from iotpki.core.lifecycle.fleet_overview import HORIZONS, MONTHS, WINDOWS, FleetOverview
+from iotpki.store.certificate_tallies import HOUR, utc_day
+from iotpki.store.schema import authorities, certificate_tallies, certificates, issuance_tallies
+from tests.api.conftest import OWN, issue_operational
+from tests.servers import ManualClock
+
+PROFILES = ("operational", "gateway")
+STEPS = 60
+# Offsets of notAfter from the overview's now: on, just before and just after each edge, and
+# across the days around it (the counters keep days; the edges fall inside them).
+EDGE_DAYS = (0, *HORIZONS, *(30 * (m + 1) for m in range(MONTHS)))
+JITTER = (timedelta(0), timedelta(seconds=-1), timedelta(seconds=1), timedelta(hours=-5),
+          timedelta(hours=5), timedelta(days=-1), timedelta(days=1), timedelta(hours=-23))
+
+
+def direct_tallies(conn: Connection) -> tuple[Counter[tuple[object, ...]], Counter[tuple[object, ...]]]:
+    """The certificates grouped as the counters keep them, counted directly."""
+    c = certificates.c
+    day = utc_day(conn.dialect.name)(c.not_after).label("day")
+    by_day = select(c.authority_id, c.profile, c.status, day).subquery()
+    kept = Counter({tuple(r[:4]): int(r[4]) for r in conn.execute(
+        select(by_day, func.count()).group_by(*by_day.c))})
+    hours = Counter[tuple[object, ...]]()
+    for authority_id, issued_at in conn.execute(select(c.authority_id, c.issued_at)):
+        hours[(authority_id, int(issued_at.timestamp()) // HOUR)] += 1
+    return kept, hours
+
+
+def stored_tallies(conn: Connection) -> tuple[Counter[tuple[object, ...]], Counter[tuple[object, ...]]]:
+    t, i = certificate_tallies.c, issuance_tallies.c
+    kept = Counter({(r[0], r[1], r[2], r[3]): int(r[4]) for r in conn.execute(
+        select(t.authority_id, t.profile, t.status, t.expires_on, t.count)) if r[4]})
+    hours = Counter({(r[0], r[1]): int(r[2]) for r in conn.execute(
+        select(i.authority_id, i.issued_hour, i.count)) if r[2]})
+    return kept, hours
+
+
+def direct_overview(pki: PKI, labels: list[str], now: datetime) -> dict[str, object]:
+    """What the overview must say, from COUNTs over `certificates`."""
+    c = certificates.c
+    with pki.database.engine.connect() as conn:
+        own = c.authority_id.in_(select(authorities.c.id).where(authorities.c.label.in_(labels)))
+        status = case((and_(c.status == "good", c.not_after < now), "expired"), else_=c.status)
+        counts = {(p, s): int(n) for p, s, n in conn.execute(
+            select(c.profile, status, func.count()).where(own).group_by(c.profile, status))}
+
+        def count(*where: object) -> int:
+            return int(conn.execute(select(func.count()).where(own, *where)).scalar_one())
+
+        def good(start: datetime, end: datetime) -> int:
+            return count(c.status == "good", c.not_after >= now, c.not_after >= start,
+                         c.not_after < end)
+
+        return {
+            "counts": counts,
+            "horizons": [good(now, now + timedelta(days=d)) for d in HORIZONS],
+            "months": [good(now + timedelta(days=30 * m), now + timedelta(days=30 * (m + 1)))
+                       for m in range(MONTHS)],
+            "issued": [count(c.issued_at >= now - span) for _, span in WINDOWS],
+        }
+
+
+def shown(fleet: FleetOverview) -> dict[str, object]:
+    overview = fleet.overview(OWN)
+    return {
+        "counts": {(c.profile, c.status): c.count for c in overview.counts if c.count},
+        "horizons": [b.count for b in overview.horizons],
+        "months": [b.count for b in overview.months],
+        "issued": [r.count for r in overview.rates.issued],
+    }
+
+
+class Sequence:
+    def __init__(self, pki: PKI, seed: int) -> None:
+        self.pki = pki
+        self.rng = random.Random(seed)
+        self.clock = ManualClock(pki.clock.now())
+        self.labels = sorted(a.label for a in pki.authorities.list() if a.organization == OWN)
+        template = issue_operational(pki, "sensor-template")
+        self.template = replace(template, key=template.key_facts)
+        self.issued: list[CertificateRecord] = [template]
+
+    def step(self) -> str:
+        kind = self.rng.choice(("issue", "issue", "issue", "hold", "release", "revoke",
+                                "bulk", "tick"))
+        getattr(self, kind)()
+        return kind
+
+    def record(self) -> CertificateRecord:
+        now, rng = self.clock.now(), self.rng
+        not_after = now + timedelta(days=rng.choice(EDGE_DAYS)) + rng.choice(JITTER)
+        issued_at = now - rng.choice([span for _, span in WINDOWS]) + rng.choice(JITTER[:5])
+        return replace(self.template, authority=rng.choice(self.labels),
+                       serial=rng.getrandbits(63), fingerprint=f"{rng.getrandbits(256):064x}",
+                       profile=rng.choice(PROFILES), not_after=not_after,
+                       issued_at=min(issued_at, now))
+
+    def issue(self) -> None:
+        batch = [self.record() for _ in range(self.rng.randint(1, 4))]
+        with self.pki.database.unit_of_work() as uow:
+            if len(batch) == 1:
+                uow.certificates.add(batch[0])
+            else:
+                uow.certificates.add_many(batch)
+            uow.commit()
+        self.issued += batch
+
+    def _pick(self, *statuses: CertificateStatus) -> CertificateRecord | None:
+        found = [r for r in (self.pki.certificates.get(r.authority, r.serial)
+                             for r in self.issued) if r is not None and r.status in statuses]
+        return self.rng.choice(found) if found else None
+
+    def hold(self) -> None:
+        if (record := self._pick(CertificateStatus.GOOD)) is not None:
+            self.pki.revocation.revoke(record.authority, record.serial,
+                                       x509.ReasonFlags.certificate_hold, "test")
+
+    def release(self) -> None:
+        if (record := self._pick(CertificateStatus.HELD)) is not None:
+            self.pki.revocation.release(record.authority, record.serial, "test")
+
+    def revoke(self) -> None:
+        if (record := self._pick(CertificateStatus.GOOD, CertificateStatus.HELD)) is not None:
+            self.pki.revocation.revoke(record.authority, record.serial,
+                                       x509.ReasonFlags.key_compromise, "test")
+
+    def bulk(self) -> None:
+        reason = self.rng.choice((x509.ReasonFlags.certificate_hold,
+                                  x509.ReasonFlags.superseded))
+        self.pki.revocation.revoke_matching(CertificateQuery(
+            organization=OWN, profile=self.rng.choice(PROFILES),
+            authority=self.rng.choice((None, *self.labels)), limit=None), reason, "test")
+
+    def tick(self) -> None:
+        self.clock.advance(self.rng.choice((timedelta(seconds=1), timedelta(hours=3),
+                                            timedelta(hours=13), timedelta(days=7))))
+
+
+def test_the_overview_equals_direct_counts_after_every_step(demo_pki: PKI) -> None:
+    sequence = Sequence(demo_pki, seed=18)
+    fleet = FleetOverview(demo_pki.database.read_unit_of_work, sequence.clock)
+    seen = Counter[str]()
+    for n in range(STEPS):
+        kind = sequence.step()
+        seen[kind] += 1
+        now = sequence.clock.now()
+        assert shown(fleet) == direct_overview(demo_pki, sequence.labels, now), (n, kind)
+        with demo_pki.database.engine.connect() as conn:
+            assert stored_tallies(conn) == direct_tallies(conn), (n, kind)
+    assert all(seen[kind] for kind in ("issue", "hold", "release", "revoke", "bulk", "tick"))
+
+
+def test_certificates_on_every_edge_are_counted_on_the_right_side(demo_pki: PKI) -> None:
+    """notAfter exactly at now and at each edge, and a second either side of them."""
+    sequence = Sequence(demo_pki, seed=5)
+    now = sequence.clock.now()
+    records = [replace(sequence.record(), not_after=now + timedelta(days=d) + jitter)
+               for d in EDGE_DAYS for jitter in JITTER[:3]]
+    with demo_pki.database.unit_of_work() as uow:
+        uow.certificates.add_many(records)
+        uow.commit()
+    fleet = FleetOverview(demo_pki.database.read_unit_of_work, sequence.clock)
+    assert shown(fleet) == direct_overview(demo_pki, sequence.labels, now)
