@@ -7,17 +7,23 @@ equal the certificates grouped as they are kept. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import random
+import threading
+import time
 from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
+import pytest
 from cryptography import x509
 from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy.exc import OperationalError
 
-from iotpki.app import PKI
+from iotpki.app import PKI, build_pki
 from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
 from iotpki.core.ca.ports import CertificateQuery
 from iotpki.core.lifecycle.fleet_overview import HORIZONS, MONTHS, WINDOWS, FleetOverview
+from iotpki.settings import Settings
 from iotpki.store.certificate_tallies import HOUR, utc_day
 from iotpki.store.schema import authorities, certificate_tallies, certificates, issuance_tallies
 from tests.api.conftest import OWN, issue_operational
@@ -25,6 +31,7 @@ from tests.servers import ManualClock
 
 PROFILES = ("operational", "gateway")
 STEPS = 60
+RACE_ROUNDS = 40
 # Offsets of notAfter from the overview's now: on, just before and just after each edge, and
 # across the days around it (the counters keep days; the edges fall inside them).
 EDGE_DAYS = (0, *HORIZONS, *(30 * (m + 1) for m in range(MONTHS)))
@@ -116,13 +123,17 @@ class Sequence:
 
     def issue(self) -> None:
         batch = [self.record() for _ in range(self.rng.randint(1, 4))]
-        with self.pki.database.unit_of_work() as uow:
+        self.add(self.pki, batch)
+        self.issued += batch
+
+    @staticmethod
+    def add(pki: PKI, batch: list[CertificateRecord]) -> None:
+        with pki.database.unit_of_work() as uow:
             if len(batch) == 1:
                 uow.certificates.add(batch[0])
             else:
                 uow.certificates.add_many(batch)
             uow.commit()
-        self.issued += batch
 
     def _pick(self, *statuses: CertificateStatus) -> CertificateRecord | None:
         found = [r for r in (self.pki.certificates.get(r.authority, r.serial)
@@ -180,3 +191,92 @@ def test_certificates_on_every_edge_are_counted_on_the_right_side(demo_pki: PKI)
         uow.commit()
     fleet = FleetOverview(demo_pki.database.read_unit_of_work, sequence.clock)
     assert shown(fleet) == direct_overview(demo_pki, sequence.labels, now)
+
+
+def test_two_nodes_changing_the_same_counters_in_opposite_orders_both_commit(
+        demo_pki: PKI, settings: Settings) -> None:
+    """Two nodes (two transactions at once on PostgreSQL) each add certificates whose counter
+    rows the other adds in the opposite order, and hold some: the counters are written last,
+    in key order, so neither waits for the other in a cycle (no deadlock), and they stay
+    exact."""
+    other = build_pki(settings, migrate=False)
+    try:
+        sequence = Sequence(demo_pki, seed=21)
+        first, second = sequence.record(), sequence.record()
+        first = replace(first, authority=sequence.labels[0], profile=PROFILES[0])
+        second = replace(second, authority=sequence.labels[1], profile=PROFILES[1])
+        errors: list[BaseException] = []
+
+        def run(node: PKI, order: tuple[CertificateRecord, ...], seed: int) -> None:
+            rng = random.Random(seed)
+            try:
+                for _ in range(RACE_ROUNDS):
+                    made = [replace(r, serial=rng.getrandbits(63),
+                                    fingerprint=f"{rng.getrandbits(256):064x}") for r in order]
+                    with node.database.unit_of_work() as uow:
+                        for record in made:
+                            uow.certificates.add(record)
+                        uow.commit()
+                    node.revocation.revoke(made[0].authority, made[0].serial,
+                                           x509.ReasonFlags.certificate_hold, "test")
+            except BaseException as exc:  # reported by the test's thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(demo_pki, (first, second), 1)),
+                   threading.Thread(target=run, args=(other, (second, first), 2))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        with demo_pki.database.engine.connect() as conn:
+            assert stored_tallies(conn) == direct_tallies(conn)
+    finally:
+        other.close()
+
+
+def test_a_writer_takes_its_counter_row_locks_in_key_order(demo_pki: PKI) -> None:
+    """What keeps concurrent writers from deadlocking on PostgreSQL: a transaction that adds
+    certificates counted in rows K2 then K1 (K1 < K2) locks K1 first. With K2 held by
+    another transaction, the writer waits holding K1."""
+    engine = demo_pki.database.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite has one writer at a time")
+    sequence = Sequence(demo_pki, seed=9)
+    first = replace(sequence.record(), authority=sequence.labels[0])
+    low, high = (replace(first, profile=p) for p in sorted(PROFILES))
+
+    def fresh(record: CertificateRecord) -> CertificateRecord:
+        return replace(record, serial=sequence.rng.getrandbits(63),
+                       fingerprint=f"{sequence.rng.getrandbits(256):064x}")
+
+    with demo_pki.database.unit_of_work() as uow:  # both counter rows exist
+        uow.certificates.add_many([fresh(low), fresh(high)])
+        uow.commit()
+    t = certificate_tallies.c
+    with engine.connect() as conn:
+        authority_id = int(conn.execute(select(authorities.c.id).where(
+            authorities.c.label == first.authority)).scalar_one())
+
+    def row(profile: str) -> Any:
+        return select(t.count).where(t.authority_id == authority_id, t.profile == profile,
+                                     t.status == "good")
+
+    with engine.connect() as holder:
+        holder.execute(row(high.profile).with_for_update())  # K2, until the rollback
+        writer = threading.Thread(target=Sequence.add, args=(demo_pki, [fresh(high),
+                                                                        fresh(low)]))
+        writer.start()
+        locked = False
+        deadline = time.monotonic() + 10
+        while not locked and time.monotonic() < deadline:
+            with engine.connect() as probe:
+                try:
+                    probe.execute(row(low.profile).with_for_update(nowait=True))
+                except OperationalError:
+                    locked = True
+                probe.rollback()
+            time.sleep(0.05)
+        holder.rollback()
+    writer.join()
+    assert locked, "the writer did not hold K1 while it waited for K2"

@@ -2,11 +2,11 @@
 on hold, revoked, expired), how many expire soon (the next 7, 30 and 90 days and each of the
 next 12 months), and the recent issuance, renewal and refusal rates.
 
-Counts come from the store's indexes (`FleetStatistics.tally`), never from reading
-certificates: every count and every expiry slice of an organization comes from one pass over
-an index. Renewals and refused
-enrollments are read from the event outbox, newest first, up to `EVENT_SCAN` events per
-window: beyond that the figure is shown as a lower bound (`RateCount.capped`).
+Counts come from the store's counters, kept in step by every write (`FleetStatistics.tally`,
+`issued_since`), never from reading certificates: they cost the same whatever the store's
+size. Renewals and refused enrollments are read from the event outbox, newest first, up to
+`EVENT_SCAN` events per window: beyond that the figure is shown as a lower bound
+(`RateCount.capped`).
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ class FleetStatistics(Protocol):
     def tally(self, authorities: Sequence[str], now: datetime,
               edges: Sequence[datetime]) -> list[Tally]:
         """Certificates of these authorities by profile, status (`EXPIRED` for good ones
-        whose notAfter is before `now`) and expiry slice, in one pass over an index."""
+        whose notAfter is before `now`) and expiry slice, exact, at a cost that does not
+        grow with the number of certificates."""
         ...
 
     def issued_since(self, authorities: Sequence[str], since: datetime) -> int: ...
