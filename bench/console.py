@@ -13,7 +13,7 @@ per page (median and max, ms) and the population it measured.
 
     python bench/console.py [--certificates 100000] [--devices 10000] [--repeat 5]
                             [--batch 500] [--database-url postgresql+psycopg://...]
-                            [--data-dir DIR [--reuse]]
+                            [--data-dir DIR [--reuse]] [--unique-keys]
 """
 
 from __future__ import annotations
@@ -51,25 +51,44 @@ DOMAIN = "urn:iotpki:domain:building-42.operator.example"
 KEYS = 256
 
 
+def new_csr(n: int) -> bytes:
+    key = generate_private_key("ec-p256")
+    return x509.CertificateSigningRequestBuilder().subject_name(x509.Name([
+        x509.NameAttribute(x509.NameOID.COMMON_NAME, f"pool-{n}")])).sign(
+        key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
 def csr_pool() -> list[bytes]:
-    pool = []
-    for n in range(KEYS):
-        key = generate_private_key("ec-p256")
-        pool.append(x509.CertificateSigningRequestBuilder().subject_name(x509.Name([
-            x509.NameAttribute(x509.NameOID.COMMON_NAME, f"pool-{n}")])).sign(
-            key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
-    return pool
+    return [new_csr(n) for n in range(KEYS)]
 
 
-def populate_certificates(pki: PKI, count: int, batch: int) -> list[Any]:
-    """`count` operational certificates; returns their records in issue order."""
-    pool, now, rng = csr_pool(), pki.clock.now(), random.Random(1)
+class DeviceKeys:
+    """--unique-keys: certificate n is on the key of the device it will be linked to
+    (`populate_devices` gives device k certificates k*share .. (k+1)*share - 1), so each
+    device renews on a key of its own, held by no other device. Made as they are needed."""
+
+    def __init__(self, share: int) -> None:
+        self._share, self._device, self._csr = share, -1, b""
+
+    def __getitem__(self, n: int) -> bytes:
+        if n // self._share != self._device:
+            self._device = n // self._share
+            self._csr = new_csr(self._device)
+        return self._csr
+
+
+def populate_certificates(pki: PKI, count: int, batch: int,
+                          unique_share: int | None = None) -> list[Any]:
+    """`count` operational certificates; returns their records in issue order. The keys:
+    256 pooled ones, or (`unique_share`) one per group of that many certificates."""
+    pool: Any = DeviceKeys(unique_share) if unique_share else csr_pool()
+    now, rng = pki.clock.now(), random.Random(1)
     sans = (x509.UniformResourceIdentifier(DOMAIN),)
     records: list[Any] = []
     started = time.perf_counter()
     for first in range(0, count, batch):
         requests = [IssuanceRequest(
-            CA, "operational", pool[n % KEYS], "bench",
+            CA, "operational", pool[n] if unique_share else pool[n % KEYS], "bench",
             subject=x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, f"sensor-{n:07d}")]),
             sans=sans, not_after=now + timedelta(days=rng.uniform(1, 360)))
             for n in range(first, min(first + batch, count))]
@@ -188,6 +207,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--database-url")
     parser.add_argument("--data-dir", type=Path, help="keep the store here (default: a temp dir)")
+    parser.add_argument("--unique-keys", action="store_true",
+                        help="each device's certificates on a key of its own (renewals keep "
+                             "the key; no key on two devices) instead of 256 pooled keys")
     parser.add_argument("--reuse", action="store_true",
                         help="measure the store --data-dir kept from an earlier run (upgraded "
                              "by the migrations), without populating it again")
@@ -206,7 +228,10 @@ def main() -> None:
             else:
                 create_demo_hierarchy(pki)
                 started = time.perf_counter()
-                records = populate_certificates(pki, args.certificates, args.batch)
+                records = populate_certificates(
+                    pki, args.certificates, args.batch,
+                    max(1, args.certificates // max(args.devices, 1)) if args.unique_keys
+                    else None)
                 change_statuses(pki, records)
                 devices = populate_devices(pki, records, args.devices)
                 populated = time.perf_counter() - started

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -75,3 +77,35 @@ def test_0023_fills_the_fleet_counters_from_stored_certificates(demo_pki: PKI) -
         statuses = {key[2] for key in kept}
     assert {"good", "on-hold", "revoked"} <= statuses
     assert sum(hours.values()) >= len(records)
+
+
+def test_0024_records_the_keys_already_on_two_devices_of_one_owner(demo_pki: PKI) -> None:
+    """The shared-key record starts from what the store holds: a key on two devices of one
+    owner, not a key renewed on one device nor one on a device of each of two owners."""
+    from alembic import command
+    from alembic.config import Config
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from iotpki.store.database import MIGRATIONS
+    from tests.test_posture_checks import OTHER, OWN, holding, key_id, legacy, recorded
+
+    def key() -> ec.EllipticCurvePrivateKey:
+        return ec.generate_private_key(ec.SECP256R1())
+
+    shared, renewed, across = key(), key(), key()
+    holding(demo_pki, OWN, "sensor-a", shared)
+    holding(demo_pki, OWN, "sensor-b", shared)
+    once = holding(demo_pki, OWN, "sensor-renewing", renewed)
+    legacy(demo_pki, "operatorco-operations", "sensor-renewing", renewed,
+           demo_pki.clock.now() + timedelta(days=300), device=once)
+    holding(demo_pki, OWN, "sensor-across", across)
+    holding(demo_pki, OTHER, "their-sensor", across)
+    before = recorded(demo_pki)
+    assert before == {(OWN, key_id(shared))}
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with demo_pki.database.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0023")
+        command.upgrade(config, "head")
+    assert recorded(demo_pki) == before

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.errors import ConflictError
 from iotpki.core.lifecycle.device import COMPONENT_STAGE, Device, DeviceIdentity, DeviceState
+from iotpki.store import shared_keys
 from iotpki.store.certificates import SQLCertificateRepository
 from iotpki.store.ids import IdCache
 from iotpki.store.prepared import Prepared
@@ -19,6 +20,7 @@ from iotpki.store.schema import device_components, device_identities, devices, o
 # Prepared (store.prepared): every renewal asks which device holds the presented identity.
 _DEVICE_OF_IDENTITY = Prepared(select(device_identities.c.device_id).where(
     device_identities.c.fingerprint == bindparam("fingerprint")))
+_OWNER = Prepared(select(devices.c.owner_id).where(devices.c.id == bindparam("device")))
 _DEVICE_OF_COMPONENT = Prepared(select(device_components.c.device_id).where(
     device_components.c.component == bindparam("fingerprint")))
 
@@ -94,12 +96,19 @@ class SQLDeviceRepository:
     def link(self, device_id: str, fingerprint: str, stage: str, at: datetime) -> None:
         _LINK.execute(self._conn, dict(
             device_id=device_id, fingerprint=fingerprint, stage=stage, linked_at=at))
+        shared_keys.record_linked(self._conn, device_id, fingerprint)
 
     def move(self, device_id: str, expected: DeviceState, state: DeviceState, owner: str,
              at: datetime) -> bool:
-        return _MOVE.execute(self._conn, {
-            "device": device_id, "expected": expected.value, "state": state.value,
-            "owner": self._org_id(owner), "at": at}) == 1
+        previous = _OWNER.first(self._conn, {"device": device_id})
+        owner_id = self._org_id(owner)
+        if _MOVE.execute(self._conn, {
+                "device": device_id, "expected": expected.value, "state": state.value,
+                "owner": owner_id, "at": at}) != 1:
+            return False
+        if previous is not None and previous[0] != owner_id:
+            shared_keys.recheck_owners(self._conn, device_id, previous[0])
+        return True
 
     def history(self, device_id: str) -> list[DeviceIdentity]:
         certificates = SQLCertificateRepository(self._conn, self._ids)

@@ -1,8 +1,9 @@
-"""The posture checks' queries (`core.lifecycle.posture`), each one statement over indexes:
-keys by identity (`ix_certificates_key_id`) and strength (`ix_certificates_key_strength`,
-migration 0022), expiry ranges per authority and status (`ix_certificates_fleet`), renewals
-by subject (`ix_certificates_subject`), domains by name (`ix_certificates_domain`), and the
-owner's devices (`ix_devices_owner`)."""
+"""The posture checks' queries (`core.lifecycle.posture`), each bounded by the findings it
+returns, not by the store: shared keys from the keys recorded as shared (`shared_keys`,
+migration 0024) and their holders by key (`ix_certificates_key_id`), weak keys by strength
+(`ix_certificates_key_strength`, migration 0022), expiry ranges per authority and status in
+notAfter order (`ix_certificates_fleet`) with renewals by subject (`ix_certificates_subject`),
+domains by name (`ix_certificates_domain`)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, distinct, exists, func, select
+from sqlalchemy import Connection, exists, func, select
 
 from iotpki.core.ca.key_facts import MINIMUM_BITS
-from iotpki.core.lifecycle.posture import CertificateRef, DeviceRef, ForeignDomain, SharedKey
+from iotpki.core.lifecycle.posture import (
+    HOLDERS_COUNTED,
+    CertificateRef,
+    DeviceRef,
+    ForeignDomain,
+    SharedKey,
+)
 from iotpki.store.ids import IdCache
 from iotpki.store.schema import (
     authorities,
@@ -22,11 +29,11 @@ from iotpki.store.schema import (
     devices,
     domains,
     organizations,
+    shared_keys,
 )
+from iotpki.store.shared_keys import holders
 
-c, i, d = certificates.c, device_identities.c, devices.c
-_OWNED_IDENTITIES = devices.join(device_identities, i.device_id == d.id).join(
-    certificates, c.fingerprint == i.fingerprint)
+c, i, d, sk = certificates.c, device_identities.c, devices.c, shared_keys.c
 
 
 def _unindexed(column: Any) -> Any:
@@ -48,24 +55,30 @@ class SQLPostureQueries:
         return [self._ids.id_of(self._conn, authorities, label) for label in labels]
 
     def shared_keys(self, organization: str, limit: int) -> list[SharedKey]:
-        """Keys in more than one certificate, from the key index alone (no table rows), then
-        only those keys' certificates: which of the organization's devices hold them."""
+        """The keys recorded as on two of the owner's devices (`store.shared_keys`), in key
+        order, a page at a time until `limit` are confirmed: each by its holders, read from the
+        key's certificates up to `HOLDERS_COUNTED` + 1 devices. (A record the owner's devices
+        no longer make true is passed over.)"""
         owner = self._organization(organization)
-        repeated = (select(c.key_id).where(c.key_id.is_not(None)).group_by(c.key_id)
-                    .having(func.count() > 1).subquery())
-        shared = (select(c.key_id).select_from(_OWNED_IDENTITIES)
-                  .where(c.key_id.in_(select(repeated.c.key_id)),
-                         _unindexed(d.owner_id) == owner)
-                  .group_by(c.key_id).having(func.count(distinct(d.id)) > 1)
-                  .order_by(c.key_id).limit(limit).subquery())
-        rows = self._conn.execute(
-            select(c.key_id, d.id, d.name).distinct().select_from(_OWNED_IDENTITIES)
-            .where(_unindexed(d.owner_id) == owner, c.key_id.in_(select(shared.c.key_id)))
-            .order_by(c.key_id, d.name, d.id)).all()
-        found: dict[str, list[DeviceRef]] = {}
-        for key_id, device_id, name in rows:
-            found.setdefault(key_id, []).append(DeviceRef(device_id, name))
-        return [SharedKey(k, tuple(v)) for k, v in found.items()]
+        found: list[SharedKey] = []
+        after = ""
+        while len(found) < limit:
+            keys = self._conn.execute(
+                select(sk.key_id).where(sk.owner_id == owner, sk.key_id > after)
+                .order_by(sk.key_id).limit(limit)).scalars().all()
+            for key_id in keys:
+                devices_ = holders(self._conn, owner, key_id, HOLDERS_COUNTED + 1)
+                if len(devices_) > 1:
+                    found.append(SharedKey(
+                        key_id, tuple(sorted(devices_[:HOLDERS_COUNTED],
+                                             key=lambda r: (r.name, r.id))),
+                        len(devices_) > HOLDERS_COUNTED))
+                    if len(found) == limit:
+                        break
+            if len(keys) < limit:
+                break
+            after = keys[-1]
+        return found
 
     def weak_keys(self, labels: Sequence[str], now: datetime,
                   limit: int) -> list[CertificateRef]:
@@ -84,22 +97,37 @@ class SQLPostureQueries:
 
     def unrenewed(self, labels: Sequence[str], now: datetime, until: datetime,
                   skipped_profiles: Sequence[str], limit: int) -> list[CertificateRef]:
+        """Per authority, its good certificates in notAfter order (`ix_certificates_fleet`),
+        each with its renewal lookup, until `limit` have none; merged here. The statement
+        stops at the `limit`-th unrenewed certificate: what it reads is those plus the
+        renewed ones expiring before them (at worst every good certificate of the authority
+        expiring within the horizon, when all of them were renewed)."""
         own = self._authorities(labels)
         later = certificates.alias("later")
         # By subject (a renewal keeps it): a few rows each, not the authority's later issues.
         renewed = exists(select(1).select_from(later).where(
             later.c.subject == c.subject, _unindexed(later.c.authority_id).in_(own),
             later.c.issued_at > c.issued_at))
-        stmt = select(c.authority_id, c.serial, c.subject, c.profile, c.not_after).where(
-            c.authority_id.in_(own), c.status == "good", c.not_after >= now,
-            c.not_after < until, c.profile.not_in(skipped_profiles), ~renewed
-        ).order_by(c.not_after, c.id).limit(limit)
-        return [self._reference(r) for r in self._conn.execute(stmt)]
+        found: list[Any] = []
+        for authority in own:
+            found.extend(self._conn.execute(
+                select(c.authority_id, c.serial, c.subject, c.profile, c.not_after, c.id).where(
+                    c.authority_id == authority, c.status == "good", c.not_after >= now,
+                    c.not_after < until, c.profile.not_in(skipped_profiles), ~renewed
+                ).order_by(c.not_after, c.id).limit(limit)))
+        found.sort(key=lambda r: (r.not_after, r.id))
+        return [self._reference(r) for r in found[:limit]]
 
-    def leaves_after(self, authority: str, moment: datetime) -> tuple[int, datetime | None]:
-        count, last = self._conn.execute(select(func.count(), func.max(c.not_after)).where(
-            c.authority_id == self._ids.id_of(self._conn, authorities, authority),
-            c.status == "good", c.not_after > moment)).one()
+    def leaves_after(self, authority: str, moment: datetime,
+                     most: int) -> tuple[int, datetime | None]:
+        """A count that stops at `most` and the last notAfter, both from the end of the
+        authority's good range of `ix_certificates_fleet`."""
+        outliving = (c.authority_id == self._ids.id_of(self._conn, authorities, authority),
+                     c.status == "good", c.not_after > moment)
+        count = self._conn.execute(select(func.count()).select_from(
+            select(c.not_after).where(*outliving).limit(most).subquery())).scalar_one()
+        last = self._conn.execute(select(c.not_after).where(*outliving).order_by(
+            c.not_after.desc()).limit(1)).scalar()
         return int(count), last
 
     def foreign_domains(self, organization: str, now: datetime,

@@ -349,6 +349,15 @@ device_identities = Table(
     Index("ix_device_identities_fingerprint", "fingerprint"),
 )
 
+# 0024: keys found on two or more devices of one owner (the posture check "the same public
+# key on two devices"), recorded when an identity is linked or a device changes owner
+# (store.shared_keys), so the check reads these few rows, not every certificate.
+shared_keys = Table(
+    "shared_keys", metadata,
+    Column("owner_id", Integer, ForeignKey("organizations.id"), primary_key=True),
+    Column("key_id", String(64), primary_key=True),
+)
+
 # One row per (device, component): finds the device a component went into.
 device_components = Table(
     "device_components", metadata,

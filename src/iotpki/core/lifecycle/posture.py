@@ -12,9 +12,11 @@
 - devices it owns whose good identity names an operational domain another organization
   owns (after an owner change, say).
 
-Each question is one set-based query of the store's indexes (`PostureQueries`), never a
-loop over certificates in Python, and returns at most `LIMIT` findings (`more` tells there
-were others).
+Each question reads the store's indexes (`PostureQueries`), never a loop over certificates
+in Python, and returns at most `LIMIT` findings (`more` tells there were others); what it
+costs is bounded by the findings it returns, not by the store's size (a 1,000,000-certificate
+store whose devices all got the same 256 keys shows its first page as fast as a small one).
+The shared keys are recorded as identities are linked, and read from that record.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from iotpki.core.ports import Transaction
 
 HORIZON = timedelta(days=30)
 LIMIT = 50
+HOLDERS_COUNTED = 50  # devices named per shared key; beyond it, "more" (a disaster's fleet)
+LEAVES_COUNTED = 10_000  # outliving certificates counted per authority; beyond it, "more"
 T = TypeVar("T")
 
 
@@ -43,7 +47,8 @@ class DeviceRef:
 @dataclass(frozen=True)
 class SharedKey:
     key_id: str
-    devices: tuple[DeviceRef, ...]
+    devices: tuple[DeviceRef, ...]  # at most HOLDERS_COUNTED, by name
+    more_devices: bool = False  # held by more than HOLDERS_COUNTED devices
 
 
 @dataclass(frozen=True)
@@ -60,10 +65,11 @@ class CertificateRef:
 class OutlivedAuthority:
     authority: str
     not_after: datetime
-    leaves_after: int  # good certificates it issued that expire after it
+    leaves_after: int  # good certificates it issued that expire after it (LEAVES_COUNTED at most)
     last_leaf: datetime | None
     parent: str | None = None  # set when the parent is what expires first
     parent_not_after: datetime | None = None
+    more_leaves: bool = False  # more than LEAVES_COUNTED
 
 
 @dataclass(frozen=True)
@@ -110,9 +116,10 @@ class PostureQueries(Protocol):
     def unrenewed(self, authorities: Sequence[str], now: datetime, until: datetime,
                   skipped_profiles: Sequence[str], limit: int) -> list[CertificateRef]: ...
 
-    def leaves_after(self, authority: str, moment: datetime) -> tuple[int, datetime | None]:
-        """Good certificates of `authority` whose notAfter is after `moment`: how many,
-        and the last notAfter."""
+    def leaves_after(self, authority: str, moment: datetime,
+                     most: int) -> tuple[int, datetime | None]:
+        """Good certificates of `authority` whose notAfter is after `moment`: how many (up to
+        `most`), and the last notAfter."""
         ...
 
     def foreign_domains(self, organization: str, now: datetime,
@@ -158,12 +165,13 @@ class PostureChecks:
 
 def _outlived(checks: PostureQueries, authority: Authority,
               every: dict[str, Authority]) -> OutlivedAuthority | None:
-    count, last = checks.leaves_after(authority.label, authority.not_after)
+    count, last = checks.leaves_after(authority.label, authority.not_after, LEAVES_COUNTED + 1)
     parent = every.get(authority.parent) if authority.parent else None
     parent_first = parent is not None and parent.not_after < authority.not_after
     if not count and not parent_first:
         return None
     return OutlivedAuthority(
-        authority.label, authority.not_after, count, last,
+        authority.label, authority.not_after, min(count, LEAVES_COUNTED), last,
         parent.label if parent is not None and parent_first else None,
-        parent.not_after if parent is not None and parent_first else None)
+        parent.not_after if parent is not None and parent_first else None,
+        count > LEAVES_COUNTED)
