@@ -88,17 +88,19 @@ def recheck_owners(conn: Connection, device_id: str, previous_owner: int | None)
                 s.owner_id == previous_owner, s.key_id == key_id))
 
 
-def holders(conn: Connection, owner_id: int, key_id: str, most: int) -> list[DeviceRef]:
-    """Up to `most` distinct devices of `owner_id` holding a certificate with `key_id`, read
-    from the key's certificates until that many are found (streamed: a key on thousands of
-    devices costs `most` of them, not thousands)."""
-    stmt = (select(d.id, d.name)
+_HOLDERS = (select(d.id, d.name)
             .select_from(certificates.join(device_identities, i.fingerprint == c.fingerprint)
                          .join(devices, d.id == i.device_id))
-            .where(c.key_id == key_id, _unindexed(d.owner_id) == owner_id)
-            .execution_options(yield_per=64))
+            .where(c.key_id == bindparam("key"), _unindexed(d.owner_id) == bindparam("owner")))
+
+
+def holders(conn: Connection, owner_id: int, key_id: str, most: int) -> list[DeviceRef]:
+    """Up to `most` distinct devices of `owner_id` holding a certificate with `key_id`, read
+    from the key's certificates until that many are found (fetched `most` rows at a time: a
+    key on thousands of devices costs `most` of them, not thousands)."""
     found: dict[str, DeviceRef] = {}
-    result = conn.execute(stmt)
+    result = conn.execute(_HOLDERS.execution_options(yield_per=most),
+                          {"key": key_id, "owner": owner_id})
     try:
         for device_id, name in result:
             found.setdefault(device_id, DeviceRef(device_id, name))
@@ -107,4 +109,3 @@ def holders(conn: Connection, owner_id: int, key_id: str, most: int) -> list[Dev
     finally:
         result.close()
     return list(found.values())
-

@@ -33,7 +33,7 @@ from iotpki.core.ports import Transaction
 
 HORIZON = timedelta(days=30)
 LIMIT = 50
-HOLDERS_COUNTED = 50  # devices named per shared key; beyond it, "more" (a disaster's fleet)
+HOLDERS_COUNTED = 20  # devices counted per shared key; beyond it, "more" (a disaster)
 LEAVES_COUNTED = 10_000  # outliving certificates counted per authority; beyond it, "more"
 T = TypeVar("T")
 
