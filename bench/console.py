@@ -186,7 +186,8 @@ def measure(pki: PKI, sample: dict[str, str], repeat: int) -> dict[str, Any]:
             "authorities": ("/console/authorities", {}),
             "revocation center (CRLs, live OCSP)": ("/console/revocation", {}),
             "bulk revocation count, one subject": ("/console/revocation/bulk", {
-                "subject": sample["last_cn"], "reason": "superseded"}),
+                # The bulk filter's subject is the subject's beginning, attribute included.
+                "subject": f"CN={sample['last_cn']}", "reason": "superseded"}),
             "bulk revocation count, whole profile": ("/console/revocation/bulk", {
                 "profile": "operational", "reason": "superseded"}),
             "posture checks": ("/console/posture", {}),

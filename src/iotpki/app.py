@@ -25,7 +25,7 @@ from iotpki.core.audit.trail import AuditTrail
 from iotpki.core.ca.authority_service import AuthorityService
 from iotpki.core.ca.directory import CertificateDirectory
 from iotpki.core.ca.issuance import IssuanceService
-from iotpki.core.ca.ports import Purpose
+from iotpki.core.ca.ports import Protected, Purpose
 from iotpki.core.ca.profile import INFRASTRUCTURE_KINDS, Profile, parse_profiles
 from iotpki.core.ca.service_certificates import ServiceCertificates
 from iotpki.core.ca.urls import PublicURLs
@@ -262,12 +262,13 @@ class _Infrastructure:
     serve` issues into `<data-dir>/tls/server.pem`, re-read when it changes)."""
 
     def __init__(self, profiles: dict[str, Profile], tls_certificate: Path) -> None:
-        self._kinds = {n for n, p in profiles.items() if p.kind in INFRASTRUCTURE_KINDS}
+        self._kinds = frozenset(n for n, p in profiles.items() if p.kind in INFRASTRUCTURE_KINDS)
         self._tls = tls_certificate
         self._seen: tuple[float, str] | None = None
 
-    def __call__(self, profile: str, fingerprint: str) -> bool:
-        return profile in self._kinds or fingerprint == self._tls_fingerprint()
+    def __call__(self) -> Protected:
+        tls = self._tls_fingerprint()
+        return Protected(self._kinds, frozenset({tls} if tls else ()))
 
     def _tls_fingerprint(self) -> str:
         try:

@@ -74,12 +74,12 @@ def test_bulk_revocation_shows_the_count_first(world: World, console_app: Any) -
     pki = world.pki
     batch = [issue_operational(pki, f"batch-{n}") for n in range(3)]
     operator = _client(console_app, world, OWN, Role.OPERATOR)
-    preview = operator.get("/console/revocation/bulk?subject=batch-&reason=superseded")
+    preview = operator.get("/console/revocation/bulk?subject=CN%3Dbatch-&reason=superseded")
     assert preview.status_code == 200 and 'id="changes">3<' in preview.text
     assert all(pki.certificates.get(r.authority, r.serial).status is CertificateStatus.GOOD
                for r in batch)
-    form = {"subject": "batch-", "reason": "superseded", "csrf": operator.csrf(
-        "/console/revocation/bulk?subject=batch-&reason=superseded")}
+    form = {"subject": "CN=batch-", "reason": "superseded", "csrf": operator.csrf(
+        "/console/revocation/bulk?subject=CN%3Dbatch-&reason=superseded")}
     assert operator.post("/console/revocation/bulk", {**form, "csrf": ""}).status_code == 403
     issue_operational(pki, "batch-3")  # the count changes after it was shown
     assert operator.post("/console/revocation/bulk", {**form, "expected": "3"}

@@ -5,14 +5,21 @@ notAfter, status and revocation facts. Every insert and status change also tells
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, Select, bindparam, select, update
+from sqlalchemy import ColumnElement, Connection, Row, Select, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
 from iotpki.core.ca.key_facts import KeyFacts
-from iotpki.core.ca.ports import CertificateQuery, RevocationCandidate
+from iotpki.core.ca.ports import (
+    CandidateCount,
+    CertificateQuery,
+    Protected,
+    RevocationCandidate,
+)
 from iotpki.core.ca.serial import serial_hex
 from iotpki.core.errors import ConflictError
 from iotpki.store.certificate_tallies import TallyLedger, day_of
@@ -112,16 +119,18 @@ class SQLCertificateRepository:
         return [self._record(r) for r in self._conn.execute(stmt)]
 
     def _filtered(self, stmt: Select[Any], query: CertificateQuery) -> Select[Any]:
-        c = certificates.c
+        c = self._terms(query)
         if query.authority is not None:
             stmt = stmt.where(c.authority_id == self._ids.id_of(
                 self._conn, authorities, query.authority))
         if query.status is not None:
             stmt = stmt.where(c.status == query.status.value)
         if query.subject_contains:
-            stmt = stmt.where(c.subject.contains(query.subject_contains, autoescape=True))
+            stmt = stmt.where(certificates.c.subject.contains(query.subject_contains, autoescape=True))
         if query.subject is not None:
-            stmt = stmt.where(c.subject == query.subject)
+            stmt = stmt.where(certificates.c.subject == query.subject)
+        if query.subject_prefix:
+            stmt = stmt.where(*_starting_with(self._conn.dialect.name, query.subject_prefix))
         if query.expires_before is not None:
             stmt = stmt.where(c.not_after < query.expires_before)
         if query.profile is not None:
@@ -132,22 +141,61 @@ class SQLCertificateRepository:
                 authorities.c.organization_id == organization_id)))
         return stmt
 
-    def revocation_candidates(self, query: CertificateQuery) -> list[RevocationCandidate]:
+    def _terms(self, query: CertificateQuery) -> _Terms:
+        """The columns a filter compares. SQLite keeps no statistics here: offered an
+        equality on (authority, status) and a subject prefix's range, it reads every
+        certificate of the authority. With a prefix, the unary + keeps the other terms off
+        the indexes, so the subject's index range is read (sqlite.org/optoverview.html,
+        "Disqualifying WHERE clause terms using unary-'+'"); PostgreSQL weighs them itself."""
+        steer = bool(query.subject_prefix) and self._conn.dialect.name == "sqlite"
+        return _Terms(*(_unindexed(column) if steer else column for column in (
+            certificates.c.authority_id, certificates.c.status, certificates.c.not_after,
+            certificates.c.profile)))
+
+    def revocation_candidates(self, query: CertificateQuery,
+                              statuses: frozenset[CertificateStatus],
+                              protected: Protected) -> list[RevocationCandidate]:
         c = certificates.c
-        stmt = self._filtered(select(c.authority_id, c.serial, c.subject, c.status, c.profile,
-                                     c.fingerprint), query)
+        stmt = self._candidates(select(c.authority_id, c.serial, c.subject, c.status, c.profile,
+                                       c.fingerprint), query, statuses)
         labels: dict[int, str] = {}
-        statuses = {s.value: s for s in CertificateStatus}
         found = []
         for authority_id, serial, subject, status, profile, fingerprint in self._conn.execute(
-                stmt.order_by(c.id)):
+                stmt.where(*_unprotected(protected)).order_by(c.id)):
             label = labels.get(authority_id)
             if label is None:
                 label = labels[authority_id] = self._ids.label_of(
                     self._conn, authorities, authority_id)
-            found.append(RevocationCandidate(label, serial, subject, statuses[status], profile,
-                                             fingerprint))
+            found.append(RevocationCandidate(label, serial, subject, CertificateStatus(status),
+                                             profile, fingerprint))
         return found
+
+    def count_revocation_candidates(self, query: CertificateQuery,
+                                    statuses: frozenset[CertificateStatus],
+                                    protected: Protected) -> CandidateCount:
+        """Three COUNTs, each over an index: all the filter matches, then its protected
+        ones by profile (ix_certificates_profile) and by fingerprint (unique), the latter
+        only outside those profiles so that none is counted twice."""
+        c = certificates.c
+        matching = self._candidates(select(func.count()).select_from(certificates), query,
+                                    statuses)
+        profiles, fingerprints = sorted(protected.profiles), sorted(protected.fingerprints)
+        left_alone = 0
+        if profiles:
+            left_alone += self._conn.execute(matching.where(c.profile.in_(profiles))
+                                             ).scalar_one()
+        if fingerprints:
+            by_fingerprint = matching.where(c.fingerprint.in_(fingerprints))
+            if profiles:
+                by_fingerprint = by_fingerprint.where(c.profile.not_in(profiles))
+            left_alone += self._conn.execute(by_fingerprint).scalar_one()
+        return CandidateCount(self._conn.execute(matching).scalar_one() - left_alone,
+                              left_alone)
+
+    def _candidates(self, stmt: Select[Any], query: CertificateQuery,
+                    statuses: frozenset[CertificateStatus]) -> Select[Any]:
+        return self._filtered(stmt, query).where(
+            self._terms(query).status.in_(sorted(s.value for s in statuses)))
 
     def set_status(self, authority: str, serial: int, status: CertificateStatus,
                    revoked_at: Any, reason: str | None) -> None:
@@ -177,6 +225,53 @@ class SQLCertificateRepository:
             key=KeyFacts(r["key_id"], r["key_algorithm"], r["key_bits"])
             if r["key_id"] is not None else None,
         )
+
+
+class _Terms(NamedTuple):
+    authority_id: ColumnElement[Any]
+    status: ColumnElement[Any]
+    not_after: ColumnElement[Any]
+    profile: ColumnElement[Any]
+
+
+def _unindexed(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """`+column`: the same value, which SQLite will not look up in an index."""
+    return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
+
+
+def _starting_with(dialect: str, prefix: str) -> list[ColumnElement[bool]]:
+    """Subjects beginning with `prefix`, case-sensitive, as an index range. PostgreSQL's
+    ix_certificates_subject is in varchar_pattern_ops, which serves a LIKE prefix whatever
+    the database's collation; SQLite's LIKE ignores case and cannot use the index, but its
+    BINARY order keeps the subjects beginning with `prefix` in one range."""
+    subject = certificates.c.subject
+    if dialect == "postgresql":
+        return [subject.startswith(prefix, autoescape=True)]
+    past = _past(prefix)
+    bounds: list[ColumnElement[bool]] = [subject >= prefix]
+    return bounds + ([subject < past] if past is not None else [])
+
+
+def _past(prefix: str) -> str | None:
+    """The least string above every string beginning with `prefix`, in code point order
+    (UTF-8 byte order); None: no string is (`prefix` is all U+10FFFF)."""
+    stem = prefix.rstrip("\U0010ffff")
+    if not stem:
+        return None
+    following = ord(stem[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:  # surrogates are not characters: past them
+        following = 0xE000
+    return stem[:-1] + chr(following)
+
+
+def _unprotected(protected: Protected) -> list[ColumnElement[bool]]:
+    c = certificates.c
+    clauses: list[ColumnElement[bool]] = []
+    if protected.profiles:
+        clauses.append(c.profile.not_in(sorted(protected.profiles)))
+    if protected.fingerprints:
+        clauses.append(c.fingerprint.not_in(sorted(protected.fingerprints)))
+    return clauses
 
 
 def _is_lineage(query: CertificateQuery) -> bool:

@@ -32,6 +32,9 @@ class CertificateQuery:
     status: CertificateStatus | None = None
     subject_contains: str | None = None
     subject: str | None = None  # exactly this RFC 4514 subject (indexed)
+    # Subjects beginning with this, case-sensitive (RFC 4514 as stored, e.g. "CN=sensor-"):
+    # an index range, where `subject_contains` reads every subject.
+    subject_prefix: str | None = None
     expires_before: datetime | None = None
     profile: str | None = None
     organization: str | None = None  # certificates of this organization's authorities
@@ -54,6 +57,26 @@ class RevocationCandidate(NamedTuple):
     fingerprint: str = ""
 
 
+@dataclass(frozen=True)
+class Protected:
+    """The certificates a bulk change leaves alone (the service's own): those of these
+    profiles and those with these fingerprints."""
+
+    profiles: frozenset[str] = frozenset()
+    fingerprints: frozenset[str] = frozenset()
+
+    def covers(self, profile: str, fingerprint: str) -> bool:
+        return profile in self.profiles or fingerprint in self.fingerprints
+
+
+class CandidateCount(NamedTuple):
+    """What a bulk change would act on: how many certificates, and how many protected ones
+    it matches and leaves alone."""
+
+    changes: int
+    protected: int
+
+
 class CertificateRepository(Protocol):
     def add(self, record: CertificateRecord) -> None:
         """Insert; raise `ConflictError` if (authority, serial) is already taken."""
@@ -74,8 +97,18 @@ class CertificateRepository(Protocol):
         revoked_at: datetime | None, reason: str | None,
     ) -> None: ...
 
-    def revocation_candidates(self, query: CertificateQuery) -> list[RevocationCandidate]:
-        """Every certificate matching the query (limit and offset ignored), cheaply."""
+    def revocation_candidates(self, query: CertificateQuery,
+                              statuses: frozenset[CertificateStatus],
+                              protected: Protected) -> list[RevocationCandidate]:
+        """Every certificate matching the query whose status is one of `statuses`, the
+        protected ones left out (limit and offset ignored), cheaply."""
+        ...
+
+    def count_revocation_candidates(self, query: CertificateQuery,
+                                    statuses: frozenset[CertificateStatus],
+                                    protected: Protected) -> CandidateCount:
+        """How many `revocation_candidates` would return, and how many protected ones
+        the same filter matches: counted over indexes, no row read into the process."""
         ...
 
 

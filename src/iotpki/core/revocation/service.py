@@ -23,7 +23,7 @@ from cryptography import x509
 
 from iotpki.core.audit.log import AuditRecord, append_audit, append_audit_many
 from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
-from iotpki.core.ca.ports import CertificateQuery, RevocationCandidate
+from iotpki.core.ca.ports import CertificateQuery, Protected, RevocationCandidate
 from iotpki.core.clock import Clock
 from iotpki.core.errors import AccessDeniedError, ConflictError, NotFoundError
 from iotpki.core.events import Event
@@ -32,13 +32,8 @@ from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 # Reasons a certificate may be revoked with (RFC 5280 §5.3.1); removeFromCRL only appears in
 # delta CRLs and is produced by `release`, never asked for.
 log = logging.getLogger(__name__)
-# (profile, fingerprint) → whether the certificate is one of the service's own.
-InfrastructurePredicate = Callable[[str, str], bool]
-
-
-def _no_infrastructure(profile: str, fingerprint: str) -> bool:
-    return False
-
+# The service's own certificates now (its HTTPS certificate may have been replaced).
+Infrastructure = Callable[[], Protected]
 
 @dataclass(frozen=True)
 class BulkRevocation:
@@ -59,7 +54,7 @@ class BulkPreview:
 
 class RevocationService:
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock,
-                 infrastructure: InfrastructurePredicate = _no_infrastructure,
+                 infrastructure: Infrastructure = Protected,
                  holder_revokes_hold: Callable[[str], bool] = lambda profile: False) -> None:
         self._uow = uow
         self._clock = clock
@@ -86,7 +81,7 @@ class RevocationService:
                 raise AccessDeniedError(
                     f"certificate {authority}:{serial:x} is on hold; only an operator revokes "
                     "it for good or releases it")
-            infrastructure = self._infrastructure(record.profile, record.fingerprint)
+            infrastructure = self._infrastructure().covers(record.profile, record.fingerprint)
             if infrastructure and not operator:
                 raise AccessDeniedError(
                     f"certificate {authority}:{serial:x} is an infrastructure certificate of "
@@ -101,20 +96,20 @@ class RevocationService:
                 replace_it(revoked)
         return revoked
 
-    def _matching(self, uow: UnitOfWork, query: CertificateQuery, hold: bool
-                  ) -> tuple[list[RevocationCandidate], int]:
-        """(the certificates a bulk change would act on, infrastructure ones left alone)."""
-        skip = {CertificateStatus.REVOKED} | ({CertificateStatus.HELD} if hold else set())
-        matched = [c for c in uow.certificates.revocation_candidates(
-            replace(query, limit=None, offset=0)) if c.status not in skip]
-        candidates = [c for c in matched if not self._infrastructure(c.profile, c.fingerprint)]
-        return candidates, len(matched) - len(candidates)
+    def _scope(self, query: CertificateQuery, hold: bool
+               ) -> tuple[CertificateQuery, frozenset[CertificateStatus], Protected]:
+        """(the whole query, the statuses a bulk change acts on, what it leaves alone):
+        already revoked certificates, and held ones for a hold."""
+        statuses = frozenset({CertificateStatus.GOOD} if hold
+                             else {CertificateStatus.GOOD, CertificateStatus.HELD})
+        return replace(query, limit=None, offset=0), statuses, self._infrastructure()
 
     def preview_matching(self, query: CertificateQuery, reason: x509.ReasonFlags) -> BulkPreview:
+        """Counted in the database (over indexes), whatever the number matched."""
         with self._uow() as uow:
-            candidates, protected = self._matching(
-                uow, query, reason is x509.ReasonFlags.certificate_hold)
-        return BulkPreview(len(candidates), protected)
+            count = uow.certificates.count_revocation_candidates(
+                *self._scope(query, reason is x509.ReasonFlags.certificate_hold))
+        return BulkPreview(count.changes, count.protected)
 
     def revoke_matching(
         self, query: CertificateQuery, reason: x509.ReasonFlags, actor: str,
@@ -129,11 +124,14 @@ class RevocationService:
         now = self._clock.now()
         hold = reason is x509.ReasonFlags.certificate_hold
         status = CertificateStatus.HELD if hold else CertificateStatus.REVOKED
+        scope = self._scope(query, hold)
         with self._uow() as uow:
-            candidates, protected = self._matching(uow, query, hold)
-            if expected is not None and len(candidates) != expected:
-                raise ConflictError(f"the filter now matches {len(candidates)} certificates, "
-                                    f"not the {expected} shown: review the count again")
+            count = uow.certificates.count_revocation_candidates(*scope)
+            # Refused on the count, before reading the candidates; and again on what was
+            # read: under READ COMMITTED (PostgreSQL) the read may see a newer commit.
+            _check(expected, count.changes)
+            candidates = uow.certificates.revocation_candidates(*scope)
+            _check(expected, len(candidates))
             by_authority: dict[str, list[RevocationCandidate]] = defaultdict(list)
             for candidate in candidates:
                 by_authority[candidate.authority].append(candidate)
@@ -143,7 +141,7 @@ class RevocationService:
             if candidates:
                 self._record_many(uow, actor, hold, candidates, now, reason.value)
             uow.commit()
-        return BulkRevocation(len(candidates), reason.value, now, protected)
+        return BulkRevocation(len(candidates), reason.value, now, count.protected)
 
     @staticmethod
     def _record_many(uow: UnitOfWork, actor: str, hold: bool,
@@ -168,6 +166,12 @@ class RevocationService:
     def _reload(self, authority: str, serial: int) -> CertificateRecord:
         with self._uow() as uow:
             return _current(uow, authority, serial)
+
+
+def _check(expected: int | None, matched: int) -> None:
+    if expected is not None and matched != expected:
+        raise ConflictError(f"the filter now matches {matched} certificates, "
+                            f"not the {expected} shown: review the count again")
 
 
 def revoke_in(uow: UnitOfWork, record: CertificateRecord, reason: x509.ReasonFlags, actor: str,

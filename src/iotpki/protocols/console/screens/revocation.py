@@ -204,8 +204,18 @@ def _bulk_query(visit: Visit, values: Mapping[str, str]) -> tuple[CertificateQue
             from None
     return CertificateQuery(
         authority=chosen.get("authority"), status=status, profile=chosen.get("profile"),
-        subject_contains=chosen.get("subject"), expires_before=before,
+        subject_prefix=_subject_prefix(chosen.get("subject")), expires_before=before,
         organization=visit.principal.organization, limit=None), chosen
+
+
+def _subject_prefix(text: str | None) -> str | None:
+    """The subject filter is the beginning of the subject as the certificate pages show it
+    (RFC 4514, e.g. CN=sensor-00): an index range at any fleet size, where a substring
+    would read every subject. A bare name is refused rather than matching nothing."""
+    if text is not None and "=" not in text:
+        raise ConfigurationError(f"subject: the beginning of the subject, with its attribute "
+                                 f"(e.g. CN={text}), not a part of it")
+    return text
 
 
 def _reason(values: Mapping[str, str]) -> x509.ReasonFlags:
