@@ -25,6 +25,7 @@ from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.ca.ports import CertificateQuery
 from iotpki.core.lifecycle.device import Device, DeviceState
 from iotpki.core.lifecycle.posture import PostureChecks
+from iotpki.https_server import prepare_tls
 from iotpki.settings import Settings
 from iotpki.store import shared_keys
 from tests.servers import PASSPHRASE
@@ -83,6 +84,24 @@ def hot_paths(pki: PKI) -> None:
                          moment)
         uow.commit()
     PostureChecks(pki.database.read_unit_of_work, pki.clock, pki.profiles).report("operatorco")
+    bulk_counts(pki)
+
+
+def bulk_counts(pki: PKI) -> None:
+    """The console's bulk revocation (issue 18): the COUNTs before it, by each filter, with
+    the protected certificates (by profile, and the HTTPS certificate by fingerprint), then
+    the revocation checked against the count shown."""
+    prepare_tls(pki, ["localhost"])
+    soon = datetime.now(UTC) + timedelta(days=30)
+    reason = x509.ReasonFlags.superseded
+    for filters in ({"subject_prefix": "CN=device-1"}, {"profile": "operational"},
+                    {"authority": CA, "status": CertificateStatus.GOOD},
+                    {"expires_before": soon}, {"profile": "operational", "expires_before": soon}):
+        pki.revocation.preview_matching(CertificateQuery(
+            organization="operatorco", limit=None, **filters), reason)  # type: ignore[arg-type]
+    one = CertificateQuery(organization="operatorco", subject_prefix="CN=device-4", limit=None)
+    shown = pki.revocation.preview_matching(one, reason).changes
+    pki.revocation.revoke_matching(one, reason, "t", expected=shown)
 
 
 def statements_of(pki: PKI) -> list[tuple[str, Any]]:
@@ -152,3 +171,45 @@ def test_the_api_lists_page_by_keyset_not_by_offset(pki: PKI) -> None:
     assert flat == [f"CN=paged-{i}" for i in range(5)]
     statements = [s for s, _ in statements_of(pki) if "OFFSET" in s.upper()]
     assert statements == []
+
+
+def test_the_bulk_counts_read_index_ranges(pki: PKI) -> None:
+    """An index scan with seqscan priced out is not enough here: a whole index read with a
+    filter would pass: the subject prefix is an index range (the LIKE prefix on the
+    varchar_pattern_ops index), never a substring over every subject. (Which index serves
+    the other counts is the planner's choice by size; on these few rows any will do.)"""
+    for i in range(5):
+        issue(pki, f"device-{i}")
+    seen: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any,
+                executemany: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT COUNT(*)"):
+            seen.append((statement, parameters))
+
+    event.listen(pki.database.engine, "before_cursor_execute", capture)
+    try:
+        bulk_counts(pki)
+    finally:
+        event.remove(pki.database.engine, "before_cursor_execute", capture)
+    plans = plans_of(pki, seen)
+    assert plans and all("Seq Scan on certificates" not in plan for plan in plans)
+    by_subject = [p for s, p in zip(seen, plans, strict=True)
+                  if "LIKE" in s[0] and "fingerprint IN" not in s[0]]
+    assert by_subject and all(re.search(r"Index Cond: .*subject\)::text ~>=~", p)
+                              for p in by_subject), by_subject
+
+
+def plans_of(pki: PKI, statements: list[tuple[str, Any]]) -> list[str]:
+    raw = pki.database.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("SET enable_seqscan = off")
+        plans = []
+        for statement, parameters in statements:
+            cursor.execute("EXPLAIN " + statement, parameters)
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+        return plans
+    finally:
+        raw.rollback()
+        raw.close()

@@ -94,6 +94,23 @@ def test_bulk_revocation_shows_the_count_first(world: World, console_app: Any) -
     assert operator.get("/console/revocation/bulk?reason=superseded").status_code == 422
 
 
+def test_the_bulk_subject_filter_is_the_subjects_beginning(world: World,
+                                                          console_app: Any) -> None:
+    """Written on the form; a bare name (the old "contains") is refused, not matched
+    against nothing; a prefix that begins no subject shows nothing to revoke."""
+    issue_operational(world.pki, "prefix-1")
+    operator = _client(console_app, world, OWN, Role.OPERATOR)
+    form = operator.get("/console/revocation").text.split('id="subject-meaning"')[1]
+    assert "Subject starts with" in form and "case-sensitive" in form
+    bare = operator.get("/console/revocation/bulk?subject=prefix-&reason=superseded")
+    assert bare.status_code == 422 and "CN=prefix-" in bare.text
+    counted = operator.get("/console/revocation/bulk?subject=CN%3Dprefix-&reason=superseded")
+    assert 'id="changes">1<' in counted.text
+    nothing = operator.get("/console/revocation/bulk?subject=CN%3DPrefix-&reason=superseded")
+    assert 'id="changes">0<' in nothing.text and "nothing matches" in nothing.text
+    assert 'id="confirm"' not in nothing.text
+
+
 def test_crls_and_ocsp_health_of_the_organizations_authorities(world: World,
                                                                console_app: Any) -> None:
     world.pki.crls.publish("operatorco-operations")
