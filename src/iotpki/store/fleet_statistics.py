@@ -45,43 +45,52 @@ class SQLFleetStatistics:
         instants = [now, *edges]
         days = [day_of(moment) for moment in instants]
         assert days == sorted(set(days)), "now and every edge fall on different days"
-        t = certificate_tallies.c
         found: list[Tally] = []
         for authority_id in self._authority_ids(labels):
-            # Grouped outside: PostgreSQL would not match a GROUP BY `_slot` to the selected
-            # one (their dates are bound as different parameters).
-            sliced = select(t.profile, t.status, _slot(t.expires_on, days).label("slot"),
-                            t.count).where(t.authority_id == authority_id).subquery()
-            s = sliced.c
-            rows = self._conn.execute(select(s.profile, s.status, s.slot, func.sum(s.count))
-                                      .group_by(s.profile, s.status, s.slot))
-            for profile, status, at, count in rows:
-                if not count:
-                    continue
+            partial: dict[int, dict[str, int]] = {}  # instant → profile → that day's count
+            for profile, status, at, count in self._by_slot(authority_id, days):
                 if status != GOOD:  # only good certificates are sliced by expiry
-                    found.append(Tally(profile, status, len(edges), int(count)))
+                    found.append(Tally(profile, status, len(edges), count))
                 elif at < 0:
-                    found.append(Tally(profile, EXPIRED, 0, int(count)))
+                    found.append(Tally(profile, EXPIRED, 0, count))
                 elif at % 2:  # whole days between two instants' days
-                    found.append(Tally(profile, GOOD, at // 2, int(count)))
+                    found.append(Tally(profile, GOOD, at // 2, count))
                 else:
-                    found += self._split(authority_id, profile, int(count), at // 2,
-                                         instants, days)
+                    partial.setdefault(at // 2, {})[profile] = count
+            for index, on_day in sorted(partial.items()):
+                found += self._split(authority_id, on_day, index, instants[index], days[index])
         return found
 
-    def _split(self, authority_id: int, profile: str, count: int, index: int,
-               instants: Sequence[datetime], days: Sequence[date]) -> list[Tally]:
-        """The good certificates of `profile` whose notAfter falls on the day of
-        `instants[index]`: those before that instant are expired (index 0) or in the slice
-        before the edge, the others in the slice after it."""
+    def _by_slot(self, authority_id: int, days: Sequence[date]) -> list[tuple[str, str, int, int]]:
+        t = certificate_tallies.c
+        # Grouped outside: PostgreSQL would not match a GROUP BY `_slot` to the selected one
+        # (their dates are bound as different parameters).
+        sliced = select(t.profile, t.status, _slot(t.expires_on, days).label("slot"),
+                        t.count).where(t.authority_id == authority_id).subquery()
+        s = sliced.c
+        rows = self._conn.execute(select(s.profile, s.status, s.slot, func.sum(s.count))
+                                  .group_by(s.profile, s.status, s.slot))
+        return [(profile, status, int(at), int(count)) for profile, status, at, count in rows
+                if count]
+
+    def _split(self, authority_id: int, on_day: dict[str, int], index: int,
+               instant: datetime, day: date) -> list[Tally]:
+        """The good certificates (by profile) whose notAfter falls on the day of `instant`
+        (`instants[index]`): those before it are expired (index 0) or in the slice before
+        the edge, the others in the slice after it. One index range: that day's."""
         c = certificates.c
-        before = int(self._conn.execute(select(func.count()).where(
+        rows = self._conn.execute(select(c.profile, func.count()).where(
             c.authority_id == authority_id, c.status == GOOD,
-            c.not_after >= datetime.combine(days[index], time(), UTC),
-            c.not_after < instants[index], c.profile == profile)).scalar_one())
-        earlier = Tally(profile, EXPIRED, 0, before) if index == 0 else Tally(
-            profile, GOOD, index - 1, before)
-        return [earlier, Tally(profile, GOOD, index, count - before)]
+            c.not_after >= datetime.combine(day, time(), UTC), c.not_after < instant,
+        ).group_by(c.profile))
+        before = {str(profile): int(n) for profile, n in rows}
+        found = []
+        for profile, count in on_day.items():
+            earlier = int(before.get(profile, 0))
+            found += [Tally(profile, EXPIRED, 0, earlier) if index == 0
+                      else Tally(profile, GOOD, index - 1, earlier),
+                      Tally(profile, GOOD, index, count - earlier)]
+        return found
 
     def issued_since(self, labels: Sequence[str], since: datetime) -> int:
         """Whole hours after `since`'s from the counters; the rest of its hour from the
