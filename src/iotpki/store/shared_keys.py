@@ -64,6 +64,8 @@ def _record(dialect: str, by_device: bool) -> Executable:
 
 _RECORD_LINKED: Prepared = Prepared(lambda dialect: _record(dialect, by_device=False))
 _RECORD_DEVICE: Prepared = Prepared(lambda dialect: _record(dialect, by_device=True))
+_FORGET: Prepared = Prepared(shared_keys.delete().where(
+    s.owner_id == bindparam("owner"), s.key_id == bindparam("key")))
 
 
 def record_linked(conn: Connection, device_id: str, fingerprint: str) -> None:
@@ -84,8 +86,7 @@ def recheck_owners(conn: Connection, device_id: str, previous_owner: int | None)
             .where(i.device_id == device_id)))).scalars().all()
     for key_id in keys:
         if len(holders(conn, previous_owner, key_id, 2)) < 2:
-            conn.execute(shared_keys.delete().where(
-                s.owner_id == previous_owner, s.key_id == key_id))
+            _FORGET.execute(conn, {"owner": previous_owner, "key": key_id})
 
 
 _HOLDERS = (select(d.id, d.name)
