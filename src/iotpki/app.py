@@ -59,7 +59,7 @@ from iotpki.keys.software import SCHEME as SOFTWARE
 from iotpki.keys.software import SoftwareKeyBackend
 from iotpki.protocols.rest.idempotency import IdempotencyKeys
 from iotpki.protocols.webhook.sender import HTTPWebhookSender
-from iotpki.settings import Settings
+from iotpki.settings import Settings, load_yaml
 from iotpki.store.database import Database, private_directory, private_sqlite_files, sqlite_url
 from iotpki.wire.errors import PKIError
 
@@ -87,7 +87,7 @@ def load_profiles(path: Path) -> dict[str, Profile]:
     """The data directory's profile file, or the packaged defaults if there is none."""
     text = path.read_text() if path.exists() else default_profiles_text()
     try:
-        document = yaml.safe_load(text)
+        document = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigurationError(f"{path}: not valid YAML: {exc}") from exc
     return with_service_profiles(parse_profiles(document))
@@ -99,7 +99,7 @@ def with_service_profiles(profiles: dict[str, Profile]) -> dict[str, Profile]:
     missing = [p.value for p in (Purpose.KEY_DELIVERY, Purpose.SCEP_RA) if p.value not in profiles]
     if not missing:
         return profiles
-    defaults = parse_profiles(yaml.safe_load(default_profiles_text()))
+    defaults = parse_profiles(load_yaml(default_profiles_text()))
     return profiles | {name: defaults[name] for name in missing}
 
 
@@ -108,7 +108,7 @@ def load_endpoints(path: Path) -> Endpoints:
     text = path.read_text() if path.exists() else (
         resources.files("iotpki").joinpath("data/endpoints.yaml").read_text())
     try:
-        return parse_endpoints(yaml.safe_load(text))
+        return parse_endpoints(load_yaml(text))
     except yaml.YAMLError as exc:
         raise ConfigurationError(f"{path}: not valid YAML: {exc}") from exc
 
