@@ -33,6 +33,7 @@ from iotpki.cli.demo_setup import create_demo_hierarchy
 from iotpki.settings import Settings
 from tests.hsm import SoftHSM, make_softhsm, softhsm_available
 from tests.servers import PASSPHRASE
+from tests.store_templates import clone_schema, seed_sqlite
 
 # The peers installed as console scripts beside this interpreter (pkilint's lint_* commands,
 # iotpki itself) must be found even when the virtual environment is not activated.
@@ -92,12 +93,14 @@ def require_postgres() -> None:
 
 @contextmanager
 def private_schema() -> Iterator[str]:
-    """A URL whose connections use a fresh, private PostgreSQL schema, dropped afterwards."""
+    """A URL whose connections use a fresh, private PostgreSQL schema at the newest revision,
+    dropped afterwards."""
     require_postgres()
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    if not clone_schema(admin, POSTGRES_URL, schema):  # migrated already (store_templates)
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
         yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
     finally:
@@ -231,6 +234,8 @@ def key_settings(request: pytest.FixtureRequest) -> dict[str, str]:
 def settings(tmp_path: Path, database_url: str | None, monkeypatch: pytest.MonkeyPatch,
              request: pytest.FixtureRequest) -> Settings:
     monkeypatch.setenv("IOTPKI_CA_PASSPHRASE", PASSPHRASE)
+    if database_url is None:
+        seed_sqlite(tmp_path / "data")
     return Settings(data_dir=tmp_path / "data", database_url=database_url,
                     public_url="http://pki.test:8080", **key_settings(request))
 
