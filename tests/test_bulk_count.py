@@ -144,6 +144,23 @@ def test_a_changed_count_refuses_and_changes_nothing(fleet: Fleet) -> None:
                                           expected=shown + 1).revoked == shown + 1
 
 
+@pytest.mark.parametrize("status", [HELD, REVOKED])
+def test_a_candidate_changed_by_another_transaction_is_a_conflict(
+        fleet: Fleet, status: CertificateStatus) -> None:
+    """What a bulk change would meet if another transaction revoked one of its candidates
+    after they were read (on PostgreSQL: between the read and the row locks): a revoked
+    certificate is never put on hold, nor revoked again; the whole change is refused."""
+    pki = fleet.pki
+    first, second = issue(pki, "race-1"), issue(pki, "race-2")
+    pki.revocation.revoke(CA, first.serial, R.key_compromise, "another transaction")
+    before = fleet.statuses()
+    with pki.database.unit_of_work() as uow, pytest.raises(ConflictError, match="1 of the 2"):
+        uow.revocation.record_bulk_change(CA, [first.serial_hex, second.serial_hex], status,
+                                          pki.clock.now(), "superseded", None)
+    assert fleet.statuses() == before
+    assert before[first.fingerprint] is REVOKED
+
+
 def test_a_filter_matching_nothing_revokes_nothing(fleet: Fleet) -> None:
     pki, before = fleet.pki, fleet.statuses()
     for query in (_query(subject_prefix="CN=gamma"), _query(subject_prefix="alpha-"),

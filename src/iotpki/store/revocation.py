@@ -25,7 +25,7 @@ from sqlalchemy.sql.expression import Executable
 
 from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.ca.serial import serial_hex
-from iotpki.core.errors import NotFoundError
+from iotpki.core.errors import ConflictError, NotFoundError
 from iotpki.core.revocation.status import (
     CRLInfo,
     CRLKind,
@@ -65,6 +65,17 @@ _MARK_CHANGE = Prepared(update(certificates).where(
          invalidity_date=bindparam("invalidity")))
 
 
+def _from_statuses() -> Any:
+    """Only rows still in a status the change may move (good for a hold; good or on hold for
+    a revocation): a certificate revoked by another transaction since the candidates were
+    read is not put on hold, a hold is not reset."""
+    return _C.status.in_([bindparam("from_a"), bindparam("from_b")])
+
+
+_MAY_MOVE = {CertificateStatus.HELD: ("good", "good"),
+             CertificateStatus.REVOKED: ("good", "on-hold")}
+
+
 def _bulk_update(dialect: str) -> Executable:
     """One statement for every serial: on PostgreSQL the serials as one array
     (`serial = ANY(...)`), on SQLite one prepared statement stepped per serial.
@@ -73,7 +84,7 @@ def _bulk_update(dialect: str) -> Executable:
     if dialect == "postgresql":
         serial = any_(bindparam("serials", type_=postgresql.ARRAY(_C.serial.type)))
     return update(certificates).where(_C.authority_id == bindparam("authority"),
-                                      _C.serial == serial).values(
+                                      _C.serial == serial, _from_statuses()).values(
         status=bindparam("status"), revocation_reason=bindparam("reason"),
         status_seq=bindparam("seq"), released_at=None,
         invalidity_date=bindparam("invalidity"),
@@ -84,7 +95,7 @@ _BULK_UPDATE = Prepared(_bulk_update)
 
 
 def _bulk_before(dialect: str) -> Executable:
-    """The certificates a bulk change moves (those not yet in the new status), by profile,
+    """The certificates a bulk change moves (those in a status it may move), by profile,
     status and notAfter day: what the fleet counters lose and gain. On PostgreSQL the rows
     are locked first (FOR UPDATE) so a concurrent change of one of them waits, then is seen;
     on SQLite the serials come as one JSON array (`json_each`)."""
@@ -96,7 +107,7 @@ def _bulk_before(dialect: str) -> Executable:
             func.json_each(bindparam("serials"))))
     day = utc_day(dialect)(_C.not_after).label("expires_on")
     rows = select(_C.profile, _C.status, day).where(
-        _C.authority_id == bindparam("authority"), serial, _C.status != bindparam("status"))
+        _C.authority_id == bindparam("authority"), serial, _from_statuses())
     if dialect == "postgresql":
         rows = rows.with_for_update()
     moved = rows.subquery()
@@ -179,22 +190,34 @@ class SQLRevocationIndex:
         seq = self._bump(authority_id, at)
         # One statement for every serial: the unique (authority, serial) index finds each
         # row; the shared values are bound once.
+        from_a, from_b = _MAY_MOVE[status]
         shared = {"status": status.value, "reason": reason, "seq": seq,
-                  "invalidity": invalidity_date, "at": at, "authority": authority_id}
-        self._count_bulk(authority_id, serials, status)
+                  "invalidity": invalidity_date, "at": at, "authority": authority_id,
+                  "from_a": from_a, "from_b": from_b}
+        self._count_bulk(authority_id, serials, status, shared)
         if self._conn.dialect.name == "postgresql":  # one statement, the serials as an array
             _BULK_UPDATE.execute(self._conn, {**shared, "serials": list(serials)})
         else:  # SQLite: one prepared statement stepped per serial (no round trips)
             _BULK_UPDATE.execute_many(self._conn, [{"serial": s} for s in serials], shared)
         return seq
 
-    def _count_bulk(self, authority_id: int, serials: list[str],
-                    status: CertificateStatus) -> None:
+    def _count_bulk(self, authority_id: int, serials: list[str], status: CertificateStatus,
+                    shared: Mapping[str, Any]) -> None:
+        """What the change moves, for the counters; every serial must still be movable (on
+        PostgreSQL, locked here): one that another transaction changed since the candidates
+        were read makes the whole change a conflict, nothing written."""
         assert self._tallies is not None, "certificates are written through the unit of work"
         listed: Any = (list(serials) if self._conn.dialect.name == "postgresql"
                        else json.dumps(serials))
-        for profile, old, expires_on, count in _BULK_BEFORE.all(self._conn, {
-                "authority": authority_id, "serials": listed, "status": status.value}):
+        moved = _BULK_BEFORE.all(self._conn, {
+            "authority": authority_id, "serials": listed,
+            "from_a": shared["from_a"], "from_b": shared["from_b"]})
+        changed = len(serials) - sum(int(count) for *_, count in moved)
+        if changed:
+            raise ConflictError(f"{changed} of the {len(serials)} certificates changed status "
+                                "since they were counted: nothing changed, review the count "
+                                "again")
+        for profile, old, expires_on, count in moved:
             self._tallies.moved(authority_id, profile, expires_on, old, status.value, count)
 
     def _bump(self, authority_id: int, at: datetime) -> int:
