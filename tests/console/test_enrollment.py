@@ -205,3 +205,17 @@ def test_a_bad_multipart_body_is_refused_and_writes_nothing(world: World,
                                  **multipart({}, csv_of("file-x").encode()))
     assert no_token.status_code == 403
     assert len(registrations(world)) == before
+
+
+def test_only_the_upload_takes_a_multipart_body_and_the_origin_is_checked_first(
+        world: World, console_app: Any) -> None:
+    registrar = signed_in(console_app, world, OWN, Role.REGISTRAR)
+    csrf = registrar.csrf("/console/enrollment")
+    before = len(registrations(world))
+    as_file = registrar.request("POST", CREATE, headers={"Origin": BASE}, **multipart(
+        {"csrf": csrf, **ONE}, b"x"))
+    assert as_file.status_code == 403  # not a form read there: no CSRF token found
+    cross_site = registrar.request("POST", UPLOAD, headers={"Origin": "https://evil.example"},
+                                   **multipart({"csrf": csrf}, b"\xff" * 10))
+    assert cross_site.status_code == 403 and "another site" in cross_site.text
+    assert len(registrations(world)) == before

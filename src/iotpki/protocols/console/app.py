@@ -24,7 +24,7 @@ from iotpki.core.integration.console_session import SignedIn
 from iotpki.protocols.console import session
 from iotpki.protocols.console.context import PREFIX, ConsoleServices, Visit
 from iotpki.protocols.console.rendering import SECURITY_HEADERS, render
-from iotpki.protocols.console.routes import SCREENS, ScreenRoute
+from iotpki.protocols.console.routes import SCREENS, UPLOAD_PATH, ScreenRoute
 from iotpki.wire.errors import PKIError
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -77,16 +77,18 @@ async def _check_post(services: ConsoleServices, visit: Visit) -> Response | Non
     """The origin, then the CSRF token of the form; a refusal is audited and changes
     nothing."""
     request = visit.request
-    try:
-        visit.form = await session.read_form(request, files=True)
-    except session.BadFormError as exc:
-        too_large = isinstance(exc, session.FormTooLargeError)
-        return error_page(visit, 413 if too_large else 400, str(exc))
     reason = None
-    if not session.same_origin(request, services.origins):
+    if not session.same_origin(request, services.origins):  # before the body is read
         reason = "the request came from another site"
-    elif not visit.signed_in.csrf_matches(visit.form.get("csrf")):
-        reason = "the form's CSRF token is missing or wrong"
+    else:
+        try:
+            visit.form = await session.read_form(
+                request, files=request.url.path.endswith(UPLOAD_PATH))
+        except session.BadFormError as exc:
+            too_large = isinstance(exc, session.FormTooLargeError)
+            return error_page(visit, 413 if too_large else 400, str(exc))
+        if not visit.signed_in.csrf_matches(visit.form.get("csrf")):
+            reason = "the form's CSRF token is missing or wrong"
     if reason is None:
         return None
     principal = visit.principal

@@ -38,6 +38,7 @@ def _get(path: str, view: Callable[..., Response]) -> ScreenRoute:
 def _post(path: str, view: Callable[..., Any]) -> ScreenRoute:
     return ScreenRoute("POST", path, view)
 
+UPLOAD_PATH = "/enrollment/upload"  # the one POST whose body may be multipart (a CSV file)
 
 SCREENS: tuple[ScreenRoute, ...] = (
     _get("/", overview.show),
@@ -50,7 +51,7 @@ SCREENS: tuple[ScreenRoute, ...] = (
     _get("/authorities", authorities.show),
     _get("/enrollment", enrollment.show),
     _post("/enrollment/registrations", enrollment.create_registration),
-    _post("/enrollment/upload", enrollment.upload),
+    _post(UPLOAD_PATH, enrollment.upload),
     _get("/approvals", approvals.show),
     _post("/approvals/{request_id}", approvals.decide),
     _get("/audit", audit.show),
