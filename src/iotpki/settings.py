@@ -354,12 +354,17 @@ def console_origins(text: str) -> tuple[str, ...]:
         if not given:
             continue
         parts = urlsplit(given)
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
         if parts.scheme != "https" or not parts.hostname or parts.path not in ("", "/") \
-                or parts.query or parts.fragment or parts.username:
+                or parts.query or parts.fragment or parts.username or port == -1:
             raise ValueError(f"IOTPKI_CONSOLE_ORIGINS: {given!r} is not an https origin "
                              "(https://host or https://host:port)")
-        port = "" if parts.port in (None, 443) else f":{parts.port}"
-        origins.append(f"https://{parts.hostname.lower()}{port}")
+        host = parts.hostname.lower()
+        host = f"[{host}]" if ":" in host else host.encode("idna").decode()  # as browsers send
+        origins.append(f"https://{host}{'' if port in (None, 443) else f':{port}'}")
     return tuple(origins)
 
 

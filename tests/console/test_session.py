@@ -119,8 +119,16 @@ def test_a_proxy_origin_named_by_the_operator_is_accepted_and_no_other(
         unnamed.close()
 
 
+def test_console_origins_are_written_as_browsers_send_them() -> None:
+    """RFC 6454 §6.2: an IPv6 host keeps its brackets, a Unicode host is punycode, the
+    scheme's default port is left out."""
+    assert console_origins("https://[::1]:8443, https://bücher.example:443") == (
+        "https://[::1]:8443", "https://xn--bcher-kva.example")
+
+
 @pytest.mark.parametrize("given", ["http://pki.example.com", "https://pki.example.com/console",
-                                   "https://user@pki.example.com", "pki.example.com"])
+                                   "https://user@pki.example.com", "pki.example.com",
+                                   "https://pki.example.com:99999"])
 def test_a_console_origin_must_be_an_https_origin(given: str) -> None:
     with pytest.raises(ValueError, match="IOTPKI_CONSOLE_ORIGINS"):
         console_origins(given)
