@@ -24,7 +24,7 @@ from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
 from iotpki.core.ca.ports import CertificateQuery
 from iotpki.core.lifecycle.fleet_overview import HORIZONS, MONTHS, WINDOWS, FleetOverview
 from iotpki.settings import Settings
-from iotpki.store.certificate_tallies import HOUR, utc_day
+from iotpki.store.certificate_tallies import HOUR, recount, utc_day
 from iotpki.store.schema import authorities, certificate_tallies, certificates, issuance_tallies
 from tests.api.conftest import OWN, issue_operational
 from tests.servers import ManualClock
@@ -280,3 +280,20 @@ def test_a_writer_takes_its_counter_row_locks_in_key_order(demo_pki: PKI) -> Non
         holder.rollback()
     writer.join()
     assert locked, "the writer did not hold K1 while it waited for K2"
+
+
+def test_a_recount_rebuilds_drifted_counters_from_the_certificates(demo_pki: PKI) -> None:
+    """SQL written by hand (or a node older than migration 0023) changes certificates past
+    the ledger: `recount` (`iotpki doctor --recount-fleet`) makes the counters exact again
+    and says whether they had drifted."""
+    pki = demo_pki
+    for _ in range(3):
+        issue_operational(pki)
+    with pki.database.engine.begin() as conn:
+        assert recount(conn) is False  # the ledger kept them exact
+        conn.execute(certificates.update().where(certificates.c.status == "good").values(
+            status="revoked"))  # past the ledger
+        assert stored_tallies(conn) != direct_tallies(conn)
+        assert recount(conn) is True
+        assert stored_tallies(conn) == direct_tallies(conn)
+        assert recount(conn) is False

@@ -31,6 +31,9 @@ def test_doctor_reports_each_check(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert found["public URL"][0]
     assert found["listener"][0] is False and "start 'iotpki serve'" in found["listener"][1]
     assert report.exit_code == 1  # nothing listens
+    assert "fleet counters" not in found  # read every certificate only when asked
+    recounted = checks(runner.invoke(app, [*base, "doctor", "--json", "--recount-fleet"]).output)
+    assert recounted["fleet counters"] == (True, "equal to the certificates")
     monkeypatch.setenv("IOTPKI_CA_PASSPHRASE", "wrong")
     wrong = checks(runner.invoke(app, [*base, "doctor", "--json"]).output)
     ok, detail = wrong["key of operatorco-operations"]

@@ -21,13 +21,19 @@ if TYPE_CHECKING:
 Check = tuple[str, bool, str]  # (what, ok, detail or what to fix)
 
 
-def doctor(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
+def doctor(ctx: typer.Context, as_json: bool = JSON_OPTION,
+           recount_fleet: bool = typer.Option(
+               False, "--recount-fleet", help="Rebuild the fleet overview's counters from the "
+               "certificates (after SQL written by hand, or an older node writing after an "
+               "upgrade); reads every certificate once.")) -> None:
     """Check the data directory, database, keys, public URLs and clock."""
     cli = state(ctx)
     settings = cli.settings
     results = [_data_dir(settings)]
     if results[0][1]:
         results += _with_pki(cli)
+        if recount_fleet and results[1][1]:  # the database opened at its revision
+            results.append(_recount_fleet(cli.pki()))
     results += [_public_url(settings), _listener(settings)]
     if as_json:
         emit_json([{"check": c, "ok": ok, "detail": d} for c, ok, d in results])
@@ -70,6 +76,16 @@ def _with_pki(cli: CLIState) -> list[Check]:
                 if a.key_ref is not None]
     results.append(_clock(pki))
     return results
+
+
+def _recount_fleet(pki: PKI) -> Check:
+    from iotpki.store.certificate_tallies import recount
+
+    with pki.database.engine.begin() as conn:
+        drifted = recount(conn)
+    return ("fleet counters", True,
+            "rebuilt: they had drifted from the certificates" if drifted
+            else "equal to the certificates")
 
 
 def _key(pki: PKI, label: str, key_ref: str) -> Check:

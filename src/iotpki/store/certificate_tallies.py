@@ -19,13 +19,13 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Date, cast, func
+from sqlalchemy import BigInteger, Connection, Date, cast, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.expression import Executable
 
 from iotpki.store.group_commit import GroupCommit
 from iotpki.store.prepared import Prepared
-from iotpki.store.schema import certificate_tallies, issuance_tallies
+from iotpki.store.schema import certificate_tallies, certificates, issuance_tallies
 
 CertificateKey = tuple[int, str, str, date]  # authority id, profile, status, notAfter's day
 IssuanceKey = tuple[int, int]  # authority id, hours since the epoch
@@ -64,6 +64,8 @@ _ISSUANCE_KEY = ("authority_id", "issued_hour")
 _ADD_CERTIFICATES = Prepared(_upsert(certificate_tallies, _CERTIFICATE_KEY),
                              (*_CERTIFICATE_KEY, "count"))
 _ADD_ISSUANCES = Prepared(_upsert(issuance_tallies, _ISSUANCE_KEY), (*_ISSUANCE_KEY, "count"))
+_CLEAR_CERTIFICATES = Prepared(certificate_tallies.delete())
+_CLEAR_ISSUANCES = Prepared(issuance_tallies.delete())
 
 
 class TallyLedger:
@@ -122,3 +124,39 @@ def _write(conn: Connection, deltas: Deltas) -> None:
     _ADD_ISSUANCES.execute_many(conn, [
         dict(zip(_ISSUANCE_KEY, key, strict=True), count=n)
         for key, n in sorted(issuances.items()) if n])
+
+
+def recount(conn: Connection) -> bool:
+    """Rebuild both counter tables from the certificates, in the caller's transaction (on
+    PostgreSQL with the certificates locked against writers meanwhile); whether they had
+    drifted. For stores written past the ledger: SQL by hand, or a node older than
+    migration 0023 still writing after the upgrade (`iotpki doctor --recount-fleet`)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("LOCK TABLE certificates IN SHARE MODE"))
+    c = certificates.c
+    day = utc_day(conn.dialect.name)(c.not_after)
+    hour = (func.strftime("%s", c.issued_at).cast(BigInteger) / HOUR
+            if conn.dialect.name == "sqlite"
+            else func.floor(func.extract("epoch", c.issued_at) / HOUR).cast(BigInteger))
+    wanted = (
+        {(a, p, st, _as_date(d)): int(n) for a, p, st, d, n in conn.execute(
+            select(c.authority_id, c.profile, c.status, day, func.count())
+            .group_by(c.authority_id, c.profile, c.status, day))},
+        {(a, int(h)): int(n) for a, h, n in conn.execute(
+            select(c.authority_id, hour, func.count()).group_by(c.authority_id, hour))})
+    t, i = certificate_tallies.c, issuance_tallies.c
+    kept = (
+        {(a, p, st, _as_date(d)): int(n) for a, p, st, d, n in conn.execute(
+            select(t.authority_id, t.profile, t.status, t.expires_on, t.count)) if n},
+        {(a, int(h)): int(n) for a, h, n in conn.execute(
+            select(i.authority_id, i.issued_hour, i.count)) if n})
+    if kept == wanted:
+        return False
+    _CLEAR_CERTIFICATES.execute(conn)
+    _CLEAR_ISSUANCES.execute(conn)
+    _write(conn, wanted)
+    return True
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))

@@ -42,6 +42,8 @@ def upgrade() -> None:
 
 def _fill() -> None:
     conn = op.get_bind()
+    if conn.dialect.name == "postgresql":  # a node still writing waits until this commits
+        conn.execute(sa.text("LOCK TABLE certificates IN SHARE MODE"))
     c = sa.table("certificates", sa.column("authority_id", sa.Integer),
                  sa.column("profile", sa.String), sa.column("status", sa.String),
                  sa.column("not_after", sa.DateTime), sa.column("issued_at", sa.DateTime)).c
