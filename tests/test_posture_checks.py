@@ -7,6 +7,8 @@ a store migrated from an older policy would hold them."""
 from __future__ import annotations
 
 import os
+import threading
+import time
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -257,3 +259,38 @@ def test_leaves_outliving_their_authority_are_counted_up_to_a_bound(
     monkeypatch.setattr(posture, "LEAVES_COUNTED", 3)
     [outlived] = checks.report(OWN).outlived
     assert (outlived.leaves_after, outlived.more_leaves) == (3, False)
+
+
+def test_two_links_of_one_key_at_once_are_seen_by_the_later(demo_pki: PKI) -> None:
+    """PostgreSQL, read committed: device B's link of a key is made while device A's link
+    of the same key is not committed yet. The key's advisory lock makes B's lookup wait for
+    A's COMMIT and then see A's link, so the shared key is recorded."""
+    pki = demo_pki
+    if pki.database.dialect != "postgresql":
+        pytest.skip("SQLite has one writer at a time: the second link starts after the first")
+    key = ec.generate_private_key(ec.SECP256R1())
+    first, second = device(pki, OWN, "racing-a"), device(pki, OWN, "racing-b")
+    far = pki.clock.now() + timedelta(days=200)
+    a, b = legacy(pki, "operatorco-operations", "racing-a", key, far), \
+        legacy(pki, "operatorco-operations", "racing-b", key, far)
+    linked, done = threading.Event(), threading.Event()
+
+    def link_a() -> None:
+        with pki.database.unit_of_work() as uow:
+            uow.devices.link(first, a.fingerprint, "operational", pki.clock.now())
+            linked.set()
+            time.sleep(0.5)  # B links meanwhile, before this COMMIT
+            uow.commit()
+        done.set()
+
+    racer = threading.Thread(target=link_a)
+    racer.start()
+    try:
+        assert linked.wait(10)
+        with pki.database.unit_of_work() as uow:
+            uow.devices.link(second, b.fingerprint, "operational", pki.clock.now())
+            uow.commit()
+    finally:
+        racer.join(10)
+    assert done.is_set()
+    assert recorded(pki) == {(OWN, key_id(key))}

@@ -10,9 +10,10 @@ reads. A key already recorded costs one primary-key probe, so a fleet whose devi
 the same few keys (a firmware bug) is not searched again at every link. A device changing
 owner is checked again for both owners. Never recorded: a key renewed on the same device.
 
-Two transactions linking the same new key to two devices at once do not see each other's
-link (read committed): that pair is found at the next link or owner change of either device,
-not before.
+Two transactions linking the same key at once would not see each other's link (read
+committed): on PostgreSQL a link first takes a transaction-scoped advisory lock on its key,
+so the second waits for the first's COMMIT and its lookup (a new statement, a new snapshot)
+sees that link. SQLite has one writer at a time.
 """
 
 from __future__ import annotations
@@ -68,9 +69,17 @@ _FORGET: Prepared = Prepared(shared_keys.delete().where(
     s.owner_id == bindparam("owner"), s.key_id == bindparam("key")))
 
 
+# The key's 64-bit hash as the lock's name: another key with the same hash only waits.
+_LOCK_KEY: Prepared = Prepared(select(func.pg_advisory_xact_lock(
+    func.hashtextextended(c.key_id, 0))).where(c.fingerprint == bindparam("fingerprint"),
+                                              c.key_id.is_not(None)))
+
+
 def record_linked(conn: Connection, device_id: str, fingerprint: str) -> None:
-    """After `fingerprint` was linked to `device_id`: one statement, in the linking
-    transaction."""
+    """After `fingerprint` was linked to `device_id`: one statement (on PostgreSQL two, the
+    key's lock first), in the linking transaction."""
+    if conn.dialect.name == "postgresql":
+        _LOCK_KEY.all(conn, {"fingerprint": fingerprint})
     _RECORD_LINKED.execute(conn, {"device": device_id, "fingerprint": fingerprint})
 
 
