@@ -9,8 +9,6 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Connection, Row, Select, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql.elements import UnaryExpression
-from sqlalchemy.sql.operators import custom_op
 
 from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
 from iotpki.core.ca.key_facts import KeyFacts
@@ -26,6 +24,7 @@ from iotpki.store.certificate_tallies import TallyLedger, day_of
 from iotpki.store.ids import IdCache
 from iotpki.store.prepared import Prepared
 from iotpki.store.schema import authorities, certificates, organizations
+from iotpki.store.unindexed import unindexed
 
 SAN_SEPARATOR = "\n"
 _COLUMNS = ("authority_id", "serial", "fingerprint", "subject", "sans", "not_before",
@@ -148,7 +147,7 @@ class SQLCertificateRepository:
         the indexes, so the subject's index range is read (sqlite.org/optoverview.html,
         "Disqualifying WHERE clause terms using unary-'+'"); PostgreSQL weighs them itself."""
         steer = bool(query.subject_prefix) and self._conn.dialect.name == "sqlite"
-        return _Terms(*(_unindexed(column) if steer else column for column in (
+        return _Terms(*(unindexed(column) if steer else column for column in (
             certificates.c.authority_id, certificates.c.status, certificates.c.not_after,
             certificates.c.profile)))
 
@@ -232,11 +231,6 @@ class _Terms(NamedTuple):
     status: ColumnElement[Any]
     not_after: ColumnElement[Any]
     profile: ColumnElement[Any]
-
-
-def _unindexed(column: ColumnElement[Any]) -> ColumnElement[Any]:
-    """`+column`: the same value, which SQLite will not look up in an index."""
-    return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
 
 
 def _starting_with(dialect: str, prefix: str) -> list[ColumnElement[bool]]:

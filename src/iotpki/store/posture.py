@@ -32,15 +32,10 @@ from iotpki.store.schema import (
     shared_keys,
 )
 from iotpki.store.shared_keys import holders
+from iotpki.store.unindexed import unindexed
 
 c, i, d, sk = certificates.c, device_identities.c, devices.c, shared_keys.c
 
-
-def _unindexed(column: Any) -> Any:
-    """The same value, but SQLite no longer drives the query from an index on it (it has no
-    statistics to know a join from a handful of rows beats a range over every device or
-    certificate; PostgreSQL, which has them, plans the same either way)."""
-    return func.coalesce(column, column)
 
 
 class SQLPostureQueries:
@@ -88,7 +83,7 @@ class SQLPostureQueries:
             stmt = select(c.authority_id, c.serial, c.subject, c.profile, c.not_after,
                           c.key_algorithm, c.key_bits).where(
                 c.authority_id.in_(self._authorities(labels)), c.key_algorithm == algorithm,
-                c.key_bits < bits, _unindexed(c.status) == "good", c.not_after > now
+                c.key_bits < bits, unindexed(c.status) == "good", c.not_after > now
             ).order_by(c.not_after, c.id).limit(limit)
             found.extend(self._conn.execute(stmt))
         found.sort(key=lambda r: r.not_after)
@@ -106,7 +101,7 @@ class SQLPostureQueries:
         later = certificates.alias("later")
         # By subject (a renewal keeps it): a few rows each, not the authority's later issues.
         renewed = exists(select(1).select_from(later).where(
-            later.c.subject == c.subject, _unindexed(later.c.authority_id).in_(own),
+            later.c.subject == c.subject, unindexed(later.c.authority_id).in_(own),
             later.c.issued_at > c.issued_at))
         found: list[Any] = []
         for authority in own:
@@ -136,13 +131,18 @@ class SQLPostureQueries:
         then their devices: not from every device of the owner."""
         owner = self._organization(organization)
         dm = domains.c
-        foreign = select(dm.name).where(dm.organization_id != owner)
+        # The other organizations' domains first (a handful, often none): then the planner
+        # knows the values it looks up in `ix_certificates_domain`, and none means no query.
+        foreign = self._conn.execute(select(dm.name).where(dm.organization_id != owner)
+                                     ).scalars().all()
+        if not foreign:
+            return []
         stmt = (select(d.id, d.name, c.domain, dm.organization_id).distinct()
                 .select_from(certificates.join(device_identities, i.fingerprint == c.fingerprint)
                              .join(devices, d.id == i.device_id)
                              .join(domains, dm.name == c.domain))
-                .where(c.domain.in_(foreign), _unindexed(d.owner_id) == owner,
-                       _unindexed(c.status) == "good", c.not_after > now)
+                .where(c.domain.in_(foreign), unindexed(d.owner_id) == owner,
+                       unindexed(c.status) == "good", c.not_after > now)
                 .order_by(d.name, d.id, c.domain).limit(limit))
         return [ForeignDomain(DeviceRef(device_id, name), domain,
                               self._ids.label_of(self._conn, organizations, domain_owner))
