@@ -24,6 +24,7 @@ from iotpki.cli.demo_setup import create_demo_hierarchy
 from iotpki.core.ca.certificate import CertificateStatus
 from iotpki.core.ca.ports import CertificateQuery
 from iotpki.core.lifecycle.device import Device, DeviceState
+from iotpki.core.lifecycle.device_inventory import DeviceInventory, DeviceQuery
 from iotpki.core.lifecycle.posture import PostureChecks
 from iotpki.https_server import prepare_tls
 from iotpki.settings import Settings
@@ -86,6 +87,12 @@ def hot_paths(pki: PKI) -> None:
                          moment)
         uow.commit()
     PostureChecks(pki.database.read_unit_of_work, pki.clock, pki.profiles).report("operatorco")
+    inventory = DeviceInventory(pki.database.read_unit_of_work)  # the console's screen 2
+    for search in ("plan-1", "device-2", issued[2].record.serial_hex, "no-such-device"):
+        inventory.page(DeviceQuery(owner="operatorco", search=search))
+    inventory.page(DeviceQuery(owner="operatorco", state=DeviceState.LOST))
+    inventory.page(DeviceQuery(owner="operatorco", profile="operational",
+                               domain="building-42.operator.example"))
     bulk_counts(pki)
 
 

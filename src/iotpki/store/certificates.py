@@ -129,7 +129,7 @@ class SQLCertificateRepository:
         if query.subject is not None:
             stmt = stmt.where(certificates.c.subject == query.subject)
         if query.subject_prefix:
-            stmt = stmt.where(*_starting_with(self._conn.dialect.name, query.subject_prefix))
+            stmt = stmt.where(*subject_starting_with(self._conn.dialect.name, query.subject_prefix))
         if query.expires_before is not None:
             stmt = stmt.where(c.not_after < query.expires_before)
         if query.profile is not None:
@@ -233,8 +233,9 @@ class _Terms(NamedTuple):
     profile: ColumnElement[Any]
 
 
-def _starting_with(dialect: str, prefix: str) -> list[ColumnElement[bool]]:
-    """Subjects beginning with `prefix`, case-sensitive, as an index range. PostgreSQL's
+def subject_starting_with(dialect: str, prefix: str) -> list[ColumnElement[bool]]:
+    """Subjects beginning with `prefix`, case-sensitive, as an index range (the bulk
+    revocation filter, the console's device search). PostgreSQL's
     ix_certificates_subject is in varchar_pattern_ops, which serves a LIKE prefix whatever
     the database's collation; SQLite's LIKE ignores case and cannot use the index, but its
     BINARY order keeps the subjects beginning with `prefix` in one range."""

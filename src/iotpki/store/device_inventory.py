@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, CompoundSelect, Connection, and_, exists, 
 from iotpki.core.lifecycle.device import Device
 from iotpki.core.lifecycle.device_inventory import DeviceQuery
 from iotpki.core.supply_chain.domain import DOMAIN_URN_PREFIX
+from iotpki.store.certificates import subject_starting_with
 from iotpki.store.devices import SQLDeviceRepository
 from iotpki.store.ids import IdCache
 from iotpki.store.schema import (
@@ -38,7 +39,7 @@ class SQLDeviceInventory:
         if identity:
             stmt = stmt.where(_has_identity(and_(*identity)))
         if query.search:
-            stmt = stmt.where(d.id.in_(_matching(query.search)))
+            stmt = stmt.where(d.id.in_(_matching(query.search, self._conn.dialect.name)))
         if query.after is not None:
             stmt = stmt.where(tuple_(d.created_at, d.id)
                               > tuple_(_bound(query.after.created_at), query.after.device_id))
@@ -70,7 +71,7 @@ def _identity_conditions(query: DeviceQuery) -> list[ColumnElement[bool]]:
     return found
 
 
-def _matching(term: str) -> CompoundSelect[Any]:
+def _matching(term: str, dialect: str) -> CompoundSelect[Any]:
     """Devices named `term`, or holding an identity whose serial (hex) or fingerprint is
     `term`, whose subject starts with `CN=<term>`, or whose operational domain is `term`:
     each an index lookup (a substring search would read every certificate)."""
@@ -81,8 +82,7 @@ def _matching(term: str) -> CompoundSelect[Any]:
         select(c.fingerprint).where(c.fingerprint == compact),
         select(c.fingerprint).where(c.authority_id.in_(select(authorities.c.id)),
                                     c.serial == compact),
-        select(c.fingerprint).where(c.subject >= common_name,
-                                    c.subject < common_name + "\uffff"),
+        select(c.fingerprint).where(*subject_starting_with(dialect, common_name)),
         select(c.fingerprint).where(c.domain == term))
     return union(
         select(d.id).where(d.organization_id.in_(select(organizations.c.id)), d.name == term),
