@@ -297,3 +297,18 @@ def test_a_recount_rebuilds_drifted_counters_from_the_certificates(demo_pki: PKI
         assert recount(conn) is True
         assert stored_tallies(conn) == direct_tallies(conn)
         assert recount(conn) is False
+
+
+def test_the_overview_reads_one_snapshot(demo_pki: PKI) -> None:
+    """Its counters and partial-day counts come from several statements: on PostgreSQL the
+    console's unit reads them all in one repeatable-read snapshot (read committed would let
+    a commit in between make the slices disagree)."""
+    with demo_pki.database.snapshot_unit_of_work() as uow:
+        level = uow._connection.exec_driver_sql(
+            "SHOW transaction_isolation" if demo_pki.database.dialect == "postgresql"
+            else "PRAGMA read_uncommitted").scalar()
+    assert level == ("repeatable read" if demo_pki.database.dialect == "postgresql" else 0)
+    with demo_pki.database.read_unit_of_work() as uow:  # others keep the default
+        if demo_pki.database.dialect == "postgresql":
+            assert uow._connection.exec_driver_sql(
+                "SHOW transaction_isolation").scalar() == "read committed"

@@ -575,7 +575,7 @@ def console_services(pki: PKI) -> ConsoleServices:
     return ConsoleServices(
         sessions=ConsoleSessions(pki.database.unit_of_work, pki.clock),
         principals=pki.principals,
-        fleet=FleetOverview(replica, pki.clock),
+        fleet=FleetOverview(pki.database.snapshot_unit_of_work, pki.clock),
         authorities=pki.authorities, organizations=pki.organizations, profiles=pki.profiles,
         certificates=pki.listings, service_certificates=pki.service_certificates,
         revocation=pki.revocation, devices=pki.devices,

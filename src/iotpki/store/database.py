@@ -188,6 +188,13 @@ class Database:
         engine = self.replicas.engine() if self.replicas is not None else self.engine
         return SQLUnitOfWork(engine, self._ids, read_only=True)
 
+    def snapshot_unit_of_work(self) -> SQLUnitOfWork:
+        """As `replica_unit_of_work`, every statement reading the same snapshot: for a page
+        whose figures are added up from several statements (the fleet overview's counters
+        and its partial-day counts), none of which may see a commit the others did not."""
+        engine = self.replicas.engine() if self.replicas is not None else self.engine
+        return SQLUnitOfWork(engine, self._ids, read_only=True, snapshot=True)
+
     def dispose(self) -> None:
         if self._group is not None:
             self._group.close()

@@ -47,10 +47,11 @@ class SQLUnitOfWork:
     it); a writing unit takes the lock up front (`database._tune_sqlite`)."""
 
     def __init__(self, engine: Engine, ids: IdCache, read_only: bool = False,
-                 group: GroupCommit | None = None) -> None:
+                 group: GroupCommit | None = None, snapshot: bool = False) -> None:
         self._engine = engine
         self._ids = ids
         self._read_only = read_only
+        self._snapshot = snapshot  # every statement reads one snapshot (PostgreSQL)
         self._group = group  # a writer in a group commit (`store.group_commit`)
         self._conn: Connection | None = None
         self._tx: RootTransaction | NestedTransaction | None = None
@@ -70,6 +71,10 @@ class SQLUnitOfWork:
         self._conn = self._engine.connect()
         if self._read_only:
             self._conn.execution_options(**{READ_ONLY: True})
+        if self._snapshot and self._conn.dialect.name == "postgresql":
+            # Read committed takes a snapshot per statement; repeatable read one for the
+            # transaction (a read-only one never fails). SQLite's reads are one snapshot.
+            self._conn.execution_options(isolation_level="REPEATABLE READ")
         self._tx = self._conn.begin()
         return self
 
