@@ -41,6 +41,13 @@ def utc_day(dialect: str) -> Callable[[Any], Any]:
     return lambda column: cast(func.timezone("UTC", column), Date)
 
 
+def epoch_seconds(dialect: str) -> Callable[[Any], Any]:
+    """POSIX seconds of a stored timestamp, computed by the database."""
+    if dialect == "sqlite":  # stored as naive UTC text
+        return lambda column: cast(func.strftime("%s", column), BigInteger)
+    return lambda column: cast(func.floor(func.extract("epoch", column)), BigInteger)
+
+
 def hour_of(moment: datetime) -> int:
     """Hours since the epoch (UTC) of `moment`'s hour."""
     return int(moment.timestamp()) // HOUR
@@ -135,18 +142,16 @@ def recount(conn: Connection) -> bool:
         conn.execute(text("LOCK TABLE certificates IN SHARE MODE"))
     c = certificates.c
     day = utc_day(conn.dialect.name)(c.not_after)
-    hour = (func.strftime("%s", c.issued_at).cast(BigInteger) / HOUR
-            if conn.dialect.name == "sqlite"
-            else func.floor(func.extract("epoch", c.issued_at) / HOUR).cast(BigInteger))
+    hour = epoch_seconds(conn.dialect.name)(c.issued_at) // HOUR
     wanted = (
-        {(a, p, st, _as_date(d)): int(n) for a, p, st, d, n in conn.execute(
+        {(a, p, st, d): int(n) for a, p, st, d, n in conn.execute(
             select(c.authority_id, c.profile, c.status, day, func.count())
             .group_by(c.authority_id, c.profile, c.status, day))},
         {(a, int(h)): int(n) for a, h, n in conn.execute(
             select(c.authority_id, hour, func.count()).group_by(c.authority_id, hour))})
     t, i = certificate_tallies.c, issuance_tallies.c
     kept = (
-        {(a, p, st, _as_date(d)): int(n) for a, p, st, d, n in conn.execute(
+        {(a, p, st, d): int(n) for a, p, st, d, n in conn.execute(
             select(t.authority_id, t.profile, t.status, t.expires_on, t.count)) if n},
         {(a, int(h)): int(n) for a, h, n in conn.execute(
             select(i.authority_id, i.issued_hour, i.count)) if n})
@@ -156,7 +161,3 @@ def recount(conn: Connection) -> bool:
     _CLEAR_ISSUANCES.execute(conn)
     _write(conn, wanted)
     return True
-
-
-def _as_date(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))

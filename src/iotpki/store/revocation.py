@@ -4,16 +4,14 @@ RFC 6960 answers), and published CRLs."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Connection,
     any_,
     bindparam,
-    cast,
     func,
     insert,
     select,
@@ -32,7 +30,7 @@ from iotpki.core.revocation.status import (
     PublishedCRL,
     StatusEntry,
 )
-from iotpki.store.certificate_tallies import TallyLedger, utc_day
+from iotpki.store.certificate_tallies import TallyLedger, epoch_seconds, utc_day
 from iotpki.store.ids import IdCache
 from iotpki.store.prepared import Prepared
 from iotpki.store.schema import (
@@ -135,14 +133,6 @@ _ADD_SHARD_CRL = Prepared(insert(shard_crls).inline(), ("shard", *_CRL_COLUMNS))
 _SET_SHARD_NUMBER = Prepared(update(crl_shards).where(
     crl_shards.c.authority_id == bindparam("authority"), crl_shards.c.shard == bindparam("shard"),
 ).values(last_number=bindparam("number")))
-
-
-def _epoch_seconds(dialect: str) -> Callable[[Any], Any]:
-    """POSIX seconds computed by the database: a million datetimes parsed in Python would
-    take longer than the whole CRL."""
-    if dialect == "sqlite":  # stored as naive UTC text
-        return lambda column: cast(func.strftime("%s", column), BigInteger)
-    return lambda column: cast(func.floor(func.extract("epoch", column)), BigInteger)
 
 
 _ON_CRL_LITERAL = text("certificates.status IN ('revoked', 'on-hold')")
@@ -254,7 +244,9 @@ class SQLRevocationIndex:
 
     def crl_entries(self, authority: str, shard: int | None = None) -> Iterator[RevokedEntry]:
         c = certificates.c
-        epoch = _epoch_seconds(self._conn.dialect.name)
+        # computed by the database: a million datetimes parsed in Python would take longer
+        # than the whole CRL
+        epoch = epoch_seconds(self._conn.dialect.name)
         # A shard's rows through the partial index on revoked rows: its predicate must be
         # written as the index's for the planners (SQLite's above all) to use it.
         status = c.status.in_(_ON_CRL) if shard is None else _ON_CRL_LITERAL
