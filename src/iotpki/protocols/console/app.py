@@ -85,8 +85,7 @@ async def _check_post(services: ConsoleServices, visit: Visit) -> Response | Non
             visit.form = await session.read_form(
                 request, files=request.url.path.endswith(UPLOAD_PATH))
         except session.BadFormError as exc:
-            too_large = isinstance(exc, session.FormTooLargeError)
-            return error_page(visit, 413 if too_large else 400, str(exc))
+            return error_page(visit, exc.status, str(exc))
         if not visit.signed_in.csrf_matches(visit.form.get("csrf")):
             reason = "the form's CSRF token is missing or wrong"
     if reason is None:
@@ -105,8 +104,7 @@ async def _login(services: ConsoleServices, request: Request) -> Response:
     try:
         form = await session.read_form(request)
     except session.BadFormError as exc:
-        too_large = isinstance(exc, session.FormTooLargeError)
-        return session.login_page(str(exc), 413 if too_large else 400)
+        return session.login_page(str(exc), exc.status)
     return await run_in_threadpool(session.login_with_key, services, form)
 
 

@@ -31,11 +31,15 @@ MAX_FIELDS = 100
 
 
 class BadFormError(ValueError):
-    """A body that is not a form the console accepts (400)."""
+    """A body that is not a form the console accepts."""
+
+    status = 400
 
 
 class FormTooLargeError(BadFormError):
-    """A body above its cap, refused before it is parsed (413)."""
+    """A body above its cap, refused before it is parsed."""
+
+    status = 413
 
 
 def signed_in(services: ConsoleServices, request: Request) -> SignedIn:
