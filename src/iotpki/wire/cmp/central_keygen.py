@@ -56,7 +56,7 @@ def template_certification_request(request: CRMFRequest, key: Any) -> bytes:
     signed by it (the possession the template could not prove)."""
     spki = key.public_key().public_bytes(serialization.Encoding.DER,
                                          serialization.PublicFormat.SubjectPublicKeyInfo)
-    view = _template_view(request.template, request.template_der, spki)
+    view = _template_view(request.template_der, spki)
     builder = x509.CertificateSigningRequestBuilder().subject_name(view.subject)
     try:
         for extension in view.extensions:

@@ -232,7 +232,7 @@ def _cert_requests(body: bytes) -> tuple[str, Body]:
     if tag != SEQUENCE or start == end:
         raise DecodeError("malformed PKIMessage: CertReqMessages is no SEQUENCE of CertReqMsg")
     try:
-        requests = tuple(decode_crmf_request(messages[s:e])
+        requests = tuple(decode_crmf_request(messages[s:e], tree_checked=True)
                          for _, s, e in children(messages, start, end))
     except DecodeError as exc:
         if isinstance(exc.__cause__, PyAsn1Error | ValueError | TypeError):  # as for the body
