@@ -94,6 +94,11 @@ def _non_minimal_id(elements: list[bytes]) -> None:
     elements[0] = bytes.fromhex("02020005")
 
 
+def _long_form_id(elements: list[bytes]) -> None:
+    """certReqId 0 with its length in the long form (BER, which pyasn1 reads as well)."""
+    elements[0] = bytes.fromhex("02810100")
+
+
 READ: dict[str, Callable[[], bytes]] = {
     "encoder, P-256": lambda: encode_cert_req_msg(EC_KEY, NAME),
     "encoder, RSA": lambda: encode_cert_req_msg(generate_private_key("rsa-2048"), NAME, 3),
@@ -109,6 +114,10 @@ READ: dict[str, Callable[[], bytes]] = {
     "raVerified": lambda: _single(crmf(EC_KEY, popo=b"\x80\x00")),
     "a negative certReqId": lambda: _single(crmf(EC_KEY, cert_req_id=0xFF)),
     "an empty subject": lambda: _single(crmf(EC_KEY, subject="")),
+    "a multi-valued RDN": lambda: encode_cert_req_msg(EC_KEY, x509.Name([
+        x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COMMON_NAME, "sensor-7"),
+                                        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "O")])])),
+    "a long-form length": lambda: _edited(encode_cert_req_msg(EC_KEY, NAME), _long_form_id),
     "openssl cr": lambda: _openssl("cr_ec"),
     "openssl cr, SANs": lambda: _openssl("cr_sans"),
     "openssl cr, critical extensions": lambda: _openssl("cr_critical_policies"),

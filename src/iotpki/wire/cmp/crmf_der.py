@@ -106,7 +106,7 @@ def _template(der: bytes) -> bool:
             key_bits = _public_key(element)
         elif tag == EXTENSIONS:
             _extensions(element)
-        else:  # version, serialNumber, signingAlg, issuer, validity, UIDs: pyasn1's
+        else:  # version, serialNumber, signingAlg, validity, UIDs: pyasn1's
             raise NotReadError(f"template field {tag:#x}")
     return key_bits is None or not key_bits
 
