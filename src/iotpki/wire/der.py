@@ -80,9 +80,13 @@ def read_tlv(data: bytes, offset: int) -> tuple[int, int, int]:
 
 
 def children(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, int]]:
-    """(tag, element start, element end) of each element inside a constructed value."""
+    """(tag, element start, element end) of each element inside a constructed value; the
+    elements must fill it exactly (X.690 §8.1.1.3: a definite length counts the contents, so
+    an element running past its parent's end is malformed, not read on into the next)."""
     offset = start
     while offset < end:
         tag, _, value_end = read_tlv(data, offset)
+        if value_end > end:
+            raise DecodeError("a DER element runs past the end of the element holding it")
         yield tag, offset, value_end
         offset = value_end
