@@ -71,3 +71,26 @@ def test_timestamps_inside_case_expressions_go_through_utc_datetime() -> None:
         assert at is not None
         assert at(AT) == cmp_nonces.c.seen_at.type.dialect_impl(dialect).bind_processor(
             dialect)(AT)
+
+
+def test_rows_given_as_tuples_store_what_sqlalchemy_stores(pki: PKI) -> None:
+    """`execute_rows` (a manifest import's million rows): per-row text as tuples, the shared
+    timestamp processed once, the stored form equal to a Core insert's, errors SQLAlchemy's."""
+    engine = pki.database.engine
+    with engine.begin() as conn:
+        _INSERT.execute_rows(conn, ("nonce",), [(f"row-{i}",) for i in range(3)], {"seen_at": AT})
+        conn.execute(cmp_nonces.insert().values(nonce="core-row", seen_at=AT))
+    with engine.connect() as conn:
+        raw = dict(conn.exec_driver_sql("SELECT nonce, seen_at FROM cmp_nonces").all())
+        assert raw["row-0"] == raw["row-2"] == raw["core-row"]
+        assert _SEEN.first(conn, {"nonce": "row-1"}) == (AT,)
+    with engine.connect() as conn, conn.begin(), pytest.raises(IntegrityError):
+        _INSERT.execute_rows(conn, ("nonce",), [("twice",), ("twice",)], {"seen_at": AT})
+
+
+def test_rows_as_tuples_refuse_columns_that_need_processing(pki: PKI) -> None:
+    with pki.database.engine.connect() as conn, conn.begin():
+        with pytest.raises(ValueError, match="seen_at needs bind processing"):
+            _INSERT.execute_rows(conn, ("nonce", "seen_at"), [("a", AT)], {})
+        with pytest.raises(ValueError, match="not columns"):
+            _INSERT.execute_rows(conn, ("nonce", "colour"), [("a", "red")], {"seen_at": AT})

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection
@@ -76,6 +77,20 @@ class Prepared:
                 cursor.execute(compiled.sql, bound[0])
             else:
                 cursor.executemany(compiled.sql, bound)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise _wrapped(compiled, bound, exc, conn.dialect) from exc
+        finally:
+            cursor.close()
+
+    def execute_rows(self, conn: Connection, names: Sequence[str],
+                     rows: Sequence[tuple[Any, ...]], shared: Mapping[str, Any]) -> None:
+        """Run once per row, each row a tuple of the values of `names` (columns without bind
+        processing: text, numbers), the others from `shared`: no mapping per row, for
+        batches of a million (a manifest import)."""
+        compiled, cursor = self._cursor(conn)
+        bound = list(map(_row_maker(compiled, names, shared), rows))
+        try:
+            cursor.executemany(compiled.sql, bound)
         except conn.dialect.loaded_dbapi.Error as exc:
             raise _wrapped(compiled, bound, exc, conn.dialect) from exc
         finally:
@@ -138,6 +153,33 @@ def _bound(compiled: _Compiled, params: Mapping[str, Any]) -> Any:
         value = params[name] if name in params else compiled.defaults[name]
         values.append(value if process is None or value is None else process(value))
     return tuple(values) if compiled.positional else dict(zip(compiled.names, values, strict=True))
+
+
+def _row_maker(compiled: _Compiled, names: Sequence[str],
+               shared: Mapping[str, Any]) -> Callable[[tuple[Any, ...]], Any]:
+    """A function from a row of `names`' values to the statement's parameters: the shared
+    values are processed once and appended, and `itemgetter` puts everything in the
+    statement's order."""
+    position = {name: index for index, name in enumerate(names)}
+    if not position.keys() <= set(compiled.names):
+        raise ValueError(f"not columns of this statement: {set(position) - set(compiled.names)}")
+    tail: list[Any] = []
+    order = []
+    for name, process in zip(compiled.names, compiled.binds, strict=True):
+        if name in position:
+            if process is not None:
+                raise ValueError(f"column {name} needs bind processing: use execute_many")
+            order.append(position[name])
+        else:
+            value = shared[name] if name in shared else compiled.defaults[name]
+            order.append(len(names) + len(tail))
+            tail.append(value if process is None or value is None else process(value))
+    shared_values = tuple(tail)
+    pick = itemgetter(*order)
+    if compiled.positional:
+        return lambda row: pick(row + shared_values)
+    keys = compiled.names
+    return lambda row: dict(zip(keys, pick(row + shared_values), strict=True))
 
 
 def _bound_many(compiled: _Compiled, rows: Sequence[Mapping[str, Any]],

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Row, bindparam, case, literal, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.errors import ConflictError
-from iotpki.core.ra.ports import BulkIdentity, IdentityKey
+from iotpki.core.ra.ports import BulkIdentities, IdentityKey
 from iotpki.core.ra.registration import Registration, RegistrationMethod, RegistrationStatus
 from iotpki.core.supply_chain.ports import ImportedDelivery
 from iotpki.store.ids import IdCache
@@ -25,7 +25,7 @@ _ROW = ("id", "organization_id", "authority_id", "profile", "method", "subject",
         "uses_allowed", "uses", "failed_secrets", "locked_at")  # the keys of `_row`
 _INSERT = Prepared(registrations.insert().inline(), _ROW)
 _PER_IDENTITY = ("id", "identity_key", "identity_fingerprint", "identity_issuer",
-                 "identity_serial", "component_id", "attributes")  # BulkIdentity's order
+                 "identity_serial", "component_id", "attributes")  # BulkIdentities' order
 _SEPARATOR = "\n"
 # A conditional update: of two concurrent requests for the last use only one sees rowcount 1.
 # SET expressions read the row's old values (SQL standard; SQLite and PostgreSQL alike).
@@ -70,15 +70,15 @@ class SQLRegistrationRepository:
         except IntegrityError as exc:
             raise ConflictError("a registration with this id exists already") from exc
 
-    def add_bulk(self, template: Registration, identities: list[BulkIdentity]) -> None:
+    def add_bulk(self, template: Registration, identities: BulkIdentities) -> None:
         """One INSERT executed for every identity (a manifest may carry a million), with
         the template's values bound once (store.prepared)."""
-        if not identities:
+        rows = identities.rows()
+        if not rows:
             return
         shared = {k: v for k, v in self._row(template).items() if k not in _PER_IDENTITY}
         try:
-            _INSERT.execute_many(self._conn, [dict(zip(_PER_IDENTITY, identity, strict=True))
-                                              for identity in identities], shared)
+            _INSERT.execute_rows(self._conn, _PER_IDENTITY, rows, shared)
         except IntegrityError as exc:
             raise ConflictError("a registration in the batch exists already") from exc
 

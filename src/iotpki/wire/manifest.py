@@ -89,15 +89,15 @@ def decode_manifest(data: bytes) -> Manifest:
         raise DecodeError(f"malformed manifest document: {exc}") from exc
 
 
-_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
-_HEX = re.compile(r"^[0-9a-fA-F]{1,40}$")
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_HEX = re.compile(r"[0-9a-fA-F]{1,40}")  # fullmatch: `$` would let a final newline in
 
 
 def _entry(fingerprint: str, issuer: str, serial: str, component_id: str,
            attributes: dict[str, Any]) -> ManifestEntry:
-    if not (isinstance(fingerprint, str) and _HEX64.match(fingerprint)):
+    if not (isinstance(fingerprint, str) and _HEX64.fullmatch(fingerprint)):
         raise DecodeError(f"entry fingerprint {fingerprint!r} is not a SHA-256 in hex")
-    if not (isinstance(serial, str) and _HEX.match(serial)):
+    if not (isinstance(serial, str) and _HEX.fullmatch(serial)):
         raise DecodeError(f"entry serial {serial!r} is not hex")
     if not isinstance(attributes, dict):
         raise DecodeError("entry attributes must be an object")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 from cryptography import x509
 
@@ -24,23 +24,30 @@ class IdentityKey:
     issuer_serial: str
 
 
-class BulkIdentity(NamedTuple):
-    """One manifest entry as a registration: id, lookup key and the identity's facts.
-    (A tuple, not a dataclass: a manifest may carry a million of them.)"""
+@dataclass(frozen=True)
+class BulkIdentities:
+    """Manifest entries as registrations, column by column: id, lookup key and the identity's
+    facts. A manifest may carry a million, so there is no object per entry; the columns are
+    zipped into rows as the store writes them."""
 
-    id: str
-    key: str
-    fingerprint: str
-    issuer: str
-    serial: str
-    component_id: str
-    attributes_json: str
+    ids: Sequence[str]
+    keys: Sequence[str]
+    fingerprints: Sequence[str]
+    issuers: Sequence[str]
+    serials: Sequence[str]
+    component_ids: Sequence[str]
+    attributes_json: Sequence[str]
+
+    def rows(self) -> list[tuple[str, str, str, str, str, str, str]]:
+        """One tuple per identity, its values in the order of the fields above."""
+        return list(zip(self.ids, self.keys, self.fingerprints, self.issuers, self.serials,
+                        self.component_ids, self.attributes_json, strict=True))
 
 
 class RegistrationRepository(Protocol):
     def add_many(self, registrations: list[Registration]) -> None: ...
 
-    def add_bulk(self, template: Registration, identities: list[BulkIdentity]) -> None:
+    def add_bulk(self, template: Registration, identities: BulkIdentities) -> None:
         """Many previous-stage registrations that share everything but their identity."""
         ...
 

@@ -65,23 +65,24 @@ def new_registration_id() -> str:
     return new_registration_ids(1)[0]
 
 
-_VERSION_VARIANT_MASK = ~((0xF << 76) | (0x3 << 62))
-_VERSION_VARIANT = (0x7 << 76) | (0x2 << 62)  # version 7, RFC 9562 variant
+# RFC 9562 §5.7: the high nibble of octet 6 is the version (7), the two high bits of octet 8
+# the variant (10); as byte translations, applied to every id's octets at once.
+_VERSION_NIBBLE = bytes(0x70 | (b & 0x0F) for b in range(256))
+_VARIANT_BITS = bytes(0x80 | (b & 0x3F) for b in range(256))
 
 
 def new_registration_ids(count: int) -> list[str]:
     """`count` version-7 UUIDs of this millisecond (one random read for all: a manifest
     import makes a million); within the millisecond their order is random, as RFC 9562
     §6.2 allows."""
-    stamp = (time.time_ns() // 1_000_000) << 80
-    random = os.urandom(10 * count)
-    ids = []
-    for offset in range(0, 10 * count, 10):
-        value = ((stamp | int.from_bytes(random[offset:offset + 10], "big"))
-                 & _VERSION_VARIANT_MASK) | _VERSION_VARIANT
-        h = f"{value:032x}"
-        ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
-    return ids
+    stamp = (time.time_ns() // 1_000_000).to_bytes(6, "big").hex()
+    random = bytearray(os.urandom(10 * count))  # octets 6..15 of every id
+    random[0::10] = random[0::10].translate(_VERSION_NIBBLE)
+    random[2::10] = random[2::10].translate(_VARIANT_BITS)
+    digits = random.hex()
+    prefix = f"{stamp[:8]}-{stamp[8:]}-"
+    return [f"{prefix}{digits[i:i + 4]}-{digits[i + 4:i + 8]}-{digits[i + 8:i + 20]}"
+            for i in range(0, 20 * count, 20)]
 
 
 def issuer_serial_key(issuer: str, serial: str) -> str:

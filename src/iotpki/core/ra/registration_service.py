@@ -18,7 +18,7 @@ from iotpki.core.errors import ConfigurationError, ConflictError, NotFoundError,
 from iotpki.core.keyring import SecretSealer
 from iotpki.core.ports import UnitOfWork, UnitOfWorkFactory
 from iotpki.core.ra.enrollment import registration_for_secret
-from iotpki.core.ra.ports import BulkIdentity
+from iotpki.core.ra.ports import BulkIdentities
 from iotpki.core.ra.registration import (
     MAX_USES,
     Registration,
@@ -72,18 +72,26 @@ class RegistrationSpec:
     uses: int = 1  # how many issuances it authorizes (more than one: one-time-secret only)
 
 
-def _bulk_identities(entries: Sequence[ManifestEntry]) -> list[BulkIdentity]:
-    ids = new_registration_ids(len(entries))
-    identities = []
-    last: tuple[Mapping[str, Any], str] | None = None  # entries repeat their neighbour's
-    for registration_id, entry in zip(ids, entries, strict=True):
+def _bulk_identities(entries: Sequence[ManifestEntry]) -> BulkIdentities:
+    fingerprints = [entry.fingerprint.lower() for entry in entries]
+    return BulkIdentities(
+        ids=new_registration_ids(len(entries)), keys=fingerprints, fingerprints=fingerprints,
+        issuers=[normalized_name(entry.issuer) for entry in entries],
+        serials=[entry.serial.lower().lstrip("0") for entry in entries],
+        component_ids=[entry.component_id for entry in entries],
+        attributes_json=_attributes_column(entries))
+
+
+def _attributes_column(entries: Sequence[ManifestEntry]) -> list[str]:
+    """Each entry's attributes as canonical JSON; entries repeat their neighbour's (one lot,
+    one product), which is encoded once per run."""
+    column = []
+    last: tuple[Mapping[str, Any], str] | None = None
+    for entry in entries:
         if last is None or entry.attributes != last[0]:
             last = (entry.attributes, _attributes_json(entry.attributes))
-        fingerprint = entry.fingerprint.lower()
-        identities.append(BulkIdentity(
-            registration_id, fingerprint, fingerprint, normalized_name(entry.issuer),
-            entry.serial.lower().lstrip("0"), entry.component_id, last[1]))
-    return identities
+        column.append(last[1])
+    return column
 
 
 _ATTRIBUTES: dict[Any, str] = {}

@@ -17,6 +17,7 @@ from typing import Any
 
 from cryptography import x509
 
+from iotpki.core.allocation import cyclic_collector_paused
 from iotpki.core.audit.log import AuditRecord, append_audit
 from iotpki.core.ca.authority import Authority, AuthorityKind
 from iotpki.core.ca.certificate import CertificateRecord, CertificateStatus
@@ -139,8 +140,9 @@ class ManifestService:
                         progress: Progress | None = None) -> ImportResult:
         now = self._clock.now()
         try:
-            manifest = self._verified(recipient, data, now)
-            return self._register(recipient, manifest, target, actor, now, progress)
+            with cyclic_collector_paused():  # a million entries: core.allocation
+                manifest = self._verified(recipient, data, now)
+                return self._register(recipient, manifest, target, actor, now, progress)
         except ManifestRefused as refusal:
             with self._uow() as uow:
                 append_audit(uow.audit, now, AuditRecord(
