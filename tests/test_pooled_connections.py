@@ -1,16 +1,19 @@
 """A node's PostgreSQL pools (issue 21): read units run in autocommit on read-only sessions
-(`store.database`)."""
+(`store.database`), and a pooled connection the server closed is replaced when a unit
+takes it, without a ping at every checkout (`store.liveness`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from iotpki.store.database import Database
+from iotpki.store.unit_of_work import SQLUnitOfWork
+from tests.conftest import POSTGRES_URL
 
 pytestmark = pytest.mark.postgres
 
@@ -23,6 +26,11 @@ def database(postgres_schema_url: str) -> Iterator[Database]:
         yield database
     finally:
         database.dispose()
+
+
+def backend(unit: Callable[[], SQLUnitOfWork]) -> int:
+    with unit() as uow:
+        return int(uow._connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
 
 
 def count_events(database: Database) -> int:
@@ -49,3 +57,18 @@ def test_a_snapshot_unit_reads_one_snapshot(database: Database) -> None:
             writer.commit()
         assert uow._connection.execute(text("SELECT count(*) FROM events")).scalar_one() == first
     assert count_events(database) == first + 1  # a read unit reads the newest commit
+
+
+@pytest.mark.parametrize("kind", ["read", "write"])
+def test_a_connection_the_server_ended_is_replaced_when_taken(database: Database,
+                                                                kind: str) -> None:
+    unit = database.read_unit_of_work if kind == "read" else database.unit_of_work
+    ended = backend(unit)
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:  # waits (5 s at most) until the backend has exited
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid, 5000)"),
+                                {"pid": ended}).scalar_one()
+    finally:
+        admin.dispose()
+    assert backend(unit) != ended

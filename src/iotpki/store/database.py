@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from iotpki.core.errors import ConfigurationError
 from iotpki.store.group_commit import GroupCommit, lock_path_for
 from iotpki.store.ids import IdCache
+from iotpki.store.liveness import check_on_checkout
 from iotpki.store.replica import DEFAULT_MAX_LAG, ReplicaRouter
 from iotpki.store.unit_of_work import READ_ONLY, SQLUnitOfWork
 
@@ -123,12 +124,15 @@ def _read_only_postgresql(url: str, **engine_options: Any) -> Engine:
 
 
 def _postgresql_engine(url: str, **engine_options: Any) -> Engine:
-    """Pre-ping: a pooled connection is tested when taken from the pool, so after a server
-    restart or a failover (the URL may name several hosts, `target_session_attrs=read-write`
-    picks the primary) the node reconnects by itself at the next unit of work; a unit never
-    starts on a dead connection. A unit that fails on one is not retried here: a write whose
-    COMMIT got no answer may have committed, and only its caller can check."""
-    return create_engine(url, pool_pre_ping=True, **engine_options)
+    """A pooled connection is tested when taken from the pool (`store.liveness`), so after
+    a server restart or a failover (the URL may name several hosts,
+    `target_session_attrs=read-write` picks the primary) the node reconnects by itself at
+    the next unit of work; a unit does not start on a connection the server closed. A unit
+    that fails on one is not retried here: a write whose COMMIT got no answer may have
+    committed, and only its caller can check."""
+    engine = create_engine(url, **engine_options)
+    check_on_checkout(engine)
+    return engine
 
 
 class Database:
