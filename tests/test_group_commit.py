@@ -113,6 +113,8 @@ def test_waiting_writers_share_one_commit(grouped: PKI) -> None:
     head_reads = [s for s in statements if "FROM audit_head" in s]
     head_moves = [s for s in statements if s.lstrip().upper().startswith("UPDATE AUDIT_HEAD")]
     assert (len(head_reads), len(head_moves)) == (1, 1)
+    # B's and C's SAVEPOINTs: A's work was the transaction's first, undone by a ROLLBACK.
+    assert len([s for s in statements if s.lstrip().upper().startswith("SAVEPOINT")]) == 2
     written = {e.record.actor for e in grouped.audit.entries(limit=None)
                if e.record.action == "test.group"}
     assert written == {"A", "B", "C"}
@@ -157,5 +159,36 @@ def test_a_unit_rolled_back_inside_a_group_leaves_the_chain_intact(grouped: PKI)
     actors = [e.record.actor for e in grouped.audit.entries(limit=None)
               if e.record.action == "test.group"]
     assert actors == ["A", "C"]
+    _, problems = grouped.audit.problems()
+    assert problems == []
+
+
+def test_a_first_unit_failing_leaves_the_units_waiting_behind_it_alone(grouped: PKI) -> None:
+    """A, the first unit of its transaction (no SAVEPOINT), appends to the audit head and
+    fails while B and C wait: the transaction is rolled back whole, B and C commit in a new
+    one, and the chain verifies."""
+    group = _group(grouped)
+    uow = grouped.database.unit_of_work
+
+    def write(name: str) -> None:
+        with uow() as unit:
+            append_audit(unit.audit, grouped.clock.now(), AuditRecord(
+                "test.group", "success", name, "-", {}))
+            unit.commit()
+
+    others = [threading.Thread(target=write, args=(name,)) for name in ("B", "C")]
+    with pytest.raises(ValueError), uow() as first:
+        append_audit(first.audit, grouped.clock.now(), AuditRecord(
+            "test.group", "success", "A", "-", {}))
+        for thread in others:
+            thread.start()
+        with group._state:
+            assert group._state.wait_for(lambda: group._waiting == 2, timeout=120)
+        raise ValueError("refused after appending")
+    for thread in others:
+        thread.join()
+    actors = {e.record.actor for e in grouped.audit.entries(limit=None)
+              if e.record.action == "test.group"}
+    assert actors == {"B", "C"}
     _, problems = grouped.audit.problems()
     assert problems == []

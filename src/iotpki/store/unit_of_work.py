@@ -62,6 +62,8 @@ class SQLUnitOfWork:
         if self._group is not None:
             self._conn = self._group.enter()
             self._mark = self._group.mark()
+            if not self._group.holds_work():
+                return self  # the group's transaction alone undoes it: no SAVEPOINT needed
             try:
                 self._tx = self._conn.begin_nested()
             except BaseException as exc:
@@ -263,27 +265,33 @@ class SQLUnitOfWork:
         return self._conn
 
     def commit(self) -> None:
-        """Commit; in a group commit the unit's savepoint is released here and the unit
-        waits for the group's COMMIT when its `with` ends."""
-        assert self._tx is not None, "commit() outside of 'with'"
-        if self._tx.is_active:
-            if "tallies" in self.__dict__:  # this unit wrote certificates
-                self.tallies.settle(self._connection)
+        """Commit; in a group commit the unit's savepoint (if it has one) is released here
+        and the unit waits for the group's COMMIT when its `with` ends."""
+        assert self._conn is not None, "commit() outside of 'with'"
+        if self._committed or (self._tx is not None and not self._tx.is_active):
+            return
+        if "tallies" in self.__dict__:  # this unit wrote certificates
+            self.tallies.settle(self._connection)
+        if self._tx is not None:  # None: the first unit of a group, without a SAVEPOINT
             self._tx.commit()
-            self._committed = True
+        self._committed = True
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._conn is not None and self._tx is not None
+        assert self._conn is not None
         if self._group is None:
+            assert self._tx is not None
             if self._tx.is_active:
                 self._tx.rollback()  # not committed: nothing of this unit reaches the database
             self._conn.close()
             return
         try:
-            if self._tx.is_active:
+            if self._tx is None:
+                if not self._committed:
+                    self._group.discard()  # its transaction holds this unit's work alone
+            elif self._tx.is_active:
                 self._tx.rollback()  # back to the unit's savepoint: the group's work stays
                 self._group.restore(self._mark)
         except BaseException as error:
