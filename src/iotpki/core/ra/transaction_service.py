@@ -71,9 +71,12 @@ class RequestRecord:
 
 
 def _open(uow: TransactionUnitOfWork, transaction: CMPTransaction) -> bool:
+    # Inserted first (nothing if the id exists): a new transaction, the common case, is one
+    # statement; an existing one (an approval polled for) moves from the state read.
+    if uow.cmp.add_transaction(transaction):
+        return True
     existing = uow.cmp.get_transaction(transaction.transaction_id)
-    return (uow.cmp.update_transaction(transaction, existing.state)
-            if existing is not None else uow.cmp.add_transaction(transaction))
+    return existing is not None and uow.cmp.update_transaction(transaction, existing.state)
 
 
 class TransactionService:
