@@ -123,8 +123,9 @@ def database_copy(template_url: str | None) -> Iterator[str | None]:
 
 class RoundTrips:
     """What psycopg hands libpq, by statement: each call is one round trip outside pipeline
-    mode (a statement psycopg prepares costs one more, once per connection). Needs
-    psycopg's pure-Python binding, chosen before psycopg is first imported."""
+    mode (a statement psycopg prepares costs one more, once per connection); in pipeline
+    mode the statements are queued and each sync is the round trip. Needs psycopg's
+    pure-Python binding, chosen before psycopg is first imported."""
 
     _PREPARED = ("exec_prepared", "send_query_prepared")
     _SENDS = ("exec_", "exec_params", "send_query", "send_query_params", "send_prepare",
@@ -139,8 +140,17 @@ class RoundTrips:
         self.statements: Counter[str] = Counter()
         self._prepared: dict[tuple[int, bytes], str] = {}  # (connection, name): statement
         self.counting = False
+        self.pipelined = 0  # statements queued in pipeline mode
         for name in self._SENDS:
             setattr(pq_ctypes.PGconn, name, self._counted(getattr(pq_ctypes.PGconn, name), name))
+        sync = pq_ctypes.PGconn.pipeline_sync
+
+        def counted_sync(pgconn: Any) -> Any:
+            if self.counting:
+                self.statements["(pipeline sync)"] += 1
+            return sync(pgconn)
+
+        pq_ctypes.PGconn.pipeline_sync = counted_sync  # type: ignore[method-assign]
 
     def _counted(self, send: Any, call: str) -> Any:
         def counted(pgconn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -155,6 +165,7 @@ class RoundTrips:
                     statement = f"PREPARE {statement}"
             if self.counting:
                 self.statements[statement] += 1
+                self.pipelined += bool(pgconn.pipeline_status)
             return send(pgconn, *args, **kwargs)
 
         return counted
@@ -164,7 +175,8 @@ class RoundTrips:
         kinds: Counter[str] = Counter()
         for statement, count in self.statements.items():
             kinds[statement.split(" ", 1)[0].upper()] += count
-        print(f"libpq calls per request: {sum(kinds.values()) / per:.2f} ("
+        print(f"round trips per request: {(sum(kinds.values()) - self.pipelined) / per:.2f}; "
+              f"libpq calls per request: {sum(kinds.values()) / per:.2f} ("
               + ", ".join(f"{kind} {count / per:.2f}" for kind, count in kinds.most_common())
               + ")")
         for statement, count in self.statements.most_common():

@@ -10,14 +10,14 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 
 from iotpki.app import PKI, build_pki
 from iotpki.core.audit.log import AuditRecord, append_audit
 from iotpki.core.ca.issuance import IssuanceRequest
 from iotpki.core.outcomes import Issued
 from iotpki.settings import Settings
-from iotpki.store.group_commit import GroupCommit
+from iotpki.store.group_commit import GroupCommit, GroupCommitError
 from tests.factories import domain_uri, make_csr
 
 CA = "operatorco-operations"
@@ -190,5 +190,31 @@ def test_a_first_unit_failing_leaves_the_units_waiting_behind_it_alone(grouped: 
     actors = {e.record.actor for e in grouped.audit.entries(limit=None)
               if e.record.action == "test.group"}
     assert actors == {"B", "C"}
+    _, problems = grouped.audit.problems()
+    assert problems == []
+
+
+def test_a_failing_deferred_write_fails_the_group_and_commits_nothing(grouped: PKI) -> None:
+    """The writes deferred to the group's end go with its COMMIT (on PostgreSQL in one
+    pipeline): one that fails leaves the group uncommitted, its unit raises, nothing of it
+    is stored, and the next unit commits on a connection made anew."""
+    uow = grouped.database.unit_of_work
+
+    def failing(conn: Connection) -> None:
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute("INSERT INTO no_such_table VALUES (1)")
+
+    with pytest.raises(GroupCommitError), uow() as unit:
+        append_audit(unit.audit, grouped.clock.now(), AuditRecord(
+            "test.group", "success", "lost", "-", {}))
+        _group(grouped).defer("failing", failing)
+        unit.commit()
+    with uow() as unit:
+        append_audit(unit.audit, grouped.clock.now(), AuditRecord(
+            "test.group", "success", "kept", "-", {}))
+        unit.commit()
+    actors = {e.record.actor for e in grouped.audit.entries(limit=None)
+              if e.record.action == "test.group"}
+    assert actors == {"kept"}
     _, problems = grouped.audit.problems()
     assert problems == []

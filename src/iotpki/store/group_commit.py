@@ -7,12 +7,13 @@ between retries. Its unit of work runs in a SAVEPOINT of the group's transaction
 that fails or does not commit rolls back to its savepoint and leaves the others' work
 alone. The first unit of a transaction has no others' work to keep and runs without a
 SAVEPOINT (on PostgreSQL two round trips fewer per group): if it fails, the transaction is
-rolled back whole and the next unit begins a new one. A unit that committed (RELEASE) hands the turn to the next writer already waiting
-and sleeps until the group's COMMIT; the last unit of a group (nobody else waiting, or
-`MAX_GROUP` units in it) commits for all. So the transactions waiting at one moment share
-one COMMIT — one fsync with `synchronous=FULL`, and on PostgreSQL one lock of the audit
-head — and every unit returns, and its answer is sent, only after the COMMIT that made its
-work durable. If that COMMIT fails, every unit of the group raises its error.
+rolled back whole and the next unit begins a new one. A unit that committed (RELEASE)
+hands the turn to the next writer already waiting and sleeps until the group's COMMIT; the
+last unit of a group (nobody else waiting, or `MAX_GROUP` units in it) commits for all. So
+the transactions waiting at one moment share one COMMIT — one fsync with
+`synchronous=FULL`, and on PostgreSQL one lock of the audit head — and every unit returns,
+and its answer is sent, only after the COMMIT that made its work durable. If that COMMIT
+fails, every unit of the group raises its error.
 
 Rows every unit moves (the audit chain's head) are moved once per group: a unit keeps the
 new value in `shared` and `defer`s the write, which runs once before the COMMIT. On
@@ -162,10 +163,8 @@ class GroupCommit:
         if tx is not None:
             try:
                 if members and error is None:
-                    for write in deferred:
-                        assert self._conn is not None
-                        write(self._conn)
-                    tx.commit()
+                    assert self._conn is not None
+                    _commit(self._conn, tx, deferred)
                 else:
                     tx.rollback()
             except BaseException as exc:  # the units learn it; the connection is redone
@@ -195,6 +194,26 @@ class GroupCommit:
         if fd is not None:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+
+def _commit(conn: Connection, tx: RootTransaction, deferred: list[Deferred]) -> None:
+    """The deferred writes, then COMMIT. On PostgreSQL in one psycopg pipeline, one round
+    trip instead of one per statement: their results are not read, an error in any of them
+    is raised as the pipeline ends, with the transaction left uncommitted (the server skips
+    the COMMIT after it), and the pipeline ends once the COMMIT's answer came back, that is
+    once the group's work is durable (`synchronous_commit = on`). SQLAlchemy's commit then
+    finds the session out of its transaction and sends nothing."""
+    dbapi_connection: Any = conn.connection.dbapi_connection
+    if conn.dialect.name == "postgresql":
+        with dbapi_connection.pipeline():
+            for write in deferred:
+                write(conn)
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("COMMIT", prepare=False)
+    else:
+        for write in deferred:
+            write(conn)
+    tx.commit()
 
 
 def lock_path_for(url: Any) -> Path | None:
