@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, literal, select, tuple_, update
+from sqlalchemy import Connection, Row, bindparam, literal, literal_column, select, tuple_, union_all, update
 from sqlalchemy.exc import IntegrityError
 
 from iotpki.core.errors import ConflictError
@@ -17,12 +17,15 @@ from iotpki.store.ids import IdCache
 from iotpki.store.prepared import Prepared
 from iotpki.store.schema import device_components, device_identities, devices, organizations
 
-# Prepared (store.prepared): every renewal asks which device holds the presented identity.
-_DEVICE_OF_IDENTITY = Prepared(select(device_identities.c.device_id).where(
-    device_identities.c.fingerprint == bindparam("fingerprint")))
+# Prepared (store.prepared): every renewal asks which device holds the presented identity,
+# an issued identity first, else a component: one statement (a round trip on PostgreSQL).
+_DEVICE_OF_IDENTITY = Prepared(union_all(
+    select(literal_column("0").label("rank"), device_identities.c.device_id).where(
+        device_identities.c.fingerprint == bindparam("fingerprint")),
+    select(literal_column("1").label("rank"), device_components.c.device_id).where(
+        device_components.c.component == bindparam("fingerprint")),
+).order_by("rank").limit(1))
 _OWNER = Prepared(select(devices.c.owner_id).where(devices.c.id == bindparam("device")))
-_DEVICE_OF_COMPONENT = Prepared(select(device_components.c.device_id).where(
-    device_components.c.component == bindparam("fingerprint")))
 
 # Writes (store.prepared: the one write path).
 _ADD = Prepared(devices.insert().inline(), (
@@ -84,9 +87,8 @@ class SQLDeviceRepository:
         return self.get(device_id) if device_id is not None else None
 
     def with_identity(self, fingerprint: str) -> Device | None:
-        found = (_DEVICE_OF_IDENTITY.first(self._conn, {"fingerprint": fingerprint})
-                 or _DEVICE_OF_COMPONENT.first(self._conn, {"fingerprint": fingerprint}))
-        return self.get(found[0]) if found is not None else None
+        found = _DEVICE_OF_IDENTITY.first(self._conn, {"fingerprint": fingerprint})
+        return self.get(found[1]) if found is not None else None
 
     def named(self, organization: str, name: str) -> Device | None:
         row = self._conn.execute(select(devices).where(
