@@ -113,7 +113,8 @@ class GroupCommit:
 
     def defer(self, key: str, write: Deferred) -> None:
         """Run `write` once before the open group's COMMIT; a later `write` for the same
-        `key` replaces it (the last value of a shared row is the one written)."""
+        `key` replaces it (the last value of a shared row is the one written). It must not
+        read its statements' results: on PostgreSQL it runs in a pipeline (`_commit`)."""
         self._deferred[key] = write
 
     def mark(self) -> tuple[dict[str, Any], dict[str, Deferred]]:
