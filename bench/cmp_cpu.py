@@ -8,7 +8,8 @@ current operational certificate (issued in process), their keys and chains saved
 device's current certificate, `wire.cmp.requests`), then posts the first `--post` of them
 through the plain-HTTP ASGI application (`app.http_app`, httpx's ASGI transport) one after
 another, and checks every answer (cp, PKIStatus accepted). It prints the process's CPU time
-per request. `--profile FILE` saves a cProfile of the loop instead, the requests handed to the
+per request (on PostgreSQL also the CPU of the server processes serving the run's
+database). `--profile FILE` saves a cProfile of the loop instead, the requests handed to the
 CMP server in this thread (`protocols.cmp.routes.answer_bytes`, without the HTTP layer: the
 ASGI application answers from a worker thread, which cProfile does not see).
 
@@ -53,6 +54,7 @@ from sqlalchemy import create_engine, make_url, text
 from tests.servers import InProcessApp
 
 from bench.cmp import accepted, build_requests, population, prepare
+from bench.cpu import processes_cpu
 from iotpki.app import build_pki, http_app
 from iotpki.protocols.cmp.routes import answer_bytes
 from iotpki.settings import Settings
@@ -119,6 +121,32 @@ def database_copy(template_url: str | None) -> Iterator[str | None]:
         yield template.set(database=name).render_as_string(hide_password=False)
     finally:
         _administer(template_url, f"DROP DATABASE IF EXISTS {_quoted(name)}")
+
+
+class BackendCPU:
+    """CPU time of the PostgreSQL server processes serving one database (from /proc: the
+    server runs on this machine); processes that started meanwhile count whole."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._start: dict[int, float] = {}
+
+    def _pids(self) -> list[int]:
+        engine = create_engine(make_url(self._url).set(database="postgres"))
+        try:
+            with engine.connect() as conn:
+                return list(conn.execute(text(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = :name"),
+                    {"name": make_url(self._url).database}).scalars())
+        finally:
+            engine.dispose()
+
+    def start(self) -> None:
+        self._start = processes_cpu(self._pids())
+
+    def spent(self) -> float:
+        return sum(cpu - self._start.get(pid, 0.0)
+                   for pid, cpu in processes_cpu(self._pids()).items())
 
 
 class RoundTrips:
@@ -197,6 +225,9 @@ def command_run(directory: Path, devices: int, post: int, profile: Path | None,
             requests = build_requests(load_devices(directory, devices))[:post]
             if round_trips is not None:
                 round_trips.counting = True
+            backends = BackendCPU(url) if url is not None else None
+            if backends is not None:
+                backends.start()
             started = time.process_time()
             if profile is None:
                 answers = [app.request("POST", "/.well-known/cmp", body,
@@ -208,14 +239,18 @@ def command_run(directory: Path, devices: int, post: int, profile: Path | None,
                                                     for body in requests])
                 profiler.dump_stats(profile)
             spent = time.process_time() - started
+            server = backends.spent() if backends is not None else None
             if round_trips is not None:
                 round_trips.counting = False
         finally:
             app.stop()
             pki.close()
     good = sum(1 for answer in answers if accepted(answer))
-    print(f"{good} accepted of {len(answers)}; process CPU {spent / max(len(answers), 1) * 1000:.2f}"
-          f" ms/request; load average {os.getloadavg()[0]:.1f}", flush=True)
+    per = max(len(answers), 1)
+    backend = (f"; PostgreSQL backends' CPU {server / per * 1000:.2f} ms/request"
+               if server is not None else "")
+    print(f"{good} accepted of {len(answers)}; process CPU {spent / per * 1000:.2f}"
+          f" ms/request{backend}; load average {os.getloadavg()[0]:.1f}", flush=True)
     if round_trips is not None:
         round_trips.report(len(answers))
     if good != len(answers):

@@ -44,5 +44,10 @@ def tree_cpu(root: int) -> float:
     return sum(found[1] for pid in process_tree(root) if (found := _stat(pid)) is not None)
 
 
+def processes_cpu(pids: list[int]) -> dict[int, float]:
+    """CPU seconds used so far by each of `pids` still alive."""
+    return {pid: found[1] for pid in pids if (found := _stat(pid)) is not None}
+
+
 def load_average() -> float:
     return os.getloadavg()[0]
