@@ -6,15 +6,17 @@ tests/test_crash_durability.py."""
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections.abc import Callable, Iterator
 
 import pytest
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 
 from iotpki.app import PKI, build_pki
 from iotpki.core.audit.log import AuditRecord, append_audit
 from iotpki.core.ca.issuance import IssuanceRequest
+from iotpki.core.events import Event
 from iotpki.core.outcomes import Issued
 from iotpki.settings import Settings
 from iotpki.store.group_commit import GroupCommit, GroupCommitError
@@ -147,6 +149,7 @@ def test_a_unit_rolled_back_inside_a_group_leaves_the_chain_intact(grouped: PKI)
         with uow() as unit:
             append_audit(unit.audit, grouped.clock.now(), AuditRecord(
                 "test.group", "success", name, "-", {}))
+            unit.events.add(Event("test.group", grouped.clock.now(), {"name": name}))
             if name == "B":
                 raise ValueError("refused after appending")
             unit.commit()
@@ -161,6 +164,10 @@ def test_a_unit_rolled_back_inside_a_group_leaves_the_chain_intact(grouped: PKI)
     assert actors == ["A", "C"]
     _, problems = grouped.audit.problems()
     assert problems == []
+    with grouped.database.read_unit_of_work() as unit:  # B's event went with B's savepoint
+        payloads = unit._connection.execute(text(
+            "SELECT payload FROM events WHERE type = 'test.group' ORDER BY id")).scalars()
+        assert [json.loads(p)["name"] for p in payloads] == ["C"]
 
 
 def test_a_first_unit_failing_leaves_the_units_waiting_behind_it_alone(grouped: PKI) -> None:

@@ -25,7 +25,8 @@ _GROUP_HEAD = "audit_head"  # the group's head in `GroupCommit.shared`
 class SQLAuditRepository:
     """In a group commit (`store.group_commit`) the units of one group share one head: the
     first reads and locks it, each moves it in memory, and it is written once before the
-    group's COMMIT (one `FOR UPDATE` and one UPDATE per group, issue 21)."""
+    group's COMMIT (one `FOR UPDATE` and one UPDATE per group, issue 21), after the units'
+    entries."""
 
     def __init__(self, conn: Connection, group: GroupCommit | None = None) -> None:
         self._conn = conn
@@ -54,11 +55,14 @@ class SQLAuditRepository:
         self.append_many([entry])
 
     def append_many(self, entries: list[AuditEntry]) -> None:
-        _INSERT.execute_many(self._conn, [_row(e) for e in entries])
+        rows = [_row(e) for e in entries]
         last = AuditHead(entries[-1].seq, entries[-1].hash)
         if self._group is None:
+            _INSERT.execute_many(self._conn, rows)
             _move_head(self._conn, last)
             return
+        # The entries too are written with the group's COMMIT: nothing reads them before.
+        self._group.append(lambda conn: _INSERT.execute_many(conn, rows))
         self._group.shared[_GROUP_HEAD] = last
         self._group.defer(_GROUP_HEAD, lambda conn: _move_head(conn, last))
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, select, update
 
 from iotpki.core.events import Event, StoredEvent
+from iotpki.store.group_commit import GroupCommit
 from iotpki.store.prepared import Prepared
 from iotpki.store.schema import events
 
@@ -19,15 +20,19 @@ _MARK_DISPATCHED = Prepared(update(events).where(events.c.id == bindparam("event
 
 
 class SQLEventOutbox:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, group: GroupCommit | None = None) -> None:
         self._conn = conn
+        self._group = group  # in a group commit, events are written with its COMMIT
 
     def add(self, event: Event) -> None:
         self.add_many([event])
 
     def add_many(self, events: list[Event]) -> None:
-        _INSERT.execute_many(self._conn, [
-            {"type": e.type, "at": e.at, "payload": e.payload_json} for e in events])
+        rows = [{"type": e.type, "at": e.at, "payload": e.payload_json} for e in events]
+        if self._group is not None:
+            self._group.append(lambda conn: _INSERT.execute_many(conn, rows))
+        else:
+            _INSERT.execute_many(self._conn, rows)
 
     def undispatched(self, limit: int) -> list[StoredEvent]:
         # SKIP LOCKED (PostgreSQL): another node's fan-out takes the next batch instead of

@@ -20,12 +20,16 @@ new value in `shared` and `defer`s the write, which runs once before the COMMIT.
 PostgreSQL the first unit's `SELECT … FOR UPDATE` of the head is then the group's only one,
 and other nodes queue once per group, not once per request. A unit that rolls back to its
 savepoint restores `shared` and the deferred writes as they were when it began (`mark`).
+Rows that nothing reads before the COMMIT (audit entries, events) are deferred too
+(`append`): on PostgreSQL the deferred writes and the COMMIT are one pipeline, one round
+trip for the group (`_commit`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import os
 import threading
 from collections.abc import Callable
@@ -61,6 +65,7 @@ class GroupCommit:
         self._lock_fd: int | None = None
         self.shared: dict[str, Any] = {}  # values the open group's units share (audit head)
         self._deferred: dict[str, Deferred] = {}  # writes run once before the COMMIT
+        self._appended = itertools.count()  # keys of `append`'s writes
 
     # -- a unit's turn ----------------------------------------------------------------------
 
@@ -110,6 +115,13 @@ class GroupCommit:
         (it entered with no `holds_work`); the next unit begins a new one."""
         assert self._members == 0, "the group's committed units would be lost"
         self._end_group(None)
+
+    def append(self, write: Deferred) -> None:
+        """Run `write` before the open group's COMMIT, after the writes deferred before it:
+        rows a unit inserts and nobody reads before the COMMIT (audit entries, events).
+        Their statements then cost no round trip of their own on PostgreSQL (`_commit`);
+        an error in one fails the group, as its COMMIT failing would."""
+        self._deferred[f"#{next(self._appended)}"] = write
 
     def defer(self, key: str, write: Deferred) -> None:
         """Run `write` once before the open group's COMMIT; a later `write` for the same

@@ -119,7 +119,7 @@ class SQLUnitOfWork:
     def events(self) -> SQLEventOutbox:
         from iotpki.store.events import SQLEventOutbox
 
-        return SQLEventOutbox(self._connection)
+        return SQLEventOutbox(self._connection, self._group)
 
     @cached_property
     def domains(self) -> SQLDomainRepository:
