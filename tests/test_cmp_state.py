@@ -9,8 +9,14 @@ import os
 from datetime import UTC, datetime, timedelta
 
 from iotpki.app import PKI
+from iotpki.core.errors import RefusalReason
+from iotpki.core.outcomes import Rejected
 from iotpki.core.ra.failure_budget import FailureBudget, Throttled
-from iotpki.core.ra.transaction_service import TransactionService
+from iotpki.core.ra.transaction_service import (
+    RequestRecord,
+    TransactionConflictError,
+    TransactionService,
+)
 from iotpki.core.ra.transactions import CMPTransaction, TransactionState
 
 T0 = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
@@ -56,3 +62,38 @@ def test_the_open_key_update_of_a_certificate(demo_pki: PKI) -> None:
     done = dataclasses.replace(kur, state=TransactionState.CONFIRMED)
     assert transactions.move(done, TransactionState.AWAITING_CONFIRMATION)
     assert transactions.unconfirmed_update_of(signer) is None
+
+
+def test_an_enrollment_records_its_nonce_and_opens_its_transaction_at_once(
+        demo_pki: PKI) -> None:
+    """`RequestRecord.write` (the storing transaction of an enrollment): the senderNonce and
+    the transaction in one round trip; a replayed nonce is a conflict that writes nothing;
+    a transaction that exists moves to its next state (an approval polled for)."""
+    authority = demo_pki.authorities.get("operatorco-operations").label
+    nonce = os.urandom(16)
+
+    def transaction(transaction_id: str, state: TransactionState) -> CMPTransaction:
+        return CMPTransaction(transaction_id, state, "cr", os.urandom(16), 0, authority, T0, T0)
+
+    def write(nonce: bytes, opened: CMPTransaction) -> str | None:
+        record = RequestRecord(nonce, T0, lambda _outcome: opened)
+        try:
+            with demo_pki.database.unit_of_work() as uow:
+                record.write(uow, Rejected(RefusalReason.NOT_REGISTERED, "test"))
+                uow.commit()
+        except TransactionConflictError as conflict:
+            assert not record.written
+            return conflict.what
+        assert record.written
+        return None
+
+    first = transaction(os.urandom(16).hex(), TransactionState.AWAITING_APPROVAL)
+    assert write(nonce, first) is None
+    replayed = transaction(os.urandom(16).hex(), TransactionState.AWAITING_APPROVAL)
+    assert write(nonce, replayed) == "nonce"
+    moved = dataclasses.replace(first, state=TransactionState.AWAITING_CONFIRMATION)
+    assert write(os.urandom(16), moved) is None
+    transactions = TransactionService(demo_pki.database.unit_of_work)
+    assert transactions.get(replayed.transaction_id) is None  # rolled back with its nonce
+    stored = transactions.get(first.transaction_id)
+    assert stored is not None and stored.state is TransactionState.AWAITING_CONFIRMATION

@@ -14,7 +14,7 @@ from sqlalchemy.sql.expression import Executable
 
 from iotpki.core.ra.transactions import CMPTransaction, TransactionState
 from iotpki.store.ids import IdCache
-from iotpki.store.prepared import Prepared
+from iotpki.store.prepared import Prepared, execute_together
 from iotpki.store.schema import authorities, cmp_nonces, cmp_transactions
 
 # Prepared (store.prepared): every CMP request checks its nonce and its transaction.
@@ -65,6 +65,13 @@ class SQLCMPRepository:
 
     def add_transaction(self, transaction: CMPTransaction) -> bool:
         return _ADD_TRANSACTION.execute(self._conn, self._row(transaction)) == 1
+
+    def note_nonce_and_add(self, nonce: bytes, at: datetime,
+                           transaction: CMPTransaction) -> tuple[bool, bool]:
+        noted, added = execute_together(self._conn, [
+            (_NOTE_NONCE, {"nonce": nonce.hex(), "seen_at": at}),
+            (_ADD_TRANSACTION, self._row(transaction))])
+        return noted == 1, added == 1
 
     def get_transaction(self, transaction_id: str) -> CMPTransaction | None:
         row = _TRANSACTION.first(self._conn, {"transaction_id": transaction_id})

@@ -18,6 +18,7 @@ name and built once per dialect.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -145,6 +146,29 @@ class Prepared:
                         for c in columns)
         return _Compiled(str(compiled), names, bool(compiled.positional), binds, defaults,
                          results)
+
+
+def execute_together(conn: Connection,
+                     statements: Sequence[tuple[Prepared, Mapping[str, Any]]]) -> list[int]:
+    """Run each statement once, in order; their row counts. On PostgreSQL in one psycopg
+    pipeline: one round trip for all (an error in one is raised once all were sent, and
+    the server ran none after it)."""
+    dialect = conn.dialect
+    runs = [(compiled, cursor, params) for statement, params in statements
+            for compiled, cursor in [statement._cursor(conn)]]
+    dbapi_connection: Any = conn.connection.dbapi_connection
+    together = (dbapi_connection.pipeline() if dialect.name == "postgresql"
+                else contextlib.nullcontext())
+    try:
+        with together:
+            for compiled, cursor, params in runs:
+                cursor.execute(compiled.sql, _bound(compiled, params))
+        return [int(cursor.rowcount) for _, cursor, _ in runs]
+    except dialect.loaded_dbapi.Error as exc:
+        raise _wrapped(runs[0][0], None, exc, dialect) from exc
+    finally:
+        for _, cursor, _ in runs:
+            cursor.close()
 
 
 def _bound(compiled: _Compiled, params: Mapping[str, Any]) -> Any:

@@ -133,6 +133,12 @@ class CMPRepository(Protocol):
         """False if a transaction with this id exists already."""
         ...
 
+    def note_nonce_and_add(self, nonce: bytes, at: datetime,
+                           transaction: CMPTransaction) -> tuple[bool, bool]:
+        """`note_nonce` and `add_transaction` at once (one round trip to the database):
+        whether each wrote its row."""
+        ...
+
     def get_transaction(self, transaction_id: str) -> CMPTransaction | None: ...
 
     def update_transaction(self, transaction: CMPTransaction, expected: TransactionState) -> bool:

@@ -62,10 +62,17 @@ class RequestRecord:
         self.written = False
 
     def write(self, uow: TransactionUnitOfWork, outcome: Issued | Rejected) -> None:
-        if not uow.cmp.note_nonce(self._nonce, self._at):
-            raise TransactionConflictError("nonce")
         transaction = self._transaction(outcome)
-        if transaction is not None and not _open(uow, transaction):
+        if transaction is None:
+            if not uow.cmp.note_nonce(self._nonce, self._at):
+                raise TransactionConflictError("nonce")
+            self.written = True
+            return
+        # Both inserts at once; on a replayed nonce the unit is rolled back anyway.
+        noted, added = uow.cmp.note_nonce_and_add(self._nonce, self._at, transaction)
+        if not noted:
+            raise TransactionConflictError("nonce")
+        if not added and not _move_existing(uow, transaction):
             raise TransactionConflictError("transaction")
         self.written = True
 
@@ -73,8 +80,10 @@ class RequestRecord:
 def _open(uow: TransactionUnitOfWork, transaction: CMPTransaction) -> bool:
     # Inserted first (nothing if the id exists): a new transaction, the common case, is one
     # statement; an existing one (an approval polled for) moves from the state read.
-    if uow.cmp.add_transaction(transaction):
-        return True
+    return uow.cmp.add_transaction(transaction) or _move_existing(uow, transaction)
+
+
+def _move_existing(uow: TransactionUnitOfWork, transaction: CMPTransaction) -> bool:
     existing = uow.cmp.get_transaction(transaction.transaction_id)
     return existing is not None and uow.cmp.update_transaction(transaction, existing.state)
 
