@@ -7,6 +7,10 @@
   HTTP Basic instead). Every hosted authority and trust anchor is in the verify store.
   Validity dates are not checked in the handshake, so that an expired certificate reaches
   the enrollment methods and gets an HTTP answer that says why (403), not a TLS alert.
+- TLS 1.3 sessions get one ticket, not OpenSSL's two (RFC 8446 §4.6.1): a client that
+  reconnects still resumes (and gets a ticket again), and a full handshake costs about
+  0.15 ms of CPU less (OpenSSL 3.0, issue 21). A device renewing once per connection
+  never resumes.
 - uvicorn does not pass the peer certificate to the application: `TLSHttpToolsProtocol`
   puts it into the scope as the ASGI TLS extension (`client_cert_chain`, PEM strings).
 - The server certificate is issued from the `service` profile by the CA of the unlabelled
@@ -44,6 +48,7 @@ from iotpki.wire.chain import encode_pem_chain
 from iotpki.wire.keys import generate_private_key, signature_hash_for
 
 X509_V_FLAG_NO_CHECK_TIME = 0x200000  # OpenSSL: validity dates are checked by the core
+TLS13_TICKETS = 1  # session tickets after a full TLS 1.3 handshake (module docstring)
 RENEW_BEFORE = timedelta(days=30)
 FACTORY = "iotpki.https_server:app_from_environment"
 PROTOCOL_CLASS = "iotpki.https_server:TLSHttpToolsProtocol"
@@ -92,6 +97,7 @@ def tls_context(config: Config, default: Callable[[], ssl.SSLContext]) -> ssl.SS
     context.load_verify_locations(cafile=files.client_cas)
     context.verify_mode = ssl.CERT_OPTIONAL
     context.verify_flags |= X509_V_FLAG_NO_CHECK_TIME
+    context.num_tickets = TLS13_TICKETS
     if files.managed:  # ours: replaced when revoked (tls_guard)
         watch_certificate(context, files, settings.tls_check_seconds)
     return context
