@@ -23,6 +23,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
      "--connections", "2", "--settle", "0", "--skip-openssl"],
     ["est.py", "--workers", "1", "--connections", "2", "--duration", "1", "--warmup", "2",
      "--repeat", "1", "--devices", "6", "--in-process", "5"],
+    ["est_cpu.py", "--devices", "4", "--warmup", "2"],
     ["cmp.py", "--workers", "1", "--loaders", "1", "--threads", "2", "--duration", "1",
      "--runs", "1", "--requests", "6", "--in-process", "5"],
     ["scep.py", "--workers", "1", "--loaders", "1", "--threads", "2", "--duration", "1",
@@ -40,7 +41,8 @@ def test_benchmark_script_runs(args: list[str]) -> None:
     assert run.returncode == 0, run.stderr
     assert {"crl.py": "full CRL", "cli.py": "CPU min",
             "crl_shards.py": "largest_shard_bytes",
-            "console.py": "ms median"}.get(args[0], "/s") in run.stdout
+            "console.py": "ms median", "est_cpu.py": "CPU per renewal"}.get(args[0], "/s") \
+        in run.stdout
 
 
 def test_cmp_cpu_benchmark_runs(tmp_path: Path) -> None:
