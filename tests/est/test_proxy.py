@@ -118,6 +118,10 @@ def test_the_header_is_believed_only_from_the_trusted_proxy(proxied: tuple[EST, 
     renewal = est.new_key_and_csr("renewal", "/CN=sensor-9", SAN)
     direct = est.curl("simplereenroll", "-H", forged, body=renewal)  # from 127.0.0.1
     assert direct.status == 401
+    # uvicorn's default would rewrite the client address from 127.0.0.1 to the named proxy
+    spoofed = est.curl("simplereenroll", "-H", forged, "-H", f"X-Forwarded-For: {PROXY_ADDRESS}",
+                       body=renewal)
+    assert spoofed.status == 401
     through = est.curl("", "-H", forged, body=renewal, url=est.url("simplereenroll", port=port))
     assert through.status == 401  # nginx replaces the client's header with its own (empty)
     assert len(est.issued()) == before

@@ -221,7 +221,13 @@ def _end_with_parent(parent: int) -> None:
 
 def run_listener(app: str, host: str, port: int, spread: bool, **options: Any) -> None:
     """uvicorn on one port: with `spread`, each worker on its own SO_REUSEPORT socket
-    (`listener.serve_workers`), else uvicorn's own (one socket shared by the workers)."""
+    (`listener.serve_workers`), else uvicorn's own (one socket shared by the workers).
+
+    X-Forwarded-For and X-Forwarded-Proto are never believed: uvicorn would by default take
+    them from any process on 127.0.0.1 and rewrite the client address, which EST's trusted
+    proxy check (a forwarded client certificate), the per-client connection caps and the
+    secret-guessing limits are keyed on (docs/security.md)."""
+    options["proxy_headers"] = False
     if spread:
         serve_workers(app, host, port, **options)
     else:
