@@ -68,7 +68,8 @@ def test_an_enrollment_records_its_nonce_and_opens_its_transaction_at_once(
         demo_pki: PKI) -> None:
     """`RequestRecord.write` (the storing transaction of an enrollment): the senderNonce and
     the transaction in one round trip; a replayed nonce is a conflict that writes nothing;
-    a transaction that exists moves to its next state (an approval polled for)."""
+    a transaction id that exists is a conflict, whatever its state (RFC 9483 §3.5: a first
+    message's id must be new; an approval polled for moves through `open`)."""
     authority = demo_pki.authorities.get("operatorco-operations").label
     nonce = os.urandom(16)
 
@@ -91,9 +92,14 @@ def test_an_enrollment_records_its_nonce_and_opens_its_transaction_at_once(
     assert write(nonce, first) is None
     replayed = transaction(os.urandom(16).hex(), TransactionState.AWAITING_APPROVAL)
     assert write(nonce, replayed) == "nonce"
-    moved = dataclasses.replace(first, state=TransactionState.AWAITING_CONFIRMATION)
-    assert write(os.urandom(16), moved) is None
+    taken = dataclasses.replace(first, state=TransactionState.AWAITING_CONFIRMATION)
+    assert write(os.urandom(16), taken) == "transaction"
     transactions = TransactionService(demo_pki.database.unit_of_work)
     assert transactions.get(replayed.transaction_id) is None  # rolled back with its nonce
+    stored = transactions.get(first.transaction_id)
+    assert stored is not None and stored.state is TransactionState.AWAITING_APPROVAL
+    # `open` (a pollReq answered): an approval moves on; a transaction in another state not
+    assert transactions.open(taken)
+    assert not transactions.open(dataclasses.replace(taken, state=TransactionState.CONFIRMED))
     stored = transactions.get(first.transaction_id)
     assert stored is not None and stored.state is TransactionState.AWAITING_CONFIRMATION

@@ -225,3 +225,20 @@ def test_a_failing_deferred_write_fails_the_group_and_commits_nothing(grouped: P
     assert actors == {"kept"}
     _, problems = grouped.audit.problems()
     assert problems == []
+
+
+def test_a_transaction_a_statement_failed_in_is_never_reported_stored(grouped: PKI) -> None:
+    """PostgreSQL ends a transaction in which a statement failed with ROLLBACK, not an
+    error. A unit that swallowed such a failure and committed, with no deferred write to
+    fail in the pipeline, must still learn that nothing was stored."""
+    if grouped.database.dialect != "postgresql":
+        pytest.skip("SQLite keeps a transaction usable after a failed statement")
+    nonce = b"\x01" * 16
+    with pytest.raises(GroupCommitError), grouped.database.unit_of_work() as unit:
+        assert unit.cmp.note_nonce(nonce, grouped.clock.now())
+        with contextlib.suppress(Exception):
+            unit._conn.exec_driver_sql("SELECT * FROM no_such_table")  # type: ignore[union-attr]
+        unit.commit()
+    with grouped.database.unit_of_work() as unit:
+        assert unit.cmp.note_nonce(nonce, grouped.clock.now())  # the first was not stored
+        unit.commit()

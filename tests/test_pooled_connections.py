@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
+from iotpki.core.errors import ConfigurationError
 from iotpki.store.database import Database
 from iotpki.store.unit_of_work import SQLUnitOfWork
 from tests.conftest import POSTGRES_URL
@@ -72,3 +73,10 @@ def test_a_connection_the_server_ended_is_replaced_when_taken(database: Database
     finally:
         admin.dispose()
     assert backend(unit) != ended
+
+
+def test_a_postgresql_url_names_psycopg() -> None:
+    """The store speaks psycopg 3 (pipelines, its connection flags): another driver is refused
+    at start, not at the first unit of work."""
+    with pytest.raises(ConfigurationError, match=r"postgresql\+psycopg://"):
+        Database("postgresql+psycopg2://postgres@127.0.0.1/test")

@@ -25,8 +25,8 @@ _GROUP_HEAD = "audit_head"  # the group's head in `GroupCommit.shared`
 class SQLAuditRepository:
     """In a group commit (`store.group_commit`) the units of one group share one head: the
     first reads and locks it, each moves it in memory, and it is written once before the
-    group's COMMIT (one `FOR UPDATE` and one UPDATE per group, issue 21), after the units'
-    entries."""
+    group's COMMIT (one `FOR UPDATE` and one UPDATE per group, issue 21), in the deferred
+    writes' order: right after the first unit's entries (no key or trigger depends on it)."""
 
     def __init__(self, conn: Connection, group: GroupCommit | None = None) -> None:
         self._conn = conn

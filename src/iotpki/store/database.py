@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError
 
 from iotpki.core.errors import ConfigurationError
@@ -135,6 +135,14 @@ def _postgresql_engine(url: str, **engine_options: Any) -> Engine:
     return engine
 
 
+def _require_psycopg(url: str) -> None:
+    """The PostgreSQL store is written for psycopg 3 (pipelines, prepared statements, the
+    connection's own liveness flags); another driver would fail at the first unit."""
+    if make_url(url).get_dialect().driver != "psycopg":
+        raise ConfigurationError("PostgreSQL is reached through psycopg 3: write the URL as "
+                                 "postgresql+psycopg://user@host/database (or postgresql://)")
+
+
 class Database:
     def __init__(self, url: str, group_commit: bool = False, read_url: str | None = None,
                  read_max_lag: float = DEFAULT_MAX_LAG, **engine_options: Any) -> None:
@@ -144,6 +152,7 @@ class Database:
         (`store.replica`)."""
         self.url = url
         if url.startswith("postgresql"):
+            _require_psycopg(url)
             self.engine = _postgresql_engine(url, **engine_options)
             self.read_engine = _read_only_postgresql(url, **engine_options)
         else:
@@ -163,6 +172,7 @@ class Database:
         if self.dialect != "postgresql" or not read_url.startswith("postgresql"):
             raise ConfigurationError("IOTPKI_DATABASE_READ_URL: a PostgreSQL read replica "
                                      "of a PostgreSQL database (IOTPKI_DATABASE_URL)")
+        _require_psycopg(read_url)
         # A replica that does not answer must not hold a request for long: it is measured
         # from the request path (store.replica), and the primary serves meanwhile.
         replica = _postgresql_engine(read_url, isolation_level="AUTOCOMMIT",

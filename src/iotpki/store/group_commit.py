@@ -218,11 +218,19 @@ def _commit(conn: Connection, tx: RootTransaction, deferred: list[Deferred]) -> 
     finds the session out of its transaction and sends nothing."""
     dbapi_connection: Any = conn.connection.dbapi_connection
     if conn.dialect.name == "postgresql":
-        with dbapi_connection.pipeline():
-            for write in deferred:
-                write(conn)
-            with dbapi_connection.cursor() as cursor:
+        cursor = dbapi_connection.cursor()
+        try:
+            with dbapi_connection.pipeline():
+                for write in deferred:
+                    write(conn)
                 cursor.execute("COMMIT", prepare=False)
+            ended = cursor.statusmessage
+        finally:
+            cursor.close()
+        # A transaction a statement had failed in ends with ROLLBACK, without an error: no
+        # unit of the group may then be told its work was stored.
+        if ended != "COMMIT":
+            raise GroupCommitError(f"the group's transaction ended with {ended}, not COMMIT")
     else:
         for write in deferred:
             write(conn)

@@ -72,8 +72,8 @@ class RequestRecord:
         noted, added = uow.cmp.note_nonce_and_add(self._nonce, self._at, transaction)
         if not noted:
             raise TransactionConflictError("nonce")
-        if not added and not _move_existing(uow, transaction):
-            raise TransactionConflictError("transaction")
+        if not added:  # a first message (RFC 9483 §3.5): a taken id is another's, even one
+            raise TransactionConflictError("transaction")  # that committed while we waited
         self.written = True
 
 
@@ -84,8 +84,11 @@ def _open(uow: TransactionUnitOfWork, transaction: CMPTransaction) -> bool:
 
 
 def _move_existing(uow: TransactionUnitOfWork, transaction: CMPTransaction) -> bool:
+    """Only a request waiting for approval moves on by a later message (its pollReq); a
+    transaction in any other state belongs to its own exchange."""
     existing = uow.cmp.get_transaction(transaction.transaction_id)
-    return existing is not None and uow.cmp.update_transaction(transaction, existing.state)
+    return (existing is not None and existing.state is TransactionState.AWAITING_APPROVAL
+            and uow.cmp.update_transaction(transaction, existing.state))
 
 
 class TransactionService:
