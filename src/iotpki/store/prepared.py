@@ -72,16 +72,7 @@ class Prepared:
         if not rows:
             cursor.close()
             return
-        bound = _bound_many(compiled, rows, shared or {})
-        try:
-            if len(bound) == 1:
-                cursor.execute(compiled.sql, bound[0])
-            else:
-                cursor.executemany(compiled.sql, bound)
-        except conn.dialect.loaded_dbapi.Error as exc:
-            raise _wrapped(compiled, bound, exc, conn.dialect) from exc
-        finally:
-            cursor.close()
+        _run_many(conn, compiled, cursor, _bound_many(compiled, rows, shared or {}))
 
     def execute_rows(self, conn: Connection, names: Sequence[str],
                      rows: Sequence[tuple[Any, ...]], shared: Mapping[str, Any]) -> None:
@@ -89,13 +80,7 @@ class Prepared:
         processing: text, numbers), the others from `shared`: no mapping per row, for
         batches of a million (a manifest import)."""
         compiled, cursor = self._cursor(conn)
-        bound = list(map(_row_maker(compiled, names, shared), rows))
-        try:
-            cursor.executemany(compiled.sql, bound)
-        except conn.dialect.loaded_dbapi.Error as exc:
-            raise _wrapped(compiled, bound, exc, conn.dialect) from exc
-        finally:
-            cursor.close()
+        _run_many(conn, compiled, cursor, list(map(_row_maker(compiled, names, shared), rows)))
 
     def first(self, conn: Connection, params: Mapping[str, Any] | None = None) -> tuple[Any, ...] | None:
         """The first row with the columns' result processing applied, or None."""
@@ -177,6 +162,20 @@ def _bound(compiled: _Compiled, params: Mapping[str, Any]) -> Any:
         value = params[name] if name in params else compiled.defaults[name]
         values.append(value if process is None or value is None else process(value))
     return tuple(values) if compiled.positional else dict(zip(compiled.names, values, strict=True))
+
+
+def _run_many(conn: Connection, compiled: _Compiled, cursor: Any, bound: list[Any]) -> None:
+    """Every row's parameters through the cursor (one row: a plain execute), errors raised
+    as SQLAlchemy's; the cursor is closed."""
+    try:
+        if len(bound) == 1:
+            cursor.execute(compiled.sql, bound[0])
+        else:
+            cursor.executemany(compiled.sql, bound)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise _wrapped(compiled, bound, exc, conn.dialect) from exc
+    finally:
+        cursor.close()
 
 
 def _row_maker(compiled: _Compiled, names: Sequence[str],
