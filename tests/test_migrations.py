@@ -4,11 +4,24 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
+from sqlalchemy import Connection
 
 from iotpki.app import PKI
+from iotpki.store.database import MIGRATIONS
 from iotpki.store.schema import metadata
+
+
+def _down_and_up(conn: Connection, revision: str) -> None:
+    """Migrate the store on `conn` down to `revision`, then up to the head again."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = conn
+    command.downgrade(config, revision)
+    command.upgrade(config, "head")
 
 
 def test_migrated_schema_matches_the_model(pki: PKI) -> None:
@@ -27,23 +40,16 @@ def test_migrating_twice_is_harmless(pki: PKI) -> None:
 def test_0022_fills_the_key_facts_and_domain_of_stored_certificates(demo_pki: PKI) -> None:
     """Certificates stored before 0022 get their key's identity and strength and their
     domain from their DER and SANs."""
-    from alembic import command
-    from alembic.config import Config
     from sqlalchemy import select, update
 
-    from iotpki.store.database import MIGRATIONS
     from iotpki.store.schema import certificates
     from tests.api.conftest import DOMAIN, issue_operational
 
     record = issue_operational(demo_pki, "sensor-before-0022")
     columns = ("key_id", "key_algorithm", "key_bits", "domain")
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
     with demo_pki.database.engine.begin() as conn:
-        config.attributes["connection"] = conn
         conn.execute(update(certificates).values(dict.fromkeys(columns)))
-        command.downgrade(config, "0021")
-        command.upgrade(config, "head")
+        _down_and_up(conn, "0021")
         row = conn.execute(select(*(certificates.c[c] for c in columns)).where(
             certificates.c.fingerprint == record.fingerprint)).one()
     facts = record.key_facts
@@ -53,11 +59,8 @@ def test_0022_fills_the_key_facts_and_domain_of_stored_certificates(demo_pki: PK
 def test_0023_fills_the_fleet_counters_from_stored_certificates(demo_pki: PKI) -> None:
     """A store upgraded to 0023 counts its certificates as if every write had kept the
     counters: by authority, profile, status and notAfter day, and by issue hour."""
-    from alembic import command
-    from alembic.config import Config
     from cryptography import x509
 
-    from iotpki.store.database import MIGRATIONS
     from tests.api.conftest import issue_operational
     from tests.test_fleet_tallies import direct_tallies, stored_tallies
 
@@ -66,12 +69,8 @@ def test_0023_fills_the_fleet_counters_from_stored_certificates(demo_pki: PKI) -
                                x509.ReasonFlags.certificate_hold, "test")
     demo_pki.revocation.revoke(records[1].authority, records[1].serial,
                                x509.ReasonFlags.key_compromise, "test")
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
     with demo_pki.database.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0022")
-        command.upgrade(config, "head")
+        _down_and_up(conn, "0022")
         kept, hours = stored_tallies(conn)
         assert (kept, hours) == direct_tallies(conn)
         statuses = {key[2] for key in kept}
@@ -82,11 +81,8 @@ def test_0023_fills_the_fleet_counters_from_stored_certificates(demo_pki: PKI) -
 def test_0024_records_the_keys_already_on_two_devices_of_one_owner(demo_pki: PKI) -> None:
     """The shared-key record starts from what the store holds: a key on two devices of one
     owner, not a key renewed on one device nor one on a device of each of two owners."""
-    from alembic import command
-    from alembic.config import Config
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from iotpki.store.database import MIGRATIONS
     from tests.test_posture_checks import OTHER, OWN, holding, key_id, legacy, recorded
 
     def key() -> ec.EllipticCurvePrivateKey:
@@ -102,10 +98,6 @@ def test_0024_records_the_keys_already_on_two_devices_of_one_owner(demo_pki: PKI
     holding(demo_pki, OTHER, "their-sensor", across)
     before = recorded(demo_pki)
     assert before == {(OWN, key_id(shared))}
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
     with demo_pki.database.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0023")
-        command.upgrade(config, "head")
+        _down_and_up(conn, "0023")
     assert recorded(demo_pki) == before

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -113,18 +113,21 @@ def bulk_counts(pki: PKI) -> None:
     pki.revocation.revoke_matching(one, reason, "t", expected=shown)
 
 
-def statements_of(pki: PKI) -> list[tuple[str, Any]]:
+def statements_of(pki: PKI, run: Callable[[PKI], object] = hot_paths,
+                  kinds: tuple[str, ...] = ("SELECT", "UPDATE", "DELETE", "WITH"),
+                  ) -> list[tuple[str, Any]]:
+    """The single statements (with their parameters) that `run` sends, of the `kinds` given
+    (the opening words)."""
     seen: list[tuple[str, Any]] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any,
                 executemany: bool) -> None:
-        if not executemany and statement.lstrip().upper().startswith(
-                ("SELECT", "UPDATE", "DELETE", "WITH")):
+        if not executemany and statement.lstrip().upper().startswith(kinds):
             seen.append((statement, parameters))
 
     event.listen(pki.database.engine, "before_cursor_execute", capture)
     try:
-        hot_paths(pki)
+        run(pki)
     finally:
         event.remove(pki.database.engine, "before_cursor_execute", capture)
     return seen
@@ -189,18 +192,7 @@ def test_the_bulk_counts_read_index_ranges(pki: PKI) -> None:
     the other counts is the planner's choice by size; on these few rows any will do.)"""
     for i in range(5):
         issue(pki, f"device-{i}")
-    seen: list[tuple[str, Any]] = []
-
-    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any,
-                executemany: bool) -> None:
-        if statement.lstrip().upper().startswith("SELECT COUNT(*)"):
-            seen.append((statement, parameters))
-
-    event.listen(pki.database.engine, "before_cursor_execute", capture)
-    try:
-        bulk_counts(pki)
-    finally:
-        event.remove(pki.database.engine, "before_cursor_execute", capture)
+    seen = statements_of(pki, bulk_counts, ("SELECT COUNT(*)",))
     plans = plans_of(pki, seen)
     assert plans and all("Seq Scan on certificates" not in plan for plan in plans)
     by_subject = [p for s, p in zip(seen, plans, strict=True)
