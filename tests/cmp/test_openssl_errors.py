@@ -60,8 +60,10 @@ def test_unprotected_request_is_refused(scene: Scene) -> None:
     assert _refusals(scene) == ["badMessageCheck"]
 
 
-@pytest.mark.parametrize("body", [b"", b"\x30\x03abc", b"not DER at all", b"\x30\x80" * 40],
-                         ids=["empty", "short", "text", "indefinite"])
+# "overrun": an element inside the header runs past the header's end (X.690 §8.1.1.3)
+@pytest.mark.parametrize("body", [b"", b"\x30\x03abc", b"not DER at all", b"\x30\x80" * 40,
+                                  bytes.fromhex("3008" "3002" "0403" "010203" "04")],
+                         ids=["empty", "short", "text", "indefinite", "overrun"])
 def test_malformed_der_gets_a_signed_bad_data_format(scene: Scene, body: bytes) -> None:
     status, content_type, der = post_cmp(f"{scene.server.url}/.well-known/cmp", body)
     assert status == 200 and content_type == "application/pkixcmp"
